@@ -1,0 +1,46 @@
+"""``python -m bot``: validate the configuration, then run the Discord bot.
+
+This is the composition root and the one module of ``bot`` that reaches ``cogs`` (and so
+Discord); it imports them only after the configuration is known to be good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bot.config import ConfigError, Settings, load_settings, require_discord_token
+from bot.logging_setup import configure_logging
+
+log = logging.getLogger("bot")
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.DISCORD_TOKEN, settings.RUNCOMFY_API_TOKEN, settings.IDEOGRAM_API_KEY]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+        token = require_discord_token(settings)
+    except ConfigError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.LOG_LEVEL, _secrets(settings))
+
+    from cogs.client import run_bot  # Discord is imported only once the config is good
+
+    try:
+        asyncio.run(run_bot(settings, token))
+    except KeyboardInterrupt:
+        log.info("Stopped.")
+    except ConfigError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,166 @@
+"""Settings from the environment and a ``.env`` file, typed and validated at start.
+
+A missing or malformed value stops the start with one line naming the variable and what to
+put there (:class:`ConfigError`). Secrets are ``SecretStr``: they never print.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+README_SETUP = "see README.md, section 'Set-up'"
+DEFAULT_RUNCOMFY_BASE_URL = "https://model-api.runcomfy.net"
+
+#: What to tell the owner for each variable that is missing or malformed.
+HINTS: dict[str, str] = {
+    "DISCORD_TOKEN": (
+        "put your bot's token from https://discord.com/developers/applications "
+        "(Bot → Reset Token) in .env or the environment"
+    ),
+    "RUNCOMFY_API_TOKEN": "put your RunComfy API token (RunComfy → Profile → API keys)",
+    "RUNCOMFY_BASE_URL": "use an http(s) URL such as https://model-api.runcomfy.net",
+    "DATABASE_URL": "use sqlite:///path/to/file.db (default sqlite:///data/bot.db)",
+    "LOG_LEVEL": "use DEBUG, INFO, WARNING or ERROR",
+    "DISCORD_GUILD_IDS": "use comma-separated numeric server ids, e.g. 123456789012345678,987",
+    "PROVIDER": "use runcomfy or ideogram",
+    "IDEOGRAM_BASE_URL": "use an http(s) URL",
+    "IDEOGRAM_AUTH": "use bearer or api-key",
+}
+
+
+class ConfigError(Exception):
+    """One line, naming the variable and what to put there."""
+
+
+class ProviderName(enum.StrEnum):
+    RUNCOMFY = "runcomfy"
+    IDEOGRAM = "ideogram"
+
+
+class IdeogramAuth(enum.StrEnum):
+    BEARER = "bearer"
+    API_KEY = "api-key"
+
+
+def _check_http_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=True,
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    DISCORD_TOKEN: SecretStr | None = None
+    RUNCOMFY_API_TOKEN: SecretStr | None = None
+    RUNCOMFY_BASE_URL: str = DEFAULT_RUNCOMFY_BASE_URL
+    DATABASE_URL: str = "sqlite:///data/bot.db"
+    LOG_LEVEL: str = "INFO"
+    DISCORD_GUILD_IDS: Annotated[tuple[int, ...], NoDecode] = ()
+
+    PROVIDER: ProviderName = ProviderName.RUNCOMFY
+    IDEOGRAM_BASE_URL: str | None = None
+    IDEOGRAM_API_KEY: SecretStr | None = None
+    IDEOGRAM_AUTH: IdeogramAuth = IdeogramAuth.BEARER
+
+    #: A job may wait this long in the provider's queue, and then run this long.
+    JOB_QUEUE_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0)
+    JOB_RUN_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0)
+    #: Upper bound on simultaneous provider calls made by the job tracker.
+    PROVIDER_CONCURRENCY: int = Field(default=16, ge=1, le=256)
+    #: Timings of the built-in local preview provider (used when no RunComfy token is set).
+    LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(default=2.0, ge=0)
+    LOCAL_PROVIDER_RUN_SECONDS: float = Field(default=4.0, ge=0)
+
+    @field_validator("DISCORD_TOKEN", "RUNCOMFY_API_TOKEN", "IDEOGRAM_API_KEY", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            if any(c.isspace() for c in value):
+                raise ValueError("must not contain spaces")
+        return value
+
+    @field_validator("RUNCOMFY_BASE_URL")
+    @classmethod
+    def _runcomfy_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("IDEOGRAM_BASE_URL", mode="before")
+    @classmethod
+    def _ideogram_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _check_http_url(str(value))
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
+            raise ValueError("must start with sqlite:///")
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("unknown level")
+        return value
+
+    @field_validator("DISCORD_GUILD_IDS", mode="before")
+    @classmethod
+    def _guild_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("must be comma-separated numbers")
+            return tuple(int(p) for p in parts)
+        return value
+
+    @field_validator("PROVIDER", "IDEOGRAM_AUTH", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
+
+    @property
+    def uses_local_provider(self) -> bool:
+        """No RunComfy token: the bot runs the built-in local preview provider."""
+        return self.RUNCOMFY_API_TOKEN is None
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read and validate settings; raise :class:`ConfigError` with one helpful line."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "configuration"
+        reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        hint = HINTS.get(name, "check its value")
+        raise ConfigError(f"{name} is invalid ({reason}): {hint}; {README_SETUP}.") from None
+
+
+def require_discord_token(settings: Settings) -> str:
+    if settings.DISCORD_TOKEN is None:
+        raise ConfigError(f"DISCORD_TOKEN is missing: {HINTS['DISCORD_TOKEN']}; {README_SETUP}.")
+    return settings.DISCORD_TOKEN.get_secret_value()

@@ -1,0 +1,233 @@
+"""Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges.
+
+The values below are copied from ``bot/spec/*.input.schema.json`` (themselves unchanged copies
+of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built here validates.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
+REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
+MODELS: Final = (GENERATE_MODEL, REFRAME_MODEL)
+
+SEED_MIN: Final = 0
+SEED_MAX: Final = 2147483647
+PROMPT_MAX: Final = 2000
+NEGATIVE_PROMPT_MAX: Final = 1000
+IMAGE_URL_MAX: Final = 4096
+
+STYLES: Final = ("auto", "general", "realistic", "design", "render_3D", "anime")
+DEFAULT_STYLE: Final = "auto"
+
+ASPECT_RATIOS: Final = (
+    "3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16", "9:16", "1:3",
+)
+DEFAULT_ASPECT_RATIO: Final = "1:1"
+
+RENDERING_SPEEDS: Final = ("TURBO", "BALANCED", "QUALITY")
+DEFAULT_RENDERING_SPEED: Final = "BALANCED"
+
+COLOR_PALETTES: Final = (
+    "EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE",
+)
+
+RESOLUTIONS: Final = (
+    "1536:640 (12:5)", "1536:576 (8:3)", "1536:512 (3:1)", "1472:704 (23:11)",
+    "1472:640 (23:10)", "1472:576 (23:9)", "1408:704 (2:1)", "1408:640 (11:5)",
+    "1408:576 (22:9)", "1344:768 (7:4)", "1344:704 (21:11)", "1344:640 (21:10)",
+    "1312:736 (41:23)", "1280:800 (8:5)", "1280:768 (5:3)", "1280:704 (20:11)",
+    "1248:832 (3:2)", "1216:832 (19:13)", "1216:768 (19:12)", "1216:704 (19:11)",
+    "1152:896 (9:7)", "1152:864 (4:3)", "1152:832 (18:13)", "1152:704 (18:11)",
+    "1120:896 (5:4)", "1088:960 (17:15)", "1088:896 (17:14)", "1088:832 (17:13)",
+    "1088:768 (17:12)", "1024:1024 (1:1)", "1024:960 (16:15)", "1024:896 (8:7)",
+    "1024:832 (16:13)", "960:1088 (15:17)", "960:1024 (15:16)", "960:896 (15:14)",
+    "960:832 (15:13)", "896:1152 (7:9)", "896:1120 (4:5)", "896:1088 (14:17)",
+    "896:1024 (7:8)", "896:960 (14:15)", "864:1152 (3:4)", "832:1248 (2:3)",
+    "832:1216 (13:19)", "832:1152 (13:18)", "832:1088 (13:17)", "832:1024 (13:16)",
+    "832:960 (13:15)", "800:1280 (5:8)", "768:1344 (4:7)", "768:1280 (3:5)",
+    "768:1216 (12:19)", "768:1088 (12:17)", "736:1312 (23:41)", "704:1472 (11:23)",
+    "704:1408 (1:2)", "704:1344 (11:21)", "704:1280 (11:20)", "704:1216 (11:19)",
+    "704:1152 (11:18)", "640:1536 (5:12)", "640:1472 (10:23)", "640:1408 (5:11)",
+    "640:1344 (10:21)", "576:1536 (3:8)", "576:1472 (9:23)", "576:1408 (9:22)",
+    "512:1536 (1:3)",
+)
+DEFAULT_RESOLUTION: Final = "1152:864 (4:3)"
+
+
+class InvalidInput(ValueError):
+    """An input outside the schema. ``str(exc)`` is a short message a user can act on."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+        self.message = message
+
+
+def random_seed() -> int:
+    """A fresh seed in the schema's full range, 0–2147483647 inclusive."""
+    return secrets.randbelow(SEED_MAX + 1)
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidInput("seed", "Seed must be a whole number between 0 and 2147483647.")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise InvalidInput("seed", f"Seed {seed} is out of range: use 0 to 2147483647.")
+    return seed
+
+
+def _check_text(option: str, value: object, *, maximum: int, required: bool) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(option, f"The {option} must be text.")
+    if "\x00" in value:
+        raise InvalidInput(option, f"The {option} contains a character that cannot be sent.")
+    if required and not value.strip():
+        raise InvalidInput(option, f"The {option} cannot be empty.")
+    if len(value) > maximum:
+        raise InvalidInput(
+            option, f"The {option} is {len(value)} characters long; the limit is {maximum}."
+        )
+    return value
+
+
+def _check_choice(option: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        shown = ", ".join(allowed) if len(allowed) <= 12 else "one of the suggested values"
+        raise InvalidInput(option, f"`{value}` is not a valid {option}: use {shown}.")
+    return str(value)
+
+
+def resolution_size(resolution: str) -> tuple[int, int]:
+    """``"1152:864 (4:3)"`` → ``(1152, 864)``."""
+    _check_choice("resolution", resolution, RESOLUTIONS)
+    w, h = resolution.split(" ", 1)[0].split(":")
+    return int(w), int(h)
+
+
+def aspect_ratio_size(aspect_ratio: str) -> tuple[int, int]:
+    """Pixel size for an aspect ratio at about one megapixel, both sides multiples of 64."""
+    _check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS)
+    rw, rh = (int(x) for x in aspect_ratio.split(":"))
+    scale = (1024 * 1024 / (rw * rh)) ** 0.5
+    return max(64, round(rw * scale / 64) * 64), max(64, round(rh * scale / 64) * 64)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateInputs:
+    """Inputs of ``ideogram/ideogram-v2/generate``; validated on construction."""
+
+    prompt: str
+    seed: int
+    style: str = DEFAULT_STYLE
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    magic_prompt: bool = True
+    negative_prompt: str = ""
+
+    model: str = field(default=GENERATE_MODEL, init=False)
+
+    def __post_init__(self) -> None:
+        _check_text("prompt", self.prompt, maximum=PROMPT_MAX, required=True)
+        _check_text("negative_prompt", self.negative_prompt, maximum=NEGATIVE_PROMPT_MAX,
+                    required=False)
+        _check_choice("style", self.style, STYLES)
+        _check_choice("aspect_ratio", self.aspect_ratio, ASPECT_RATIOS)
+        if not isinstance(self.magic_prompt, bool):
+            raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
+        _check_seed(self.seed)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body RunComfy receives. An empty negative prompt is not sent."""
+        payload: dict[str, Any] = {
+            "prompt": self.prompt,
+            "style": self.style,
+            "aspect_ratio": self.aspect_ratio,
+            "expand_prompt": self.magic_prompt,
+            "seed": self.seed,
+        }
+        if self.negative_prompt.strip():
+            payload["negative_prompt"] = self.negative_prompt
+        return payload
+
+    def with_seed(self, seed: int) -> GenerateInputs:
+        d = asdict(self)
+        d.pop("model")
+        d["seed"] = seed
+        return GenerateInputs(**d)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return aspect_ratio_size(self.aspect_ratio)
+
+
+@dataclass(frozen=True, slots=True)
+class ReframeInputs:
+    """Inputs of ``ideogram/ideogram-v3/reframe``; validated on construction."""
+
+    image_url: str
+    seed: int
+    resolution: str = DEFAULT_RESOLUTION
+    rendering_speed: str = DEFAULT_RENDERING_SPEED
+    color_palette: str | None = None
+
+    model: str = field(default=REFRAME_MODEL, init=False)
+
+    def __post_init__(self) -> None:
+        _check_text("image", self.image_url, maximum=IMAGE_URL_MAX, required=True)
+        if not self.image_url.startswith(("https://", "http://")):
+            raise InvalidInput("image", "The image must be a web address (http or https).")
+        _check_choice("resolution", self.resolution, RESOLUTIONS)
+        _check_choice("rendering_speed", self.rendering_speed, RENDERING_SPEEDS)
+        if self.color_palette is not None:
+            _check_choice("color_palette", self.color_palette, COLOR_PALETTES)
+        _check_seed(self.seed)
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "image": self.image_url,
+            "resolution": self.resolution,
+            "rendering_speed": self.rendering_speed,
+            "seed": self.seed,
+        }
+        if self.color_palette is not None:
+            payload["color_palette"] = {"name": self.color_palette}
+        return payload
+
+    def with_seed(self, seed: int) -> ReframeInputs:
+        d = asdict(self)
+        d.pop("model")
+        d["seed"] = seed
+        return ReframeInputs(**d)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return resolution_size(self.resolution)
+
+
+ModelInputs = GenerateInputs | ReframeInputs
+
+
+def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
+    """Rebuild typed inputs from a stored payload (for Reroll, Info and restarts)."""
+    if model == GENERATE_MODEL:
+        return GenerateInputs(
+            prompt=payload["prompt"],
+            seed=payload["seed"],
+            style=payload.get("style", DEFAULT_STYLE),
+            aspect_ratio=payload.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
+            magic_prompt=payload.get("expand_prompt", True),
+            negative_prompt=payload.get("negative_prompt", ""),
+        )
+    if model == REFRAME_MODEL:
+        palette = payload.get("color_palette")
+        return ReframeInputs(
+            image_url=payload["image"],
+            seed=payload["seed"],
+            resolution=payload.get("resolution", DEFAULT_RESOLUTION),
+            rendering_speed=payload.get("rendering_speed", DEFAULT_RENDERING_SPEED),
+            color_palette=palette.get("name") if isinstance(palette, dict) else None,
+        )
+    raise InvalidInput("model", f"Unknown model {model!r}.")

@@ -1,0 +1,173 @@
+"""Placeholder PNGs for the local RunComfy server, drawn with Pillow.
+
+The functions here are synchronous and CPU-bound: call them through
+``asyncio.to_thread``, never on the event loop. The pictures are deterministic for a
+given set of inputs (colours come from a CRC of the prompt and seed).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import zlib
+from typing import Final
+
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps
+
+logger = logging.getLogger(__name__)
+
+FOOTER: Final = "local preview provider"
+#: Refuse to decode input images larger than this many pixels (decompression bombs).
+MAX_INPUT_PIXELS: Final = 40_000_000
+#: Most lines of wrapped text drawn on an image.
+MAX_TEXT_LINES: Final = 8
+
+Color = tuple[int, int, int]
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+_fonts = threading.local()
+
+
+def _font(size: int) -> Font:
+    """Pillow's default font at ``size`` px, one instance per thread (FreeType faces are not
+    safe to share between threads). Falls back to the fixed bitmap font on old Pillow."""
+    cache: dict[int, Font] = _fonts.__dict__.setdefault("cache", {})
+    if size not in cache:
+        try:
+            cache[size] = ImageFont.load_default(size=size)
+        except (TypeError, ImportError, OSError):
+            cache[size] = ImageFont.load_default()
+    return cache[size]
+
+
+def _palette(key: str) -> tuple[Color, Color, Color]:
+    """Three colours derived from ``key``: gradient start, gradient end and accent."""
+    digest = zlib.crc32(key.encode("utf-8", "replace"))
+    start = (digest & 0x7F, (digest >> 7) & 0x7F, (digest >> 14) & 0x7F)
+    end = (255 - start[2] // 2, 255 - start[1] // 2, 255 - start[0] // 2)
+    accent = ((digest >> 3) & 0xFF, (digest >> 11) & 0xFF, (digest >> 19) & 0xFF)
+    return start, end, accent
+
+
+def _gradient(size: tuple[int, int], start: Color, end: Color) -> Image.Image:
+    """A diagonal-ish gradient from ``start`` (top left) to ``end`` (bottom right)."""
+    vertical = Image.linear_gradient("L")
+    mask = ImageChops.add(vertical, vertical.transpose(Image.Transpose.ROTATE_90), scale=2.0)
+    mask = mask.resize(size, Image.Resampling.BILINEAR)
+    return Image.composite(Image.new("RGB", size, end), Image.new("RGB", size, start), mask)
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> list[str]:
+    """Greedy word wrap to ``width`` px; overlong words are cut; at most MAX_TEXT_LINES."""
+    lines: list[str] = []
+    for word in " ".join(text.split()).split(" "):
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(candidate, font=font) <= width:
+            lines[-1] = candidate
+            continue
+        while word and draw.textlength(word, font=font) > width:
+            cut = max(1, _fit(draw, word, font, width))
+            lines.append(word[:cut])
+            word = word[cut:]
+        if word:
+            lines.append(word)
+    if len(lines) > MAX_TEXT_LINES:
+        lines = [*lines[: MAX_TEXT_LINES - 1], lines[MAX_TEXT_LINES - 1] + " …"]
+    return lines
+
+
+def _fit(draw: ImageDraw.ImageDraw, word: str, font: Font, width: int) -> int:
+    """How many leading characters of ``word`` fit in ``width`` px."""
+    for end in range(len(word), 0, -1):
+        if draw.textlength(word[:end], font=font) <= width:
+            return end
+    return 0
+
+
+def _draw_caption(image: Image.Image, text: str, detail: str) -> None:
+    """Wrapped ``text``, a ``detail`` line and the footer on a dark band at the bottom."""
+    width, height = image.size
+    big = max(12, min(width, height) // 22)
+    small = max(10, big * 2 // 3)
+    margin = big
+    draw = ImageDraw.Draw(image, "RGBA")
+    lines = _wrap(draw, text, _font(big), width - 2 * margin) if text.strip() else []
+    band = len(lines) * (big + big // 3) + 2 * (small + small // 3) + 2 * margin
+    top = max(0, height - band)
+    draw.rectangle((0, top, width, height), fill=(0, 0, 0, 150))
+    y = top + margin
+    for line in lines:
+        draw.text((margin, y), line, font=_font(big), fill=(255, 255, 255))
+        y += big + big // 3
+    draw.text((margin, y), detail, font=_font(small), fill=(220, 220, 220))
+    y += small + small // 3
+    draw.text((margin, y), FOOTER, font=_font(small), fill=(255, 210, 90))
+
+
+def _decorate(image: Image.Image, accent: Color, key: str) -> None:
+    """A few translucent circles, placed from a CRC of ``key``."""
+    width, height = image.size
+    draw = ImageDraw.Draw(image, "RGBA")
+    value = zlib.crc32(key.encode("utf-8", "replace")) or 1
+    for _ in range(4):
+        value = (value * 1103515245 + 12345) & 0x7FFFFFFF
+        cx, cy = value % width, (value >> 8) % height
+        radius = max(8, (value >> 4) % max(9, min(width, height) // 3))
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius),
+                     fill=(*accent, 90))
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG bytes, fast rather than small (``compress_level=1``)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def render_generate(
+    prompt: str, size: tuple[int, int], *, seed: int = 0, style: str = "auto"
+) -> bytes:
+    """The PNG of an ``ideogram-v2/generate`` job: gradient, shapes, the prompt, a footer."""
+    key = f"{seed}:{prompt}"
+    start, end, accent = _palette(key)
+    image = _gradient(size, start, end)
+    _decorate(image, accent, key)
+    width, height = size
+    _draw_caption(image, prompt, f"ideogram-v2 · {style} · {width}x{height} · seed {seed}")
+    return encode_png(image)
+
+
+def decode_source(data: bytes | None) -> Image.Image | None:
+    """``data`` as an RGB image, or None when it is missing or not a sane image."""
+    if not data:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.width * probe.height > MAX_INPUT_PIXELS:
+                logger.info("input image too large: %sx%s", probe.width, probe.height)
+                return None
+            probe.load()
+            return probe.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        logger.info("input image does not decode: %s", exc)
+        return None
+
+
+def render_reframe(
+    source: bytes | None, size: tuple[int, int], *, resolution: str, seed: int = 0
+) -> bytes:
+    """The PNG of an ``ideogram-v3/reframe`` job: ``source`` scaled to fit and centred on a
+    gradient, or a placeholder note when ``source`` is missing or does not decode."""
+    key = f"{seed}:{resolution}"
+    start, end, _accent = _palette(key)
+    image = _gradient(size, start, end)
+    picture = decode_source(source)
+    if picture is not None:
+        fitted = ImageOps.contain(picture, size, Image.Resampling.BILINEAR)
+        image.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+        detail = f"ideogram-v3 · seed {seed}"
+    else:
+        detail = f"ideogram-v3 · input image unavailable · seed {seed}"
+    _draw_caption(image, f"reframe {resolution}", detail)
+    return encode_png(image)

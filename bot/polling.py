@@ -1,0 +1,106 @@
+"""When to ask the provider next: adaptive polling learned from recent jobs.
+
+Completion cannot happen while a job is queued, nor in the first seconds of its run, so the
+tracker polls sparsely then, and densely from the earliest time recent jobs of the same
+model have finished. This keeps the delay between the provider finishing and the user
+seeing it short (about ``near_interval``) with far fewer calls than a fixed-rate poller.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from bot.jobs import JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PollingConfig:
+    first_delay: float = 1.0  # first status call after submit
+    backoff: float = 1.6  # growth of the interval while nothing is expected
+    cap: float = 6.0  # never slower than this
+    near_interval: float = 1.5  # interval while completion is expected
+    min_interval: float = 0.5
+    default_run_low: float = 3.0  # before any history: earliest plausible run time
+    default_run_high: float = 30.0
+    default_queue: float = 5.0
+    history: int = 50  # completed jobs remembered per model
+
+
+class DurationHistory:
+    """Recent queue and run durations per model (seconds)."""
+
+    def __init__(self, config: PollingConfig) -> None:
+        self._config = config
+        self._runs: defaultdict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=config.history))
+        self._queues: defaultdict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=config.history))
+
+    def record(self, model: str, queue_seconds: float | None, run_seconds: float | None) -> None:
+        if queue_seconds is not None and 0 <= queue_seconds < 86_400:
+            self._queues[model].append(queue_seconds)
+        if run_seconds is not None and 0 <= run_seconds < 86_400:
+            self._runs[model].append(run_seconds)
+
+    def run_window(self, model: str) -> tuple[float, float]:
+        """(earliest, latest) plausible run time: ~10th and ~90th percentiles of history."""
+        runs = sorted(self._runs[model])
+        if len(runs) < 3:
+            return self._config.default_run_low, self._config.default_run_high
+        low = runs[int(len(runs) * 0.1)]
+        high = runs[min(len(runs) - 1, int(len(runs) * 0.9))]
+        # Our observations are late by up to one poll interval: keep a margin.
+        return max(0.0, low - self._config.near_interval), high + self._config.near_interval
+
+    def typical_queue(self, model: str) -> float:
+        queues = self._queues[model]
+        return statistics.median(queues) if queues else self._config.default_queue
+
+    def typical_run(self, model: str) -> float:
+        runs = self._runs[model]
+        if not runs:
+            return (self._config.default_run_low + self._config.default_run_high) / 4
+        return statistics.median(runs)
+
+
+@dataclass(slots=True)
+class PollState:
+    """What the tracker remembers of one job between polls (in memory only)."""
+
+    status: JobStatus
+    polls_in_status: int = 0
+    last_poll: float | None = None
+    last_queued_poll: float | None = None  # lower bound of the run's start
+    running_seen_at: float | None = None
+    failures: int = 0
+
+
+def next_delay(state: PollState, model: str, now: float, history: DurationHistory,
+               config: PollingConfig) -> float:
+    """Seconds from ``now`` to the next status call."""
+    backoff = min(config.cap, config.first_delay * config.backoff ** state.polls_in_status)
+    if state.status is not JobStatus.RUNNING:
+        return max(config.min_interval, backoff)
+    start = state.last_queued_poll if state.last_queued_poll is not None else state.running_seen_at
+    if start is None:
+        return config.near_interval
+    low, high = history.run_window(model)
+    earliest_end = start + low
+    if now < earliest_end - config.near_interval:
+        # Nothing can finish yet: sleep until completion becomes plausible.
+        return max(config.min_interval, min(config.cap, earliest_end - now))
+    if now <= start + high:
+        return config.near_interval
+    # Later than recent jobs: the job is slow; back off gently up to the cap.
+    overdue = now - (start + high)
+    return max(config.near_interval, min(config.cap, config.near_interval + overdue / 4))
+
+
+def error_delay(failures: int, retry_after: float | None, config: PollingConfig) -> float:
+    """Back-off after a failed status call."""
+    delay = min(60.0, config.first_delay * 2 ** min(failures, 6))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 300.0))
+    return delay

@@ -1,0 +1,1 @@
+"""Provider clients (RunComfy model API) and the types they answer with."""

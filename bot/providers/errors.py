@@ -1,0 +1,77 @@
+"""Typed provider errors. Each carries ``user_message``: one short line a Discord user can act on.
+
+Exception text never contains a token: messages are built from status codes and the
+provider's own error text only, never from request headers.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base of every provider failure."""
+
+    user_message = "The image service failed. Please try again in a moment."
+    #: True when retrying the same call later may succeed.
+    retryable = False
+
+    def __init__(self, detail: str = "", *, status_code: int | None = None) -> None:
+        self.detail = detail[:500]
+        self.status_code = status_code
+        super().__init__(self.detail or self.user_message)
+
+
+class AuthenticationError(ProviderError):
+    user_message = (
+        "The bot's image-service token was refused. Ask the bot's owner to check "
+        "RUNCOMFY_API_TOKEN."
+    )
+
+
+class InsufficientBalance(ProviderError):
+    user_message = (
+        "The bot's image-service account is out of credit. Ask the bot's owner to top it up."
+    )
+
+
+class InputRejected(ProviderError):
+    """The provider refused the inputs (400/422); ``detail`` holds its explanation."""
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        return f"The image service refused these options: {self.detail or 'invalid input'}."[:300]
+
+
+class RequestNotFound(ProviderError):
+    user_message = "The image service no longer knows this job (it may have expired)."
+
+
+class RateLimited(ProviderError):
+    user_message = "The image service is busy right now. Please try again in a minute."
+    retryable = True
+
+    def __init__(self, detail: str = "", *, status_code: int | None = 429,
+                 retry_after: float | None = None) -> None:
+        super().__init__(detail, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    user_message = "The image service is unavailable right now. Please try again shortly."
+    retryable = True
+
+
+class MalformedResponse(ProviderError):
+    user_message = "The image service sent an answer the bot could not read. Please try again."
+    retryable = True
+
+
+class SubmitUncertain(ProviderError):
+    """The submit was sent but no answer came: it may or may not have been accepted.
+
+    Never retried, since a second submit could be a second charge.
+    """
+
+    user_message = (
+        "The image service did not answer in time, so the bot cannot tell whether the job "
+        "started. It was not resent, to avoid a double charge; please try again."
+    )

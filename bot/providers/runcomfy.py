@@ -1,0 +1,359 @@
+"""RunComfy model API client: submit, status, result, cancel.
+
+One ``httpx.AsyncClient`` per process. Every call has a timeout; status, result and cancel
+are retried with backoff on 429/5xx/connection errors. A submit is retried only when the
+provider certainly did not take it (an HTTP 429/5xx answer, or a connection that never
+opened): after the request was sent, a timeout is :class:`SubmitUncertain`, never a resend,
+because a duplicate submit is a duplicate charge.
+
+The token lives only in the client's default headers: it is never logged, never part of a
+repr and never in exception text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import httpx
+
+from bot.inputs import MODELS, ModelInputs
+from bot.providers.errors import (
+    AuthenticationError,
+    InputRejected,
+    InsufficientBalance,
+    MalformedResponse,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    RequestNotFound,
+    SubmitUncertain,
+)
+from bot.providers.retry import RetryPolicy
+from bot.providers.types import (
+    CancelOutcome,
+    RemoteState,
+    RequestResult,
+    RequestStatus,
+    SubmitReceipt,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=5.0, read=20.0, write=20.0, pool=10.0)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_URL_MAX = 4096
+
+_STATUS_WORDS: Final[Mapping[str, RemoteState]] = {
+    "in_queue": RemoteState.QUEUED,
+    "queued": RemoteState.QUEUED,
+    "in_progress": RemoteState.RUNNING,
+    "running": RemoteState.RUNNING,
+    "completed": RemoteState.COMPLETED,
+    "succeeded": RemoteState.COMPLETED,
+    "success": RemoteState.COMPLETED,
+    "failed": RemoteState.FAILED,
+    "cancelled": RemoteState.CANCELLED,
+    "canceled": RemoteState.CANCELLED,
+}
+_ERROR_CODES: Final[Mapping[int, type[ProviderError]]] = {
+    400004: AuthenticationError,
+    400002: InsufficientBalance,
+}
+_warned_statuses: set[str] = set()
+
+
+def parse_state(raw: object) -> RemoteState:
+    """Map a provider status word; an unknown word is logged once and means still running."""
+    word = raw.strip().lower() if isinstance(raw, str) else ""
+    state = _STATUS_WORDS.get(word)
+    if state is None:
+        if word[:40] not in _warned_statuses:
+            _warned_statuses.add(word[:40])
+            log.warning("Unknown RunComfy status %r: treating it as still running", word[:40])
+        return RemoteState.UNKNOWN
+    return state
+
+
+def _parse_time(value: object) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _opt_str(body: Mapping[str, Any], key: str, limit: int = 2000) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        value = str(value)
+    return str(value)[:limit] or None
+
+
+def _queue_position(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if 0 <= value < 10_000_000 else None
+
+
+def _cost(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        cost = float(value) if isinstance(value, int | float | str) else None
+    except ValueError:
+        return None
+    if cost is None or not (0 <= cost < 1_000_000):
+        return None
+    return cost
+
+
+def _image_urls(output: object) -> tuple[str, ...]:
+    if not isinstance(output, Mapping):
+        return ()
+    candidates: list[object] = []
+    if "image" in output:
+        candidates.append(output["image"])
+    images = output.get("images")
+    if isinstance(images, list):
+        candidates.extend(images)
+    urls: list[str] = []
+    for url in candidates:
+        if (isinstance(url, str) and url.startswith(("https://", "http://"))
+                and len(url) <= _URL_MAX and url not in urls):
+            urls.append(url)
+    return tuple(urls)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), 3600.0)
+    except ValueError:
+        return None
+
+
+def _detail(body: object) -> str:
+    """The provider's own explanation, from whichever field it used."""
+    if not isinstance(body, Mapping):
+        return ""
+    for key in ("detail", "error_message", "message", "error"):
+        value = body.get(key)
+        if isinstance(value, list):  # FastAPI-style validation errors
+            parts = []
+            for item in value[:5]:
+                if isinstance(item, Mapping):
+                    loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                    parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+                else:
+                    parts.append(str(item))
+            return "; ".join(parts)[:500]
+        if isinstance(value, Mapping):
+            return _detail(value)
+        if value:
+            return str(value)[:500]
+    return ""
+
+
+def error_for_response(response: httpx.Response, body: object) -> ProviderError:
+    """The typed error for a non-2xx answer (or a 2xx answer carrying ``error_code``)."""
+    code = response.status_code
+    detail = _detail(body)
+    error_code = body.get("error_code") if isinstance(body, Mapping) else None
+    if isinstance(error_code, int) and error_code in _ERROR_CODES:
+        return _ERROR_CODES[error_code](detail, status_code=code)
+    if code in (401, 403):
+        return AuthenticationError(detail, status_code=code)
+    if code == 402:
+        return InsufficientBalance(detail, status_code=code)
+    if code in (400, 422):
+        return InputRejected(detail, status_code=code)
+    if code == 404:
+        return RequestNotFound(detail, status_code=code)
+    if code == 429:
+        return RateLimited(detail, status_code=code, retry_after=_retry_after(response))
+    if code >= 500:
+        return ProviderUnavailable(detail or f"HTTP {code}", status_code=code)
+    if 200 <= code < 300:  # HTTP 200 with an error envelope
+        return ProviderError(detail or f"error code {error_code}", status_code=code)
+    return ProviderError(detail or f"HTTP {code}", status_code=code)
+
+
+class RunComfyClient:
+    """Async client for RunComfy's model API. Use ``async with`` or call :meth:`aclose`."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str = "https://model-api.runcomfy.net",
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not token or any(c.isspace() for c in token):
+            raise ValueError("RunComfy token is empty or malformed")
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": "ideogram-discord-bot/0.1",
+            },
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"<RunComfyClient base_url={self.base_url!r}>"
+
+    async def __aenter__(self) -> RunComfyClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ public calls
+
+    async def submit(self, model: str, inputs: ModelInputs | Mapping[str, Any]) -> SubmitReceipt:
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}")
+        payload = dict(inputs) if isinstance(inputs, Mapping) else inputs.to_payload()
+        body = await self._call("POST", f"/v1/models/{model}", json=payload, is_submit=True)
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+            # The provider answered 2xx, so it may have taken the job: never resubmit.
+            raise SubmitUncertain("submit answer carried no valid request_id")
+        return SubmitReceipt(
+            request_id=request_id,
+            status_url=_opt_str(body, "status_url", _URL_MAX),
+            result_url=_opt_str(body, "result_url", _URL_MAX),
+            cancel_url=_opt_str(body, "cancel_url", _URL_MAX),
+        )
+
+    async def status(self, request_id: str) -> RequestStatus:
+        body = await self._call("GET", f"/v1/requests/{self._check_id(request_id)}/status")
+        return RequestStatus(
+            request_id=request_id,
+            state=parse_state(body.get("status")),
+            raw_status=str(body.get("status", ""))[:40],
+            queue_position=_queue_position(body.get("queue_position")),
+            error=_opt_str(body, "error") or _opt_str(body, "error_message"),
+            created_at=_parse_time(body.get("created_at")),
+            finished_at=_parse_time(body.get("finished_at")),
+        )
+
+    async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult:
+        params = {"include_cost": "true"} if include_cost else None
+        body = await self._call(
+            "GET", f"/v1/requests/{self._check_id(request_id)}/result", params=params
+        )
+        state = parse_state(body.get("status"))
+        urls = _image_urls(body.get("output"))
+        if state is RemoteState.COMPLETED and not urls:
+            raise MalformedResponse("completed result carried no image URL")
+        return RequestResult(
+            request_id=request_id,
+            state=state,
+            raw_status=str(body.get("status", ""))[:40],
+            image_urls=urls,
+            error=_opt_str(body, "error") or _opt_str(body, "error_message"),
+            created_at=_parse_time(body.get("created_at")),
+            finished_at=_parse_time(body.get("finished_at")),
+            cost=_cost(body.get("cost")),
+        )
+
+    async def cancel(self, request_id: str) -> CancelOutcome:
+        body = await self._call("POST", f"/v1/requests/{self._check_id(request_id)}/cancel")
+        outcome = str(body.get("outcome", body.get("status", ""))).lower()
+        if outcome in ("cancelled", "canceled"):
+            return CancelOutcome.CANCELLED
+        if outcome == "not_cancellable":
+            return CancelOutcome.NOT_CANCELLABLE
+        raise MalformedResponse(f"unexpected cancel outcome {outcome[:40]!r}")
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _check_id(request_id: str) -> str:
+        if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+            raise ValueError("malformed request id")
+        return request_id
+
+    async def _call(self, method: str, path: str, *, is_submit: bool = False,
+                    **kwargs: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._once(method, path, is_submit=is_submit, **kwargs)
+            except ProviderError as exc:
+                if not exc.retryable or isinstance(exc, MalformedResponse | SubmitUncertain):
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+                delay = self.retry.delay(attempt, retry_after)
+                elapsed = time.monotonic() - started
+                if attempt >= self.retry.attempts or elapsed + delay > self.retry.total_seconds:
+                    raise
+                log.info("RunComfy %s %s failed (%s); retry %d in %.1fs", method,
+                         path.split("/")[2], type(exc).__name__, attempt, delay)
+                await self._sleep(delay)
+
+    async def _once(self, method: str, path: str, *, is_submit: bool,
+                    **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left: safe to retry, even a submit.
+            raise ProviderUnavailable(f"could not connect ({type(exc).__name__})") from None
+        except httpx.TimeoutException as exc:
+            if is_submit:
+                raise SubmitUncertain(f"no answer in time ({type(exc).__name__})") from None
+            raise ProviderUnavailable(f"no answer in time ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            if is_submit:
+                raise SubmitUncertain(f"connection lost ({type(exc).__name__})") from None
+            raise ProviderUnavailable(f"connection lost ({type(exc).__name__})") from None
+
+        try:
+            body: object = response.json()
+        except ValueError:
+            body = None
+        if response.is_success:
+            if not isinstance(body, dict):
+                if is_submit:
+                    raise SubmitUncertain("submit answer was not a JSON object")
+                raise MalformedResponse("answer was not a JSON object")
+            if body.get("error_code") is not None or (
+                body.get("error_message") and "status" not in body
+            ):
+                raise error_for_response(response, body)
+            return body
+        raise error_for_response(response, body)

@@ -1,0 +1,58 @@
+"""What the provider answers, parsed and validated into plain typed values."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class RemoteState(enum.StrEnum):
+    """A provider job's state, normalised. ``UNKNOWN`` counts as still running."""
+
+    QUEUED = "in_queue"
+    RUNNING = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RemoteState.COMPLETED, RemoteState.FAILED, RemoteState.CANCELLED)
+
+
+class CancelOutcome(enum.StrEnum):
+    CANCELLED = "cancelled"
+    NOT_CANCELLABLE = "not_cancellable"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitReceipt:
+    request_id: str
+    status_url: str | None = None
+    result_url: str | None = None
+    cancel_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStatus:
+    request_id: str
+    state: RemoteState
+    raw_status: str
+    queue_position: int | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult:
+    request_id: str
+    state: RemoteState
+    raw_status: str
+    image_urls: tuple[str, ...] = field(default_factory=tuple)
+    error: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    cost: float | None = None

@@ -1,0 +1,76 @@
+"""The schema's history: an ordered list of migrations, tracked by ``PRAGMA user_version``.
+
+Migration *n* takes a database from version *n - 1* to *n*. Its last statement sets
+``PRAGMA user_version`` to *n* (the runner checks this). Never edit a released
+migration: add a new one at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.store import sql
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        name="jobs, guild settings and quota tables",
+        statements=(
+            sql.M0001_CREATE_JOBS,
+            sql.M0001_INDEX_JOBS_STATUS,
+            sql.M0001_INDEX_JOBS_GUILD_CREATED,
+            sql.M0001_INDEX_JOBS_USER_CREATED,
+            sql.M0001_INDEX_JOBS_REQUEST,
+            sql.M0001_CREATE_GUILD_SETTINGS,
+            sql.M0001_CREATE_GUILD_ALLOWED_CHANNELS,
+            sql.M0001_CREATE_GUILD_BLOCKED_WORDS,
+            sql.M0001_CREATE_GUILD_LIMITS,
+            sql.M0001_CREATE_MEMBER_OVERRIDES,
+            sql.M0001_CREATE_USAGE_RESERVATIONS,
+            sql.M0001_INDEX_USAGE_GUILD_DAY,
+            sql.M0001_INDEX_USAGE_GUILD_USER_DAY,
+            sql.M0001_INDEX_USAGE_GUILD_MONTH,
+            sql.M0001_INDEX_USAGE_STATE,
+            sql.M0001_INDEX_USAGE_JOB,
+            sql.M0001_CREATE_QUOTA_AUDIT,
+            sql.M0001_INDEX_QUOTA_AUDIT_GUILD,
+            sql.M0001_SET_VERSION,
+        ),
+    ),
+    Migration(
+        version=2,
+        name="jobs.revised_prompt and jobs.deleted_at",
+        statements=(
+            sql.M0002_ADD_JOBS_REVISED_PROMPT,
+            sql.M0002_ADD_JOBS_DELETED_AT,
+            sql.M0002_INDEX_JOBS_MODEL_FINISHED,
+            sql.M0002_SET_VERSION,
+        ),
+    ),
+)
+
+LATEST_VERSION: int = MIGRATIONS[-1].version
+
+
+def check_migrations(migrations: Sequence[Migration]) -> None:
+    """Raise ``ValueError`` unless the versions run 1, 2, … without gaps."""
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise ValueError(
+                f"migration {migration.name!r} has version {migration.version}, "
+                f"expected {expected}: versions must run 1, 2, … without gaps"
+            )
+        if not migration.statements:
+            raise ValueError(f"migration {migration.version} has no statements")
+
+
+check_migrations(MIGRATIONS)

@@ -1,0 +1,554 @@
+"""The SQLite store: the one owner of the bot's database connection.
+
+Usage::
+
+    store = await Store.open(settings.database_url)   # migrates, then ready
+    try:
+        ...
+    finally:
+        await store.close()
+
+or, equivalently, ``async with await Store.open(url) as store: ...``.
+
+One aiosqlite connection in autocommit mode (``isolation_level=None``) serves the whole
+process. Every use of it — a single statement or an explicit transaction — holds
+``self._lock``, so coroutines never see each other's half-done transactions and never
+interleave ``BEGIN``\\s. The task that holds the lock may call store methods again (and
+open nested ``transaction()``\\s, run as SAVEPOINTs): ownership is per asyncio task, so
+a transaction body must not hand store work to *other* tasks and wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+import aiosqlite
+
+from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
+from bot.store import sql
+from bot.store.migrations import MIGRATIONS, Migration, check_migrations
+
+log = logging.getLogger(__name__)
+
+MEMORY = ":memory:"
+
+_JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobRecord))
+_JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(_JOB_FIELDS) - {"id"}
+_TERMINAL_STATUSES: tuple[JobStatus, ...] = tuple(s for s in JobStatus if s.terminal)
+_GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
+    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled"}
+)
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked (bad URL, unknown schema, closed store…)."""
+
+
+class JobNotFoundError(StoreError, LookupError):
+    """``update_job`` was given an id with no row."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """A guild's settings; the defaults apply when the guild has never changed any."""
+
+    guild_id: int
+    provider: str | None = None
+    log_channel_id: int | None = None
+    ideogram_enabled: bool = True
+    reframe_enabled: bool = True
+    allowed_channel_ids: frozenset[int] = frozenset()
+    blocked_words: tuple[str, ...] = ()
+    updated_at: float | None = None
+
+    def channel_allowed(self, channel_id: int) -> bool:
+        """No allowed channels listed means every channel is allowed."""
+        return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
+
+
+def parse_database_url(url: str | os.PathLike[str]) -> str:
+    """Turn ``DATABASE_URL`` into a path for sqlite3.
+
+    ``sqlite:///relative/x.db`` → ``relative/x.db``; ``sqlite:////abs/x.db`` → ``/abs/x.db``;
+    ``sqlite://`` / ``sqlite:///:memory:`` / ``:memory:`` → ``:memory:``; a plain path is
+    returned as it is (with ``~`` expanded). ``sqlite+aiosqlite://`` is accepted too.
+    """
+    text = os.fspath(url).strip()
+    if not text:
+        raise StoreError("empty database URL")
+    if text == MEMORY:
+        return MEMORY
+    scheme, sep, rest = text.partition("://")
+    if not sep or len(scheme) == 1:  # no scheme, or a Windows drive letter like C://
+        return os.path.expanduser(text)
+    if scheme.lower() not in ("sqlite", "sqlite3", "sqlite+aiosqlite"):
+        raise StoreError(
+            f"unsupported database URL scheme {scheme!r}: only SQLite is supported "
+            "(sqlite:///relative/path.db, sqlite:////absolute/path.db or a plain path)"
+        )
+    rest = rest.split("?", 1)[0]
+    if rest in ("", "/", "/" + MEMORY):
+        return MEMORY
+    if not rest.startswith("/"):
+        raise StoreError(
+            f"database URL {text!r} names a host; use sqlite:///relative/path.db "
+            "or sqlite:////absolute/path.db"
+        )
+    return os.path.expanduser(unquote(rest[1:]))
+
+
+def _job_to_params(job: JobRecord) -> dict[str, Any]:
+    params = {name: getattr(job, name) for name in _JOB_FIELDS}
+    params["status"] = JobStatus(job.status).value
+    params["inputs"] = json.dumps(job.inputs, ensure_ascii=False)
+    params["result_urls"] = json.dumps(list(job.result_urls), ensure_ascii=False)
+    return params
+
+
+def _row_to_job(row: sqlite3.Row) -> JobRecord:
+    keys = row.keys()
+    data: dict[str, Any] = {name: row[name] for name in _JOB_FIELDS if name in keys}
+    data["status"] = JobStatus(data["status"])
+    data["inputs"] = json.loads(data["inputs"]) if data.get("inputs") else {}
+    data["result_urls"] = json.loads(data["result_urls"]) if data.get("result_urls") else []
+    return JobRecord(**data)
+
+
+def _statuses_json(statuses: Iterable[JobStatus | str]) -> str:
+    return json.dumps(sorted({JobStatus(s).value for s in statuses}))
+
+
+def _normalize_phrase(phrase: str) -> str:
+    return " ".join(phrase.split()).lower()
+
+
+class Store:
+    """Jobs and guild settings in one SQLite file. Create it with ``await Store.open(...)``."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str, schema_version: int) -> None:
+        # Use Store.open(); this constructor does no I/O and applies no migrations.
+        self._conn: aiosqlite.Connection | None = conn
+        self.path: str = path
+        self.schema_version: int = schema_version
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        database: str | os.PathLike[str],
+        *,
+        target_version: int | None = None,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> Store:
+        """Open (creating if needed) and migrate the database; return a ready store.
+
+        ``database`` is a ``DATABASE_URL`` or a path (see ``parse_database_url``).
+        ``target_version`` stops migrating at that version and ``migrations`` replaces the
+        migration list: both exist for tests and tools; the bot passes neither. Job and
+        settings methods assume the latest schema.
+        """
+        check_migrations(migrations)
+        latest = len(migrations)
+        target = latest if target_version is None else target_version
+        if not 0 <= target <= latest:
+            raise StoreError(f"target_version {target} is outside 0..{latest}")
+
+        path = parse_database_url(database)
+        if path != MEMORY:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path!r}: {exc}") from exc
+        store = cls(conn, path, 0)
+        try:
+            conn.row_factory = sqlite3.Row
+            await store._configure()
+            await store._migrate(migrations, target)
+        except BaseException:
+            await conn.close()
+            store._conn = None
+            raise
+        log.info("opened database %s (schema version %d)", path, store.schema_version)
+        return store
+
+    async def close(self) -> None:
+        """Wait for the transaction in progress, if any, then close. Safe to call twice."""
+        if self._conn is None:
+            return
+        if self._owns_lock():
+            raise StoreError("cannot close the store from inside one of its transactions")
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()
+                log.info("closed database %s", self.path)
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _configure(self) -> None:
+        conn = self._require_conn()
+        journal_mode = await conn.execute_fetchall(sql.PRAGMA_JOURNAL_MODE_WAL)
+        mode = next(iter(journal_mode))[0] if journal_mode else None
+        if self.path != MEMORY and str(mode).lower() != "wal":
+            log.warning("database %s: journal_mode is %s, not wal", self.path, mode)
+        await conn.execute(sql.PRAGMA_FOREIGN_KEYS_ON)
+        await conn.execute(sql.PRAGMA_BUSY_TIMEOUT)
+        await conn.execute(sql.PRAGMA_SYNCHRONOUS_NORMAL)
+
+    async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
+        known = len(migrations)
+        async with self.transaction(immediate=True):
+            current = await self.user_version()
+            if current > known:
+                raise StoreError(
+                    f"database {self.path!r} has schema version {current}, but this version "
+                    f"of the bot knows only up to {known}: it was written by a newer "
+                    "release. Upgrade the bot, or point DATABASE_URL at another file."
+                )
+            for migration in migrations[current:target]:
+                log.info(
+                    "database %s: applying migration %d (%s)",
+                    self.path,
+                    migration.version,
+                    migration.name,
+                )
+                try:
+                    for statement in migration.statements:
+                        await self._execute(statement)
+                except sqlite3.Error as exc:
+                    raise StoreError(
+                        f"migration {migration.version} ({migration.name}) failed: {exc}; "
+                        f"the database is left at version {current}"
+                    ) from exc
+                reached = await self.user_version()
+                if reached != migration.version:
+                    raise StoreError(
+                        f"migration {migration.version} ({migration.name}) left "
+                        f"user_version at {reached}"
+                    )
+            self.schema_version = max(current, target)
+
+    async def user_version(self) -> int:
+        """The schema version recorded in the file (``PRAGMA user_version``)."""
+        row = await self._fetchone(sql.PRAGMA_GET_USER_VERSION)
+        return int(row[0]) if row is not None else 0
+
+    async def pragma(self, name: str) -> Any:
+        """Read one of a few PRAGMAs (journal_mode, foreign_keys, user_version)."""
+        statements = {
+            "journal_mode": sql.PRAGMA_GET_JOURNAL_MODE,
+            "foreign_keys": sql.PRAGMA_GET_FOREIGN_KEYS,
+            "user_version": sql.PRAGMA_GET_USER_VERSION,
+        }
+        if name not in statements:
+            raise ValueError(f"unsupported pragma {name!r}; choose from {sorted(statements)}")
+        row = await self._fetchone(statements[name])
+        return None if row is None else row[0]
+
+    # ------------------------------------------------------------------ connection use
+
+    def _require_conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreError("the store is closed")
+        return self._conn
+
+    def _owns_lock(self) -> bool:
+        task = asyncio.current_task()
+        return task is not None and self._owner is task
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, for statements outside an explicit transaction (autocommit)."""
+        if self._owns_lock():
+            yield self._require_conn()
+            return
+        async with self._lock:
+            conn = self._require_conn()
+            self._owner = asyncio.current_task()
+            try:
+                yield conn
+            finally:
+                self._owner = None
+
+    @asynccontextmanager
+    async def transaction(self, *, immediate: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the body in one transaction; commit on success, roll back on any exception.
+
+        ``immediate=True`` issues ``BEGIN IMMEDIATE``: the write lock is taken at once, so
+        a read-check-write body (quota reserve, job compare-and-set) cannot be overtaken
+        by another writer, in this process or another. ``immediate=False`` issues
+        ``BEGIN DEFERRED`` (a consistent snapshot for several reads).
+
+        The yielded aiosqlite connection has ``row_factory = sqlite3.Row``; run
+        ``bot.store.sql`` statements on it. Store methods called inside the body join the
+        transaction, and a nested ``transaction()`` becomes a SAVEPOINT (its failure
+        rolls back only its own part, if the outer body catches the exception).
+        """
+        if self._owns_lock():
+            conn = self._require_conn()
+            await conn.execute(sql.SAVEPOINT)
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute(sql.ROLLBACK_TO_SAVEPOINT)
+                await conn.execute(sql.RELEASE_SAVEPOINT)
+                raise
+            await conn.execute(sql.RELEASE_SAVEPOINT)
+            return
+
+        async with self._lock:
+            conn = self._require_conn()
+            self._owner = asyncio.current_task()
+            try:
+                try:
+                    await conn.execute(sql.BEGIN_IMMEDIATE if immediate else sql.BEGIN_DEFERRED)
+                    yield conn
+                    await conn.execute(sql.COMMIT)
+                except BaseException:
+                    # Also reached when cancelled while BEGIN or COMMIT was queued: the
+                    # ROLLBACK is queued after it on the connection's thread, so the
+                    # connection is never handed on with a transaction open.
+                    await self._rollback(conn)
+                    raise
+            finally:
+                self._owner = None
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        try:
+            await conn.execute(sql.ROLLBACK)
+        except sqlite3.OperationalError as exc:  # no transaction was active
+            log.debug("rollback: %s", exc)
+
+    async def _execute(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        async with self._connection() as conn, conn.execute(statement, params) as cursor:
+            return cursor.rowcount
+
+    async def _fetchall(
+        self, statement: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[sqlite3.Row]:
+        async with self._connection() as conn:
+            return list(await conn.execute_fetchall(statement, params))
+
+    async def _fetchone(
+        self, statement: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Row | None:
+        rows = await self._fetchall(statement, params)
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------ jobs
+
+    async def insert_job(self, job: JobRecord) -> JobRecord:
+        """Write a new job row. Raises ``sqlite3.IntegrityError`` if the id exists."""
+        await self._execute(sql.INSERT_JOB, _job_to_params(job))
+        return job
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        row = await self._fetchone(sql.SELECT_JOB, (job_id,))
+        return None if row is None else _row_to_job(row)
+
+    async def find_job_by_prefix(self, guild_id: int | None, prefix: str) -> JobRecord | None:
+        """The job of this guild (None: DMs) whose id starts with ``prefix`` (a short id).
+
+        Returns None when nothing matches, and also when the prefix matches more than one
+        job (the caller should ask for more characters).
+        """
+        prefix = prefix.strip().lower()
+        if not prefix:
+            return None
+        rows = await self._fetchall(sql.SELECT_JOBS_BY_PREFIX, (guild_id, len(prefix), prefix))
+        if len(rows) != 1:
+            if rows:
+                log.debug("short id %r is ambiguous in guild %s", prefix, guild_id)
+            return None
+        return _row_to_job(rows[0])
+
+    @staticmethod
+    def _job_changes(fields: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(fields) - _JOB_MUTABLE_FIELDS
+        if unknown:
+            raise ValueError(f"cannot update job field(s): {', '.join(sorted(unknown))}")
+        changes = dict(fields)
+        if "status" in changes:
+            changes["status"] = JobStatus(changes["status"])
+        if "result_urls" in changes:
+            changes["result_urls"] = list(changes["result_urls"])
+        changes.setdefault("updated_at", time.time())
+        return changes
+
+    async def update_job(self, job_id: str, **fields: Any) -> JobRecord:
+        """Change some fields of a job (and ``updated_at``); return the new record.
+
+        Raises ``ValueError`` for a name that is not a ``JobRecord`` field (or is ``id``)
+        and ``JobNotFoundError`` when there is no such job.
+        """
+        changes = self._job_changes(fields)
+        async with self.transaction(immediate=True):
+            current = await self.get_job(job_id)
+            if current is None:
+                raise JobNotFoundError(f"no job with id {job_id!r}")
+            updated = current.evolve(**changes)
+            await self._execute(sql.UPDATE_JOB, _job_to_params(updated))
+        return updated
+
+    async def transition_job(
+        self, job_id: str, expected: Iterable[JobStatus | str], **fields: Any
+    ) -> JobRecord | None:
+        """Compare-and-set: apply ``fields`` only if the job's status is in ``expected``.
+
+        Returns the new record, or None when the job is missing or in another status
+        (e.g. a second attempt to write a terminal state).
+        """
+        if isinstance(expected, str):  # a single JobStatus is a str: don't iterate its chars
+            expected = (expected,)
+        allowed = frozenset(JobStatus(s) for s in expected)
+        changes = self._job_changes(fields)
+        async with self.transaction(immediate=True):
+            current = await self.get_job(job_id)
+            if current is None or current.status not in allowed:
+                return None
+            updated = current.evolve(**changes)
+            params = _job_to_params(updated)
+            params["expected"] = _statuses_json(allowed)
+            changed = await self._execute(sql.UPDATE_JOB_IF_STATUS_IN, params)
+        return updated if changed == 1 else None
+
+    async def unfinished_jobs(self) -> list[JobRecord]:
+        """Jobs still pending, queued or running, oldest first (to resume after a restart)."""
+        rows = await self._fetchall(
+            sql.SELECT_JOBS_IN_STATUSES, (_statuses_json(UNFINISHED_STATUSES),)
+        )
+        return [_row_to_job(row) for row in rows]
+
+    async def undelivered_finished_jobs(self) -> list[JobRecord]:
+        """Jobs in a terminal status whose outcome was never delivered, oldest first."""
+        rows = await self._fetchall(
+            sql.SELECT_UNDELIVERED_JOBS_IN_STATUSES, (_statuses_json(_TERMINAL_STATUSES),)
+        )
+        return [_row_to_job(row) for row in rows]
+
+    async def jobs_for_user(
+        self, guild_id: int | None, user_id: int, limit: int = 10, offset: int = 0
+    ) -> list[JobRecord]:
+        """A member's jobs in a guild, newest first."""
+        rows = await self._fetchall(sql.SELECT_JOBS_FOR_USER, (guild_id, user_id, limit, offset))
+        return [_row_to_job(row) for row in rows]
+
+    async def count_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
+        row = await self._fetchone(sql.COUNT_JOBS_FOR_USER, (guild_id, user_id))
+        return int(row[0]) if row is not None else 0
+
+    async def jobs_for_guild(
+        self, guild_id: int | None, limit: int | None = 50, offset: int = 0
+    ) -> list[JobRecord]:
+        """A guild's jobs, newest first; ``limit=None`` returns them all (CSV export)."""
+        rows = await self._fetchall(
+            sql.SELECT_JOBS_FOR_GUILD, (guild_id, -1 if limit is None else limit, offset)
+        )
+        return [_row_to_job(row) for row in rows]
+
+    async def recent_durations(self, model: str, limit: int = 20) -> list[tuple[float, float]]:
+        """(queue seconds, run seconds) of the latest completed jobs of ``model``, newest first."""
+        rows = await self._fetchall(
+            sql.SELECT_RECENT_DURATIONS, (model, JobStatus.COMPLETED.value, limit)
+        )
+        return [(float(row[0]), float(row[1])) for row in rows]
+
+    # ------------------------------------------------------------------ guild settings
+
+    async def get_guild_settings(self, guild_id: int) -> GuildSettings:
+        async with self.transaction(immediate=False):
+            row = await self._fetchone(sql.SELECT_GUILD_SETTINGS, (guild_id,))
+            channels = await self._fetchall(sql.SELECT_ALLOWED_CHANNELS, (guild_id,))
+            words = await self._fetchall(sql.SELECT_BLOCKED_WORDS, (guild_id,))
+        base = GuildSettings(guild_id=guild_id)
+        if row is not None:
+            base = GuildSettings(
+                guild_id=guild_id,
+                provider=row["provider"],
+                log_channel_id=row["log_channel_id"],
+                ideogram_enabled=bool(row["ideogram_enabled"]),
+                reframe_enabled=bool(row["reframe_enabled"]),
+                updated_at=row["updated_at"],
+            )
+        return dataclasses.replace(
+            base,
+            allowed_channel_ids=frozenset(int(r[0]) for r in channels),
+            blocked_words=tuple(str(r[0]) for r in words),
+        )
+
+    async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
+        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""
+        unknown = set(fields) - _GUILD_SETTINGS_FIELDS
+        if unknown:
+            raise ValueError(f"cannot update guild setting(s): {', '.join(sorted(unknown))}")
+        async with self.transaction(immediate=True):
+            current = dataclasses.replace(await self.get_guild_settings(guild_id), **fields)
+            await self._execute(
+                sql.UPSERT_GUILD_SETTINGS,
+                {
+                    "guild_id": guild_id,
+                    "provider": current.provider,
+                    "log_channel_id": current.log_channel_id,
+                    "ideogram_enabled": int(bool(current.ideogram_enabled)),
+                    "reframe_enabled": int(bool(current.reframe_enabled)),
+                    "updated_at": time.time(),
+                },
+            )
+            return await self.get_guild_settings(guild_id)
+
+    async def add_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
+        """True if the channel was added, False if it was already allowed."""
+        return await self._execute(sql.INSERT_ALLOWED_CHANNEL, (guild_id, channel_id)) == 1
+
+    async def remove_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
+        """True if the channel was removed, False if it was not in the list."""
+        return await self._execute(sql.DELETE_ALLOWED_CHANNEL, (guild_id, channel_id)) == 1
+
+    async def add_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
+        """Add phrases (stored lowercased, whitespace collapsed); return those newly added."""
+        added: list[str] = []
+        async with self.transaction(immediate=True):
+            for phrase in dict.fromkeys(_normalize_phrase(p) for p in phrases):
+                if phrase and await self._execute(sql.INSERT_BLOCKED_WORD, (guild_id, phrase)):
+                    added.append(phrase)
+        return tuple(added)
+
+    async def remove_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
+        """Remove phrases (matched after the same normalization); return those removed."""
+        removed: list[str] = []
+        async with self.transaction(immediate=True):
+            for phrase in dict.fromkeys(_normalize_phrase(p) for p in phrases):
+                if phrase and await self._execute(sql.DELETE_BLOCKED_WORD, (guild_id, phrase)):
+                    removed.append(phrase)
+        return tuple(removed)

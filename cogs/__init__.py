@@ -1,0 +1,1 @@
+"""Discord-facing code: the bot client, one cog per feature, shared rendering and buttons."""

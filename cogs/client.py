@@ -1,0 +1,145 @@
+"""The Discord client: wires the store, providers, tracker and cogs together."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+import discord
+import httpx
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.providers.base import Provider
+from bot.providers.runcomfy import RunComfyClient
+from bot.store import Store
+from bot.tracker import JobTracker, TrackerConfig
+from cogs.components import JobButton
+from cogs.delivery import JobMessages
+from cogs.errors import BotTree
+from cogs.job_actions import JobActions
+from cogs.launch import JobLauncher
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ("cogs.ideogram", "cogs.reframe")
+
+
+@dataclass
+class Services:
+    """What the bot runs on, built before Discord is touched (and closed after it)."""
+
+    store: Store
+    providers: dict[str, Provider]
+    provider_name: str
+    http: httpx.AsyncClient
+    local_server: LocalRunComfyServer | None = None
+    tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.http.aclose()
+        if self.local_server is not None:
+            await self.local_server.stop()
+        await self.store.close()
+
+
+async def build_services(settings: Settings) -> Services:
+    store = await Store.open(settings.DATABASE_URL)
+    local_server: LocalRunComfyServer | None = None
+    if settings.RUNCOMFY_API_TOKEN is None:
+        token = secrets.token_urlsafe(24)
+        local_server = LocalRunComfyServer(LocalServerConfig(
+            token=token, queue_seconds=settings.LOCAL_PROVIDER_QUEUE_SECONDS,
+            run_seconds=settings.LOCAL_PROVIDER_RUN_SECONDS))
+        await local_server.start()
+        log.warning("No RUNCOMFY_API_TOKEN: using the local preview provider at %s "
+                    "(placeholder images, no cost).", local_server.base_url)
+        providers: dict[str, Provider] = {
+            "local": RunComfyClient(token=token, base_url=local_server.base_url)}
+        name = "local"
+    else:
+        providers = {"runcomfy": RunComfyClient(
+            token=settings.RUNCOMFY_API_TOKEN.get_secret_value(),
+            base_url=settings.RUNCOMFY_BASE_URL)}
+        name = "runcomfy"
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
+                             headers={"User-Agent": "ideogram-discord-bot/0.1"})
+    return Services(
+        store=store, providers=providers, provider_name=name, http=http,
+        local_server=local_server,
+        tracker_config=TrackerConfig(
+            queue_timeout=settings.JOB_QUEUE_TIMEOUT_SECONDS,
+            run_timeout=settings.JOB_RUN_TIMEOUT_SECONDS,
+            concurrency=settings.PROVIDER_CONCURRENCY),
+    )
+
+
+class IdeogramBot(commands.Bot):
+    store: Store
+    tracker: JobTracker
+    provider_name: str
+    job_messages: JobMessages
+    job_actions: JobActions
+    launcher: JobLauncher
+
+    def __init__(self, settings: Settings, services: Services, *,
+                 min_edit_interval: float = 2.0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents,
+                         tree_cls=BotTree, help_command=None,
+                         allowed_mentions=discord.AllowedMentions.none())
+        self.settings = settings
+        self.services = services
+        self.store = services.store
+        self.provider_name = services.provider_name
+        self.tracker = JobTracker(services.store, services.providers,
+                                  config=services.tracker_config)
+        self.job_messages = JobMessages(self, services.http, min_edit_interval=min_edit_interval)
+        self.job_actions = JobActions(self)
+        self.launcher = JobLauncher(self)
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(JobButton)
+        self.tracker.add_listener(self.job_messages)
+        await self.tracker.start()
+
+    async def sync_commands(self) -> None:
+        """Sync to the development guilds at once, or globally (which takes a while)."""
+        if self.settings.DISCORD_GUILD_IDS:
+            for guild_id in self.settings.DISCORD_GUILD_IDS:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+            log.info("Commands synced to %d development server(s)",
+                     len(self.settings.DISCORD_GUILD_IDS))
+        else:
+            await self.tree.sync()
+            log.info("Commands synced globally (new commands can take up to an hour to show)")
+
+    async def on_ready(self) -> None:
+        log.info("Logged in as %s (%s) in %d servers", self.user, getattr(self.user, "id", "?"),
+                 len(self.guilds))
+
+    async def close(self) -> None:
+        await self.tracker.stop()
+        await self.job_messages.close()
+        await super().close()
+
+
+async def run_bot(settings: Settings, token: str) -> None:
+    services = await build_services(settings)
+    try:
+        bot = IdeogramBot(settings, services)
+        async with bot:
+            await bot.login(token)
+            await bot.sync_commands()
+            await bot.connect()
+    finally:
+        await services.aclose()

@@ -1,0 +1,243 @@
+"""Shows tracker events in Discord: edits the reply as a job moves, then delivers the image.
+
+- Progress edits to one message are coalesced to at most one every ``min_edit_interval``;
+  the final edit is never dropped (it waits for an in-flight edit, then goes).
+- The result image is downloaded and attached, so it outlives the provider's temporary URL;
+  over the interaction's upload limit it is linked instead, and the message says why.
+- While the interaction token lives, edits go through it. When it has expired, answers
+  401/50027, or the job was resumed after a restart, delivery goes through the channel with
+  the bot token: edit the original message, or post a new one that mentions the requester.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+import httpx
+
+from bot.images import FetchedImage, ImageFetchError, fetch_image
+from bot.jobs import JobRecord, JobStatus
+from bot.tracker import JobEvent
+from cogs.components import job_view
+from cogs.rendering import clip, job_embed, status_line
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+EXPIRED_TOKEN_CODE = 50027
+DELIVERY_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class _Reply:
+    """The message that shows one job, and what is owed to it."""
+
+    interaction: discord.Interaction | None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_edit: float = 0.0
+    pending: JobEvent | None = None
+    flush: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    content: str
+    embed: discord.Embed
+    view: discord.ui.View
+    image: bytes | None = None
+    filename: str | None = None
+
+    def files(self) -> list[discord.File]:
+        if self.image is None or self.filename is None:
+            return []
+        return [discord.File(io.BytesIO(self.image), filename=self.filename)]
+
+
+def _token_gone(exc: discord.HTTPException) -> bool:
+    return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or isinstance(exc, discord.NotFound)
+
+
+class JobMessages:
+    """The tracker's Discord listener."""
+
+    def __init__(self, bot: IdeogramBot, http: httpx.AsyncClient, *,
+                 min_edit_interval: float = 2.0) -> None:
+        self._bot = bot
+        self._http = http
+        self._interval = min_edit_interval
+        self._replies: dict[str, _Reply] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def register(self, job_id: str, interaction: discord.Interaction) -> None:
+        """Remember the interaction whose (deferred) reply shows this job."""
+        self._replies[job_id] = _Reply(interaction=interaction)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def wait_idle(self) -> None:
+        """Wait until every scheduled edit and delivery has finished (for tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ events
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        reply = self._replies.get(event.job.id)
+        if reply is None:
+            reply = self._replies[event.job.id] = _Reply(interaction=None)
+        if event.resumed:
+            reply.interaction = None  # a restart: the token we had is gone with the process
+        if event.status.terminal:
+            if reply.flush is not None:
+                reply.flush.cancel()
+                reply.flush = None
+            reply.pending = None
+            self._spawn(self._deliver_final(reply, event), f"deliver-{event.job.short_id}")
+            return
+        reply.pending = event
+        if reply.flush is None:
+            delay = max(0.0, reply.last_edit + self._interval - time.monotonic())
+            reply.flush = self._spawn(self._flush_later(reply, delay),
+                                      f"edit-{event.job.short_id}")
+
+    async def _flush_later(self, reply: _Reply, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        async with reply.lock:
+            reply.flush = None
+            event, reply.pending = reply.pending, None
+            if event is None:
+                return
+            job = event.job
+            out = _Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
+            try:
+                await self._send(reply, job, out, final=False)
+            except discord.HTTPException as exc:
+                log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
+            reply.last_edit = time.monotonic()
+
+    async def _deliver_final(self, reply: _Reply, event: JobEvent) -> None:
+        job = event.job
+        async with reply.lock:
+            out = await self._final_message(job, reply)
+            for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+                try:
+                    await self._send(reply, job, out, final=True)
+                    break
+                except discord.HTTPException as exc:
+                    log.warning("Delivering job %s failed (try %d): HTTP %s", job.short_id,
+                                attempt, exc.status)
+                    if attempt < DELIVERY_ATTEMPTS:
+                        await asyncio.sleep(2 ** attempt)
+            else:
+                log.error("Giving up delivering job %s to channel %s", job.short_id,
+                          job.channel_id)
+            reply.last_edit = time.monotonic()
+        self._replies.pop(job.id, None)
+        await self._bot.tracker.mark_delivered(job.id)
+
+    async def _final_message(self, job: JobRecord, reply: _Reply) -> _Outgoing:
+        content = status_line(job)
+        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+            return _Outgoing(content, job_embed(job), job_view(job))
+        url = job.result_urls[0]
+        limit = self._upload_limit(job, reply)
+        try:
+            image: FetchedImage | None = await fetch_image(self._http, url)
+        except ImageFetchError as exc:
+            log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
+            image = None
+            content += f"\nI could not fetch the image to attach it ({exc}): [open it]({url})"
+        if image is not None and len(image.data) > limit:
+            content += (
+                f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
+                f"{limit / 1e6:.0f} MB upload limit, so here is a link instead "
+                f"(it expires): [open it]({url})"
+            )
+            image = None
+        if image is None:
+            return _Outgoing(clip(content, 2000), job_embed(job), job_view(job))
+        filename = f"ideogram-{job.short_id}.{image.extension}"
+        return _Outgoing(content, job_embed(job, image_filename=filename), job_view(job),
+                         image=image.data, filename=filename)
+
+    def _upload_limit(self, job: JobRecord, reply: _Reply) -> int:
+        if reply.interaction is not None:
+            return reply.interaction.attachment_size_limit
+        guild = self._bot.get_guild(job.guild_id) if job.guild_id else None
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, reply: _Reply, job: JobRecord, out: _Outgoing, *, final: bool) -> None:
+        interaction = reply.interaction
+        if interaction is not None and not interaction.is_expired():
+            try:
+                message = await interaction.edit_original_response(
+                    content=out.content, embed=out.embed, view=out.view,
+                    attachments=out.files())
+            except discord.HTTPException as exc:
+                if not _token_gone(exc):
+                    raise
+                log.info("Interaction token of job %s is gone (%s); using the channel",
+                         job.short_id, exc.code or exc.status)
+                reply.interaction = None
+            else:
+                await self._remember_message(job, message.id)
+                return
+        reply.interaction = None
+        await self._send_via_channel(job, out, final=final)
+
+    async def _send_via_channel(self, job: JobRecord, out: _Outgoing, *, final: bool) -> None:
+        current = await self._bot.store.get_job(job.id)
+        message_id = current.message_id if current is not None else job.message_id
+        channel = self._bot.get_channel(job.channel_id)
+        if channel is None:
+            channel = await self._bot.fetch_channel(job.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise discord.ClientException("channel is not messageable")
+        if message_id is not None:
+            try:
+                await channel.get_partial_message(message_id).edit(  # type: ignore[union-attr]
+                    content=out.content, embed=out.embed, view=out.view,
+                    attachments=out.files())
+                return
+            except (discord.NotFound, discord.Forbidden) as exc:
+                log.info("Editing message of job %s failed (%s); posting anew", job.short_id,
+                         exc.status)
+        if not final:
+            return  # progress is not worth a new message; the result is
+        message = await channel.send(
+            content=clip(f"<@{job.user_id}> {out.content}", 2000), embed=out.embed,
+            view=out.view, files=out.files(),
+            allowed_mentions=discord.AllowedMentions(
+                users=[discord.Object(job.user_id)], everyone=False, roles=False),
+        )
+        await self._remember_message(job, message.id)
+
+    async def _remember_message(self, job: JobRecord, message_id: int) -> None:
+        if job.message_id != message_id:
+            job.message_id = message_id
+            await self._bot.store.update_job(job.id, message_id=message_id)

@@ -1,0 +1,88 @@
+"""One error path: every failure becomes a short ephemeral message; unexpected ones get a
+reference id that is also logged, so an owner can find the traceback."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from bot.inputs import InvalidInput
+from bot.providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+
+class Refusal(app_commands.AppCommandError):
+    """A refusal a user can act on; its text is shown as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+async def reply_privately(interaction: discord.Interaction, content: str, **kwargs: object) -> None:
+    """Answer by response, else followup, else (token expired) in the channel."""
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(content, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+            return
+        if not interaction.is_expired():
+            await interaction.followup.send(content, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+            return
+    except discord.HTTPException as exc:
+        log.info("Could not answer interaction %s privately: %s", interaction.id, exc.status)
+    channel = interaction.channel
+    if isinstance(channel, discord.abc.Messageable):
+        await channel.send(
+            f"{interaction.user.mention} {content}",
+            allowed_mentions=discord.AllowedMentions(users=[interaction.user], everyone=False,
+                                                     roles=False),
+        )
+
+
+def message_for(error: BaseException) -> tuple[str, bool]:
+    """(message, unexpected) for an error raised while handling an interaction."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        error = error.__cause__ or getattr(error, "original", error)
+    if isinstance(error, Refusal):
+        return error.message, False
+    if isinstance(error, InvalidInput):
+        return error.message, False
+    if isinstance(error, ProviderError):
+        return error.user_message, False
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works in a server, not in direct messages.", False
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the Manage Server permission for this.", False
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"I am missing permissions here: {missing}. Ask a moderator to grant them.", False
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s.", False
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this here.", False
+    return "", True
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    text, unexpected = message_for(error)
+    if unexpected:
+        ref = secrets.token_hex(3)
+        log.error("Unexpected error (ref %s) in interaction %s", ref, interaction.id,
+                  exc_info=(type(error), error, error.__traceback__))
+        text = f"Something went wrong on the bot's side (ref `{ref}`). Please try again."
+    try:
+        await reply_privately(interaction, text)
+    except discord.HTTPException:
+        log.warning("Could not tell user about an error in interaction %s", interaction.id)
+
+
+class BotTree(app_commands.CommandTree[discord.Client]):
+    """The command tree, with the one error handler."""
+
+    async def on_error(self, interaction: discord.Interaction,
+                       error: app_commands.AppCommandError) -> None:
+        await report_error(interaction, error)

@@ -1,0 +1,103 @@
+"""What the persistent job buttons do: Cancel, Reroll, Reframe, Info, Delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.inputs import inputs_from_payload, random_seed
+from bot.jobs import JobRecord, JobStatus
+from bot.providers.errors import ProviderError
+from bot.providers.types import CancelOutcome
+from cogs.errors import Refusal, report_error
+from cogs.rendering import info_embed
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+NOT_YOURS = "That's not your job: only the person who asked for it (or a moderator) can do that."
+NOT_CANCELLABLE = (
+    "Too late to cancel: the image service has already started this job, and running jobs "
+    "can't be stopped."
+)
+
+
+def is_moderator(interaction: discord.Interaction) -> bool:
+    perms = interaction.permissions
+    return perms.manage_guild or perms.administrator
+
+
+class JobActions:
+    def __init__(self, bot: IdeogramBot) -> None:
+        self._bot = bot
+
+    async def handle(self, interaction: discord.Interaction, job_id: str, action: str) -> None:
+        try:
+            job = await self._bot.store.get_job(job_id)
+            if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
+                raise Refusal("I no longer have this job (it may have been deleted).")
+            await getattr(self, f"_{action}")(interaction, job)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    def _require_owner_or_moderator(self, interaction: discord.Interaction,
+                                    job: JobRecord) -> None:
+        if interaction.user.id != job.user_id and not is_moderator(interaction):
+            raise Refusal(NOT_YOURS)
+
+    async def _cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        self._require_owner_or_moderator(interaction, job)
+        if job.status.terminal or job.status is JobStatus.RUNNING:
+            raise Refusal(NOT_CANCELLABLE if job.status is JobStatus.RUNNING
+                          else f"This job has already ended ({job.status.value}).")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            outcome = await self._bot.tracker.cancel(job.id)
+        except ProviderError as exc:
+            await interaction.followup.send(exc.user_message, ephemeral=True)
+            return
+        text = "Cancelled." if outcome is CancelOutcome.CANCELLED else NOT_CANCELLABLE
+        await interaction.followup.send(text, ephemeral=True)
+
+    async def _reroll(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        inputs = inputs_from_payload(job.model, job.inputs).with_seed(random_seed())
+        await self._bot.launcher.launch(interaction, inputs)
+
+    async def _reframe(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        url = self._result_image_url(interaction, job)
+        if url is None:
+            raise Refusal("There is no finished image on this job to reframe.")
+        cog = self._bot.get_cog("ReframeCog")
+        if cog is None:
+            raise Refusal("Reframing is turned off on this bot.")
+        await cog.offer_picker(interaction, [(f"job {job.short_id}", url)])  # type: ignore[attr-defined]
+
+    async def _info(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        await interaction.response.send_message(embed=info_embed(job), ephemeral=True)
+
+    async def _delete(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        if interaction.user.id != job.user_id and not is_moderator(interaction):
+            raise Refusal(NOT_YOURS)
+        await interaction.response.defer()
+        await self._bot.store.update_job(job.id, deleted_at=discord.utils.utcnow().timestamp())
+        await interaction.delete_original_response()
+
+    @staticmethod
+    def _result_image_url(interaction: discord.Interaction, job: JobRecord) -> str | None:
+        if job.status is not JobStatus.COMPLETED:
+            return None
+        message = interaction.message
+        if message is not None:
+            for attachment in message.attachments:
+                if (attachment.content_type or "").startswith("image/") or (
+                    attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
+                ):
+                    return attachment.url
+        return job.result_urls[0] if job.result_urls else None
+
+
+__all__ = ["JobActions"]

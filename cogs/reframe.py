@@ -1,0 +1,182 @@
+"""/reframe and the **Reframe image** message menu (ideogram/ideogram-v3/reframe)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import resolutions
+from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
+from cogs.errors import Refusal, report_error
+from cogs.rendering import clip
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_TYPES: Final = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+ACCEPTED_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp"}
+MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
+ACCEPTED_TEXT: Final = "PNG, JPEG or WebP images up to 50 MB"
+
+Speed = Literal["TURBO", "BALANCED", "QUALITY"]
+Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
+                  "ULTRAMARINE"]
+
+
+class ResolutionTransformer(app_commands.Transformer):
+    """Autocomplete over the 69 resolutions, and strict conversion of whatever arrives."""
+
+    async def autocomplete(self, interaction: discord.Interaction,  # type: ignore[override]
+                           value: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=resolutions.label(r), value=r)
+                for r in resolutions.search(str(value))]
+
+    async def transform(self, interaction: discord.Interaction, value: Any) -> str:
+        return resolutions.parse(str(value))
+
+
+def is_accepted_image(content_type: str | None, filename: str) -> bool:
+    if content_type:
+        return content_type.split(";")[0].strip().lower() in ACCEPTED_TYPES
+    return any(filename.lower().endswith(ext) for ext in ACCEPTED_EXTENSIONS)
+
+
+def check_attachment(attachment: discord.Attachment) -> str:
+    """The attachment's URL, or a :class:`Refusal` saying what is accepted."""
+    if not is_accepted_image(attachment.content_type, attachment.filename):
+        kind = attachment.content_type or "this file type"
+        raise Refusal(f"I can't reframe {clip(kind, 60)}: send {ACCEPTED_TEXT}.")
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise Refusal(f"That image is {attachment.size / 1e6:.0f} MB: send {ACCEPTED_TEXT}.")
+    return attachment.url
+
+
+def images_in(message: discord.Message) -> list[tuple[str, str]]:
+    """(label, url) of each image in a message: attachments first, then embed images."""
+    found: list[tuple[str, str]] = []
+    for a in message.attachments:
+        if is_accepted_image(a.content_type, a.filename) and a.size <= MAX_IMAGE_BYTES:
+            found.append((a.filename, a.url))
+    for e in message.embeds:
+        for url in (e.image.url, e.thumbnail.url):
+            if url and url.startswith(("https://", "http://")) and url not in (
+                u for _, u in found
+            ):
+                found.append((url.rsplit("/", 1)[-1].split("?")[0] or "embed image", url))
+    return found[:25]
+
+
+class ReframePicker(discord.ui.View):
+    """Ephemeral: pick an image (when there are several) and a resolution, then submit."""
+
+    def __init__(self, images: list[tuple[str, str]], owner_id: int,
+                 launch: Callable[[discord.Interaction, str, str], Awaitable[None]]) -> None:
+        super().__init__(timeout=600)
+        self._images = images
+        self._chosen = images[0][1]
+        self._owner_id = owner_id
+        self._launch = launch
+        if len(images) > 1:
+            select: discord.ui.Select[ReframePicker] = discord.ui.Select(
+                placeholder="Which image?", custom_id="reframe:image",
+                options=[discord.SelectOption(label=clip(name, 100), value=str(i),
+                                              default=i == 0)
+                         for i, (name, _) in enumerate(images)])
+            select.callback = self._pick_image  # type: ignore[method-assign]
+            self.add_item(select)
+        res: discord.ui.Select[ReframePicker] = discord.ui.Select(
+            placeholder="New size (default 1152 × 864, 4:3)", custom_id="reframe:resolution",
+            options=[discord.SelectOption(label=clip(resolutions.label(r), 100), value=r)
+                     for r in resolutions.COMMON_RESOLUTIONS])
+        res.callback = self._pick_resolution  # type: ignore[method-assign]
+        self.add_item(res)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self._owner_id
+
+    async def _pick_image(self, interaction: discord.Interaction) -> None:
+        values = interaction.data.get("values", []) if interaction.data else []
+        index = int(values[0]) if values and str(values[0]).isdigit() else 0
+        self._chosen = self._images[min(index, len(self._images) - 1)][1]
+        await interaction.response.defer()
+
+    async def _pick_resolution(self, interaction: discord.Interaction) -> None:
+        values = interaction.data.get("values", []) if interaction.data else []
+        resolution = str(values[0]) if values else DEFAULT_RESOLUTION
+        await self._launch(interaction, self._chosen, resolution)
+        self.stop()
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception,
+                       item: discord.ui.Item[Any]) -> None:
+        await report_error(interaction, error)
+
+
+class ReframeCog(commands.Cog):
+    def __init__(self, bot: IdeogramBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Reframe image", callback=self.reframe_menu)
+        self.menu.guild_only = True
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command(name="reframe", description="Extend an image to a new size.")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        image="PNG, JPEG or WebP, at most 50 MB",
+        resolution="New size (type 16:9, 1536, wide, tall or square to filter)",
+        rendering_speed="TURBO is cheapest, QUALITY is best (default BALANCED)",
+        seed="Same seed + same options = same image (default: random)",
+        color_palette="A colour palette preset (default none)",
+    )
+    async def reframe(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        resolution: app_commands.Transform[str, ResolutionTransformer] = DEFAULT_RESOLUTION,
+        rendering_speed: Speed = "BALANCED",
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        color_palette: Palette | None = None,
+    ) -> None:
+        url = check_attachment(image)
+        inputs = ReframeInputs(
+            image_url=url, resolution=resolutions.parse(resolution),
+            rendering_speed=rendering_speed, color_palette=color_palette,
+            seed=random_seed() if seed is None else seed,
+        )
+        await self.bot.launcher.launch(interaction, inputs)
+
+    async def reframe_menu(self, interaction: discord.Interaction,
+                           message: discord.Message) -> None:
+        images = images_in(message)
+        if not images:
+            raise Refusal(f"That message has no image I can reframe ({ACCEPTED_TEXT}).")
+        await self.offer_picker(interaction, images)
+
+    async def offer_picker(self, interaction: discord.Interaction,
+                           images: list[tuple[str, str]]) -> None:
+        """Answer ephemerally with the pickers; the choice starts a public job."""
+        picker = ReframePicker(images, interaction.user.id, self._launch_from_picker)
+        text = ("Pick the image and the new size." if len(images) > 1
+                else "Pick the new size for this image.")
+        await interaction.response.send_message(text, view=picker, ephemeral=True)
+
+    async def _launch_from_picker(self, interaction: discord.Interaction, url: str,
+                                  resolution: str) -> None:
+        inputs = ReframeInputs(image_url=url, resolution=resolutions.parse(resolution),
+                               seed=random_seed())
+        await self.bot.launcher.launch(interaction, inputs)
+
+
+async def setup(bot: IdeogramBot) -> None:
+    await bot.add_cog(ReframeCog(bot))

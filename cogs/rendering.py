@@ -1,0 +1,129 @@
+"""How a job looks in Discord at each stage: message text and embeds, within Discord's limits."""
+
+from __future__ import annotations
+
+import time
+
+import discord
+
+from bot.inputs import GENERATE_MODEL, REFRAME_MODEL
+from bot.jobs import JobRecord, JobStatus
+
+MODEL_TITLES = {
+    GENERATE_MODEL: "Ideogram 2.0",
+    REFRAME_MODEL: "Ideogram 3.0 Reframe",
+}
+COLOUR_WORKING = discord.Colour.blurple()
+COLOUR_DONE = discord.Colour.green()
+COLOUR_FAILED = discord.Colour.red()
+COLOUR_CANCELLED = discord.Colour.light_grey()
+LOCAL_PROVIDER_NOTE = "local preview provider"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ts(when: float, style: str = "R") -> str:
+    """A Discord timestamp that every client renders (and keeps current) in its own zone."""
+    return f"<t:{int(when)}:{style}>"
+
+
+def describe(job: JobRecord) -> str:
+    """One line naming what was asked for."""
+    if job.model == REFRAME_MODEL:
+        return f"Reframe to **{job.inputs.get('resolution', '?')}**"
+    return clip(str(job.inputs.get("prompt", "")), 300)
+
+
+def status_line(job: JobRecord, *, eta: float | None = None, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    who = f"<@{job.user_id}>"
+    if job.status is JobStatus.PENDING:
+        return f"⏳ Sending {who}'s request…"
+    if job.status is JobStatus.QUEUED:
+        place = (f"place **{job.queue_position}** in line"
+                 if job.queue_position is not None else "waiting in line")
+        eta_text = f" · expected {ts(eta)}" if eta and eta > now else ""
+        return f"⏳ Queued — {place}{eta_text}"
+    if job.status is JobStatus.RUNNING:
+        started = job.started_at or now
+        eta_text = f" · expected {ts(eta)}" if eta and eta > now else ""
+        return f"🎨 Making the image — started {ts(started)}{eta_text}"
+    if job.status is JobStatus.COMPLETED:
+        return f"✅ Done for {who}"
+    if job.status is JobStatus.CANCELLED:
+        return f"🚫 Cancelled — {clip(job.error or 'cancelled', 300)}"
+    return f"❌ Failed — {clip(job.error or 'the image service gave no reason', 400)}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s"
+
+
+def job_embed(job: JobRecord, *, image_filename: str | None = None,
+              footer_extra: str | None = None) -> discord.Embed:
+    """Prompt and parameters; with ``image_filename`` the attached image shows in the embed."""
+    colour = {
+        JobStatus.COMPLETED: COLOUR_DONE,
+        JobStatus.FAILED: COLOUR_FAILED,
+        JobStatus.CANCELLED: COLOUR_CANCELLED,
+    }.get(job.status, COLOUR_WORKING)
+    embed = discord.Embed(title=MODEL_TITLES.get(job.model, job.model), colour=colour)
+    inputs = job.inputs
+    if job.model == GENERATE_MODEL:
+        embed.description = clip(str(inputs.get("prompt", "")), 4000)
+        embed.add_field(name="Style", value=str(inputs.get("style", "auto")))
+        embed.add_field(name="Aspect ratio", value=str(inputs.get("aspect_ratio", "1:1")))
+        embed.add_field(name="Magic prompt",
+                        value="on" if inputs.get("expand_prompt", True) else "off")
+        if inputs.get("negative_prompt"):
+            embed.add_field(name="Negative prompt",
+                            value=clip(str(inputs["negative_prompt"]), 1024), inline=False)
+    else:
+        embed.description = f"Reframed to **{inputs.get('resolution', '?')}**"
+        embed.add_field(name="Resolution", value=str(inputs.get("resolution", "?")))
+        embed.add_field(name="Rendering speed", value=str(inputs.get("rendering_speed", "?")))
+        palette = inputs.get("color_palette")
+        if isinstance(palette, dict) and palette.get("name"):
+            embed.add_field(name="Colour palette", value=str(palette["name"]))
+    embed.add_field(name="Seed", value=f"`{job.seed}`")
+    if job.status is JobStatus.COMPLETED and job.finished_at and job.submitted_at:
+        embed.add_field(name="Time taken", value=_duration(job.finished_at - job.submitted_at))
+    footer = [f"Job {job.short_id}", job.model]
+    if job.provider == "local":
+        footer.append(LOCAL_PROVIDER_NOTE)
+    if footer_extra:
+        footer.append(footer_extra)
+    embed.set_footer(text=clip(" · ".join(footer), 2048))
+    if image_filename:
+        embed.set_image(url=f"attachment://{image_filename}")
+    return embed
+
+
+def info_embed(job: JobRecord) -> discord.Embed:
+    """Everything that was sent, for the Info button."""
+    embed = discord.Embed(title=f"Job {job.short_id}", colour=COLOUR_WORKING)
+    lines = [f"**{key}**: `{clip(str(value), 900)}`" for key, value in job.inputs.items()]
+    embed.description = clip("\n".join(lines), 4000)
+    embed.add_field(name="Model", value=job.model, inline=False)
+    embed.add_field(name="Provider", value=job.provider)
+    embed.add_field(name="Status", value=job.status.value)
+    embed.add_field(name="Seed", value=f"`{job.seed}`")
+    embed.add_field(name="Job id", value=f"`{job.id}`", inline=False)
+    if job.request_id:
+        embed.add_field(name="Provider request", value=f"`{job.request_id}`", inline=False)
+    timings = [f"requested {ts(job.created_at, 'T')}"]
+    if job.submitted_at and job.started_at:
+        timings.append(f"queued {_duration(max(0.0, job.started_at - job.submitted_at))}")
+    if job.started_at and job.finished_at:
+        timings.append(f"ran {_duration(max(0.0, job.finished_at - job.started_at))}")
+    embed.add_field(name="Timings", value=" · ".join(timings), inline=False)
+    if job.cost is not None:
+        embed.add_field(name="Cost", value=f"${job.cost:.3f}")
+    if job.error:
+        embed.add_field(name="Error", value=clip(job.error, 1024), inline=False)
+    return embed
