@@ -141,7 +141,11 @@ class JobMessages:
     async def _deliver_final(self, reply: _Reply, event: JobEvent) -> None:
         job = event.job
         async with reply.lock:
-            out = await self._final_message(job, reply)
+            try:
+                out = await self._final_message(job, reply)
+            except Exception:
+                log.exception("Preparing the result of job %s failed", job.short_id)
+                out = _Outgoing(status_line(job), job_embed(job), job_view(job))
             for attempt in range(1, DELIVERY_ATTEMPTS + 1):
                 try:
                     await self._send(reply, job, out, final=True)
@@ -185,7 +189,7 @@ class JobMessages:
 
     def _upload_limit(self, job: JobRecord, reply: _Reply) -> int:
         if reply.interaction is not None:
-            return reply.interaction.attachment_size_limit
+            return reply.interaction.filesize_limit
         guild = self._bot.get_guild(job.guild_id) if job.guild_id else None
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 

@@ -1,0 +1,207 @@
+"""/ideogram end to end: real discord.py dispatch, recorded Discord HTTP, local provider."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.jobs import JobRecord, JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from cogs.client import IdeogramBot
+from tests.bot_env import ideogram_bot
+from tests.discord_harness import (
+    CHANNEL_ID,
+    GUILD_ID,
+    USER_ID,
+    FakeDiscord,
+    RecordedRequest,
+    chat_input,
+    dispatch,
+    fake_discord,  # noqa: F401  (pytest fixture)
+)
+
+
+@pytest.fixture
+def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
+    return fake_discord
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
+              tmp_path: Path) -> Any:
+    async with ideogram_bot(fake, local_server, tmp_path / "bot.db") as b:
+        yield b
+
+
+async def only_job(bot: IdeogramBot, user_id: int = USER_ID) -> JobRecord:
+    jobs = await bot.store.jobs_for_user(GUILD_ID, user_id, limit=5)
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+async def wait_delivered(bot: IdeogramBot, job_id: str, limit: float = 10.0) -> JobRecord:
+    async with asyncio.timeout(limit):
+        while True:
+            job = await bot.store.get_job(job_id)
+            if job is not None and job.delivered_at is not None:
+                return job
+            await asyncio.sleep(0.02)
+
+
+def custom_ids(body: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in body.get("components", []) for c in row["components"]]
+
+
+def final_edit(requests: list[RecordedRequest]) -> RecordedRequest:
+    with_files = [r for r in requests if r.files]
+    assert with_files, "no edit carried the image"
+    return with_files[-1]
+
+
+async def test_ideogram_full_life(fake: FakeDiscord, bot: IdeogramBot,
+                                  local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "a tiny robot watering a bonsai",
+                                      "style": "anime", "aspect_ratio": "16:9", "seed": 1234})
+    await dispatch(bot, payload)
+    job = await only_job(bot)
+    delivered = await wait_delivered(bot, job.id)
+
+    # The first thing Discord heard was a public deferral.
+    assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
+    first_callback = fake.calls("POST", r"/callback$")[0]
+    provider_calls = local_server.state.jobs
+    assert list(provider_calls) == [job.request_id]
+    sent = provider_calls[job.request_id or ""].inputs
+    assert sent == {"prompt": "a tiny robot watering a bonsai", "style": "anime",
+                    "aspect_ratio": "16:9", "expand_prompt": True, "seed": 1234}
+
+    edits = fake.edits_of_original(payload["token"])
+    assert edits and all(e.index > first_callback.index for e in edits)
+    contents = [e.json.get("content", "") for e in edits]
+    assert any(c.startswith("⏳ Queued") for c in contents), contents
+    assert any(c.startswith("🎨 Making the image") and "<t:" in c for c in contents), contents
+    queued = next(e for e in edits if e.json["content"].startswith("⏳ Queued"))
+    assert custom_ids(queued.json) == [f"job:{job.id}:cancel", f"job:{job.id}:info"]
+
+    final = final_edit(edits)
+    assert final is edits[-1]
+    png = local_server.state.jobs[job.request_id or ""].image_bytes
+    assert final.files[0].data == png
+    assert final.files[0].filename == f"ideogram-{job.short_id}.png"
+    with Image.open(io.BytesIO(final.files[0].data)) as img:
+        assert img.size == (1344, 768)
+    embed = final.json["embeds"][0]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert embed["description"] == "a tiny robot watering a bonsai"
+    assert fields["Style"] == "anime" and fields["Aspect ratio"] == "16:9"
+    assert fields["Seed"] == "`1234`" and "Time taken" in fields
+    assert embed["image"]["url"] == f"attachment://ideogram-{job.short_id}.png"
+    assert "ideogram/ideogram-v2/generate" in embed["footer"]["text"]
+    assert custom_ids(final.json) == [f"job:{job.id}:{a}"
+                                      for a in ("reroll", "reframe", "info", "delete")]
+    assert final.json["content"].startswith("✅ Done")
+
+    assert delivered.status is JobStatus.COMPLETED
+    assert delivered.message_id is not None
+    assert delivered.result_urls and delivered.cost == pytest.approx(0.08)
+
+
+async def test_omitted_seed_is_random_sent_and_shown(fake: FakeDiscord, bot: IdeogramBot,
+                                                     local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "a fox"})
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot, (await only_job(bot)).id)
+    sent = local_server.state.jobs[job.request_id or ""].inputs
+    assert sent["seed"] == job.seed and 0 <= job.seed <= 2147483647
+    final = final_edit(fake.edits_of_original(payload["token"]))
+    fields = {f["name"]: f["value"] for f in final.json["embeds"][0]["fields"]}
+    assert fields["Seed"] == f"`{job.seed}`"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"prompt": "x" * 2001}, "limit is 2000"),
+        ({"prompt": "   "}, "cannot be empty"),
+        ({"prompt": "ok", "seed": -1}, "out of range"),
+        ({"prompt": "ok", "seed": 2147483648}, "out of range"),
+        ({"prompt": "ok", "style": "photoreal"}, "not a valid style"),
+        ({"prompt": "ok", "aspect_ratio": "5:4"}, "not a valid aspect_ratio"),
+        ({"prompt": "ok", "negative_prompt": "n" * 1001}, "limit is 1000"),
+    ],
+)
+async def test_invalid_options_are_refused_privately_before_anything(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        options: dict[str, Any], expected: str) -> None:
+    payload = chat_input("ideogram", options)
+    await dispatch(bot, payload)
+    [callback] = fake.interaction_callbacks(payload["id"])
+    assert callback["type"] == 4
+    assert callback["data"]["flags"] & 64
+    assert expected in callback["data"]["content"]
+    assert local_server.state.submit_count == 0
+    assert await bot.store.jobs_for_user(GUILD_ID, USER_ID) == []
+
+
+async def test_direct_message_is_refused(fake: FakeDiscord, bot: IdeogramBot,
+                                         local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "hi"}, guild_id=None)
+    await dispatch(bot, payload)
+    [callback] = fake.interaction_callbacks(payload["id"])
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    assert local_server.state.submit_count == 0
+
+
+async def test_provider_refusal_is_shown_on_the_reply(fake: FakeDiscord, bot: IdeogramBot,
+                                                      local_server: LocalRunComfyServer) -> None:
+    local_server.state.faults.insufficient_balance(1)
+    payload = chat_input("ideogram", {"prompt": "a fox"})
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot, (await only_job(bot)).id)
+    assert job.status is JobStatus.FAILED
+    last = fake.edits_of_original(payload["token"])[-1]
+    assert last.json["content"].startswith("❌ Failed") and "credit" in last.json["content"]
+
+
+async def test_failed_job_edits_the_reply_with_the_reason(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    payload = chat_input("ideogram", {"prompt": "explode [fail]"})
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot, (await only_job(bot)).id)
+    assert job.status is JobStatus.FAILED
+    last = fake.edits_of_original(payload["token"])[-1]
+    assert "simulated failure" in last.json["content"]
+    assert not last.files
+
+
+async def test_oversized_image_is_linked_not_attached(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    payload = chat_input("ideogram", {"prompt": "big"}, attachment_size_limit=2000)
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot, (await only_job(bot)).id)
+    last = fake.edits_of_original(payload["token"])[-1]
+    assert not last.files
+    assert "upload limit" in last.json["content"] and job.result_urls[0] in last.json["content"]
+
+
+async def test_expired_token_falls_back_to_the_channel(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 0.8
+    payload = chat_input("ideogram", {"prompt": "patience"})
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    fake.expire_interaction(payload["token"])
+    job = await wait_delivered(bot, (await only_job(bot)).id)
+    channel_edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+    assert channel_edits, fake.summary()
+    final = channel_edits[-1]
+    assert final.auth_scheme == "Bot"
+    assert final.files and final.files[0].data == (
+        local_server.state.jobs[job.request_id or ""].image_bytes)
+    message = fake.message(job.message_id or 0)
+    assert message is not None and message["attachments"]

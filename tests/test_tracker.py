@@ -1,0 +1,309 @@
+"""The job tracker against the local provider server and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.inputs import GENERATE_MODEL, GenerateInputs
+from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.localserver.app import LocalRunComfyServer
+from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
+from bot.providers.retry import RetryPolicy
+from bot.providers.runcomfy import RunComfyClient
+from bot.providers.types import CancelOutcome
+from bot.store import Store
+from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
+from tests.conftest import TOKEN
+
+FAST = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
+                     min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
+
+
+class Recorder:
+    """A listener that checks every announced state was persisted first."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.events: list[JobEvent] = []
+        self.persisted_first = True
+        self.changed = asyncio.Condition()
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        stored = await self.store.get_job(event.job.id)
+        if stored is None or stored.status is not event.status:
+            self.persisted_first = False
+        async with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def statuses(self, job_id: str) -> list[JobStatus]:
+        out: list[JobStatus] = []
+        for e in self.events:
+            if e.job.id == job_id and (not out or out[-1] is not e.status):
+                out.append(e.status)
+        return out
+
+    async def wait_terminal(self, job_id: str, limit: float = 10.0) -> JobEvent:
+        async with asyncio.timeout(limit), self.changed:
+            while True:
+                for e in self.events:
+                    if e.job.id == job_id and e.status.terminal:
+                        return e
+                await self.changed.wait()
+
+
+def make_job(prompt: str = "a lighthouse at dusk", provider: str = "local") -> JobRecord:
+    inputs = GenerateInputs(prompt=prompt, seed=1234)
+    return JobRecord(id=new_job_id(), provider=provider, model=inputs.model, guild_id=1,
+                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
+
+
+@pytest.fixture
+async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyClient]:
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
+                              retry=RetryPolicy(attempts=2, base_delay=0.01)) as c:
+        yield c
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "bot.db")
+    yield s
+    await s.close()
+
+
+def tracker_for(store: Store, client: RunComfyClient, **config: object) -> JobTracker:
+    cfg = TrackerConfig(polling=FAST, **config)  # type: ignore[arg-type]
+    return JobTracker(store, {"local": client}, config=cfg)
+
+
+async def test_full_life_persisted_before_announced(store: Store, client: RunComfyClient,
+                                                    local_server: LocalRunComfyServer) -> None:
+    tracker = tracker_for(store, client)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    try:
+        job = await tracker.submit(make_job())
+        assert job.status is JobStatus.QUEUED and job.request_id in local_server.state.jobs
+        final = await recorder.wait_terminal(job.id)
+    finally:
+        await tracker.stop()
+    assert recorder.statuses(job.id) == [JobStatus.QUEUED, JobStatus.RUNNING,
+                                         JobStatus.COMPLETED]
+    assert recorder.persisted_first
+    assert final.job.result_urls and final.job.result_urls[0].startswith(local_server.base_url)
+    assert final.job.cost == pytest.approx(0.08)
+    stored = await store.get_job(job.id)
+    assert stored is not None and stored.status is JobStatus.COMPLETED
+    assert stored.submitted_at and stored.started_at and stored.finished_at
+    assert stored.submitted_at <= stored.started_at <= stored.finished_at
+    queued = [e for e in recorder.events if e.status is JobStatus.QUEUED]
+    assert queued[0].eta is not None and queued[0].eta > time.time() - 1
+    assert any(e.job.queue_position == 1 for e in queued)
+    assert tracker.tracked == 0
+
+
+async def test_failed_and_cancelled(store: Store, client: RunComfyClient,
+                                    local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 2.0
+    tracker = tracker_for(store, client)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    try:
+        failing = await tracker.submit(make_job("boom [fail]"))
+        to_cancel = await tracker.submit(make_job("never mind"))
+        assert await tracker.cancel(to_cancel.id) is CancelOutcome.CANCELLED
+        cancelled = await recorder.wait_terminal(to_cancel.id)
+        failed = await recorder.wait_terminal(failing.id)
+        assert await tracker.cancel(failing.id) is CancelOutcome.NOT_CANCELLABLE
+    finally:
+        await tracker.stop()
+    assert cancelled.status is JobStatus.CANCELLED
+    assert local_server.state.jobs[to_cancel.request_id or ""].status().value == "cancelled"
+    assert failed.status is JobStatus.FAILED
+    assert failed.job.error and "simulated failure" in failed.job.error
+    assert recorder.persisted_first
+
+
+async def test_submit_refused_ends_the_job(store: Store, client: RunComfyClient,
+                                           local_server: LocalRunComfyServer) -> None:
+    local_server.state.faults.insufficient_balance(1)
+    tracker = tracker_for(store, client)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    job = await tracker.submit(make_job())
+    assert job.status is JobStatus.FAILED and job.error and "credit" in job.error
+    assert recorder.statuses(job.id) == [JobStatus.FAILED]
+    assert local_server.state.jobs == {}
+
+
+async def test_submit_timeout_is_failed_and_not_resubmitted(
+        store: Store, local_server: LocalRunComfyServer) -> None:
+    import httpx
+    local_server.state.faults.slow(1.0, kind="submit")
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
+                              timeout=httpx.Timeout(2.0, read=0.2)) as client:
+        tracker = tracker_for(store, client)
+        job = await tracker.submit(make_job())
+    assert job.status is JobStatus.FAILED and job.error and "double charge" in job.error
+    await asyncio.sleep(0.9)
+    assert local_server.state.submit_count == 1 and len(local_server.state.jobs) == 1
+
+
+async def test_restart_resumes_and_completes(tmp_path: Path, client: RunComfyClient,
+                                             local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 0.6
+    path = tmp_path / "restart.db"
+    store1 = await Store.open(path)
+    tracker1 = tracker_for(store1, client)
+    await tracker1.start()
+    job = await tracker1.submit(make_job())
+    await tracker1.stop()
+    await store1.close()
+
+    store2 = await Store.open(path)
+    tracker2 = tracker_for(store2, client)
+    recorder = Recorder(store2)
+    tracker2.add_listener(recorder)
+    try:
+        await tracker2.start()
+        assert recorder.events and recorder.events[0].resumed
+        final = await recorder.wait_terminal(job.id)
+    finally:
+        await tracker2.stop()
+        await store2.close()
+    assert final.status is JobStatus.COMPLETED and final.resumed is False
+    assert local_server.state.submit_count == 1  # resumed, never resubmitted
+
+
+async def test_pending_at_restart_fails_without_resubmitting(
+        store: Store, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    pending = make_job()
+    await store.insert_job(pending)  # a crash between writing the row and the answer
+    tracker = tracker_for(store, client)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    await tracker.stop()
+    assert recorder.statuses(pending.id) == [JobStatus.FAILED]
+    assert recorder.events[0].job.error == INTERRUPTED and recorder.events[0].resumed
+    assert local_server.state.submit_count == 0
+
+
+async def test_undelivered_results_are_announced_again(
+        store: Store, client: RunComfyClient) -> None:
+    tracker = tracker_for(store, client)
+    job = await tracker.submit(make_job())
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    done = await recorder.wait_terminal(job.id)
+    await tracker.stop()
+    assert done.status is JobStatus.COMPLETED
+
+    again = Recorder(store)
+    tracker2 = tracker_for(store, client)
+    tracker2.add_listener(again)
+    await tracker2.start()
+    await tracker2.stop()
+    assert [e.job.id for e in again.events] == [job.id] and again.events[0].resumed
+    await tracker2.mark_delivered(job.id)
+    third = Recorder(store)
+    tracker3 = tracker_for(store, client)
+    tracker3.add_listener(third)
+    await tracker3.start()
+    await tracker3.stop()
+    assert third.events == []
+
+
+async def test_queue_time_limit(store: Store, client: RunComfyClient,
+                                local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 30.0
+    tracker = tracker_for(store, client, queue_timeout=0.4)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    try:
+        job = await tracker.submit(make_job())
+        final = await recorder.wait_terminal(job.id)
+    finally:
+        await tracker.stop()
+    assert final.status is JobStatus.FAILED and final.job.error == TIMED_OUT_QUEUED
+    # The tracker also withdrew it from the provider's queue.
+    assert local_server.state.jobs[job.request_id or ""].status().value == "cancelled"
+
+
+async def test_status_errors_back_off_and_recover(store: Store, client: RunComfyClient,
+                                                  local_server: LocalRunComfyServer) -> None:
+    local_server.state.faults.server_error(6, kind="status")
+    local_server.state.faults.rate_limit(1, kind="status", retry_after=0.1)
+    tracker = tracker_for(store, client)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    try:
+        job = await tracker.submit(make_job())
+        final = await recorder.wait_terminal(job.id)
+    finally:
+        await tracker.stop()
+    assert final.status is JobStatus.COMPLETED
+
+
+async def test_provider_calls_share_one_bound(store: Store,
+                                              local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 0.2
+    local_server.state.config.run_seconds = 0.2
+
+    class Counting(RunComfyClient):
+        active = 0
+        peak = 0
+
+        async def _once(self, *args: object, **kwargs: object) -> dict[str, object]:
+            Counting.active += 1
+            Counting.peak = max(Counting.peak, Counting.active)
+            try:
+                await asyncio.sleep(0.01)
+                return await super()._once(*args, **kwargs)  # type: ignore[arg-type]
+            finally:
+                Counting.active -= 1
+
+    async with Counting(token=TOKEN, base_url=local_server.base_url) as client:
+        tracker = tracker_for(store, client, concurrency=3)
+        recorder = Recorder(store)
+        tracker.add_listener(recorder)
+        await tracker.start()
+        try:
+            jobs = await asyncio.gather(*(tracker.submit(make_job(f"p{i}")) for i in range(30)))
+            for job in jobs:
+                await recorder.wait_terminal(job.id, limit=20)
+        finally:
+            await tracker.stop()
+    assert Counting.peak <= 3
+    assert all(recorder.statuses(j.id)[-1] is JobStatus.COMPLETED for j in jobs)
+
+
+def test_polling_is_sparse_early_and_dense_near_the_end() -> None:
+    config = PollingConfig()
+    history = DurationHistory(config)
+    for run in (8.0, 9.0, 10.0, 11.0, 12.0, 9.5, 10.5):
+        history.record(GENERATE_MODEL, 3.0, run)
+    low, high = history.run_window(GENERATE_MODEL)
+    assert low < 8.0 and high > 12.0
+    queued = PollState(status=JobStatus.QUEUED, polls_in_status=10)
+    assert next_delay(queued, GENERATE_MODEL, 0.0, history, config) == config.cap
+    running = PollState(status=JobStatus.RUNNING, last_queued_poll=100.0,
+                        running_seen_at=101.0)
+    early = next_delay(running, GENERATE_MODEL, 101.0, history, config)
+    assert early > config.near_interval  # nothing can finish yet
+    assert 101.0 + early <= 100.0 + low + 1e-9  # but wake before the earliest finish
+    assert next_delay(running, GENERATE_MODEL, 100.0 + low + 0.5, history,
+                      config) == config.near_interval
+    late = next_delay(running, GENERATE_MODEL, 100.0 + high + 20, history, config)
+    assert config.near_interval < late <= config.cap
