@@ -1,0 +1,217 @@
+"""The job buttons, restarts and the expired-token path, over real discord.py dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.jobs import JobRecord, JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from bot.tracker import JobEvent
+from cogs.client import IdeogramBot
+from tests.bot_env import ideogram_bot
+from tests.discord_harness import (
+    CHANNEL_ID,
+    GUILD_ID,
+    MOD_USER_ID,
+    OTHER_USER_ID,
+    USER_ID,
+    FakeDiscord,
+    chat_input,
+    component,
+    dispatch,
+    fake_discord,  # noqa: F401  (pytest fixture)
+)
+
+
+@pytest.fixture
+def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
+    return fake_discord
+
+
+async def wait_job(bot: IdeogramBot, user_id: int, predicate: Any,
+                   limit: float = 10.0) -> JobRecord:
+    async with asyncio.timeout(limit):
+        while True:
+            for job in await bot.store.jobs_for_user(GUILD_ID, user_id, limit=10):
+                if predicate(job):
+                    return job
+            await asyncio.sleep(0.02)
+
+
+def delivered(job: JobRecord) -> bool:
+    return job.delivered_at is not None
+
+
+async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"
+                    ) -> tuple[dict[str, Any], JobRecord]:
+    payload = chat_input("ideogram", {"prompt": prompt, "seed": 7})
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    job = await wait_job(bot, USER_ID, lambda j: j.message_id is not None)
+    return payload, job
+
+
+def button(fake: FakeDiscord, payload: dict[str, Any], job: JobRecord, action: str,
+           **ctx: Any) -> dict[str, Any]:
+    message = fake.original_message(payload["token"])
+    assert message is not None
+    ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
+    custom_id = f"job:{job.id}:{action}"
+    assert custom_id in ids, ids
+    return component(custom_id, message=message, **ctx)
+
+
+async def test_restart_mid_job_delivers_through_the_channel_and_buttons_work(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 1.0
+    db = tmp_path / "bot.db"
+    async with ideogram_bot(fake, local_server, db) as first:
+        payload, job = await start_job(fake, first)
+    assert (await_job := job).status is JobStatus.QUEUED
+
+    async with ideogram_bot(fake, local_server, db) as second:
+        done = await wait_job(second, USER_ID, delivered)
+        assert done.id == await_job.id and done.status is JobStatus.COMPLETED
+        edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+        final = [e for e in edits if e.files]
+        assert final, fake.summary()
+        assert final[-1].auth_scheme == "Bot"
+        assert final[-1].files[0].data == local_server.state.jobs[job.request_id or ""].image_bytes
+        assert local_server.state.submit_count == 1
+
+        message = fake.message(job.message_id or 0)
+        assert message is not None
+        info = component(f"job:{job.id}:info", message=message, user_id=OTHER_USER_ID)
+        await dispatch(second, info)
+        [callback] = fake.interaction_callbacks(info["id"])
+        assert callback["type"] == 4 and callback["data"]["flags"] & 64
+        embed = callback["data"]["embeds"][0]
+        assert job.id in str(embed) and "a kite" in embed["description"]
+        assert "`7`" in str(embed)
+
+
+async def test_restart_when_the_message_is_gone_posts_a_new_mention(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 1.0
+    db = tmp_path / "bot.db"
+    async with ideogram_bot(fake, local_server, db) as first:
+        _, job = await start_job(fake, first)
+    fake.fail_next("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$", status=404,
+                   times=5)
+    async with ideogram_bot(fake, local_server, db) as second:
+        done = await wait_job(second, USER_ID, delivered)
+    posts = fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+    assert posts, fake.summary()
+    assert posts[-1].json["content"].startswith(f"<@{USER_ID}>")
+    assert [int(u) for u in posts[-1].json["allowed_mentions"]["users"]] == [USER_ID]
+    assert posts[-1].files[0].data == local_server.state.jobs[job.request_id or ""].image_bytes
+    assert done.message_id is not None and done.message_id != job.message_id
+
+
+async def test_cancel_while_queued(fake: FakeDiscord, local_server: LocalRunComfyServer,
+                                   tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 5.0
+    async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
+        payload, job = await start_job(fake, bot)
+        stranger = button(fake, payload, job, "cancel", user_id=OTHER_USER_ID)
+        await dispatch(bot, stranger)
+        [refusal] = fake.interaction_callbacks(stranger["id"])
+        assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+        assert "not your job" in refusal["data"]["content"]
+        assert local_server.state.request_counts["cancel"] == 0
+
+        click = button(fake, payload, job, "cancel")
+        await dispatch(bot, click)
+        assert fake.interaction_callbacks(click["id"]) == [{"type": 5, "data": {"flags": 64}}]
+        assert "Cancelled." in fake.followups(click["token"])[-1].json["content"]
+        assert local_server.state.jobs[job.request_id or ""].status().value == "cancelled"
+        done = await wait_job(bot, USER_ID, delivered)
+        assert done.status is JobStatus.CANCELLED
+        last = fake.edits_of_original(payload["token"])[-1]
+        assert last.json["content"].startswith("🚫 Cancelled")
+
+
+async def test_moderator_may_cancel_and_running_jobs_cannot_be(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 0.0
+    local_server.state.config.run_seconds = 3.0
+    async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
+        payload, job = await start_job(fake, bot)
+        await wait_job(bot, USER_ID, lambda j: j.status is JobStatus.RUNNING)
+        # A click on the Cancel button of the queued reply, just as the job started.
+        message = dict(fake.original_message(payload["token"]) or {})
+        message["components"] = fake.edits_of_original(payload["token"])[0].json["components"]
+        click = component(f"job:{job.id}:cancel", user_id=MOD_USER_ID, message=message)
+        await dispatch(bot, click)
+        callbacks = fake.interaction_callbacks(click["id"])
+        assert len(callbacks) == 1, fake.summary()
+        [refusal] = callbacks
+        assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+        assert "Too late to cancel" in refusal["data"]["content"]
+        assert local_server.state.request_counts["cancel"] == 0
+
+
+async def test_reroll_info_reframe_and_delete(fake: FakeDiscord,
+                                              local_server: LocalRunComfyServer,
+                                              tmp_path: Path) -> None:
+    async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
+        payload, job = await start_job(fake, bot, "a lantern")
+        await wait_job(bot, USER_ID, delivered)
+
+        reroll = button(fake, payload, job, "reroll", user_id=OTHER_USER_ID)
+        await dispatch(bot, reroll)
+        assert fake.interaction_callbacks(reroll["id"]) == [{"type": 5}]
+        again = await wait_job(bot, OTHER_USER_ID, delivered)
+        assert again.inputs["prompt"] == "a lantern" and again.id != job.id
+        assert {k: v for k, v in again.inputs.items() if k != "seed"} == {
+            k: v for k, v in job.inputs.items() if k != "seed"}
+        assert [e for e in fake.edits_of_original(reroll["token"]) if e.files]
+
+        reframe = button(fake, payload, job, "reframe")
+        await dispatch(bot, reframe)
+        [picker] = fake.interaction_callbacks(reframe["id"])
+        assert picker["type"] == 4 and picker["data"]["flags"] & 64
+        picker_message = fake.original_message(reframe["token"])
+        assert picker_message is not None
+        choose = component("reframe:resolution", component_type=3, values=["1024:1024 (1:1)"],
+                           message=picker_message)
+        await dispatch(bot, choose)
+        framed = await wait_job(bot, USER_ID, lambda j: j.model.endswith("reframe")
+                                and delivered(j))
+        result_message = fake.original_message(payload["token"])
+        assert result_message is not None
+        assert framed.inputs["image"] == result_message["attachments"][0]["url"]
+
+        stranger = button(fake, payload, job, "delete", user_id=OTHER_USER_ID)
+        await dispatch(bot, stranger)
+        assert "not your job" in fake.interaction_callbacks(stranger["id"])[0]["data"]["content"]
+        delete = button(fake, payload, job, "delete")
+        await dispatch(bot, delete)
+        assert fake.interaction_callbacks(delete["id"]) == [{"type": 6}]
+        assert fake.calls("DELETE", r"/messages/@original$")
+        gone = await bot.store.get_job(job.id)
+        assert gone is not None and gone.deleted_at is not None
+
+
+async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 30.0
+    async with ideogram_bot(fake, local_server, tmp_path / "b.db",
+                            min_edit_interval=0.5) as bot:
+        payload, job = await start_job(fake, bot)
+        before = len(fake.edits_of_original(payload["token"]))
+        started = time.monotonic()
+        for position in (5, 4, 3, 2, 1):
+            await bot.job_messages.on_job_event(JobEvent(job=job.evolve(queue_position=position)))
+        ended = job.evolve(status=JobStatus.CANCELLED, error="Cancelled.")
+        await bot.job_messages.on_job_event(JobEvent(job=ended))
+        await bot.job_messages.wait_idle()
+        edits = fake.edits_of_original(payload["token"])[before:]
+        assert time.monotonic() - started < 2.0
+        assert len(edits) <= 2  # five progress changes did not become five edits
+        assert edits[-1].json["content"].startswith("🚫 Cancelled")
