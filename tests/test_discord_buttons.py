@@ -71,12 +71,12 @@ async def test_restart_mid_job_delivers_through_the_channel_and_buttons_work(
     local_server.state.config.queue_seconds = 1.0
     db = tmp_path / "bot.db"
     async with ideogram_bot(fake, local_server, db) as first:
-        payload, job = await start_job(fake, first)
-    assert (await_job := job).status is JobStatus.QUEUED
+        _, job = await start_job(fake, first)
+    assert job.status is JobStatus.QUEUED  # the first process stopped mid-job
 
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_job(second, USER_ID, delivered)
-        assert done.id == await_job.id and done.status is JobStatus.COMPLETED
+        assert done.id == job.id and done.status is JobStatus.COMPLETED
         edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
         final = [e for e in edits if e.files]
         assert final, fake.summary()
