@@ -6,11 +6,12 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
+import aiohttp
 import discord
 import httpx
 from discord.ext import commands
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.providers.base import Provider
 from bot.providers.runcomfy import RunComfyClient
@@ -134,11 +135,23 @@ class IdeogramBot(commands.Bot):
 
 
 async def run_bot(settings: Settings, token: str) -> None:
+    """Run until stopped. A refused token or an unreachable Discord is a :class:`ConfigError`
+    (one line for the owner), not a traceback."""
     services = await build_services(settings)
     try:
         bot = IdeogramBot(settings, services)
         async with bot:
-            await bot.login(token)
+            try:
+                await bot.login(token)
+            except discord.LoginFailure:
+                raise ConfigError(
+                    "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
+                    "https://discord.com/developers/applications (Bot → Reset Token); "
+                    "see README.md, section 'Set-up'.") from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise ConfigError(
+                    f"cannot reach Discord ({type(exc).__name__}): check this machine's "
+                    "network connection and try again.") from None
             await bot.sync_commands()
             await bot.connect()
     finally:

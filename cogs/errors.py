@@ -23,14 +23,22 @@ class Refusal(app_commands.AppCommandError):
         self.message = message
 
 
-async def reply_privately(interaction: discord.Interaction, content: str, **kwargs: object) -> None:
-    """Answer by response, else followup, else (token expired) in the channel."""
+async def reply_privately(interaction: discord.Interaction, content: str) -> None:
+    """Answer by response, else followup, else (token expired) in the channel.
+
+    After a public "thinking…" deferral a followup would be public anyway (it replaces the
+    deferral), so the deferred reply itself is edited to carry the message.
+    """
     try:
         if not interaction.response.is_done():
-            await interaction.response.send_message(content, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+            await interaction.response.send_message(content, ephemeral=True)
             return
         if not interaction.is_expired():
-            await interaction.followup.send(content, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+            deferred = discord.InteractionResponseType.deferred_channel_message
+            if interaction.response.type is deferred:
+                await interaction.edit_original_response(content=content, embed=None, view=None)
+            else:
+                await interaction.followup.send(content, ephemeral=True)
             return
     except discord.HTTPException as exc:
         log.info("Could not answer interaction %s privately: %s", interaction.id, exc.status)

@@ -205,3 +205,41 @@ async def test_expired_token_falls_back_to_the_channel(
         local_server.state.jobs[job.request_id or ""].image_bytes)
     message = fake.message(job.message_id or 0)
     assert message is not None and message["attachments"]
+
+
+async def test_without_runcomfy_token_the_local_preview_provider_serves(
+        fake: FakeDiscord, tmp_path: Path) -> None:
+    from bot.config import load_settings
+    from cogs.client import build_services
+    from tests.discord_harness import running_bot
+
+    settings = load_settings(None, DISCORD_TOKEN="t", DATABASE_URL=f"sqlite:///{tmp_path}/l.db",
+                             LOCAL_PROVIDER_QUEUE_SECONDS=0.1, LOCAL_PROVIDER_RUN_SECONDS=0.1)
+    services = await build_services(settings)
+    try:
+        assert services.provider_name == "local" and services.local_server is not None
+        assert services.local_server.base_url.startswith("http://127.0.0.1:")
+        local_bot = IdeogramBot(settings, services, min_edit_interval=0.0)
+        async with running_bot(fake, local_bot):
+            payload = chat_input("ideogram", {"prompt": "try before you buy"})
+            await dispatch(local_bot, payload)
+            job = await wait_delivered(local_bot, (await only_job(local_bot)).id)
+            await local_bot.job_messages.wait_idle()
+    finally:
+        await services.aclose()
+    assert job.provider == "local" and job.status is JobStatus.COMPLETED
+    final = final_edit(fake.edits_of_original(payload["token"]))
+    assert "local preview provider" in final.json["embeds"][0]["footer"]["text"]
+
+
+async def test_unexpected_errors_show_a_reference_that_is_logged(
+        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture) -> None:
+    await bot.store.close()  # the database goes away under the bot
+    payload = chat_input("ideogram", {"prompt": "a fox"})
+    await dispatch(bot, payload, raise_errors=False)
+    assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
+    [edit] = fake.edits_of_original(payload["token"])
+    text = edit.json["content"]
+    assert text.startswith("Something went wrong on the bot's side (ref `")
+    ref = text.split("`")[1]
+    assert f"Unexpected error (ref {ref})" in caplog.text
