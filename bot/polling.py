@@ -83,7 +83,12 @@ def next_delay(state: PollState, model: str, now: float, history: DurationHistor
     backoff = min(config.cap, config.first_delay * config.backoff ** state.polls_in_status)
     if state.status is not JobStatus.RUNNING:
         return max(config.min_interval, backoff)
-    start = state.last_queued_poll if state.last_queued_poll is not None else state.running_seen_at
+    # The run started between the last poll that saw it queued and the first that saw it
+    # running. Recorded run times are measured from the latter (``started_at``), so the
+    # earliest end counts from the former and the latest from the latter: both bounds err
+    # on the side of polling, and a normal-length run is never mistaken for a slow one.
+    seen = state.running_seen_at
+    start = state.last_queued_poll if state.last_queued_poll is not None else seen
     if start is None:
         return config.near_interval
     low, high = history.run_window(model)
@@ -91,10 +96,11 @@ def next_delay(state: PollState, model: str, now: float, history: DurationHistor
     if now < earliest_end - config.near_interval:
         # Nothing can finish yet: sleep until completion becomes plausible.
         return max(config.min_interval, min(config.cap, earliest_end - now))
-    if now <= start + high:
+    latest_end = (seen if seen is not None else start) + high
+    if now <= latest_end:
         return config.near_interval
     # Later than recent jobs: the job is slow; back off gently up to the cap.
-    overdue = now - (start + high)
+    overdue = now - latest_end
     return max(config.near_interval, min(config.cap, config.near_interval + overdue / 4))
 
 
