@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.inputs import MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.polling import DurationHistory, PollingConfig, PollState, error_delay, next_delay
 from bot.providers.base import Provider
@@ -112,14 +113,13 @@ class JobTracker:
         """Learn timings from the store, resume unfinished jobs, re-announce undelivered ones."""
         if self._scheduler is not None:
             return
-        for model in {j.model for j in await self._store.unfinished_jobs()} | {
-            "ideogram/ideogram-v2/generate", "ideogram/ideogram-v3/reframe"
-        }:
+        unfinished = await self._store.unfinished_jobs()
+        for model in {j.model for j in unfinished} | set(MODELS):
             for queue_s, run_s in await self._store.recent_durations(model, limit=50):
                 self._history.record(model, queue_s, run_s)
         self._scheduler = asyncio.create_task(self._run(), name="job-tracker")
         now = self._clock()
-        for job in await self._store.unfinished_jobs():
+        for job in unfinished:
             if job.status is JobStatus.PENDING or job.request_id is None:
                 await self._finish(job, JobStatus.FAILED, resumed=True, error=INTERRUPTED)
                 continue
