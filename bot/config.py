@@ -30,6 +30,11 @@ HINTS: dict[str, str] = {
     "PROVIDER": "use runcomfy or ideogram",
     "IDEOGRAM_BASE_URL": "use an http(s) URL",
     "IDEOGRAM_AUTH": "use bearer or api-key",
+    "PRICE_GENERATE": "use a price in USD per image, e.g. 0.08",
+    "PRICE_REFRAME_TURBO": "use a price in USD per image, e.g. 0.03",
+    "PRICE_REFRAME_BALANCED": "use a price in USD per image, e.g. 0.06",
+    "PRICE_REFRAME_QUALITY": "use a price in USD per image, e.g. 0.09",
+    "RETENTION_DAYS": "use a whole number of days, 1 or more (default 90)",
 }
 
 
@@ -83,6 +88,14 @@ class Settings(BaseSettings):
     #: Timings of the built-in local preview provider (used when no RunComfy token is set).
     LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(default=2.0, ge=0)
     LOCAL_PROVIDER_RUN_SECONDS: float = Field(default=4.0, ge=0)
+    #: Prices in USD per image, used when the provider reports no cost (and to reserve
+    #: against guild_monthly_budget before the real cost is known).
+    PRICE_GENERATE: float = Field(default=0.08, ge=0, le=100, allow_inf_nan=False)
+    PRICE_REFRAME_TURBO: float = Field(default=0.03, ge=0, le=100, allow_inf_nan=False)
+    PRICE_REFRAME_BALANCED: float = Field(default=0.06, ge=0, le=100, allow_inf_nan=False)
+    PRICE_REFRAME_QUALITY: float = Field(default=0.09, ge=0, le=100, allow_inf_nan=False)
+    #: Finished jobs older than this many days are deleted from the database once a day.
+    RETENTION_DAYS: int = Field(default=90, ge=1, le=36500)
 
     @field_validator("DISCORD_TOKEN", "RUNCOMFY_API_TOKEN", "IDEOGRAM_API_KEY", mode="before")
     @classmethod

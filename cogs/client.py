@@ -13,8 +13,11 @@ from discord.ext import commands
 
 from bot.config import ConfigError, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.pricing import PriceTable
 from bot.providers.base import Provider
 from bot.providers.runcomfy import RunComfyClient
+from bot.quota_service import QuotaService
+from bot.retention import RetentionTask
 from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
 from cogs.components import JobButton
@@ -22,10 +25,16 @@ from cogs.delivery import JobMessages
 from cogs.errors import BotTree
 from cogs.job_actions import JobActions
 from cogs.launch import JobLauncher
+from cogs.modlog import ModLog
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.ideogram", "cogs.reframe")
+# cogs.settings first: its launch check (channel, command, blocked words) must refuse before
+# any check that reserves or counts something runs.
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.history", "cogs.export",
+    "cogs.queue", "cogs.quota",
+)
 
 
 @dataclass
@@ -86,6 +95,9 @@ class IdeogramBot(commands.Bot):
     job_messages: JobMessages
     job_actions: JobActions
     launcher: JobLauncher
+    quota: QuotaService
+    mod_log: ModLog
+    retention: RetentionTask
 
     def __init__(self, settings: Settings, services: Services, *,
                  min_edit_interval: float = 2.0) -> None:
@@ -103,13 +115,21 @@ class IdeogramBot(commands.Bot):
         self.job_messages = JobMessages(self, services.http, min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
         self.launcher = JobLauncher(self)
+        self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
+        self.mod_log = ModLog(self)
+        self.retention = RetentionTask(services.store, settings.RETENTION_DAYS)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(JobButton)
+        # Settle what a stopped process left reserved, before the tracker resumes jobs; the
+        # quota listens first, so a result's footer already counts its own settlement.
+        await self.quota.reconcile()
+        self.tracker.add_listener(self.quota)
         self.tracker.add_listener(self.job_messages)
         await self.tracker.start()
+        self.retention.start()
 
     async def sync_commands(self) -> None:
         """Sync to the development guilds at once, or globally (which takes a while)."""
@@ -131,6 +151,8 @@ class IdeogramBot(commands.Bot):
     async def close(self) -> None:
         await self.tracker.stop()
         await self.job_messages.close()
+        await self.retention.stop()
+        await self.mod_log.close()
         await super().close()
 
 

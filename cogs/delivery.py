@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 EXPIRED_TOKEN_CODE = 50027
 DELIVERY_ATTEMPTS = 3
+
+#: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
+FooterSource = Callable[[JobRecord], Awaitable[str | None]]
 
 
 @dataclass(slots=True)
@@ -77,6 +81,23 @@ class JobMessages:
         self._interval = min_edit_interval
         self._replies: dict[str, _Reply] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._footer_sources: list[FooterSource] = []
+
+    def add_footer_source(self, source: FooterSource) -> None:
+        """Add words to the footer of each completed result (a failing source is skipped)."""
+        self._footer_sources.append(source)
+
+    async def _footer_extra(self, job: JobRecord) -> str | None:
+        parts: list[str] = []
+        for source in self._footer_sources:
+            try:
+                text = await source(job)
+            except Exception:
+                log.exception("A footer source failed for job %s", job.short_id)
+                continue
+            if text:
+                parts.append(text)
+        return " · ".join(parts) or None
 
     def register(self, job_id: str, interaction: discord.Interaction) -> None:
         """Remember the interaction whose (deferred) reply shows this job."""
@@ -168,6 +189,7 @@ class JobMessages:
             return _Outgoing(content, job_embed(job), job_view(job))
         url = job.result_urls[0]
         limit = self._upload_limit(job, reply)
+        extra = await self._footer_extra(job)
         try:
             image: FetchedImage | None = await fetch_image(self._http, url)
         except ImageFetchError as exc:
@@ -182,10 +204,11 @@ class JobMessages:
             )
             image = None
         if image is None:
-            return _Outgoing(clip(content, 2000), job_embed(job), job_view(job))
+            return _Outgoing(clip(content, 2000), job_embed(job, footer_extra=extra),
+                             job_view(job))
         filename = f"ideogram-{job.short_id}.{image.extension}"
-        return _Outgoing(content, job_embed(job, image_filename=filename), job_view(job),
-                         image=image.data, filename=filename)
+        return _Outgoing(content, job_embed(job, image_filename=filename, footer_extra=extra),
+                         job_view(job), image=image.data, filename=filename)
 
     def _upload_limit(self, job: JobRecord, reply: _Reply) -> int:
         if reply.interaction is not None:

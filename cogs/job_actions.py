@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -26,9 +27,20 @@ NOT_CANCELLABLE = (
 )
 
 
+MODERATORS_ONLY = "Only moderators (Manage Server permission) can do that."
+
+
 def is_moderator(interaction: discord.Interaction) -> bool:
     perms = interaction.permissions
     return perms.manage_guild or perms.administrator
+
+
+def require_moderator(interaction: discord.Interaction) -> None:
+    """Raise :class:`Refusal` unless the user has Manage Server or Administrator here."""
+    if interaction.guild_id is None:
+        raise Refusal("This command works in a server, not in direct messages.")
+    if not is_moderator(interaction):
+        raise Refusal(MODERATORS_ONLY)
 
 
 class JobActions:
@@ -62,6 +74,16 @@ class JobActions:
             return
         text = "Cancelled." if outcome is CancelOutcome.CANCELLED else NOT_CANCELLABLE
         await interaction.followup.send(text, ephemeral=True)
+        if outcome is CancelOutcome.CANCELLED and interaction.user.id != job.user_id:
+            self.log_moderator_cancel(interaction, job)
+
+    def log_moderator_cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        """Tell the log channel that a moderator cancelled someone's job (in the background)."""
+        if job.guild_id is not None:
+            self._bot.mod_log.post_soon(
+                job.guild_id,
+                f"✖️ <@{interaction.user.id}> cancelled job `{job.short_id}` of "
+                f"<@{job.user_id}> (queued in <#{job.channel_id}>).")
 
     async def _reroll(self, interaction: discord.Interaction, job: JobRecord) -> None:
         inputs = inputs_from_payload(job.model, job.inputs).with_seed(random_seed())
@@ -83,8 +105,25 @@ class JobActions:
         if interaction.user.id != job.user_id and not is_moderator(interaction):
             raise Refusal(NOT_YOURS)
         await interaction.response.defer()
-        await self._bot.store.update_job(job.id, deleted_at=discord.utils.utcnow().timestamp())
+        clicked = interaction.message.id if interaction.message is not None else None
+        await self.delete_result(job, keep_message_id=clicked)
         await interaction.delete_original_response()
+
+    async def delete_result(self, job: JobRecord, *, keep_message_id: int | None = None) -> None:
+        """Mark the job deleted (hidden from /history and /job) and remove its result
+        message through the channel, unless it is ``keep_message_id`` (the caller removes
+        that one itself). A message already gone is fine."""
+        if job.deleted_at is None:
+            await self._bot.store.update_job(job.id, deleted_at=time.time())
+        if job.message_id is None or job.message_id == keep_message_id:
+            return
+        try:
+            await self._bot.http.delete_message(job.channel_id, job.message_id)
+        except discord.NotFound:
+            pass
+        except discord.HTTPException as exc:
+            log.info("Removing the result message of job %s failed: HTTP %s", job.short_id,
+                     exc.status)
 
     @staticmethod
     def _result_image_url(interaction: discord.Interaction, job: JobRecord) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -233,8 +234,13 @@ async def test_without_runcomfy_token_the_local_preview_provider_serves(
 
 
 async def test_unexpected_errors_show_a_reference_that_is_logged(
-        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture) -> None:
-    await bot.store.close()  # the database goes away under the bot
+        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    # The database fails once the job has passed the local checks and been deferred.
+    monkeypatch.setattr(bot.store, "insert_job", broken)
     payload = chat_input("ideogram", {"prompt": "a fox"})
     await dispatch(bot, payload, raise_errors=False)
     assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]

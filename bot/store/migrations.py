@@ -56,6 +56,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.M0002_SET_VERSION,
         ),
     ),
+    Migration(
+        version=3,
+        name="quota: reservations' job_key and forgiven, usage totals kept by triggers",
+        statements=(
+            sql.M0003_ADD_USAGE_JOB_KEY,
+            sql.M0003_ADD_USAGE_FORGIVEN,
+            sql.M0003_INDEX_USAGE_JOB_KEY,
+            sql.M0003_INDEX_USAGE_IN_FLIGHT,
+            sql.M0003_INDEX_USAGE_USER_CREATED,
+            sql.M0003_DROP_INDEX_USAGE_GUILD_USER_DAY,
+            sql.M0003_DROP_INDEX_USAGE_GUILD_MONTH,
+            sql.M0003_DROP_INDEX_USAGE_STATE,
+            sql.M0003_CREATE_USAGE_TOTALS,
+            sql.M0003_FILL_USAGE_TOTALS_MEMBER_DAY,
+            sql.M0003_FILL_USAGE_TOTALS_GUILD_DAY,
+            sql.M0003_FILL_USAGE_TOTALS_GUILD_MONTH,
+            sql.M0003_TRIGGER_USAGE_INSERT,
+            sql.M0003_TRIGGER_USAGE_DELETE,
+            sql.M0003_TRIGGER_USAGE_UPDATE,
+            sql.M0003_SET_VERSION,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -163,6 +163,112 @@ M0002_INDEX_JOBS_MODEL_FINISHED = (
 )
 M0002_SET_VERSION = "PRAGMA user_version = 2"
 
+# --------------------------------------------------------------------------- migration 3
+
+# A quota reservation is taken by a launch check, before JobTracker.submit writes the job
+# row, so it names its job by ``job_key`` (the job id; no foreign key, so it can exist
+# first). ``job_id`` is filled in when the reservation is settled. ``forgiven``: set by
+# ``/quota reset``; forgiven use no longer counts towards daily limits or the cooldown.
+M0003_ADD_USAGE_JOB_KEY = "ALTER TABLE usage_reservations ADD COLUMN job_key TEXT"
+M0003_ADD_USAGE_FORGIVEN = (
+    "ALTER TABLE usage_reservations ADD COLUMN forgiven INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (forgiven IN (0, 1))"
+)
+M0003_INDEX_USAGE_JOB_KEY = "CREATE UNIQUE INDEX idx_usage_job_key ON usage_reservations (job_key)"
+# max_concurrent: a member's in-flight reservations.
+M0003_INDEX_USAGE_IN_FLIGHT = (
+    "CREATE INDEX idx_usage_in_flight ON usage_reservations (guild_id, user_id) "
+    "WHERE state = 'reserved'"
+)
+# The cooldown: a member's latest reservation.
+M0003_INDEX_USAGE_USER_CREATED = (
+    "CREATE INDEX idx_usage_guild_user_created "
+    "ON usage_reservations (guild_id, user_id, created_at)"
+)
+# Running totals of usage_reservations, kept by the triggers below in the same transaction
+# as every insert, update and delete of a reservation, so a quota decision reads a few
+# rows instead of summing a busy month. Rows: (guild, member, day) and (guild, 0, day):
+# images of the day that are neither released nor forgiven; (guild, 0, month): images of
+# the month not released, the committed cost (``spent``) and the estimates in flight.
+M0003_CREATE_USAGE_TOTALS = """
+CREATE TABLE usage_totals (
+    guild_id       INTEGER NOT NULL,
+    user_id        INTEGER NOT NULL,
+    period         TEXT NOT NULL,
+    units          INTEGER NOT NULL DEFAULT 0,
+    spent          REAL NOT NULL DEFAULT 0,
+    reserved_cost  REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, user_id, period)
+) WITHOUT ROWID
+"""
+
+
+def _totals_upsert(row: str, sign: str) -> str:
+    """The trigger statement adding (sign +) or removing (sign -) one reservation row."""
+    day_units = (f"{sign}(CASE WHEN {row}.state <> 'released' AND {row}.forgiven = 0 "
+                 f"THEN {row}.units ELSE 0 END)")
+    month_units = f"{sign}(CASE WHEN {row}.state <> 'released' THEN {row}.units ELSE 0 END)"
+    spent = (f"{sign}(CASE WHEN {row}.state = 'committed' "
+             f"THEN coalesce({row}.cost_actual, 0) ELSE 0 END)")
+    reserved = (f"{sign}(CASE WHEN {row}.state = 'reserved' "
+                f"THEN coalesce({row}.cost_estimate, 0) ELSE 0 END)")
+    guild = f"coalesce({row}.guild_id, 0)"
+    return f"""
+    INSERT INTO usage_totals (guild_id, user_id, period, units, spent, reserved_cost)
+    VALUES ({guild}, {row}.user_id, {row}.day, {day_units}, 0, 0),
+           ({guild}, 0, {row}.day, {day_units}, 0, 0),
+           ({guild}, 0, {row}.month, {month_units}, {spent}, {reserved})
+    ON CONFLICT (guild_id, user_id, period) DO UPDATE SET
+        units = units + excluded.units,
+        spent = spent + excluded.spent,
+        reserved_cost = reserved_cost + excluded.reserved_cost;"""
+
+
+M0003_TRIGGER_USAGE_INSERT = f"""
+CREATE TRIGGER usage_totals_after_insert AFTER INSERT ON usage_reservations
+BEGIN{_totals_upsert("NEW", "+")}
+END
+"""
+M0003_TRIGGER_USAGE_DELETE = f"""
+CREATE TRIGGER usage_totals_after_delete AFTER DELETE ON usage_reservations
+BEGIN{_totals_upsert("OLD", "-")}
+END
+"""
+M0003_TRIGGER_USAGE_UPDATE = f"""
+CREATE TRIGGER usage_totals_after_update
+AFTER UPDATE OF guild_id, user_id, units, cost_estimate, cost_actual, state, day, month,
+                forgiven ON usage_reservations
+BEGIN{_totals_upsert("OLD", "-")}{_totals_upsert("NEW", "+")}
+END
+"""
+# With the totals, these migration-1 indexes serve no query; each cost every reservation
+# write a B-tree update (dropping them: about a quarter more grants per second).
+M0003_DROP_INDEX_USAGE_GUILD_USER_DAY = "DROP INDEX IF EXISTS idx_usage_guild_user_day"
+M0003_DROP_INDEX_USAGE_GUILD_MONTH = "DROP INDEX IF EXISTS idx_usage_guild_month"
+M0003_DROP_INDEX_USAGE_STATE = "DROP INDEX IF EXISTS idx_usage_state"
+# Totals of the reservations that exist already (three disjoint sets of keys).
+M0003_FILL_USAGE_TOTALS_MEMBER_DAY = """
+INSERT INTO usage_totals (guild_id, user_id, period, units)
+SELECT coalesce(guild_id, 0), user_id, day,
+       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), user_id, day
+"""
+M0003_FILL_USAGE_TOTALS_GUILD_DAY = """
+INSERT INTO usage_totals (guild_id, user_id, period, units)
+SELECT coalesce(guild_id, 0), 0, day,
+       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), day
+"""
+M0003_FILL_USAGE_TOTALS_GUILD_MONTH = """
+INSERT INTO usage_totals (guild_id, user_id, period, units, spent, reserved_cost)
+SELECT coalesce(guild_id, 0), 0, month,
+       sum(CASE WHEN state <> 'released' THEN units ELSE 0 END),
+       sum(CASE WHEN state = 'committed' THEN coalesce(cost_actual, 0) ELSE 0 END),
+       sum(CASE WHEN state = 'reserved' THEN coalesce(cost_estimate, 0) ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
+"""
+M0003_SET_VERSION = "PRAGMA user_version = 3"
+
 # --------------------------------------------------------------------------- jobs
 
 INSERT_JOB = """
@@ -243,6 +349,53 @@ ORDER BY finished_at DESC, id DESC
 LIMIT ?
 """
 
+# ------------------------------------------------------------- history, queue, retention
+
+# (guild_id, user_id, limit, offset): what /history shows, newest first, without deleted jobs
+SELECT_VISIBLE_JOBS_FOR_USER = """
+SELECT * FROM jobs
+WHERE guild_id IS ? AND user_id = ? AND deleted_at IS NULL
+ORDER BY created_at DESC, id DESC
+LIMIT ? OFFSET ?
+"""
+# (guild_id, user_id)
+COUNT_VISIBLE_JOBS_FOR_USER = (
+    "SELECT count(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND deleted_at IS NULL"
+)
+# :guild_id, :created_at and :id of the last row seen (NULL: from the start), :limit.
+# Keyset paging, oldest first: rows written meanwhile never shift a page (CSV export).
+SELECT_JOBS_FOR_GUILD_AFTER = """
+SELECT * FROM jobs
+WHERE guild_id IS :guild_id
+  AND (:created_at IS NULL OR created_at > :created_at
+       OR (created_at = :created_at AND id > :id))
+ORDER BY created_at ASC, id ASC
+LIMIT :limit
+"""
+# (guild_id, JSON array of statuses), oldest first (/queue)
+SELECT_GUILD_JOBS_IN_STATUSES = """
+SELECT * FROM jobs
+WHERE guild_id IS ? AND status IN (SELECT value FROM json_each(?))
+ORDER BY created_at ASC, id ASC
+"""
+# (created before, JSON array of terminal statuses, limit): one batch of prunable jobs
+SELECT_PRUNABLE_JOB_IDS = """
+SELECT id FROM jobs
+WHERE created_at < ? AND status IN (SELECT value FROM json_each(?))
+ORDER BY created_at ASC, id ASC
+LIMIT ?
+"""
+# (JSON array of job ids): keep quota usage when its job row goes (the FK would cascade)
+DETACH_USAGE_FROM_JOBS = """
+UPDATE usage_reservations SET job_id = NULL
+WHERE job_id IN (SELECT value FROM json_each(?))
+"""
+# (JSON array of job ids, JSON array of terminal statuses)
+DELETE_JOBS_IN_STATUSES = """
+DELETE FROM jobs
+WHERE id IN (SELECT value FROM json_each(?)) AND status IN (SELECT value FROM json_each(?))
+"""
+
 # --------------------------------------------------------------------------- guild settings
 
 SELECT_GUILD_SETTINGS = """
@@ -272,3 +425,135 @@ DELETE_ALLOWED_CHANNEL = "DELETE FROM guild_allowed_channels WHERE guild_id = ? 
 SELECT_BLOCKED_WORDS = "SELECT phrase FROM guild_blocked_words WHERE guild_id = ? ORDER BY phrase"
 INSERT_BLOCKED_WORD = "INSERT OR IGNORE INTO guild_blocked_words (guild_id, phrase) VALUES (?, ?)"
 DELETE_BLOCKED_WORD = "DELETE FROM guild_blocked_words WHERE guild_id = ? AND phrase = ?"
+
+# --------------------------------------------------------------------------- quota
+
+# :guild_id, :user_id, :day ('YYYY-MM-DD', UTC), :month ('YYYY-MM') -> one row: every limit
+# of the guild, the member's daily override and every use figure that a reservation
+# decision (or /quota show) needs, so a decision is one statement inside BEGIN IMMEDIATE.
+# Use = reservations not released (reserved ones count while in flight), read from the
+# usage_totals the triggers keep; forgiven use (/quota reset) counts towards the month and
+# the spend, not towards the day or the cooldown.
+SELECT_QUOTA_SNAPSHOT = """
+SELECT
+    (SELECT value FROM guild_limits WHERE guild_id = :guild_id AND name = 'user_daily')
+        AS user_daily,
+    (SELECT value FROM guild_limits WHERE guild_id = :guild_id AND name = 'guild_daily')
+        AS guild_daily,
+    (SELECT value FROM guild_limits WHERE guild_id = :guild_id AND name = 'guild_monthly')
+        AS guild_monthly,
+    (SELECT value FROM guild_limits WHERE guild_id = :guild_id AND name = 'cooldown_seconds')
+        AS cooldown_seconds,
+    (SELECT value FROM guild_limits WHERE guild_id = :guild_id AND name = 'max_concurrent')
+        AS max_concurrent,
+    (SELECT value FROM guild_limits
+     WHERE guild_id = :guild_id AND name = 'guild_monthly_budget') AS guild_monthly_budget,
+    (SELECT daily FROM member_overrides WHERE guild_id = :guild_id AND user_id = :user_id)
+        AS member_daily,
+    coalesce((SELECT units FROM usage_totals
+              WHERE guild_id = :guild_id AND user_id = :user_id AND period = :day), 0)
+        AS user_day_units,
+    coalesce((SELECT units FROM usage_totals
+              WHERE guild_id = :guild_id AND user_id = 0 AND period = :day), 0)
+        AS guild_day_units,
+    coalesce(m.units, 0) AS guild_month_units,
+    coalesce(m.spent, 0) AS month_spent,
+    coalesce(m.reserved_cost, 0) AS month_reserved_cost,
+    (SELECT count(*) FROM usage_reservations INDEXED BY idx_usage_in_flight
+     WHERE guild_id = :guild_id AND user_id = :user_id AND state = 'reserved') AS in_flight,
+    (SELECT created_at FROM usage_reservations
+     WHERE guild_id = :guild_id AND user_id = :user_id AND state <> 'released' AND forgiven = 0
+     ORDER BY created_at DESC LIMIT 1) AS last_reserved_at
+FROM (SELECT 1) AS one
+LEFT JOIN usage_totals AS m
+    ON m.guild_id = :guild_id AND m.user_id = 0 AND m.period = :month
+"""
+INSERT_RESERVATION = """
+INSERT INTO usage_reservations (
+    job_key, guild_id, user_id, units, cost_estimate, state, day, month, created_at
+) VALUES (
+    :job_key, :guild_id, :user_id, :units, :cost_estimate, 'reserved', :day, :month, :created_at
+)
+"""
+# :job_key, :state ('committed' | 'released'), :cost_actual (NULL when released), :now.
+# Only a reservation still 'reserved' changes, so settling twice is harmless.
+SETTLE_RESERVATION = """
+UPDATE usage_reservations
+SET state = :state, cost_actual = :cost_actual, settled_at = :now,
+    job_id = (SELECT id FROM jobs WHERE id = :job_key)
+WHERE job_key = :job_key AND state = 'reserved'
+"""
+# :job_key, :now. A launch failed after reserving (a later check refused, the deferral
+# failed, the task was cancelled…): release unless the tracker has the job by now (queued,
+# running or completed), in which case its end settles the reservation.
+RELEASE_IF_NOT_LAUNCHED = """
+UPDATE usage_reservations
+SET state = 'released', settled_at = :now, cost_actual = NULL,
+    job_id = (SELECT id FROM jobs WHERE id = :job_key)
+WHERE job_key = :job_key AND state = 'reserved'
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = :job_key
+                  AND status IN ('queued', 'running', 'completed'))
+"""
+# (cost, job id): a completed job the provider reported no cost for costs the price table's.
+SET_JOB_COST_IF_MISSING = "UPDATE jobs SET cost = ? WHERE id = ? AND cost IS NULL"
+
+# Start-up reconciliation, in this order (each takes :now).
+# 1. Completed jobs whose reservation was never settled (the bot stopped in between):
+#    commit it at the job's cost, else the estimate (-> job_key, cost_actual, so that a job
+#    without a cost can be given it with SET_JOB_COST_IF_MISSING).
+RECONCILE_COMMIT_COMPLETED = """
+UPDATE usage_reservations
+SET state = 'committed', job_id = job_key, settled_at = :now,
+    cost_actual = coalesce((SELECT cost FROM jobs WHERE jobs.id = job_key), cost_estimate)
+WHERE state = 'reserved'
+  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_key AND jobs.status = 'completed')
+RETURNING job_key, cost_actual
+"""
+# 2. Release every other reservation that can no longer become a charge: no job row (the
+#    bot stopped between reserving and writing the job), or a job that failed, was
+#    cancelled, or is still pending (the tracker fails those at start, never resubmitting).
+#    Reservations of queued and running jobs stay: the tracker resumes those jobs.
+RECONCILE_RELEASE_ORPHANS = """
+UPDATE usage_reservations
+SET state = 'released', settled_at = :now, cost_actual = NULL,
+    job_id = (SELECT id FROM jobs WHERE jobs.id = usage_reservations.job_key)
+WHERE state = 'reserved'
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = usage_reservations.job_key
+                  AND jobs.status IN ('queued', 'running'))
+"""
+
+# (guild_id, name)
+SELECT_GUILD_LIMIT = "SELECT value FROM guild_limits WHERE guild_id = ? AND name = ?"
+# (guild_id, name, value)
+UPSERT_GUILD_LIMIT = """
+INSERT INTO guild_limits (guild_id, name, value) VALUES (?, ?, ?)
+ON CONFLICT (guild_id, name) DO UPDATE SET value = excluded.value
+"""
+# (guild_id, name)
+DELETE_GUILD_LIMIT = "DELETE FROM guild_limits WHERE guild_id = ? AND name = ?"
+# (guild_id, user_id)
+SELECT_MEMBER_OVERRIDE = "SELECT daily FROM member_overrides WHERE guild_id = ? AND user_id = ?"
+# (guild_id, user_id, daily)
+UPSERT_MEMBER_OVERRIDE = """
+INSERT INTO member_overrides (guild_id, user_id, daily) VALUES (?, ?, ?)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET daily = excluded.daily
+"""
+# :guild_id, :day, :user_id (NULL: every member) -> the units of each forgiven reservation
+FORGIVE_DAY_USAGE = """
+UPDATE usage_reservations SET forgiven = 1
+WHERE guild_id = :guild_id AND day = :day AND state <> 'released' AND forgiven = 0
+  AND (:user_id IS NULL OR user_id = :user_id)
+RETURNING units
+"""
+# (guild_id, actor_id, action, user_id, old_value, new_value, created_at)
+INSERT_QUOTA_AUDIT = """
+INSERT INTO quota_audit (guild_id, actor_id, action, user_id, old_value, new_value, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+# (guild_id, limit), newest first
+SELECT_RECENT_QUOTA_AUDIT = """
+SELECT id, guild_id, actor_id, action, user_id, old_value, new_value, created_at
+FROM quota_audit WHERE guild_id = ?
+ORDER BY created_at DESC, id DESC
+LIMIT ?
+"""

@@ -484,6 +484,64 @@ class Store:
         )
         return [(float(row[0]), float(row[1])) for row in rows]
 
+    # ------------------------------------------------------------------ history, queue, retention
+
+    async def jobs_by_prefix(self, guild_id: int | None, prefix: str) -> list[JobRecord]:
+        """Up to two jobs of this guild whose id starts with ``prefix``: none, one, or an
+        ambiguous pair (where :meth:`find_job_by_prefix` returns None for both)."""
+        prefix = prefix.strip().lower()
+        if not prefix:
+            return []
+        rows = await self._fetchall(sql.SELECT_JOBS_BY_PREFIX, (guild_id, len(prefix), prefix))
+        return [_row_to_job(row) for row in rows]
+
+    async def visible_jobs_for_user(
+        self, guild_id: int | None, user_id: int, limit: int = 10, offset: int = 0
+    ) -> list[JobRecord]:
+        """A member's jobs that were not deleted, newest first (``/history``)."""
+        rows = await self._fetchall(
+            sql.SELECT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id, limit, offset)
+        )
+        return [_row_to_job(row) for row in rows]
+
+    async def count_visible_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
+        row = await self._fetchone(sql.COUNT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id))
+        return int(row[0]) if row is not None else 0
+
+    async def guild_jobs_after(
+        self, guild_id: int | None, after: tuple[float, str] | None, limit: int = 500
+    ) -> list[JobRecord]:
+        """The next ``limit`` jobs of a guild, oldest first, after ``(created_at, id)`` of
+        the last one seen (None: from the first). Keyset paging for exports."""
+        created_at, job_id = after if after is not None else (None, None)
+        rows = await self._fetchall(
+            sql.SELECT_JOBS_FOR_GUILD_AFTER,
+            {"guild_id": guild_id, "created_at": created_at, "id": job_id, "limit": limit},
+        )
+        return [_row_to_job(row) for row in rows]
+
+    async def unfinished_jobs_for_guild(self, guild_id: int | None) -> list[JobRecord]:
+        """A guild's pending, queued and running jobs, oldest first (``/queue``)."""
+        rows = await self._fetchall(
+            sql.SELECT_GUILD_JOBS_IN_STATUSES, (guild_id, _statuses_json(UNFINISHED_STATUSES))
+        )
+        return [_row_to_job(row) for row in rows]
+
+    async def prune_jobs(self, created_before: float, *, batch: int = 500) -> int:
+        """Delete up to ``batch`` finished jobs created before ``created_before``; return how
+        many went. Unfinished jobs are never touched. Quota usage rows are kept (detached
+        from the job) so that spending already counted stays counted."""
+        terminal = _statuses_json(_TERMINAL_STATUSES)
+        async with self.transaction(immediate=True):
+            rows = await self._fetchall(
+                sql.SELECT_PRUNABLE_JOB_IDS, (created_before, terminal, batch)
+            )
+            if not rows:
+                return 0
+            ids = json.dumps([str(row[0]) for row in rows])
+            await self._execute(sql.DETACH_USAGE_FROM_JOBS, (ids,))
+            return await self._execute(sql.DELETE_JOBS_IN_STATUSES, (ids, terminal))
+
     # ------------------------------------------------------------------ guild settings
 
     async def get_guild_settings(self, guild_id: int) -> GuildSettings:

@@ -1,0 +1,373 @@
+"""Per-guild quotas and spend that moderators set, charged only on success.
+
+Limits (none set = unlimited; 0 stops generation, except ``cooldown_seconds`` 0 = none):
+
+- ``user_daily`` — images per member per UTC day (a member override replaces it);
+- ``guild_daily`` / ``guild_monthly`` — images for the whole server per UTC day / month;
+- ``cooldown_seconds`` — the least time between two of a member's requests;
+- ``max_concurrent`` — a member's images in flight at once;
+- ``guild_monthly_budget`` — USD per UTC month.
+
+An image counts once (a reframe is one image). Use is counted in reservations: a submit
+*reserves* (one ``BEGIN IMMEDIATE`` transaction reads every limit and every use figure in
+one statement, decides, and inserts the reservation), so concurrent requests can never
+overspend: a reservation counts as use while it is in flight. The job's end *settles* it:
+completed → committed at the real cost (the provider's, else the price table's); failed,
+cancelled, timed out or refused by the provider → released. Reservations name their job
+by ``job_key`` (the job id), because the check runs before the tracker writes the job row;
+:meth:`bot.quota_service.QuotaService.reconcile` settles, at start, whatever a stopped
+process left reserved. This module is the policy (pure); the service applies it on the store.
+
+A reservation belongs to the UTC day and month it was taken in, also when its job ends
+after midnight. Nothing here imports Discord; refusal texts use Discord's ``<t:…:R>``
+timestamp markup, which is plain text.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+USER_DAILY: Final = "user_daily"
+GUILD_DAILY: Final = "guild_daily"
+GUILD_MONTHLY: Final = "guild_monthly"
+COOLDOWN_SECONDS: Final = "cooldown_seconds"
+MAX_CONCURRENT: Final = "max_concurrent"
+GUILD_MONTHLY_BUDGET: Final = "guild_monthly_budget"
+COUNT_LIMITS: Final = (USER_DAILY, GUILD_DAILY, GUILD_MONTHLY, COOLDOWN_SECONDS, MAX_CONCURRENT)
+LIMIT_NAMES: Final = (*COUNT_LIMITS, GUILD_MONTHLY_BUDGET)
+
+MAX_COUNT: Final = 1_000_000
+MAX_COOLDOWN: Final = 7 * 86_400
+MAX_BUDGET: Final = 1_000_000.0
+UNITS_PER_IMAGE: Final = 1
+RECENT_CHANGES: Final = 5
+
+
+class QuotaValueError(ValueError):
+    """A limit name or value a moderator may not set; ``message`` says what is allowed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class QuotaDenied(Exception):
+    """A reservation refused: ``message`` says why and when to try again."""
+
+    def __init__(self, kind: str, message: str, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_at = retry_at
+
+
+# --------------------------------------------------------------------------- values
+
+
+def validate_limit(name: object, value: object) -> int | float:
+    """The value to store for limit ``name``, or :class:`QuotaValueError`.
+
+    Counts and the cooldown are whole numbers ≥ 0; the budget is a finite number of USD ≥ 0.
+    Whatever a client sends is checked here (Discord's declared ranges are only a hint).
+    """
+    if name not in LIMIT_NAMES:
+        raise QuotaValueError(f"Unknown limit {str(name)[:40]!r}: use one of "
+                              f"{', '.join(LIMIT_NAMES)}.")
+    if name == GUILD_MONTHLY_BUDGET:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise QuotaValueError("guild_monthly_budget must be a number of USD, e.g. 25.")
+        budget = float(value)
+        if not math.isfinite(budget) or not 0 <= budget <= MAX_BUDGET:
+            raise QuotaValueError(f"guild_monthly_budget must be from 0 to {MAX_BUDGET:,.0f} USD.")
+        return budget
+    maximum = MAX_COOLDOWN if name == COOLDOWN_SECONDS else MAX_COUNT
+    return _whole(str(name), value, maximum)
+
+
+def validate_member_daily(value: object) -> int:
+    return _whole("daily", value, MAX_COUNT)
+
+
+def _whole(name: str, value: object, maximum: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise QuotaValueError(f"{name} must be a whole number from 0 to {maximum:,}.")
+    return value
+
+
+def format_value(name: str, value: float | None) -> str:
+    """A limit's value for people: ``unlimited``, ``$25.00``, ``30 s``, ``10``."""
+    if value is None:
+        return "unlimited" if name in LIMIT_NAMES else "none"
+    if name == GUILD_MONTHLY_BUDGET:
+        return f"${value:,.2f}"
+    if name == COOLDOWN_SECONDS:
+        return f"{int(value)} s"
+    return str(int(value))
+
+
+def relative(when: float) -> str:
+    """Discord's relative timestamp markup ("in 3 hours"), rendered in each reader's zone."""
+    return f"<t:{math.ceil(when)}:R>"
+
+
+def _money(value: float) -> float:
+    return round(value, 6)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The UTC day and month a moment falls in, and when each ends."""
+
+    day: str  # YYYY-MM-DD
+    month: str  # YYYY-MM
+    day_end: float
+    month_end: float
+
+    @classmethod
+    def at(cls, now: float) -> Window:
+        moment = datetime.fromtimestamp(now, UTC)
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        if moment.month == 12:
+            next_month = start.replace(year=moment.year + 1, month=1, day=1)
+        else:
+            next_month = start.replace(month=moment.month + 1, day=1)
+        return cls(
+            day=moment.strftime("%Y-%m-%d"),
+            month=moment.strftime("%Y-%m"),
+            day_end=start.timestamp() + 86_400,
+            month_end=next_month.timestamp(),
+        )
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    user_daily: int | None = None
+    guild_daily: int | None = None
+    guild_monthly: int | None = None
+    cooldown_seconds: int | None = None
+    max_concurrent: int | None = None
+    guild_monthly_budget: float | None = None
+
+    def get(self, name: str) -> int | float | None:
+        value: int | float | None = getattr(self, name)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    user_day: int = 0  # the member's images today (forgiven ones excluded)
+    guild_day: int = 0  # the server's images today (forgiven ones excluded)
+    guild_month: int = 0  # the server's images this month
+    month_spent: float = 0.0  # committed cost this month (USD)
+    month_reserved: float = 0.0  # estimated cost of images in flight this month (USD)
+    in_flight: int = 0  # the member's reserved images
+    last_reserved_at: float | None = None  # the member's latest counted request
+
+    @property
+    def month_committed_and_reserved(self) -> float:
+        return _money(self.month_spent + self.month_reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a decision needs, read in one statement."""
+
+    limits: Limits
+    member_daily: int | None
+    usage: Usage
+
+    @property
+    def user_daily(self) -> int | None:
+        """The member's daily limit: their override, else the server's ``user_daily``."""
+        return self.member_daily if self.member_daily is not None else self.limits.user_daily
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def snapshot_from_row(row: sqlite3.Row) -> Snapshot:
+    """A :class:`Snapshot` from a row of ``sql.SELECT_QUOTA_SNAPSHOT``."""
+    budget = row["guild_monthly_budget"]
+    return Snapshot(
+        limits=Limits(
+            user_daily=_int_or_none(row["user_daily"]),
+            guild_daily=_int_or_none(row["guild_daily"]),
+            guild_monthly=_int_or_none(row["guild_monthly"]),
+            cooldown_seconds=_int_or_none(row["cooldown_seconds"]),
+            max_concurrent=_int_or_none(row["max_concurrent"]),
+            guild_monthly_budget=None if budget is None else float(budget),
+        ),
+        member_daily=_int_or_none(row["member_daily"]),
+        usage=Usage(
+            user_day=int(row["user_day_units"]),
+            guild_day=int(row["guild_day_units"]),
+            guild_month=int(row["guild_month_units"]),
+            month_spent=float(row["month_spent"]),
+            month_reserved=float(row["month_reserved_cost"]),
+            in_flight=int(row["in_flight"]),
+            last_reserved_at=(None if row["last_reserved_at"] is None
+                              else float(row["last_reserved_at"])),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS_PER_IMAGE,
+           estimate: float = 0.0) -> QuotaDenied | None:
+    """None if a request of ``units`` images costing ``estimate`` fits every limit, else
+    the first limit it breaks, with a message saying why and when to try again."""
+    limits, use = snapshot.limits, snapshot.usage
+    user_daily = snapshot.user_daily
+    if user_daily is not None and use.user_day + units > user_daily:
+        if user_daily == 0:
+            return QuotaDenied(USER_DAILY, "You can't make images on this server: "
+                               "your daily limit is 0. Ask a moderator if that's a mistake.")
+        return QuotaDenied(USER_DAILY, f"Daily limit for you ({user_daily}) reached — "
+                           f"resets {relative(window.day_end)}", window.day_end)
+    if limits.guild_daily is not None and use.guild_day + units > limits.guild_daily:
+        if limits.guild_daily == 0:
+            return QuotaDenied(GUILD_DAILY, _turned_off("daily limit 0"))
+        return QuotaDenied(GUILD_DAILY, f"Daily limit for this server ({limits.guild_daily}) "
+                           f"reached — resets {relative(window.day_end)}", window.day_end)
+    if limits.guild_monthly is not None and use.guild_month + units > limits.guild_monthly:
+        if limits.guild_monthly == 0:
+            return QuotaDenied(GUILD_MONTHLY, _turned_off("monthly limit 0"))
+        return QuotaDenied(GUILD_MONTHLY, f"Monthly limit for this server "
+                           f"({limits.guild_monthly}) reached — resets "
+                           f"{relative(window.month_end)}", window.month_end)
+    budget = limits.guild_monthly_budget
+    if budget is not None and (
+        _money(use.month_committed_and_reserved + estimate) > _money(budget)
+    ):
+        if budget == 0:
+            return QuotaDenied(GUILD_MONTHLY_BUDGET, _turned_off("monthly budget $0"))
+        return QuotaDenied(
+            GUILD_MONTHLY_BUDGET,
+            f"Monthly budget for this server (${budget:,.2f}) reached: "
+            f"${use.month_committed_and_reserved:,.2f} spent or in progress, and this image "
+            f"costs about ${estimate:,.2f} — resets {relative(window.month_end)}",
+            window.month_end)
+    if limits.max_concurrent is not None and use.in_flight + units > limits.max_concurrent:
+        if limits.max_concurrent == 0:
+            return QuotaDenied(MAX_CONCURRENT, _turned_off("max_concurrent 0"))
+        images = "image" if use.in_flight == 1 else "images"
+        return QuotaDenied(MAX_CONCURRENT, f"You already have {use.in_flight} {images} in "
+                           f"progress (limit {limits.max_concurrent}) — try again when one "
+                           "finishes.")
+    cooldown = limits.cooldown_seconds
+    if cooldown and use.last_reserved_at is not None and now < use.last_reserved_at + cooldown:
+        retry = use.last_reserved_at + cooldown
+        return QuotaDenied(COOLDOWN_SECONDS, f"Cooldown: try again {relative(retry)}", retry)
+    return None
+
+
+def _turned_off(why: str) -> str:
+    return f"Image making is turned off on this server ({why}). Ask a moderator."
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What a member may still make; None where no limit applies."""
+
+    daily_left: int | None
+    monthly_left: int | None
+    budget_left: float | None
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Allowance:
+        limits, use = snapshot.limits, snapshot.usage
+        daily = [limit - used for limit, used in ((snapshot.user_daily, use.user_day),
+                                                  (limits.guild_daily, use.guild_day))
+                 if limit is not None]
+        budget = limits.guild_monthly_budget
+        return cls(
+            daily_left=max(0, min(daily)) if daily else None,
+            monthly_left=(None if limits.guild_monthly is None
+                          else max(0, limits.guild_monthly - use.guild_month)),
+            budget_left=(None if budget is None
+                         else max(0.0, _money(budget - use.month_committed_and_reserved))),
+        )
+
+    def footer_text(self) -> str | None:
+        """A few words for a result's footer, e.g. ``7 left today``; None when unlimited."""
+        if self.daily_left is not None:
+            return f"{self.daily_left} left today"
+        if self.monthly_left is not None:
+            return f"{self.monthly_left} left this month"
+        if self.budget_left is not None:
+            return f"${self.budget_left:,.2f} of this month's budget left"
+        return None
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    job_key: str
+    guild_id: int
+    user_id: int
+    units: int
+    cost_estimate: float
+    day: str
+    month: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One audited change: ``action`` is set, clear, member or reset."""
+
+    action: str
+    name: str
+    old: float | None
+    new: float | None
+    user_id: int | None = None
+
+    @property
+    def audit_action(self) -> str:
+        return self.action if self.action == "reset" else f"{self.action}:{self.name}"
+
+    def describe(self) -> str:
+        """Plain text, e.g. ``user_daily: 10 → 5``."""
+        if self.action == "reset":
+            return f"forgave {int(self.old or 0)} image(s) of today's use"
+        old, new = format_value(self.name, self.old), format_value(self.name, self.new)
+        return f"{self.name}: {old} → {new}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    actor_id: int
+    change: Change
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AuditEntry:
+        action, _, name = str(row["action"]).partition(":")
+        return cls(
+            actor_id=int(row["actor_id"]),
+            change=Change(action=action, name=name or action, old=row["old_value"],
+                          new=row["new_value"], user_id=row["user_id"]),
+            created_at=float(row["created_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    committed: int
+    released: int

@@ -1,0 +1,336 @@
+"""The quota service: applies :mod:`bot.quota`'s policy on the store.
+
+- :meth:`QuotaService.reserve` — the launch check's half: one image reserved, or
+  :class:`~bot.quota.QuotaDenied`. Concurrent requests are decided in arrival order by one
+  drainer task, up to ``MAX_BATCH`` per ``BEGIN IMMEDIATE`` transaction: each decision
+  reads its snapshot *inside* that transaction, after the reservations decided before it,
+  so a batch decides exactly as the same requests one transaction each would, only with
+  one BEGIN/COMMIT (and one WAL write) for many (see ``bench/quota.py``).
+- :meth:`QuotaService.on_job_event` — the tracker listener: a job's end commits
+  (completed) or releases (failed, cancelled, timed out, refused) its reservation.
+- :meth:`QuotaService.release_unlaunched` — a launch that failed before the tracker had
+  the job gives its reservation back.
+- :meth:`QuotaService.reconcile` — at start, settles what a stopped process left reserved.
+- Moderators' changes (:meth:`set_limits`, :meth:`clear_limit`, :meth:`set_member_daily`,
+  :meth:`reset`) are validated, applied and audited in one transaction each.
+
+Do not call :meth:`reserve` from inside a store transaction: the drainer needs the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bot.jobs import JobRecord, JobStatus
+from bot.pricing import PriceTable
+from bot.quota import (
+    GUILD_MONTHLY_BUDGET,
+    LIMIT_NAMES,
+    RECENT_CHANGES,
+    UNITS_PER_IMAGE,
+    Allowance,
+    AuditEntry,
+    Change,
+    QuotaDenied,
+    QuotaValueError,
+    ReconcileReport,
+    Reservation,
+    Snapshot,
+    Window,
+    decide,
+    snapshot_from_row,
+    validate_limit,
+    validate_member_daily,
+)
+from bot.store import Store, sql
+from bot.tracker import JobEvent
+
+log = logging.getLogger(__name__)
+
+#: The most reservation decisions one transaction makes (it holds the store meanwhile:
+#: about 10-20 ms at this size on a small machine).
+MAX_BATCH: Final = 128
+
+
+@dataclass(slots=True)
+class _Request:
+    job: JobRecord
+    estimate: float
+    future: asyncio.Future[Reservation]
+
+
+class QuotaService:
+    """Reserves, settles and administers quotas on the store. Also the tracker listener
+    that settles a reservation when its job ends (register it before the Discord one)."""
+
+    def __init__(self, store: Store, prices: PriceTable | None = None, *,
+                 clock: Callable[[], float] = time.time, max_batch: int = MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._store = store
+        self.prices = prices or PriceTable()
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: deque[_Request] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+
+    # -- reserve / settle ------------------------------------------------------------
+
+    async def reserve(self, job: JobRecord) -> Reservation:
+        """Reserve one image for ``job`` or raise :class:`QuotaDenied` (nothing recorded).
+
+        The decision and the reservation happen in one ``BEGIN IMMEDIATE`` transaction
+        (shared with the other requests of the same batch). If the caller is cancelled
+        after its reservation was recorded, the reservation is released.
+        """
+        if job.guild_id is None:
+            raise ValueError("quotas are per server: a job without a guild cannot reserve")
+        request = _Request(job, self.prices.estimate(job.model, job.inputs),
+                           asyncio.get_running_loop().create_future())
+        self._queue.append(request)
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="quota-reservations")
+        try:
+            return await request.future
+        except asyncio.CancelledError:
+            future = request.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Granted, but the caller was cancelled before it could take the answer.
+                await asyncio.shield(self._release_abandoned(job.id))
+            raise
+
+    async def _drain(self) -> None:
+        batch: list[_Request] = []
+        try:
+            while self._queue:
+                batch = [self._queue.popleft()
+                         for _ in range(min(self._max_batch, len(self._queue)))]
+                await self._decide_batch(batch)
+                batch = []
+        except BaseException:
+            # Only a cancellation gets here (shutdown): nobody will decide the rest.
+            for request in (*batch, *self._queue):
+                request.future.cancel()
+            self._queue.clear()
+            raise
+        finally:
+            self._drainer = None
+
+    async def _decide_batch(self, batch: list[_Request]) -> None:
+        decided: list[tuple[_Request, Reservation | QuotaDenied]] = []
+        try:
+            async with self._store.transaction(immediate=True) as conn:
+                for request in batch:
+                    if not request.future.done():  # else its caller gave up before its turn
+                        decided.append((request, await self._decide(conn, request)))
+        except Exception as exc:  # nothing of the batch was recorded
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            return
+        for request, outcome in decided:
+            if request.future.done():  # the caller was cancelled while the batch ran
+                if isinstance(outcome, Reservation):
+                    await self._release_abandoned(outcome.job_key)
+            elif isinstance(outcome, QuotaDenied):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+    async def _decide(self, conn: Any, request: _Request) -> Reservation | QuotaDenied:
+        job = request.job
+        assert job.guild_id is not None
+        now = self._clock()
+        window = Window.at(now)
+        params = {"guild_id": job.guild_id, "user_id": job.user_id, "day": window.day,
+                  "month": window.month}
+        rows = await conn.execute_fetchall(sql.SELECT_QUOTA_SNAPSHOT, params)
+        denial = decide(snapshot_from_row(next(iter(rows))), window, now,
+                        units=UNITS_PER_IMAGE, estimate=request.estimate)
+        if denial is not None:
+            return denial
+        await conn.execute(sql.INSERT_RESERVATION, {
+            **params, "job_key": job.id, "units": UNITS_PER_IMAGE,
+            "cost_estimate": request.estimate, "created_at": now})
+        return Reservation(job_key=job.id, guild_id=job.guild_id, user_id=job.user_id,
+                           units=UNITS_PER_IMAGE, cost_estimate=request.estimate,
+                           day=window.day, month=window.month)
+
+    async def _release_abandoned(self, job_key: str) -> None:
+        try:
+            await self.release(job_key)
+        except Exception:
+            log.exception("Releasing the abandoned reservation %s failed (the next start "
+                          "releases it)", job_key[:8])
+
+    async def release(self, job_key: str) -> bool:
+        """Give a reserved image back (failure, cancellation, a launch that never got to
+        submit). False if there was nothing reserved under ``job_key``."""
+        async with self._store.transaction(immediate=True) as conn:
+            cursor = await conn.execute(sql.SETTLE_RESERVATION, {
+                "job_key": job_key, "state": "released", "cost_actual": None,
+                "now": self._clock()})
+            return cursor.rowcount == 1
+
+    async def release_unlaunched(self, job: JobRecord) -> bool:
+        """The launch of ``job`` failed after it reserved: release, unless the tracker
+        already has the job (then its end settles the reservation)."""
+        async with self._store.transaction(immediate=True) as conn:
+            cursor = await conn.execute(sql.RELEASE_IF_NOT_LAUNCHED, {
+                "job_key": job.id, "now": self._clock()})
+            released = cursor.rowcount == 1
+        if released:
+            log.info("Released the reservation of job %s: its launch did not complete",
+                     job.short_id)
+        return released
+
+    async def commit(self, job: JobRecord) -> bool:
+        """Charge a completed job: at the provider's cost, else the price table's (which
+        then becomes the job's cost too). False if there was nothing reserved."""
+        cost = job.cost if job.cost is not None else self.prices.estimate(job.model, job.inputs)
+        async with self._store.transaction(immediate=True) as conn:
+            cursor = await conn.execute(sql.SETTLE_RESERVATION, {
+                "job_key": job.id, "state": "committed", "cost_actual": cost,
+                "now": self._clock()})
+            if job.cost is None:
+                await conn.execute(sql.SET_JOB_COST_IF_MISSING, (cost, job.id))
+            return cursor.rowcount == 1
+
+    async def settle(self, job: JobRecord) -> bool:
+        """Commit (completed) or release (failed, cancelled) an ended job's reservation;
+        settling twice is harmless. Unfinished jobs are left alone."""
+        if not job.status.terminal:
+            return False
+        if job.status is JobStatus.COMPLETED:
+            return await self.commit(job)
+        return await self.release(job.id)
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        if event.status.terminal and await self.settle(event.job):
+            log.debug("Settled the reservation of job %s (%s)", event.job.short_id,
+                      event.status)
+
+    async def reconcile(self) -> ReconcileReport:
+        """At start, before the tracker resumes: settle what a stopped process left reserved.
+
+        Completed job → committed; no job row, or a job failed, cancelled or still pending
+        → released; queued or running jobs keep their reservation (the tracker resumes
+        them and their end settles it). Safe to run again: only ``reserved`` rows change.
+        """
+        now = {"now": self._clock()}
+        async with self._store.transaction(immediate=True) as conn:
+            settled = await conn.execute_fetchall(sql.RECONCILE_COMMIT_COMPLETED, now)
+            await conn.executemany(sql.SET_JOB_COST_IF_MISSING,
+                                   [(row["cost_actual"], row["job_key"]) for row in settled])
+            committed = len(settled)
+            released = (await conn.execute(sql.RECONCILE_RELEASE_ORPHANS, now)).rowcount
+        if committed or released:
+            log.info("Quota reconciliation: %d reservation(s) committed, %d released",
+                     committed, released)
+        return ReconcileReport(committed=max(0, committed), released=max(0, released))
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def snapshot(self, guild_id: int, user_id: int) -> tuple[Snapshot, Window]:
+        """Limits and use for a member (and the server), as a reservation would see them."""
+        window = Window.at(self._clock())
+        params = {"guild_id": guild_id, "user_id": user_id, "day": window.day,
+                  "month": window.month}
+        async with self._store.transaction(immediate=False) as conn:
+            rows = await conn.execute_fetchall(sql.SELECT_QUOTA_SNAPSHOT, params)
+        return snapshot_from_row(next(iter(rows))), window
+
+    async def allowance(self, guild_id: int, user_id: int) -> Allowance:
+        snapshot, _ = await self.snapshot(guild_id, user_id)
+        return Allowance.of(snapshot)
+
+    async def footer_text(self, job: JobRecord) -> str | None:
+        """The requester's remaining allowance for a result's footer ("7 left today")."""
+        if job.guild_id is None:
+            return None
+        return (await self.allowance(job.guild_id, job.user_id)).footer_text()
+
+    async def recent_changes(self, guild_id: int,
+                             limit: int = RECENT_CHANGES) -> list[AuditEntry]:
+        async with self._store.transaction(immediate=False) as conn:
+            rows = await conn.execute_fetchall(sql.SELECT_RECENT_QUOTA_AUDIT, (guild_id, limit))
+        return [AuditEntry.from_row(row) for row in rows]
+
+    # -- moderators ------------------------------------------------------------------
+
+    async def set_limits(self, guild_id: int, actor_id: int,
+                         values: Mapping[str, object]) -> list[Change]:
+        """Validate every value first (nothing changes if one is bad), then set them and
+        audit each actual change, in one transaction. Returns the changes."""
+        clean = {name: validate_limit(name, value) for name, value in values.items()}
+        changes: list[Change] = []
+        async with self._store.transaction(immediate=True) as conn:
+            for name, new in clean.items():
+                old = await self._limit(conn, guild_id, name)
+                if old == new:
+                    continue
+                await conn.execute(sql.UPSERT_GUILD_LIMIT, (guild_id, name, new))
+                changes.append(Change("set", name, old, new))
+            await self._audit(conn, guild_id, actor_id, changes)
+        return changes
+
+    async def clear_limit(self, guild_id: int, actor_id: int, name: str) -> Change | None:
+        """Remove one limit (it becomes unlimited). None if it was not set."""
+        if name not in LIMIT_NAMES:
+            raise QuotaValueError(f"Unknown limit {str(name)[:40]!r}: use one of "
+                                  f"{', '.join(LIMIT_NAMES)}.")
+        async with self._store.transaction(immediate=True) as conn:
+            old = await self._limit(conn, guild_id, name)
+            if old is None:
+                return None
+            await conn.execute(sql.DELETE_GUILD_LIMIT, (guild_id, name))
+            change = Change("clear", name, old, None)
+            await self._audit(conn, guild_id, actor_id, [change])
+        return change
+
+    async def set_member_daily(self, guild_id: int, actor_id: int, user_id: int,
+                               daily: object) -> Change | None:
+        """Give one member their own daily limit (instead of ``user_daily``)."""
+        new = validate_member_daily(daily)
+        async with self._store.transaction(immediate=True) as conn:
+            rows = await conn.execute_fetchall(sql.SELECT_MEMBER_OVERRIDE, (guild_id, user_id))
+            old = int(rows[0][0]) if rows else None
+            if old == new:
+                return None
+            await conn.execute(sql.UPSERT_MEMBER_OVERRIDE, (guild_id, user_id, new))
+            change = Change("member", "daily", old, new, user_id=user_id)
+            await self._audit(conn, guild_id, actor_id, [change])
+        return change
+
+    async def reset(self, guild_id: int, actor_id: int, user_id: int | None) -> Change:
+        """Forgive today's use of one member (or of everyone): it stops counting towards
+        the daily limits and the cooldown; the month's count and the spend keep it."""
+        day = Window.at(self._clock()).day
+        async with self._store.transaction(immediate=True) as conn:
+            rows = await conn.execute_fetchall(
+                sql.FORGIVE_DAY_USAGE, {"guild_id": guild_id, "day": day, "user_id": user_id})
+            change = Change("reset", "reset", float(sum(int(r[0]) for r in rows)), 0.0,
+                            user_id=user_id)
+            await self._audit(conn, guild_id, actor_id, [change])
+        return change
+
+    async def _limit(self, conn: Any, guild_id: int, name: str) -> int | float | None:
+        rows = await conn.execute_fetchall(sql.SELECT_GUILD_LIMIT, (guild_id, name))
+        if not rows:
+            return None
+        value = float(rows[0][0])
+        return value if name == GUILD_MONTHLY_BUDGET else int(value)
+
+    async def _audit(self, conn: Any, guild_id: int, actor_id: int,
+                     changes: list[Change]) -> None:
+        now = self._clock()
+        for change in changes:
+            await conn.execute(sql.INSERT_QUOTA_AUDIT, (
+                guild_id, actor_id, change.audit_action, change.user_id, change.old,
+                change.new, now))

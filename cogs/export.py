@@ -1,0 +1,85 @@
+"""/history-export (moderators): the server's job history as a CSV attachment.
+
+The file is written page by page in worker threads (``bot.export``) under a temporary
+directory, compressed and split when it would not fit the interaction's upload limit,
+and removed once sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.export import ExportResult, ExportTooLarge, guild_job_pages, remove_tree, write_export
+from cogs.errors import Refusal
+from cogs.job_actions import require_moderator
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+
+def describe_export(result: ExportResult, limit: int) -> str:
+    text = f"📄 This server's history: {result.rows} job(s), oldest first, times in UTC."
+    if result.gzipped:
+        text += (f"\nThe CSV ({result.csv_size / 1e6:.1f} MB) is over this server's "
+                 f"{limit / 1e6:.1f} MB upload limit, so it is gzip-compressed (.csv.gz; "
+                 "most archive tools and spreadsheet importers open it).")
+    if result.split:
+        text += (f"\nStill too big for one file, it is split into {len(result.parts)} parts; "
+                 "each part is a complete CSV with the header row.")
+    return text
+
+
+class ExportCog(commands.Cog):
+    def __init__(self, bot: IdeogramBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="history-export",
+                          description="Download this server's image history as CSV (moderators)")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def history_export(self, interaction: discord.Interaction) -> None:
+        require_moderator(interaction)
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        limit = interaction.filesize_limit
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        directory = Path(tempfile.mkdtemp(prefix="ideogram-export-"))
+        try:
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+            try:
+                result = await write_export(guild_job_pages(self.bot.store, guild_id),
+                                            directory, basename=f"history-{guild_id}-{stamp}",
+                                            limit=limit)
+            except ExportTooLarge as exc:
+                raise Refusal(f"The export is too large to send through Discord ({exc}). "
+                              "Ask the bot's host for a copy of the database file.") from None
+            if result.rows == 0:
+                await interaction.edit_original_response(
+                    content="There is no history to export yet.")
+                return
+            log.info("History export of guild %s: %d rows in %d file(s)", guild_id,
+                     result.rows, len(result.parts))
+            first, *rest = result.parts
+            await interaction.edit_original_response(
+                content=describe_export(result, limit),
+                attachments=[discord.File(first.path, filename=first.filename)])
+            for number, part in enumerate(rest, start=2):
+                await interaction.followup.send(
+                    f"Part {number} of {len(result.parts)}",
+                    file=discord.File(part.path, filename=part.filename), ephemeral=True)
+        finally:
+            await remove_tree(directory)
+
+
+async def setup(bot: IdeogramBot) -> None:
+    await bot.add_cog(ExportCog(bot))

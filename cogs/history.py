@@ -1,0 +1,312 @@
+"""/history (paged, with persistent Prev/Next buttons and a delete menu) and /job (recall).
+
+The buttons' custom_ids carry who may use them, whose history it is and the page they lead
+to (``hist:<owner>:<target>:<page>:<prev|next>``), so they keep working after a restart
+(registered with ``add_dynamic_items``). Every click checks again, in code, that the user
+is the owner and, for another member's history, still a moderator.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.images import FetchedImage, ImageFetchError, fetch_image
+from bot.inputs import REFRAME_MODEL
+from bot.jobs import JobRecord, JobStatus
+from cogs.components import job_view
+from cogs.errors import Refusal, report_error
+from cogs.job_actions import is_moderator
+from cogs.rendering import MODEL_TITLES, clip, job_embed, status_line, ts
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE: Final = 5
+MAX_PAGE: Final = 100_000
+PROMPT_PREVIEW: Final = 120
+SHORT_ID: Final = re.compile(r"[0-9a-f]{4,32}")
+STATUS_ICONS: Final[dict[JobStatus, str]] = {
+    JobStatus.PENDING: "⏳", JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🎨",
+    JobStatus.COMPLETED: "✅", JobStatus.FAILED: "❌", JobStatus.CANCELLED: "🚫",
+}
+NOT_YOUR_BUTTONS: Final = "These buttons belong to whoever ran /history: run it yourself."
+OTHERS_HISTORY: Final = (
+    "Only moderators (Manage Server) can see another member's history. "
+    "Run /history without a member to see yours."
+)
+
+
+def jump_link(job: JobRecord) -> str | None:
+    if job.message_id is None or job.guild_id is None:
+        return None
+    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id}"
+
+
+def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: bool = True) -> str:
+    """The prompt on one line, trimmed; with ``markdown``, escaped for message text."""
+    if job.model == REFRAME_MODEL:
+        return f"Reframe to {job.inputs.get('resolution', '?')}"
+    text = clip(" ".join(str(job.inputs.get("prompt", "")).split()), limit) or "(no prompt)"
+    return discord.utils.escape_markdown(text) if markdown else text
+
+
+def history_line(job: JobRecord) -> str:
+    model = MODEL_TITLES.get(job.model, job.model)
+    icon = STATUS_ICONS.get(job.status, "")
+    head = (f"**`{job.short_id}`** · {model} · {icon} {job.status.value} · "
+            f"seed `{job.seed}` · {ts(job.created_at, 'f')}")
+    link = jump_link(job)
+    tail = f" · [jump]({link})" if link else ""
+    return f"{head}{tail}\n> {prompt_preview(job)}"
+
+
+def nav_id(owner: int, target: int, page: int, direction: str) -> str:
+    return f"hist:{owner}:{target}:{page}:{direction}"
+
+
+def delete_id(owner: int, target: int, page: int) -> str:
+    return f"histdel:{owner}:{target}:{page}"
+
+
+class HistoryNav(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"hist:(?P<owner>\d{1,20}):(?P<target>\d{1,20}):(?P<page>\d{1,6}):(?P<dir>prev|next)",
+):
+    def __init__(self, owner: int, target: int, page: int, direction: str, *,
+                 disabled: bool = False) -> None:
+        label, emoji = ("Prev", "◀️") if direction == "prev" else ("Next", "▶️")
+        super().__init__(discord.ui.Button(
+            label=label, emoji=emoji, style=discord.ButtonStyle.secondary, disabled=disabled,
+            custom_id=nav_id(owner, target, page, direction)))
+        self.owner, self.target, self.page = owner, target, page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> HistoryNav:
+        return cls(int(match["owner"]), int(match["target"]), int(match["page"]), match["dir"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            guild_id = check_history_click(interaction, self.owner, self.target)
+            bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+            embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
+                                              viewer_is_moderator=is_moderator(interaction))
+            await interaction.response.edit_message(content=None, embed=embed, view=view)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+
+class HistoryDelete(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"histdel:(?P<owner>\d{1,20}):(?P<target>\d{1,20}):(?P<page>\d{1,6})",
+):
+    def __init__(self, owner: int, target: int, page: int,
+                 options: list[discord.SelectOption] | None = None) -> None:
+        super().__init__(discord.ui.Select(
+            custom_id=delete_id(owner, target, page), placeholder="Delete one of these results…",
+            min_values=1, max_values=1, row=1,
+            options=options or [discord.SelectOption(label="-", value="-")]))
+        self.owner, self.target, self.page = owner, target, page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> HistoryDelete:
+        return cls(int(match["owner"]), int(match["target"]), int(match["page"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self._delete(interaction)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    async def _delete(self, interaction: discord.Interaction) -> None:
+        guild_id = check_history_click(interaction, self.owner, self.target)
+        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        values = (interaction.data or {}).get("values") or []
+        job_id = str(values[0]) if len(values) == 1 else ""
+        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            raise Refusal("Pick one of the listed jobs.")
+        job = await bot.store.get_job(job_id)
+        if job is None or job.guild_id != guild_id or job.user_id != self.target:
+            raise Refusal("I no longer have that job.")
+        if job.user_id != interaction.user.id and not is_moderator(interaction):
+            raise Refusal("That's not your job: only its owner or a moderator can delete it.")
+        if not job.status.terminal:
+            raise Refusal("That job is still running: cancel it, or delete it once it ends.")
+        await interaction.response.defer()
+        await bot.job_actions.delete_result(job)
+        log.info("Job %s deleted from /history by user %s", job.short_id, interaction.user.id)
+        embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
+                                          viewer_is_moderator=is_moderator(interaction))
+        await interaction.edit_original_response(
+            content=f"🗑️ Deleted job `{job.short_id}` and its result message.",
+            embed=embed, view=view)
+
+
+def check_history_click(interaction: discord.Interaction, owner: int, target: int) -> int:
+    """The guild id, after checking that this user may use these history controls."""
+    if interaction.guild_id is None:
+        raise Refusal("This works in a server, not in direct messages.")
+    if interaction.user.id != owner:
+        raise Refusal(NOT_YOUR_BUTTONS)
+    if target != owner and not is_moderator(interaction):
+        raise Refusal(OTHERS_HISTORY)
+    return interaction.guild_id
+
+
+async def history_page(
+    bot: IdeogramBot, guild_id: int, owner: int, target: int, page: int, *,
+    viewer_is_moderator: bool,
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """The embed and controls of one page (clamped to the pages that exist)."""
+    total = await bot.store.count_visible_jobs_for_user(guild_id, target)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    jobs = await bot.store.visible_jobs_for_user(guild_id, target, limit=PAGE_SIZE,
+                                                 offset=(page - 1) * PAGE_SIZE)
+    whose = "Your images" if target == owner else "Images"
+    embed = discord.Embed(title=whose, colour=discord.Colour.blurple())
+    if not jobs:
+        embed.description = (f"<@{target}> has no images yet." if target != owner
+                             else "No images yet: make one with /ideogram.")
+        return embed, None
+    heading = f"<@{target}> · " if target != owner else ""
+    lines = [f"{heading}{total} image(s), newest first · page {page}/{pages}"]
+    lines += [history_line(job) for job in jobs]
+    embed.description = clip("\n\n".join(lines), 4000)
+    embed.set_footer(text="Bring one back with /job id:<id> · times are in your time zone")
+
+    view = discord.ui.View(timeout=None)
+    view.add_item(HistoryNav(owner, target, max(1, page - 1), "prev", disabled=page <= 1))
+    view.add_item(HistoryNav(owner, target, min(pages, page + 1), "next",
+                             disabled=page >= pages))
+    deletable = [j for j in jobs if j.status.terminal
+                 and (j.user_id == owner or viewer_is_moderator)]
+    if deletable:
+        options = [discord.SelectOption(
+            label=clip(f"Delete {j.short_id} — {prompt_preview(j, 80, markdown=False)}", 100),
+            value=j.id, emoji="🗑️") for j in deletable]
+        view.add_item(HistoryDelete(owner, target, page, options))
+    return embed, view
+
+
+class HistoryCog(commands.Cog):
+    def __init__(self, bot: IdeogramBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(HistoryNav, HistoryDelete)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(HistoryNav, HistoryDelete)
+
+    @app_commands.command(name="history", description="Your recent images, newest first")
+    @app_commands.guild_only()
+    @app_commands.describe(member="Whose history (moderators only; default: yours)",
+                           page="Page number (default 1)")
+    async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
+                      page: app_commands.Range[int, 1, MAX_PAGE] = 1) -> None:
+        if interaction.guild_id is None:
+            raise Refusal("This command works in a server, not in direct messages.")
+        if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+            raise Refusal(f"The page must be a whole number from 1 to {MAX_PAGE}.")
+        owner = interaction.user.id
+        target = member.id if member is not None else owner
+        if target != owner and not is_moderator(interaction):
+            raise Refusal(OTHERS_HISTORY)
+        embed, view = await history_page(self.bot, interaction.guild_id, owner, target, page,
+                                         viewer_is_moderator=is_moderator(interaction))
+        if view is None:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+        else:
+            await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+
+    @app_commands.command(name="job", description="Bring back a past job's result, with buttons")
+    @app_commands.guild_only()
+    @app_commands.rename(short_id="id")
+    @app_commands.describe(short_id="The job id from the result's footer or /history, "
+                                    "e.g. 1a2b3c4d")
+    async def job(self, interaction: discord.Interaction,
+                  short_id: app_commands.Range[str, 1, 32]) -> None:
+        job = await self.find_job(interaction, short_id)
+        await interaction.response.defer(thinking=True)
+        content, embed, files = await self.recall(job, interaction.filesize_limit)
+        await interaction.edit_original_response(content=content, embed=embed,
+                                                 view=job_view(job), attachments=files)
+
+    async def find_job(self, interaction: discord.Interaction, short_id: str) -> JobRecord:
+        """The job to recall, or a :class:`Refusal` saying why not."""
+        if interaction.guild_id is None:
+            raise Refusal("This command works in a server, not in direct messages.")
+        prefix = str(short_id).strip().lower()
+        if not SHORT_ID.fullmatch(prefix):
+            raise Refusal("A job id is 4 to 32 characters of 0–9 and a–f, like `1a2b3c4d`: "
+                          "see the result's footer or /history.")
+        found = await self.bot.store.jobs_by_prefix(interaction.guild_id, prefix)
+        if not found:
+            raise Refusal(f"There is no job `{prefix}` on this server: /history lists yours.")
+        if len(found) > 1:
+            raise Refusal(f"More than one job starts with `{prefix}`: type more of its id.")
+        job = found[0]
+        if job.user_id != interaction.user.id and not is_moderator(interaction):
+            raise Refusal("That's someone else's job: only its owner or a moderator can "
+                          "bring it back.")
+        if job.deleted_at is not None:
+            raise Refusal(f"Job `{job.short_id}` was deleted.")
+        return job
+
+    async def recall(self, job: JobRecord, limit: int
+                     ) -> tuple[str, discord.Embed, list[discord.File]]:
+        """Message text, embed and (when it can still be had) the image of a past job."""
+        if job.status is not JobStatus.COMPLETED:
+            return status_line(job), job_embed(job, footer_extra="recalled"), []
+        content = f"🔁 Job `{job.short_id}` by <@{job.user_id}>, made {ts(job.created_at, 'f')}"
+        image, url = await self.result_image(job)
+        if image is None:
+            content += ("\nThe image has expired: the image service no longer keeps it and the "
+                        "original message is gone.")
+            return content, job_embed(job, footer_extra="recalled"), []
+        if len(image.data) > limit:
+            content += (f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
+                        f"upload limit: [open it]({url}) (the link expires).")
+            return clip(content, 2000), job_embed(job, footer_extra="recalled"), []
+        filename = f"ideogram-{job.short_id}.{image.extension}"
+        embed = job_embed(job, image_filename=filename, footer_extra="recalled")
+        return content, embed, [discord.File(io.BytesIO(image.data), filename=filename)]
+
+    async def result_image(self, job: JobRecord) -> tuple[FetchedImage | None, str | None]:
+        """The image: from the original result message (Discord keeps it) if it still
+        exists, else from the provider's result URL while that still works."""
+        urls: list[str] = []
+        if job.message_id is not None:
+            try:
+                channel = self.bot.get_partial_messageable(job.channel_id,
+                                                           guild_id=job.guild_id)
+                message = await channel.fetch_message(job.message_id)
+                urls += [a.url for a in message.attachments
+                         if (a.content_type or "").startswith("image/")
+                         or a.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))]
+            except discord.HTTPException as exc:
+                log.info("Result message of job %s unavailable: HTTP %s", job.short_id,
+                         exc.status)
+        urls += job.result_urls[:1]
+        for url in urls:
+            try:
+                return await fetch_image(self.bot.services.http, url), url
+            except ImageFetchError as exc:
+                log.info("Image of job %s not fetched from one source: %s", job.short_id, exc)
+        return None, None
+
+
+async def setup(bot: IdeogramBot) -> None:
+    await bot.add_cog(HistoryCog(bot))

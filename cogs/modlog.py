@@ -1,0 +1,84 @@
+"""The moderation log: short lines posted to the channel set with ``/settings log-channel``.
+
+Blocked attempts, quota changes and moderators' cancellations go there. Posting never
+raises and never holds up the interaction that caused it: :meth:`ModLog.post_soon` runs in
+the background, and a missing, deleted or forbidden channel is only logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from cogs.rendering import clip
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+CLOSE_GRACE_SECONDS = 5.0
+
+
+class ModLog:
+    def __init__(self, bot: IdeogramBot) -> None:
+        self._bot = bot
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    async def post(self, guild_id: int, content: str) -> bool:
+        """Post ``content`` to the guild's log channel; False if none is set or it failed."""
+        try:
+            settings = await self._bot.store.get_guild_settings(guild_id)
+            channel_id = settings.log_channel_id
+            if channel_id is None:
+                return False
+            channel = self._bot.get_channel(channel_id)
+            if channel is None:
+                channel = await self._bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                log.warning("Log channel %s of guild %s cannot hold messages", channel_id,
+                            guild_id)
+                return False
+            await channel.send(clip(content, 2000),
+                               allowed_mentions=discord.AllowedMentions.none())
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("Posting to the log channel of guild %s failed: %s", guild_id,
+                        getattr(exc, "status", None) or type(exc).__name__)
+            return False
+
+    def post_soon(self, guild_id: int, content: str) -> None:
+        """Post in the background (for use before an interaction has been answered)."""
+        self._spawn(self.post(guild_id, content))
+
+    def _spawn(self, coro: Coroutine[Any, Any, bool]) -> None:
+        task = asyncio.create_task(coro, name="mod-log-post")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait for the posts in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Let posts in flight finish for a moment, then cancel the rest."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE_SECONDS)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+__all__ = ["ModLog"]

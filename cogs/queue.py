@@ -1,0 +1,151 @@
+"""/queue: the server's unfinished jobs; moderators can cancel queued ones from a menu.
+
+The menu's custom_id is fixed (``queue:cancel``) and registered as a dynamic item, so it
+works after a restart; the chosen job, the guild and the moderator's permission are
+checked again when it is used. A cancellation is posted to the log channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.jobs import JobRecord, JobStatus
+from bot.providers.errors import ProviderError
+from bot.providers.types import CancelOutcome
+from cogs.errors import Refusal, report_error
+from cogs.history import prompt_preview
+from cogs.job_actions import NOT_CANCELLABLE, is_moderator, require_moderator
+from cogs.rendering import MODEL_TITLES, clip, ts
+
+if TYPE_CHECKING:
+    from cogs.client import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+CANCEL_ID: Final = "queue:cancel"
+MAX_LINES: Final = 20
+MAX_OPTIONS: Final = 25
+
+
+def queue_line(place: int, job: JobRecord) -> str:
+    model = MODEL_TITLES.get(job.model, job.model)
+    if job.status is JobStatus.RUNNING:
+        state = f"🎨 running, started {ts(job.started_at or job.created_at)}"
+    elif job.status is JobStatus.QUEUED:
+        where = (f" (place {job.queue_position} at the image service)"
+                 if job.queue_position is not None else "")
+        state = f"⏳ queued{where}, waiting since {ts(job.submitted_at or job.created_at)}"
+    else:
+        state = f"⏳ being sent, since {ts(job.created_at)}"
+    return (f"**{place}.** `{job.short_id}` · <@{job.user_id}> · {model} · {state}\n"
+            f"> {prompt_preview(job, 80)}")
+
+
+def cancellable(job: JobRecord) -> bool:
+    return job.status is JobStatus.QUEUED and job.request_id is not None
+
+
+async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool
+                        ) -> tuple[discord.Embed, discord.ui.View | None]:
+    jobs = await bot.store.unfinished_jobs_for_guild(guild_id)
+    embed = discord.Embed(title="Queue", colour=discord.Colour.blurple())
+    if not jobs:
+        embed.description = "Nothing is waiting or running on this server right now."
+        return embed, None
+    lines = [f"{len(jobs)} unfinished job(s), oldest first · as of {ts(time.time(), 'T')}"]
+    lines += [queue_line(place, job) for place, job in enumerate(jobs[:MAX_LINES], start=1)]
+    if len(jobs) > MAX_LINES:
+        lines.append(f"…and {len(jobs) - MAX_LINES} more.")
+    embed.description = clip("\n".join(lines), 4000)
+    waiting = [(place, job) for place, job in enumerate(jobs, start=1) if cancellable(job)]
+    if not moderator or not waiting:
+        return embed, None
+    options = [discord.SelectOption(
+        label=clip(f"{place}. {job.short_id} — {prompt_preview(job, 60, markdown=False)}", 100),
+        value=job.id, emoji="✖️") for place, job in waiting[:MAX_OPTIONS]]
+    view = discord.ui.View(timeout=None)
+    view.add_item(QueueCancel(options))
+    return embed, view
+
+
+class QueueCancel(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"queue:cancel"):
+    def __init__(self, options: list[discord.SelectOption] | None = None) -> None:
+        super().__init__(discord.ui.Select(
+            custom_id=CANCEL_ID, placeholder="Cancel a queued job…", min_values=1,
+            max_values=1, options=options or [discord.SelectOption(label="-", value="-")]))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> QueueCancel:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self._cancel(interaction)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    async def _cancel(self, interaction: discord.Interaction) -> None:
+        require_moderator(interaction)
+        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        values = (interaction.data or {}).get("values") or []
+        job_id = str(values[0]) if len(values) == 1 else ""
+        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            raise Refusal("Pick one of the listed jobs.")
+        job = await bot.store.get_job(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise Refusal("I no longer have that job.")
+        if not cancellable(job):
+            raise Refusal(NOT_CANCELLABLE if job.status is JobStatus.RUNNING
+                          else f"Job `{job.short_id}` is no longer queued "
+                               f"({job.status.value}).")
+        await interaction.response.defer()
+        try:
+            outcome = await bot.tracker.cancel(job.id)
+        except ProviderError as exc:
+            await interaction.followup.send(exc.user_message, ephemeral=True)
+            return
+        if outcome is CancelOutcome.CANCELLED:
+            log.info("Moderator %s cancelled job %s from /queue", interaction.user.id,
+                     job.short_id)
+            bot.job_actions.log_moderator_cancel(interaction, job)
+            note = f"✖️ Cancelled job `{job.short_id}` of <@{job.user_id}>."
+        else:
+            note = f"Job `{job.short_id}`: {NOT_CANCELLABLE}"
+        assert interaction.guild_id is not None
+        embed, view = await queue_message(bot, interaction.guild_id, moderator=True)
+        await interaction.edit_original_response(content=note, embed=embed, view=view)
+
+
+class QueueCog(commands.Cog):
+    def __init__(self, bot: IdeogramBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(QueueCancel)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(QueueCancel)
+
+    @app_commands.command(name="queue", description="This server's unfinished image jobs")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is None:
+            raise Refusal("This command works in a server, not in direct messages.")
+        embed, view = await queue_message(self.bot, interaction.guild_id,
+                                          moderator=is_moderator(interaction))
+        if view is None:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+        else:
+            await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+
+
+async def setup(bot: IdeogramBot) -> None:
+    await bot.add_cog(QueueCog(bot))

@@ -1,0 +1,208 @@
+"""/quota and the quota check over real discord.py dispatch, the local provider and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.localserver.app import LocalRunComfyServer
+from cogs.client import IdeogramBot
+from tests.bot_env import ideogram_bot
+from tests.discord_harness import (
+    GUILD_ID,
+    LOG_CHANNEL_ID,
+    MOD_USER_ID,
+    OTHER_USER_ID,
+    OWNER_USER_ID,
+    USER_ID,
+    FakeDiscord,
+    chat_input,
+    dispatch,
+    fake_discord,  # noqa: F401  (pytest fixture)
+    user_option,
+)
+
+
+@pytest.fixture
+def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
+    return fake_discord
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "bot.db"
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> Any:
+    local_server.state.config.queue_seconds = 0.1
+    local_server.state.config.run_seconds = 0.1
+    async with ideogram_bot(fake, local_server, db) as b:
+        yield b
+
+
+def table(db: Path, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(query).fetchall()
+
+
+def quota(sub: str, options: Any = None, **ctx: Any) -> dict[str, Any]:
+    return chat_input("quota", options or [], subcommand=sub, **ctx)
+
+
+async def answer(fake: FakeDiscord, bot: IdeogramBot, payload: dict[str, Any]
+                 ) -> dict[str, Any]:
+    await dispatch(bot, payload)
+    [callback] = fake.interaction_callbacks(payload["id"])
+    return callback
+
+
+def ephemeral_text(callback: dict[str, Any]) -> str:
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64, callback
+    return str(callback["data"].get("content") or "")
+
+
+async def wait_delivered(bot: IdeogramBot, limit: float = 10.0) -> None:
+    async with asyncio.timeout(limit):
+        while True:
+            jobs = await bot.store.jobs_for_user(GUILD_ID, USER_ID, limit=1)
+            if jobs and jobs[0].delivered_at is not None:
+                return
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(("sub", "options"), [
+    ("set", {"user_daily": 0}),
+    ("clear", {"limit": "user_daily"}),
+    ("member", [user_option("member", USER_ID), {"name": "daily", "type": 4, "value": 99}]),
+    ("reset", []),
+    ("show", [user_option("member", OTHER_USER_ID)]),
+])
+async def test_members_without_manage_server_are_refused_by_the_code(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path, sub: str, options: Any) -> None:
+    await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 5})
+    before = table(db, "SELECT * FROM guild_limits"), table(db, "SELECT * FROM quota_audit")
+    # Discord delivered the command (an admin let everyone see /quota), but alice is no mod.
+    text = ephemeral_text(await answer(fake, bot, quota(sub, options, user_id=USER_ID)))
+    assert "moderators" in text.lower() or "only your own" in text
+    assert (table(db, "SELECT * FROM guild_limits"), table(db, "SELECT * FROM quota_audit")) \
+        == before
+    assert table(db, "SELECT * FROM member_overrides") == []
+    assert not fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
+
+
+async def test_moderator_sets_limits_audited_and_logged(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
+    await bot.store.update_guild_settings(GUILD_ID, log_channel_id=LOG_CHANNEL_ID)
+    text = ephemeral_text(await answer(fake, bot, quota(
+        "set", {"user_daily": 10, "guild_monthly_budget": 25.5}, user_id=MOD_USER_ID)))
+    assert "user_daily: unlimited → 10" in text and "$25.50" in text
+    [post] = fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
+    assert post.auth_scheme == "Bot"
+    assert f"<@{MOD_USER_ID}>" in post.json["content"] and "user_daily" in post.json["content"]
+
+    ephemeral_text(await answer(fake, bot, quota(
+        "member", [user_option("member", USER_ID), {"name": "daily", "type": 4, "value": 3}],
+        user_id=OWNER_USER_ID)))  # Administrator counts too
+    ephemeral_text(await answer(fake, bot, quota("clear", {"limit": "guild_monthly_budget"},
+                                                 user_id=MOD_USER_ID)))
+    assert table(db, "SELECT action, actor_id, user_id, old_value, new_value FROM quota_audit "
+                     "ORDER BY id") == [
+        ("set:user_daily", MOD_USER_ID, None, None, 10.0),
+        ("set:guild_monthly_budget", MOD_USER_ID, None, None, 25.5),
+        ("member:daily", OWNER_USER_ID, USER_ID, None, 3.0),
+        ("clear:guild_monthly_budget", MOD_USER_ID, None, 25.5, None),
+    ]
+    assert len(fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")) == 3
+
+    shown = await answer(fake, bot, quota("show", [user_option("member", USER_ID)],
+                                          user_id=MOD_USER_ID))
+    ephemeral_text(shown)
+    embed = str(shown["data"]["embeds"][0])
+    assert "Spend this month" in embed and "Recent changes" in embed
+    assert "guild_monthly_budget: $25.50 → unlimited" in embed
+
+
+@pytest.mark.parametrize("options", [
+    {"user_daily": -1}, {"cooldown_seconds": 10**9}, {"guild_monthly_budget": -0.5},
+    {"max_concurrent": 1.5}, {},
+])
+async def test_every_value_is_validated_in_code(fake: FakeDiscord, bot: IdeogramBot, db: Path,
+                                                options: dict[str, Any]) -> None:
+    payload = quota("set", [{"name": k, "type": 10 if k.endswith("budget") else 4, "value": v}
+                            for k, v in options.items()], user_id=MOD_USER_ID)
+    text = ephemeral_text(await answer(fake, bot, payload))
+    assert "must be" in text or "at least one limit" in text
+    assert table(db, "SELECT * FROM guild_limits") == []
+    assert table(db, "SELECT * FROM quota_audit") == []
+    bad_clear = quota("clear", {"limit": "everything"}, user_id=MOD_USER_ID)
+    assert "Unknown limit" in ephemeral_text(await answer(fake, bot, bad_clear))
+
+
+async def test_a_refusal_is_the_ephemeral_first_response_and_nothing_is_submitted(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 0})
+    payload = chat_input("ideogram", {"prompt": "a fox"})
+    text = ephemeral_text(await answer(fake, bot, payload))
+    assert "daily limit is 0" in text
+    assert local_server.state.submit_count == 0
+    assert table(db, "SELECT count(*) FROM jobs") == [(0,)]
+    assert table(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
+
+
+async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 3, "cooldown_seconds": 60})
+    payload = chat_input("ideogram", {"prompt": "a lantern"})
+    await dispatch(bot, payload)
+    await wait_delivered(bot)
+    final = [e for e in fake.edits_of_original(payload["token"]) if e.files][-1]
+    assert final.json["embeds"][0]["footer"]["text"].endswith(" · 2 left today")
+    assert table(db, "SELECT state, cost_actual FROM usage_reservations") == [("committed", 0.08)]
+
+    again = chat_input("ideogram", {"prompt": "another"})
+    assert ephemeral_text(await answer(fake, bot, again)).startswith("Cooldown: try again <t:")
+    assert local_server.state.submit_count == 1
+
+    mine = await answer(fake, bot, quota("show", user_id=USER_ID))  # anyone sees their own
+    ephemeral_text(mine)
+    embed = str(mine["data"]["embeds"][0])
+    assert "Today: **1** of 3" in embed
+    assert "Spend this month" not in embed and "Recent changes" not in embed
+
+
+async def test_a_failed_deferral_releases_the_reservation(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    fake.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", status=404,
+                   body={"message": "Unknown interaction", "code": 10062})
+    await dispatch(bot, chat_input("ideogram", {"prompt": "too slow"}), raise_errors=False)
+    assert table(db, "SELECT state FROM usage_reservations") == [("released",)]
+    assert local_server.state.submit_count == 0
+    assert table(db, "SELECT count(*) FROM jobs") == [(0,)]
+
+
+async def test_the_quota_command_as_discord_sees_it(fake: FakeDiscord, bot: IdeogramBot) -> None:
+    await bot.tree.sync()  # the fake checks Discord's limits on what is registered
+    [command] = [c for c in fake.commands[None] if c["name"] == "quota"]
+    assert int(command["default_member_permissions"]) == 1 << 5  # Manage Server
+    subs = {o["name"]: o for o in command["options"]}
+    assert list(subs) == ["show", "set", "clear", "member", "reset"]
+    options = {name: [(o["name"], o["type"], o.get("required", False))
+                      for o in sub.get("options", [])] for name, sub in subs.items()}
+    assert options == {
+        "show": [("member", 6, False)],
+        "set": [("user_daily", 4, False), ("guild_daily", 4, False),
+                ("guild_monthly", 4, False), ("cooldown_seconds", 4, False),
+                ("max_concurrent", 4, False), ("guild_monthly_budget", 10, False)],
+        "clear": [("limit", 3, True)],
+        "member": [("member", 6, True), ("daily", 4, True)],
+        "reset": [("member", 6, False)],
+    }
+    assert all(o["min_value"] == 0 for o in subs["set"]["options"])
+    assert [c["value"] for c in subs["clear"]["options"][0]["choices"]] == [
+        "user_daily", "guild_daily", "guild_monthly", "cooldown_seconds", "max_concurrent",
+        "guild_monthly_budget"]

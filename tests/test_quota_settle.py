@@ -1,0 +1,173 @@
+"""Every end of a job settles its reservation exactly once: the real tracker, the local
+provider server and a real SQLite file; restarts are a second Store on the same file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.jobs import JobRecord, JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from bot.providers.retry import RetryPolicy
+from bot.providers.runcomfy import RunComfyClient
+from bot.quota_service import QuotaService
+from bot.store import Store
+from bot.tracker import JobEvent, JobTracker, TrackerConfig
+from tests.conftest import TOKEN
+from tests.test_quota import GUILD, MOD, job
+from tests.test_tracker import FAST
+
+
+class Ends:
+    """Waits for terminal events (registered after the quota listener, like Discord's)."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, asyncio.Event] = {}
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        if event.status.terminal:
+            self.done.setdefault(event.job.id, asyncio.Event()).set()
+
+    async def wait(self, job_id: str, limit: float = 10.0) -> None:
+        async with asyncio.timeout(limit):
+            await self.done.setdefault(job_id, asyncio.Event()).wait()
+
+
+def reservation(path: Path, job_id: str) -> tuple[object, ...]:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT state, cost_actual, job_id FROM usage_reservations "
+                           "WHERE job_key = ?", (job_id,)).fetchone()
+    assert row is not None, job_id
+    return tuple(row)
+
+
+@pytest.fixture
+async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyClient]:
+    local_server.state.config.queue_seconds = 0.1
+    local_server.state.config.run_seconds = 0.1
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
+                              retry=RetryPolicy(attempts=2, base_delay=0.01)) as c:
+        yield c
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "settle.db"
+
+
+async def wired(store: Store, client: RunComfyClient, **config: object
+                ) -> tuple[QuotaService, JobTracker, Ends]:
+    quota = QuotaService(store)
+    tracker = JobTracker(store, {"local": client},
+                         config=TrackerConfig(polling=FAST, **config))  # type: ignore[arg-type]
+    ends = Ends()
+    tracker.add_listener(quota)
+    tracker.add_listener(ends)
+    return quota, tracker, ends
+
+
+async def launch(quota: QuotaService, tracker: JobTracker, record: JobRecord) -> JobRecord:
+    await quota.reserve(record)
+    return await tracker.submit(record)
+
+
+async def test_success_commits_at_the_providers_cost_and_failures_release(
+        db: Path, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    async with await Store.open(db) as store:
+        quota, tracker, ends = await wired(store, client)
+        await quota.set_limits(GUILD, MOD, {"user_daily": 4})
+        await tracker.start()
+        try:
+            local_server.state.config.queue_seconds = 2.0  # the job to cancel stays queued
+            to_cancel = await launch(quota, tracker, job(prompt="never mind"))
+            local_server.state.config.queue_seconds = 0.1
+            ok = await launch(quota, tracker, job())
+            failing = await launch(quota, tracker, job(prompt="boom [fail]"))
+            local_server.state.faults.insufficient_balance(1)
+            refused = await launch(quota, tracker, job())  # a 402 at submit
+            assert refused.status is JobStatus.FAILED
+            # The refused submit gave its unit back at once; three are in flight.
+            assert (await quota.allowance(GUILD, 3)).daily_left == 1
+            await tracker.cancel(to_cancel.id)
+            for j in (ok, failing, refused, to_cancel):
+                await ends.wait(j.id)
+        finally:
+            await tracker.stop()
+        assert reservation(db, ok.id) == ("committed", pytest.approx(0.08), ok.id)
+        for j in (failing, refused, to_cancel):
+            assert reservation(db, j.id) == ("released", None, j.id)
+        assert (await quota.allowance(GUILD, 3)).daily_left == 3  # three units came back
+        assert (await quota.settle((await store.get_job(ok.id)) or ok)) is False  # once only
+
+
+async def test_a_timed_out_job_releases(db: Path, client: RunComfyClient,
+                                        local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 30.0
+    async with await Store.open(db) as store:
+        quota, tracker, ends = await wired(store, client, queue_timeout=0.3)
+        await tracker.start()
+        try:
+            slow = await launch(quota, tracker, job())
+            await ends.wait(slow.id)
+        finally:
+            await tracker.stop()
+    assert reservation(db, slow.id) == ("released", None, slow.id)
+
+
+async def test_a_completed_job_without_a_cost_is_charged_the_price_table(
+        db: Path, client: RunComfyClient) -> None:
+    async with await Store.open(db) as store:
+        quota = QuotaService(store)
+        record = job()
+        await quota.reserve(record)
+        await store.insert_job(record.evolve(status=JobStatus.COMPLETED))
+        assert await quota.settle(record.evolve(status=JobStatus.COMPLETED, cost=None))
+        stored = await store.get_job(record.id)
+        assert stored is not None and stored.cost == pytest.approx(0.08)
+    assert reservation(db, record.id) == ("committed", pytest.approx(0.08), record.id)
+
+
+async def test_restart_reconciliation(db: Path, client: RunComfyClient,
+                                      local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 0.6
+    async with await Store.open(db) as store:
+        quota = QuotaService(store)
+        await quota.set_limits(GUILD, MOD, {"guild_daily": 5})
+        orphan = job()  # reserved, then the process died before the job row was written
+        await quota.reserve(orphan)
+        pending = job()  # the row was written, the provider never answered
+        await quota.reserve(pending)
+        await store.insert_job(pending)
+        completed = job()  # completed while nobody listened (no cost reported)
+        await quota.reserve(completed)
+        await store.insert_job(completed.evolve(status=JobStatus.COMPLETED))
+        failed = job()
+        await quota.reserve(failed)
+        await store.insert_job(failed.evolve(status=JobStatus.FAILED))
+        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST))
+        queued = await launch(quota, tracker, job())  # still at the provider: keeps its unit
+
+    async with await Store.open(db) as store:  # the restart
+        quota, tracker, ends = await wired(store, client)
+        report = await quota.reconcile()
+        assert (report.committed, report.released) == (1, 3)
+        assert (await quota.reconcile()).released == 0  # idempotent
+        assert reservation(db, orphan.id) == ("released", None, None)
+        assert reservation(db, pending.id) == ("released", None, pending.id)
+        assert reservation(db, failed.id) == ("released", None, failed.id)
+        assert reservation(db, completed.id) == ("committed", pytest.approx(0.08), completed.id)
+        stored = await store.get_job(completed.id)
+        assert stored is not None and stored.cost == pytest.approx(0.08)
+        assert reservation(db, queued.id)[0] == "reserved"
+        await tracker.start()  # fails the pending job (already released) and resumes `queued`
+        try:
+            await ends.wait(queued.id)
+        finally:
+            await tracker.stop()
+        assert reservation(db, queued.id) == ("committed", pytest.approx(0.08), queued.id)
+        snapshot, _ = await quota.snapshot(GUILD, 3)
+        assert snapshot.usage.guild_day == 2 and snapshot.usage.in_flight == 0
