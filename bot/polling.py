@@ -18,7 +18,7 @@ from bot.jobs import JobStatus
 @dataclass(frozen=True, slots=True)
 class PollingConfig:
     first_delay: float = 1.0  # first status call after submit
-    backoff: float = 1.6  # growth of the interval while nothing is expected
+    backoff: float = 2.0  # growth of the interval while nothing is expected
     cap: float = 6.0  # never slower than this
     near_interval: float = 1.5  # interval while completion is expected
     min_interval: float = 0.5

@@ -35,6 +35,7 @@ from bot.providers.errors import (
     SubmitUncertain,
 )
 from bot.providers.retry import RetryPolicy
+from bot.providers.transport import AiohttpTransport
 from bot.providers.types import (
     CancelOutcome,
     RemoteState,
@@ -218,7 +219,7 @@ class RunComfyClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
-            transport=transport,
+            transport=transport or AiohttpTransport(),
             headers={
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
