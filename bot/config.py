@@ -28,8 +28,13 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "use DEBUG, INFO, WARNING or ERROR",
     "DISCORD_GUILD_IDS": "use comma-separated numeric server ids, e.g. 123456789012345678,987",
     "PROVIDER": "use runcomfy or ideogram",
-    "IDEOGRAM_BASE_URL": "use an http(s) URL",
+    "IDEOGRAM_BASE_URL": (
+        "use the http(s) base URL of the Ideogram-compatible API (e.g. https://api.ideogram.ai)"
+    ),
+    "IDEOGRAM_API_KEY": "put the API key of the Ideogram-compatible API",
     "IDEOGRAM_AUTH": "use bearer or api-key",
+    "IDEOGRAM_GENERATE_PATH": "use a path starting with /, e.g. /ideogram/generate",
+    "IDEOGRAM_TIMEOUT_SECONDS": "use a number of seconds above 0, e.g. 120",
     "PRICE_GENERATE": "use a price in USD per image, e.g. 0.08",
     "PRICE_REFRAME_TURBO": "use a price in USD per image, e.g. 0.03",
     "PRICE_REFRAME_BALANCED": "use a price in USD per image, e.g. 0.06",
@@ -79,6 +84,11 @@ class Settings(BaseSettings):
     IDEOGRAM_BASE_URL: str | None = None
     IDEOGRAM_API_KEY: SecretStr | None = None
     IDEOGRAM_AUTH: IdeogramAuth = IdeogramAuth.BEARER
+    #: The generate endpoint under IDEOGRAM_BASE_URL (seed 004: /ideogram/generate;
+    #: Ideogram's own API: /generate).
+    IDEOGRAM_GENERATE_PATH: str = "/ideogram/generate"
+    #: How long one synchronous generate call may take to answer.
+    IDEOGRAM_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0, le=3600, allow_inf_nan=False)
 
     #: A job may wait this long in the provider's queue, and then run this long.
     JOB_QUEUE_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0)
@@ -120,6 +130,14 @@ class Settings(BaseSettings):
             return None
         return _check_http_url(str(value))
 
+    @field_validator("IDEOGRAM_GENERATE_PATH")
+    @classmethod
+    def _ideogram_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or any(c.isspace() or c in "?#" for c in value):
+            raise ValueError("must be a path starting with /")
+        return value
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -157,20 +175,39 @@ class Settings(BaseSettings):
 
     @property
     def uses_local_provider(self) -> bool:
-        """No RunComfy token: the bot runs the built-in local preview provider."""
+        """No RunComfy token: the bot runs the built-in local preview provider (unless
+        PROVIDER=ideogram: then RunComfy, and so /reframe, is simply not available)."""
         return self.RUNCOMFY_API_TOKEN is None
+
+    @property
+    def ideogram_configured(self) -> bool:
+        return self.IDEOGRAM_BASE_URL is not None and self.IDEOGRAM_API_KEY is not None
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Read and validate settings; raise :class:`ConfigError` with one helpful line."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first.get("loc") else "configuration"
         reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
         hint = HINTS.get(name, "check its value")
         raise ConfigError(f"{name} is invalid ({reason}): {hint}; {README_SETUP}.") from None
+    check_provider_settings(settings)
+    return settings
+
+
+def check_provider_settings(settings: Settings) -> None:
+    """The Ideogram-compatible API needs both its URL and its key: with PROVIDER=ideogram,
+    or when either one is given (half a configuration is a mistake)."""
+    url, key = settings.IDEOGRAM_BASE_URL is not None, settings.IDEOGRAM_API_KEY is not None
+    if settings.PROVIDER is ProviderName.IDEOGRAM or url != key:
+        why = ("PROVIDER=ideogram needs it" if settings.PROVIDER is ProviderName.IDEOGRAM
+               else "the ideogram provider needs both IDEOGRAM_BASE_URL and IDEOGRAM_API_KEY")
+        for name, present in (("IDEOGRAM_BASE_URL", url), ("IDEOGRAM_API_KEY", key)):
+            if not present:
+                raise ConfigError(f"{name} is missing ({why}): {HINTS[name]}; {README_SETUP}.")
 
 
 def require_discord_token(settings: Settings) -> str:

@@ -1,7 +1,10 @@
-"""Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges.
+"""Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges,
+and for the Ideogram-compatible synchronous generate API (seed 004).
 
-The values below are copied from ``bot/spec/*.input.schema.json`` (themselves unchanged copies
-of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built here validates.
+The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (themselves
+unchanged copies of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built
+here validates. The synchronous API's inputs are stored in the same ``/ideogram`` shape plus
+its own ``model`` and ``color_palette``; :mod:`bot.ideogram_api` maps them to its request.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from typing import Any, Final
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
 MODELS: Final = (GENERATE_MODEL, REFRAME_MODEL)
+#: ``/ideogram`` served by the Ideogram-compatible synchronous API (seed 004), not RunComfy.
+IDEOGRAM_GENERATE_MODEL: Final = "ideogram/generate"
+ALL_MODELS: Final = (*MODELS, IDEOGRAM_GENERATE_MODEL)
 
 SEED_MIN: Final = 0
 SEED_MAX: Final = 2147483647
@@ -34,6 +40,14 @@ DEFAULT_RENDERING_SPEED: Final = "BALANCED"
 COLOR_PALETTES: Final = (
     "EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE",
 )
+
+#: The synchronous API's models (seed 004), and which of them take a style or a palette.
+#: Seed 004 says nothing per model, so this follows Ideogram's public API: ``style_type``
+#: and ``color_palette`` only for V_2 and V_2_TURBO; ``negative_prompt`` for all.
+IDEOGRAM_MODELS: Final = ("V_1", "V_1_TURBO", "V_2", "V_2_TURBO")
+DEFAULT_IDEOGRAM_MODEL: Final = "V_2"
+STYLE_MODELS: Final = ("V_2", "V_2_TURBO")
+COLOR_PALETTE_MODELS: Final = ("V_2", "V_2_TURBO")
 
 RESOLUTIONS: Final = (
     "1536:640 (12:5)", "1536:576 (8:3)", "1536:512 (3:1)", "1472:704 (23:11)",
@@ -207,7 +221,83 @@ class ReframeInputs:
         return resolution_size(self.resolution)
 
 
-ModelInputs = GenerateInputs | ReframeInputs
+@dataclass(frozen=True, slots=True)
+class IdeogramGenerateInputs:
+    """``/ideogram`` on the synchronous API: the same options plus ``ideogram_model`` and
+    ``color_palette``. Validated on construction, including what the chosen model supports:
+    an option the model cannot use is refused, never silently dropped."""
+
+    prompt: str
+    seed: int
+    style: str = DEFAULT_STYLE
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    magic_prompt: bool = True
+    negative_prompt: str = ""
+    ideogram_model: str = DEFAULT_IDEOGRAM_MODEL
+    color_palette: str | None = None
+
+    model: str = field(default=IDEOGRAM_GENERATE_MODEL, init=False)
+
+    def __post_init__(self) -> None:
+        _check_text("prompt", self.prompt, maximum=PROMPT_MAX, required=True)
+        _check_text("negative_prompt", self.negative_prompt, maximum=NEGATIVE_PROMPT_MAX,
+                    required=False)
+        _check_choice("style", self.style, STYLES)
+        _check_choice("aspect_ratio", self.aspect_ratio, ASPECT_RATIOS)
+        if not isinstance(self.magic_prompt, bool):
+            raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
+        _check_seed(self.seed)
+        _check_choice("model", self.ideogram_model, IDEOGRAM_MODELS)
+        if self.color_palette is not None:
+            _check_choice("color_palette", self.color_palette, COLOR_PALETTES)
+        check_model_support(self.ideogram_model, style=self.style,
+                            color_palette=self.color_palette)
+
+    def to_payload(self) -> dict[str, Any]:
+        """What the job stores: the ``/ideogram`` payload plus ``model`` (and the palette)."""
+        payload: dict[str, Any] = {
+            "prompt": self.prompt,
+            "style": self.style,
+            "aspect_ratio": self.aspect_ratio,
+            "expand_prompt": self.magic_prompt,
+            "seed": self.seed,
+        }
+        if self.negative_prompt.strip():
+            payload["negative_prompt"] = self.negative_prompt
+        payload["model"] = self.ideogram_model
+        if self.color_palette is not None:
+            payload["color_palette"] = self.color_palette
+        return payload
+
+    def with_seed(self, seed: int) -> IdeogramGenerateInputs:
+        d = asdict(self)
+        d.pop("model")
+        d["seed"] = seed
+        return IdeogramGenerateInputs(**d)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return aspect_ratio_size(self.aspect_ratio)
+
+
+def check_model_support(ideogram_model: str, *, style: str = DEFAULT_STYLE,
+                        color_palette: str | None = None) -> None:
+    """Refuse options the synchronous API's ``ideogram_model`` cannot use.
+
+    ``style`` auto is never refused: with V_1 models no ``style_type`` is sent, which is
+    what auto means there.
+    """
+    better = " or ".join(STYLE_MODELS)
+    if style != DEFAULT_STYLE and ideogram_model not in STYLE_MODELS:
+        raise InvalidInput("style", f"Model {ideogram_model} has no styles: style `{style}` "
+                           f"needs model {better} (or leave style on auto).")
+    if color_palette is not None and ideogram_model not in COLOR_PALETTE_MODELS:
+        better = " or ".join(COLOR_PALETTE_MODELS)
+        raise InvalidInput("color_palette", f"Model {ideogram_model} has no colour palettes: "
+                           f"color_palette needs model {better}.")
+
+
+ModelInputs = GenerateInputs | ReframeInputs | IdeogramGenerateInputs
 
 
 def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
@@ -229,5 +319,17 @@ def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
             resolution=payload.get("resolution", DEFAULT_RESOLUTION),
             rendering_speed=payload.get("rendering_speed", DEFAULT_RENDERING_SPEED),
             color_palette=palette.get("name") if isinstance(palette, dict) else None,
+        )
+    if model == IDEOGRAM_GENERATE_MODEL:
+        palette = payload.get("color_palette")
+        return IdeogramGenerateInputs(
+            prompt=payload["prompt"],
+            seed=payload["seed"],
+            style=payload.get("style", DEFAULT_STYLE),
+            aspect_ratio=payload.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
+            magic_prompt=payload.get("expand_prompt", True),
+            negative_prompt=payload.get("negative_prompt", ""),
+            ideogram_model=payload.get("model", DEFAULT_IDEOGRAM_MODEL),
+            color_palette=palette.get("name") if isinstance(palette, dict) else palette,
         )
     raise InvalidInput("model", f"Unknown model {model!r}.")

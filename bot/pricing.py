@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.inputs import DEFAULT_RENDERING_SPEED, GENERATE_MODEL, REFRAME_MODEL
+from bot.inputs import (
+    DEFAULT_RENDERING_SPEED,
+    GENERATE_MODEL,
+    IDEOGRAM_GENERATE_MODEL,
+    REFRAME_MODEL,
+)
 
 DEFAULT_GENERATE_PRICE = 0.08
 DEFAULT_REFRAME_PRICES: Mapping[str, float] = {"TURBO": 0.03, "BALANCED": 0.06, "QUALITY": 0.09}
@@ -43,8 +48,10 @@ class PriceTable:
         )
 
     def estimate(self, model: str, inputs: Mapping[str, Any]) -> float:
-        """The price of one job of ``model`` with these inputs (an image counts once)."""
-        if model == GENERATE_MODEL:
+        """The price of one job of ``model`` with these inputs (an image counts once).
+        ``/ideogram`` costs ``generate`` on either provider (the synchronous API reports no
+        cost)."""
+        if model in (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL):
             return self.generate
         if model == REFRAME_MODEL:
             speed = str(inputs.get("rendering_speed") or DEFAULT_RENDERING_SPEED).upper()

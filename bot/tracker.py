@@ -7,6 +7,13 @@ moves it to ``queued``. A single scheduler task then polls each job when
 by every provider call. Every state change is written to the store (compare-and-set on
 the status) *before* listeners hear of it, so a terminal state is announced exactly once.
 
+A :class:`~bot.providers.base.SyncProvider` (one long call makes the image) is not polled:
+the tracker runs the call as a task it owns. The job is ``queued`` until one of that
+provider's concurrency slots is free, ``running`` (persisted *before* the call is sent)
+while the call is in flight, then ends like any other job, with the same time limits and
+events. A restart loses the call: a job found ``running`` then ends failed, never resent
+(a resend is a second charge); one still ``queued`` was never sent, and simply runs.
+
 At start the tracker reloads unfinished jobs and resumes them, and hands finished but
 undelivered jobs to the listeners again. Nothing here imports Discord.
 """
@@ -22,10 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.inputs import MODELS
+from bot.inputs import ALL_MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.polling import DurationHistory, PollingConfig, PollState, error_delay, next_delay
-from bot.providers.base import Provider
+from bot.providers.base import AnyProvider, SyncProvider
 from bot.providers.errors import (
     ProviderError,
     RateLimited,
@@ -42,6 +49,13 @@ INTERRUPTED = (
     "The bot restarted before the image service confirmed this job; it was not resent, "
     "to avoid a double charge. Please try again."
 )
+SYNC_INTERRUPTED = (
+    "The bot restarted while this image was being made. This image service answers only "
+    "once, so the job could not be resumed, and it was not resent, to avoid a double "
+    "charge. Please try again."
+)
+PROVIDER_GONE = "The image service this job used is no longer configured on this bot."
+SYNC_UNEXPECTED = "The image service call failed unexpectedly. Please try again."
 RESULT_FAILURES_MAX = 5
 
 
@@ -75,7 +89,7 @@ class JobTracker:
     def __init__(
         self,
         store: Store,
-        providers: Mapping[str, Provider],
+        providers: Mapping[str, AnyProvider],
         *,
         config: TrackerConfig | None = None,
         clock: Callable[[], float] = time.time,
@@ -95,6 +109,8 @@ class JobTracker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()  # job ids being polled right now
         self._result_failures: dict[str, int] = {}
+        self._sync_tasks: dict[str, asyncio.Task[None]] = {}  # job id → its owned call
+        self._sync_limits: dict[str, asyncio.Semaphore] = {}  # provider key → its slots
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -114,12 +130,25 @@ class JobTracker:
         if self._scheduler is not None:
             return
         unfinished = await self._store.unfinished_jobs()
-        for model in {j.model for j in unfinished} | set(MODELS):
+        for model in {j.model for j in unfinished} | set(ALL_MODELS):
             for queue_s, run_s in await self._store.recent_durations(model, limit=50):
                 self._history.record(model, queue_s, run_s)
         self._scheduler = asyncio.create_task(self._run(), name="job-tracker")
         now = self._clock()
         for job in unfinished:
+            provider = self._providers.get(job.provider)
+            if provider is None:
+                await self._finish(job, JobStatus.FAILED, resumed=True, error=PROVIDER_GONE)
+                continue
+            if isinstance(provider, SyncProvider) and job.status is not JobStatus.PENDING:
+                if job.status is JobStatus.RUNNING:  # the call was (maybe) sent: never again
+                    await self._finish(job, JobStatus.FAILED, resumed=True,
+                                       error=SYNC_INTERRUPTED)
+                    continue
+                # Queued: the call was never sent (running is persisted before it is).
+                await self._emit(JobEvent(job=job, resumed=True, eta=self._eta(job, now)))
+                self._start_sync(job, provider)
+                continue
             if job.status is JobStatus.PENDING or job.request_id is None:
                 await self._finish(job, JobStatus.FAILED, resumed=True, error=INTERRUPTED)
                 continue
@@ -130,8 +159,10 @@ class JobTracker:
             await self._emit(JobEvent(job=job, resumed=True))
 
     async def stop(self) -> None:
-        """Cancel the scheduler and in-flight polls. Jobs stay in the store for next start."""
-        tasks = [t for t in (self._scheduler, *self._inflight) if t is not None]
+        """Cancel the scheduler, in-flight polls and owned calls. Jobs stay in the store for
+        the next start (which fails a synchronous job that was running)."""
+        tasks = [t for t in (self._scheduler, *self._inflight, *self._sync_tasks.values())
+                 if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -139,6 +170,7 @@ class JobTracker:
                 await task
         self._scheduler = None
         self._inflight.clear()
+        self._sync_tasks.clear()
 
     # ------------------------------------------------------------------ submit / cancel
 
@@ -147,6 +179,8 @@ class JobTracker:
         :class:`ProviderError` — the returned record tells how it went."""
         provider = self._providers[job.provider]
         await self._store.insert_job(job)
+        if isinstance(provider, SyncProvider):
+            return await self._submit_sync(job, provider)
         try:
             async with self._limit:
                 receipt = await provider.submit(job.model, job.inputs)
@@ -170,6 +204,8 @@ class JobTracker:
         job = await self._store.get_job(job_id)
         if job is None or job.status.terminal:
             return CancelOutcome.NOT_CANCELLABLE
+        if isinstance(self._providers.get(job.provider), SyncProvider):
+            return await self._cancel_sync(job)
         if job.status is not JobStatus.QUEUED or job.request_id is None:
             return CancelOutcome.NOT_CANCELLABLE
         async with self._limit:
@@ -180,6 +216,89 @@ class JobTracker:
 
     async def mark_delivered(self, job_id: str) -> None:
         await self._store.update_job(job_id, delivered_at=self._clock())
+
+    # ------------------------------------------------------------------ synchronous providers
+
+    async def _submit_sync(self, job: JobRecord, provider: SyncProvider) -> JobRecord:
+        now = self._clock()
+        queued = await self._store.transition_job(
+            job.id, [JobStatus.PENDING], status=JobStatus.QUEUED, submitted_at=now)
+        if queued is None:
+            return await self._store.get_job(job.id) or job
+        await self._emit(JobEvent(job=queued, eta=self._eta(queued, now)))
+        self._start_sync(queued, provider)
+        return queued
+
+    def _start_sync(self, job: JobRecord, provider: SyncProvider) -> None:
+        task = asyncio.create_task(self._run_sync(job, provider), name=f"sync-{job.short_id}")
+        self._sync_tasks[job.id] = task
+        task.add_done_callback(lambda t, job_id=job.id: self._sync_tasks.pop(job_id, None))
+
+    async def _cancel_sync(self, job: JobRecord) -> CancelOutcome:
+        """Only while waiting for a slot: once running, the call is out of our hands."""
+        if job.status is not JobStatus.QUEUED:
+            return CancelOutcome.NOT_CANCELLABLE
+        ended = await self._store.transition_job(
+            job.id, [JobStatus.QUEUED], status=JobStatus.CANCELLED, finished_at=self._clock(),
+            error="Cancelled.")
+        if ended is None:
+            return CancelOutcome.NOT_CANCELLABLE
+        # The owned task finds the job no longer queued when it gets a slot, and stops.
+        await self._emit(JobEvent(job=ended))
+        return CancelOutcome.CANCELLED
+
+    async def _run_sync(self, job: JobRecord, provider: SyncProvider) -> None:
+        """Wait for a slot of this provider (the job stays queued), then make the call."""
+        slots = self._sync_limits.get(job.provider)
+        if slots is None:
+            slots = self._sync_limits[job.provider] = asyncio.Semaphore(
+                self._config.concurrency)
+        waited = self._clock() - (job.submitted_at or self._clock())
+        try:
+            async with asyncio.timeout(max(0.0, self._config.queue_timeout - waited)):
+                await slots.acquire()
+        except TimeoutError:
+            await self._finish(job, JobStatus.FAILED, error=TIMED_OUT_QUEUED)
+            return
+        try:
+            await self._call_sync(job.id, provider)
+        finally:
+            slots.release()
+
+    async def _call_sync(self, job_id: str, provider: SyncProvider) -> None:
+        started = self._clock()
+        running = await self._store.transition_job(
+            job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING, started_at=started,
+            queue_position=None)
+        if running is None:  # cancelled while it waited
+            return
+        await self._emit(JobEvent(job=running, eta=self._eta(running, started)))
+        try:
+            async with asyncio.timeout(self._config.run_timeout):
+                result = await provider.generate(running.model, running.inputs)
+        except TimeoutError:
+            await self._finish(running, JobStatus.FAILED, error=TIMED_OUT_RUNNING)
+            return
+        except ProviderError as exc:
+            log.info("Job %s failed at the provider: %s", running.short_id, type(exc).__name__)
+            await self._finish(running, JobStatus.FAILED, error=exc.user_message)
+            return
+        except Exception:
+            log.exception("The provider call of job %s failed unexpectedly", running.short_id)
+            await self._finish(running, JobStatus.FAILED, error=SYNC_UNEXPECTED)
+            return
+        now = self._clock()
+        if result.state is RemoteState.COMPLETED and result.image_urls:
+            if running.submitted_at is not None:
+                self._history.record(running.model, started - running.submitted_at,
+                                     now - started)
+            await self._finish(running, JobStatus.COMPLETED,
+                               result_urls=list(result.image_urls), cost=result.cost,
+                               revised_prompt=result.revised_prompt)
+            return
+        reason = result.error or "The image service made no image."
+        await self._finish(running, JobStatus.FAILED, error=reason[:300],
+                           revised_prompt=result.revised_prompt)
 
     # ------------------------------------------------------------------ scheduler
 

@@ -11,10 +11,11 @@ import discord
 import httpx
 from discord.ext import commands
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.pricing import PriceTable
-from bot.providers.base import Provider
+from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
+from bot.providers.ideogram import IdeogramClient
 from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.retention import RetentionTask
@@ -39,14 +40,23 @@ EXTENSIONS: tuple[str, ...] = (
 
 @dataclass
 class Services:
-    """What the bot runs on, built before Discord is touched (and closed after it)."""
+    """What the bot runs on, built before Discord is touched (and closed after it).
+
+    ``provider_name`` is the key of the backend that serves ``/ideogram`` by default.
+    """
 
     store: Store
-    providers: dict[str, Provider]
+    providers: dict[str, AnyProvider]
     provider_name: str
     http: httpx.AsyncClient
     local_server: LocalRunComfyServer | None = None
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
+
+    def backend_key(self, name: ProviderName | str) -> str | None:
+        """The providers-dict key that serves ``name``, or None when it is not configured."""
+        if ProviderName(name) is ProviderName.IDEOGRAM:
+            return IDEOGRAM_KEY if IDEOGRAM_KEY in self.providers else None
+        return next((key for key in RUNCOMFY_KEYS if key in self.providers), None)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
@@ -58,9 +68,21 @@ class Services:
 
 
 async def build_services(settings: Settings) -> Services:
+    """Open the store and build the providers.
+
+    RunComfy: the real one with a token; without one, the local preview server, unless
+    PROVIDER=ideogram (then RunComfy, and so /reframe, is simply unavailable: placeholder
+    reframes next to real Ideogram images would mislead). The Ideogram-compatible API: when
+    its URL and key are set (``load_settings`` insists on both with PROVIDER=ideogram).
+    """
     store = await Store.open(settings.DATABASE_URL)
     local_server: LocalRunComfyServer | None = None
-    if settings.RUNCOMFY_API_TOKEN is None:
+    providers: dict[str, AnyProvider] = {}
+    if settings.RUNCOMFY_API_TOKEN is not None:
+        providers["runcomfy"] = RunComfyClient(
+            token=settings.RUNCOMFY_API_TOKEN.get_secret_value(),
+            base_url=settings.RUNCOMFY_BASE_URL)
+    elif settings.PROVIDER is ProviderName.RUNCOMFY:
         token = secrets.token_urlsafe(24)
         local_server = LocalRunComfyServer(LocalServerConfig(
             token=token, queue_seconds=settings.LOCAL_PROVIDER_QUEUE_SECONDS,
@@ -68,14 +90,22 @@ async def build_services(settings: Settings) -> Services:
         await local_server.start()
         log.warning("No RUNCOMFY_API_TOKEN: using the local preview provider at %s "
                     "(placeholder images, no cost).", local_server.base_url)
-        providers: dict[str, Provider] = {
-            "local": RunComfyClient(token=token, base_url=local_server.base_url)}
-        name = "local"
+        providers["local"] = RunComfyClient(token=token, base_url=local_server.base_url)
     else:
-        providers = {"runcomfy": RunComfyClient(
-            token=settings.RUNCOMFY_API_TOKEN.get_secret_value(),
-            base_url=settings.RUNCOMFY_BASE_URL)}
-        name = "runcomfy"
+        log.warning("No RUNCOMFY_API_TOKEN: /reframe is unavailable (it runs on RunComfy; "
+                    "the ideogram provider has no reframe).")
+    if settings.IDEOGRAM_BASE_URL is not None and settings.IDEOGRAM_API_KEY is not None:
+        providers[IDEOGRAM_KEY] = IdeogramClient(
+            api_key=settings.IDEOGRAM_API_KEY.get_secret_value(),
+            base_url=settings.IDEOGRAM_BASE_URL, auth=settings.IDEOGRAM_AUTH.value,
+            path=settings.IDEOGRAM_GENERATE_PATH,
+            timeout_seconds=settings.IDEOGRAM_TIMEOUT_SECONDS)
+        log.info("Ideogram-compatible API at %s%s (%s auth)", settings.IDEOGRAM_BASE_URL,
+                 settings.IDEOGRAM_GENERATE_PATH, settings.IDEOGRAM_AUTH.value)
+    if settings.PROVIDER is ProviderName.IDEOGRAM:
+        name = IDEOGRAM_KEY
+    else:
+        name = next(key for key in RUNCOMFY_KEYS if key in providers)
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
                              headers={"User-Agent": "ideogram-discord-bot/0.1"})
     return Services(

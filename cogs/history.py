@@ -24,7 +24,7 @@ from bot.jobs import JobRecord, JobStatus
 from cogs.components import job_view
 from cogs.errors import Refusal, report_error
 from cogs.job_actions import is_moderator
-from cogs.rendering import MODEL_TITLES, clip, job_embed, status_line, ts
+from cogs.rendering import clip, job_embed, model_title, status_line, ts
 
 if TYPE_CHECKING:
     from cogs.client import IdeogramBot
@@ -61,7 +61,7 @@ def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: boo
 
 
 def history_line(job: JobRecord) -> str:
-    model = MODEL_TITLES.get(job.model, job.model)
+    model = model_title(job)
     icon = STATUS_ICONS.get(job.status, "")
     head = (f"**`{job.short_id}`** · {model} · {icon} {job.status.value} · "
             f"seed `{job.seed}` · {ts(job.created_at, 'f')}")

@@ -10,6 +10,12 @@ after the plain ones, and if anything fails between them and the tracker accepti
 (a later refusal, a failed deferral, a cancelled task, an error in submit) every undo runs,
 so nothing stays reserved for a job that never reached the tracker. Once the tracker has
 the job, its events settle what was taken.
+
+The launcher also picks each job's backend (``job.provider``, a key of the tracker's
+providers dict) from what its inputs are for: the synchronous API's inputs go to the
+ideogram provider, RunComfy's (``/ideogram`` on RunComfy, every reframe) to RunComfy.
+Which of the two shapes ``/ideogram`` builds is :meth:`JobLauncher.serving_provider`'s
+answer: the server's ``/settings provider``, else the bot's ``PROVIDER``.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.inputs import ModelInputs
+from bot.config import ProviderName
+from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, ModelInputs
 from bot.jobs import JobRecord, new_job_id
+from bot.providers.base import provider_kind
 from cogs.errors import Refusal
 
 if TYPE_CHECKING:
@@ -48,10 +56,41 @@ class JobLauncher:
         else:
             self._taking.append((check, undo))
 
+    async def serving_provider(self, guild_id: int | None) -> ProviderName:
+        """Which backend serves ``/ideogram`` in this server: its setting, else the default."""
+        if guild_id is not None:
+            chosen = (await self._bot.store.get_guild_settings(guild_id)).provider
+            if chosen:
+                try:
+                    return ProviderName(chosen)
+                except ValueError:
+                    log.warning("Guild %s has an unknown provider %r; using the default",
+                                guild_id, chosen)
+        return provider_kind(self._bot.provider_name)
+
+    def provider_for(self, inputs: ModelInputs) -> str:
+        """The providers-dict key for a job of these inputs, or a :class:`Refusal`."""
+        services = self._bot.services
+        if inputs.model == IDEOGRAM_GENERATE_MODEL:
+            key = services.backend_key(ProviderName.IDEOGRAM)
+            if key is None:
+                raise Refusal("The ideogram provider is not configured on this bot (any more): "
+                              "ask a moderator to run `/settings provider runcomfy`.")
+            return key
+        key = services.backend_key(ProviderName.RUNCOMFY)
+        if key is None:
+            if inputs.model == REFRAME_MODEL:
+                raise Refusal("Reframing runs on RunComfy (the ideogram provider has no "
+                              "reframe), and this bot's host has not configured RunComfy "
+                              "(RUNCOMFY_API_TOKEN).")
+            raise Refusal("This job runs on RunComfy, which this bot's host has not "
+                          "configured (RUNCOMFY_API_TOKEN).")
+        return key
+
     def new_job(self, interaction: discord.Interaction, inputs: ModelInputs) -> JobRecord:
         return JobRecord(
             id=new_job_id(),
-            provider=self._bot.provider_name,
+            provider=self.provider_for(inputs),
             model=inputs.model,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id or 0,

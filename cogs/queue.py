@@ -22,7 +22,7 @@ from bot.providers.types import CancelOutcome
 from cogs.errors import Refusal, report_error
 from cogs.history import prompt_preview
 from cogs.job_actions import NOT_CANCELLABLE, is_moderator, require_moderator
-from cogs.rendering import MODEL_TITLES, clip, ts
+from cogs.rendering import clip, model_title, ts
 
 if TYPE_CHECKING:
     from cogs.client import IdeogramBot
@@ -35,7 +35,7 @@ MAX_OPTIONS: Final = 25
 
 
 def queue_line(place: int, job: JobRecord) -> str:
-    model = MODEL_TITLES.get(job.model, job.model)
+    model = model_title(job)
     if job.status is JobStatus.RUNNING:
         state = f"🎨 running, started {ts(job.started_at or job.created_at)}"
     elif job.status is JobStatus.QUEUED:

@@ -6,13 +6,22 @@ import time
 
 import discord
 
-from bot.inputs import GENERATE_MODEL, REFRAME_MODEL
+from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
 
 MODEL_TITLES = {
     GENERATE_MODEL: "Ideogram 2.0",
     REFRAME_MODEL: "Ideogram 3.0 Reframe",
+    IDEOGRAM_GENERATE_MODEL: "Ideogram",
 }
+#: The synchronous API's models (``inputs["model"]``), by their public names.
+IDEOGRAM_MODEL_TITLES = {
+    "V_1": "Ideogram 1.0",
+    "V_1_TURBO": "Ideogram 1.0 Turbo",
+    "V_2": "Ideogram 2.0",
+    "V_2_TURBO": "Ideogram 2.0 Turbo",
+}
+TEXT_TO_IMAGE_MODELS = (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL)
 COLOUR_WORKING = discord.Colour.blurple()
 COLOUR_DONE = discord.Colour.green()
 COLOUR_FAILED = discord.Colour.red()
@@ -27,6 +36,13 @@ def clip(text: str, limit: int) -> str:
 def ts(when: float, style: str = "R") -> str:
     """A Discord timestamp that every client renders (and keeps current) in its own zone."""
     return f"<t:{int(when)}:{style}>"
+
+
+def model_title(job: JobRecord) -> str:
+    """"Ideogram 2.0 Turbo", "Ideogram 3.0 Reframe"…"""
+    if job.model == IDEOGRAM_GENERATE_MODEL:
+        return IDEOGRAM_MODEL_TITLES.get(str(job.inputs.get("model")), "Ideogram")
+    return MODEL_TITLES.get(job.model, job.model)
 
 
 def describe(job: JobRecord) -> str:
@@ -72,14 +88,16 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
         JobStatus.FAILED: COLOUR_FAILED,
         JobStatus.CANCELLED: COLOUR_CANCELLED,
     }.get(job.status, COLOUR_WORKING)
-    embed = discord.Embed(title=MODEL_TITLES.get(job.model, job.model), colour=colour)
+    embed = discord.Embed(title=model_title(job), colour=colour)
     inputs = job.inputs
-    if job.model == GENERATE_MODEL:
+    if job.model in TEXT_TO_IMAGE_MODELS:
         embed.description = clip(str(inputs.get("prompt", "")), 4000)
         embed.add_field(name="Style", value=str(inputs.get("style", "auto")))
         embed.add_field(name="Aspect ratio", value=str(inputs.get("aspect_ratio", "1:1")))
         embed.add_field(name="Magic prompt",
                         value="on" if inputs.get("expand_prompt", True) else "off")
+        if inputs.get("color_palette"):
+            embed.add_field(name="Colour palette", value=str(inputs["color_palette"]))
         if inputs.get("negative_prompt"):
             embed.add_field(name="Negative prompt",
                             value=clip(str(inputs["negative_prompt"]), 1024), inline=False)
@@ -110,6 +128,9 @@ def info_embed(job: JobRecord) -> discord.Embed:
     lines = [f"**{key}**: `{clip(str(value), 900)}`" for key, value in job.inputs.items()]
     embed.description = clip("\n".join(lines), 4000)
     embed.add_field(name="Model", value=job.model, inline=False)
+    if job.revised_prompt:
+        embed.add_field(name="Prompt used by the provider",
+                        value=clip(job.revised_prompt, 1024), inline=False)
     embed.add_field(name="Provider", value=job.provider)
     embed.add_field(name="Status", value=job.status.value)
     embed.add_field(name="Seed", value=f"`{job.seed}`")

@@ -17,7 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import ProviderName
-from bot.inputs import GENERATE_MODEL, REFRAME_MODEL
+from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
 from bot.jobs import JobRecord
 from bot.moderation import (
     MAX_PHRASES_PER_GUILD,
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMMAND_OF_MODEL: Final[dict[str, str]] = {GENERATE_MODEL: "ideogram", REFRAME_MODEL: "reframe"}
+COMMAND_OF_MODEL: Final[dict[str, str]] = {
+    GENERATE_MODEL: "ideogram", IDEOGRAM_GENERATE_MODEL: "ideogram", REFRAME_MODEL: "reframe",
+}
 BLOCKED_REFUSAL: Final = (
     "Your prompt contains a word or phrase this server doesn't allow. Please rephrase it."
 )
@@ -325,14 +327,16 @@ class SettingsCog(commands.Cog):
             chosen = ProviderName(provider)
         except ValueError:
             raise Refusal("Choose runcomfy or ideogram.") from None
-        config = self.bot.settings
-        if chosen is ProviderName.IDEOGRAM and (
-            not config.IDEOGRAM_BASE_URL or config.IDEOGRAM_API_KEY is None
-        ):
-            raise Refusal("The ideogram provider is not configured on this bot: its host must "
-                          "set IDEOGRAM_BASE_URL and IDEOGRAM_API_KEY first.")
+        if self.bot.services.backend_key(chosen) is None:
+            needs = ("IDEOGRAM_BASE_URL and IDEOGRAM_API_KEY" if chosen is ProviderName.IDEOGRAM
+                     else "RUNCOMFY_API_TOKEN")
+            raise Refusal(f"The {chosen.value} provider is not configured on this bot: its "
+                          f"host must set {needs} first.")
         await self.bot.store.update_guild_settings(guild_id, provider=chosen.value)
-        await self._reply(interaction, f"`/ideogram` is served by **{chosen.value}** here.")
+        note = (" Its `model` and `color_palette` options work now; `/reframe` stays on RunComfy "
+                "(the ideogram provider has no reframe)." if chosen is ProviderName.IDEOGRAM
+                else "")
+        await self._reply(interaction, f"`/ideogram` is served by **{chosen.value}** here.{note}")
 
 
 async def setup(bot: IdeogramBot) -> None:

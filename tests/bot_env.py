@@ -11,6 +11,8 @@ import httpx
 from bot.config import load_settings
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import PollingConfig
+from bot.providers.base import AnyProvider
+from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.store import Store
@@ -26,17 +28,35 @@ FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interv
 @contextlib.asynccontextmanager
 async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
                        min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
+                       ideogram: bool = False, ideogram_auth: str = "bearer",
+                       default_provider: str = "runcomfy", runcomfy: bool = True,
                        ) -> AsyncIterator[IdeogramBot]:
-    """A fully wired bot on a real SQLite file; a second one on the same file = a restart."""
+    """A fully wired bot on a real SQLite file; a second one on the same file = a restart.
+
+    ``ideogram``: also serve the synchronous API (the local server's ``/ideogram/generate``,
+    with ``ideogram_auth``); ``default_provider``: ``PROVIDER``; ``runcomfy=False``: no
+    RunComfy at all (as with PROVIDER=ideogram and no RUNCOMFY_API_TOKEN).
+    """
+    env: dict[str, object] = {"PROVIDER": default_provider}
+    if runcomfy:
+        env |= {"RUNCOMFY_API_TOKEN": TOKEN, "RUNCOMFY_BASE_URL": provider.base_url}
+    if ideogram:
+        env |= {"IDEOGRAM_BASE_URL": provider.base_url, "IDEOGRAM_API_KEY": TOKEN,
+                "IDEOGRAM_AUTH": ideogram_auth}
     settings = load_settings(None, DISCORD_TOKEN="harness-bot-token",
-                             RUNCOMFY_API_TOKEN=TOKEN, RUNCOMFY_BASE_URL=provider.base_url,
-                             DATABASE_URL=f"sqlite:///{db}")
+                             DATABASE_URL=f"sqlite:///{db}", **env)
     store = await Store.open(db)
+    providers: dict[str, AnyProvider] = {}
+    if runcomfy:
+        providers["runcomfy"] = RunComfyClient(token=TOKEN, base_url=provider.base_url,
+                                               retry=RetryPolicy(attempts=2, base_delay=0.01))
+    if ideogram:
+        providers["ideogram"] = IdeogramClient(api_key=TOKEN, base_url=provider.base_url,
+                                               auth=ideogram_auth, timeout_seconds=10)
     services = Services(
         store=store,
-        providers={"runcomfy": RunComfyClient(token=TOKEN, base_url=provider.base_url,
-                                              retry=RetryPolicy(attempts=2, base_delay=0.01))},
-        provider_name="runcomfy",
+        providers=providers,
+        provider_name="ideogram" if default_provider == "ideogram" else "runcomfy",
         http=httpx.AsyncClient(timeout=10),
         tracker_config=TrackerConfig(polling=FAST_POLLING, queue_timeout=queue_timeout),
     )

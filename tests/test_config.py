@@ -14,7 +14,8 @@ from bot.config import ConfigError, ProviderName, load_settings, require_discord
 REPO = Path(__file__).resolve().parents[1]
 VARS = ("DISCORD_TOKEN", "RUNCOMFY_API_TOKEN", "RUNCOMFY_BASE_URL", "DATABASE_URL",
         "LOG_LEVEL", "DISCORD_GUILD_IDS", "PROVIDER", "IDEOGRAM_BASE_URL",
-        "IDEOGRAM_API_KEY", "IDEOGRAM_AUTH")
+        "IDEOGRAM_API_KEY", "IDEOGRAM_AUTH", "IDEOGRAM_GENERATE_PATH",
+        "IDEOGRAM_TIMEOUT_SECONDS")
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +97,40 @@ def test_python_m_bot_without_token_exits_nonzero(tmp_path: Path) -> None:
     assert "discord.com/developers/applications" in lines[0]
     assert "README.md" in lines[0]
     assert not (tmp_path / "data").exists()
+
+
+def test_ideogram_provider_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings(None)
+    assert s.IDEOGRAM_GENERATE_PATH == "/ideogram/generate"
+    assert s.IDEOGRAM_TIMEOUT_SECONDS == 120 and not s.ideogram_configured
+    monkeypatch.setenv("PROVIDER", "ideogram")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value).startswith("IDEOGRAM_BASE_URL is missing (PROVIDER=ideogram needs")
+    assert "\n" not in str(info.value) and "README" in str(info.value)
+    monkeypatch.setenv("IDEOGRAM_BASE_URL", "https://api.ideogram.ai")
+    with pytest.raises(ConfigError, match=r"^IDEOGRAM_API_KEY is missing"):
+        load_settings(None)
+    monkeypatch.setenv("IDEOGRAM_API_KEY", "ig-secret-key-123")
+    monkeypatch.setenv("IDEOGRAM_GENERATE_PATH", "/generate")
+    monkeypatch.setenv("IDEOGRAM_TIMEOUT_SECONDS", "90")
+    s = load_settings(None)
+    assert s.PROVIDER is ProviderName.IDEOGRAM and s.ideogram_configured
+    assert s.IDEOGRAM_GENERATE_PATH == "/generate" and s.IDEOGRAM_TIMEOUT_SECONDS == 90
+    assert "ig-secret-key-123" not in repr(s)
+    # Half a configuration is a mistake whatever PROVIDER says.
+    monkeypatch.setenv("PROVIDER", "runcomfy")
+    monkeypatch.delenv("IDEOGRAM_BASE_URL")
+    with pytest.raises(ConfigError, match=r"^IDEOGRAM_BASE_URL is missing"):
+        load_settings(None)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("IDEOGRAM_GENERATE_PATH", "generate"), ("IDEOGRAM_GENERATE_PATH", "/a b"),
+    ("IDEOGRAM_TIMEOUT_SECONDS", "0"), ("IDEOGRAM_TIMEOUT_SECONDS", "soon"),
+])
+def test_malformed_ideogram_values(monkeypatch: pytest.MonkeyPatch, name: str,
+                                   value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=rf"^{name} is invalid"):
+        load_settings(None)

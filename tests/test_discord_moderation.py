@@ -199,13 +199,10 @@ async def test_show_log_channel_and_provider(fake: FakeDiscord, bot: IdeogramBot
 
 
 async def test_provider_ideogram_is_stored_when_configured(
-        fake: FakeDiscord, bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydantic import SecretStr
-
-    monkeypatch.setattr(bot.settings, "IDEOGRAM_BASE_URL", "https://api.ideogram.example")
-    monkeypatch.setattr(bot.settings, "IDEOGRAM_API_KEY", SecretStr("k"))
-    assert "ideogram" in await settings(fake, bot, "provider", {"provider": "ideogram"})
-    assert (await bot.store.get_guild_settings(GUILD_ID)).provider == "ideogram"
+        fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> None:
+    async with ideogram_bot(fake, local_server, db, ideogram=True) as bot:
+        assert "ideogram" in await settings(fake, bot, "provider", {"provider": "ideogram"})
+        assert (await bot.store.get_guild_settings(GUILD_ID)).provider == "ideogram"
 
 
 async def wait_status(bot: IdeogramBot, user_id: int, status: JobStatus) -> JobRecord:

@@ -39,7 +39,8 @@ def parse_timing(text: str) -> Timing:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot.localserver",
-        description="Run a local RunComfy-compatible API for the Ideogram models.",
+        description="Run a local RunComfy-compatible API for the Ideogram models, and the "
+                    "Ideogram-compatible POST /ideogram/generate.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port (8787; 0 picks one)")

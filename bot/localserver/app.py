@@ -5,6 +5,11 @@ Same paths and bodies as ``https://model-api.runcomfy.net`` for the two Ideogram
 - ``POST /v1/models/{model}``: validate the inputs against ``bot/spec``, create a job;
 - ``GET /v1/requests/{id}/status`` and ``GET /v1/requests/{id}/result[?include_cost=true]``;
 - ``POST /v1/requests/{id}/cancel``: only while the job is queued;
+- ``POST /ideogram/generate``: the Ideogram-compatible synchronous API of seed 004: it
+  answers after the run time with ``{"created", "data": [{"url", "prompt", "resolution",
+  "is_image_safe", "seed"}]}``; ``Authorization: Bearer <token>`` or ``Api-Key: <token>``;
+  errors (and faults) in the seed's envelope ``{"code": "500", "message": ..., "data": null}``;
+  ``is_image_safe`` is false (and ``url`` null) when the prompt contains ``[unsafe]``;
 - ``GET /files/{id}.png``: the job's picture (no auth), drawn on first request;
 - ``POST /_control/faults`` and ``GET /_control/state``: fault injection and counters for
   out-of-process use (bearer auth, like ``/v1``).
@@ -38,11 +43,24 @@ import httpx
 import jsonschema
 from aiohttp import web
 
+from bot.ideogram_api import (
+    ASPECT_RATIO_ENUMS,
+    MAGIC_PROMPT_OPTIONS,
+    STYLE_TYPES,
+    aspect_ratio_from_enum,
+)
 from bot.inputs import (
+    COLOR_PALETTE_MODELS,
+    COLOR_PALETTES,
+    DEFAULT_IDEOGRAM_MODEL,
     DEFAULT_RENDERING_SPEED,
     DEFAULT_RESOLUTION,
     GENERATE_MODEL,
+    IDEOGRAM_GENERATE_MODEL,
+    IDEOGRAM_MODELS,
     REFRAME_MODEL,
+    SEED_MAX,
+    STYLE_MODELS,
     aspect_ratio_size,
     resolution_size,
 )
@@ -57,6 +75,14 @@ Timing = float | tuple[float, float] | Callable[[], float]
 
 FAIL_MARKER: Final = "[fail]"
 FAILURE_MESSAGE: Final = "simulated failure"
+UNSAFE_MARKER: Final = "[unsafe]"
+IDEOGRAM_PATH: Final = "/ideogram/generate"
+#: What the local "magic prompt" adds to a prompt (ON or AUTO), so the revised prompt shows.
+MAGIC_SUFFIX: Final = " — rendered with crisp detail, balanced composition and soft light"
+IDEOGRAM_FIELDS: Final = frozenset({
+    "prompt", "aspect_ratio", "model", "magic_prompt_option", "style_type", "negative_prompt",
+    "seed", "resolution", "color_palette",
+})
 MAX_INPUT_IMAGE_BYTES: Final = 20 * 1024 * 1024
 INPUT_FETCH_TIMEOUT: Final = 5.0
 #: How long ``stop()`` lets in-flight requests (e.g. a ``slow`` fault) finish.
@@ -171,7 +197,7 @@ class Job:
 
     @property
     def cost(self) -> float:
-        if self.model == GENERATE_MODEL:
+        if self.model in (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL):
             return GENERATE_COST
         speed = self.inputs.get("rendering_speed", DEFAULT_RENDERING_SPEED)
         return REFRAME_COSTS.get(speed, REFRAME_COSTS[DEFAULT_RENDERING_SPEED])
@@ -202,7 +228,9 @@ class ServerState:
     - ``request_counts``: requests received per kind (``submit``, ``status``, ``result``,
       ``cancel``, ``file``, ``control``, ``other``), whatever their answer (401s included);
     - ``submit_count``: submit requests received, whatever their answer, so with ``jobs``
-      a test can tell a client's duplicate submit from a rejected one.
+      a test can tell a client's duplicate submit from a rejected one;
+    - ``ideogram_auth``: per ``/ideogram/generate`` request, the auth style it came with
+      (``"bearer"``, ``"api-key"`` or ``"none"``), whether or not the key was right.
     """
 
     def __init__(self, config: LocalServerConfig) -> None:
@@ -210,6 +238,7 @@ class ServerState:
         self.jobs: dict[str, Job] = {}
         self.faults = Faults()
         self.request_counts: Counter[str] = Counter()
+        self.ideogram_auth: list[str] = []
         self._rng = random.Random(config.seed)
         self._queued: list[Job] = []
         self._http: httpx.AsyncClient | None = None
@@ -242,6 +271,23 @@ class ServerState:
         logger.info("job %s submitted (%s, queue %.2fs, run %.2fs%s)", job.request_id, model,
                     job.queue_seconds, job.run_seconds, ", will fail" if job.will_fail else "")
         return job
+
+    def generated(self, image_request: dict[str, Any]) -> Job:
+        """Record a finished synchronous generate (already validated): completed at once."""
+        now = self.clock()
+        job = Job(
+            request_id=str(uuid.uuid4()), model=IDEOGRAM_GENERATE_MODEL, inputs=image_request,
+            seq=len(self.jobs), submitted_monotonic=now,
+            created_at=datetime.fromtimestamp(self.config.wall_clock(), UTC),
+            queue_seconds=0.0, run_seconds=0.0, _clock=self.clock,
+        )
+        self.jobs[job.request_id] = job
+        logger.info("ideogram generate %s answered", job.request_id)
+        return job
+
+    def run_time(self) -> float:
+        """How long the next synchronous generate takes (the configured run time)."""
+        return _draw_timing(self.config.run_seconds, self._rng)
 
     def queue_position(self, job: Job, now: float) -> int:
         """1 + the number of jobs submitted before ``job`` that are still queued at ``now``."""
@@ -284,6 +330,12 @@ class ServerState:
 
     async def _render(self, job: Job) -> bytes:
         seed = int(job.inputs.get("seed", 0))
+        if job.model == IDEOGRAM_GENERATE_MODEL:
+            style = str(job.inputs.get("style_type", "AUTO")).lower()
+            return await asyncio.to_thread(
+                images.render_generate, str(job.inputs.get("prompt", "")),
+                ideogram_size(job.inputs), seed=seed, style=style,
+            )
         if job.model == GENERATE_MODEL:
             size = aspect_ratio_size(job.inputs.get("aspect_ratio", "1:1"))
             return await asyncio.to_thread(
@@ -386,6 +438,103 @@ def schema_error(validator: jsonschema.protocols.Validator, body: object) -> str
     return f"{path}: {error.message}" if path else error.message
 
 
+# -- the synchronous generate API (seed 004) --------------------------------------------------
+
+
+def ideogram_size(image_request: Mapping[str, Any]) -> tuple[int, int]:
+    """Pixel size of a generate request: its resolution, else its aspect ratio (1:1)."""
+    resolution = image_request.get("resolution")
+    if isinstance(resolution, str) and resolution.startswith("RESOLUTION_"):
+        w, h = resolution.removeprefix("RESOLUTION_").split("_")
+        return int(w), int(h)
+    ratio = aspect_ratio_from_enum(str(image_request.get("aspect_ratio", "ASPECT_1_1")))
+    return aspect_ratio_size(ratio)
+
+
+def _is_resolution(value: object) -> bool:
+    if not isinstance(value, str) or not value.startswith("RESOLUTION_"):
+        return False
+    parts = value.removeprefix("RESOLUTION_").split("_")
+    return len(parts) == 2 and all(p.isdigit() and 256 <= int(p) <= 2048 for p in parts)
+
+
+def ideogram_request_error(body: object) -> str | None:
+    """Why a generate body is invalid (Ideogram's rules as seed 004 lists them), or None."""
+    if not isinstance(body, dict) or set(body) != {"image_request"}:
+        return "the body must be {\"image_request\": {...}}"
+    req = body["image_request"]
+    if not isinstance(req, dict):
+        return "image_request must be an object"
+    unknown = set(req) - IDEOGRAM_FIELDS
+    if unknown:
+        return f"unknown field(s): {', '.join(sorted(unknown))}"
+    prompt = req.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "prompt is required"
+    model = req.get("model", DEFAULT_IDEOGRAM_MODEL)
+    checks: list[tuple[str, bool]] = [
+        ("model", model in IDEOGRAM_MODELS),
+        ("aspect_ratio", req.get("aspect_ratio", "ASPECT_1_1") in ASPECT_RATIO_ENUMS.values()),
+        ("magic_prompt_option", req.get("magic_prompt_option", "AUTO") in MAGIC_PROMPT_OPTIONS),
+        ("style_type", req.get("style_type", "AUTO") in STYLE_TYPES.values()),
+        ("negative_prompt", isinstance(req.get("negative_prompt", ""), str)),
+        ("resolution", "resolution" not in req or _is_resolution(req["resolution"])),
+    ]
+    seed = req.get("seed", 0)
+    checks.append(("seed", isinstance(seed, int) and not isinstance(seed, bool)
+                   and 0 <= seed <= SEED_MAX))
+    palette = req.get("color_palette")
+    checks.append(("color_palette", palette is None or (
+        isinstance(palette, dict) and set(palette) == {"name"}
+        and palette["name"] in COLOR_PALETTES)))
+    for name, ok in checks:
+        if not ok:
+            return f"invalid {name}"
+    if "resolution" in req and "aspect_ratio" in req:
+        return "give resolution or aspect_ratio, not both"
+    if "style_type" in req and model not in STYLE_MODELS:
+        return f"style_type is not supported by {model}"
+    if palette is not None and model not in COLOR_PALETTE_MODELS:
+        return f"color_palette is not supported by {model}"
+    return None
+
+
+def _envelope(status: int, message: str, headers: Mapping[str, str] | None = None
+              ) -> web.Response:
+    """Seed 004's error answer: ``{"code": "<status>", "message": ..., "data": null}``."""
+    return web.json_response({"code": str(status), "message": message, "data": None},
+                             status=status, headers=headers)
+
+
+async def ideogram_generate(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _envelope(400, "request body is not valid JSON")
+    problem = ideogram_request_error(body)
+    if problem is not None:
+        return _envelope(400, problem)
+    req: dict[str, Any] = body["image_request"]
+    prompt: str = req["prompt"]
+    fail = state.faults.take_failing_job() or FAIL_MARKER in prompt
+    await asyncio.sleep(state.run_time())
+    if fail:
+        return _envelope(500, FAILURE_MESSAGE)
+    job = state.generated(req)
+    safe = UNSAFE_MARKER not in prompt
+    magic = req.get("magic_prompt_option", "AUTO") != "OFF"
+    width, height = ideogram_size(req)
+    item = {
+        "url": f"{_origin(request)}/files/{job.request_id}.png" if safe else None,
+        "prompt": prompt + MAGIC_SUFFIX if magic else prompt,
+        "resolution": f"{width}x{height}",
+        "is_image_safe": safe,
+        "seed": req.get("seed", 12345),
+    }
+    return web.json_response({"created": _iso(job.created_at), "data": [item]})
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -413,6 +562,16 @@ def _authorized(request: web.Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode(), token.encode()
     )
+
+
+def _ideogram_auth(request: web.Request, token: str) -> tuple[str, bool]:
+    """(style, authorized) for the synchronous API: a bearer token or Ideogram's Api-Key."""
+    if "Api-Key" in request.headers:
+        given = request.headers["Api-Key"].strip()
+        return "api-key", hmac.compare_digest(given.encode(), token.encode())
+    if "Authorization" in request.headers:
+        return "bearer", _authorized(request, token)
+    return "none", False
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -498,7 +657,7 @@ async def control_state(request: web.Request) -> web.Response:
 
 def _request_kind(request: web.Request) -> str:
     name = request.match_info.route.name
-    if name in ("submit", "status", "result", "cancel", "file"):
+    if name in ("submit", "status", "result", "cancel", "file", "generate"):
         return name
     if name is not None and name.startswith("control"):
         return "control"
@@ -517,6 +676,8 @@ def _seconds_header(seconds: float) -> str:
 async def _apply_fault(
     rule: FaultRule, kind: str, request: web.Request, handler: Handler
 ) -> web.StreamResponse:
+    if kind == "generate" and rule.fault != "slow":
+        return _generate_fault(rule)
     if rule.fault == "rate_limit":
         return web.json_response({"detail": "rate limited"}, status=429,
                                  headers={"Retry-After": _seconds_header(rule.retry_after)})
@@ -538,13 +699,33 @@ async def _apply_fault(
     return await handler(request)
 
 
+def _generate_fault(rule: FaultRule) -> web.Response:
+    """A fault on the synchronous API, in seed 004's error envelope."""
+    if rule.fault == "rate_limit":
+        return _envelope(429, "rate limited",
+                         headers={"Retry-After": _seconds_header(rule.retry_after)})
+    if rule.fault == "server_error":
+        return _envelope(500, "internal error")
+    if rule.fault == "malformed":
+        return web.Response(text=MALFORMED_BODY, content_type="application/json")
+    if rule.fault == "insufficient_balance":
+        return _envelope(402, "Insufficient balance")
+    # error_body: HTTP 200 carrying the envelope, as the seed's "500 Success" answer does.
+    return web.json_response({"code": str(rule.code), "message": rule.message, "data": None})
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = _state(request)
     kind = _request_kind(request)
     state.request_counts[kind] += 1
     try:
-        if _needs_auth(request, kind) and not _authorized(request, state.config.token):
+        if kind == "generate":
+            style, ok = _ideogram_auth(request, state.config.token)
+            state.ideogram_auth.append(style)
+            if not ok:
+                return _envelope(401, "Invalid API key")
+        elif _needs_auth(request, kind) and not _authorized(request, state.config.token):
             return web.json_response(dict(INVALID_TOKEN_BODY), status=401)
         rule = state.faults.take(kind)
         if rule is not None:
@@ -579,6 +760,7 @@ def create_app(config: LocalServerConfig) -> web.Application:
     app.router.add_get("/v1/requests/{request_id}/status", status, name="status")
     app.router.add_get("/v1/requests/{request_id}/result", result, name="result")
     app.router.add_post("/v1/requests/{request_id}/cancel", cancel, name="cancel")
+    app.router.add_post(IDEOGRAM_PATH, ideogram_generate, name="generate")
     app.router.add_get("/files/{file_id}.png", file_download, name="file")
     app.router.add_post("/_control/faults", control_faults, name="control_faults")
     app.router.add_get("/_control/state", control_state, name="control_state")

@@ -1,8 +1,10 @@
 """Fault injection for the local RunComfy server, switchable at run time.
 
 Every fault is a *rule* that applies to the next ``count`` requests of one kind
-(``submit``, ``status``, ``result``, ``cancel`` or ``file``) or, with ``kind=None``, of any
-``/v1`` kind (submit, status, result, cancel; never ``file``). Each request takes at most
+(``submit``, ``status``, ``result``, ``cancel``, ``file``, or ``generate``: the synchronous
+``/ideogram/generate``) or, with ``kind=None``, of any API kind (submit, status, result,
+cancel, generate; never ``file``). On ``generate`` the error answers use seed 004's
+envelope ``{"code": "500", "message": ..., "data": null}``. Each request takes at most
 one rule: the oldest matching one, whose ``remaining`` count then goes down by one.
 
 From Python (``server.state.faults``)::
@@ -12,6 +14,7 @@ From Python (``server.state.faults``)::
     faults.slow(0.5, kind="submit")                       # sleep, then answer normally
     faults.malformed(1, kind="result")                    # 200, body ``{not json``
     faults.insufficient_balance(1)                        # 402 on the next submit
+    faults.insufficient_balance(1, kind="generate")       # 402 on the next generate
     faults.error_body(1, kind="status")                   # 200 {"error_code": 500001, ...}
     faults.fail_jobs(1)                                   # next submit's job ends "failed"
     faults.clear()
@@ -30,14 +33,16 @@ from typing import Any, Final, Literal, cast
 
 logger = logging.getLogger(__name__)
 
-RequestKind = Literal["submit", "status", "result", "cancel", "file"]
+RequestKind = Literal["submit", "status", "result", "cancel", "file", "generate"]
 FaultName = Literal[
     "rate_limit", "server_error", "slow", "malformed", "insufficient_balance", "error_body"
 ]
 
-REQUEST_KINDS: Final[tuple[str, ...]] = ("submit", "status", "result", "cancel", "file")
+REQUEST_KINDS: Final[tuple[str, ...]] = (
+    "submit", "status", "result", "cancel", "file", "generate",
+)
 #: Kinds a rule with ``kind=None`` applies to.
-API_KINDS: Final[tuple[str, ...]] = ("submit", "status", "result", "cancel")
+API_KINDS: Final[tuple[str, ...]] = ("submit", "status", "result", "cancel", "generate")
 FAULT_NAMES: Final[tuple[str, ...]] = (
     "rate_limit", "server_error", "slow", "malformed", "insufficient_balance", "error_body",
 )
@@ -120,9 +125,13 @@ class Faults:
         """Answer 200 with the body ``{not json`` and ``content-type: application/json``."""
         return self._add(FaultRule("malformed", count, kind))
 
-    def insufficient_balance(self, count: int = 1) -> FaultRule:
-        """Answer the next submits 402 ``{"error_code": 400002, ...}``; no job is created."""
-        return self._add(FaultRule("insufficient_balance", count, "submit"))
+    def insufficient_balance(self, count: int = 1, *,
+                             kind: Literal["submit", "generate"] = "submit") -> FaultRule:
+        """Answer the next submits 402 ``{"error_code": 400002, ...}`` (or the next
+        generates 402 with the seed's envelope); no job is created."""
+        if kind not in ("submit", "generate"):
+            raise ValueError("insufficient_balance applies to submit or generate")
+        return self._add(FaultRule("insufficient_balance", count, kind))
 
     def error_body(
         self,
@@ -219,7 +228,7 @@ _ALLOWED_KEYS: Final[dict[str, set[str]]] = {
     "server_error": {"kind"},
     "slow": {"kind", "seconds"},
     "malformed": {"kind"},
-    "insufficient_balance": set(),
+    "insufficient_balance": {"kind"},
     "error_body": {"kind", "code", "message"},
     "fail_jobs": set(),
 }
@@ -245,5 +254,8 @@ def _builder(
     if name == "malformed":
         return lambda: faults.malformed(count, kind=kind)
     if name == "insufficient_balance":
-        return lambda: faults.insufficient_balance(count)
+        target = kind or "submit"
+        if target not in ("submit", "generate"):
+            raise ValueError("insufficient_balance applies to submit or generate")
+        return lambda: faults.insufficient_balance(count, kind=target)  # type: ignore[arg-type]
     return lambda: faults.fail_jobs(count)

@@ -1,10 +1,22 @@
-"""The provider interface the tracker, quota and Discord code depend on."""
+"""The provider interfaces the tracker, quota and Discord code depend on.
+
+Two kinds of backend:
+
+- :class:`Provider` (RunComfy) accepts a job at once and is polled: submit, status,
+  result, cancel.
+- :class:`SyncProvider` (the Ideogram-compatible API of seed 004) makes the image in one
+  long call. The tracker runs that call as a task it owns, so a job still goes
+  queued → in progress → done, with the same time limits, events and quota settlement.
+
+The tracker tells them apart with ``isinstance(provider, SyncProvider)``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from bot.config import ProviderName
 from bot.providers.types import CancelOutcome, RequestResult, RequestStatus, SubmitReceipt
 
 
@@ -21,3 +33,31 @@ class Provider(Protocol):
     async def cancel(self, request_id: str) -> CancelOutcome: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SyncProvider(Protocol):
+    """A backend that answers with the image in one call (tens of seconds).
+
+    ``generate`` returns a :class:`RequestResult` that is ``completed`` (with image URLs)
+    or ``failed`` (with a user-facing ``error``, e.g. a withheld image), or raises
+    ProviderError. It is never retried once the request was sent: a second call is a
+    second charge.
+    """
+
+    async def generate(self, model: str, inputs: Mapping[str, Any]) -> RequestResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+AnyProvider = Provider | SyncProvider
+
+#: Keys of the tracker's providers dict: RunComfy (real, or the local preview server) and
+#: the Ideogram-compatible synchronous API. ``job.provider`` holds one of them.
+RUNCOMFY_KEYS: tuple[str, ...] = ("runcomfy", "local")
+IDEOGRAM_KEY = "ideogram"
+
+
+def provider_kind(key: str) -> ProviderName:
+    """The backend a provider key belongs to (``local`` is RunComfy's preview)."""
+    return ProviderName.IDEOGRAM if key == IDEOGRAM_KEY else ProviderName.RUNCOMFY

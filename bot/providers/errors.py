@@ -27,6 +27,15 @@ class AuthenticationError(ProviderError):
     )
 
 
+class IdeogramKeyRefused(AuthenticationError):
+    """The synchronous generate API (seed 004) refused the key (401/403)."""
+
+    user_message = (
+        "The bot's Ideogram API key was refused. Ask the bot's owner to check "
+        "IDEOGRAM_API_KEY and IDEOGRAM_AUTH."
+    )
+
+
 class InsufficientBalance(ProviderError):
     user_message = (
         "The bot's image-service account is out of credit. Ask the bot's owner to top it up."
@@ -58,6 +67,16 @@ class RateLimited(ProviderError):
 class ProviderUnavailable(ProviderError):
     user_message = "The image service is unavailable right now. Please try again shortly."
     retryable = True
+
+
+class ServiceFailure(ProviderUnavailable):
+    """A 5xx that carried the provider's own explanation (e.g. seed 004's error envelope)."""
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        code = f"error {self.status_code}: " if self.status_code else ""
+        return (f"The image service failed ({code}{self.detail or 'no reason given'}). "
+                "Please try again shortly.")[:300]
 
 
 class MalformedResponse(ProviderError):

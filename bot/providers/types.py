@@ -56,3 +56,5 @@ class RequestResult:
     created_at: datetime | None = None
     finished_at: datetime | None = None
     cost: float | None = None
+    #: The prompt the provider actually used (after its magic prompt), when it says.
+    revised_prompt: str | None = None

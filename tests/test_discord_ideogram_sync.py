@@ -1,0 +1,270 @@
+"""/ideogram on the Ideogram-compatible synchronous API (seed 004), end to end: real
+discord.py dispatch, recorded Discord HTTP, the local server's /ideogram/generate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.inputs import IDEOGRAM_GENERATE_MODEL
+from bot.jobs import JobRecord, JobStatus
+from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
+from bot.tracker import SYNC_INTERRUPTED
+from cogs.client import IdeogramBot, build_services
+from tests.bot_env import ideogram_bot
+from tests.discord_harness import (
+    CHANNEL_ID,
+    GUILD_ID,
+    MOD_USER_ID,
+    USER_ID,
+    FakeDiscord,
+    attachment_option,
+    chat_input,
+    component,
+    dispatch,
+    fake_discord,  # noqa: F401  (pytest fixture)
+    png_bytes,
+)
+from tests.test_discord_ideogram import custom_ids, final_edit
+
+
+@pytest.fixture
+def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
+    return fake_discord
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
+              tmp_path: Path) -> AsyncIterator[IdeogramBot]:
+    """PROVIDER=ideogram, with RunComfy configured too."""
+    async with ideogram_bot(fake, local_server, tmp_path / "bot.db", ideogram=True,
+                            default_provider="ideogram") as b:
+        yield b
+
+
+async def wait_job(bot: IdeogramBot, predicate: Any, limit: float = 10.0) -> JobRecord:
+    async with asyncio.timeout(limit):
+        while True:
+            for job in await bot.store.jobs_for_user(GUILD_ID, USER_ID, limit=10):
+                if predicate(job):
+                    return job
+            await asyncio.sleep(0.02)
+
+
+def delivered(job: JobRecord) -> bool:
+    return job.delivered_at is not None
+
+
+async def usage(bot: IdeogramBot) -> tuple[int, int]:
+    snapshot, _ = await bot.quota.snapshot(GUILD_ID, USER_ID)
+    return snapshot.usage.user_day, snapshot.usage.in_flight
+
+
+def generated(server: LocalRunComfyServer) -> list[dict[str, Any]]:
+    return [j.inputs for j in server.state.jobs.values() if j.model == IDEOGRAM_GENERATE_MODEL]
+
+
+async def test_full_life_on_the_synchronous_provider(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "a tiny robot watering a bonsai",
+                                      "style": "anime", "aspect_ratio": "16:9", "seed": 1234,
+                                      "model": "V_2_TURBO", "color_palette": "EMBER"})
+    await dispatch(bot, payload)
+    job = await wait_job(bot, delivered)
+
+    assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
+    assert job.provider == "ideogram" and job.model == IDEOGRAM_GENERATE_MODEL
+    assert job.status is JobStatus.COMPLETED
+    assert generated(local_server) == [{
+        "prompt": "a tiny robot watering a bonsai", "aspect_ratio": "ASPECT_16_9",
+        "model": "V_2_TURBO", "magic_prompt_option": "ON", "seed": 1234,
+        "style_type": "ANIME", "color_palette": {"name": "EMBER"}}]
+    assert local_server.state.submit_count == 0  # RunComfy was not asked
+    assert local_server.state.ideogram_auth == ["bearer"]
+
+    edits = fake.edits_of_original(payload["token"])
+    contents = [e.json.get("content", "") for e in edits]
+    queued = next(i for i, c in enumerate(contents) if c.startswith("⏳ Queued"))
+    running = next(i for i, c in enumerate(contents) if c.startswith("🎨 Making the image"))
+    assert queued < running < len(edits) - 1, contents
+    assert custom_ids(edits[queued].json) == [f"job:{job.id}:cancel", f"job:{job.id}:info"]
+    final = final_edit(edits)
+    assert final is edits[-1] and final.json["content"].startswith("✅ Done")
+    [server_job] = [j for j in local_server.state.jobs.values()]
+    assert final.files[0].data == server_job.image_bytes
+    assert final.files[0].filename == f"ideogram-{job.short_id}.png"
+    embed = final.json["embeds"][0]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert embed["title"] == "Ideogram 2.0 Turbo"
+    assert fields["Style"] == "anime" and fields["Colour palette"] == "EMBER"
+    assert fields["Seed"] == "`1234`" and "Time taken" in fields
+    assert IDEOGRAM_GENERATE_MODEL in embed["footer"]["text"]
+    assert job.revised_prompt == "a tiny robot watering a bonsai" + MAGIC_SUFFIX
+    assert await usage(bot) == (1, 0)
+
+    # Info shows every parameter and the prompt the provider actually used.
+    info = component(f"job:{job.id}:info", user_id=USER_ID)
+    await dispatch(bot, info)
+    [callback] = fake.interaction_callbacks(info["id"])
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    info_embed = callback["data"]["embeds"][0]
+    info_fields = {f["name"]: f["value"] for f in info_embed["fields"]}
+    assert info_fields["Prompt used by the provider"] == job.revised_prompt
+    assert "**model**: `V_2_TURBO`" in info_embed["description"]
+    assert "**color_palette**: `EMBER`" in info_embed["description"]
+    assert info_fields["Provider"] == "ideogram"
+
+    # Reroll: the same options on the same provider, a new seed.
+    reroll = component(f"job:{job.id}:reroll", user_id=USER_ID)
+    await dispatch(bot, reroll)
+    again = await wait_job(bot, lambda j: j.id != job.id and delivered(j))
+    assert again.provider == "ideogram" and again.seed != job.seed
+    assert {k: v for k, v in again.inputs.items() if k != "seed"} == {
+        k: v for k, v in job.inputs.items() if k != "seed"}
+    assert len(generated(local_server)) == 2
+
+
+async def test_the_servers_setting_picks_the_provider(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    async with ideogram_bot(fake, local_server, tmp_path / "bot.db", ideogram=True) as bot:
+        setting = chat_input("settings", {"provider": "ideogram"}, subcommand="provider",
+                             user_id=MOD_USER_ID)
+        await dispatch(bot, setting)
+        [answer] = fake.interaction_callbacks(setting["id"])
+        assert "ideogram" in answer["data"]["content"] and "RunComfy" in answer["data"]["content"]
+        await dispatch(bot, chat_input("ideogram", {"prompt": "a fox", "model": "V_1"}))
+        first = await wait_job(bot, delivered)
+        assert first.provider == "ideogram" and first.inputs["model"] == "V_1"
+        assert first.status is JobStatus.COMPLETED and local_server.state.submit_count == 0
+
+        back = chat_input("settings", {"provider": "runcomfy"}, subcommand="provider",
+                          user_id=MOD_USER_ID)
+        await dispatch(bot, back)
+        await dispatch(bot, chat_input("ideogram", {"prompt": "a badger"}))
+        second = await wait_job(bot, lambda j: j.id != first.id and delivered(j))
+        assert second.provider == "runcomfy" and second.model == "ideogram/ideogram-v2/generate"
+        assert local_server.state.submit_count == 1 and len(generated(local_server)) == 1
+
+
+async def test_unsafe_image_is_withheld_and_not_counted(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "something [unsafe]"})
+    await dispatch(bot, payload)
+    job = await wait_job(bot, delivered)
+    assert job.status is JobStatus.FAILED and job.result_urls == []
+    last = fake.edits_of_original(payload["token"])[-1]
+    assert last.json["content"].startswith("❌ Failed — The image was withheld by the "
+                                           "provider's safety filter")
+    assert not last.files
+    assert not any(r.files for r in fake.edits_of_original(payload["token"]))
+    assert await usage(bot) == (0, 0)
+    assert job.revised_prompt  # still known, for Info
+
+
+async def test_the_seeds_500_envelope_is_a_clear_failure(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    payload = chat_input("ideogram", {"prompt": "explode [fail]"})
+    await dispatch(bot, payload)
+    job = await wait_job(bot, delivered)
+    assert job.status is JobStatus.FAILED
+    last = fake.edits_of_original(payload["token"])[-1]
+    assert last.json["content"] == ("❌ Failed — The image service failed (error 500: "
+                                    "simulated failure). Please try again shortly.")
+    assert await usage(bot) == (0, 0)
+
+
+@pytest.mark.parametrize(("provider", "options", "expected"), [
+    ("runcomfy", {"model": "V_2"}, "`model` only works when `/ideogram` is served by the "
+                                   "ideogram provider"),
+    ("runcomfy", {"color_palette": "EMBER"}, "`color_palette` only works"),
+    ("runcomfy", {"model": "V_1", "color_palette": "MAGIC"}, "`model` and `color_palette`"),
+    ("ideogram", {"model": "V_1", "style": "anime"}, "Model V_1 has no styles"),
+    ("ideogram", {"model": "V_1_TURBO", "color_palette": "EMBER"},
+     "Model V_1_TURBO has no colour palettes"),
+    ("ideogram", {"model": "V_3"}, "not a valid model"),
+])
+async def test_unsupported_options_are_refused_privately_before_anything(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path, provider: str,
+        options: dict[str, Any], expected: str) -> None:
+    async with ideogram_bot(fake, local_server, tmp_path / "bot.db", ideogram=True,
+                            default_provider=provider) as bot:
+        payload = chat_input("ideogram", {"prompt": "a fox", **options})
+        await dispatch(bot, payload)
+        [callback] = fake.interaction_callbacks(payload["id"])
+        assert callback["type"] == 4 and callback["data"]["flags"] & 64
+        assert expected in callback["data"]["content"], callback["data"]["content"]
+        assert local_server.state.submit_count == 0
+        assert local_server.state.request_counts["generate"] == 0
+        assert await bot.store.jobs_for_user(GUILD_ID, USER_ID) == []
+        assert await usage(bot) == (0, 0)
+
+
+async def test_restart_while_in_flight_fails_the_job_and_never_resends(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.run_seconds = 3.0
+    db = tmp_path / "bot.db"
+    async with ideogram_bot(fake, local_server, db, ideogram=True,
+                            default_provider="ideogram") as first:
+        await dispatch(first, chat_input("ideogram", {"prompt": "a long one"}))
+        job = await wait_job(first, lambda j: j.status is JobStatus.RUNNING and j.message_id)
+        await asyncio.sleep(0.05)
+        assert await usage(first) == (1, 1)
+    assert local_server.state.request_counts["generate"] == 1
+
+    async with ideogram_bot(fake, local_server, db, ideogram=True,
+                            default_provider="ideogram") as second:
+        done = await wait_job(second, delivered)
+        assert done.id == job.id and done.status is JobStatus.FAILED
+        assert done.error == SYNC_INTERRUPTED
+        edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+        assert edits and edits[-1].json["content"].startswith("❌ Failed — The bot restarted")
+        assert await usage(second) == (0, 0)
+    assert local_server.state.request_counts["generate"] == 1
+
+
+async def test_without_runcomfy_reframe_says_so_and_ideogram_still_works(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    async with ideogram_bot(fake, local_server, tmp_path / "bot.db", ideogram=True,
+                            default_provider="ideogram", runcomfy=False) as bot:
+        option = attachment_option("image", filename="cat.png", content_type="image/png",
+                                   data=png_bytes(64, 48))
+        payload = chat_input("reframe", [option])
+        await dispatch(bot, payload)
+        [callback] = fake.interaction_callbacks(payload["id"])
+        assert callback["type"] == 4 and callback["data"]["flags"] & 64
+        assert "Reframing runs on RunComfy" in callback["data"]["content"]
+        assert "RUNCOMFY_API_TOKEN" in callback["data"]["content"]
+
+        setting = chat_input("settings", {"provider": "runcomfy"}, subcommand="provider",
+                             user_id=MOD_USER_ID)
+        await dispatch(bot, setting)
+        [answer] = fake.interaction_callbacks(setting["id"])
+        assert "runcomfy provider is not configured" in answer["data"]["content"]
+
+        await dispatch(bot, chat_input("ideogram", {"prompt": "a fox"}))
+        job = await wait_job(bot, delivered)
+        assert job.status is JobStatus.COMPLETED and job.provider == "ideogram"
+    assert local_server.state.submit_count == 0
+
+
+async def test_build_services_for_provider_ideogram(local_server: LocalRunComfyServer,
+                                                   tmp_path: Path) -> None:
+    settings = load_settings(None, DISCORD_TOKEN="t", DATABASE_URL=f"sqlite:///{tmp_path}/s.db",
+                             PROVIDER="ideogram", IDEOGRAM_BASE_URL=local_server.base_url,
+                             IDEOGRAM_API_KEY="k-123456", IDEOGRAM_AUTH="api-key",
+                             IDEOGRAM_GENERATE_PATH="/ideogram/generate")
+    services = await build_services(settings)
+    try:
+        # No RunComfy token with PROVIDER=ideogram: no local RunComfy preview either.
+        assert services.local_server is None and set(services.providers) == {"ideogram"}
+        assert services.provider_name == "ideogram"
+        assert "k-123456" not in repr(services.providers["ideogram"])
+    finally:
+        await services.aclose()
+    with pytest.raises(ConfigError, match=r"^IDEOGRAM_BASE_URL is missing"):
+        load_settings(None, PROVIDER="ideogram")

@@ -1,0 +1,224 @@
+"""The tracker running a synchronous provider (seed 004's API) as a task it owns: the same
+events, time limits, cancellation, quota settlement and restart rules as a polled job."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.inputs import IdeogramGenerateInputs
+from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
+from bot.providers.ideogram import WITHHELD, IdeogramClient
+from bot.providers.types import CancelOutcome
+from bot.quota_service import QuotaService
+from bot.store import Store
+from bot.tracker import (
+    SYNC_INTERRUPTED,
+    TIMED_OUT_QUEUED,
+    TIMED_OUT_RUNNING,
+    JobTracker,
+    TrackerConfig,
+)
+from tests.conftest import TOKEN
+from tests.test_tracker import FAST, Recorder
+
+GUILD = 10
+
+
+def sync_job(prompt: str = "a lighthouse at dusk") -> JobRecord:
+    inputs = IdeogramGenerateInputs(prompt=prompt, seed=1234, ideogram_model="V_2_TURBO")
+    return JobRecord(id=new_job_id(), provider="ideogram", model=inputs.model, guild_id=GUILD,
+                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
+
+
+@pytest.fixture
+async def client(local_server: LocalRunComfyServer) -> AsyncIterator[IdeogramClient]:
+    local_server.state.config.run_seconds = 0.2
+    async with IdeogramClient(api_key=TOKEN, base_url=local_server.base_url) as c:
+        yield c
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "sync.db"
+
+
+def wired(store: Store, client: IdeogramClient, **config: object
+          ) -> tuple[JobTracker, QuotaService, Recorder]:
+    tracker = JobTracker(store, {"ideogram": client},
+                         config=TrackerConfig(polling=FAST, **config))  # type: ignore[arg-type]
+    quota = QuotaService(store)
+    recorder = Recorder(store)
+    tracker.add_listener(quota)
+    tracker.add_listener(recorder)
+    return tracker, quota, recorder
+
+
+def reservation_state(db: Path, job_id: str) -> str:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT state FROM usage_reservations WHERE job_key = ?",
+                           (job_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_queued_running_completed_with_the_revised_prompt(
+        db: Path, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
+    async with await Store.open(db) as store:
+        tracker, quota, recorder = wired(store, client)
+        await tracker.start()
+        try:
+            job = sync_job()
+            await quota.reserve(job)
+            queued = await tracker.submit(job)
+            assert queued.status is JobStatus.QUEUED and queued.request_id is None
+            final = await recorder.wait_terminal(job.id)
+        finally:
+            await tracker.stop()
+        assert recorder.statuses(job.id) == [JobStatus.QUEUED, JobStatus.RUNNING,
+                                             JobStatus.COMPLETED]
+        assert recorder.persisted_first
+        [generated] = local_server.state.jobs.values()
+        assert final.job.result_urls == [f"{local_server.base_url}/files/"
+                                         f"{generated.request_id}.png"]
+        assert final.job.revised_prompt == "a lighthouse at dusk" + MAGIC_SUFFIX
+        stored = await store.get_job(job.id)
+        assert stored is not None and stored.revised_prompt == final.job.revised_prompt
+        assert stored.submitted_at and stored.started_at and stored.finished_at
+        assert stored.submitted_at <= stored.started_at <= stored.finished_at
+        assert stored.finished_at - stored.started_at >= 0.2
+        snapshot, _ = await quota.snapshot(GUILD, 3)
+        assert snapshot.usage.user_day == 1 and snapshot.usage.in_flight == 0
+        assert stored.cost == pytest.approx(0.08)  # the price table's: the API reports none
+    assert reservation_state(db, job.id) == "committed"
+
+
+async def test_withheld_image_fails_and_is_not_counted(
+        db: Path, client: IdeogramClient) -> None:
+    async with await Store.open(db) as store:
+        tracker, quota, recorder = wired(store, client)
+        await tracker.start()
+        try:
+            job = sync_job("a thing [unsafe]")
+            await quota.reserve(job)
+            await tracker.submit(job)
+            final = await recorder.wait_terminal(job.id)
+        finally:
+            await tracker.stop()
+        assert final.job.status is JobStatus.FAILED and final.job.error == WITHHELD
+        assert final.job.result_urls == [] and final.job.revised_prompt
+        snapshot, _ = await quota.snapshot(GUILD, 3)
+        assert snapshot.usage.user_day == 0 and snapshot.usage.in_flight == 0
+    assert reservation_state(db, job.id) == "released"
+
+
+async def test_restart_while_running_fails_without_resending(
+        db: Path, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.run_seconds = 2.0
+    async with await Store.open(db) as store:
+        tracker, quota, recorder = wired(store, client)
+        await tracker.start()
+        job = sync_job()
+        await quota.reserve(job)
+        await tracker.submit(job)
+        async with asyncio.timeout(5), recorder.changed:
+            await recorder.changed.wait_for(
+                lambda: JobStatus.RUNNING in recorder.statuses(job.id))
+        await asyncio.sleep(0.05)  # the call is on the wire
+        await tracker.stop()
+    assert local_server.state.request_counts["generate"] == 1
+
+    async with await Store.open(db) as store:  # the next process
+        tracker, quota, recorder = wired(store, client)
+        await quota.reconcile()
+        await tracker.start()
+        try:
+            final = await recorder.wait_terminal(job.id)
+        finally:
+            await tracker.stop()
+        assert final.resumed and final.job.status is JobStatus.FAILED
+        assert final.job.error == SYNC_INTERRUPTED
+    assert local_server.state.request_counts["generate"] == 1  # never resent
+    assert reservation_state(db, job.id) == "released"
+
+
+async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
+        db: Path, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.run_seconds = 0.5
+    async with await Store.open(db) as store:
+        tracker, _, recorder = wired(store, client, concurrency=1)
+        await tracker.start()
+        first, second, third = sync_job("one"), sync_job("two"), sync_job("three")
+        try:
+            for job in (first, second, third):
+                await tracker.submit(job)
+            await asyncio.sleep(0.1)
+            assert (await store.get_job(first.id)).status is JobStatus.RUNNING  # type: ignore[union-attr]
+            assert (await store.get_job(second.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+            assert await tracker.cancel(second.id) is CancelOutcome.CANCELLED
+            assert await tracker.cancel(first.id) is CancelOutcome.NOT_CANCELLABLE
+            await recorder.wait_terminal(first.id)
+            await asyncio.sleep(0.05)
+            assert (await store.get_job(third.id)).status is JobStatus.RUNNING  # type: ignore[union-attr]
+        finally:
+            await tracker.stop()
+        assert recorder.statuses(second.id) == [JobStatus.QUEUED, JobStatus.CANCELLED]
+    # "two" was never sent; "three" was running when the process stopped.
+    assert local_server.state.request_counts["generate"] == 2
+
+    # A job still queued at a restart was never sent: it simply runs.
+    async with await Store.open(db) as store:
+        waiting = sync_job("four")
+        await store.insert_job(waiting.evolve(status=JobStatus.QUEUED, submitted_at=time.time()))
+        tracker, _, recorder = wired(store, client)
+        await tracker.start()
+        try:
+            done = await recorder.wait_terminal(waiting.id)
+            interrupted = await recorder.wait_terminal(third.id)
+        finally:
+            await tracker.stop()
+    assert done.job.status is JobStatus.COMPLETED
+    assert interrupted.job.error == SYNC_INTERRUPTED
+    assert local_server.state.request_counts["generate"] == 3
+
+
+async def test_time_limits(db: Path, client: IdeogramClient,
+                          local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.run_seconds = 1.0
+    async with await Store.open(db) as store:
+        tracker, _, recorder = wired(store, client, concurrency=1, run_timeout=0.2,
+                                     queue_timeout=0.1)
+        await tracker.start()
+        try:
+            slow, waiting = sync_job("slow"), sync_job("waiting")
+            await tracker.submit(slow)
+            await tracker.submit(waiting)
+            timed_out = await recorder.wait_terminal(slow.id)
+            never_ran = await recorder.wait_terminal(waiting.id)
+        finally:
+            await tracker.stop()
+    assert timed_out.job.error == TIMED_OUT_RUNNING
+    assert never_ran.job.error == TIMED_OUT_QUEUED
+    assert recorder.statuses(waiting.id) == [JobStatus.QUEUED, JobStatus.FAILED]
+    assert local_server.state.request_counts["generate"] == 1
+
+
+async def test_provider_errors_end_the_job(db: Path, client: IdeogramClient,
+                                           local_server: LocalRunComfyServer) -> None:
+    local_server.state.faults.insufficient_balance(1, kind="generate")
+    async with await Store.open(db) as store:
+        tracker, _, recorder = wired(store, client)
+        await tracker.start()
+        try:
+            job = sync_job()
+            await tracker.submit(job)
+            final = await recorder.wait_terminal(job.id)
+        finally:
+            await tracker.stop()
+    assert final.job.status is JobStatus.FAILED and "credit" in (final.job.error or "")
