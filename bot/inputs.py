@@ -10,8 +10,8 @@ its own ``model`` and ``color_palette``; :mod:`bot.ideogram_api` maps them to it
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Self
 
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
@@ -130,8 +130,50 @@ def aspect_ratio_size(aspect_ratio: str) -> tuple[int, int]:
     return max(64, round(rw * scale / 64) * 64), max(64, round(rh * scale / 64) * 64)
 
 
+class _PromptOptions:
+    """What ``/ideogram``'s inputs share on both providers: checks, payload, reseeding."""
+
+    __slots__ = ()
+    prompt: str
+    seed: int
+    style: str
+    aspect_ratio: str
+    magic_prompt: bool
+    negative_prompt: str
+
+    def _check_prompt_options(self) -> None:
+        _check_text("prompt", self.prompt, maximum=PROMPT_MAX, required=True)
+        _check_text("negative_prompt", self.negative_prompt, maximum=NEGATIVE_PROMPT_MAX,
+                    required=False)
+        _check_choice("style", self.style, STYLES)
+        _check_choice("aspect_ratio", self.aspect_ratio, ASPECT_RATIOS)
+        if not isinstance(self.magic_prompt, bool):
+            raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
+        _check_seed(self.seed)
+
+    def _prompt_payload(self) -> dict[str, Any]:
+        """The RunComfy v2 generate body. An empty negative prompt is not sent."""
+        payload: dict[str, Any] = {
+            "prompt": self.prompt,
+            "style": self.style,
+            "aspect_ratio": self.aspect_ratio,
+            "expand_prompt": self.magic_prompt,
+            "seed": self.seed,
+        }
+        if self.negative_prompt.strip():
+            payload["negative_prompt"] = self.negative_prompt
+        return payload
+
+    def with_seed(self, seed: int) -> Self:
+        return replace(self, seed=seed)  # type: ignore[type-var]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return aspect_ratio_size(self.aspect_ratio)
+
+
 @dataclass(frozen=True, slots=True)
-class GenerateInputs:
+class GenerateInputs(_PromptOptions):
     """Inputs of ``ideogram/ideogram-v2/generate``; validated on construction."""
 
     prompt: str
@@ -144,37 +186,11 @@ class GenerateInputs:
     model: str = field(default=GENERATE_MODEL, init=False)
 
     def __post_init__(self) -> None:
-        _check_text("prompt", self.prompt, maximum=PROMPT_MAX, required=True)
-        _check_text("negative_prompt", self.negative_prompt, maximum=NEGATIVE_PROMPT_MAX,
-                    required=False)
-        _check_choice("style", self.style, STYLES)
-        _check_choice("aspect_ratio", self.aspect_ratio, ASPECT_RATIOS)
-        if not isinstance(self.magic_prompt, bool):
-            raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
-        _check_seed(self.seed)
+        self._check_prompt_options()
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body RunComfy receives. An empty negative prompt is not sent."""
-        payload: dict[str, Any] = {
-            "prompt": self.prompt,
-            "style": self.style,
-            "aspect_ratio": self.aspect_ratio,
-            "expand_prompt": self.magic_prompt,
-            "seed": self.seed,
-        }
-        if self.negative_prompt.strip():
-            payload["negative_prompt"] = self.negative_prompt
-        return payload
-
-    def with_seed(self, seed: int) -> GenerateInputs:
-        d = asdict(self)
-        d.pop("model")
-        d["seed"] = seed
-        return GenerateInputs(**d)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return aspect_ratio_size(self.aspect_ratio)
+        return self._prompt_payload()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +227,7 @@ class ReframeInputs:
         return payload
 
     def with_seed(self, seed: int) -> ReframeInputs:
-        d = asdict(self)
-        d.pop("model")
-        d["seed"] = seed
-        return ReframeInputs(**d)
+        return replace(self, seed=seed)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -222,7 +235,7 @@ class ReframeInputs:
 
 
 @dataclass(frozen=True, slots=True)
-class IdeogramGenerateInputs:
+class IdeogramGenerateInputs(_PromptOptions):
     """``/ideogram`` on the synchronous API: the same options plus ``ideogram_model`` and
     ``color_palette``. Validated on construction, including what the chosen model supports:
     an option the model cannot use is refused, never silently dropped."""
@@ -239,14 +252,7 @@ class IdeogramGenerateInputs:
     model: str = field(default=IDEOGRAM_GENERATE_MODEL, init=False)
 
     def __post_init__(self) -> None:
-        _check_text("prompt", self.prompt, maximum=PROMPT_MAX, required=True)
-        _check_text("negative_prompt", self.negative_prompt, maximum=NEGATIVE_PROMPT_MAX,
-                    required=False)
-        _check_choice("style", self.style, STYLES)
-        _check_choice("aspect_ratio", self.aspect_ratio, ASPECT_RATIOS)
-        if not isinstance(self.magic_prompt, bool):
-            raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
-        _check_seed(self.seed)
+        self._check_prompt_options()
         _check_choice("model", self.ideogram_model, IDEOGRAM_MODELS)
         if self.color_palette is not None:
             _check_choice("color_palette", self.color_palette, COLOR_PALETTES)
@@ -255,29 +261,12 @@ class IdeogramGenerateInputs:
 
     def to_payload(self) -> dict[str, Any]:
         """What the job stores: the ``/ideogram`` payload plus ``model`` (and the palette)."""
-        payload: dict[str, Any] = {
-            "prompt": self.prompt,
-            "style": self.style,
-            "aspect_ratio": self.aspect_ratio,
-            "expand_prompt": self.magic_prompt,
-            "seed": self.seed,
-        }
-        if self.negative_prompt.strip():
-            payload["negative_prompt"] = self.negative_prompt
+        payload = self._prompt_payload()
         payload["model"] = self.ideogram_model
         if self.color_palette is not None:
             payload["color_palette"] = self.color_palette
         return payload
 
-    def with_seed(self, seed: int) -> IdeogramGenerateInputs:
-        d = asdict(self)
-        d.pop("model")
-        d["seed"] = seed
-        return IdeogramGenerateInputs(**d)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return aspect_ratio_size(self.aspect_ratio)
 
 
 def check_model_support(ideogram_model: str, *, style: str = DEFAULT_STYLE,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 
 from bot.config import load_settings
+from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import PollingConfig
 from bot.providers.base import AnyProvider
@@ -18,8 +20,9 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.store import Store
 from bot.tracker import TrackerConfig
 from cogs.client import IdeogramBot, Services
-from tests.conftest import TOKEN
-from tests.discord_harness import FakeDiscord, running_bot
+from tests.discord_harness import GUILD_ID, FakeDiscord, running_bot
+
+TOKEN = "rc-test-token-5f1d2c9a"  # the local provider server's token in tests
 
 FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
                              min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
@@ -67,3 +70,23 @@ async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Pat
             await running.job_messages.wait_idle()
     finally:
         await services.aclose()
+
+
+async def wait_for_job(bot: IdeogramBot, predicate: Callable[[JobRecord], bool], *,
+                       user_id: int | None = None, newest_only: bool = False,
+                       limit: float = 10.0) -> JobRecord:
+    """The newest job of the test guild (of ``user_id``, when given) matching ``predicate``;
+    with ``newest_only``, wait until the newest job itself matches."""
+    count = 1 if newest_only else 20
+    async with asyncio.timeout(limit):
+        while True:
+            jobs = await (bot.store.jobs_for_guild(GUILD_ID, limit=count) if user_id is None
+                          else bot.store.jobs_for_user(GUILD_ID, user_id, limit=count))
+            for job in jobs:
+                if predicate(job):
+                    return job
+            await asyncio.sleep(0.02)
+
+
+def delivered(job: JobRecord) -> bool:
+    return job.delivered_at is not None

@@ -1,14 +1,25 @@
-"""Shared fixtures: the local RunComfy-compatible server on a loopback port."""
+"""Shared fixtures: the local RunComfy-compatible server, the fake Discord API and a fully
+wired bot on a real SQLite file.
+
+Test modules that need a different bot or Discord (the harness's own tests, a guild with
+more channels, a bot with the second provider) override these fixtures by defining their
+own of the same name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from cogs.client import IdeogramBot
+from tests.bot_env import TOKEN, ideogram_bot
+from tests.discord_harness import FakeDiscord
+from tests.discord_harness import fake_discord as fake_discord
 
-TOKEN = "rc-test-token-5f1d2c9a"
+__all__ = ["TOKEN"]
 
 
 @pytest.fixture
@@ -20,3 +31,20 @@ async def local_server() -> AsyncIterator[LocalRunComfyServer]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+def fake(fake_discord: FakeDiscord) -> FakeDiscord:
+    return fake_discord
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "bot.db"
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
+              db: Path) -> AsyncIterator[IdeogramBot]:
+    async with ideogram_bot(fake, local_server, db) as running:
+        yield running

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot
+from tests.bot_env import delivered, ideogram_bot, wait_for_job
 from tests.discord_harness import (
     CHANNEL_ID,
-    GUILD_ID,
     MOD_USER_ID,
     OTHER_USER_ID,
     USER_ID,
@@ -24,27 +20,11 @@ from tests.discord_harness import (
     chat_input,
     component,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
 )
 
 
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
-
-
-async def wait_job(bot: IdeogramBot, user_id: int, predicate: Any,
-                   limit: float = 10.0) -> JobRecord:
-    async with asyncio.timeout(limit):
-        while True:
-            for job in await bot.store.jobs_for_user(GUILD_ID, user_id, limit=10):
-                if predicate(job):
-                    return job
-            await asyncio.sleep(0.02)
-
-
-def delivered(job: JobRecord) -> bool:
-    return job.delivered_at is not None
+async def wait_job(bot: IdeogramBot, user_id: int, predicate: Any) -> JobRecord:
+    return await wait_for_job(bot, predicate, user_id=user_id)
 
 
 async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"

@@ -32,7 +32,6 @@ from tests.discord_harness import (
     chat_input,
     component,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
     message_context,
     message_payload,
     opt,
@@ -189,11 +188,6 @@ def _install_commands(bot: HarnessBot) -> None:
 
 
 # ----------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot
+from tests.bot_env import delivered, ideogram_bot, wait_for_job
 from tests.discord_harness import (
     CHANNEL_ID,
     GUILD_ID,
@@ -22,29 +21,12 @@ from tests.discord_harness import (
     chat_input,
     component,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
     message_payload,
     user_option,
     user_payload,
 )
 
 BASE_TIME = 1_750_000_000.0
-
-
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "bot.db"
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> Any:
-    async with ideogram_bot(fake, local_server, db) as b:
-        yield b
 
 
 def stored_job(number: int, user_id: int = USER_ID, **overrides: Any) -> JobRecord:
@@ -203,13 +185,8 @@ async def test_delete_from_history_marks_the_job_and_removes_its_message(
     assert "was deleted" in callback(fake, recall)["data"]["content"]
 
 
-async def wait_delivered(bot: IdeogramBot, limit: float = 10.0) -> JobRecord:
-    async with asyncio.timeout(limit):
-        while True:
-            for job in await bot.store.jobs_for_user(GUILD_ID, USER_ID, limit=5):
-                if job.delivered_at is not None:
-                    return job
-            await asyncio.sleep(0.02)
+async def wait_delivered(bot: IdeogramBot) -> JobRecord:
+    return await wait_for_job(bot, delivered, user_id=USER_ID)
 
 
 async def test_job_recall_for_owner_and_moderator_not_others(

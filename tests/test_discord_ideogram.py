@@ -14,7 +14,6 @@ from PIL import Image
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot
 from tests.discord_harness import (
     CHANNEL_ID,
     GUILD_ID,
@@ -23,20 +22,7 @@ from tests.discord_harness import (
     RecordedRequest,
     chat_input,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
 )
-
-
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
-              tmp_path: Path) -> Any:
-    async with ideogram_bot(fake, local_server, tmp_path / "bot.db") as b:
-        yield b
 
 
 async def only_job(bot: IdeogramBot, user_id: int = USER_ID) -> JobRecord:

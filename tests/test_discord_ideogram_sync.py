@@ -16,7 +16,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
 from bot.tracker import SYNC_INTERRUPTED
 from cogs.client import IdeogramBot, build_services
-from tests.bot_env import ideogram_bot
+from tests.bot_env import delivered, ideogram_bot, wait_for_job
 from tests.discord_harness import (
     CHANNEL_ID,
     GUILD_ID,
@@ -27,15 +27,9 @@ from tests.discord_harness import (
     chat_input,
     component,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
     png_bytes,
 )
 from tests.test_discord_ideogram import custom_ids, final_edit
-
-
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
 
 
 @pytest.fixture
@@ -47,17 +41,8 @@ async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
         yield b
 
 
-async def wait_job(bot: IdeogramBot, predicate: Any, limit: float = 10.0) -> JobRecord:
-    async with asyncio.timeout(limit):
-        while True:
-            for job in await bot.store.jobs_for_user(GUILD_ID, USER_ID, limit=10):
-                if predicate(job):
-                    return job
-            await asyncio.sleep(0.02)
-
-
-def delivered(job: JobRecord) -> bool:
-    return job.delivered_at is not None
+async def wait_job(bot: IdeogramBot, predicate: Any) -> JobRecord:
+    return await wait_for_job(bot, predicate, user_id=USER_ID)
 
 
 async def usage(bot: IdeogramBot) -> tuple[int, int]:

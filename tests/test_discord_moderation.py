@@ -51,17 +51,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     assert not f.server_errors, f.server_errors
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "bot.db"
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> Any:
-    async with ideogram_bot(fake, local_server, db) as b:
-        yield b
-
-
 def callback(fake: FakeDiscord, payload: dict[str, Any]) -> dict[str, Any]:
     [cb] = fake.interaction_callbacks(payload["id"])
     return cb

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot
+from tests.bot_env import delivered, ideogram_bot, wait_for_job
 from tests.discord_harness import (
     GUILD_ID,
     LOG_CHANNEL_ID,
@@ -22,19 +21,8 @@ from tests.discord_harness import (
     FakeDiscord,
     chat_input,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
     user_option,
 )
-
-
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "bot.db"
 
 
 @pytest.fixture
@@ -66,13 +54,8 @@ def ephemeral_text(callback: dict[str, Any]) -> str:
     return str(callback["data"].get("content") or "")
 
 
-async def wait_delivered(bot: IdeogramBot, limit: float = 10.0) -> None:
-    async with asyncio.timeout(limit):
-        while True:
-            jobs = await bot.store.jobs_for_user(GUILD_ID, USER_ID, limit=1)
-            if jobs and jobs[0].delivered_at is not None:
-                return
-            await asyncio.sleep(0.02)
+async def wait_delivered(bot: IdeogramBot) -> None:
+    await wait_for_job(bot, delivered, user_id=USER_ID, newest_only=True)
 
 
 @pytest.mark.parametrize(("sub", "options"), [

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +13,8 @@ from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
 from bot.resolutions import search
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot
+from tests.bot_env import delivered, wait_for_job
 from tests.discord_harness import (
-    GUILD_ID,
     USER_ID,
     FakeDiscord,
     attachment_option,
@@ -26,7 +23,6 @@ from tests.discord_harness import (
     chat_input,
     component,
     dispatch,
-    fake_discord,  # noqa: F401  (pytest fixture)
     message_context,
     message_payload,
     png_bytes,
@@ -35,25 +31,8 @@ from tests.discord_harness import (
 PNG = png_bytes(64, 48)
 
 
-@pytest.fixture
-def fake(fake_discord: FakeDiscord) -> FakeDiscord:  # noqa: F811
-    return fake_discord
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
-              tmp_path: Path) -> Any:
-    async with ideogram_bot(fake, local_server, tmp_path / "bot.db") as b:
-        yield b
-
-
-async def wait_delivered(bot: IdeogramBot, limit: float = 10.0) -> JobRecord:
-    async with asyncio.timeout(limit):
-        while True:
-            jobs = await bot.store.jobs_for_user(GUILD_ID, USER_ID, limit=1)
-            if jobs and jobs[0].delivered_at is not None:
-                return jobs[0]
-            await asyncio.sleep(0.02)
+async def wait_delivered(bot: IdeogramBot) -> JobRecord:
+    return await wait_for_job(bot, delivered, user_id=USER_ID)
 
 
 def image_option(**kwargs: Any) -> dict[str, Any]:
