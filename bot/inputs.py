@@ -289,17 +289,22 @@ def check_model_support(ideogram_model: str, *, style: str = DEFAULT_STYLE,
 ModelInputs = GenerateInputs | ReframeInputs | IdeogramGenerateInputs
 
 
+def _prompt_options(payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``/ideogram`` options of a stored payload (see ``_PromptOptions._prompt_payload``)."""
+    return {
+        "prompt": payload["prompt"],
+        "seed": payload["seed"],
+        "style": payload.get("style", DEFAULT_STYLE),
+        "aspect_ratio": payload.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
+        "magic_prompt": payload.get("expand_prompt", True),
+        "negative_prompt": payload.get("negative_prompt", ""),
+    }
+
+
 def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
     """Rebuild typed inputs from a stored payload (for Reroll, Info and restarts)."""
     if model == GENERATE_MODEL:
-        return GenerateInputs(
-            prompt=payload["prompt"],
-            seed=payload["seed"],
-            style=payload.get("style", DEFAULT_STYLE),
-            aspect_ratio=payload.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
-            magic_prompt=payload.get("expand_prompt", True),
-            negative_prompt=payload.get("negative_prompt", ""),
-        )
+        return GenerateInputs(**_prompt_options(payload))
     if model == REFRAME_MODEL:
         palette = payload.get("color_palette")
         return ReframeInputs(
@@ -312,12 +317,7 @@ def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
     if model == IDEOGRAM_GENERATE_MODEL:
         palette = payload.get("color_palette")
         return IdeogramGenerateInputs(
-            prompt=payload["prompt"],
-            seed=payload["seed"],
-            style=payload.get("style", DEFAULT_STYLE),
-            aspect_ratio=payload.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
-            magic_prompt=payload.get("expand_prompt", True),
-            negative_prompt=payload.get("negative_prompt", ""),
+            **_prompt_options(payload),
             ideogram_model=payload.get("model", DEFAULT_IDEOGRAM_MODEL),
             color_palette=palette.get("name") if isinstance(palette, dict) else palette,
         )
