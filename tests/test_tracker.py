@@ -82,6 +82,18 @@ def tracker_for(store: Store, client: RunComfyClient, **config: object) -> JobTr
     return JobTracker(store, {"local": client}, config=cfg)
 
 
+async def run_one_job(tracker: JobTracker, store: Store) -> tuple[JobRecord, JobEvent]:
+    """Start the tracker, submit one job, wait for its end, stop: (submitted, final event)."""
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    try:
+        job = await tracker.submit(make_job())
+        return job, await recorder.wait_terminal(job.id)
+    finally:
+        await tracker.stop()
+
+
 async def test_full_life_persisted_before_announced(store: Store, client: RunComfyClient,
                                                     local_server: LocalRunComfyServer) -> None:
     tracker = tracker_for(store, client)
@@ -226,15 +238,7 @@ async def test_undelivered_results_are_announced_again(
 async def test_queue_time_limit(store: Store, client: RunComfyClient,
                                 local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 30.0
-    tracker = tracker_for(store, client, queue_timeout=0.4)
-    recorder = Recorder(store)
-    tracker.add_listener(recorder)
-    await tracker.start()
-    try:
-        job = await tracker.submit(make_job())
-        final = await recorder.wait_terminal(job.id)
-    finally:
-        await tracker.stop()
+    job, final = await run_one_job(tracker_for(store, client, queue_timeout=0.4), store)
     assert final.status is JobStatus.FAILED and final.job.error == TIMED_OUT_QUEUED
     # The tracker also withdrew it from the provider's queue.
     assert local_server.state.jobs[job.request_id or ""].status().value == "cancelled"
@@ -244,15 +248,7 @@ async def test_status_errors_back_off_and_recover(store: Store, client: RunComfy
                                                   local_server: LocalRunComfyServer) -> None:
     local_server.state.faults.server_error(6, kind="status")
     local_server.state.faults.rate_limit(1, kind="status", retry_after=0.1)
-    tracker = tracker_for(store, client)
-    recorder = Recorder(store)
-    tracker.add_listener(recorder)
-    await tracker.start()
-    try:
-        job = await tracker.submit(make_job())
-        final = await recorder.wait_terminal(job.id)
-    finally:
-        await tracker.stop()
+    _, final = await run_one_job(tracker_for(store, client), store)
     assert final.status is JobStatus.COMPLETED
 
 
