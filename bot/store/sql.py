@@ -18,7 +18,13 @@ _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 PRAGMA_JOURNAL_MODE_WAL = "PRAGMA journal_mode = WAL"
 PRAGMA_FOREIGN_KEYS_ON = "PRAGMA foreign_keys = ON"
-PRAGMA_BUSY_TIMEOUT = "PRAGMA busy_timeout = 5000"
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def pragma_busy_timeout(milliseconds: int) -> str:
+    """How long a statement waits for another connection's lock (a PRAGMA takes no
+    parameters, so the whole number is written into the text)."""
+    return f"PRAGMA busy_timeout = {int(milliseconds)}"
 PRAGMA_SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
 PRAGMA_GET_USER_VERSION = "PRAGMA user_version"
 PRAGMA_GET_JOURNAL_MODE = "PRAGMA journal_mode"

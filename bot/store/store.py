@@ -165,6 +165,7 @@ class Store:
         self.schema_version: int = schema_version
         self._lock = PriorityLock()
         self._owner: asyncio.Task[Any] | None = None
+        self._busy_timeout_ms = sql.DEFAULT_BUSY_TIMEOUT_MS
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,13 +176,15 @@ class Store:
         *,
         target_version: int | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
+        busy_timeout_ms: int = sql.DEFAULT_BUSY_TIMEOUT_MS,
     ) -> Store:
         """Open (creating if needed) and migrate the database; return a ready store.
 
         ``database`` is a ``DATABASE_URL`` or a path (see ``parse_database_url``).
         ``target_version`` stops migrating at that version and ``migrations`` replaces the
         migration list: both exist for tests and tools; the bot passes neither. Job and
-        settings methods assume the latest schema.
+        settings methods assume the latest schema. ``busy_timeout_ms``: how long a
+        statement waits for another connection's lock before :class:`StoreBusyError`.
         """
         check_migrations(migrations)
         latest = len(migrations)
@@ -197,6 +200,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path!r}: {exc}") from exc
         store = cls(conn, path, 0)
+        store._busy_timeout_ms = busy_timeout_ms
         try:
             conn.row_factory = sqlite3.Row
             await store._configure()
@@ -245,7 +249,7 @@ class Store:
         if self.path != MEMORY and str(mode).lower() != "wal":
             log.warning("database %s: journal_mode is %s, not wal", self.path, mode)
         await conn.execute(sql.PRAGMA_FOREIGN_KEYS_ON)
-        await conn.execute(sql.PRAGMA_BUSY_TIMEOUT)
+        await conn.execute(sql.pragma_busy_timeout(self._busy_timeout_ms))
         await conn.execute(sql.PRAGMA_SYNCHRONOUS_NORMAL)
 
     async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
