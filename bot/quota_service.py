@@ -148,6 +148,10 @@ class QuotaService:
                 for request in batch:
                     if not request.future.done():  # else its caller gave up before its turn
                         decided.append((request, await self._decide(conn, request)))
+                # Job rows don't change any decision: written together, in one statement.
+                await self._store.insert_jobs([
+                    request.job for request, outcome in decided
+                    if request.record_job and isinstance(outcome, Reservation)])
         except Exception as exc:  # nothing of the batch was recorded
             for request in batch:
                 if not request.future.done():
@@ -177,8 +181,6 @@ class QuotaService:
         await conn.execute(sql.INSERT_RESERVATION, {
             **params, "job_key": job.id, "units": UNITS_PER_IMAGE,
             "cost_estimate": request.estimate, "created_at": now})
-        if request.record_job:
-            await self._store.insert_job(job)
         return Reservation(job_key=job.id, guild_id=job.guild_id, user_id=job.user_id,
                            units=UNITS_PER_IMAGE, cost_estimate=request.estimate,
                            day=window.day, month=window.month)

@@ -122,6 +122,8 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
+#: Most simultaneous connections to Discord's API (discord.py's default is unbounded).
+DISCORD_CONNECTIONS = 64
 #: Seconds between periodic quota reconciliations, and the least age of a reservation
 #: without a job row before it counts as an orphan.
 QUOTA_RECONCILE_INTERVAL = 180.0
@@ -147,9 +149,12 @@ class IdeogramBot(commands.Bot):
                  min_edit_interval: float = 2.0) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        # A bounded pool of kept-alive connections to Discord: a burst of answers reuses
+        # them instead of opening (and TLS-handshaking) one connection per answer.
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          tree_cls=BotTree, help_command=None,
-                         allowed_mentions=discord.AllowedMentions.none())
+                         allowed_mentions=discord.AllowedMentions.none(),
+                         connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS))
         self.settings = settings
         self.services = services
         self.store = services.store
@@ -183,6 +188,7 @@ class IdeogramBot(commands.Bot):
         self.tracker.add_listener(self.quota)
         self.tracker.add_listener(self.job_messages)
         self.tracker.set_reply_confirmer(self.job_messages.confirm_reply)
+        self.tracker.give_way_to(self.launcher.answered)
         await self.tracker.start()
         self.retention.start()
         self.quota_reconciler.start()

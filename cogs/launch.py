@@ -59,6 +59,14 @@ class JobLauncher:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
         self._checks: list[LaunchCheck] = []
+        self._answering = 0  # launches between their start and Discord's answer
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def answered(self) -> None:
+        """Return once no command is on its way to being answered (for the tracker, whose
+        submits give way to answers)."""
+        await self._idle.wait()
 
     def add_check(self, check: LaunchCheck) -> None:
         """Run ``check`` before each launch (in the order added)."""
@@ -121,16 +129,23 @@ class JobLauncher:
             raise Refusal(BUSY)
         if interaction.guild_id is None:
             raise Refusal("This command works in a server, not in direct messages.")
-        job = self.new_job(interaction, inputs)
-        for check in self._checks:
-            await check(interaction, job)
+        self._answering += 1
+        self._idle.clear()
         try:
-            await self._bot.quota.admit(job)
-        except QuotaDenied as exc:
-            log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
-                     job.user_id, job.guild_id, exc.kind)
-            raise Refusal(exc.message) from None
-        return await self._answer_and_hand_over(interaction, job)
+            job = self.new_job(interaction, inputs)
+            for check in self._checks:
+                await check(interaction, job)
+            try:
+                await self._bot.quota.admit(job)
+            except QuotaDenied as exc:
+                log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
+                         job.user_id, job.guild_id, exc.kind)
+                raise Refusal(exc.message) from None
+            return await self._answer_and_hand_over(interaction, job)
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._idle.set()
 
     async def _answer_and_hand_over(self, interaction: discord.Interaction,
                                     job: JobRecord) -> JobRecord | None:

@@ -225,7 +225,7 @@ async def test_a_database_error_before_the_answer_is_a_private_reference(
         raise sqlite3.OperationalError("disk I/O error")
 
     # The database fails while the job's row is written, before anything was answered.
-    monkeypatch.setattr(bot.store, "insert_job", broken)
+    monkeypatch.setattr(bot.store, "insert_jobs", broken)
     payload = chat_input("ideogram", {"prompt": "a fox"})
     await dispatch(bot, payload, raise_errors=False)
     [callback] = fake.interaction_callbacks(payload["id"])

@@ -414,6 +414,15 @@ class Store:
         await self._execute(sql.INSERT_JOB, _job_to_params(job))
         return job
 
+    async def insert_jobs(self, jobs: Sequence[JobRecord]) -> None:
+        """Write several new job rows with one statement (inside a transaction, they join
+        it). Raises ``sqlite3.IntegrityError`` if an id exists."""
+        if not jobs:
+            return
+        async with self._connection() as conn:
+            with _busy_as_store_error():
+                await conn.executemany(sql.INSERT_JOB, [_job_to_params(j) for j in jobs])
+
     async def get_job(self, job_id: str, *, urgent: bool = False) -> JobRecord | None:
         """The job, or None. ``urgent``: before an interaction's answer (see ``transaction``)."""
         row = await self._fetchone(sql.SELECT_JOB, (job_id,), urgent=urgent)

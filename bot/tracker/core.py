@@ -28,7 +28,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 RESULT_FAILURES_MAX = 5
 #: Unexpected errors (unreadable answers…) in a row before a job is given up.
 UNEXPECTED_FAILURES_MAX = 5
+#: How long a new submit waits at most while commands are being answered.
+SUBMIT_YIELD_SECONDS = 2.0
 #: How long an unfinished job may go untracked before the reconciliation adopts it.
 ADOPT_AFTER_SECONDS = 60.0
 
@@ -80,6 +82,7 @@ class JobTracker:
         self._clock = clock
         self._listeners: list[JobListener] = []
         self._confirm: ReplyConfirmer | None = None
+        self._answers_done: Callable[[], Awaitable[object]] | None = None
         self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._history = DurationHistory(self._config.polling)
         self._states: dict[str, PollState] = {}
@@ -98,6 +101,12 @@ class JobTracker:
 
     def add_listener(self, listener: JobListener) -> None:
         self._listeners.append(listener)
+
+    def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
+        """Let commands be answered first: a new submit waits for ``answers_done()`` (at
+        most ``SUBMIT_YIELD_SECONDS``), so a burst is answered within Discord's limit
+        before its jobs are sent, which is never as urgent."""
+        self._answers_done = answers_done
 
     def set_reply_confirmer(self, confirm: ReplyConfirmer) -> None:
         """How to ask, after a restart, whether a never-sent job's reply exists."""
@@ -197,6 +206,10 @@ class JobTracker:
 
     async def _submit_owned(self, job: JobRecord) -> None:
         try:
+            if self._answers_done is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SUBMIT_YIELD_SECONDS):
+                        await self._answers_done()
             await self._submit(job)
         finally:
             self._submitting.discard(job.id)
