@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 EXPIRED_TOKEN_CODE = 50027
 DELIVERY_ATTEMPTS = 3
+#: Results prepared and sent at the same time (download, attach, upload).
+FINAL_DELIVERY_CONCURRENCY = 16
 
 #: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
 FooterSource = Callable[[JobRecord], Awaitable[str | None]]
@@ -87,6 +89,7 @@ class JobMessages:
         self._tasks: set[asyncio.Task[None]] = set()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
+        self._final_slots = asyncio.Semaphore(FINAL_DELIVERY_CONCURRENCY)
 
     def add_footer_source(self, source: FooterSource) -> None:
         """Add words to the footer of each completed result (a failing source is skipped)."""
@@ -183,7 +186,10 @@ class JobMessages:
 
     async def _deliver_final(self, reply: _Reply, event: JobEvent) -> None:
         try:
-            await self._deliver_final_once(reply, event)
+            # A bounded number at a time: under a burst, results go out in the order they
+            # finished instead of all crawling along together.
+            async with self._final_slots:
+                await self._deliver_final_once(reply, event)
         finally:
             self._delivering.discard(event.job.id)
 
@@ -262,8 +268,10 @@ class JobMessages:
                 await self._remember_message(job, message.id)
                 return
         reply.interaction = None
-        current = await self._bot.store.get_job(job.id)
-        message_id = current.message_id if current is not None else job.message_id
+        message_id = job.message_id
+        if message_id is None:  # learnt since this event's record was read?
+            current = await self._bot.store.get_job(job.id)
+            message_id = current.message_id if current is not None else None
         if await self._send_via_token(job, message_id, out):
             return
         await self._send_via_channel(job, message_id, out, final=final)
