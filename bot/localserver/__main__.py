@@ -12,7 +12,8 @@ import contextlib
 import logging
 import signal
 
-from bot.localserver.app import LocalRunComfyServer, LocalServerConfig, Timing
+from bot.localserver.app import LocalRunComfyServer
+from bot.localserver.config import LocalServerConfig, Timing
 
 logger = logging.getLogger(__name__)
 
