@@ -10,8 +10,8 @@ It also serves the Ideogram-compatible synchronous API's ``POST /ideogram/genera
 - :mod:`.simulation`: the simulated jobs, driven by the clock; :mod:`.config`: settings;
 - :mod:`.faults`: the faults a test can switch on, and their middleware;
   :mod:`.access`: counting, auth and JSON errors;
-- :mod:`.job_pictures` and :mod:`.images`: the placeholder pictures;
-  :mod:`.input_images`: fetching a reframe's input image.
+- :mod:`.job_pictures`, :mod:`.images`, :mod:`.caption_text` and :mod:`.glyph_fonts`:
+  the placeholder pictures; :mod:`.input_images`: fetching a reframe's input image.
 """
 
 from bot.localserver.app import LocalRunComfyServer, create_app
