@@ -87,6 +87,7 @@ def parse_fault(text: str) -> object:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line, with every fault knob described in its epilog."""
     parser = argparse.ArgumentParser(
         prog="python -m bot.localserver",
         description="Run a local server compatible with RunComfy's model API for the "
@@ -133,6 +134,7 @@ async def serve(config: LocalServerConfig, host: str, port: int,
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the server from the command line until Ctrl-C or SIGTERM."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

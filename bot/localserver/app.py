@@ -64,8 +64,10 @@ def create_app(config: LocalServerConfig) -> web.Application:
 
 
 class LocalRunComfyServer:
-    """Runs the app on ``host`` (127.0.0.1) in the current event loop. Single use:
-    ``start()`` once, ``stop()`` once (or ``async with``). ``state`` is usable before start.
+    """Runs the app on ``host`` (127.0.0.1) in the current event loop.
+
+    Single use: ``start()`` once, ``stop()`` once (or ``async with``). ``state`` is usable
+    before start.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class LocalRunComfyServer:
         logger.info("local RunComfy-compatible server listening on %s", self._base_url)
 
     async def stop(self) -> None:
+        """Stop serving, letting in-flight requests finish for up to a second."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

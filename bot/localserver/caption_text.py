@@ -134,8 +134,11 @@ class CaptionFont:
 
 
 def _longest_fitting_prefix(word: str, measure: Callable[[str], float], width: float) -> int:
-    """How many leading characters of ``word`` fit in ``width`` px. Probes double in length
-    first, so a long word costs a few measures of about a line's length, never its own."""
+    """How many leading characters of ``word`` fit in ``width`` px.
+
+    Probes double in length first, so a long word costs a few measures of about a line's
+    length, never of its whole length.
+    """
     fits, fails = 0, len(word) + 1
     probe = 1
     while probe < fails:
@@ -155,9 +158,11 @@ def _longest_fitting_prefix(word: str, measure: Callable[[str], float], width: f
 
 def wrap_lines(text: str, measure: Callable[[str], float], width: float,
                max_lines: int) -> list[str]:
-    """Greedy word wrap to ``width`` px; overlong words (and text without spaces, as in
-    Chinese or Japanese) are cut; at most ``max_lines``, the last ending in " …" when
-    text was left out."""
+    """Greedy word wrap to ``width`` px.
+
+    Overlong words (and text without spaces, as in Chinese or Japanese) are cut. At most
+    ``max_lines``, the last ending in " …" when text was left out.
+    """
     lines: list[str] = []
     for word in text.split():
         candidate = f"{lines[-1]} {word}" if lines else word

@@ -16,8 +16,10 @@ DEFAULT_TOKEN = "local-preview-token"
 
 @dataclass
 class LocalServerConfig:
-    """Settings of one local server. ``queue_seconds``/``run_seconds`` accept a number,
-    a ``(low, high)`` range (uniform per job, from ``random.Random(seed)``) or a callable.
+    """Settings of one local server.
+
+    ``queue_seconds``/``run_seconds`` accept a number, a ``(low, high)`` range (uniform
+    per job, from ``random.Random(seed)``) or a callable.
 
     ``clock`` is the monotonic clock every job time is measured with (inject a fake one to
     step time in tests); ``wall_clock`` gives the epoch time ``created_at`` is based on.

@@ -1,5 +1,4 @@
-"""Fault injection for the local server, switchable at run time, and the middleware that
-answers with them.
+"""Fault injection for the local server, switchable at run time, and its middleware.
 
 Every fault is a *rule* that applies to the next ``count`` requests of one kind
 (``submit``, ``status``, ``result``, ``cancel``, ``file``, or ``generate``: the
@@ -80,6 +79,7 @@ class FaultRule:
     message: str = "something"
 
     def matches(self, kind: str) -> bool:
+        """True when this rule has uses left and applies to a request of ``kind``."""
         if self.remaining <= 0:
             return False
         if self.kind is None:
@@ -87,6 +87,7 @@ class FaultRule:
         return self.kind == kind
 
     def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready fields."""
         return asdict(self)
 
 
@@ -132,8 +133,11 @@ class Faults:
     def slow(
         self, seconds: float, count: int = 1, *, kind: RequestKind | None = None
     ) -> FaultRule:
-        """Sleep ``seconds`` before answering normally. A slow submit still creates its job
-        before sleeping, as a real provider that accepted it would."""
+        """Sleep ``seconds`` before answering normally.
+
+        A slow submit still creates its job before sleeping, as a real provider that
+        accepted it would.
+        """
         delay = _check_seconds("seconds", seconds)
         return self._add(FaultRule("slow", count, kind, seconds=delay))
 
@@ -143,8 +147,11 @@ class Faults:
 
     def insufficient_balance(self, count: int = 1, *,
                              kind: BalanceKind = "submit") -> FaultRule:
-        """Answer the next submits 402 ``{"error_code": 400002, ...}`` (or the next
-        generates 402 in the synchronous API's envelope); no job is created."""
+        """Answer the next submits 402 ``{"error_code": 400002, ...}``; no job is created.
+
+        With ``kind="generate"``, the next generates get 402 in the synchronous API's
+        envelope.
+        """
         if kind not in ("submit", "generate"):
             raise ValueError("insufficient_balance applies to submit or generate")
         return self._add(FaultRule("insufficient_balance", count, kind))
@@ -194,6 +201,7 @@ class Faults:
         return False
 
     def snapshot(self) -> dict[str, Any]:
+        """The pending rules and failing-job count, JSON-ready."""
         return {
             "pending": [rule.to_dict() for rule in self.pending],
             "fail_next_submits": self.fail_next_submits,
@@ -222,11 +230,10 @@ class Faults:
         name = item.get("fault")
         count = _check_count(item.get("count", 1))
         kind = _check_kind(item.get("kind"))
-        allowed = _ALLOWED_KEYS.get(name) if isinstance(name, str) else None
-        if allowed is None:
+        if not isinstance(name, str) or name not in _ALLOWED_KEYS:
             names = ", ".join((*FAULT_NAMES, "fail_jobs"))
             raise ValueError(f"unknown fault {name!r}: use one of {names}, or clear")
-        unknown = set(item) - {"fault", "count"} - allowed
+        unknown = set(item) - {"fault", "count"} - _ALLOWED_KEYS[name]
         if unknown:
             raise ValueError(f"unexpected keys for {name}: {', '.join(sorted(unknown))}")
         return _builder(self, name, count, kind, item)
@@ -273,8 +280,7 @@ def _builder(
         target = kind or "submit"
         if target not in ("submit", "generate"):
             raise ValueError("insufficient_balance applies to submit or generate")
-        balance_kind = cast("BalanceKind", target)
-        return lambda: faults.insufficient_balance(count, kind=balance_kind)
+        return lambda: faults.insufficient_balance(count, kind=target)
     return lambda: faults.fail_jobs(count)
 
 
@@ -288,8 +294,10 @@ FAULTS_KEY: Final = web.AppKey("faults", Faults)
 
 
 def fault_answer(rule: FaultRule, *, envelope: bool) -> web.Response:
-    """The answer a fault gives instead of the real one (every fault but ``slow``), in
-    RunComfy's style or, with ``envelope``, in the synchronous API's envelope."""
+    """The answer a fault gives instead of the real one (every fault but ``slow``).
+
+    In RunComfy's style or, with ``envelope``, in the synchronous API's envelope.
+    """
     error = envelope_answer if envelope else detail_answer
     if rule.fault == "rate_limit":
         return error(429, "rate limited", {"Retry-After": seconds_header(rule.retry_after)})

@@ -69,7 +69,7 @@ class FontFace:
 
 def shipped_font_path() -> Path:
     """The font file installed with the bot (Noto Sans, regular)."""
-    return fontpkg.path(SHIPPED_FAMILY)
+    return Path(fontpkg.path(SHIPPED_FAMILY))
 
 
 def _is_styled(path: Path) -> bool:
@@ -96,8 +96,11 @@ def system_font_files(dirs: Iterable[Path] = SYSTEM_FONT_DIRS) -> list[Path]:
 
 
 def read_face(path: Path) -> tuple[FontFace, frozenset[int]] | None:
-    """The first face of ``path`` and the characters it maps, or None when Pillow could
-    not draw it (unreadable, or a bitmap font without colour bitmaps)."""
+    """The first face of ``path`` and the characters it maps.
+
+    None when Pillow could not draw it: unreadable, or a bitmap font without colour
+    bitmaps.
+    """
     try:
         with TTFont(path, fontNumber=0, lazy=True) as font:
             cmap = font.getBestCmap() or {}
@@ -132,8 +135,10 @@ class FallbackFonts:
         return codepoint in self._coverage.get(face, frozenset())
 
     def face_for(self, codepoint: int, *, prefer_colour: bool = False) -> FontFace | None:
-        """The first face with a glyph for ``codepoint`` (a colour face first, when
-        ``prefer_colour``), or None when no available font has one."""
+        """The first face with a glyph for ``codepoint``, or None when no font has one.
+
+        With ``prefer_colour`` (an emoji asking for colour), a colour face comes first.
+        """
         if not prefer_colour and codepoint in self._coverage[self.primary]:
             return self.primary
         key = (codepoint, prefer_colour)
@@ -157,11 +162,11 @@ class FallbackFonts:
             if (face.colour or not colour_only) and codepoint in self._coverage[face]:
                 return face
         while self._unread:
-            face = self._read_next()
-            if face is not None and (face.colour or not colour_only) and (
-                codepoint in self._coverage[face]
+            read = self._read_next()
+            if read is not None and (read.colour or not colour_only) and (
+                codepoint in self._coverage[read]
             ):
-                return face
+                return read
         return None
 
     def _read_next(self) -> FontFace | None:

@@ -118,8 +118,11 @@ def decode_source(data: bytes | None) -> Image.Image | None:
 def render_reframe(
     source: bytes | None, size: tuple[int, int], *, resolution: str, seed: int = 0
 ) -> bytes:
-    """The PNG of an ``ideogram-v3/reframe`` job: ``source`` scaled to fit and centred on a
-    gradient, or a placeholder note when ``source`` is missing or does not decode."""
+    """The PNG of an ``ideogram-v3/reframe`` job.
+
+    ``source`` scaled to fit and centred on a gradient, or a placeholder note when
+    ``source`` is missing or does not decode.
+    """
     key = f"{seed}:{resolution}"
     start, end, _accent = _palette(key)
     image = _gradient(size, start, end)

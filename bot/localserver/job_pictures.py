@@ -65,6 +65,7 @@ class JobPictures:
         return await download_input_image(self._http, url)
 
     async def aclose(self) -> None:
+        """Close the input-image client, if one was opened."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -35,6 +35,7 @@ def _job_or_404(request: web.Request) -> SimulatedJob:
 
 
 async def submit(request: web.Request) -> web.Response:
+    """Validate the inputs against the model's schema and create a job."""
     model = request.match_info["model"]
     validator = request.app[VALIDATORS_KEY].get(model)
     if validator is None:
@@ -57,10 +58,12 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
+    """The job's status, with its place in the queue while queued."""
     return web.json_response(server_state(request).status_body(_job_or_404(request)))
 
 
 async def result(request: web.Request) -> web.Response:
+    """The job's outputs once completed (its status before that)."""
     state, job = server_state(request), _job_or_404(request)
     body = state.status_body(job)
     if body["status"] != SimulatedStatus.COMPLETED:
@@ -80,12 +83,14 @@ async def result(request: web.Request) -> web.Response:
 
 
 async def cancel(request: web.Request) -> web.Response:
+    """Cancel a queued job; a job that has started is ``not_cancellable``."""
     job = _job_or_404(request)
     outcome = "cancelled" if server_state(request).cancel(job) else "not_cancellable"
     return web.json_response({"request_id": job.request_id, "outcome": outcome})
 
 
 async def file_download(request: web.Request) -> web.Response:
+    """The job's PNG, drawn on first request; 404 until the job has completed."""
     state = server_state(request)
     job = state.jobs.get(request.match_info["file_id"])
     if job is None or job.status() is not SimulatedStatus.COMPLETED:
@@ -94,6 +99,7 @@ async def file_download(request: web.Request) -> web.Response:
 
 
 async def control_faults(request: web.Request) -> web.Response:
+    """Set or clear faults from JSON (see :meth:`Faults.apply`)."""
     state = server_state(request)
     try:
         spec = json.loads(await request.read())
@@ -106,6 +112,7 @@ async def control_faults(request: web.Request) -> web.Response:
 
 
 async def control_state(request: web.Request) -> web.Response:
+    """Counters, jobs and pending faults."""
     return web.json_response(server_state(request).snapshot())
 
 

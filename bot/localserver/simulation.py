@@ -50,6 +50,7 @@ class SimulatedStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """True for the statuses a job never leaves."""
         return self in (SimulatedStatus.COMPLETED, SimulatedStatus.CANCELLED,
                         SimulatedStatus.FAILED)
 
@@ -80,6 +81,7 @@ class SimulatedJob:
 
     @property
     def queue_end_monotonic(self) -> float:
+        """When the job leaves the queue, unless cancelled before."""
         return self.submitted_monotonic + self.queue_seconds
 
     @property
@@ -88,6 +90,7 @@ class SimulatedJob:
         return self.queue_end_monotonic + self.run_seconds
 
     def status_at(self, now: float) -> SimulatedStatus:
+        """The job's status at clock time ``now``."""
         if self.cancelled_monotonic is not None:
             return SimulatedStatus.CANCELLED
         if now < self.queue_end_monotonic:
@@ -97,6 +100,7 @@ class SimulatedJob:
         return SimulatedStatus.FAILED if self.will_fail else SimulatedStatus.COMPLETED
 
     def status(self) -> SimulatedStatus:
+        """The job's status now."""
         return self.status_at(self._clock())
 
     def finished_at_monotonic(self, now: float | None = None) -> float | None:
@@ -107,18 +111,22 @@ class SimulatedJob:
         return self.finish_monotonic if now >= self.finish_monotonic else None
 
     def completed_at_monotonic(self, now: float | None = None) -> float | None:
-        """The clock time the job became ``completed`` (the provider completion time), or
-        None if it has not completed by ``now`` (default: the clock's current time)."""
+        """The clock time the job became ``completed`` (the provider completion time).
+
+        None if it has not completed by ``now`` (default: the clock's current time).
+        """
         now = self._clock() if now is None else now
         if self.status_at(now) is SimulatedStatus.COMPLETED:
             return self.finish_monotonic
         return None
 
     def wall_time(self, monotonic: float) -> datetime:
+        """The UTC date and time of clock time ``monotonic``."""
         return self.created_at + timedelta(seconds=monotonic - self.submitted_monotonic)
 
     @property
     def cost(self) -> float:
+        """USD, as RunComfy prices the model (by rendering speed for a reframe)."""
         if self.model in (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL):
             return GENERATE_COST
         speed = self.inputs.get("rendering_speed", DEFAULT_RENDERING_SPEED)
@@ -162,10 +170,12 @@ class ServerState:
 
     @property
     def clock(self) -> Callable[[], float]:
+        """The monotonic clock of this server's jobs."""
         return self.config.clock
 
     @property
     def submit_count(self) -> int:
+        """Submit requests received, whatever their answer."""
         return self.request_counts["submit"]
 
     def _record(self, model: str, inputs: dict[str, Any], *, queue_seconds: float,
@@ -216,6 +226,7 @@ class ServerState:
         return 1 + sum(1 for other in self._queued if other.seq < job.seq)
 
     def cancel(self, job: SimulatedJob) -> bool:
+        """Cancel ``job`` if it is still queued; False when it is not."""
         now = self.clock()
         if job.status_at(now) is not SimulatedStatus.IN_QUEUE:
             return False
@@ -242,6 +253,7 @@ class ServerState:
         return body
 
     async def aclose(self) -> None:
+        """Release what the state holds open (the input-image client)."""
         await self.pictures.aclose()
 
     def snapshot(self) -> dict[str, Any]:

@@ -22,8 +22,11 @@ MALFORMED_BODY: Final = "{not json"
 
 
 def request_kind(request: web.Request) -> str:
-    """``submit``, ``status``, ``result``, ``cancel``, ``file``, ``generate``, ``control``
-    or ``other`` (no route matched)."""
+    """The kind of request, for counting, auth and faults.
+
+    One of ``submit``, ``status``, ``result``, ``cancel``, ``file``, ``generate``,
+    ``control`` or ``other`` (no route matched).
+    """
     name = request.match_info.route.name
     if name in ROUTE_KINDS:
         return name
