@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import threading
+from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def test_the_shipped_font_has_every_glyph(text: str) -> None:
 
 def test_the_shipped_font_comes_from_a_package() -> None:
     path = shipped_font_path()
-    assert path.is_file() and "site-packages" in path.parts
+    package = distribution("fontpkg-noto-sans")
+    installed = {Path(str(package.locate_file(file))).resolve() for file in package.files or []}
+    assert path.is_file() and path.resolve() in installed
     assert default_fonts().primary.path == path
 
 
