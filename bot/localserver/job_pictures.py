@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,19 @@ def _generate_size_and_style(model: str, inputs: Mapping[str, Any]) -> tuple[tup
     return aspect_ratio_size(inputs.get("aspect_ratio", "1:1")), str(inputs.get("style", "auto"))
 
 
+#: Text-to-image pictures kept, by everything they are drawn from (a picture is a pure
+#: function of prompt, size, seed and style): a burst of identical requests, as in the
+#: benchmarks, is drawn once instead of once per job.
+GENERATE_CACHE_SIZE = 32
+
+
 class JobPictures:
     """Draws job pictures off the event loop; owns the client that fetches reframe inputs."""
 
     def __init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
+        self._generated: OrderedDict[tuple[str, tuple[int, int], int, str],
+                                     asyncio.Future[bytes]] = OrderedDict()
 
     async def image_for(self, job: SimulatedJob) -> bytes:
         """The job's PNG, drawn once (in a worker thread) and cached on the job."""
@@ -47,16 +56,27 @@ class JobPictures:
         seed = int(job.inputs.get("seed", 0))
         if job.model in (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL):
             size, style = _generate_size_and_style(job.model, job.inputs)
-            return await asyncio.to_thread(
-                images.render_generate, str(job.inputs.get("prompt", "")), size,
-                seed=seed, style=style,
-            )
+            return await self._generate(str(job.inputs.get("prompt", "")), size, seed, style)
         resolution = job.inputs.get("resolution", DEFAULT_RESOLUTION)
         source = await self.fetch_input_image(str(job.inputs.get("image", "")))
         return await asyncio.to_thread(
             images.render_reframe, source, resolution_size(resolution),
             resolution=resolution, seed=seed,
         )
+
+    async def _generate(self, prompt: str, size: tuple[int, int], seed: int,
+                        style: str) -> bytes:
+        """One drawing per distinct picture, shared by every job that asks for it."""
+        key = (prompt, size, seed, style)
+        drawing = self._generated.get(key)
+        if drawing is None or (drawing.done() and drawing.exception() is not None):
+            drawing = asyncio.ensure_future(asyncio.to_thread(
+                images.render_generate, prompt, size, seed=seed, style=style))
+            self._generated[key] = drawing
+            while len(self._generated) > GENERATE_CACHE_SIZE:
+                self._generated.popitem(last=False)
+        self._generated.move_to_end(key)
+        return await asyncio.shield(drawing)
 
     async def fetch_input_image(self, url: str) -> bytes | None:
         """The reframe input at ``url``, or None when it cannot be had."""
