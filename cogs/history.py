@@ -302,7 +302,7 @@ class HistoryCog(commands.Cog):
         urls += job.result_urls[:1]
         for url in urls:
             try:
-                return await fetch_image(self.bot.services.http, url), url
+                return await fetch_image(self.bot.services.downloads, url), url
             except ImageFetchError as exc:
                 log.info("Image of job %s not fetched from one source: %s", job.short_id, exc)
         return None, None
