@@ -158,8 +158,8 @@ async def test_the_seeds_500_envelope_is_a_clear_failure(
     job = await wait_job(bot, delivered)
     assert job.status is JobStatus.FAILED
     last = fake.edits_of_original(payload["token"])[-1]
-    assert last.json["content"] == ("❌ Failed — The image service failed (error 500: "
-                                    "simulated failure). Please try again shortly.")
+    assert last.json["content"] == ("❌ Failed — The image service failed (error 500). "
+                                    "Please try again shortly.")
     assert await usage(bot) == (0, 0)
 
 
