@@ -34,9 +34,12 @@ def trickle(body: bytes, every: float) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
-        for byte in body:
-            await response.write(bytes([byte]))
-            await asyncio.sleep(every)
+        try:
+            for byte in body:
+                await response.write(bytes([byte]))
+                await asyncio.sleep(every)
+        except ConnectionResetError:  # the client gave up, as it should
+            pass
         return response
     return handle
 

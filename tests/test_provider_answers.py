@@ -4,9 +4,12 @@ what the provider echoes, and a bounded memory of unknown status words."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +17,8 @@ import pytest
 from aiohttp import web
 
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, IdeogramGenerateInputs
+from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.polling import PollingConfig
 from bot.providers.answers import STATUS_WORDS_REMEMBERED, note_unknown_status
 from bot.providers.errors import (
     FAILED_AT_PROVIDER,
@@ -29,6 +34,9 @@ from bot.providers.redact import redact
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient, parse_state
 from bot.providers.types import RemoteState
+from bot.store import Store
+from bot.tracker import JobTracker, TrackerConfig
+from cogs.rendering import status_line
 from tests.hostile_provider import HostileProvider, json_bomb, raw, trickle
 
 SECRET = "rc-SECRET-token-4d3c2b1a"
@@ -188,3 +196,44 @@ def test_unknown_status_words_are_remembered_in_bounded_memory(
     caplog.clear()
     parse_state("warming-up-999")  # still remembered: not logged again
     assert caplog.text == ""
+
+
+async def test_an_echoed_token_reaches_neither_the_job_row_nor_its_message(
+        tmp_path: Path) -> None:
+    """Through the tracker: the job's stored error and the text rendered from it carry the
+    bot's words only, however the provider echoes the Authorization header."""
+    async def echo(request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        if request.path.startswith("/v1/models/") and "refuse" in await request.text():
+            return web.json_response({"detail": f"rejected {auth}"}, status=400)
+        if request.path.startswith("/v1/models/"):
+            return web.json_response({"request_id": "req-1"})
+        return web.json_response({"status": "failed", "error": f"nope, {auth}"})
+
+    async with HostileProvider(echo) as server, \
+            await Store.open(tmp_path / "echo.db") as store, runcomfy(server.url) as client:
+        tracker = JobTracker(store, {"runcomfy": client}, config=TrackerConfig(
+            polling=PollingConfig(first_delay=0.01, min_interval=0.01)))
+        await tracker.start()
+        try:
+            jobs = [JobRecord(id=new_job_id(), provider="runcomfy", model=GENERATE,
+                              guild_id=1, channel_id=2, user_id=3,
+                              inputs={"prompt": prompt, "seed": 1}, seed=1)
+                    for prompt in ("please refuse", "fail later")]
+            for job in jobs:
+                await tracker.submit(job)
+            async with asyncio.timeout(5):
+                while True:
+                    ended = [await store.get_job(job.id) for job in jobs]
+                    if all(j is not None and j.status.terminal for j in ended):
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await tracker.stop()
+        for job in jobs:
+            ended = await store.get_job(job.id)
+            assert ended is not None and ended.status is JobStatus.FAILED and ended.error
+            assert SECRET not in ended.error and "Bearer" not in ended.error
+            assert SECRET not in status_line(ended)
+    with sqlite3.connect(tmp_path / "echo.db") as raw_db:
+        assert SECRET not in str(raw_db.execute("SELECT * FROM jobs").fetchall())
