@@ -124,13 +124,13 @@ async def test_job_recall_obeys_the_channel_list_and_the_command_switch(
         fake: FakeDiscord, bot: IdeogramBot) -> None:
     job = stored("a recalled moon", status=JobStatus.COMPLETED)
     await bot.store.insert_job(job)
-    await bot.store.add_allowed_channel(GUILD_ID, LOG_CHANNEL_ID)
+    await bot.guild_settings.add_allowed_channel(GUILD_ID, LOG_CHANNEL_ID)
     here = chat_input("job", {"id": job.short_id})
     await dispatch(bot, here)
     assert "can't be made in this channel" in answer(fake, here)["data"]["content"]
 
-    await bot.store.remove_allowed_channel(GUILD_ID, LOG_CHANNEL_ID)
-    await bot.store.update_guild_settings(GUILD_ID, ideogram_enabled=False)
+    await bot.guild_settings.remove_allowed_channel(GUILD_ID, LOG_CHANNEL_ID)
+    await bot.guild_settings.update(GUILD_ID, ideogram_enabled=False)
     switched_off = chat_input("job", {"id": job.short_id})
     await dispatch(bot, switched_off)
     assert "turned off" in answer(fake, switched_off)["data"]["content"]
