@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import discord
-import httpx
 from discord.ext import commands
 
 from bot.config import ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.loop_lag import LoopLagMonitor
+from bot.net import AllowList, SafeFetcher
 from bot.periodic import PeriodicTask
 from bot.pricing import PriceTable
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
@@ -46,13 +46,14 @@ EXTENSIONS: tuple[str, ...] = (
 class Services:
     """What the bot runs on, built before Discord is touched (and closed after it).
 
-    ``provider_name`` is the key of the backend that serves ``/ideogram`` by default.
+    ``provider_name`` is the key of the backend that serves ``/ideogram`` by default;
+    ``downloads`` is the one way anything is downloaded (result images, past results).
     """
 
     store: Store
     providers: dict[str, AnyProvider]
     provider_name: str
-    http: httpx.AsyncClient
+    downloads: SafeFetcher
     local_server: LocalRunComfyServer | None = None
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
 
@@ -65,7 +66,7 @@ class Services:
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
-        await self.http.aclose()
+        await self.downloads.aclose()
         if self.local_server is not None:
             await self.local_server.stop()
         await self.store.close()
@@ -110,10 +111,18 @@ async def build_services(settings: Settings) -> Services:
         name = IDEOGRAM_KEY
     else:
         name = next(key for key in RUNCOMFY_KEYS if key in providers)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
-                             headers={"User-Agent": "ideogram-discord-bot/0.1"})
+    # The providers' own hosts may be private (the local preview server is on 127.0.0.1):
+    # downloads from them are exempt from the public-address rule, nothing else is.
+    provider_hosts: list[str] = []
+    if "runcomfy" in providers:
+        provider_hosts.append(settings.RUNCOMFY_BASE_URL)
+    if local_server is not None:
+        provider_hosts.append(local_server.base_url)
+    if IDEOGRAM_KEY in providers and settings.IDEOGRAM_BASE_URL:
+        provider_hosts.append(settings.IDEOGRAM_BASE_URL)
+    downloads = SafeFetcher(allow=AllowList.of(provider_hosts))
     return Services(
-        store=store, providers=providers, provider_name=name, http=http,
+        store=store, providers=providers, provider_name=name, downloads=downloads,
         local_server=local_server,
         tracker_config=TrackerConfig(
             queue_timeout=settings.JOB_QUEUE_TIMEOUT_SECONDS,
@@ -165,7 +174,8 @@ class IdeogramBot(commands.Bot):
         self.provider_name = services.provider_name
         self.tracker = JobTracker(services.store, services.providers,
                                   config=services.tracker_config)
-        self.job_messages = JobMessages(self, services.http, min_edit_interval=min_edit_interval)
+        self.job_messages = JobMessages(self, services.downloads,
+                                        min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
         self.launcher = JobLauncher(self)
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))

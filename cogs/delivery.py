@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
-import httpx
 
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
+from bot.net import SafeFetcher
 from bot.tracker import JobEvent
 from cogs.components import job_view
 from cogs.rendering import clip, job_embed, status_line
@@ -80,10 +80,10 @@ def _token_gone(exc: discord.HTTPException) -> bool:
 class JobMessages:
     """The tracker's Discord listener."""
 
-    def __init__(self, bot: IdeogramBot, http: httpx.AsyncClient, *,
+    def __init__(self, bot: IdeogramBot, downloads: SafeFetcher, *,
                  min_edit_interval: float = 2.0) -> None:
         self._bot = bot
-        self._http = http
+        self._downloads = downloads
         self._interval = min_edit_interval
         self._replies: dict[str, _Reply] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,11 +225,11 @@ class JobMessages:
         limit = self._upload_limit(job, reply)
         extra = await self._footer_extra(job)
         try:
-            image: FetchedImage | None = await fetch_image(self._http, url)
+            image: FetchedImage | None = await fetch_image(self._downloads, url)
         except ImageFetchError as exc:
             log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
             image = None
-            content += f"\nI could not fetch the image to attach it ({exc}): [open it]({url})"
+            content += f"\n{exc.user_message} Here is a link instead: [open it]({url})"
         if image is not None and len(image.data) > limit:
             content += (
                 f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "

@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bot.config import load_settings
 from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
+from bot.net import AllowList, SafeFetcher
 from bot.polling import PollingConfig
 from bot.providers.base import AnyProvider
 from bot.providers.ideogram import IdeogramClient
@@ -61,7 +60,9 @@ async def build_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, 
         store=store,
         providers=providers,
         provider_name="ideogram" if default_provider == "ideogram" else "runcomfy",
-        http=httpx.AsyncClient(timeout=10),
+        # The provider and the fake Discord (standing in for Discord's CDN) live on
+        # 127.0.0.1: allowed by name, as the bot allows its configured provider.
+        downloads=SafeFetcher(allow=AllowList.of([provider.base_url, fake.url])),
         tracker_config=TrackerConfig(polling=FAST_POLLING, queue_timeout=queue_timeout),
     )
     return IdeogramBot(settings, services, min_edit_interval=min_edit_interval)

@@ -14,6 +14,7 @@ from bot.inputs import GENERATE_MODEL, GenerateInputs
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
+from bot.providers.errors import FAILED_AT_PROVIDER
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
@@ -141,7 +142,8 @@ async def test_failed_and_cancelled(store: Store, client: RunComfyClient,
     assert cancelled.status is JobStatus.CANCELLED
     assert local_server.state.jobs[to_cancel.request_id or ""].status().value == "cancelled"
     assert failed.status is JobStatus.FAILED
-    assert failed.job.error and "simulated failure" in failed.job.error
+    # The provider's own reason goes to the log, the job carries the bot's words.
+    assert failed.job.error and FAILED_AT_PROVIDER in failed.job.error
     assert recorder.persisted_first
 
 
