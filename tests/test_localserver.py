@@ -201,10 +201,24 @@ async def input_server() -> AsyncIterator[tuple[str, list[str]]]:
     await runner.cleanup()
 
 
+async def test_reframe_input_on_a_private_address_is_not_fetched(
+    server: LocalRunComfyServer, client: httpx.AsyncClient, input_server: tuple[str, list[str]]
+) -> None:
+    url, hits = input_server  # on 127.0.0.1, and not among the trusted input hosts
+    request_id = await submit(client, REFRAME, image=url, resolution="1024:1024 (1:1)",
+                              rendering_speed="TURBO", seed=3)
+    await poll(client, request_id)
+    png = await client.get(f"{server.base_url}/files/{request_id}.png")
+    assert png.status_code == 200  # drawn as "input image unavailable"
+    assert png_of(png.content).convert("RGB").getpixel((512, 300)) != RED
+    assert hits == []  # the guard refused the connection before it was made
+
+
 async def test_reframe_full_life_draws_the_input_centred(
     server: LocalRunComfyServer, client: httpx.AsyncClient, input_server: tuple[str, list[str]]
 ) -> None:
     url, hits = input_server
+    server.state.config.input_hosts = (url,)  # loopback: fetched only when trusted
     resolution = "1536:640 (12:5)"
     request_id = await submit(client, REFRAME, image=url, resolution=resolution,
                               rendering_speed="TURBO", seed=3)

@@ -23,6 +23,9 @@ class LocalServerConfig:
 
     ``clock`` is the monotonic clock every job time is measured with (inject a fake one to
     step time in tests); ``wall_clock`` gives the epoch time ``created_at`` is based on.
+    ``input_hosts``: ``host:port`` (or base URLs) the server may fetch reframe inputs from
+    whatever their address (tests: the fake Discord on loopback); elsewhere only public
+    addresses are fetched.
     The config is read at each submit, so changing a timing later affects later jobs.
     """
 
@@ -32,6 +35,7 @@ class LocalServerConfig:
     seed: int | None = None
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
+    input_hosts: tuple[str, ...] = ()
 
 
 def draw_seconds(timing: Timing, rng: random.Random) -> float:

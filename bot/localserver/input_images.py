@@ -1,16 +1,19 @@
 """Fetching the input image a reframe job names (its ``image`` URL).
 
 :func:`download_input_image` is the one place the local server reaches out for an input
-picture: swap it for a guarded downloader to change how (and from where) it may fetch.
+picture, through the bot's guarded downloader (:class:`bot.net.SafeFetcher`): only public
+addresses, every redirect checked, a capped body and one deadline. Hosts the server is
+told to trust (``LocalServerConfig.input_hosts``: in tests, the fake Discord on loopback)
+are exempt, as the provider's own host is for the bot.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Final
 
-import httpx
+from bot.net import AllowList, FetchFailed, SafeFetcher
 
 logger = logging.getLogger(__name__)
 
@@ -19,36 +22,17 @@ INPUT_FETCH_TIMEOUT: Final = 5.0
 MAX_REDIRECTS: Final = 3
 
 
-def new_input_client() -> httpx.AsyncClient:
-    """The HTTP client input images are fetched with (the caller closes it)."""
-    return httpx.AsyncClient(
-        timeout=INPUT_FETCH_TIMEOUT, follow_redirects=True, max_redirects=MAX_REDIRECTS,
-    )
+def new_input_fetcher(trusted_hosts: Iterable[str] = ()) -> SafeFetcher:
+    """The downloader input images are fetched with (the caller closes it)."""
+    return SafeFetcher(allow=AllowList.of(trusted_hosts), max_redirects=MAX_REDIRECTS)
 
 
-async def download_input_image(client: httpx.AsyncClient, url: str) -> bytes | None:
+async def download_input_image(fetcher: SafeFetcher, url: str) -> bytes | None:
     """The bytes at ``url`` (at most 20 MB, within 5 s in all), or None on any failure."""
     try:
-        async with asyncio.timeout(INPUT_FETCH_TIMEOUT):
-            return await _read_capped(client, url)
-    except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        download = await fetcher.fetch(url, max_bytes=MAX_INPUT_IMAGE_BYTES,
+                                       deadline=INPUT_FETCH_TIMEOUT)
+    except FetchFailed as exc:
         logger.info("could not fetch input image %r: %s", url[:200], exc)
         return None
-
-
-async def _read_capped(client: httpx.AsyncClient, url: str) -> bytes | None:
-    async with client.stream("GET", url) as response:
-        if response.status_code != 200:
-            logger.info("input image %r answered %s", url[:200], response.status_code)
-            return None
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_INPUT_IMAGE_BYTES:
-            return None
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > MAX_INPUT_IMAGE_BYTES:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+    return download.data

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from bot.inputs import (
     DEFAULT_RESOLUTION,
@@ -18,7 +16,8 @@ from bot.inputs import (
 )
 from bot.localserver import images
 from bot.localserver.ideogram_requests import ideogram_size
-from bot.localserver.input_images import download_input_image, new_input_client
+from bot.localserver.input_images import download_input_image, new_input_fetcher
+from bot.net import SafeFetcher
 
 if TYPE_CHECKING:
     from bot.localserver.simulation import SimulatedJob
@@ -40,8 +39,10 @@ GENERATE_CACHE_SIZE = 32
 class JobPictures:
     """Draws job pictures off the event loop; owns the client that fetches reframe inputs."""
 
-    def __init__(self) -> None:
-        self._http: httpx.AsyncClient | None = None
+    def __init__(self, trusted_hosts: Callable[[], tuple[str, ...]] = tuple) -> None:
+        self._trusted_hosts = trusted_hosts
+        self._fetcher: SafeFetcher | None = None
+        self._fetcher_hosts: tuple[str, ...] = ()
         self._generated: OrderedDict[tuple[str, tuple[int, int], int, str],
                                      asyncio.Future[bytes]] = OrderedDict()
 
@@ -80,12 +81,15 @@ class JobPictures:
 
     async def fetch_input_image(self, url: str) -> bytes | None:
         """The reframe input at ``url``, or None when it cannot be had."""
-        if self._http is None:
-            self._http = new_input_client()
-        return await download_input_image(self._http, url)
+        hosts = self._trusted_hosts()
+        if self._fetcher is None or hosts != self._fetcher_hosts:
+            if self._fetcher is not None:
+                await self._fetcher.aclose()
+            self._fetcher, self._fetcher_hosts = new_input_fetcher(hosts), hosts
+        return await download_input_image(self._fetcher, url)
 
     async def aclose(self) -> None:
         """Close the input-image client, if one was opened."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
+            self._fetcher = None

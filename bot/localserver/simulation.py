@@ -164,7 +164,7 @@ class ServerState:
         self.faults = faults if faults is not None else Faults()
         self.request_counts: Counter[str] = Counter()
         self.ideogram_auth: list[str] = []
-        self.pictures = JobPictures()
+        self.pictures = JobPictures(lambda: tuple(self.config.input_hosts))
         self._rng = random.Random(config.seed)
         self._queued: list[SimulatedJob] = []
 
