@@ -14,12 +14,12 @@ from bot.inputs import GENERATE_MODEL, GenerateInputs
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
-from bot.providers.errors import FAILED_AT_PROVIDER
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
 from bot.store import Store
 from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
+from bot.tracker.reasons import FAILED_REMOTELY
 from tests.conftest import TOKEN
 
 FAST = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
@@ -143,7 +143,7 @@ async def test_failed_and_cancelled(store: Store, client: RunComfyClient,
     assert local_server.state.jobs[to_cancel.request_id or ""].status().value == "cancelled"
     assert failed.status is JobStatus.FAILED
     # The provider's own reason goes to the log, the job carries the bot's words.
-    assert failed.job.error and FAILED_AT_PROVIDER in failed.job.error
+    assert failed.job.error == FAILED_REMOTELY
     assert recorder.persisted_first
 
 
