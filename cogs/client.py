@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 import aiohttp
 import discord
 import httpx
+import yarl
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 
-from bot.config import ConfigError, ProviderName, Settings
+from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.pricing import PriceTable
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
@@ -192,9 +195,14 @@ async def run_bot(settings: Settings, token: str) -> None:
     services = await build_services(settings)
     try:
         bot = IdeogramBot(settings, services)
+        Route.BASE = settings.DISCORD_API_BASE
         async with bot:
             try:
                 await bot.login(token)
+                if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
+                    # Another Discord API (a test's fake) names its own gateway.
+                    _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
+                    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
             except discord.LoginFailure:
                 raise ConfigError(
                     "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
