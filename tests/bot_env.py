@@ -20,7 +20,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.store import Store
 from bot.tracker import TrackerConfig
 from cogs.client import IdeogramBot, Services
-from tests.discord_harness import GUILD_ID, FakeDiscord, running_bot
+from tests.harness import GUILD_ID, FakeDiscord, running_bot
 
 TOKEN = "rc-test-token-5f1d2c9a"  # the local provider server's token in tests
 

@@ -16,10 +16,19 @@ import pytest
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from cogs.client import IdeogramBot
 from tests.bot_env import TOKEN, ideogram_bot
-from tests.discord_harness import FakeDiscord
-from tests.discord_harness import fake_discord as fake_discord
+from tests.harness import FakeDiscord
 
 __all__ = ["TOKEN"]
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    """A started :class:`FakeDiscord` with ``Route.BASE`` pointing at it (restored after).
+    Fails the test at teardown if the fake itself crashed on a request."""
+    async with FakeDiscord() as fake:
+        yield fake
+    if fake.server_errors:
+        raise AssertionError(f"the fake Discord server failed: {fake.server_errors}")
 
 
 @pytest.fixture

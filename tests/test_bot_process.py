@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
-from tests.discord_harness import FakeDiscord, InteractionRecord, RecordedRequest, chat_input
+from tests.harness import FakeDiscord, InteractionRecord, RecordedRequest, chat_input
 from tests.harness.process import PROVIDER_TOKEN, BotProcess, bot_process_env
 from tests.harness.waiting import eventually
 

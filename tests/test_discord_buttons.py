@@ -11,7 +11,7 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.client import IdeogramBot
 from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     MOD_USER_ID,
     OTHER_USER_ID,

@@ -11,7 +11,7 @@ from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
 from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     MOD_USER_ID,

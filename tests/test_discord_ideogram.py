@@ -14,7 +14,7 @@ from PIL import Image
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
@@ -198,7 +198,7 @@ async def test_without_runcomfy_token_the_local_preview_provider_serves(
         fake: FakeDiscord, tmp_path: Path) -> None:
     from bot.config import load_settings
     from cogs.client import build_services
-    from tests.discord_harness import running_bot
+    from tests.harness import running_bot
 
     settings = load_settings(None, DISCORD_TOKEN="t", DATABASE_URL=f"sqlite:///{tmp_path}/l.db",
                              LOCAL_PROVIDER_QUEUE_SECONDS=0.1, LOCAL_PROVIDER_RUN_SECONDS=0.1)

@@ -17,7 +17,7 @@ from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
 from bot.tracker import SYNC_INTERRUPTED
 from cogs.client import IdeogramBot, build_services
 from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     MOD_USER_ID,

@@ -19,7 +19,7 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.store import GuildSettings
 from cogs.client import IdeogramBot
 from tests.bot_env import ideogram_bot
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     LOG_CHANNEL_ID,

@@ -11,7 +11,7 @@ import pytest
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
 from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     GUILD_ID,
     LOG_CHANNEL_ID,
     MOD_USER_ID,

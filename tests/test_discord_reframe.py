@@ -14,7 +14,7 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.resolutions import search
 from cogs.client import IdeogramBot
 from tests.bot_env import delivered, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     USER_ID,
     FakeDiscord,
     attachment_option,

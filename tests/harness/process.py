@@ -2,7 +2,7 @@
 
 The child gets a clean environment (none of the developer's bot settings leak in, and it
 runs in the database's folder, so no ``.env`` is read) with ``DISCORD_API_BASE`` pointing
-at the :class:`~tests.discord_harness.FakeDiscord`: it logs in over REST, syncs its
+at the :class:`~tests.harness.server.FakeDiscord`: it logs in over REST, syncs its
 commands, asks ``GET /gateway/bot`` for the websocket and connects to the fake gateway.
 
 Typical use::
@@ -34,8 +34,9 @@ from tests.harness.waiting import eventually
 
 if TYPE_CHECKING:
     from bot.localserver.app import LocalRunComfyServer
-    from tests.discord_harness import FakeDiscord, InteractionRecord
     from tests.harness.gateway import GatewaySession
+    from tests.harness.records import InteractionRecord
+    from tests.harness.server import FakeDiscord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "harness-bot-token"  # what the fake accepts; never a real token
