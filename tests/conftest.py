@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.store import Store
 from cogs.client import IdeogramBot
-from tests.bot_env import TOKEN, ideogram_bot
 from tests.harness import FakeDiscord
-
-__all__ = ["TOKEN"]
+from tests.helpers import TOKEN, ideogram_bot
 
 
 @pytest.fixture
@@ -49,7 +48,15 @@ def fake(fake_discord: FakeDiscord) -> FakeDiscord:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
+    """The test's SQLite file (created by whoever opens it first)."""
     return tmp_path / "bot.db"
+
+
+@pytest.fixture
+async def store(db: Path) -> AsyncIterator[Store]:
+    """A :class:`Store` open on :func:`db`."""
+    async with await Store.open(db) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ end, then a crash (SIGKILL) mid-job and a restart on the same database file."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from tests.harness import FakeDiscord, InteractionRecord, RecordedRequest, chat_input
 from tests.harness.process import PROVIDER_TOKEN, BotProcess, bot_process_env
 from tests.harness.waiting import eventually
+from tests.helpers import db_rows
 
 
 @pytest.fixture
@@ -30,11 +29,8 @@ async def provider() -> AsyncIterator[LocalRunComfyServer]:
 
 
 def reply_recorded(db: Path, interaction_id: int) -> bool:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        row = conn.execute(
-            "SELECT message_id FROM jobs WHERE interaction_id = ?", (interaction_id,)
-        ).fetchone()
-    return bool(row and row[0])
+    rows = db_rows(db, "SELECT message_id FROM jobs WHERE interaction_id = ?", interaction_id)
+    return bool(rows and rows[0][0])
 
 
 async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> RecordedRequest:

@@ -7,14 +7,14 @@ import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tests.harness.fake_base import Answer
+from tests.harness.fake_base import Answer, Refusal
 from tests.harness.ids import (
     BOT_USERNAME,
     DEFAULT_ATTACHMENT_SIZE_LIMIT,
     OWNER_USER_ID,
     new_snowflake,
 )
-from tests.harness.limits import validate_commands, validate_message_body
+from tests.harness.limits import validate_commands
 from tests.harness.messages import MessageStore
 from tests.harness.objects import user_payload
 from tests.harness.records import RecordedRequest
@@ -28,100 +28,83 @@ class BotRoutes(MessageStore):
 
     gateway: FakeGateway
 
-    def _channel_message(
-        self, cid: str, mid: str
-    ) -> tuple[dict[str, Any] | None, Answer | None]:
+    def _channel_message(self, cid: str, mid: str) -> dict[str, Any]:
         msg = self.messages.get(int(mid))
         if msg is None or int(msg["channel_id"]) != int(cid) or msg.get("flags", 0) & 64:
-            return None, self._err(404, "Unknown Message", 10008)
-        return msg, None
+            raise Refusal(404, "Unknown Message", 10008)
+        return msg
 
-    def _h_channel_create(self, req: RecordedRequest, cid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
+    def _known_channel(self, cid: str) -> dict[str, Any]:
         channel = self.channel(int(cid))
         if channel is None:
-            return self._err(404, "Unknown Channel", 10003)
-        body = req.json if isinstance(req.json, Mapping) else {}
-        bad = self._too_large(req, DEFAULT_ATTACHMENT_SIZE_LIMIT) or self._invalid(
-            validate_message_body(body)
-        )
-        if bad:
-            return bad
+            raise Refusal(404, "Unknown Channel", 10003)
+        return channel
+
+    def _known_guild(self, gid: str) -> dict[str, Any]:
+        guild = self.guilds.get(int(gid))
+        if guild is None:
+            raise Refusal(404, "Unknown Guild", 10004)
+        return guild
+
+    # ------------------------------------------------------------- channels
+
+    def _h_channel_create(self, req: RecordedRequest, cid: str) -> Answer:
+        self._require_bot(req)
+        channel = self._known_channel(cid)
+        body = self._message_body(req, DEFAULT_ATTACHMENT_SIZE_LIMIT)
         guild_id = channel.get("guild_id")
         msg = self._new_message(channel_id=int(cid), guild_id=int(guild_id) if guild_id else None)
         self._apply_body(msg, body, req.files, edit=False)
         return 200, copy.deepcopy(msg)
 
     def _h_channel_get(self, req: RecordedRequest, cid: str, mid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
-        msg, err = self._channel_message(cid, mid)
-        return err or (200, copy.deepcopy(msg))
+        self._require_bot(req)
+        return 200, copy.deepcopy(self._channel_message(cid, mid))
 
     def _h_channel_patch(self, req: RecordedRequest, cid: str, mid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
-        msg, err = self._channel_message(cid, mid)
-        if err:
-            return err
-        assert msg is not None
-        body = req.json if isinstance(req.json, Mapping) else {}
-        if str(msg["author"]["id"]) != str(self.bot_user["id"]) and set(body) - {"flags"}:
-            return self._err(403, "Cannot edit a message authored by another user", 50005)
-        bad = self._too_large(req, DEFAULT_ATTACHMENT_SIZE_LIMIT) or self._invalid(
-            validate_message_body(body)
-        )
-        if bad:
-            return bad
+        self._require_bot(req)
+        msg = self._channel_message(cid, mid)
+        edits = req.json if isinstance(req.json, Mapping) else {}
+        if str(msg["author"]["id"]) != str(self.bot_user["id"]) and set(edits) - {"flags"}:
+            raise Refusal(403, "Cannot edit a message authored by another user", 50005)
+        body = self._message_body(req, DEFAULT_ATTACHMENT_SIZE_LIMIT)
         self._apply_body(msg, body, req.files, edit=True)
         msg["flags"] = msg.get("flags", 0) & ~128
         return 200, copy.deepcopy(msg)
 
     def _h_channel_delete(self, req: RecordedRequest, cid: str, mid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
-        _msg, err = self._channel_message(cid, mid)
-        if err:
-            return err
+        self._require_bot(req)
+        self._channel_message(cid, mid)
         self.messages.pop(int(mid), None)
         return 204, None
 
     def _h_typing(self, req: RecordedRequest, cid: str) -> Answer:
-        return self._require_bot(req) or (204, None)
+        self._require_bot(req)
+        return 204, None
 
     def _h_get_channel(self, req: RecordedRequest, cid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
-        channel = self.channel(int(cid))
-        if channel is None:
-            return self._err(404, "Unknown Channel", 10003)
-        return 200, copy.deepcopy(channel)
+        self._require_bot(req)
+        return 200, copy.deepcopy(self._known_channel(cid))
+
+    # ---------------------------------------------------- the bot and its app
 
     def _h_gateway_bot(self, req: RecordedRequest) -> Answer:
-        return self._require_bot(req) or (200, self.gateway.bot_gateway_info())
+        self._require_bot(req)
+        return 200, self.gateway.bot_gateway_info()
 
     def _h_gateway(self, req: RecordedRequest) -> Answer:
         return 200, {"url": self.gateway.url}
 
     def _h_me(self, req: RecordedRequest) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
+        self._require_bot(req)
         return 200, {**self.bot_user, "verified": True, "mfa_enabled": False, "locale": "en-US"}
 
     def _h_user(self, req: RecordedRequest, uid: str) -> Answer:
-        return self._require_bot(req) or (200, user_payload(int(uid)))
+        self._require_bot(req)
+        return 200, user_payload(int(uid))
 
     def _h_application(self, req: RecordedRequest) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
+        self._require_bot(req)
         return 200, {
             "id": str(self.application_id),
             "name": BOT_USERNAME,
@@ -139,18 +122,12 @@ class BotRoutes(MessageStore):
             "tags": [],
         }
 
-    def _h_put_commands(
-        self, req: RecordedRequest, app: str, gid: str | None = None
-    ) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
+    def _h_put_commands(self, req: RecordedRequest, app: str, gid: str | None = None) -> Answer:
+        self._require_bot(req)
         if int(app) != self.application_id:
-            return self._err(403, "Missing Access", 50001)
+            raise Refusal(403, "Missing Access", 50001)
         payload = req.json if isinstance(req.json, list) else []
-        bad = self._invalid(validate_commands(payload))
-        if bad:
-            return bad
+        self._check_limits(validate_commands(payload))
         key = int(gid) if gid else None
         old = {(c["name"], c.get("type", 1)): c["id"] for c in self.commands.get(key, [])}
         result = []
@@ -169,34 +146,22 @@ class BotRoutes(MessageStore):
         self.commands[key] = result
         return 200, copy.deepcopy(result)
 
-    def _h_get_commands(
-        self, req: RecordedRequest, app: str, gid: str | None = None
-    ) -> Answer:
-        return self._require_bot(req) or (
-            200,
-            copy.deepcopy(self.commands.get(int(gid) if gid else None, [])),
-        )
+    def _h_get_commands(self, req: RecordedRequest, app: str, gid: str | None = None) -> Answer:
+        self._require_bot(req)
+        return 200, copy.deepcopy(self.commands.get(int(gid) if gid else None, []))
+
+    # ---------------------------------------------------------------- guilds
 
     def _h_member(self, req: RecordedRequest, gid: str, uid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
-        guild = self.guilds.get(int(gid))
-        if guild is None:
-            return self._err(404, "Unknown Guild", 10004)
-        for m in guild.get("members", []):
+        self._require_bot(req)
+        for m in self._known_guild(gid).get("members", []):
             if m["user"]["id"] == str(uid):
                 return 200, copy.deepcopy(m)
-        return self._err(404, "Unknown Member", 10007)
+        raise Refusal(404, "Unknown Member", 10007)
 
     def _h_guild(self, req: RecordedRequest, gid: str) -> Answer:
-        err = self._require_bot(req)
-        if err:
-            return err
-        guild = self.guilds.get(int(gid))
-        if guild is None:
-            return self._err(404, "Unknown Guild", 10004)
-        return 200, copy.deepcopy(guild)
+        self._require_bot(req)
+        return 200, copy.deepcopy(self._known_guild(gid))
 
     def _h_attachment(
         self, req: RecordedRequest, cid: str, aid: str, fname: str

@@ -1,4 +1,5 @@
-"""What every part of the fake Discord shares: its state, and how routes answer errors."""
+"""What every part of the fake Discord shares: its state, and how routes refuse a request
+(they raise :class:`Refusal`; the server answers with its status and error body)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,19 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from tests.harness.limits import validate_message_body
 from tests.harness.records import InteractionRecord, RecordedRequest
 
 #: A route's answer: status and JSON body (or bytes), optionally with headers.
 Answer = tuple[int, Any]
+
+
+class Refusal(Exception):
+    """Raised by a route to answer with an error: *status* and Discord's error body."""
+
+    def __init__(self, status: int, message: str, code: int, **extra: Any) -> None:
+        super().__init__(f"{status} {message} ({code})")
+        self.answer: Answer = (status, {"message": message, "code": code, **extra})
 
 
 class FakeDiscordBase:
@@ -45,32 +55,28 @@ class FakeDiscordBase:
                     return ch
         return None
 
-    # ------------------------------------------------------------- answers
+    # ------------------------------------------------------------- refusals
 
-    @staticmethod
-    def _err(status: int, message: str, code: int) -> Answer:
-        return status, {"message": message, "code": code}
+    def _require_bot(self, rec: RecordedRequest) -> None:
+        if rec.auth_scheme != "Bot":
+            raise Refusal(401, "401: Unauthorized", 0)
 
-    def _invalid(self, errors: list[str]) -> Answer | None:
-        if not errors or not self.validate:
-            return None
-        self.violations.extend(errors)
-        return 400, {
-            "message": "Invalid Form Body",
-            "code": 50035,
-            "errors": {
-                "harness": {"_errors": [{"code": "HARNESS_LIMIT", "message": e} for e in errors]}
-            },
-        }
+    def _check_limits(self, errors: list[str]) -> None:
+        """Refuse with 400 / 50035 when *errors* (Discord's limits) is not empty."""
+        if errors and self.validate:
+            self.violations.extend(errors)
+            details = [{"code": "HARNESS_LIMIT", "message": e} for e in errors]
+            raise Refusal(400, "Invalid Form Body", 50035, errors={"harness": {"_errors": details}})
 
-    def _too_large(self, rec: RecordedRequest, limit: int) -> Answer | None:
+    def _check_size(self, rec: RecordedRequest, limit: int) -> None:
         big = [f for f in rec.files if len(f.data) > limit]
         if big and self.validate:
             self.violations.append(f"file {big[0].filename!r} larger than {limit} bytes")
-            return self._err(413, "Request entity too large", 40005)
-        return None
+            raise Refusal(413, "Request entity too large", 40005)
 
-    def _require_bot(self, rec: RecordedRequest) -> Answer | None:
-        if rec.auth_scheme != "Bot":
-            return self._err(401, "401: Unauthorized", 0)
-        return None
+    def _message_body(self, rec: RecordedRequest, upload_limit: int) -> Mapping[str, Any]:
+        """The message create/edit body of *rec*, refused if it breaks Discord's limits."""
+        body = rec.json if isinstance(rec.json, Mapping) else {}
+        self._check_size(rec, upload_limit)
+        self._check_limits(validate_message_body(body))
+        return body

@@ -8,9 +8,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tests.harness.fake_base import Answer
+from tests.harness.fake_base import Answer, Refusal
 from tests.harness.ids import CHANNEL_ID, DEFAULT_ATTACHMENT_SIZE_LIMIT, GUILD_ID
-from tests.harness.limits import validate_choices, validate_message_body
+from tests.harness.limits import validate_choices, validate_message_body, validate_modal
 from tests.harness.messages import MessageStore
 from tests.harness.records import ALLOWED_CALLBACKS, InteractionRecord, RecordedRequest
 
@@ -86,42 +86,28 @@ class InteractionRoutes(MessageStore):
         data = body.get("data") or {}
         rec = self._record_for(int(iid), token)
         if rec.expired or rec.id != int(iid):
-            return self._err(404, "Unknown interaction", 10062)
+            raise Refusal(404, "Unknown interaction", 10062)
         if (
             self.ack_deadline is not None
             and rec.registered_at is not None
             and asyncio.get_running_loop().time() - rec.registered_at > self.ack_deadline
         ):
             self.violations.append(f"interaction {iid} acknowledged after {self.ack_deadline}s")
-            return self._err(404, "Unknown interaction", 10062)
+            raise Refusal(404, "Unknown interaction", 10062)
         if rec.callback_type is not None:
-            return self._err(400, "Interaction has already been acknowledged.", 40060)
+            raise Refusal(400, "Interaction has already been acknowledged.", 40060)
         allowed = ALLOWED_CALLBACKS.get(rec.type)
         if allowed is not None and cb_type not in allowed:
-            bad = self._invalid(
+            self._check_limits(
                 [f"callback type {cb_type} is not valid for interaction type {rec.type}"]
             )
-            if bad:
-                return bad
         if cb_type in (4, 7):
-            bad = self._too_large(req, rec.attachment_size_limit) or self._invalid(
-                validate_message_body(data)
-            )
-            if bad:
-                return bad
+            self._check_size(req, rec.attachment_size_limit)
+            self._check_limits(validate_message_body(data))
         elif cb_type == 8:
-            bad = self._invalid(validate_choices(data.get("choices") or []))
-            if bad:
-                return bad
+            self._check_limits(validate_choices(data.get("choices") or []))
         elif cb_type == 9:
-            errors = []
-            if not 1 <= len(data.get("title") or "") <= 45:
-                errors.append("modal title must be 1-45 characters")
-            if not 1 <= len(data.get("custom_id") or "") <= 100:
-                errors.append("modal custom_id must be 1-100 characters")
-            bad = self._invalid(errors)
-            if bad:
-                return bad
+            self._check_limits(validate_modal(data))
 
         rec.callback_type = cb_type
         info: dict[str, Any] = {
@@ -165,19 +151,15 @@ class InteractionRoutes(MessageStore):
                         resource["message"] = copy.deepcopy(stored)
         return 200, {"interaction": info, "resource": resource}
 
-    def _webhook_record(
-        self, app: str, token: str
-    ) -> tuple[InteractionRecord | None, Answer | None]:
+    def _webhook_record(self, app: str, token: str) -> InteractionRecord:
         rec = self.interactions.get(token)
         if rec is None or rec.callback_type is None or int(app) != rec.application_id:
-            return None, self._err(404, "Unknown Webhook", 10015)
+            raise Refusal(404, "Unknown Webhook", 10015)
         if rec.expired:
-            return None, self._err(401, "Invalid Webhook Token", 50027)
-        return rec, None
+            raise Refusal(401, "Invalid Webhook Token", 50027)
+        return rec
 
-    def _webhook_message(
-        self, rec: InteractionRecord, mid: str
-    ) -> tuple[dict[str, Any] | None, Answer | None]:
+    def _webhook_message(self, rec: InteractionRecord, mid: str) -> dict[str, Any]:
         if mid == "@original":
             msg_id = rec.original_id
         else:
@@ -186,67 +168,31 @@ class InteractionRoutes(MessageStore):
                 msg_id = None
         msg = self.messages.get(msg_id) if msg_id is not None else None
         if msg is None:
-            return None, self._err(404, "Unknown Message", 10008)
-        return msg, None
+            raise Refusal(404, "Unknown Message", 10008)
+        return msg
 
-    def _h_webhook_get(
-        self, req: RecordedRequest, app: str, token: str, mid: str
-    ) -> Answer:
-        rec, err = self._webhook_record(app, token)
-        if err:
-            return err
-        assert rec is not None
-        msg, err = self._webhook_message(rec, mid)
-        return err or (200, copy.deepcopy(msg))
+    def _h_webhook_get(self, req: RecordedRequest, app: str, token: str, mid: str) -> Answer:
+        msg = self._webhook_message(self._webhook_record(app, token), mid)
+        return 200, copy.deepcopy(msg)
 
-    def _h_webhook_patch(
-        self, req: RecordedRequest, app: str, token: str, mid: str
-    ) -> Answer:
-        rec, err = self._webhook_record(app, token)
-        if err:
-            return err
-        assert rec is not None
-        msg, err = self._webhook_message(rec, mid)
-        if err:
-            return err
-        assert msg is not None
-        body = req.json if isinstance(req.json, Mapping) else {}
-        bad = self._too_large(req, rec.attachment_size_limit) or self._invalid(
-            validate_message_body(body)
-        )
-        if bad:
-            return bad
+    def _h_webhook_patch(self, req: RecordedRequest, app: str, token: str, mid: str) -> Answer:
+        rec = self._webhook_record(app, token)
+        msg = self._webhook_message(rec, mid)
+        body = self._message_body(req, rec.attachment_size_limit)
         self._apply_body(msg, body, req.files, edit=True)
         if int(msg["id"]) == rec.original_id and rec.loading:
             rec.loading = False
             msg["flags"] = msg.get("flags", 0) & ~128
         return 200, copy.deepcopy(msg)
 
-    def _h_webhook_delete(
-        self, req: RecordedRequest, app: str, token: str, mid: str
-    ) -> Answer:
-        rec, err = self._webhook_record(app, token)
-        if err:
-            return err
-        assert rec is not None
-        msg, err = self._webhook_message(rec, mid)
-        if err:
-            return err
-        assert msg is not None
+    def _h_webhook_delete(self, req: RecordedRequest, app: str, token: str, mid: str) -> Answer:
+        msg = self._webhook_message(self._webhook_record(app, token), mid)
         self.messages.pop(int(msg["id"]), None)
         return 204, None
 
     def _h_followup(self, req: RecordedRequest, app: str, token: str) -> Answer:
-        rec, err = self._webhook_record(app, token)
-        if err:
-            return err
-        assert rec is not None
-        body = req.json if isinstance(req.json, Mapping) else {}
-        bad = self._too_large(req, rec.attachment_size_limit) or self._invalid(
-            validate_message_body(body)
-        )
-        if bad:
-            return bad
+        rec = self._webhook_record(app, token)
+        body = self._message_body(req, rec.attachment_size_limit)
         original = self.messages.get(rec.original_id) if rec.original_id is not None else None
         if rec.loading and original is not None:
             # The first followup after a deferral replaces the "thinking" message and keeps

@@ -102,6 +102,28 @@ def _envelope(type: int, data: dict[str, Any] | None, ctx: InteractionContext) -
     return payload
 
 
+def _command_data(
+    name: str,
+    options: list[dict[str, Any]],
+    resolved: dict[str, Any],
+    *,
+    subcommand: str | None,
+    command_id: int | None,
+    command_guild_id: int | None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": str(command_id or new_snowflake()),
+        "name": name,
+        "type": 1,
+        "options": wrap_subcommand(options, subcommand),
+    }
+    if resolved:
+        data["resolved"] = resolved
+    if command_guild_id is not None:
+        data["guild_id"] = str(command_guild_id)
+    return data
+
+
 def chat_input(
     name: str,
     options: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
@@ -118,17 +140,9 @@ def chat_input(
     ``subcommand``: ``"set"`` or ``"group sub"``. ``command_guild_id``: set ``data.guild_id``
     for a guild-registered command."""
     res: dict[str, Any] = copy.deepcopy(dict(resolved)) if resolved else {}
-    opts = wrap_subcommand(normalise_options(options, res), subcommand)
-    data: dict[str, Any] = {
-        "id": str(command_id or new_snowflake()),
-        "name": name,
-        "type": 1,
-        "options": opts,
-    }
-    if res:
-        data["resolved"] = res
-    if command_guild_id is not None:
-        data["guild_id"] = str(command_guild_id)
+    opts = normalise_options(options, res)
+    data = _command_data(name, opts, res, subcommand=subcommand, command_id=command_id,
+                         command_guild_id=command_guild_id)
     return _envelope(2, data, context)
 
 
@@ -152,16 +166,8 @@ def autocomplete(
             break
     else:
         opts.append({"name": focused, "type": 3, "value": "", "focused": True})
-    data: dict[str, Any] = {
-        "id": str(command_id or new_snowflake()),
-        "name": name,
-        "type": 1,
-        "options": wrap_subcommand(opts, subcommand),
-    }
-    if res:
-        data["resolved"] = res
-    if command_guild_id is not None:
-        data["guild_id"] = str(command_guild_id)
+    data = _command_data(name, opts, res, subcommand=subcommand, command_id=command_id,
+                         command_guild_id=command_guild_id)
     return _envelope(4, data, context)
 
 

@@ -138,6 +138,16 @@ def validate_choices(choices: Sequence[Any]) -> list[str]:
     return errors
 
 
+def validate_modal(data: Mapping[str, Any]) -> list[str]:
+    """Discord's limits on a modal (callback type 9)."""
+    errors: list[str] = []
+    if not 1 <= len(data.get("title") or "") <= 45:
+        errors.append("modal title must be 1-45 characters")
+    if not 1 <= len(data.get("custom_id") or "") <= 100:
+        errors.append("modal custom_id must be 1-100 characters")
+    return errors
+
+
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 

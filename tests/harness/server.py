@@ -18,6 +18,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from tests.harness.bot_routes import BotRoutes
+from tests.harness.fake_base import Refusal
 from tests.harness.gateway import GATEWAY_PATH, FakeGateway
 from tests.harness.ids import APPLICATION_ID, BOT_USER_ID, BOT_USERNAME
 from tests.harness.interaction_routes import InteractionRoutes
@@ -286,9 +287,12 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
                 continue
             m = pattern.match(rec.path)
             if m:
-                result = handler(rec, **m.groupdict())
-                if asyncio.iscoroutine(result):
-                    result = await result
+                try:
+                    result = handler(rec, **m.groupdict())
+                    if asyncio.iscoroutine(result):
+                        result = await result
+                except Refusal as refusal:
+                    result = refusal.answer
                 if len(result) == 2:
                     return result[0], result[1], {}
                 return result

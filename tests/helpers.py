@@ -1,0 +1,204 @@
+"""The shared helpers of the tests (fixtures live in conftest.py).
+
+* the bot: :func:`ideogram_bot` runs the real IdeogramBot against the fake Discord and the
+  local provider server, on a real SQLite file;
+* jobs: :func:`make_job` builds one; :func:`wait_for_job` and :func:`wait_delivered` wait
+  for one in a running bot's store; :class:`Recorder` follows a tracker's events;
+* what Discord was told: :func:`callback`, :func:`custom_ids`, :func:`final_edit`;
+* the database file: :func:`db_rows`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.config import load_settings
+from bot.inputs import GenerateInputs
+from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.localserver.app import LocalRunComfyServer
+from bot.polling import PollingConfig
+from bot.providers.base import AnyProvider
+from bot.providers.ideogram import IdeogramClient
+from bot.providers.retry import RetryPolicy
+from bot.providers.runcomfy import RunComfyClient
+from bot.store import Store
+from bot.tracker import JobEvent, TrackerConfig
+from cogs.client import IdeogramBot, Services
+from tests.harness import (
+    GUILD_ID,
+    USER_ID,
+    FakeDiscord,
+    RecordedRequest,
+    eventually,
+    running_bot,
+)
+
+TOKEN = "rc-test-token-5f1d2c9a"  # the local provider server's token in tests
+
+#: Polling for a local provider that finishes in tenths of a second.
+FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
+                             min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
+
+
+# ---------------------------------------------------------------------------- the bot
+
+
+@contextlib.asynccontextmanager
+async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
+                       min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
+                       ideogram: bool = False, ideogram_auth: str = "bearer",
+                       default_provider: str = "runcomfy", runcomfy: bool = True,
+                       ) -> AsyncIterator[IdeogramBot]:
+    """A fully wired bot on a real SQLite file; a second one on the same file = a restart.
+
+    ``ideogram``: also serve the synchronous API (the local server's ``/ideogram/generate``,
+    with ``ideogram_auth``); ``default_provider``: ``PROVIDER``; ``runcomfy=False``: no
+    RunComfy at all (as with PROVIDER=ideogram and no RUNCOMFY_API_TOKEN).
+    """
+    env: dict[str, object] = {"PROVIDER": default_provider}
+    if runcomfy:
+        env |= {"RUNCOMFY_API_TOKEN": TOKEN, "RUNCOMFY_BASE_URL": provider.base_url}
+    if ideogram:
+        env |= {"IDEOGRAM_BASE_URL": provider.base_url, "IDEOGRAM_API_KEY": TOKEN,
+                "IDEOGRAM_AUTH": ideogram_auth}
+    settings = load_settings(None, DISCORD_TOKEN="harness-bot-token",
+                             DATABASE_URL=f"sqlite:///{db}", **env)
+    store = await Store.open(db)
+    providers: dict[str, AnyProvider] = {}
+    if runcomfy:
+        providers["runcomfy"] = RunComfyClient(token=TOKEN, base_url=provider.base_url,
+                                               retry=RetryPolicy(attempts=2, base_delay=0.01))
+    if ideogram:
+        providers["ideogram"] = IdeogramClient(api_key=TOKEN, base_url=provider.base_url,
+                                               auth=ideogram_auth, timeout_seconds=10)
+    services = Services(
+        store=store,
+        providers=providers,
+        provider_name="ideogram" if default_provider == "ideogram" else "runcomfy",
+        http=httpx.AsyncClient(timeout=10),
+        tracker_config=TrackerConfig(polling=FAST_POLLING, queue_timeout=queue_timeout),
+    )
+    bot = IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
+    try:
+        async with running_bot(fake, bot) as running:
+            yield running
+            await running.job_messages.wait_idle()
+    finally:
+        await services.aclose()
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def make_job(prompt: str = "a lighthouse at dusk", *, seed: int = 1234, provider: str = "local",
+             guild_id: int = 1, channel_id: int = 2, user_id: int = 3) -> JobRecord:
+    """An /ideogram job (RunComfy's generate model) as the launch path stores it."""
+    inputs = GenerateInputs(prompt=prompt, seed=seed)
+    return JobRecord(id=new_job_id(), provider=provider, model=inputs.model, guild_id=guild_id,
+                     channel_id=channel_id, user_id=user_id, inputs=inputs.to_payload(),
+                     seed=inputs.seed)
+
+
+def delivered(job: JobRecord) -> bool:
+    return job.delivered_at is not None
+
+
+async def wait_for_job(bot: IdeogramBot, predicate: Callable[[JobRecord], object], *,
+                       user_id: int | None = None, newest_only: bool = False,
+                       limit: float = 10.0) -> JobRecord:
+    """The newest job of the test guild (of ``user_id``, when given) matching ``predicate``;
+    with ``newest_only``, wait until the newest job itself matches."""
+    count = 1 if newest_only else 20
+
+    async def matching() -> JobRecord | None:
+        jobs = await (bot.store.jobs_for_guild(GUILD_ID, limit=count) if user_id is None
+                      else bot.store.jobs_for_user(GUILD_ID, user_id, limit=count))
+        return next((job for job in jobs if predicate(job)), None)
+
+    return await eventually(matching, timeout=limit, interval=0.02, what="a matching job")
+
+
+async def wait_delivered(bot: IdeogramBot, job_id: str | None = None, *,
+                         user_id: int | None = USER_ID, newest_only: bool = False,
+                         limit: float = 10.0) -> JobRecord:
+    """The job *job_id* once delivered; without it, the newest delivered job of *user_id*
+    (``newest_only``: wait until the user's newest job is delivered)."""
+    if job_id is None:
+        return await wait_for_job(bot, delivered, user_id=user_id, newest_only=newest_only,
+                                  limit=limit)
+
+    async def done() -> JobRecord | None:
+        job = await bot.store.get_job(job_id)
+        return job if job is not None and delivered(job) else None
+
+    return await eventually(done, timeout=limit, interval=0.02, what=f"job {job_id} delivered")
+
+
+class Recorder:
+    """A tracker listener that records every event and checks it was persisted first."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.events: list[JobEvent] = []
+        self.persisted_first = True
+        self.changed = asyncio.Condition()
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        stored = await self.store.get_job(event.job.id)
+        if stored is None or stored.status is not event.status:
+            self.persisted_first = False
+        async with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def statuses(self, job_id: str) -> list[JobStatus]:
+        out: list[JobStatus] = []
+        for e in self.events:
+            if e.job.id == job_id and (not out or out[-1] is not e.status):
+                out.append(e.status)
+        return out
+
+    async def wait_terminal(self, job_id: str, limit: float = 10.0) -> JobEvent:
+        async with asyncio.timeout(limit), self.changed:
+            while True:
+                for e in self.events:
+                    if e.job.id == job_id and e.status.terminal:
+                        return e
+                await self.changed.wait()
+
+
+# ------------------------------------------------------------ what Discord was told
+
+
+def callback(fake: FakeDiscord, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The one interaction callback the bot sent for *payload*."""
+    [answer] = fake.interaction_callbacks(payload["id"])
+    return answer
+
+
+def custom_ids(body: Mapping[str, Any]) -> list[str]:
+    """The custom ids of a message body's buttons and menus, row by row."""
+    return [c["custom_id"] for row in body.get("components", []) for c in row["components"]]
+
+
+def final_edit(requests: list[RecordedRequest]) -> RecordedRequest:
+    """The last of *requests* that carried a file: the result's image."""
+    with_files = [r for r in requests if r.files]
+    assert with_files, "no edit carried the image"
+    return with_files[-1]
+
+
+# ---------------------------------------------------------------------- the database
+
+
+def db_rows(path: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
+    """Run a read-only *query* on the SQLite file at *path* (its own connection)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(query, params).fetchall()
