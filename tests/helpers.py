@@ -17,20 +17,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bot.config import load_settings
 from bot.inputs import GenerateInputs
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import PollingConfig
-from bot.providers.base import AnyProvider
-from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
-from bot.providers.runcomfy import RunComfyClient
 from bot.store import Store
-from bot.tracker import JobEvent, TrackerConfig
-from cogs.client import IdeogramBot, Services
+from bot.tracker import JobEvent
+from cogs.client import IdeogramBot, build_services
 from tests.harness import (
     GUILD_ID,
     USER_ID,
@@ -42,6 +37,8 @@ from tests.harness import (
 
 TOKEN = "rc-test-token-5f1d2c9a"  # the local provider server's token in tests
 
+#: Retries for a local provider on loopback: one more try, at once.
+FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.01)
 #: Polling for a local provider that finishes in tenths of a second.
 FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
                              min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
@@ -69,22 +66,9 @@ async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Pat
         env |= {"IDEOGRAM_BASE_URL": provider.base_url, "IDEOGRAM_API_KEY": TOKEN,
                 "IDEOGRAM_AUTH": ideogram_auth}
     settings = load_settings(None, DISCORD_TOKEN="harness-bot-token",
-                             DATABASE_URL=f"sqlite:///{db}", **env)
-    store = await Store.open(db)
-    providers: dict[str, AnyProvider] = {}
-    if runcomfy:
-        providers["runcomfy"] = RunComfyClient(token=TOKEN, base_url=provider.base_url,
-                                               retry=RetryPolicy(attempts=2, base_delay=0.01))
-    if ideogram:
-        providers["ideogram"] = IdeogramClient(api_key=TOKEN, base_url=provider.base_url,
-                                               auth=ideogram_auth, timeout_seconds=10)
-    services = Services(
-        store=store,
-        providers=providers,
-        provider_name="ideogram" if default_provider == "ideogram" else "runcomfy",
-        http=httpx.AsyncClient(timeout=10),
-        tracker_config=TrackerConfig(polling=FAST_POLLING, queue_timeout=queue_timeout),
-    )
+                             DATABASE_URL=f"sqlite:///{db}", IDEOGRAM_TIMEOUT_SECONDS=10,
+                             JOB_QUEUE_TIMEOUT_SECONDS=queue_timeout, **env)
+    services = await build_services(settings, retry=FAST_RETRY, polling=FAST_POLLING)
     bot = IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
     try:
         async with running_bot(fake, bot) as running:
