@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "harness-bot-token"  # what the fake accepts; never a real token
-PROVIDER_TOKEN = "rc-process-token-7a3e"
 #: Wait at most this long for a start (imports, login, command sync, READY).
 START_TIMEOUT = 30.0
 
@@ -52,12 +51,12 @@ def bot_process_env(
     database: Path,
     *,
     provider: LocalRunComfyServer | None = None,
-    provider_token: str = PROVIDER_TOKEN,
     **overrides: str,
 ) -> dict[str, str]:
     """The environment of a ``python -m bot`` child: the fake Discord, the SQLite file
-    *database*, and RunComfy's model API at *provider* (a started local server whose token
-    is *provider_token*). *overrides* add or replace variables (e.g. ``LOG_LEVEL="DEBUG"``)."""
+    *database*, and RunComfy's model API at *provider* (a started local server; without
+    one the bot starts its own local preview provider). *overrides* add or replace
+    variables (e.g. ``LOG_LEVEL="DEBUG"``)."""
     env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
     env |= {
         "PYTHONUNBUFFERED": "1",
@@ -68,7 +67,7 @@ def bot_process_env(
         "LOG_LEVEL": "INFO",
     }
     if provider is not None:
-        env |= {"RUNCOMFY_API_TOKEN": provider_token, "RUNCOMFY_BASE_URL": provider.base_url}
+        env |= {"RUNCOMFY_API_TOKEN": provider.config.token, "RUNCOMFY_BASE_URL": provider.base_url}
     return env | overrides
 
 
@@ -93,8 +92,12 @@ class BotProcess:
         self.env = dict(env)
         self.shards = shards
         self.wait_for_sync = wait_for_sync
-        database = Path(self.env["DATABASE_URL"].removeprefix("sqlite:///"))
-        self.workdir = workdir or database.parent
+        if workdir is None:
+            url = self.env.get("DATABASE_URL", "")
+            if not url.startswith("sqlite:///"):
+                raise ValueError("pass workdir=: DATABASE_URL names no SQLite file to run beside")
+            workdir = Path(url.removeprefix("sqlite:///")).parent
+        self.workdir = workdir
         self.process: asyncio.subprocess.Process | None = None
         self.sessions: list[GatewaySession] = []
         self.log_paths: list[Path] = []
