@@ -145,6 +145,11 @@ class GatewaySession:
     resumes: int = 0
     index: int = 0
 
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "away"
+        return (f"<GatewaySession {self.session_id[:8]} shard {self.shard_id}/{self.shard_count}"
+                f" {state}{' ready' if self.ready else ''} seq={self.seq}>")
+
     @property
     def connected(self) -> bool:
         return self.connection is not None and not self.connection.closed

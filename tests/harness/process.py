@@ -121,11 +121,12 @@ class BotProcess:
         ready = asyncio.create_task(self._ready(sessions_before, requests_before, timeout))
         exited = asyncio.create_task(self.process.wait())
         try:
-            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()
-        if not ready.done():
-            ready.cancel()
+            if not ready.done():
+                ready.cancel()
+        if ready not in done:
             raise AssertionError(
                 f"python -m bot exited with {self.process.returncode} before it was ready:\n"
                 f"{self.output()}"
