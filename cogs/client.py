@@ -16,6 +16,8 @@ from discord.http import Route
 
 from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.loop_lag import LoopLagMonitor
+from bot.periodic import PeriodicTask
 from bot.polling import PollingConfig
 from bot.pricing import PriceTable
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
@@ -23,7 +25,9 @@ from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
+from bot.reply_token import TokenSealer
 from bot.retention import RetentionTask
+from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
 from cogs.components import JobButton
@@ -128,8 +132,19 @@ async def build_services(settings: Settings, *, retry: RetryPolicy | None = None
     )
 
 
+#: Most simultaneous connections to Discord's API (discord.py's default is unbounded).
+DISCORD_CONNECTIONS = 64
+#: Seconds between periodic quota reconciliations, and the least age of a reservation
+#: without a job row before it counts as an orphan.
+QUOTA_RECONCILE_INTERVAL = 180.0
+QUOTA_ORPHAN_AGE = 120.0
+
+
 class IdeogramBot(commands.Bot):
     store: Store
+    guild_settings: GuildSettingsCache
+    token_sealer: TokenSealer
+    lag_monitor: LoopLagMonitor
     tracker: JobTracker
     provider_name: str
     job_messages: JobMessages
@@ -138,17 +153,25 @@ class IdeogramBot(commands.Bot):
     quota: QuotaService
     mod_log: ModLog
     retention: RetentionTask
+    quota_reconciler: PeriodicTask
 
     def __init__(self, settings: Settings, services: Services, *,
                  min_edit_interval: float = 2.0) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        # A bounded pool of kept-alive connections to Discord: a burst of answers reuses
+        # them instead of opening (and TLS-handshaking) one connection per answer.
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          tree_cls=BotTree, help_command=None,
-                         allowed_mentions=discord.AllowedMentions.none())
+                         allowed_mentions=discord.AllowedMentions.none(),
+                         connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS))
         self.settings = settings
         self.services = services
         self.store = services.store
+        self.guild_settings = GuildSettingsCache(services.store)
+        self.token_sealer = TokenSealer(settings.DISCORD_TOKEN.get_secret_value()
+                                        if settings.DISCORD_TOKEN is not None else "")
+        self.lag_monitor = LoopLagMonitor()
         self.provider_name = services.provider_name
         self.tracker = JobTracker(services.store, services.providers,
                                   config=services.tracker_config)
@@ -158,8 +181,14 @@ class IdeogramBot(commands.Bot):
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
         self.mod_log = ModLog(self)
         self.retention = RetentionTask(services.store, settings.RETENTION_DAYS)
+        # Settles reservations an error left open (a release that met a locked database),
+        # so a member is never held back until a restart.
+        self.quota_reconciler = PeriodicTask(
+            "quota-reconciliation", lambda: self.quota.reconcile(orphan_age=QUOTA_ORPHAN_AGE),
+            interval=QUOTA_RECONCILE_INTERVAL)
 
     async def setup_hook(self) -> None:
+        await self.guild_settings.load()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(JobButton)
@@ -168,8 +197,12 @@ class IdeogramBot(commands.Bot):
         await self.quota.reconcile()
         self.tracker.add_listener(self.quota)
         self.tracker.add_listener(self.job_messages)
+        self.tracker.set_reply_confirmer(self.job_messages.confirm_reply)
+        self.tracker.give_way_to(self.launcher.answered)
         await self.tracker.start()
         self.retention.start()
+        self.quota_reconciler.start()
+        self.lag_monitor.start()
 
     async def sync_commands(self) -> None:
         """Sync to the development guilds at once, or globally (which takes a while)."""
@@ -189,6 +222,8 @@ class IdeogramBot(commands.Bot):
                  len(self.guilds))
 
     async def close(self) -> None:
+        await self.lag_monitor.stop()
+        await self.quota_reconciler.stop()
         await self.tracker.stop()
         await self.job_messages.close()
         await self.retention.stop()

@@ -1,7 +1,8 @@
 """The shared helpers of the tests (fixtures live in conftest.py).
 
 * the bot: :func:`ideogram_bot` runs the real IdeogramBot against the fake Discord and the
-  local provider server, on a real SQLite file;
+  local provider server, on a real SQLite file (:func:`build_bot` builds one,
+  :func:`start_unmanaged_bot` starts one a test will kill);
 * jobs: :func:`make_job` builds one; :func:`wait_for_job` and :func:`wait_delivered` wait
   for one in a running bot's store; :class:`Recorder` follows a tracker's events;
 * what Discord was told: :func:`callback`, :func:`custom_ids`, :func:`final_edit`;
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bot.config import load_settings
-from bot.inputs import GenerateInputs
+from bot.inputs import GenerateInputs, IdeogramGenerateInputs
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import PollingConfig
@@ -47,13 +49,13 @@ FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interv
 # ---------------------------------------------------------------------------- the bot
 
 
-@contextlib.asynccontextmanager
-async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
-                       min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
-                       ideogram: bool = False, ideogram_auth: str = "bearer",
-                       default_provider: str = "runcomfy", runcomfy: bool = True,
-                       ) -> AsyncIterator[IdeogramBot]:
-    """A fully wired bot on a real SQLite file; a second one on the same file = a restart.
+async def build_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
+                    min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
+                    ideogram: bool = False, ideogram_auth: str = "bearer",
+                    default_provider: str = "runcomfy", runcomfy: bool = True,
+                    ) -> IdeogramBot:
+    """A fully wired bot on a real SQLite file, not yet logged in (see :func:`ideogram_bot`);
+    its services come from ``build_services``, as in production.
 
     ``ideogram``: also serve the synchronous API (the local server's ``/ideogram/generate``,
     with ``ideogram_auth``); ``default_provider``: ``PROVIDER``; ``runcomfy=False``: no
@@ -69,13 +71,35 @@ async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Pat
                              DATABASE_URL=f"sqlite:///{db}", IDEOGRAM_TIMEOUT_SECONDS=10,
                              JOB_QUEUE_TIMEOUT_SECONDS=queue_timeout, **env)
     services = await build_services(settings, retry=FAST_RETRY, polling=FAST_POLLING)
-    bot = IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
+    return IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
+
+
+@contextlib.asynccontextmanager
+async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path,
+                       **options: Any) -> AsyncIterator[IdeogramBot]:
+    """A fully wired bot (see :func:`build_bot`), logged in to the fake Discord and closed
+    at the end; a second one on the same file = a restart."""
+    bot = await build_bot(fake, provider, db, **options)
     try:
         async with running_bot(fake, bot) as running:
             yield running
             await running.job_messages.wait_idle()
     finally:
-        await services.aclose()
+        await bot.services.aclose()
+
+
+async def start_unmanaged_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path,
+                              **options: Any) -> IdeogramBot:
+    """A bot logged in to the fake like :func:`ideogram_bot`, but nobody will close it:
+    for tests that kill it (:mod:`tests.process_death`)."""
+    bot = await build_bot(fake, provider, db, **options)
+    await bot.login("harness-bot-token")  # runs setup_hook
+    state: Any = bot._connection
+    for guild in fake.guilds.values():
+        if state._get_guild(int(guild["id"])) is None:
+            state._add_guild_from_data(copy.deepcopy(guild))
+    bot._ready.set()
+    return bot
 
 
 # --------------------------------------------------------------------------- jobs
@@ -88,6 +112,13 @@ def make_job(prompt: str = "a lighthouse at dusk", *, seed: int = 1234, provider
     return JobRecord(id=new_job_id(), provider=provider, model=inputs.model, guild_id=guild_id,
                      channel_id=channel_id, user_id=user_id, inputs=inputs.to_payload(),
                      seed=inputs.seed)
+
+
+def make_sync_job(prompt: str = "a lighthouse at dusk", *, guild_id: int = 1) -> JobRecord:
+    """An /ideogram job for the Ideogram-compatible synchronous API."""
+    inputs = IdeogramGenerateInputs(prompt=prompt, seed=1234, ideogram_model="V_2_TURBO")
+    return JobRecord(id=new_job_id(), provider="ideogram", model=inputs.model, guild_id=guild_id,
+                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
 
 
 def delivered(job: JobRecord) -> bool:

@@ -28,8 +28,8 @@ def reply_recorded(db: Path, interaction_id: int) -> bool:
 
 async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> RecordedRequest:
     """The edit of the interaction's own reply that carries the image: through the
-    interaction's webhook, or (after a restart) through the channel."""
-    reply = rf"^/webhooks/\d+/{record.token}/messages/@original$"
+    interaction's webhook (as ``@original`` or by id), or through the channel."""
+    reply = rf"^/webhooks/\d+/{record.token}/messages/(@original|{record.original_id})$"
     by_channel = rf"^/channels/{record.channel_id}/messages/{record.original_id}$"
     return await fake.wait_for(
         lambda r: bool(r.files) and r.status == 200 and re.search(f"{reply}|{by_channel}", r.path),

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.inputs import IdeogramGenerateInputs
-from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
 from bot.providers.ideogram import WITHHELD, IdeogramClient
 from bot.providers.types import CancelOutcome
@@ -24,15 +23,13 @@ from bot.tracker import (
     JobTracker,
     TrackerConfig,
 )
-from tests.helpers import FAST_POLLING, TOKEN, Recorder, db_rows
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, db_rows, make_sync_job
 
 GUILD = 10
 
 
 def sync_job(prompt: str = "a lighthouse at dusk") -> JobRecord:
-    inputs = IdeogramGenerateInputs(prompt=prompt, seed=1234, ideogram_model="V_2_TURBO")
-    return JobRecord(id=new_job_id(), provider="ideogram", model=inputs.model, guild_id=GUILD,
-                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
+    return make_sync_job(prompt, guild_id=GUILD)
 
 
 @pytest.fixture
