@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 README_SETUP = "see README.md, section 'Set-up'"
 DEFAULT_RUNCOMFY_BASE_URL = "https://model-api.runcomfy.net"
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 
 #: What to tell the owner for each variable that is missing or malformed.
 HINTS: dict[str, str] = {
@@ -26,6 +27,9 @@ HINTS: dict[str, str] = {
     "RUNCOMFY_BASE_URL": "use an http(s) URL such as https://model-api.runcomfy.net",
     "DATABASE_URL": "use sqlite:///path/to/file.db (default sqlite:///data/bot.db)",
     "LOG_LEVEL": "use DEBUG, INFO, WARNING or ERROR",
+    "DISCORD_API_BASE": (
+        "leave it unset; tests set an http(s) URL such as http://127.0.0.1:8080/api/v10"
+    ),
     "DISCORD_GUILD_IDS": "use comma-separated numeric server ids, e.g. 123456789012345678,987",
     "PROVIDER": "use runcomfy or ideogram",
     "IDEOGRAM_BASE_URL": (
@@ -79,6 +83,9 @@ class Settings(BaseSettings):
     DATABASE_URL: str = "sqlite:///data/bot.db"
     LOG_LEVEL: str = "INFO"
     DISCORD_GUILD_IDS: Annotated[tuple[int, ...], NoDecode] = ()
+    #: Discord's REST API base URL. For tests only: they point the bot at a fake Discord on
+    #: 127.0.0.1, whose ``GET /gateway/bot`` then names the gateway to connect to.
+    DISCORD_API_BASE: str = DEFAULT_DISCORD_API_BASE
 
     PROVIDER: ProviderName = ProviderName.RUNCOMFY
     IDEOGRAM_BASE_URL: str | None = None
@@ -118,9 +125,9 @@ class Settings(BaseSettings):
                 raise ValueError("must not contain spaces")
         return value
 
-    @field_validator("RUNCOMFY_BASE_URL")
+    @field_validator("RUNCOMFY_BASE_URL", "DISCORD_API_BASE")
     @classmethod
-    def _runcomfy_url(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
 
     @field_validator("IDEOGRAM_BASE_URL", mode="before")

@@ -8,16 +8,21 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import discord
+import yarl
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 
-from bot.config import ConfigError, ProviderName, Settings
+from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.loop_lag import LoopLagMonitor
 from bot.net import AllowList, SafeFetcher
 from bot.periodic import PeriodicTask
+from bot.polling import PollingConfig
 from bot.pricing import PriceTable
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
 from bot.providers.ideogram import IdeogramClient
+from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.reply_token import TokenSealer
@@ -72,13 +77,16 @@ class Services:
         await self.store.close()
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, retry: RetryPolicy | None = None,
+                         polling: PollingConfig | None = None) -> Services:
     """Open the store and build the providers.
 
     RunComfy: the real one with a token; without one, the local preview server, unless
     PROVIDER=ideogram (then RunComfy, and so /reframe, is simply unavailable: placeholder
     reframes next to real Ideogram images would mislead). The Ideogram-compatible API: when
     its URL and key are set (``load_settings`` insists on both with PROVIDER=ideogram).
+    ``retry`` (RunComfy calls) and ``polling`` (the tracker) default to the production
+    policies; tests pass faster ones for a local provider that answers in milliseconds.
     """
     store = await Store.open(settings.DATABASE_URL)
     local_server: LocalRunComfyServer | None = None
@@ -86,7 +94,7 @@ async def build_services(settings: Settings) -> Services:
     if settings.RUNCOMFY_API_TOKEN is not None:
         providers["runcomfy"] = RunComfyClient(
             token=settings.RUNCOMFY_API_TOKEN.get_secret_value(),
-            base_url=settings.RUNCOMFY_BASE_URL)
+            base_url=settings.RUNCOMFY_BASE_URL, retry=retry)
     elif settings.PROVIDER is ProviderName.RUNCOMFY:
         token = secrets.token_urlsafe(24)
         local_server = LocalRunComfyServer(LocalServerConfig(
@@ -95,7 +103,8 @@ async def build_services(settings: Settings) -> Services:
         await local_server.start()
         log.warning("No RUNCOMFY_API_TOKEN: using the local preview provider at %s "
                     "(placeholder images, no cost).", local_server.base_url)
-        providers["local"] = RunComfyClient(token=token, base_url=local_server.base_url)
+        providers["local"] = RunComfyClient(token=token, base_url=local_server.base_url,
+                                            retry=retry)
     else:
         log.warning("No RUNCOMFY_API_TOKEN: /reframe is unavailable (it runs on RunComfy; "
                     "the ideogram provider has no reframe).")
@@ -127,7 +136,8 @@ async def build_services(settings: Settings) -> Services:
         tracker_config=TrackerConfig(
             queue_timeout=settings.JOB_QUEUE_TIMEOUT_SECONDS,
             run_timeout=settings.JOB_RUN_TIMEOUT_SECONDS,
-            concurrency=settings.PROVIDER_CONCURRENCY),
+            concurrency=settings.PROVIDER_CONCURRENCY,
+            polling=polling or PollingConfig()),
     )
 
 
@@ -237,9 +247,14 @@ async def run_bot(settings: Settings, token: str) -> None:
     services = await build_services(settings)
     try:
         bot = IdeogramBot(settings, services)
+        Route.BASE = settings.DISCORD_API_BASE
         async with bot:
             try:
                 await bot.login(token)
+                if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
+                    # Another Discord API (a test's fake) names its own gateway.
+                    _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
+                    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
             except discord.LoginFailure:
                 raise ConfigError(
                     "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
