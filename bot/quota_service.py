@@ -2,12 +2,14 @@
 
 - :meth:`QuotaService.admit` — what answering a command waits for: one image reserved and
   the job's row written with it, or :class:`~bot.quota.QuotaDenied`. Concurrent requests
-  are decided in arrival order by one drainer task, up to ``MAX_BATCH`` per ``BEGIN
-  IMMEDIATE`` transaction (group commit): each decision reads its snapshot *inside* that
-  transaction, after the reservations decided before it, so a batch decides exactly as the
-  same requests one transaction each would, only with one BEGIN/COMMIT (and one WAL write)
-  for many (see ``bench/quota.py``). :meth:`QuotaService.reserve` is the same without the
-  job row.
+  are decided in arrival order by one drainer task, up to ``MAX_BATCH`` per write
+  transaction (group commit): each decision reads its snapshot *inside* that transaction,
+  after the reservations decided before it, so a batch decides exactly as the same
+  requests one transaction each would, only with one BEGIN/COMMIT (and one log write) for
+  many (see ``bench/quota.py``). :meth:`QuotaService.reserve` is the same without the job
+  row. On SQLite the transaction holds the file (``BEGIN IMMEDIATE``); on PostgreSQL it
+  first locks the usage row of each (server, month) it decides for, so decisions of other
+  processes about the same servers wait for it: exact across processes too.
 - :meth:`QuotaService.on_job_event` — the tracker listener: a job's end commits
   (completed) or releases (failed, cancelled, timed out, refused) its reservation.
 - :meth:`QuotaService.reconcile` — at start and periodically, settles what a stopped
@@ -26,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
@@ -49,7 +51,7 @@ from bot.quota import (
     validate_limit,
     validate_member_daily,
 )
-from bot.store import Store, StoreBusyError, sql
+from bot.store import Store, StoreBusyError
 from bot.tracker import JobEvent
 
 log = logging.getLogger(__name__)
@@ -142,16 +144,23 @@ class QuotaService:
             self._drainer = None
 
     async def _decide_batch(self, batch: list[_Request]) -> None:
-        decided: list[tuple[_Request, Reservation | QuotaDenied]] = []
+        now = self._clock()
+        window = Window.at(now)
+
+        async def decide_all() -> list[tuple[_Request, Reservation | QuotaDenied]]:
+            waiting = [r for r in batch if not r.future.done()]  # else its caller gave up
+            await self._store.lock_quota_guilds(
+                {(r.job.guild_id, window.month) for r in waiting if r.job.guild_id is not None})
+            decided = [(request, await self._decide(request, now, window))
+                       for request in waiting]
+            # Job rows don't change any decision: written together, in one statement.
+            await self._store.insert_jobs([
+                request.job for request, outcome in decided
+                if request.record_job and isinstance(outcome, Reservation)])
+            return decided
+
         try:
-            async with self._store.transaction(immediate=True, urgent=True) as conn:
-                for request in batch:
-                    if not request.future.done():  # else its caller gave up before its turn
-                        decided.append((request, await self._decide(conn, request)))
-                # Job rows don't change any decision: written together, in one statement.
-                await self._store.insert_jobs([
-                    request.job for request, outcome in decided
-                    if request.record_job and isinstance(outcome, Reservation)])
+            decided = await self._store.run_transaction(decide_all, immediate=True, urgent=True)
         except Exception as exc:  # nothing of the batch was recorded
             for request in batch:
                 if not request.future.done():
@@ -166,19 +175,18 @@ class QuotaService:
             else:
                 request.future.set_result(outcome)
 
-    async def _decide(self, conn: Any, request: _Request) -> Reservation | QuotaDenied:
+    async def _decide(self, request: _Request, now: float,
+                      window: Window) -> Reservation | QuotaDenied:
         job = request.job
         assert job.guild_id is not None
-        now = self._clock()
-        window = Window.at(now)
         params = {"guild_id": job.guild_id, "user_id": job.user_id, "day": window.day,
                   "month": window.month}
-        rows = await conn.execute_fetchall(sql.SELECT_QUOTA_SNAPSHOT, params)
-        denial = decide(snapshot_from_row(next(iter(rows))), window, now,
+        row = await self._store.quota_snapshot_row(params)
+        denial = decide(snapshot_from_row(row), window, now,
                         units=UNITS_PER_IMAGE, estimate=request.estimate)
         if denial is not None:
             return denial
-        await conn.execute(sql.INSERT_RESERVATION, {
+        await self._store.insert_reservation({
             **params, "job_key": job.id, "units": UNITS_PER_IMAGE,
             "cost_estimate": request.estimate, "created_at": now})
         return Reservation(job_key=job.id, guild_id=job.guild_id, user_id=job.user_id,
@@ -195,23 +203,26 @@ class QuotaService:
     async def release(self, job_key: str) -> bool:
         """Give a reserved image back (failure, cancellation, a launch that never got to
         submit). False if there was nothing reserved under ``job_key``."""
-        async with self._store.transaction(immediate=True) as conn:
-            cursor = await conn.execute(sql.SETTLE_RESERVATION, {
-                "job_key": job_key, "state": "released", "cost_actual": None,
-                "now": self._clock()})
-            return cursor.rowcount == 1
+        now = self._clock()
+
+        async def release() -> bool:
+            return await self._store.settle_reservation(job_key, "released", None, now)
+
+        return await self._store.run_transaction(release)
 
     async def commit(self, job: JobRecord) -> bool:
         """Charge a completed job: at the provider's cost, else the price table's (which
         then becomes the job's cost too). False if there was nothing reserved."""
         cost = job.cost if job.cost is not None else self.prices.estimate(job.model, job.inputs)
-        async with self._store.transaction(immediate=True) as conn:
-            cursor = await conn.execute(sql.SETTLE_RESERVATION, {
-                "job_key": job.id, "state": "committed", "cost_actual": cost,
-                "now": self._clock()})
+        now = self._clock()
+
+        async def commit() -> bool:
+            settled = await self._store.settle_reservation(job.id, "committed", cost, now)
             if job.cost is None:
-                await conn.execute(sql.SET_JOB_COST_IF_MISSING, (cost, job.id))
-            return cursor.rowcount == 1
+                await self._store.set_job_costs_if_missing([(cost, job.id)])
+            return settled
+
+        return await self._store.run_transaction(commit)
 
     async def settle(self, job: JobRecord) -> bool:
         """Commit (completed) or release (failed, cancelled) an ended job's reservation;
@@ -251,13 +262,15 @@ class QuotaService:
         rows change.
         """
         now = self._clock()
-        async with self._store.transaction(immediate=True) as conn:
-            settled = await conn.execute_fetchall(sql.RECONCILE_COMMIT_COMPLETED, {"now": now})
-            await conn.executemany(sql.SET_JOB_COST_IF_MISSING,
-                                   [(row["cost_actual"], row["job_key"]) for row in settled])
-            committed = len(settled)
-            released = (await conn.execute(sql.RECONCILE_RELEASE_ORPHANS, {
-                "now": now, "older_than": now - orphan_age})).rowcount
+
+        async def reconcile() -> tuple[int, int]:
+            settled = await self._store.reconcile_commit_completed(now)
+            await self._store.set_job_costs_if_missing(
+                [(row["cost_actual"], row["job_key"]) for row in settled])
+            released = await self._store.reconcile_release_orphans(now, now - orphan_age)
+            return len(settled), released
+
+        committed, released = await self._store.run_transaction(reconcile)
         if committed or released:
             log.info("Quota reconciliation: %d reservation(s) committed, %d released",
                      committed, released)
@@ -270,9 +283,8 @@ class QuotaService:
         window = Window.at(self._clock())
         params = {"guild_id": guild_id, "user_id": user_id, "day": window.day,
                   "month": window.month}
-        async with self._store.transaction(immediate=False) as conn:
-            rows = await conn.execute_fetchall(sql.SELECT_QUOTA_SNAPSHOT, params)
-        return snapshot_from_row(next(iter(rows))), window
+        row = await self._store.quota_snapshot_row(params)
+        return snapshot_from_row(row), window
 
     async def allowance(self, guild_id: int, user_id: int) -> Allowance:
         snapshot, _ = await self.snapshot(guild_id, user_id)
@@ -286,8 +298,7 @@ class QuotaService:
 
     async def recent_changes(self, guild_id: int,
                              limit: int = RECENT_CHANGES) -> list[AuditEntry]:
-        async with self._store.transaction(immediate=False) as conn:
-            rows = await conn.execute_fetchall(sql.SELECT_RECENT_QUOTA_AUDIT, (guild_id, limit))
+        rows = await self._store.recent_quota_audit(guild_id, limit)
         return [AuditEntry.from_row(row) for row in rows]
 
     # -- moderators ------------------------------------------------------------------
@@ -297,68 +308,75 @@ class QuotaService:
         """Validate every value first (nothing changes if one is bad), then set them and
         audit each actual change, in one transaction. Returns the changes."""
         clean = {name: validate_limit(name, value) for name, value in values.items()}
-        changes: list[Change] = []
-        async with self._store.transaction(immediate=True) as conn:
+
+        async def set_limits() -> list[Change]:
+            changes: list[Change] = []
             for name, new in clean.items():
-                old = await self._limit(conn, guild_id, name)
+                old = await self._limit(guild_id, name)
                 if old == new:
                     continue
-                await conn.execute(sql.UPSERT_GUILD_LIMIT, (guild_id, name, new))
+                await self._store.set_guild_limit(guild_id, name, new)
                 changes.append(Change("set", name, old, new))
-            await self._audit(conn, guild_id, actor_id, changes)
-        return changes
+            await self._audit(guild_id, actor_id, changes)
+            return changes
+
+        return await self._store.run_transaction(set_limits)
 
     async def clear_limit(self, guild_id: int, actor_id: int, name: str) -> Change | None:
         """Remove one limit (it becomes unlimited). None if it was not set."""
         if name not in LIMIT_NAMES:
             raise QuotaValueError(f"Unknown limit {str(name)[:40]!r}: use one of "
                                   f"{', '.join(LIMIT_NAMES)}.")
-        async with self._store.transaction(immediate=True) as conn:
-            old = await self._limit(conn, guild_id, name)
+
+        async def clear() -> Change | None:
+            old = await self._limit(guild_id, name)
             if old is None:
                 return None
-            await conn.execute(sql.DELETE_GUILD_LIMIT, (guild_id, name))
+            await self._store.delete_guild_limit(guild_id, name)
             change = Change("clear", name, old, None)
-            await self._audit(conn, guild_id, actor_id, [change])
-        return change
+            await self._audit(guild_id, actor_id, [change])
+            return change
+
+        return await self._store.run_transaction(clear)
 
     async def set_member_daily(self, guild_id: int, actor_id: int, user_id: int,
                                daily: object) -> Change | None:
         """Give one member their own daily limit (instead of ``user_daily``)."""
         new = validate_member_daily(daily)
-        async with self._store.transaction(immediate=True) as conn:
-            rows = await conn.execute_fetchall(sql.SELECT_MEMBER_OVERRIDE, (guild_id, user_id))
-            old = int(rows[0][0]) if rows else None
+
+        async def set_member() -> Change | None:
+            old = await self._store.member_override(guild_id, user_id)
             if old == new:
                 return None
-            await conn.execute(sql.UPSERT_MEMBER_OVERRIDE, (guild_id, user_id, new))
+            await self._store.set_member_override(guild_id, user_id, new)
             change = Change("member", "daily", old, new, user_id=user_id)
-            await self._audit(conn, guild_id, actor_id, [change])
-        return change
+            await self._audit(guild_id, actor_id, [change])
+            return change
+
+        return await self._store.run_transaction(set_member)
 
     async def reset(self, guild_id: int, actor_id: int, user_id: int | None) -> Change:
         """Forgive today's use of one member (or of everyone): it stops counting towards
         the daily limits and the cooldown; the month's count and the spend keep it."""
         day = Window.at(self._clock()).day
-        async with self._store.transaction(immediate=True) as conn:
-            rows = await conn.execute_fetchall(
-                sql.FORGIVE_DAY_USAGE, {"guild_id": guild_id, "day": day, "user_id": user_id})
-            change = Change("reset", "reset", float(sum(int(r[0]) for r in rows)), 0.0,
-                            user_id=user_id)
-            await self._audit(conn, guild_id, actor_id, [change])
-        return change
 
-    async def _limit(self, conn: Any, guild_id: int, name: str) -> int | float | None:
-        rows = await conn.execute_fetchall(sql.SELECT_GUILD_LIMIT, (guild_id, name))
-        if not rows:
+        async def reset() -> Change:
+            forgiven = await self._store.forgive_day_usage(guild_id, day, user_id)
+            change = Change("reset", "reset", float(forgiven), 0.0, user_id=user_id)
+            await self._audit(guild_id, actor_id, [change])
+            return change
+
+        return await self._store.run_transaction(reset)
+
+    async def _limit(self, guild_id: int, name: str) -> int | float | None:
+        value = await self._store.guild_limit(guild_id, name)
+        if value is None:
             return None
-        value = float(rows[0][0])
         return value if name == GUILD_MONTHLY_BUDGET else int(value)
 
-    async def _audit(self, conn: Any, guild_id: int, actor_id: int,
-                     changes: list[Change]) -> None:
+    async def _audit(self, guild_id: int, actor_id: int, changes: list[Change]) -> None:
         now = self._clock()
         for change in changes:
-            await conn.execute(sql.INSERT_QUOTA_AUDIT, (
+            await self._store.insert_quota_audit((
                 guild_id, actor_id, change.audit_action, change.user_id, change.old,
                 change.new, now))

@@ -281,8 +281,8 @@ async def test_callers_that_give_up_leave_nothing_reserved(store: Store, db: Pat
         """Every third caller gives up just after its reservation was written, before the
         batch commits: the reservation must not stay."""
 
-        async def _decide(self, conn: object, request: object) -> object:
-            outcome = await super()._decide(conn, request)  # type: ignore[arg-type]
+        async def _decide(self, request: object, *when: object) -> object:
+            outcome = await super()._decide(request, *when)  # type: ignore[arg-type]
             job_id = request.job.id  # type: ignore[attr-defined]
             if list(tasks).index(job_id) % 3 == 0:
                 tasks[job_id].cancel()

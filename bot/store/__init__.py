@@ -1,28 +1,39 @@
-"""The bot's SQLite store: jobs, guild settings and the quota tables.
+"""The bot's store: jobs, guild settings and the quota tables, on SQLite or PostgreSQL.
 
 Open it once with ``store = await Store.open(database_url)`` and ``await store.close()``
-at shutdown (or ``async with await Store.open(url) as store:``). SQL lives in
-``bot.store.sql``; the schema history in ``bot.store.migrations``.
+at shutdown (or ``async with await Store.open(url) as store:``). ``Store`` is the interface
+(:mod:`bot.store.base`); the engines are :mod:`bot.store.store` (SQLite: SQL in
+``bot.store.sql``, schema history in ``bot.store.migrations``) and
+:mod:`bot.store.postgres` (its own ``sql`` and ``migrations``).
 """
 
-from bot.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
-from bot.store.store import (
+from bot.store.base import (
+    GUILD_SETTINGS_TOPIC,
     GuildSettings,
     JobNotFoundError,
+    LeaseConfig,
     Store,
     StoreBusyError,
+    StoreConflictError,
     StoreError,
-    parse_database_url,
+    is_postgres_url,
 )
+from bot.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
+from bot.store.store import SqliteStore, parse_database_url
 
 __all__ = [
+    "GUILD_SETTINGS_TOPIC",
     "LATEST_VERSION",
     "MIGRATIONS",
     "GuildSettings",
     "JobNotFoundError",
+    "LeaseConfig",
     "Migration",
+    "SqliteStore",
     "Store",
     "StoreBusyError",
+    "StoreConflictError",
     "StoreError",
+    "is_postgres_url",
     "parse_database_url",
 ]

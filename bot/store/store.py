@@ -1,8 +1,8 @@
-"""The SQLite store: the one owner of the bot's database connection.
+"""The SQLite engine of the store: the one owner of the bot's database connection.
 
 Usage::
 
-    store = await Store.open(settings.database_url)   # migrates, then ready
+    store = await Store.open("sqlite:///data/bot.db")   # migrates, then ready
     try:
         ...
     finally:
@@ -21,23 +21,25 @@ a transaction body must not hand store work to *other* tasks and wait for them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import os
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
 import aiosqlite
 
-from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.store import sql
+from bot.store.base import (
+    GuildSettings,
+    JobNotFoundError,
+    Store,
+    StoreBusyError,
+    StoreError,
+)
 from bot.store.migrations import MIGRATIONS, Migration, check_migrations
 from bot.store.priority_lock import PriorityLock
 
@@ -45,13 +47,8 @@ log = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 
-_JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobRecord))
-_JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(_JOB_FIELDS) - {"id"}
-_TERMINAL_STATUSES: tuple[JobStatus, ...] = tuple(s for s in JobStatus if s.terminal)
-_GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
-    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled"}
-)
-
+__all__ = ["GuildSettings", "JobNotFoundError", "SqliteStore", "StoreBusyError",
+           "StoreError", "parse_database_url"]
 
 
 def _make_private(path: Path) -> None:
@@ -63,19 +60,6 @@ def _make_private(path: Path) -> None:
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists():
             os.chmod(candidate, 0o600)
-
-class StoreError(Exception):
-    """The database cannot be used as asked (bad URL, unknown schema, closed store…)."""
-
-
-class JobNotFoundError(StoreError, LookupError):
-    """``update_job`` was given an id with no row."""
-
-
-class StoreBusyError(StoreError):
-    """The database is locked by another connection past ``busy_timeout``: nothing was
-    written; the same operation may succeed a moment later."""
-
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
@@ -90,24 +74,6 @@ def _busy_as_store_error() -> Iterator[None]:
         if _is_busy(exc):
             raise StoreBusyError(str(exc)) from exc
         raise
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class GuildSettings:
-    """A guild's settings; the defaults apply when the guild has never changed any."""
-
-    guild_id: int
-    provider: str | None = None
-    log_channel_id: int | None = None
-    ideogram_enabled: bool = True
-    reframe_enabled: bool = True
-    allowed_channel_ids: frozenset[int] = frozenset()
-    blocked_words: tuple[str, ...] = ()
-    updated_at: float | None = None
-
-    def channel_allowed(self, channel_id: int) -> bool:
-        """No allowed channels listed means every channel is allowed."""
-        return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
 
 
 def parse_database_url(url: str | os.PathLike[str]) -> str:
@@ -141,33 +107,12 @@ def parse_database_url(url: str | os.PathLike[str]) -> str:
     return os.path.expanduser(unquote(rest[1:]))
 
 
-def _job_to_params(job: JobRecord) -> dict[str, Any]:
-    params = {name: getattr(job, name) for name in _JOB_FIELDS}
-    params["status"] = JobStatus(job.status).value
-    params["inputs"] = json.dumps(job.inputs, ensure_ascii=False)
-    params["result_urls"] = json.dumps(list(job.result_urls), ensure_ascii=False)
-    return params
+class SqliteStore(Store):
+    """Jobs, guild settings and quotas in one SQLite file, for one process. Open it with
+    ``await Store.open("sqlite:///…")`` (or ``SqliteStore.open``)."""
 
-
-def _row_to_job(row: sqlite3.Row) -> JobRecord:
-    keys = row.keys()
-    data: dict[str, Any] = {name: row[name] for name in _JOB_FIELDS if name in keys}
-    data["status"] = JobStatus(data["status"])
-    data["inputs"] = json.loads(data["inputs"]) if data.get("inputs") else {}
-    data["result_urls"] = json.loads(data["result_urls"]) if data.get("result_urls") else []
-    return JobRecord(**data)
-
-
-def _statuses_json(statuses: Iterable[JobStatus | str]) -> str:
-    return json.dumps(sorted({JobStatus(s).value for s in statuses}))
-
-
-def _normalize_phrase(phrase: str) -> str:
-    return " ".join(phrase.split()).lower()
-
-
-class Store:
-    """Jobs and guild settings in one SQLite file. Create it with ``await Store.open(...)``."""
+    engine: ClassVar[str] = "sqlite"
+    _sql = sql
 
     def __init__(self, conn: aiosqlite.Connection, path: str, schema_version: int) -> None:
         # Use Store.open(); this constructor does no I/O and applies no migrations.
@@ -188,7 +133,7 @@ class Store:
         target_version: int | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
         busy_timeout_ms: int = sql.DEFAULT_BUSY_TIMEOUT_MS,
-    ) -> Store:
+    ) -> SqliteStore:
         """Open (creating if needed) and migrate the database; return a ready store.
 
         ``database`` is a ``DATABASE_URL`` or a path (see ``parse_database_url``).
@@ -243,16 +188,8 @@ class Store:
     def closed(self) -> bool:
         return self._conn is None
 
-    async def __aenter__(self) -> Store:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def describe(self) -> str:
+        return f"SQLite file {self.path}"
 
     async def _configure(self) -> None:
         conn = self._require_conn()
@@ -397,305 +334,24 @@ class Store:
         except sqlite3.OperationalError as exc:  # no transaction was active
             log.debug("rollback: %s", exc)
 
-    async def _execute(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    async def _execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                       ) -> int:
         """Run one statement; return the number of rows it changed."""
         async with self._connection() as conn:
             with _busy_as_store_error():
-                async with conn.execute(statement, params) as cursor:
+                async with conn.execute(statement, params) as cursor:  # type: ignore[arg-type]
                     return cursor.rowcount
 
+    async def _executemany(self, statement: str,
+                           params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
+        async with self._connection() as conn:
+            with _busy_as_store_error():
+                await conn.executemany(statement, params)  # type: ignore[arg-type]
+
     async def _fetchall(
-        self, statement: str, params: Sequence[Any] | dict[str, Any] = (), *,
+        self, statement: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
         urgent: bool = False,
     ) -> list[sqlite3.Row]:
         async with self._connection(urgent=urgent) as conn:
             with _busy_as_store_error():
-                return list(await conn.execute_fetchall(statement, params))
-
-    async def _fetchone(
-        self, statement: str, params: Sequence[Any] | dict[str, Any] = (), *,
-        urgent: bool = False,
-    ) -> sqlite3.Row | None:
-        rows = await self._fetchall(statement, params, urgent=urgent)
-        return rows[0] if rows else None
-
-    # ------------------------------------------------------------------ jobs
-
-    async def insert_job(self, job: JobRecord) -> JobRecord:
-        """Write a new job row. Raises ``sqlite3.IntegrityError`` if the id exists."""
-        await self._execute(sql.INSERT_JOB, _job_to_params(job))
-        return job
-
-    async def insert_jobs(self, jobs: Sequence[JobRecord]) -> None:
-        """Write several new job rows with one statement (inside a transaction, they join
-        it). Raises ``sqlite3.IntegrityError`` if an id exists."""
-        if not jobs:
-            return
-        async with self._connection() as conn:
-            with _busy_as_store_error():
-                await conn.executemany(sql.INSERT_JOB, [_job_to_params(j) for j in jobs])
-
-    async def get_job(self, job_id: str, *, urgent: bool = False) -> JobRecord | None:
-        """The job, or None. ``urgent``: before an interaction's answer (see ``transaction``)."""
-        row = await self._fetchone(sql.SELECT_JOB, (job_id,), urgent=urgent)
-        return None if row is None else _row_to_job(row)
-
-    async def find_job_by_prefix(self, guild_id: int | None, prefix: str) -> JobRecord | None:
-        """The job of this guild (None: DMs) whose id starts with ``prefix`` (a short id).
-
-        Returns None when nothing matches, and also when the prefix matches more than one
-        job (the caller should ask for more characters).
-        """
-        prefix = prefix.strip().lower()
-        if not prefix:
-            return None
-        rows = await self._fetchall(sql.SELECT_JOBS_BY_PREFIX, (guild_id, len(prefix), prefix))
-        if len(rows) != 1:
-            if rows:
-                log.debug("short id %r is ambiguous in guild %s", prefix, guild_id)
-            return None
-        return _row_to_job(rows[0])
-
-    @staticmethod
-    def _job_changes(fields: dict[str, Any]) -> dict[str, Any]:
-        """Checked and converted column values for an UPDATE of some job fields."""
-        unknown = set(fields) - _JOB_MUTABLE_FIELDS
-        if unknown:
-            raise ValueError(f"cannot update job field(s): {', '.join(sorted(unknown))}")
-        changes = dict(fields)
-        if "status" in changes:
-            changes["status"] = JobStatus(changes["status"]).value
-        if "result_urls" in changes:
-            changes["result_urls"] = json.dumps(list(changes["result_urls"]), ensure_ascii=False)
-        if "inputs" in changes:
-            changes["inputs"] = json.dumps(changes["inputs"], ensure_ascii=False)
-        changes.setdefault("updated_at", time.time())
-        return changes
-
-    async def update_job(self, job_id: str, **fields: Any) -> JobRecord:
-        """Change some fields of a job (and ``updated_at``); return the new record.
-
-        Raises ``ValueError`` for a name that is not a ``JobRecord`` field (or is ``id``)
-        and ``JobNotFoundError`` when there is no such job.
-        """
-        changes = self._job_changes(fields)
-        statement = sql.update_job_columns(tuple(sorted(changes)), if_status_in=False)
-        row = await self._fetchone(statement, {**changes, "id": job_id})
-        if row is None:
-            raise JobNotFoundError(f"no job with id {job_id!r}")
-        return _row_to_job(row)
-
-    async def transition_job(
-        self, job_id: str, expected: Iterable[JobStatus | str], **fields: Any
-    ) -> JobRecord | None:
-        """Compare-and-set: apply ``fields`` only if the job's status is in ``expected``.
-
-        Returns the new record, or None when the job is missing or in another status
-        (e.g. a second attempt to write a terminal state). One statement, so it is atomic
-        without an explicit transaction.
-        """
-        if isinstance(expected, str):  # a single JobStatus is a str: don't iterate its chars
-            expected = (expected,)
-        allowed = frozenset(JobStatus(s) for s in expected)
-        changes = self._job_changes(fields)
-        statement = sql.update_job_columns(tuple(sorted(changes)), if_status_in=True)
-        row = await self._fetchone(
-            statement, {**changes, "id": job_id, "expected": _statuses_json(allowed)})
-        return None if row is None else _row_to_job(row)
-
-    async def unfinished_jobs(self) -> list[JobRecord]:
-        """Jobs still pending, queued or running, oldest first (to resume after a restart)."""
-        rows = await self._fetchall(
-            sql.SELECT_JOBS_IN_STATUSES, (_statuses_json(UNFINISHED_STATUSES),)
-        )
-        return [_row_to_job(row) for row in rows]
-
-    async def undelivered_finished_jobs(self) -> list[JobRecord]:
-        """Jobs in a terminal status whose outcome was never delivered, oldest first."""
-        rows = await self._fetchall(
-            sql.SELECT_UNDELIVERED_JOBS_IN_STATUSES, (_statuses_json(_TERMINAL_STATUSES),)
-        )
-        return [_row_to_job(row) for row in rows]
-
-    async def jobs_for_user(
-        self, guild_id: int | None, user_id: int, limit: int = 10, offset: int = 0
-    ) -> list[JobRecord]:
-        """A member's jobs in a guild, newest first."""
-        rows = await self._fetchall(sql.SELECT_JOBS_FOR_USER, (guild_id, user_id, limit, offset))
-        return [_row_to_job(row) for row in rows]
-
-    async def count_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
-        row = await self._fetchone(sql.COUNT_JOBS_FOR_USER, (guild_id, user_id))
-        return int(row[0]) if row is not None else 0
-
-    async def jobs_for_guild(
-        self, guild_id: int | None, limit: int | None = 50, offset: int = 0
-    ) -> list[JobRecord]:
-        """A guild's jobs, newest first; ``limit=None`` returns them all (CSV export)."""
-        rows = await self._fetchall(
-            sql.SELECT_JOBS_FOR_GUILD, (guild_id, -1 if limit is None else limit, offset)
-        )
-        return [_row_to_job(row) for row in rows]
-
-    async def recent_durations(self, model: str, limit: int = 20) -> list[tuple[float, float]]:
-        """(queue seconds, run seconds) of the latest completed jobs of ``model``, newest first."""
-        rows = await self._fetchall(
-            sql.SELECT_RECENT_DURATIONS, (model, JobStatus.COMPLETED.value, limit)
-        )
-        return [(float(row[0]), float(row[1])) for row in rows]
-
-    # ------------------------------------------------------------------ history, queue, retention
-
-    async def jobs_by_prefix(self, guild_id: int | None, prefix: str) -> list[JobRecord]:
-        """Up to two jobs of this guild whose id starts with ``prefix``: none, one, or an
-        ambiguous pair (where :meth:`find_job_by_prefix` returns None for both)."""
-        prefix = prefix.strip().lower()
-        if not prefix:
-            return []
-        rows = await self._fetchall(sql.SELECT_JOBS_BY_PREFIX, (guild_id, len(prefix), prefix))
-        return [_row_to_job(row) for row in rows]
-
-    async def visible_jobs_for_user(
-        self, guild_id: int | None, user_id: int, limit: int = 10, offset: int = 0
-    ) -> list[JobRecord]:
-        """A member's jobs that were not deleted, newest first (``/history``)."""
-        rows = await self._fetchall(
-            sql.SELECT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id, limit, offset)
-        )
-        return [_row_to_job(row) for row in rows]
-
-    async def count_visible_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
-        row = await self._fetchone(sql.COUNT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id))
-        return int(row[0]) if row is not None else 0
-
-    async def guild_jobs_after(
-        self, guild_id: int | None, after: tuple[float, str] | None, limit: int = 500
-    ) -> list[JobRecord]:
-        """The next ``limit`` jobs of a guild, oldest first, after ``(created_at, id)`` of
-        the last one seen (None: from the first). Keyset paging for exports."""
-        created_at, job_id = after if after is not None else (None, None)
-        rows = await self._fetchall(
-            sql.SELECT_JOBS_FOR_GUILD_AFTER,
-            {"guild_id": guild_id, "created_at": created_at, "id": job_id, "limit": limit},
-        )
-        return [_row_to_job(row) for row in rows]
-
-    async def unfinished_jobs_for_guild(self, guild_id: int | None) -> list[JobRecord]:
-        """A guild's pending, queued and running jobs, oldest first (``/queue``)."""
-        rows = await self._fetchall(
-            sql.SELECT_GUILD_JOBS_IN_STATUSES, (guild_id, _statuses_json(UNFINISHED_STATUSES))
-        )
-        return [_row_to_job(row) for row in rows]
-
-    async def prune_jobs(self, created_before: float, *, batch: int = 500) -> int:
-        """Delete up to ``batch`` finished jobs created before ``created_before``; return how
-        many went. Unfinished jobs are never touched. Quota usage rows are kept (detached
-        from the job) so that spending already counted stays counted."""
-        terminal = _statuses_json(_TERMINAL_STATUSES)
-        async with self.transaction(immediate=True):
-            rows = await self._fetchall(
-                sql.SELECT_PRUNABLE_JOB_IDS, (created_before, terminal, batch)
-            )
-            if not rows:
-                return 0
-            ids = json.dumps([str(row[0]) for row in rows])
-            await self._execute(sql.DETACH_USAGE_FROM_JOBS, (ids,))
-            return await self._execute(sql.DELETE_JOBS_IN_STATUSES, (ids, terminal))
-
-    # ------------------------------------------------------------------ guild settings
-
-    async def get_guild_settings(self, guild_id: int) -> GuildSettings:
-        async with self.transaction(immediate=False):
-            row = await self._fetchone(sql.SELECT_GUILD_SETTINGS, (guild_id,))
-            channels = await self._fetchall(sql.SELECT_ALLOWED_CHANNELS, (guild_id,))
-            words = await self._fetchall(sql.SELECT_BLOCKED_WORDS, (guild_id,))
-        base = GuildSettings(guild_id=guild_id)
-        if row is not None:
-            base = GuildSettings(
-                guild_id=guild_id,
-                provider=row["provider"],
-                log_channel_id=row["log_channel_id"],
-                ideogram_enabled=bool(row["ideogram_enabled"]),
-                reframe_enabled=bool(row["reframe_enabled"]),
-                updated_at=row["updated_at"],
-            )
-        return dataclasses.replace(
-            base,
-            allowed_channel_ids=frozenset(int(r[0]) for r in channels),
-            blocked_words=tuple(str(r[0]) for r in words),
-        )
-
-    async def all_guild_settings(self) -> dict[int, GuildSettings]:
-        """Every guild that has changed a setting (for the in-memory settings cache)."""
-        async with self.transaction(immediate=False):
-            rows = await self._fetchall(sql.SELECT_ALL_GUILD_SETTINGS)
-            channels = await self._fetchall(sql.SELECT_ALL_ALLOWED_CHANNELS)
-            words = await self._fetchall(sql.SELECT_ALL_BLOCKED_WORDS)
-        found: dict[int, GuildSettings] = {}
-        for row in rows:
-            found[int(row["guild_id"])] = GuildSettings(
-                guild_id=int(row["guild_id"]),
-                provider=row["provider"],
-                log_channel_id=row["log_channel_id"],
-                ideogram_enabled=bool(row["ideogram_enabled"]),
-                reframe_enabled=bool(row["reframe_enabled"]),
-                updated_at=row["updated_at"],
-            )
-        allowed: dict[int, set[int]] = {}
-        for row in channels:
-            allowed.setdefault(int(row[0]), set()).add(int(row[1]))
-        blocked: dict[int, list[str]] = {}
-        for row in words:
-            blocked.setdefault(int(row[0]), []).append(str(row[1]))
-        for guild_id in set(allowed) | set(blocked):
-            base = found.get(guild_id) or GuildSettings(guild_id=guild_id)
-            found[guild_id] = dataclasses.replace(
-                base, allowed_channel_ids=frozenset(allowed.get(guild_id, ())),
-                blocked_words=tuple(blocked.get(guild_id, ())))
-        return found
-
-    async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
-        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""
-        unknown = set(fields) - _GUILD_SETTINGS_FIELDS
-        if unknown:
-            raise ValueError(f"cannot update guild setting(s): {', '.join(sorted(unknown))}")
-        async with self.transaction(immediate=True):
-            current = dataclasses.replace(await self.get_guild_settings(guild_id), **fields)
-            await self._execute(
-                sql.UPSERT_GUILD_SETTINGS,
-                {
-                    "guild_id": guild_id,
-                    "provider": current.provider,
-                    "log_channel_id": current.log_channel_id,
-                    "ideogram_enabled": int(bool(current.ideogram_enabled)),
-                    "reframe_enabled": int(bool(current.reframe_enabled)),
-                    "updated_at": time.time(),
-                },
-            )
-            return await self.get_guild_settings(guild_id)
-
-    async def add_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
-        """True if the channel was added, False if it was already allowed."""
-        return await self._execute(sql.INSERT_ALLOWED_CHANNEL, (guild_id, channel_id)) == 1
-
-    async def remove_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
-        """True if the channel was removed, False if it was not in the list."""
-        return await self._execute(sql.DELETE_ALLOWED_CHANNEL, (guild_id, channel_id)) == 1
-
-    async def add_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
-        """Add phrases (stored lowercased, whitespace collapsed); return those newly added."""
-        added: list[str] = []
-        async with self.transaction(immediate=True):
-            for phrase in dict.fromkeys(_normalize_phrase(p) for p in phrases):
-                if phrase and await self._execute(sql.INSERT_BLOCKED_WORD, (guild_id, phrase)):
-                    added.append(phrase)
-        return tuple(added)
-
-    async def remove_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
-        """Remove phrases (matched after the same normalization); return those removed."""
-        removed: list[str] = []
-        async with self.transaction(immediate=True):
-            for phrase in dict.fromkeys(_normalize_phrase(p) for p in phrases):
-                if phrase and await self._execute(sql.DELETE_BLOCKED_WORD, (guild_id, phrase)):
-                    removed.append(phrase)
-        return tuple(removed)
+                return list(await conn.execute_fetchall(statement, params))  # type: ignore[arg-type]
