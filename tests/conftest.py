@@ -8,7 +8,7 @@ own of the same name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.store import Store
 from cogs.client import IdeogramBot
+from tests import postgres
 from tests.harness import FakeDiscord
 from tests.helpers import TOKEN, ideogram_bot
 
@@ -52,10 +53,30 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "bot.db"
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One PostgreSQL database for the whole session, migrated, dropped at the end (the
+    tests skip where no server answers, or fail with REQUIRE_POSTGRES=1)."""
+    for url in postgres.temporary_database():
+        postgres.migrate(url)
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ``DATABASE_URL`` of an empty store, on each engine: a new SQLite file, or the
+    session's PostgreSQL database with every table emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    postgres.empty(url)
+    return url
+
+
 @pytest.fixture
-async def store(db: Path) -> AsyncIterator[Store]:
-    """A :class:`Store` open on :func:`db`."""
-    async with await Store.open(db) as opened:
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """An empty :class:`Store` on each engine (see :func:`database_url`)."""
+    async with await Store.open(database_url) as opened:
         yield opened
 
 

@@ -222,3 +222,14 @@ def db_rows(path: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
     """Run a read-only *query* on the SQLite file at *path* (its own connection)."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return conn.execute(query, params).fetchall()
+
+
+async def store_rows(store: Store, query: str, *params: object) -> list[tuple[Any, ...]]:
+    """Run *query* (``?`` placeholders; SQL both engines understand) through *store*."""
+    return [tuple(row) for row in await store._fetchall(query, params)]
+
+
+async def url_rows(database_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
+    """:func:`store_rows` on a store of its own, opened on *database_url* for the query."""
+    async with await Store.open(database_url) as store:
+        return await store_rows(store, query, *params)

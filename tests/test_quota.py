@@ -24,7 +24,7 @@ from bot.quota import (
 )
 from bot.quota_service import QuotaService
 from bot.store import Store
-from tests.helpers import db_rows, make_job
+from tests.helpers import db_rows, make_job, store_rows
 
 GUILD = 1
 MOD = 99
@@ -103,9 +103,8 @@ def test_price_table() -> None:
 
 
 @pytest.mark.parametrize("limit", ["guild_daily", "max_concurrent", "guild_monthly_budget"])
-async def test_500_concurrent_reservations_grant_exactly_50(tmp_path: Path, limit: str) -> None:
-    path = tmp_path / "race.db"
-    store = await Store.open(path)
+async def test_500_concurrent_reservations_grant_exactly_50(database_url: str, limit: str) -> None:
+    store = await Store.open(database_url)
     quota = QuotaService(store)
     value = 4.0 if limit == "guild_monthly_budget" else 50  # 50 × $0.08 = $4.00
     await quota.set_limits(GUILD, MOD, {limit: value})
@@ -118,10 +117,10 @@ async def test_500_concurrent_reservations_grant_exactly_50(tmp_path: Path, limi
     assert {d.kind for d in denied} == {limit}
     await store.close()
 
-    assert db_rows(path, "SELECT count(*), sum(units) FROM usage_reservations "
-                         "WHERE state = 'reserved'") == [(50, 50)]
-    reopened = await Store.open(path)  # a restart: the database agrees
+    reopened = await Store.open(database_url)  # a restart: the database agrees
     try:
+        assert await store_rows(reopened, "SELECT count(*), sum(units) FROM usage_reservations "
+                                          "WHERE state = 'reserved'") == [(50, 50)]
         snapshot, _ = await QuotaService(reopened).snapshot(GUILD, 7)
         assert snapshot.usage.guild_day == 50 and snapshot.usage.guild_month == 50
         assert snapshot.usage.month_reserved == pytest.approx(4.0)
@@ -274,7 +273,7 @@ async def test_requests_are_decided_in_arrival_order(store: Store) -> None:
     assert [not isinstance(r, BaseException) for r in results] == [True] * 50 + [False] * 150
 
 
-async def test_callers_that_give_up_leave_nothing_reserved(store: Store, db: Path) -> None:
+async def test_callers_that_give_up_leave_nothing_reserved(store: Store) -> None:
     tasks: dict[str, asyncio.Task[Reservation]] = {}
 
     class GivingUp(QuotaService):
@@ -298,10 +297,11 @@ async def test_callers_that_give_up_leave_nothing_reserved(store: Store, db: Pat
     done = await asyncio.gather(*tasks.values(), return_exceptions=True)
     granted = [r for r in done if isinstance(r, Reservation)]
     assert len(granted) == 30
-    reserved = db_rows(db, "SELECT job_key FROM usage_reservations WHERE state = 'reserved'")
+    reserved = await store_rows(store, "SELECT job_key FROM usage_reservations "
+                                       "WHERE state = 'reserved'")
     assert sorted(k for (k,) in reserved) == sorted(r.job_key for r in granted)
-    assert db_rows(db, "SELECT count(*) FROM usage_reservations "
-                       "WHERE state = 'released'") == [(30,)]
+    assert await store_rows(store, "SELECT count(*) FROM usage_reservations "
+                                   "WHERE state = 'released'") == [(30,)]
 
 
 async def test_a_store_failure_fails_the_batch_and_records_nothing(tmp_path: Path) -> None:
@@ -313,49 +313,59 @@ async def test_a_store_failure_fails_the_batch_and_records_nothing(tmp_path: Pat
     assert all(type(r).__name__ == "StoreError" for r in results)
 
 
+def _rounded(rows: list[tuple[object, ...]]) -> set[tuple[object, ...]]:
+    return {(int(g), int(u), str(p), int(n), round(float(a), 6), round(float(b), 6))  # type: ignore[arg-type]
+            for g, u, p, n, a, b in rows}
+
+
+_TOTALS_FROM_ROWS = (
+    "SELECT guild_id, user_id, day, sum(CASE WHEN state <> 'released' AND forgiven = 0 "
+    "THEN units ELSE 0 END), 0.0, 0.0 FROM usage_reservations GROUP BY guild_id, user_id, day",
+    "SELECT guild_id, 0, day, sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units "
+    "ELSE 0 END), 0.0, 0.0 FROM usage_reservations GROUP BY guild_id, day",
+    "SELECT guild_id, 0, month, sum(CASE WHEN state <> 'released' THEN units ELSE 0 END), "
+    "sum(CASE WHEN state = 'committed' THEN cost_actual ELSE 0 END), "
+    "sum(CASE WHEN state = 'reserved' THEN cost_estimate ELSE 0 END) "
+    "FROM usage_reservations GROUP BY guild_id, month",
+)
+_TOTALS = "SELECT guild_id, user_id, period, units, spent, reserved_cost FROM usage_totals"
+
+
 def _totals_from_rows(path: Path) -> set[tuple[object, ...]]:
     """usage_totals recomputed from the reservations (rounded money)."""
-    day = db_rows(path, "SELECT guild_id, user_id, day, sum(CASE WHEN state <> 'released' AND "
-                        "forgiven = 0 THEN units ELSE 0 END), 0.0, 0.0 FROM usage_reservations "
-                        "GROUP BY 1, 2, 3")
-    guild_day = db_rows(path, "SELECT guild_id, 0, day, sum(CASE WHEN state <> 'released' AND "
-                              "forgiven = 0 THEN units ELSE 0 END), 0.0, 0.0 "
-                              "FROM usage_reservations GROUP BY 1, 3")
-    month = db_rows(path, "SELECT guild_id, 0, month, sum(CASE WHEN state <> 'released' THEN "
-                          "units ELSE 0 END), round(sum(CASE WHEN state = 'committed' THEN "
-                          "cost_actual ELSE 0 END), 6), round(sum(CASE WHEN state = 'reserved' "
-                          "THEN cost_estimate ELSE 0 END), 6) FROM usage_reservations "
-                          "GROUP BY 1, 3")
-    return {tuple(r) for r in (*day, *guild_day, *month)}
+    return _rounded([r for query in _TOTALS_FROM_ROWS for r in db_rows(path, query)])
 
 
 def _totals(path: Path) -> set[tuple[object, ...]]:
-    return {tuple(r) for r in db_rows(path, "SELECT guild_id, user_id, period, units, "
-                                            "round(spent, 6), round(reserved_cost, 6) "
-                                            "FROM usage_totals")}
+    return _rounded(db_rows(path, _TOTALS))
 
 
-async def test_running_totals_always_match_the_reservations(tmp_path: Path) -> None:
-    path = tmp_path / "totals.db"
-    async with await Store.open(path) as store:
-        clock = Clock(utc(2024, 7, 31, 23, 59))
-        quota = QuotaService(store, clock=clock)
-        jobs = [job(user_id=3 + i % 3) for i in range(12)]
-        for i, j in enumerate(jobs):
-            if i == 6:
-                clock.set(utc(2024, 8, 1, 0, 1))  # a new day and month half-way
-            await quota.reserve(j)
-        await quota.commit(jobs[0].evolve(cost=0.05))
-        await quota.commit(jobs[7])  # no provider cost: the estimate
-        await quota.release(jobs[1].id)
-        await quota.release(jobs[8].id)
-        await quota.reset(GUILD, MOD, 4)
-        await store.insert_job(jobs[2])  # a job row that then goes away with its reservation
-        await quota.settle(jobs[2].evolve(status=JobStatus.COMPLETED, cost=0.07))
-        async with store.transaction() as conn:
-            await conn.execute("DELETE FROM jobs WHERE id = ?", (jobs[2].id,))
-        await quota.reconcile()  # releases the rest: no job rows
-    assert _totals(path) == _totals_from_rows(path)
+async def _store_totals_from_rows(store: Store) -> set[tuple[object, ...]]:
+    return _rounded([r for query in _TOTALS_FROM_ROWS for r in await store_rows(store, query)])
+
+
+async def _store_totals(store: Store) -> set[tuple[object, ...]]:
+    return _rounded(await store_rows(store, _TOTALS))
+
+
+async def test_running_totals_always_match_the_reservations(store: Store) -> None:
+    clock = Clock(utc(2024, 7, 31, 23, 59))
+    quota = QuotaService(store, clock=clock)
+    jobs = [job(user_id=3 + i % 3) for i in range(12)]
+    for i, j in enumerate(jobs):
+        if i == 6:
+            clock.set(utc(2024, 8, 1, 0, 1))  # a new day and month half-way
+        await quota.reserve(j)
+    await quota.commit(jobs[0].evolve(cost=0.05))
+    await quota.commit(jobs[7])  # no provider cost: the estimate
+    await quota.release(jobs[1].id)
+    await quota.release(jobs[8].id)
+    await quota.reset(GUILD, MOD, 4)
+    await store.insert_job(jobs[2])  # a job row that then goes away with its reservation
+    await quota.settle(jobs[2].evolve(status=JobStatus.COMPLETED, cost=0.07))
+    await store_rows(store, "DELETE FROM jobs WHERE id = ?", jobs[2].id)
+    await quota.reconcile()  # releases the rest: no job rows
+    assert await _store_totals(store) == await _store_totals_from_rows(store)
 
 
 async def test_migration_3_fills_the_totals_from_existing_reservations(tmp_path: Path) -> None:

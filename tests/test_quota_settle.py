@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.store import Store
 from bot.tracker import JobEvent, JobTracker, TrackerConfig
-from tests.helpers import FAST_POLLING, TOKEN, db_rows, make_job
+from tests.helpers import FAST_POLLING, TOKEN, make_job, url_rows
 
 GUILD = 1  # make_job's guild
 MOD = 99
@@ -37,11 +36,16 @@ class Ends:
             await self.done.setdefault(job_id, asyncio.Event()).wait()
 
 
-def reservation(path: Path, job_id: str) -> tuple[object, ...]:
-    rows = db_rows(path, "SELECT state, cost_actual, job_id FROM usage_reservations "
-                         "WHERE job_key = ?", job_id)
+async def reservation(database_url: str, job_id: str) -> tuple[object, ...]:
+    rows = await url_rows(database_url, "SELECT state, cost_actual, job_id "
+                                        "FROM usage_reservations WHERE job_key = ?", job_id)
     assert rows, job_id
     return rows[0]
+
+
+def charged(job_id: str) -> tuple[object, ...]:
+    """A reservation committed at the price table's $0.08, linked to its job."""
+    return ("committed", pytest.approx(0.08), job_id)
 
 
 @pytest.fixture
@@ -70,8 +74,8 @@ async def launch(quota: QuotaService, tracker: JobTracker, record: JobRecord) ->
 
 
 async def test_success_commits_at_the_providers_cost_and_failures_release(
-        db: Path, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
-    async with await Store.open(db) as store:
+        database_url: str, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    async with await Store.open(database_url) as store:
         quota, tracker, ends = await wired(store, client)
         await quota.set_limits(GUILD, MOD, {"user_daily": 4})
         await tracker.start()
@@ -91,17 +95,17 @@ async def test_success_commits_at_the_providers_cost_and_failures_release(
                 await ends.wait(j.id)
         finally:
             await tracker.stop()
-        assert reservation(db, ok.id) == ("committed", pytest.approx(0.08), ok.id)
+        assert await reservation(database_url, ok.id) == charged(ok.id)
         for j in (failing, refused, to_cancel):
-            assert reservation(db, j.id) == ("released", None, j.id)
+            assert await reservation(database_url, j.id) == ("released", None, j.id)
         assert (await quota.allowance(GUILD, 3)).daily_left == 3  # three units came back
         assert (await quota.settle((await store.get_job(ok.id)) or ok)) is False  # once only
 
 
-async def test_a_timed_out_job_releases(db: Path, client: RunComfyClient,
+async def test_a_timed_out_job_releases(database_url: str, client: RunComfyClient,
                                         local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 30.0
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         quota, tracker, ends = await wired(store, client, queue_timeout=0.3)
         await tracker.start()
         try:
@@ -109,12 +113,12 @@ async def test_a_timed_out_job_releases(db: Path, client: RunComfyClient,
             await ends.wait(slow.id)
         finally:
             await tracker.stop()
-    assert reservation(db, slow.id) == ("released", None, slow.id)
+    assert await reservation(database_url, slow.id) == ("released", None, slow.id)
 
 
 async def test_a_completed_job_without_a_cost_is_charged_the_price_table(
-        db: Path, client: RunComfyClient) -> None:
-    async with await Store.open(db) as store:
+        database_url: str, client: RunComfyClient) -> None:
+    async with await Store.open(database_url) as store:
         quota = QuotaService(store)
         record = make_job()
         await quota.reserve(record)
@@ -122,13 +126,13 @@ async def test_a_completed_job_without_a_cost_is_charged_the_price_table(
         assert await quota.settle(record.evolve(status=JobStatus.COMPLETED, cost=None))
         stored = await store.get_job(record.id)
         assert stored is not None and stored.cost == pytest.approx(0.08)
-    assert reservation(db, record.id) == ("committed", pytest.approx(0.08), record.id)
+    assert await reservation(database_url, record.id) == charged(record.id)
 
 
-async def test_restart_reconciliation(db: Path, client: RunComfyClient,
+async def test_restart_reconciliation(database_url: str, client: RunComfyClient,
                                       local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 0.6
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         quota = QuotaService(store)
         await quota.set_limits(GUILD, MOD, {"guild_daily": 10})
         orphan = make_job()  # reserved, then the process died before the job row was written
@@ -146,29 +150,29 @@ async def test_restart_reconciliation(db: Path, client: RunComfyClient,
         tracker = JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST_POLLING))
         queued = await launch(quota, tracker, make_job())  # still at the provider: keeps its unit
 
-    async with await Store.open(db) as store:  # the restart
+    async with await Store.open(database_url) as store:  # the restart
         quota, tracker, ends = await wired(store, client)
         report = await quota.reconcile()
         assert (report.committed, report.released) == (1, 2)
         assert (await quota.reconcile()).released == 0  # idempotent
-        assert reservation(db, orphan.id) == ("released", None, None)
-        assert reservation(db, failed.id) == ("released", None, failed.id)
+        assert await reservation(database_url, orphan.id) == ("released", None, None)
+        assert await reservation(database_url, failed.id) == ("released", None, failed.id)
         # Unfinished jobs keep their reservation: the tracker ends them, and that settles it.
-        assert reservation(db, pending.id)[0] == "reserved"
-        assert reservation(db, unsent.id)[0] == "reserved"
-        assert reservation(db, completed.id) == ("committed", pytest.approx(0.08), completed.id)
+        assert (await reservation(database_url, pending.id))[0] == "reserved"
+        assert (await reservation(database_url, unsent.id))[0] == "reserved"
+        assert await reservation(database_url, completed.id) == charged(completed.id)
         stored = await store.get_job(completed.id)
         assert stored is not None and stored.cost == pytest.approx(0.08)
-        assert reservation(db, queued.id)[0] == "reserved"
+        assert (await reservation(database_url, queued.id))[0] == "reserved"
         await tracker.start()  # fails `pending`, sends `unsent`, resumes `queued`
         try:
             for ended in (queued, unsent, pending):
                 await ends.wait(ended.id)
         finally:
             await tracker.stop()
-        assert reservation(db, queued.id) == ("committed", pytest.approx(0.08), queued.id)
-        assert reservation(db, unsent.id) == ("committed", pytest.approx(0.08), unsent.id)
-        assert reservation(db, pending.id) == ("released", None, pending.id)
+        assert await reservation(database_url, queued.id) == charged(queued.id)
+        assert await reservation(database_url, unsent.id) == charged(unsent.id)
+        assert await reservation(database_url, pending.id) == ("released", None, pending.id)
         assert local_server.state.submit_count == 2  # `queued` once, `unsent` once
         snapshot, _ = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.guild_day == 3 and snapshot.usage.in_flight == 0

@@ -12,7 +12,7 @@ import pytest
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.retention import DAY, RetentionTask, prune_old_jobs
 from bot.store import Store
-from tests.helpers import db_rows
+from tests.helpers import store_rows
 
 NOW = 1_750_000_000.0
 
@@ -28,7 +28,7 @@ def make_job(age_days: float, status: JobStatus = JobStatus.COMPLETED,
     return JobRecord(**values)
 
 
-async def test_prunes_only_old_finished_jobs(store: Store, db: Path) -> None:
+async def test_prunes_only_old_finished_jobs(store: Store) -> None:
     old_done = [make_job(91, s) for s in (JobStatus.COMPLETED, JobStatus.FAILED,
                                           JobStatus.CANCELLED)]
     old_done.append(make_job(400, JobStatus.COMPLETED, deleted_at=NOW - 300 * DAY))
@@ -38,17 +38,17 @@ async def test_prunes_only_old_finished_jobs(store: Store, db: Path) -> None:
     for job in old_done + old_unfinished + recent:
         await store.insert_job(job)
     # A quota reservation linked to a pruned job must survive (it still counts).
-    async with store.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO usage_reservations (job_id, guild_id, user_id, units, state, day, "
-            "month, created_at) VALUES (?, 1, 3, 1, 'committed', '2025-01-01', '2025-01', ?)",
-            (old_done[0].id, NOW))
+    await store_rows(
+        store, "INSERT INTO usage_reservations (job_id, guild_id, user_id, units, state, day, "
+        "month, created_at) VALUES (?, 1, 3, 1, 'committed', '2025-01-01', '2025-01', ?)",
+        old_done[0].id, NOW)
 
     assert await prune_old_jobs(store, 90, now=NOW, batch=2) == len(old_done)
     left = {j.id for j in await store.guild_jobs_after(1, None, limit=100)}
     assert left == {j.id for j in old_unfinished + recent}
     assert await prune_old_jobs(store, 90, now=NOW) == 0  # nothing more to do
-    assert db_rows(db, "SELECT count(*), min(job_id) FROM usage_reservations") == [(1, None)]
+    assert await store_rows(store, "SELECT count(*), min(job_id) FROM usage_reservations") == [
+        (1, None)]
 
 
 async def test_retention_days_must_be_positive(store: Store) -> None:

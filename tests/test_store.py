@@ -1,4 +1,6 @@
-"""The SQLite store, on real database files under tmp_path."""
+"""The store, on both engines (the ``store`` fixture: an SQLite file under tmp_path, or the
+session's PostgreSQL database), and the SQLite file's own matters (paths, pragmas,
+migrations)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus, new_job_id
@@ -22,6 +25,7 @@ from bot.store import (
     StoreError,
     parse_database_url,
 )
+from tests.helpers import store_rows
 
 GUILD = 1001
 OTHER_GUILD = 2002
@@ -65,8 +69,12 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.db"
 
 
+#: What each engine raises when a row breaks a constraint.
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(db_path: Path) -> AsyncIterator[Store]:
     s = await Store.open(db_path)
     try:
         yield s
@@ -147,7 +155,8 @@ async def test_closed_store_refuses_and_close_is_idempotent(db_path: Path) -> No
         await s.get_job("x")
 
 
-async def test_pragmas_in_effect(store: Store) -> None:
+async def test_pragmas_in_effect(sqlite_store: Store) -> None:
+    store: Any = sqlite_store
     assert await store.pragma("journal_mode") == "wal"
     assert await store.pragma("foreign_keys") == 1
     assert await store.pragma("user_version") == LATEST_VERSION
@@ -164,15 +173,11 @@ async def test_foreign_keys_enforced_and_cascade(store: Store) -> None:
         "INSERT INTO usage_reservations (job_id, guild_id, user_id, units, state, day, month,"
         " created_at) VALUES (?, ?, ?, 1, 'reserved', '2025-01-01', '2025-01', 0)"
     )
-    async with store.transaction() as conn:
-        await conn.execute(insert, (job.id, GUILD, 42))
-    with pytest.raises(sqlite3.IntegrityError):
-        async with store.transaction() as conn:
-            await conn.execute(insert, ("no-such-job", GUILD, 42))
-    async with store.transaction() as conn:
-        await conn.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
-        rows = await conn.execute_fetchall("SELECT count(*) FROM usage_reservations")
-    assert next(iter(rows))[0] == 0
+    await store_rows(store, insert, job.id, GUILD, 42)
+    with pytest.raises(INTEGRITY_ERRORS):
+        await store_rows(store, insert, "no-such-job", GUILD, 42)
+    await store_rows(store, "DELETE FROM jobs WHERE id = ?", job.id)
+    assert await store_rows(store, "SELECT count(*) FROM usage_reservations") == [(0,)]
 
 
 # --------------------------------------------------------------------------- migrations
@@ -288,9 +293,8 @@ async def test_every_status_is_accepted_and_others_are_not(store: Store) -> None
         assert got is not None and got.status is status
     with pytest.raises(ValueError):
         await store.insert_job(make_job(status="bogus"))  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # the table checks it too
-        async with store.transaction() as conn:
-            await conn.execute("UPDATE jobs SET status = 'bogus'")
+    with pytest.raises(INTEGRITY_ERRORS, match=r"(?i)check"):  # the table checks it too
+        await store_rows(store, "UPDATE jobs SET status = 'bogus'")
 
 
 async def test_json_fields_round_trip(store: Store) -> None:
@@ -312,7 +316,7 @@ async def test_get_missing_job(store: Store) -> None:
 
 async def test_insert_duplicate_id_fails(store: Store) -> None:
     job = await store.insert_job(make_job())
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await store.insert_job(job)
 
 
@@ -536,10 +540,10 @@ async def test_transaction_commits_and_rolls_back(store: Store) -> None:
     got = await store.get_job(job.id)
     assert got is not None and got.error is None
 
-    async with store.transaction() as conn:
+    async with store.transaction():
         await store.update_job(job.id, error="committed")
-        rows = await conn.execute_fetchall("SELECT error FROM jobs WHERE id = ?", (job.id,))
-        assert next(iter(rows))[0] == "committed"
+        rows = await store_rows(store, "SELECT error FROM jobs WHERE id = ?", job.id)
+        assert rows == [("committed",)]
     got = await store.get_job(job.id)
     assert got is not None and got.error == "committed"
 
@@ -581,7 +585,10 @@ async def test_cancelled_transaction_rolls_back_and_frees_connection(store: Stor
     assert await store.get_job(job.id) == updated
 
 
-async def test_concurrent_use_does_not_corrupt(store: Store) -> None:
+async def test_concurrent_use_does_not_corrupt(sqlite_store: Store) -> None:
+    """SQLite: a write transaction holds the file, so read-check-write bodies never
+    interleave (PostgreSQL reads anew at each statement: its writers lock rows)."""
+    store: Any = sqlite_store
     job = await store.insert_job(make_job(queue_position=0))
     others = [await store.insert_job(make_job()) for _ in range(10)]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -123,18 +122,17 @@ async def test_submit_timeout_is_failed_and_not_resubmitted(
     assert local_server.state.submit_count == 1 and len(local_server.state.jobs) == 1
 
 
-async def test_restart_resumes_and_completes(tmp_path: Path, client: RunComfyClient,
+async def test_restart_resumes_and_completes(database_url: str, client: RunComfyClient,
                                              local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 0.6
-    path = tmp_path / "restart.db"
-    store1 = await Store.open(path)
+    store1 = await Store.open(database_url)
     tracker1 = tracker_for(store1, client)
     await tracker1.start()
     job = await tracker1.submit(make_job())
     await tracker1.stop()
     await store1.close()
 
-    store2 = await Store.open(path)
+    store2 = await Store.open(database_url)
     tracker2 = tracker_for(store2, client)
     recorder = Recorder(store2)
     tracker2.add_listener(recorder)

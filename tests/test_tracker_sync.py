@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from bot.tracker import (
     JobTracker,
     TrackerConfig,
 )
-from tests.helpers import FAST_POLLING, TOKEN, Recorder, db_rows, make_sync_job
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_sync_job, url_rows
 
 GUILD = 10
 
@@ -50,14 +49,15 @@ def wired(store: Store, client: IdeogramClient, **config: object
     return tracker, quota, recorder
 
 
-def reservation_state(db: Path, job_id: str) -> str:
-    [(state,)] = db_rows(db, "SELECT state FROM usage_reservations WHERE job_key = ?", job_id)
+async def reservation_state(database_url: str, job_id: str) -> str:
+    [(state,)] = await url_rows(database_url, "SELECT state FROM usage_reservations "
+                                              "WHERE job_key = ?", job_id)
     return str(state)
 
 
 async def test_queued_running_completed_with_the_revised_prompt(
-        db: Path, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
-    async with await Store.open(db) as store:
+        database_url: str, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
+    async with await Store.open(database_url) as store:
         tracker, quota, recorder = wired(store, client)
         await tracker.start()
         try:
@@ -83,12 +83,12 @@ async def test_queued_running_completed_with_the_revised_prompt(
         snapshot, _ = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.user_day == 1 and snapshot.usage.in_flight == 0
         assert stored.cost == pytest.approx(0.08)  # the price table's: the API reports none
-    assert reservation_state(db, job.id) == "committed"
+    assert await reservation_state(database_url, job.id) == "committed"
 
 
 async def test_withheld_image_fails_and_is_not_counted(
-        db: Path, client: IdeogramClient) -> None:
-    async with await Store.open(db) as store:
+        database_url: str, client: IdeogramClient) -> None:
+    async with await Store.open(database_url) as store:
         tracker, quota, recorder = wired(store, client)
         await tracker.start()
         try:
@@ -102,13 +102,13 @@ async def test_withheld_image_fails_and_is_not_counted(
         assert final.job.result_urls == [] and final.job.revised_prompt
         snapshot, _ = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.user_day == 0 and snapshot.usage.in_flight == 0
-    assert reservation_state(db, job.id) == "released"
+    assert await reservation_state(database_url, job.id) == "released"
 
 
 async def test_restart_while_running_fails_without_resending(
-        db: Path, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
+        database_url: str, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.run_seconds = 2.0
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         tracker, quota, recorder = wired(store, client)
         await tracker.start()
         job = sync_job()
@@ -121,7 +121,7 @@ async def test_restart_while_running_fails_without_resending(
         await tracker.stop()
     assert local_server.state.request_counts["generate"] == 1
 
-    async with await Store.open(db) as store:  # the next process
+    async with await Store.open(database_url) as store:  # the next process
         tracker, quota, recorder = wired(store, client)
         await quota.reconcile()
         await tracker.start()
@@ -132,13 +132,13 @@ async def test_restart_while_running_fails_without_resending(
         assert final.resumed and final.job.status is JobStatus.FAILED
         assert final.job.error == SYNC_INTERRUPTED
     assert local_server.state.request_counts["generate"] == 1  # never resent
-    assert reservation_state(db, job.id) == "released"
+    assert await reservation_state(database_url, job.id) == "released"
 
 
 async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
-        db: Path, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
+        database_url: str, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.run_seconds = 0.5
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         tracker, _, recorder = wired(store, client, concurrency=1)
         await tracker.start()
         first, second, third = sync_job("one"), sync_job("two"), sync_job("three")
@@ -160,7 +160,7 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
     assert local_server.state.request_counts["generate"] == 2
 
     # A job still queued at a restart was never sent: it simply runs.
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         waiting = sync_job("four")
         await store.insert_job(waiting.evolve(status=JobStatus.QUEUED, submitted_at=time.time()))
         tracker, _, recorder = wired(store, client)
@@ -175,10 +175,10 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
     assert local_server.state.request_counts["generate"] == 3
 
 
-async def test_time_limits(db: Path, client: IdeogramClient,
+async def test_time_limits(database_url: str, client: IdeogramClient,
                           local_server: LocalRunComfyServer) -> None:
     local_server.state.config.run_seconds = 1.0
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         tracker, _, recorder = wired(store, client, concurrency=1, run_timeout=0.2,
                                      queue_timeout=0.1)
         await tracker.start()
@@ -196,10 +196,10 @@ async def test_time_limits(db: Path, client: IdeogramClient,
     assert local_server.state.request_counts["generate"] == 1
 
 
-async def test_provider_errors_end_the_job(db: Path, client: IdeogramClient,
+async def test_provider_errors_end_the_job(database_url: str, client: IdeogramClient,
                                            local_server: LocalRunComfyServer) -> None:
     local_server.state.faults.insufficient_balance(1, kind="generate")
-    async with await Store.open(db) as store:
+    async with await Store.open(database_url) as store:
         tracker, _, recorder = wired(store, client)
         await tracker.start()
         try:

@@ -129,7 +129,7 @@ def job_to_params(job: JobRecord) -> dict[str, Any]:
 
 
 def row_to_job(row: Row) -> JobRecord:
-    keys = row.keys()
+    keys = set(row.keys())
     data: dict[str, Any] = {name: row[name] for name in JOB_FIELDS if name in keys}
     data["status"] = JobStatus(data["status"])
     data["inputs"] = json.loads(data["inputs"]) if data.get("inputs") else {}
@@ -258,14 +258,26 @@ class Store(abc.ABC):
         """Which jobs this process owns (PostgreSQL); SQLite has one process: all of them."""
         return None
 
+    async def take_unfinished_jobs(self) -> list[JobRecord]:
+        """At start: claim the unfinished jobs nobody holds, return all this process owns
+        (SQLite, one process: every unfinished job)."""
+        await self.claim_unfinished_jobs()
+        return await self.owned_unfinished_jobs()
+
+    async def take_undelivered_jobs(self) -> list[JobRecord]:
+        """At start: the same for finished jobs whose outcome was never delivered."""
+        await self.claim_undelivered_jobs()
+        return await self.owned_undelivered_jobs()
+
     async def claim_unfinished_jobs(self) -> list[JobRecord]:
-        """Unfinished jobs this process now owns and did not before (at start, every one
-        it may take): SQLite, one process, owns them all."""
-        return await self.unfinished_jobs()
+        """Take the unfinished jobs nobody holds (their process died); return those that
+        this process now owns and did not before. SQLite, one process, owns every job
+        from the start: nothing is ever new."""
+        return []
 
     async def claim_undelivered_jobs(self) -> list[JobRecord]:
-        """Finished, undelivered jobs this process now owns and did not before."""
-        return await self.undelivered_finished_jobs()
+        """The same for finished jobs whose outcome was never delivered."""
+        return []
 
     async def owned_unfinished_jobs(self) -> list[JobRecord]:
         """Unfinished jobs this process owns (for the tracker's reconciliation)."""

@@ -1,0 +1,460 @@
+"""The PostgreSQL engine of the store, for several bot processes sharing one database.
+
+Connections come from two asyncpg pools: a small one that only the path answering an
+interaction uses (``urgent=True``: the quota decision and the job row), so it never queues
+behind the tracker's work, and the main one for everything else. Inside
+``transaction()`` the store's methods, called by the same task, run on the transaction's
+connection (a context variable names it); a nested ``transaction()`` is a savepoint.
+
+Quota decisions lock the usage row of each (server, month) they decide for
+(``lock_quota_guilds``), so decisions about one server are made one after another across
+processes, each seeing what the previous one wrote (READ COMMITTED reads anew at each
+statement). A deadlock the server breaks becomes :class:`StoreConflictError`, and
+:meth:`Store.run_transaction` runs the body again.
+
+Jobs are owned through leases (``job_leases``, see :mod:`bot.leases`), and cached settings
+follow other processes' changes through ``LISTEN``/``NOTIFY`` on one extra connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import json
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import asyncpg
+import yarl
+
+from bot.jobs import UNFINISHED_STATUSES, JobRecord
+from bot.store.base import (
+    TERMINAL_STATUSES,
+    ChangeCallback,
+    LeaseConfig,
+    Row,
+    Store,
+    StoreConflictError,
+    StoreError,
+    row_to_job,
+    statuses_json,
+)
+from bot.store.migrations import Migration, check_migrations
+from bot.store.postgres import sql
+from bot.store.postgres.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+#: Connections of the main pool (tracker, settings, history…) and of the urgent one.
+POOL_SIZE = 8
+URGENT_POOL_SIZE = 2
+#: How long connecting may take before the start fails with a clear reason.
+CONNECT_TIMEOUT = 10.0
+#: Longest any one statement may run.
+COMMAND_TIMEOUT = 60.0
+#: Seconds between attempts to get the notice connection back after it was lost.
+LISTEN_RETRY_SECONDS = 2.0
+
+_CURRENT: contextvars.ContextVar[tuple[PostgresStore, asyncpg.Connection, asyncio.Task[Any] | None]
+                                 | None] = contextvars.ContextVar("postgres_store_connection",
+                                                                  default=None)
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://user@host:port/db`` without a password, for logs and messages."""
+    try:
+        parsed = yarl.URL(url)
+    except (TypeError, ValueError):
+        return "postgresql://…"
+    host = parsed.host or "localhost"
+    port = f":{parsed.port}" if parsed.explicit_port else ""
+    user = f"{parsed.user}@" if parsed.user else ""
+    return f"postgresql://{user}{host}{port}{parsed.path}"
+
+
+def connection_url(url: str | os.PathLike[str]) -> str:
+    """The URL as asyncpg takes it (``postgresql+asyncpg://`` → ``postgresql://``)."""
+    text = os.fspath(url).strip()
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() in ("postgresql+asyncpg", "postgres"):
+        return f"postgresql://{rest}"
+    return text
+
+
+def _rowcount(status: str) -> int:
+    """Rows changed, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def _bind(statement: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[str, list[Any]]:
+    text, names = sql.compile_statement(statement)
+    if names is None:
+        if isinstance(params, Mapping):
+            raise TypeError("a statement with ? placeholders takes a sequence of values")
+        return text, list(params)
+    if not isinstance(params, Mapping):
+        raise TypeError("a statement with :name placeholders takes a mapping of values")
+    return text, [params[name] for name in names]
+
+
+@contextlib.contextmanager
+def _conflicts_as_store_error() -> Iterator[None]:
+    try:
+        yield
+    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+        raise StoreConflictError(str(exc)) from exc
+
+
+def _set_event(event: asyncio.Event, *_: object) -> None:
+    event.set()
+
+
+def default_lease_owner() -> str:
+    return f"{socket.gethostname()}/all-shards"
+
+
+class PostgresStore(Store):
+    """The store on a PostgreSQL server. Open it with ``await Store.open("postgresql://…")``."""
+
+    engine: ClassVar[str] = "postgresql"
+    _sql = sql
+
+    def __init__(self, url: str, pool: asyncpg.Pool, urgent_pool: asyncpg.Pool) -> None:
+        # Use PostgresStore.open(); this constructor does no I/O.
+        self._url = url
+        self._pool: asyncpg.Pool | None = pool
+        self._urgent_pool: asyncpg.Pool | None = urgent_pool
+        self.schema_version = 0
+        self.incarnation = secrets.token_hex(8)  # this run of this process
+        self._leases = LeaseConfig(owner=default_lease_owner())
+        self._subscribers: dict[str, list[ChangeCallback]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._notice_tasks: set[asyncio.Task[None]] = set()
+        self.listening = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        database: str | os.PathLike[str],
+        *,
+        target_version: int | None = None,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        pool_size: int = POOL_SIZE,
+        urgent_pool_size: int = URGENT_POOL_SIZE,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> PostgresStore:
+        """Connect, migrate (one process at a time: an advisory lock), return a ready store.
+        ``target_version`` and ``migrations`` are for tests and tools, as with SQLite."""
+        check_migrations(migrations)
+        latest = len(migrations)
+        target = latest if target_version is None else target_version
+        if not 0 <= target <= latest:
+            raise StoreError(f"target_version {target} is outside 0..{latest}")
+        url = connection_url(database)
+        where = redact_url(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, timeout=connect_timeout,
+                command_timeout=COMMAND_TIMEOUT)
+        except (OSError, TimeoutError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {where}: "
+                             f"{type(exc).__name__}: {exc}") from None
+        try:
+            urgent_pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=urgent_pool_size, timeout=connect_timeout,
+                command_timeout=COMMAND_TIMEOUT)
+        except BaseException:
+            await pool.close()
+            raise
+        store = cls(url, pool, urgent_pool)
+        try:
+            await store._migrate(migrations, target)
+        except BaseException:
+            await store.close()
+            raise
+        log.info("opened database %s (schema version %d)", where, store.schema_version)
+        return store
+
+    async def close(self) -> None:
+        if self._pool is None:
+            return
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        for task in list(self._notice_tasks):
+            task.cancel()
+        pool, urgent, self._pool, self._urgent_pool = self._pool, self._urgent_pool, None, None
+        for each in (urgent, pool):
+            if each is not None:
+                await each.close()
+        log.info("closed database %s", redact_url(self._url))
+
+    @property
+    def closed(self) -> bool:
+        return self._pool is None
+
+    def describe(self) -> str:
+        return f"PostgreSQL {redact_url(self._url)}"
+
+    async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
+        known = len(migrations)
+        async with self.transaction() as conn:
+            await conn.execute(sql.LOCK_MIGRATIONS)
+            await conn.execute(sql.CREATE_SCHEMA_TABLE)
+            await conn.execute(sql.INSERT_SCHEMA_ROW)
+            current = await self.user_version()
+            if current > known:
+                raise StoreError(
+                    f"database {redact_url(self._url)} has schema version {current}, but "
+                    f"this version of the bot knows only up to {known}: it was written by a "
+                    "newer release. Upgrade the bot, or point DATABASE_URL at another "
+                    "database.")
+            for migration in migrations[current:target]:
+                log.info("database %s: applying migration %d (%s)", redact_url(self._url),
+                         migration.version, migration.name)
+                try:
+                    async with conn.transaction():
+                        for statement in migration.statements:
+                            await conn.execute(statement)
+                except asyncpg.PostgresError as exc:
+                    raise StoreError(
+                        f"migration {migration.version} ({migration.name}) failed: {exc}; "
+                        f"the database is left at version {current}") from exc
+                reached = await self.user_version()
+                if reached != migration.version:
+                    raise StoreError(f"migration {migration.version} ({migration.name}) "
+                                     f"left the schema version at {reached}")
+                current = reached
+            self.schema_version = max(current, target)
+
+    async def user_version(self) -> int:
+        """The schema version recorded in the database (``store_schema.version``)."""
+        row = await self._fetchone(sql.SELECT_SCHEMA_VERSION)
+        return int(row[0]) if row is not None else 0
+
+    # ------------------------------------------------------------------ connection use
+
+    def _require_pool(self, urgent: bool) -> asyncpg.Pool:
+        pool = self._urgent_pool if urgent else self._pool
+        if pool is None:
+            raise StoreError("the store is closed")
+        return pool
+
+    def _current(self) -> asyncpg.Connection | None:
+        current = _CURRENT.get()
+        if current is not None and current[0] is self and current[2] is asyncio.current_task():
+            return current[1]
+        return None
+
+    @asynccontextmanager
+    async def _connection(self, *, urgent: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        conn = self._current()
+        if conn is not None:
+            yield conn
+            return
+        async with self._require_pool(urgent).acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, immediate: bool = True, urgent: bool = False
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction (READ COMMITTED) on a connection of the main pool, or of the
+        urgent pool with ``urgent=True``; nested, a savepoint. ``immediate`` changes
+        nothing here: writers lock the rows they need (see ``lock_quota_guilds``)."""
+        conn = self._current()
+        if conn is not None:
+            async with conn.transaction():
+                yield conn
+            return
+        async with self._require_pool(urgent).acquire() as conn:
+            token = _CURRENT.set((self, conn, asyncio.current_task()))
+            try:
+                with _conflicts_as_store_error():
+                    async with conn.transaction():
+                        yield conn
+            finally:
+                _CURRENT.reset(token)
+
+    async def _execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                       ) -> int:
+        text, args = _bind(statement, params)
+        async with self._connection() as conn:
+            with _conflicts_as_store_error():
+                return _rowcount(await conn.execute(text, *args))
+
+    async def _executemany(self, statement: str,
+                           params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        bound = [_bind(statement, p) for p in params]
+        async with self._connection() as conn:
+            with _conflicts_as_store_error():
+                await conn.executemany(bound[0][0], [args for _, args in bound])
+
+    async def _fetchall(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = (),
+                        *, urgent: bool = False) -> list[Row]:
+        text, args = _bind(statement, params)
+        async with self._connection(urgent=urgent) as conn:
+            with _conflicts_as_store_error():
+                return list(await conn.fetch(text, *args))
+
+    # ------------------------------------------------------------------ jobs and leases
+
+    @property
+    def leases_enabled(self) -> bool:
+        return True
+
+    @property
+    def lease_config(self) -> LeaseConfig:
+        return self._leases
+
+    def configure_leases(self, config: LeaseConfig) -> None:
+        self._leases = config
+
+    async def insert_job(self, job: JobRecord) -> JobRecord:
+        await self.insert_jobs([job])
+        return job
+
+    async def insert_jobs(self, jobs: Sequence[JobRecord]) -> None:
+        """Write new job rows and lease them to this process, in one transaction."""
+        if not jobs:
+            return
+        async with self.transaction():
+            await super().insert_jobs(jobs)
+            await self._execute(sql.INSERT_LEASES, (
+                self._leases.owner, self.incarnation, self._leases.lease_seconds,
+                [job.id for job in jobs]))
+
+    def _claim_params(self) -> dict[str, Any]:
+        config = self._leases
+        return {"owner": config.owner, "incarnation": self.incarnation,
+                "shard_count": config.shard_count if config.shard_ids is not None else 1,
+                "shard_ids": list(config.shard_ids or ()), "grace": config.grace,
+                "lease_seconds": config.lease_seconds}
+
+    async def _claim(self, statement: str) -> list[JobRecord]:
+        async with self.transaction():
+            claimed = await self._fetchall(statement, self._claim_params())
+            if not claimed:
+                return []
+            rows = await self._fetchall(sql.SELECT_JOBS_BY_IDS, ([r[0] for r in claimed],))
+        return [row_to_job(row) for row in rows]
+
+    async def claim_unfinished_jobs(self) -> list[JobRecord]:
+        return await self._claim(sql.CLAIM_UNFINISHED_JOBS)
+
+    async def claim_undelivered_jobs(self) -> list[JobRecord]:
+        return await self._claim(sql.CLAIM_UNDELIVERED_JOBS)
+
+    async def owned_unfinished_jobs(self) -> list[JobRecord]:
+        rows = await self._fetchall(sql.SELECT_LEASED_JOBS, (
+            self.incarnation, statuses_json(UNFINISHED_STATUSES)))
+        return [row_to_job(row) for row in rows]
+
+    async def owned_undelivered_jobs(self) -> list[JobRecord]:
+        rows = await self._fetchall(sql.SELECT_LEASED_UNDELIVERED_JOBS, (
+            self.incarnation, statuses_json(TERMINAL_STATUSES)))
+        return [row_to_job(row) for row in rows]
+
+    async def renew_leases(self) -> set[str] | None:
+        async with self.transaction():
+            await self._execute(sql.DROP_DONE_LEASES, (self.incarnation,))
+            rows = await self._fetchall(sql.RENEW_LEASES, (
+                self._leases.lease_seconds, self.incarnation))
+        return {str(row[0]) for row in rows}
+
+    # ------------------------------------------------------------------ quota
+
+    async def lock_quota_guilds(self, keys: Any) -> None:
+        by_month: dict[str, list[int]] = {}
+        for guild_id, month in keys:
+            by_month.setdefault(month, []).append(int(guild_id))
+        for month in sorted(by_month):
+            await self._execute(sql.LOCK_QUOTA_GUILDS, (month, sorted(set(by_month[month]))))
+
+    # ------------------------------------------------------------------ change notices
+
+    async def _changed(self, topic: str, key: object) -> None:
+        payload = json.dumps({"topic": topic, "key": str(key), "origin": self.incarnation})
+        await self._execute(sql.NOTIFY_CHANGE, (sql.NOTICE_CHANNEL, payload))
+
+    async def subscribe(self, topic: str, callback: ChangeCallback) -> None:
+        """Call ``callback(key)`` (in a task the store owns) for every change another
+        process makes under ``topic``; ``callback(None)`` after the notice connection was
+        lost and found again (anything may have changed meanwhile). Returns once
+        listening."""
+        self._subscribers.setdefault(topic, []).append(callback)
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_forever(),
+                                                 name="postgres-notices")
+        await self.listening.wait()
+
+    async def _listen_forever(self) -> None:
+        reconnecting = False
+        while True:
+            lost = asyncio.Event()
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+                conn.add_termination_listener(functools.partial(_set_event, lost))
+                await conn.add_listener(sql.NOTICE_CHANNEL, self._on_notice)
+                self.listening.set()
+                if reconnecting:
+                    log.info("Listening for changes again: reloading cached settings")
+                    self._dispatch_all(None)
+                await lost.wait()
+                log.warning("The notice connection to PostgreSQL was lost; reconnecting")
+            except (OSError, TimeoutError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as exc:
+                log.warning("Cannot listen for changes (%s); trying again in %.0fs",
+                            type(exc).__name__, LISTEN_RETRY_SECONDS)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn.close(timeout=2))
+            reconnecting = True
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            notice = json.loads(payload)
+            topic, key, origin = notice["topic"], notice["key"], notice["origin"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("Ignoring a malformed change notice")
+            return
+        if origin == self.incarnation:
+            return  # this process made the change and has already applied it
+        for callback in self._subscribers.get(topic, ()):
+            self._spawn_notice(callback, key)
+
+    def _dispatch_all(self, key: str | None) -> None:
+        for callbacks in self._subscribers.values():
+            for callback in callbacks:
+                self._spawn_notice(callback, key)
+
+    def _spawn_notice(self, callback: ChangeCallback, key: str | None) -> None:
+        async def run() -> None:
+            try:
+                await callback(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Applying a change notice failed")
+
+        task = asyncio.create_task(run(), name="postgres-notice")
+        self._notice_tasks.add(task)
+        task.add_done_callback(self._notice_tasks.discard)

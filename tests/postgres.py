@@ -1,0 +1,100 @@
+"""The PostgreSQL server the tests run against (127.0.0.1:5432 unless
+``TEST_POSTGRES_URL`` names another), and the databases they make on it.
+
+Where no server answers, PostgreSQL tests are skipped with a message that says so, unless
+``REQUIRE_POSTGRES=1`` (CI sets it): then a missing server fails them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+import yarl
+
+from bot.store.postgres.store import redact_url
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: Every table the store has, emptied between tests (faster than a database per test).
+TABLES = ("jobs", "guild_settings", "guild_allowed_channels", "guild_blocked_words",
+          "guild_limits", "member_overrides", "usage_reservations", "usage_totals",
+          "quota_audit", "job_leases")
+TRUNCATE = f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
+
+
+def required() -> bool:
+    return os.environ.get("REQUIRE_POSTGRES", "").strip() not in ("", "0")
+
+
+def database_url(name: str) -> str:
+    return str(yarl.URL(ADMIN_URL).with_path(f"/{name}"))
+
+
+async def _admin(statement: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def server_or_skip() -> None:
+    """Skip (or fail, with REQUIRE_POSTGRES=1) when no PostgreSQL server answers."""
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = (f"no PostgreSQL server answers at {redact_url(ADMIN_URL)} "
+                  f"({type(exc).__name__}: {exc})")
+        if required():
+            pytest.fail(f"{reason}, and REQUIRE_POSTGRES=1 says PostgreSQL tests must run")
+        pytest.skip(f"{reason}: PostgreSQL tests skipped (REQUIRE_POSTGRES=1 makes this "
+                    "a failure; TEST_POSTGRES_URL names another server)")
+
+
+def create_database(prefix: str = "bot_test") -> str:
+    """Make a new, empty database; return its URL."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return database_url(name)
+
+
+def drop_database(url: str) -> None:
+    name = yarl.URL(url).path.lstrip("/")
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def temporary_database(prefix: str = "bot_test") -> Iterator[str]:
+    """A fixture body: a fresh database for the duration, dropped afterwards."""
+    server_or_skip()
+    url = create_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def empty(url: str) -> None:
+    """Empty every table of the store's database at ``url`` (after it was migrated)."""
+    async def truncate() -> None:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            await conn.execute(TRUNCATE)
+        finally:
+            await conn.close()
+
+    asyncio.run(truncate())
+
+
+def migrate(url: str) -> None:
+    """Bring the database at ``url`` to the latest schema."""
+    from bot.store import Store
+
+    async def open_and_close() -> None:
+        store = await Store.open(url)
+        await store.close()
+
+    asyncio.run(open_and_close())
