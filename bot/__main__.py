@@ -10,6 +10,8 @@ import asyncio
 import logging
 import sys
 
+import yarl
+
 from bot.config import ConfigError, Settings, load_settings, require_discord_token
 from bot.logging_setup import configure_logging
 
@@ -18,7 +20,9 @@ log = logging.getLogger("bot")
 
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.DISCORD_TOKEN, settings.RUNCOMFY_API_TOKEN, settings.IDEOGRAM_API_KEY]
-    return [v.get_secret_value() for v in values if v is not None]
+    found = [v.get_secret_value() for v in values if v is not None]
+    password = yarl.URL(settings.DATABASE_URL).password if settings.uses_postgres else None
+    return [*found, password] if password else found
 
 
 def main(argv: list[str] | None = None) -> int:

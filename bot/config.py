@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 README_SETUP = "see README.md, section 'Set-up'"
 DEFAULT_RUNCOMFY_BASE_URL = "https://model-api.runcomfy.net"
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 
 #: What to tell the owner for each variable that is missing or malformed.
 HINTS: dict[str, str] = {
@@ -25,7 +26,10 @@ HINTS: dict[str, str] = {
     ),
     "RUNCOMFY_API_TOKEN": "put your RunComfy API token (RunComfy → Profile → API keys)",
     "RUNCOMFY_BASE_URL": "use an http(s) URL such as https://model-api.runcomfy.net",
-    "DATABASE_URL": "use sqlite:///path/to/file.db (default sqlite:///data/bot.db)",
+    "DATABASE_URL": (
+        "use sqlite:///path/to/file.db (default sqlite:///data/bot.db) or "
+        "postgresql://user:password@host:5432/database"
+    ),
     "LOG_LEVEL": "use DEBUG, INFO, WARNING or ERROR",
     "DISCORD_API_BASE": (
         "leave it unset; tests set an http(s) URL such as http://127.0.0.1:8080/api/v10"
@@ -44,6 +48,11 @@ HINTS: dict[str, str] = {
     "PRICE_REFRAME_BALANCED": "use a price in USD per image, e.g. 0.06",
     "PRICE_REFRAME_QUALITY": "use a price in USD per image, e.g. 0.09",
     "RETENTION_DAYS": "use a whole number of days, 1 or more (default 90)",
+    "SHARD_COUNT": "use the total number of shards, a whole number 1 or more (e.g. 4)",
+    "SHARD_IDS": (
+        "use comma-separated shard numbers below SHARD_COUNT, e.g. 0,1 (with SHARD_COUNT set)"
+    ),
+    "JOB_LEASE_SECONDS": "use a number of seconds from 3 to 600 (default 20)",
 }
 
 
@@ -113,6 +122,13 @@ class Settings(BaseSettings):
     PRICE_REFRAME_QUALITY: float = Field(default=0.09, ge=0, le=100, allow_inf_nan=False)
     #: Finished jobs older than this many days are deleted from the database once a day.
     RETENTION_DAYS: int = Field(default=90, ge=1, le=36500)
+    #: Sharding: the total number of shards, and those this process runs (unset: one
+    #: process runs every shard, as many as Discord recommends).
+    SHARD_COUNT: int | None = Field(default=None, ge=1, le=10000)
+    SHARD_IDS: Annotated[tuple[int, ...] | None, NoDecode] = None
+    #: PostgreSQL: how long a process's claim on a job lasts without renewal (it renews
+    #: every third of it); after a crash, its jobs move on after about this long.
+    JOB_LEASE_SECONDS: float = Field(default=20.0, ge=3, le=600, allow_inf_nan=False)
 
     @field_validator("DISCORD_TOKEN", "RUNCOMFY_API_TOKEN", "IDEOGRAM_API_KEY", mode="before")
     @classmethod
@@ -149,8 +165,25 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         value = value.strip()
+        if value.startswith(POSTGRES_SCHEMES):
+            rest = value.partition("://")[2]
+            if not rest.split("/", 1)[0].rpartition("@")[2]:
+                raise ValueError("names no PostgreSQL host")
+            return value
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-            raise ValueError("must start with sqlite:///")
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("SHARD_IDS", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not parts:
+                return None
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("must be comma-separated numbers")
+            return tuple(sorted({int(p) for p in parts}))
         return value
 
     @field_validator("LOG_LEVEL")
@@ -181,6 +214,16 @@ class Settings(BaseSettings):
         return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
 
     @property
+    def uses_postgres(self) -> bool:
+        return self.DATABASE_URL.startswith(POSTGRES_SCHEMES)
+
+    @property
+    def runs_every_shard(self) -> bool:
+        """One process for all shards (SHARD_IDS unset, or naming every shard)."""
+        return (self.SHARD_IDS is None or self.SHARD_COUNT is None
+                or set(self.SHARD_IDS) == set(range(self.SHARD_COUNT)))
+
+    @property
     def uses_local_provider(self) -> bool:
         """No RunComfy token: the bot runs the built-in local preview provider (unless
         PROVIDER=ideogram: then RunComfy, and so /reframe, is simply not available)."""
@@ -202,7 +245,25 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         hint = HINTS.get(name, "check its value")
         raise ConfigError(f"{name} is invalid ({reason}): {hint}; {README_SETUP}.") from None
     check_provider_settings(settings)
+    check_shard_settings(settings)
     return settings
+
+
+def check_shard_settings(settings: Settings) -> None:
+    """SHARD_IDS needs SHARD_COUNT and must stay below it; a process that runs only some
+    shards shares its database with the others, which only PostgreSQL can do."""
+    ids, count = settings.SHARD_IDS, settings.SHARD_COUNT
+    if ids is not None and count is None:
+        raise ConfigError(f"SHARD_COUNT is missing (SHARD_IDS needs it): "
+                          f"{HINTS['SHARD_COUNT']}; {README_SETUP}.")
+    if ids is not None and count is not None and max(ids) >= count:
+        raise ConfigError(f"SHARD_IDS is invalid (shard {max(ids)} is not below SHARD_COUNT "
+                          f"{count}): {HINTS['SHARD_IDS']}; {README_SETUP}.")
+    if not settings.runs_every_shard and not settings.uses_postgres:
+        raise ConfigError(
+            "DATABASE_URL is invalid (SHARD_IDS runs some shards here and the rest in other "
+            "processes, which must share one PostgreSQL database): use postgresql://…; "
+            "see README.md, section 'Moving to PostgreSQL'.")
 
 
 def check_provider_settings(settings: Settings) -> None:

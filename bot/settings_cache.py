@@ -4,7 +4,9 @@ Answering a command must not wait for the database, so the launch checks (allowe
 channels, blocked words, command switches, provider) read this cache. It is filled once at
 start and updated by every change, which goes through it: :meth:`GuildSettingsCache.update`
 and friends write to the store first, then replace the cached entry with what the store
-now holds.
+now holds. Changes made by *other* processes sharing the database (PostgreSQL) arrive as
+change notices (:meth:`GuildSettingsCache.follow_changes`): the entry is read again, so
+every process enforces a moderator's change within moments, without a restart.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from bot.store import GuildSettings, Store
+from bot.store import GUILD_SETTINGS_TOPIC, GuildSettings, Store
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,22 @@ class GuildSettingsCache:
         """Read every server's settings (once, at start)."""
         self._by_guild = await self._store.all_guild_settings()
         log.info("Settings of %d server(s) loaded", len(self._by_guild))
+
+    async def follow_changes(self) -> None:
+        """Apply other processes' changes as they are made (nothing comes on SQLite)."""
+        await self._store.subscribe(GUILD_SETTINGS_TOPIC, self._changed_elsewhere)
+
+    async def _changed_elsewhere(self, key: str | None) -> None:
+        if key is None:  # notices were interrupted: anything may have changed
+            await self.load()
+            return
+        try:
+            guild_id = int(key)
+        except ValueError:
+            log.warning("Ignoring a settings notice for %r", key[:40])
+            return
+        await self.refresh(guild_id)
+        log.debug("Settings of server %d changed in another process", guild_id)
 
     def get(self, guild_id: int) -> GuildSettings:
         """A server's settings (the defaults for one that never changed any)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import discord
@@ -14,6 +15,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, ProviderName, Settings
+from bot.leases import LeaseKeeper, lease_config
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.loop_lag import LoopLagMonitor
 from bot.net import AllowList, SafeFetcher
@@ -28,7 +30,7 @@ from bot.quota_service import QuotaService
 from bot.reply_token import TokenSealer
 from bot.retention import RetentionTask
 from bot.settings_cache import GuildSettingsCache
-from bot.store import Store
+from bot.store import Store, StoreError
 from bot.tracker import JobTracker, TrackerConfig
 from cogs.components import JobButton
 from cogs.delivery import JobMessages
@@ -88,7 +90,13 @@ async def build_services(settings: Settings, *, retry: RetryPolicy | None = None
     ``retry`` (RunComfy calls) and ``polling`` (the tracker) default to the production
     policies; tests pass faster ones for a local provider that answers in milliseconds.
     """
-    store = await Store.open(settings.DATABASE_URL)
+    try:
+        store = await Store.open(settings.DATABASE_URL)
+    except StoreError as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used: {exc}; see README.md, section "
+                          "'Moving to PostgreSQL'.") from None
+    store.configure_leases(lease_config(settings.SHARD_IDS, settings.SHARD_COUNT,
+                                        settings.JOB_LEASE_SECONDS))
     local_server: LocalRunComfyServer | None = None
     providers: dict[str, AnyProvider] = {}
     if settings.RUNCOMFY_API_TOKEN is not None:
@@ -163,9 +171,10 @@ class IdeogramBot(commands.Bot):
     mod_log: ModLog
     retention: RetentionTask
     quota_reconciler: PeriodicTask
+    lease_keeper: LeaseKeeper | None
 
     def __init__(self, settings: Settings, services: Services, *,
-                 min_edit_interval: float = 2.0) -> None:
+                 min_edit_interval: float = 2.0, **client_options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         # A bounded pool of kept-alive connections to Discord: a burst of answers reuses
@@ -173,7 +182,8 @@ class IdeogramBot(commands.Bot):
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          tree_cls=BotTree, help_command=None,
                          allowed_mentions=discord.AllowedMentions.none(),
-                         connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS))
+                         connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS),
+                         **client_options)
         self.settings = settings
         self.services = services
         self.store = services.store
@@ -196,9 +206,13 @@ class IdeogramBot(commands.Bot):
         self.quota_reconciler = PeriodicTask(
             "quota-reconciliation", lambda: self.quota.reconcile(orphan_age=QUOTA_ORPHAN_AGE),
             interval=QUOTA_RECONCILE_INTERVAL)
+        # Several processes on one database: jobs are owned through leases.
+        self.lease_keeper = (LeaseKeeper(services.store, self.tracker)
+                             if services.store.leases_enabled else None)
 
     async def setup_hook(self) -> None:
         await self.guild_settings.load()
+        await self.guild_settings.follow_changes()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(JobButton)
@@ -210,6 +224,8 @@ class IdeogramBot(commands.Bot):
         self.tracker.set_reply_confirmer(self.job_messages.confirm_reply)
         self.tracker.give_way_to(self.launcher.answered)
         await self.tracker.start()
+        if self.lease_keeper is not None:
+            self.lease_keeper.start()
         self.retention.start()
         self.quota_reconciler.start()
         self.lag_monitor.start()
@@ -234,6 +250,8 @@ class IdeogramBot(commands.Bot):
     async def close(self) -> None:
         await self.lag_monitor.stop()
         await self.quota_reconciler.stop()
+        if self.lease_keeper is not None:
+            await self.lease_keeper.stop()
         await self.tracker.stop()
         await self.job_messages.close()
         await self.retention.stop()
@@ -241,12 +259,29 @@ class IdeogramBot(commands.Bot):
         await super().close()
 
 
+class ShardedIdeogramBot(IdeogramBot, commands.AutoShardedBot):
+    """The bot for SHARD_COUNT / SHARD_IDS: discord.py's AutoShardedBot, which runs the
+    named shards (all of them without SHARD_IDS) in this process."""
+
+
+def create_bot(settings: Settings, services: Services, **options: Any) -> IdeogramBot:
+    """The bot for these settings: sharded when SHARD_COUNT is set, else one connection
+    (Discord's single shard) as always."""
+    if settings.SHARD_COUNT is None:
+        return IdeogramBot(settings, services, **options)
+    shard_ids = list(settings.SHARD_IDS) if settings.SHARD_IDS is not None else None
+    log.info("Running shard(s) %s of %d", "all" if shard_ids is None else shard_ids,
+             settings.SHARD_COUNT)
+    return ShardedIdeogramBot(settings, services, shard_count=settings.SHARD_COUNT,
+                              shard_ids=shard_ids, **options)
+
+
 async def run_bot(settings: Settings, token: str) -> None:
     """Run until stopped. A refused token or an unreachable Discord is a :class:`ConfigError`
     (one line for the owner), not a traceback."""
     services = await build_services(settings)
     try:
-        bot = IdeogramBot(settings, services)
+        bot = create_bot(settings, services)
         Route.BASE = settings.DISCORD_API_BASE
         async with bot:
             try:

@@ -98,3 +98,14 @@ def migrate(url: str) -> None:
         await store.close()
 
     asyncio.run(open_and_close())
+
+
+def set_schema_version(url: str, version: int) -> None:
+    async def update() -> None:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            await conn.execute(f"UPDATE store_schema SET version = {int(version)}")
+        finally:
+            await conn.close()
+
+    asyncio.run(update())

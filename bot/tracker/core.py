@@ -17,8 +17,10 @@ held in memory and written again until it is saved.
 
 Synchronous providers (one long call makes the image) run through :class:`SyncCalls`.
 At start the tracker resumes unfinished jobs and re-announces undelivered ones; a periodic
-reconciliation adopts any unfinished job an error left untracked. Nothing here imports
-Discord.
+reconciliation adopts any unfinished job an error left untracked. With several processes
+on one database (PostgreSQL) it takes only the jobs the store says this process owns (job
+leases, :mod:`bot.leases`), and :meth:`JobTracker.take_over` / :meth:`JobTracker.let_go`
+follow what the lease keeper finds later. Nothing here imports Discord.
 """
 
 from __future__ import annotations
@@ -140,14 +142,14 @@ class JobTracker:
         """Learn timings from the store, resume unfinished jobs, re-announce undelivered ones."""
         if self._scheduler is not None:
             return
-        unfinished = await self._store.unfinished_jobs()
+        unfinished = await self._store.take_unfinished_jobs()
         for model in {j.model for j in unfinished} | set(ALL_MODELS):
             for queue_s, run_s in await self._store.recent_durations(model, limit=50):
                 self._history.record(model, queue_s, run_s)
         self._scheduler = asyncio.create_task(self._run(), name="job-tracker")
         for job in unfinished:
             await self._adopt(job)
-        for job in await self._store.undelivered_finished_jobs():
+        for job in await self._store.take_undelivered_jobs():
             await self._emit(JobEvent(job=job, resumed=True))
         if self._config.reconcile_interval > 0:
             self._reconciler = asyncio.create_task(self._reconcile_forever(),
@@ -322,17 +324,40 @@ class JobTracker:
         it picked up."""
         now = self._clock()
         picked = 0
-        for job in await self._store.unfinished_jobs():
+        for job in await self._store.owned_unfinished_jobs():
             if self.tracks(job.id) or now - job.updated_at < ADOPT_AFTER_SECONDS:
                 continue
             log.warning("Job %s (%s) was not tracked: taking it over", job.short_id, job.status)
             picked += 1
             await self._adopt(job, resumed=False)
-        for job in await self._store.undelivered_finished_jobs():
+        for job in await self._store.owned_undelivered_jobs():
             if job.finished_at is not None and now - job.finished_at >= ADOPT_AFTER_SECONDS:
                 picked += 1
                 await self._emit(JobEvent(job=job, resumed=True))
         return picked
+
+    async def take_over(self, job: JobRecord) -> None:
+        """Take a job this process has just come to own (its lease ran out elsewhere):
+        resume an unfinished one, announce a finished one for delivery."""
+        if self._scheduler is None or self.tracks(job.id):
+            return
+        if job.status.terminal:
+            if job.delivered_at is None:
+                await self._emit(JobEvent(job=job, resumed=True))
+            return
+        log.info("Taking over job %s (%s)", job.short_id, job.status)
+        await self._adopt(job)
+
+    def polled_ids(self) -> set[str]:
+        """The jobs this tracker polls right now (asynchronous providers)."""
+        return set(self._states)
+
+    def let_go(self, job_ids: set[str]) -> None:
+        """Stop polling jobs this process no longer owns (another took them over while
+        this one could not renew its leases): they are the other's to follow now."""
+        for job_id in job_ids & set(self._states):
+            log.warning("Job %s is owned elsewhere now: no longer polling it", job_id[:8])
+            self._forget(job_id)
 
     async def _reconcile_forever(self) -> None:
         while True:

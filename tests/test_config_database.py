@@ -1,0 +1,49 @@
+"""DATABASE_URL on PostgreSQL and the shard settings: accepted forms, and one clear line
+for each mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.__main__ import _secrets
+from bot.config import ConfigError, load_settings
+from bot.leases import lease_config
+
+
+@pytest.mark.parametrize("url", ["postgresql://bot:pw@db:5432/bot", "postgres://db/bot",
+                                 "postgresql+asyncpg://bot@127.0.0.1/bot"])
+def test_postgres_urls_are_accepted(url: str) -> None:
+    settings = load_settings(None, DATABASE_URL=url)
+    assert settings.uses_postgres and settings.runs_every_shard
+
+
+def test_the_database_password_is_a_secret_for_the_logs() -> None:
+    settings = load_settings(None, DATABASE_URL="postgresql://bot:s3cret-pw@db/bot")
+    assert "s3cret-pw" in _secrets(settings)
+    assert not any("pw" in s for s in _secrets(load_settings(None)))
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"SHARD_IDS": "0"}, "SHARD_COUNT is missing"),
+    ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS is invalid"),
+    ({"SHARD_COUNT": "2", "SHARD_IDS": "zero"}, "SHARD_IDS is invalid"),
+    ({"SHARD_COUNT": "0"}, "SHARD_COUNT is invalid"),
+    ({"SHARD_COUNT": "2", "SHARD_IDS": "1"}, "DATABASE_URL is invalid"),  # SQLite
+    ({"JOB_LEASE_SECONDS": "1"}, "JOB_LEASE_SECONDS is invalid"),
+])
+def test_shard_mistakes_name_the_variable(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, **values)
+
+
+def test_shards_split_across_processes_on_postgres() -> None:
+    settings = load_settings(None, SHARD_COUNT="4", SHARD_IDS=" 3, 2 ",
+                             DATABASE_URL="postgresql://db/bot")
+    assert settings.SHARD_IDS == (2, 3) and not settings.runs_every_shard
+    config = lease_config(settings.SHARD_IDS, settings.SHARD_COUNT, 20.0)
+    assert config.shard_ids == (2, 3) and config.shard_count == 4
+    assert config.owns_guild(2 << 22) and not config.owns_guild(1 << 22)
+    assert config.owner.endswith("/shards-2,3-of-4")
+    # Every shard in one process is fine on SQLite too.
+    assert load_settings(None, SHARD_COUNT="2", SHARD_IDS="0,1").runs_every_shard
+    assert lease_config(None, None, 20.0).owns_guild(12345)

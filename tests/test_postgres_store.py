@@ -1,0 +1,298 @@
+"""What PostgreSQL adds to the store: its schema history, several processes at once (job
+leases, quota decisions, change notices) and the urgent pool. Against the real server;
+see tests/postgres.py for when these skip."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from bot.jobs import JobStatus
+from bot.quota import QuotaDenied
+from bot.quota_service import QuotaService
+from bot.settings_cache import GuildSettingsCache
+from bot.store import LeaseConfig, Store, StoreError
+from bot.store import migrations as sqlite_migrations
+from bot.store.postgres import PostgresStore
+from bot.store.postgres import migrations as pg_migrations
+from tests import postgres
+from tests.harness import eventually
+from tests.helpers import make_job, store_rows
+
+MOD = 99
+#: Guild ids on shard 0 and shard 1 of 2 (Discord: (guild_id >> 22) % shard_count).
+SHARD0_GUILD = 4 << 22
+SHARD1_GUILD = (5 << 22) + 7
+
+
+def two_shards(shard: int, lease_seconds: float = 0.6) -> LeaseConfig:
+    return LeaseConfig(owner=f"test-host/shard-{shard}", shard_ids=(shard,), shard_count=2,
+                       lease_seconds=lease_seconds)
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    postgres.empty(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def fresh_url() -> Iterator[str]:
+    """A database of its own, never migrated."""
+    yield from postgres.temporary_database("bot_fresh")
+
+
+@pytest.fixture
+async def pair(pg_url: str) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on one database, as two processes would have."""
+    first, second = await Store.open(pg_url), await Store.open(pg_url)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_both_engines_have_the_same_migrations() -> None:
+    """Version n means the same tables and columns on either engine."""
+    assert [m.version for m in pg_migrations.MIGRATIONS] == [
+        m.version for m in sqlite_migrations.MIGRATIONS]
+
+
+async def test_fresh_database_migrates_once_even_from_two_processes_at_once(
+        fresh_url: str) -> None:
+    stores = await asyncio.gather(Store.open(fresh_url), Store.open(fresh_url))
+    try:
+        assert all(isinstance(s, PostgresStore) for s in stores)
+        assert [s.schema_version for s in stores] == [pg_migrations.LATEST_VERSION] * 2
+        assert await stores[0].user_version() == pg_migrations.LATEST_VERSION  # type: ignore[attr-defined]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_migration_3_fills_the_totals_from_existing_reservations(fresh_url: str) -> None:
+    old = await Store.open(fresh_url, target_version=2)
+    for user, cost, state, day in ((3, 0.08, "committed", "2024-05-01"),
+                                   (3, None, "reserved", "2024-05-02"),
+                                   (4, None, "released", "2024-05-02")):
+        await store_rows(old, "INSERT INTO usage_reservations (guild_id, user_id, units, "
+                              "cost_estimate, cost_actual, state, day, month, created_at) "
+                              "VALUES (1, ?, 1, 0.08, ?, ?, ?, '2024-05', 0)",
+                         user, cost, state, day)
+    await old.close()
+    async with await Store.open(fresh_url) as store:
+        totals = {(g, u, p): (n, round(s, 6), round(r, 6)) for g, u, p, n, s, r in
+                  await store_rows(store, "SELECT guild_id, user_id, period, units, spent, "
+                                          "reserved_cost FROM usage_totals")}
+    assert totals == {
+        (1, 3, "2024-05-01"): (1, 0, 0), (1, 0, "2024-05-01"): (1, 0, 0),
+        (1, 3, "2024-05-02"): (1, 0, 0), (1, 4, "2024-05-02"): (0, 0, 0),
+        (1, 0, "2024-05-02"): (1, 0, 0), (1, 0, "2024-05"): (2, 0.08, 0.08)}
+
+
+def test_a_newer_database_is_refused(pg_url: str) -> None:
+    postgres.set_schema_version(pg_url, 99)
+    try:
+        with pytest.raises(StoreError, match="newer release"):
+            asyncio.run(Store.open(pg_url))
+    finally:
+        postgres.set_schema_version(pg_url, pg_migrations.LATEST_VERSION)
+
+
+async def test_an_unreachable_server_is_one_clear_error() -> None:
+    with pytest.raises(Exception, match=r"cannot connect to PostgreSQL at "
+                                        r"postgresql://bot@127\.0\.0\.1:1/x") as failed:
+        await Store.open("postgresql://bot:hunter2@127.0.0.1:1/x", connect_timeout=2)
+    assert "hunter2" not in str(failed.value)
+
+
+# --------------------------------------------------------------------------- quota
+
+
+@pytest.mark.parametrize("limit", ["guild_daily", "guild_monthly_budget"])
+def test_500_decisions_from_two_processes_never_overspend(pg_url: str, limit: str) -> None:
+    """Two event loops in two threads, each with its own store (its own connections),
+    as two processes: 250 requests each for one server, all at once."""
+    value = 4.0 if limit == "guild_monthly_budget" else 50  # 50 images × $0.08
+    asyncio.run(_set_limit(pg_url, limit, value))
+    start = threading.Barrier(2)
+    outcomes: list[list[object]] = [[], []]
+
+    def process(index: int) -> None:
+        async def run() -> None:
+            async with await Store.open(pg_url) as store:
+                quota = QuotaService(store, max_batch=16)
+                jobs = [make_job(user_id=1000 + index * 1000 + i) for i in range(250)]
+                start.wait()
+                outcomes[index] = await asyncio.gather(
+                    *(quota.admit(j) for j in jobs), return_exceptions=True)
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=process, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    results = outcomes[0] + outcomes[1]
+    assert len(results) == 500
+    errors = [r for r in results if isinstance(r, BaseException)
+              and not isinstance(r, QuotaDenied)]
+    assert not errors
+    granted = [r for r in results if not isinstance(r, BaseException)]
+    assert len(granted) == 50, "exactly the limit, never more"
+    assert all(len([r for r in part if not isinstance(r, BaseException)]) > 0
+               for part in outcomes), "both processes were served"
+    rows = asyncio.run(_rows(pg_url, "SELECT count(*), sum(units) FROM usage_reservations "
+                                     "WHERE state = 'reserved'"))
+    assert rows == [(50, 50)]
+
+
+async def _set_limit(url: str, limit: str, value: float) -> None:
+    async with await Store.open(url) as store:
+        await QuotaService(store).set_limits(1, MOD, {limit: value})
+
+
+async def _rows(url: str, query: str) -> list[tuple[object, ...]]:
+    async with await Store.open(url) as store:
+        return await store_rows(store, query)
+
+
+async def test_admissions_do_not_wait_for_a_busy_main_pool(pg_url: str) -> None:
+    async with await Store.open(pg_url, pool_size=2) as store:
+        release = asyncio.Event()
+        holding = asyncio.Event()
+        held = 0
+
+        async def hold() -> None:
+            nonlocal held
+            async with store.transaction():
+                held += 1
+                if held == 2:
+                    holding.set()
+                await release.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await holding.wait()
+        try:
+            async with asyncio.timeout(5):
+                reservation = await QuotaService(store).admit(make_job())
+            assert reservation.units == 1
+        finally:
+            release.set()
+            await asyncio.gather(*holders)
+
+
+# --------------------------------------------------------------------------- leases
+
+
+async def test_a_process_claims_only_its_own_shards_and_nothing_held(
+        pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    first.configure_leases(two_shards(0))
+    second.configure_leases(two_shards(1))
+    mine = await first.insert_job(make_job(guild_id=SHARD0_GUILD))
+    theirs = await first.insert_job(make_job(guild_id=SHARD1_GUILD))  # written by the first
+    assert await second.claim_unfinished_jobs() == []  # the first holds both
+    assert {j.id for j in await first.owned_unfinished_jobs()} == {mine.id, theirs.id}
+    assert await second.owned_unfinished_jobs() == []
+    assert (await first.renew_leases()) == {mine.id, theirs.id}
+
+
+async def test_a_dead_processs_jobs_move_own_shard_first_then_anyone(
+        pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    first.configure_leases(two_shards(0, lease_seconds=0.6))  # grace: 0.2 s
+    second.configure_leases(two_shards(1, lease_seconds=0.6))
+    on_shard0 = await first.insert_job(make_job(guild_id=SHARD0_GUILD))
+    on_shard1 = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
+    done = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
+    await first.update_job(done.id, status=JobStatus.COMPLETED, finished_at=time.time())
+    # The first process dies: it renews nothing any more.
+    await asyncio.sleep(0.65)
+    assert [j.id for j in await second.claim_unfinished_jobs()] == [on_shard1.id]
+    assert [j.id for j in await second.claim_undelivered_jobs()] == [done.id]
+    await asyncio.sleep(0.25)  # past the grace: the other shard's job too
+    assert [j.id for j in await second.claim_unfinished_jobs()] == [on_shard0.id]
+    assert await second.claim_unfinished_jobs() == []  # claimed once
+    assert await first.renew_leases() == set()  # the first lost them all
+    assert {j.id for j in await second.owned_unfinished_jobs()} == {on_shard0.id, on_shard1.id}
+
+
+async def test_claims_at_once_never_share_a_job(pg_url: str) -> None:
+    async with await Store.open(pg_url) as writer:
+        jobs = [make_job(guild_id=SHARD0_GUILD + i) for i in range(60)]
+        await writer.insert_jobs(jobs)
+        await store_rows(writer, "DELETE FROM job_leases")  # e.g. copied from SQLite
+    stores = [await Store.open(pg_url) for _ in range(3)]
+    try:
+        for i, store in enumerate(stores):
+            store.configure_leases(LeaseConfig(owner=f"p{i}", lease_seconds=30))
+        claims = await asyncio.gather(*(s.claim_unfinished_jobs() for s in stores))
+    finally:
+        for store in stores:
+            await store.close()
+    ids = [j.id for claim in claims for j in claim]
+    assert sorted(ids) == sorted(j.id for j in jobs)  # every job, each once
+
+
+async def test_a_restart_takes_its_own_leases_back_at_once(pg_url: str) -> None:
+    config = two_shards(0, lease_seconds=60)
+    async with await Store.open(pg_url) as before:
+        before.configure_leases(config)
+        job = await before.insert_job(make_job(guild_id=SHARD0_GUILD))
+    async with await Store.open(pg_url) as other:  # another process may not take it
+        other.configure_leases(two_shards(1, lease_seconds=60))
+        assert await other.take_unfinished_jobs() == []
+    async with await Store.open(pg_url) as after:  # same owner, a new run of it
+        after.configure_leases(config)
+        assert [j.id for j in await after.take_unfinished_jobs()] == [job.id]
+
+
+async def test_delivered_jobs_give_their_lease_up(pg_url: str) -> None:
+    async with await Store.open(pg_url) as store:
+        job = await store.insert_job(make_job())
+        await store.update_job(job.id, status=JobStatus.COMPLETED, delivered_at=time.time())
+        assert await store.renew_leases() == set()
+        assert await store_rows(store, "SELECT count(*) FROM job_leases") == [(0,)]
+
+
+# --------------------------------------------------------------------------- notices
+
+
+async def test_a_settings_change_reaches_the_other_process_within_moments(
+        pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    here, there = GuildSettingsCache(first), GuildSettingsCache(second)
+    for cache in (here, there):
+        await cache.load()
+        await cache.follow_changes()
+    started = time.monotonic()
+    await here.add_blocked_words(SHARD0_GUILD, ["forbidden"])
+    await here.update(SHARD0_GUILD, reframe_enabled=False)
+    await here.add_allowed_channel(SHARD0_GUILD, 77)
+    await eventually(lambda: there.get(SHARD0_GUILD) == here.get(SHARD0_GUILD), timeout=5,
+                     what="the other cache follows")
+    assert time.monotonic() - started < 5
+    seen = there.get(SHARD0_GUILD)
+    assert seen.blocked_words == ("forbidden",) and not seen.reframe_enabled
+    assert seen.allowed_channel_ids == frozenset({77})
+
+
+async def test_a_lost_notice_connection_reloads_everything(pg_url: str) -> None:
+    async with await Store.open(pg_url) as store, await Store.open(pg_url) as other:
+        cache = GuildSettingsCache(store)
+        await cache.load()
+        await cache.follow_changes()
+        await store_rows(store, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        await other.add_blocked_words(SHARD1_GUILD, ["gone-while-away"])
+        await eventually(lambda: cache.get(SHARD1_GUILD).blocked_words == ("gone-while-away",),
+                         timeout=8, what="the cache reloaded after reconnecting")
