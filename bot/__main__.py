@@ -26,6 +26,12 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "migrate-to-postgres":
+        from bot.store.transfer import migrate_command
+
+        logging.basicConfig(level=logging.WARNING)
+        return asyncio.run(migrate_command(args[1:]))
     try:
         settings = load_settings()
         token = require_discord_token(settings)
