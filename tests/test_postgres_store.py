@@ -296,3 +296,17 @@ async def test_a_lost_notice_connection_reloads_everything(pg_url: str) -> None:
         await other.add_blocked_words(SHARD1_GUILD, ["gone-while-away"])
         await eventually(lambda: cache.get(SHARD1_GUILD).blocked_words == ("gone-while-away",),
                          timeout=8, what="the cache reloaded after reconnecting")
+
+
+# --------------------------------------------------------------------------- the test server
+
+
+def test_no_server_skips_with_a_reason_unless_it_is_required(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres, "ADMIN_URL", "postgresql://postgres@127.0.0.1:1/test")
+    monkeypatch.delenv("REQUIRE_POSTGRES", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no PostgreSQL server answers"):
+        postgres.server_or_skip()
+    monkeypatch.setenv("REQUIRE_POSTGRES", "1")
+    with pytest.raises(pytest.fail.Exception, match="REQUIRE_POSTGRES=1"):
+        postgres.server_or_skip()
