@@ -1,10 +1,17 @@
-"""Benchmark: quota reservation decisions per second on a real SQLite file, and overspend.
+"""Benchmark: quota reservation decisions per second, and overspend, on a real SQLite file
+and (with ``--database``) on PostgreSQL, side by side.
 
-Run from the repository root (no network; a temporary database; about a minute)::
+Run from the repository root (no network; temporary databases; about a minute per engine)::
 
     .venv/bin/python -m bench.quota
     .venv/bin/python -m bench.quota --requesters 500 --rounds 20 --busy-month 20000
     .venv/bin/python -m bench.quota --unbatched     # one transaction per decision
+    .venv/bin/python -m bench.quota --database postgresql://postgres@127.0.0.1/test
+
+With ``--database`` every scenario runs on SQLite and then on a scratch database made on
+that PostgreSQL server (and dropped afterwards), in one process; "PostgreSQL × 2" runs
+each round's requesters from two processes at once (two event loops, half each), as two
+bot processes sharing the server would.
 
 Each scenario runs ``--rounds`` rounds. A round starts ``--requesters`` coroutines at once,
 one request each, through :meth:`bot.quota_service.QuotaService.reserve` (which decides
@@ -29,11 +36,13 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.postgres import scratch_database
 from bot.inputs import GenerateInputs
 from bot.jobs import JobRecord, new_job_id
 from bot.quota import QuotaDenied, Window
@@ -90,11 +99,11 @@ def make_job(guild_id: int, user_id: int) -> JobRecord:
                      channel_id=1, user_id=user_id, inputs=inputs.to_payload(), seed=1)
 
 
-def load_busy_month(path: Path, guild_id: int, count: int) -> None:
+async def load_busy_month(store: Store, guild_id: int, count: int) -> None:
     """``count`` committed reservations earlier this month, written directly (setup only)."""
     window = Window.at(time.time())
-    with sqlite3.connect(path) as conn:
-        conn.executemany(
+    async with store.transaction():
+        await store._executemany(
             "INSERT INTO usage_reservations (job_key, guild_id, user_id, units, cost_estimate,"
             " cost_actual, state, day, month, created_at) VALUES (?, ?, ?, 1, 0.08, 0.08,"
             " 'committed', ?, ?, ?)",
@@ -112,9 +121,9 @@ async def timed(quota: QuotaService, job: JobRecord) -> tuple[bool, float]:
     return granted, time.perf_counter() - start
 
 
-async def run_scenario(index: int, scenario: Scenario, directory: Path, requesters: int,
-                       rounds: int, busy: int, max_batch: int) -> Result:
-    path = directory / f"scenario-{index}.db"
+async def run_scenario(index: int, scenario: Scenario, database: str, requesters: int,
+                       rounds: int, busy: int, max_batch: int, processes: int = 1) -> Result:
+    path = database
     store = await Store.open(path)
     quota = QuotaService(store, max_batch=max_batch)
     guilds = [index * 1000 + r for r in range(rounds)]
@@ -122,11 +131,9 @@ async def run_scenario(index: int, scenario: Scenario, directory: Path, requeste
         if scenario.limits:
             await quota.set_limits(guild_id, MOD, scenario.limits)
     if scenario.busy_month:
-        await store.close()
         for guild_id in guilds:
-            load_busy_month(path, guild_id, busy)
-        store = await Store.open(path)
-        quota = QuotaService(store, max_batch=max_batch)
+            await load_busy_month(store, guild_id, busy)
+    await store.close()
 
     latencies: list[float] = []
     granted_total = overspend = 0
@@ -134,15 +141,13 @@ async def run_scenario(index: int, scenario: Scenario, directory: Path, requeste
     for guild_id in guilds:
         jobs = [make_job(guild_id, 7 if scenario.one_member else 100 + i)
                 for i in range(requesters)]
-        start = time.perf_counter()
-        answers = await asyncio.gather(*(timed(quota, j) for j in jobs))
-        elapsed += time.perf_counter() - start
+        answers, seconds = run_round(path, jobs, max_batch, processes)
+        elapsed += seconds
         granted = sum(1 for ok, _ in answers if ok)
         latencies.extend(lat for _, lat in answers)
         granted_total += granted
         if scenario.allowed is not None:
             overspend += max(0, granted - scenario.allowed)
-    await store.close()
 
     overspend_db = 0
     if scenario.allowed is not None:  # a restart: what does the file say?
@@ -161,6 +166,37 @@ async def run_scenario(index: int, scenario: Scenario, directory: Path, requeste
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=latencies[int(len(latencies) * 0.99) - 1] * 1000,
     )
+
+
+def run_round(database: str, jobs: list[JobRecord], max_batch: int,
+              processes: int) -> tuple[list[tuple[bool, float]], float]:
+    """One round: every job's request at once, from ``processes`` event loops (threads),
+    each with its own store; returns the answers and the wall time from the common start."""
+    parts = [jobs[i::processes] for i in range(processes)]
+    ready = threading.Barrier(processes + 1)
+    answers: list[list[tuple[bool, float]]] = [[] for _ in parts]
+    finished: list[float] = [0.0] * processes
+
+    def process(index: int) -> None:
+        async def run() -> None:
+            store = await Store.open(database)
+            try:
+                quota = QuotaService(store, max_batch=max_batch)
+                ready.wait()
+                answers[index] = await asyncio.gather(*(timed(quota, j) for j in parts[index]))
+                finished[index] = time.perf_counter()
+            finally:
+                await store.close()
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=process, args=(i,)) for i in range(processes)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return [a for part in answers for a in part], max(finished) - start
 
 
 def table(results: list[Result], requesters: int, rounds: int, busy: int,
@@ -189,9 +225,33 @@ def table(results: list[Result], requesters: int, rounds: int, busy: int,
     return "\n".join(lines)
 
 
-async def main(argv: list[str] | None = None) -> int:
+def side_by_side(engines: dict[str, list[Result]], requesters: int, rounds: int) -> str:
+    names = list(engines)
+    lines = [
+        f"Quota decisions per second, {requesters} concurrent requesters × {rounds} rounds "
+        f"per scenario ({os.cpu_count()} CPUs; SQLite {sqlite3.sqlite_version} WAL; "
+        "PostgreSQL on 127.0.0.1, READ COMMITTED, guild-month row locks):",
+        "",
+        "| scenario | " + " | ".join(f"{n} decisions/s | {n} p99 ms" for n in names)
+        + " | overspend |",
+        "|---|" + "---:|---:|" * len(names) + "---:|",
+    ]
+    for i, first in enumerate(engines[names[0]]):
+        cells = []
+        overspend = 0
+        for name in names:
+            r = engines[name][i]
+            cells.append(f"{r.rate:,.0f} | {r.p99_ms:.0f}")
+            overspend += r.overspend + r.overspend_db
+        lines.append(f"| {first.scenario.name} | " + " | ".join(cells) + f" | {overspend} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", help="also run on PostgreSQL: a postgresql:// URL "
+                        "whose role may create (scratch) databases")
     parser.add_argument("--requesters", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--busy-month", type=int, default=20_000)
@@ -200,18 +260,37 @@ async def main(argv: list[str] | None = None) -> int:
                         help="one transaction per decision (MAX_BATCH = 1), for comparison")
     args = parser.parse_args(argv)
     max_batch = 1 if args.unbatched else MAX_BATCH
-    results: list[Result] = []
+    scenarios = [(i, s) for i, s in enumerate(SCENARIOS, start=1)
+                 if not args.only or args.only in s.name]
+    engines: dict[str, list[Result]] = {"SQLite": []}
     with tempfile.TemporaryDirectory(prefix="bench-quota-") as tmp:
-        for index, scenario in enumerate(SCENARIOS, start=1):
-            if args.only and args.only not in scenario.name:
-                continue
-            results.append(await run_scenario(index, scenario, Path(tmp), args.requesters,
-                                              args.rounds, args.busy_month, max_batch))
-            print(f"… {scenario.name}: {results[-1].rate:,.0f}/s", file=sys.stderr)
-    print(table(results, args.requesters, args.rounds, args.busy_month, max_batch))
-    failed: Any = any(r.overspend or r.overspend_db for r in results)
+        for index, scenario in scenarios:
+            url = f"sqlite:///{Path(tmp) / f'scenario-{index}.db'}"
+            engines["SQLite"].append(_run_sync(index, scenario, url, args, max_batch, 1))
+            print(f"… SQLite, {scenario.name}: {engines['SQLite'][-1].rate:,.0f}/s",
+                  file=sys.stderr)
+    if args.database:
+        for label, processes in (("PostgreSQL", 1), ("PostgreSQL × 2", 2)):
+            engines[label] = []
+            for index, scenario in scenarios:
+                with scratch_database(args.database, "bench_quota") as url:
+                    engines[label].append(
+                        _run_sync(index, scenario, url, args, max_batch, processes))
+                print(f"… {label}, {scenario.name}: {engines[label][-1].rate:,.0f}/s",
+                      file=sys.stderr)
+        print(side_by_side(engines, args.requesters, args.rounds))
+    else:
+        print(table(engines["SQLite"], args.requesters, args.rounds, args.busy_month,
+                    max_batch))
+    failed: Any = any(r.overspend or r.overspend_db for rs in engines.values() for r in rs)
     return 1 if failed else 0
 
 
+def _run_sync(index: int, scenario: Scenario, url: str, args: argparse.Namespace,
+              max_batch: int, processes: int) -> Result:
+    return asyncio.run(run_scenario(index, scenario, url, args.requesters, args.rounds,
+                                    args.busy_month, max_batch, processes))
+
+
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(main())

@@ -6,6 +6,12 @@ Run from the repository root (loopback only, stops by itself)::
     .venv/bin/python -m bench.tracker --sizes 50,500
     .venv/bin/python -m bench.tracker --quick           # smoke run: 20 jobs, short timings
     .venv/bin/python -m bench.tracker --variants warm,baseline   # skip the cold tracker
+    .venv/bin/python -m bench.tracker --sizes 2000 --variants warm \
+        --database postgresql://postgres@127.0.0.1/test   # SQLite and PostgreSQL side by side
+
+With ``--database`` every tracker row runs twice: on an SQLite file and on a scratch
+database made on that PostgreSQL server (its role must be allowed to create databases;
+the scratch database is dropped afterwards).
 
 For every size and variant the parent starts a fresh local RunComfy server
 (``python -m bot.localserver``) in its own process, then runs the implementation in its
@@ -55,6 +61,7 @@ from bench.common import (
     seed_history,
     value_range,
 )
+from bench.postgres import engine_name, scratch_database
 
 DEFAULT_SIZES = (50, 500, 2000)
 VARIANTS = ("warm", "cold", "baseline")
@@ -155,7 +162,7 @@ async def _run_tracker(client: Any, args: argparse.Namespace) -> dict[str, Any]:
                 all_ended.set()
 
     with tempfile.TemporaryDirectory(prefix="bench-tracker-") as tmp:
-        store = await Store.open(Path(tmp) / "bot.db")
+        store = await Store.open(args.database_url or Path(tmp) / "bot.db")
         try:
             if args.child == "warm":
                 await seed_history(store, SEED_JOBS, value_range(args.queue), value_range(args.run),
@@ -259,7 +266,19 @@ class Row:
         return ordered[max(0, math.ceil(p * len(ordered)) - 1)]  # nearest rank
 
 
-def _run_one(variant: str, n: int, args: argparse.Namespace) -> Row:
+def _run_one(variant: str, n: int, args: argparse.Namespace, database: str = "") -> Row:
+    """One row: ``database`` is the store's URL ("" = a temporary SQLite file)."""
+    if database.startswith("postgres"):
+        with scratch_database(database, "bench_tracker") as url:
+            row = _run_one_on(variant, n, args, url)
+    else:
+        row = _run_one_on(variant, n, args, "")
+    if variant != "baseline" and args.database:
+        row.impl += f" · {engine_name(database)}"
+    return row
+
+
+def _run_one_on(variant: str, n: int, args: argparse.Namespace, database: str) -> Row:
     queue_high, run_high = value_range(args.queue)[1], value_range(args.run)[1]
     # Long enough for the submit burst, the slowest job and a saturated poller; bounded.
     deadline = queue_high + run_high + 30.0 + n * 0.02
@@ -270,7 +289,7 @@ def _run_one(variant: str, n: int, args: argparse.Namespace) -> Row:
             [sys.executable, "-m", "bench.tracker", "--child", variant, "--n", str(n),
              "--base-url", f"http://127.0.0.1:{server.port}", "--token", server.token,
              "--queue", args.queue, "--run", args.run, "--seed", str(args.seed),
-             "--deadline", str(deadline)],
+             "--deadline", str(deadline), "--database-url", database],
             cwd=ROOT, capture_output=True, text=True, timeout=deadline + 120,
         )
         if child.returncode != 0:
@@ -381,9 +400,10 @@ def _parent(args: argparse.Namespace) -> None:
           f"run {args.run} s (uniform per job), seed {args.seed}", flush=True)
     rows: list[Row] = []
     for n in sizes:
-        for variant in variants:
+        for variant, database in [(v, d) for v in variants for d in (
+                ("", args.database) if args.database and v != "baseline" else ("",))]:
             began = time.monotonic()
-            row = _run_one(variant, n, args)
+            row = _run_one(variant, n, args, database)
             rows.append(row)
             print(f"#   {row.impl:15} N={n:<5} done in {time.monotonic() - began:5.1f} s; "
                   f"bot CPU busy {row.cpu_s / row.wall_s:.0%} of wall; "
@@ -429,6 +449,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--run", default=REALISTIC_RUN,
                         help=f"run seconds LOW-HIGH ({REALISTIC_RUN})")
     parser.add_argument("--seed", type=int, default=20240611, help="seed of the timings")
+    parser.add_argument("--database", default="",
+                        help="also run the tracker on PostgreSQL: a postgresql:// URL whose "
+                             "role may create (scratch) databases")
+    parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     # Child mode (used by the parent).
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
