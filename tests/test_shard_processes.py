@@ -7,6 +7,7 @@ tell which process polled which job."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +32,7 @@ from tests.harness import (
     bot_process_env,
     channel_payload,
     chat_input,
+    component,
     eventually,
     guild_payload,
     shard_for,
@@ -217,3 +219,48 @@ async def test_a_settings_change_in_one_process_is_enforced_by_the_other_within_
     assert answer.json["type"] == 4 and answer.json["data"]["flags"] & 64, answer.json
     assert "doesn't allow" in answer.json["data"]["content"]
     assert not provider.state.jobs, "nothing was sent to the provider"
+
+
+async def to_process(fake: FakeDiscord, shard: int, payload: dict[str, object]
+                     ) -> InteractionRecord:
+    """Deliver an interaction to the process of ``shard``, whatever guild it comes from."""
+    record = fake.register_interaction(payload)
+    [session] = [s for s in fake.gateway.live_sessions() if s.shard_id == shard]
+    await session.dispatch("INTERACTION_CREATE", payload)
+    return record
+
+
+async def test_cancel_and_queue_work_from_the_process_that_does_not_own_the_job(
+        fake: FakeDiscord, provider: LocalRunComfyServer,
+        processes: dict[int, Process]) -> None:
+    provider.config.queue_seconds = 30.0  # it stays queued
+    launched = await processes[0].bot.send(ideogram(GUILD_A, CHANNEL_A, "a kite", 9))
+
+    def cancel_button() -> tuple[str, dict[str, object]] | None:
+        reply = fake.original_message(launched.token)
+        ids = [c["custom_id"] for row in (reply or {}).get("components", [])
+               for c in row["components"]]
+        found = [i for i in ids if i.endswith(":cancel")]
+        return (found[0], reply) if found and reply else None
+
+    custom_id, reply = await eventually(cancel_button, timeout=10, what="the Cancel button")
+    job_id = custom_id.split(":")[1]
+
+    listing = await to_process(fake, 1, chat_input("queue", {}, guild_id=GUILD_A,
+                                                   channel_id=CHANNEL_A))
+    answer = await fake.wait_for(method="POST", path=rf"^/interactions/{listing.id}/",
+                                 timeout=10)
+    assert "a kite" in str(answer.json["data"]), answer.json
+
+    click = await to_process(fake, 1, component(custom_id, message=reply, guild_id=GUILD_A,
+                                                channel_id=CHANNEL_A))
+    await fake.wait_for(lambda r: "Cancelled" in str(r.json), method="PATCH",
+                        path=rf"/{launched.token}/messages/", timeout=10)
+    assert fake.interaction_callbacks(click.id)[0]["type"] == 5
+    [job] = provider.state.jobs.values()
+    assert job.status().value == "cancelled"
+    assert provider.state.request_counts["cancel"] == 1
+    # The owner stops following the job once it has ended.
+    polls = len(processes[0].proxy.polls.get(job.request_id, []))
+    await asyncio.sleep(1.5)
+    assert len(processes[0].proxy.polls.get(job.request_id, [])) <= polls + 1, job_id
