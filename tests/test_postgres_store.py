@@ -310,3 +310,16 @@ def test_no_server_skips_with_a_reason_unless_it_is_required(
     monkeypatch.setenv("REQUIRE_POSTGRES", "1")
     with pytest.raises(pytest.fail.Exception, match="REQUIRE_POSTGRES=1"):
         postgres.server_or_skip()
+
+
+async def test_settings_changed_at_once_from_two_processes_keep_both_changes(
+        pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    for round_ in range(10):
+        guild = SHARD0_GUILD + round_
+        await asyncio.gather(first.update_guild_settings(guild, provider="ideogram"),
+                             second.update_guild_settings(guild, log_channel_id=55),
+                             first.update_guild_settings(guild, reframe_enabled=False))
+        settled = await second.get_guild_settings(guild)
+        assert (settled.provider, settled.log_channel_id, settled.reframe_enabled) == (
+            "ideogram", 55, False)

@@ -297,6 +297,11 @@ class Store(abc.ABC):
         (PostgreSQL ``LISTEN``); SQLite has no other process, so nothing ever comes."""
         return None
 
+    async def _lock_guild_settings(self, guild_id: int) -> None:
+        """Hold a guild's settings row until the transaction ends (a read-change-write of
+        it must not interleave with another). SQLite's write transaction holds the file."""
+        return None
+
     async def _changed(self, topic: str, key: object) -> None:
         """Tell the other processes (inside the current transaction, so they hear of it
         when it commits) that something under ``topic`` changed."""
@@ -545,6 +550,7 @@ class Store(abc.ABC):
         if unknown:
             raise ValueError(f"cannot update guild setting(s): {', '.join(sorted(unknown))}")
         async with self.transaction(immediate=True):
+            await self._lock_guild_settings(guild_id)
             current = dataclasses.replace(await self.get_guild_settings(guild_id), **fields)
             await self._execute(
                 self._sql.UPSERT_GUILD_SETTINGS,

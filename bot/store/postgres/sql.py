@@ -434,6 +434,11 @@ ON CONFLICT (guild_id) DO UPDATE SET
     reframe_enabled = excluded.reframe_enabled,
     updated_at = excluded.updated_at
 """
+# (guild_id): a read-change-write of a guild's settings holds its row (made if missing).
+CREATE_GUILD_SETTINGS_ROW = (
+    "INSERT INTO guild_settings (guild_id) VALUES (?) ON CONFLICT DO NOTHING"
+)
+LOCK_GUILD_SETTINGS_ROW = "SELECT guild_id FROM guild_settings WHERE guild_id = ? FOR UPDATE"
 SELECT_ALLOWED_CHANNELS = (
     "SELECT channel_id FROM guild_allowed_channels WHERE guild_id = ? ORDER BY channel_id"
 )

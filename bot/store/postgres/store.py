@@ -386,6 +386,10 @@ class PostgresStore(Store):
         for month in sorted(by_month):
             await self._execute(sql.LOCK_QUOTA_GUILDS, (month, sorted(set(by_month[month]))))
 
+    async def _lock_guild_settings(self, guild_id: int) -> None:
+        await self._execute(sql.CREATE_GUILD_SETTINGS_ROW, (guild_id,))
+        await self._fetchall(sql.LOCK_GUILD_SETTINGS_ROW, (guild_id,))
+
     # ------------------------------------------------------------------ change notices
 
     async def _changed(self, topic: str, key: object) -> None:
