@@ -31,6 +31,7 @@ from typing import Protocol
 
 from bot.inputs import ALL_MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
+from bot.log_context import bind_job
 from bot.polling import DurationHistory, PollingConfig, PollState, error_delay, next_delay
 from bot.providers.base import AnyProvider, SyncProvider
 from bot.providers.errors import (
@@ -249,6 +250,7 @@ class JobTracker:
 
     async def _run_sync(self, job: JobRecord, provider: SyncProvider) -> None:
         """Wait for a slot of this provider (the job stays queued), then make the call."""
+        bind_job(job.id, job.guild_id)  # this task's log lines name the job
         slots = self._sync_limits.get(job.provider)
         if slots is None:
             slots = self._sync_limits[job.provider] = asyncio.Semaphore(
@@ -337,6 +339,8 @@ class JobTracker:
 
     async def _poll_once(self, job_id: str) -> None:
         job = await self._store.get_job(job_id)
+        if job is not None:
+            bind_job(job.id, job.guild_id)  # this poll's log lines name the job
         state = self._states.get(job_id)
         if job is None or state is None or job.status.terminal:
             self._forget(job_id)

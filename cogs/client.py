@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import math
 import secrets
+import signal
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -13,7 +18,11 @@ from discord.ext import commands
 
 from bot.config import ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.log_context import bind_guild
+from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
+from bot.ops_server import GatewayState, OpsServer
 from bot.pricing import PriceTable
+from bot.provider_metrics import metered
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
 from bot.providers.ideogram import IdeogramClient
 from bot.providers.runcomfy import RunComfyClient
@@ -23,18 +32,27 @@ from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
 from cogs.components import JobButton
 from cogs.delivery import JobMessages
-from cogs.errors import BotTree
+from cogs.errors import BotTree, Refusal
 from cogs.job_actions import JobActions
 from cogs.launch import JobLauncher
 from cogs.modlog import ModLog
 
 log = logging.getLogger(__name__)
 
+# The bot uses no voice: no "PyNaCl/davey is not installed" warning at every start.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+#: The answer to any command while the bot is stopping (SIGTERM/SIGINT).
+RESTARTING = "The bot is restarting: try again in a moment."
+#: discord.py's names for the tasks that run a command or a component callback.
+_HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "discord.py: ")
+
 # cogs.settings first: its launch check (channel, command, blocked words) must refuse before
 # any check that reserves or counts something runs.
 EXTENSIONS: tuple[str, ...] = (
     "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.history", "cogs.export",
-    "cogs.queue", "cogs.quota",
+    "cogs.queue", "cogs.quota", "cogs.help",
 )
 
 
@@ -64,6 +82,11 @@ class Services:
         await self.http.aclose()
         if self.local_server is not None:
             await self.local_server.stop()
+        if not self.store.closed:
+            try:
+                await self.store.checkpoint()
+            except Exception as exc:  # the close below still runs
+                log.warning("Checkpointing the database failed: %s", exc)
         await self.store.close()
 
 
@@ -75,7 +98,7 @@ async def build_services(settings: Settings) -> Services:
     reframes next to real Ideogram images would mislead). The Ideogram-compatible API: when
     its URL and key are set (``load_settings`` insists on both with PROVIDER=ideogram).
     """
-    store = await Store.open(settings.DATABASE_URL)
+    store = await Store.open(settings.database_path)
     local_server: LocalRunComfyServer | None = None
     providers: dict[str, AnyProvider] = {}
     if settings.RUNCOMFY_API_TOKEN is not None:
@@ -118,6 +141,21 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
+class IdeogramTree(BotTree):
+    """The command tree: while the bot is stopping, every command gets :data:`RESTARTING`."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        bind_guild(interaction.guild_id)  # this interaction's log lines name its server
+        client = self.client
+        if not (isinstance(client, IdeogramBot) and client.stopping):
+            return True
+        if interaction.type is not discord.InteractionType.autocomplete:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.send_message(RESTARTING, ephemeral=True)
+                observe_ack(interaction.created_at.timestamp())
+        return False
+
+
 class IdeogramBot(commands.Bot):
     store: Store
     tracker: JobTracker
@@ -134,20 +172,34 @@ class IdeogramBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
-                         tree_cls=BotTree, help_command=None,
+                         tree_cls=IdeogramTree, help_command=None,
                          allowed_mentions=discord.AllowedMentions.none())
         self.settings = settings
         self.services = services
         self.store = services.store
         self.provider_name = services.provider_name
-        self.tracker = JobTracker(services.store, services.providers,
+        self.tracker = JobTracker(services.store, metered(services.providers),
                                   config=services.tracker_config)
+        self.job_metrics = JobMetrics()
+        install_rate_limit_counter()
+        self.stopping = False
+        self._force_stop = asyncio.Event()
+        self._shutdown: asyncio.Task[None] | None = None
+        self._stop_request: asyncio.Task[None] | None = None
         self.job_messages = JobMessages(self, services.http, min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
         self.launcher = JobLauncher(self)
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
         self.mod_log = ModLog(self)
         self.retention = RetentionTask(services.store, settings.RETENTION_DAYS)
+        # First of the launch checks: buttons that start a job (Reroll, Reframe) are no
+        # commands, so the tree's check does not see them.
+        self.launcher.add_check(self._refuse_while_stopping)
+
+    async def _refuse_while_stopping(self, interaction: discord.Interaction,
+                                     job: object) -> None:
+        if self.stopping:
+            raise Refusal(RESTARTING)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -158,6 +210,7 @@ class IdeogramBot(commands.Bot):
         await self.quota.reconcile()
         self.tracker.add_listener(self.quota)
         self.tracker.add_listener(self.job_messages)
+        self.tracker.add_listener(self.job_metrics)
         await self.tracker.start()
         self.retention.start()
 
@@ -178,20 +231,123 @@ class IdeogramBot(commands.Bot):
         log.info("Logged in as %s (%s) in %d servers", self.user, getattr(self.user, "id", "?"),
                  len(self.guilds))
 
+    # ------------------------------------------------------------------ health and stop
+
+    def gateway_state(self) -> GatewayState:
+        """For /healthz: connected = ready, not closing, and a heartbeat answered."""
+        if self.stopping or self.is_closed():
+            return GatewayState(False, "the bot is stopping")
+        if not self.is_ready():
+            return GatewayState(False, "not connected to Discord yet")
+        latency = self.latency
+        if not math.isfinite(latency):
+            return GatewayState(False, "no gateway heartbeat answered yet")
+        return GatewayState(True, latency=latency)
+
+    def request_stop(self, reason: str) -> None:
+        """A stop signal: refuse new commands and close gracefully; a second one cuts the
+        grace period short."""
+        if self.stopping:
+            log.warning("%s again: not waiting for in-flight edits any longer", reason)
+            self._force_stop.set()
+            return
+        log.info("%s: stopping. New commands are refused; waiting up to %g s for in-flight "
+                 "Discord edits.", reason, self.settings.SHUTDOWN_GRACE_SECONDS)
+        self.stopping = True
+        self._stop_request = asyncio.create_task(self.close(), name="bot-stop")
+
     async def close(self) -> None:
+        """Stop gracefully (once; later calls wait for the same stop):
+
+        1. refuse new commands (:class:`IdeogramTree`, and the launch check for buttons);
+        2. let command handlers already running finish, then stop the tracker (no new
+           events) and the retention task;
+        3. let in-flight Discord edits and deliveries finish, all within
+           ``SHUTDOWN_GRACE_SECONDS``; what is left is cancelled, and its job resumes at
+           the next start;
+        4. close the gateway and HTTP session. The database is checkpointed and closed by
+           :meth:`Services.aclose` afterwards.
+        """
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self._graceful_close(), name="bot-shutdown")
+        await asyncio.shield(self._shutdown)
+
+    async def _graceful_close(self) -> None:
+        self.stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.SHUTDOWN_GRACE_SECONDS
+        handlers = [t for t in asyncio.all_tasks()
+                    if t.get_name().startswith(_HANDLER_TASK_PREFIXES)
+                    and t is not asyncio.current_task() and not t.done()]
+        if handlers:
+            await self._within(deadline, asyncio.wait(handlers))
         await self.tracker.stop()
-        await self.job_messages.close()
         await self.retention.stop()
+        if not await self._within(deadline, self.job_messages.wait_idle()):
+            log.warning("In-flight Discord edits did not finish within %g s; their jobs "
+                        "resume at the next start", self.settings.SHUTDOWN_GRACE_SECONDS)
+        await self.job_messages.close()
         await self.mod_log.close()
         await super().close()
 
+    async def _within(self, deadline: float, waiting: Awaitable[object]) -> bool:
+        """Wait for ``waiting`` until ``deadline`` (loop time) or a forced stop; True if it
+        finished."""
+        task = asyncio.ensure_future(waiting)
+        force = asyncio.ensure_future(self._force_stop.wait())
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait({task, force}, timeout=remaining,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            force.cancel()
+            if not task.done():
+                task.cancel()
+        return task.done() and not task.cancelled()
+
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
+
+
+def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:
+    """SIGTERM and SIGINT stop the bot gracefully (also as PID 1, where a signal without a
+    handler is ignored)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, bot.request_stop, sig.name)
+        except (NotImplementedError, RuntimeError):  # not on this platform / thread
+            continue
+        installed.append(sig)
+    return installed
+
+
+def start_ops_server(settings: Settings, bot: IdeogramBot) -> OpsServer | None:
+    """The /healthz and /metrics server, when METRICS_PORT is set (not started yet)."""
+    if settings.METRICS_PORT is None:
+        return None
+    return OpsServer(settings.METRICS_HOST, settings.METRICS_PORT, bot.gateway_state,
+                     bot.store.probe_write)
+
 
 async def run_bot(settings: Settings, token: str) -> None:
-    """Run until stopped. A refused token or an unreachable Discord is a :class:`ConfigError`
-    (one line for the owner), not a traceback."""
+    """Run until stopped (SIGTERM/SIGINT: see :meth:`IdeogramBot.close`). A refused token,
+    an unreachable Discord or a busy metrics port is a :class:`ConfigError` (one line for
+    the owner), not a traceback."""
     services = await build_services(settings)
+    ops: OpsServer | None = None
+    installed: list[signal.Signals] = []
     try:
         bot = IdeogramBot(settings, services)
+        installed = _install_stop_signals(bot)
+        ops = start_ops_server(settings, bot)
+        if ops is not None:
+            try:
+                await ops.start()
+            except OSError as exc:
+                raise ConfigError(f"METRICS_PORT: {exc.strerror}; choose a free port or "
+                                  "leave METRICS_PORT empty.") from None
         async with bot:
             try:
                 await bot.login(token)
@@ -201,10 +357,19 @@ async def run_bot(settings: Settings, token: str) -> None:
                     "https://discord.com/developers/applications (Bot → Reset Token); "
                     "see README.md, section 'Set-up'.") from None
             except (aiohttp.ClientError, OSError) as exc:
+                if bot.stopping:
+                    return
                 raise ConfigError(
                     f"cannot reach Discord ({type(exc).__name__}): check this machine's "
                     "network connection and try again.") from None
-            await bot.sync_commands()
-            await bot.connect()
+            if not bot.stopping:
+                await bot.sync_commands()
+            if not bot.stopping:
+                await bot.connect()
     finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        if ops is not None:
+            await ops.stop()
         await services.aclose()

@@ -25,6 +25,7 @@ import httpx
 
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
+from bot.metrics import observe_delivery
 from bot.tracker import JobEvent
 from cogs.components import job_view
 from cogs.rendering import clip, job_embed, status_line
@@ -170,6 +171,8 @@ class JobMessages:
             for attempt in range(1, DELIVERY_ATTEMPTS + 1):
                 try:
                     await self._send(reply, job, out, final=True)
+                    if job.status is JobStatus.COMPLETED:
+                        observe_delivery(job.finished_at)
                     break
                 except discord.HTTPException as exc:
                     log.warning("Delivering job %s failed (try %d): HTTP %s", job.short_id,

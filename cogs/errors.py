@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.inputs import InvalidInput
+from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(content, ephemeral=True)
+            observe_ack(interaction.created_at.timestamp())
             return
         if not interaction.is_expired():
             deferred = discord.InteractionResponseType.deferred_channel_message

@@ -29,6 +29,8 @@ import discord
 from bot.config import ProviderName
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, ModelInputs
 from bot.jobs import JobRecord, new_job_id
+from bot.log_context import bind_job
+from bot.metrics import observe_ack
 from bot.providers.base import provider_kind
 from cogs.errors import Refusal
 
@@ -106,6 +108,7 @@ class JobLauncher:
         if interaction.guild_id is None:
             raise Refusal("This command works in a server, not in direct messages.")
         job = self.new_job(interaction, inputs)
+        bind_job(job.id, job.guild_id)
         for check in self._checks:
             await check(interaction, job)
         taken: list[LaunchUndo] = []
@@ -114,6 +117,7 @@ class JobLauncher:
                 taken.append(undo)  # the check may fail after taking: its undo still runs
                 await check(interaction, job)
             await interaction.response.defer(thinking=True)
+            observe_ack(interaction.created_at.timestamp())
             self._bot.job_messages.register(job.id, interaction)
             log.info("Job %s (%s) for user %s in guild %s", job.short_id, job.model,
                      job.user_id, job.guild_id)

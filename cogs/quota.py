@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.jobs import JobRecord
+from bot.metrics import count_quota_refusal
 from bot.quota import (
     COOLDOWN_SECONDS,
     GUILD_DAILY,
@@ -148,6 +149,7 @@ class QuotaCog(commands.Cog):
         except QuotaDenied as exc:
             log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
                      job.user_id, job.guild_id, exc.kind)
+            count_quota_refusal(exc.kind)
             raise Refusal(exc.message) from None
 
     async def undo(self, job: JobRecord) -> None:
