@@ -89,11 +89,14 @@ DEFAULT_DATA_DIR = Path("data")
 DEFAULT_DATABASE_NAME = "bot.db"
 
 
-def _doc(text: str, *, shown_default: str | None = None, secret: bool = False) -> Any:
+def _doc(text: str, *, shown_default: str | None = None, allowed: str | None = None,
+         secret: bool = False) -> Any:
     """Field metadata for the generated configuration docs (see bot/config_docs.py)."""
     extra: dict[str, Any] = {"doc": text}
     if shown_default is not None:
         extra["shown_default"] = shown_default
+    if allowed is not None:
+        extra["allowed"] = allowed
     if secret:
         extra["secret"] = True
     return extra
@@ -118,27 +121,27 @@ class Settings(BaseSettings):
     RUNCOMFY_API_TOKEN: SecretStr | None = Field(default=None, json_schema_extra=_doc(
         "RunComfy API token; empty = local preview provider", secret=True))
     RUNCOMFY_BASE_URL: str = Field(default=DEFAULT_RUNCOMFY_BASE_URL, json_schema_extra=_doc(
-        "RunComfy model API base URL"))
+        "RunComfy model API base URL", allowed="an http(s) URL"))
     DATA_DIR: Path = Field(default=DEFAULT_DATA_DIR, json_schema_extra=_doc(
         "folder for the database: a relative `DATABASE_URL` path, and the default "
         "database, live here; relative to the working directory (the Docker image uses "
         "`/data`, its volume)"))
     DATABASE_URL: str | None = Field(default=None, json_schema_extra=_doc(
-        "SQLite file, created on first run: `sqlite:////absolute/path.db`, or "
-        "`sqlite:///name.db` for a file in `DATA_DIR`",
-        shown_default="empty (`DATA_DIR/bot.db`)"))
+        "the SQLite file, created on first run; a relative path is taken inside `DATA_DIR`",
+        shown_default="empty (`DATA_DIR/bot.db`)",
+        allowed="`sqlite:////absolute/path.db` or `sqlite:///relative.db`"))
     LOG_LEVEL: str = Field(default="INFO", json_schema_extra=_doc(
-        "`DEBUG`, `INFO`, `WARNING` or `ERROR`"))
+        "how much to log", allowed="`DEBUG`, `INFO`, `WARNING`, `ERROR`"))
     LOG_FORMAT: LogFormat = Field(default=LogFormat.TEXT, json_schema_extra=_doc(
         "`text` (one dated line per event) or `json` (one object a line: time, level, "
         "logger, message, job_id and guild_id when known)"))
     LOG_SQL: bool = Field(default=False, json_schema_extra=_doc(
         "`1` logs every SQL statement (at DEBUG, whatever `LOG_LEVEL` says); for debugging "
-        "the database", shown_default="0"))
+        "the database"))
     DISCORD_GUILD_IDS: Annotated[tuple[int, ...], NoDecode] = Field(
         default=(), json_schema_extra=_doc(
-            "comma-separated server ids to sync commands to at once (development); "
-            "empty = global sync"))
+            "server ids to sync commands to at once (development); empty = global sync",
+            allowed="comma-separated numbers"))
 
     PROVIDER: ProviderName = Field(default=ProviderName.RUNCOMFY, json_schema_extra=_doc(
         "which backend serves `/ideogram` by default (servers can pick their own with "
@@ -191,7 +194,8 @@ class Settings(BaseSettings):
         "serve `/healthz` and `/metrics` on this port; empty = off",
         shown_default="empty (off)"))
     METRICS_HOST: str = Field(default="127.0.0.1", json_schema_extra=_doc(
-        "address they listen on (the Docker image uses `0.0.0.0`)"))
+        "address they listen on (the Docker image uses `0.0.0.0`)", allowed="an IP address "
+        "or host name"))
     SHUTDOWN_GRACE_SECONDS: float = Field(
         default=8.0, ge=0, le=600, allow_inf_nan=False, json_schema_extra=_doc(
             "how long SIGTERM or SIGINT waits for in-flight Discord edits before the bot "
