@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 README_SETUP = "see README.md, section 'Set-up'"
 DEFAULT_RUNCOMFY_BASE_URL = "https://model-api.runcomfy.net"
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 
 #: What to tell the owner for each variable that is missing or malformed.
 HINTS: dict[str, str] = {
@@ -32,6 +33,9 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "use DEBUG, INFO, WARNING or ERROR",
     "LOG_FORMAT": "use text or json",
     "LOG_SQL": "use 1 to log SQL statements, or 0",
+    "DISCORD_API_BASE": (
+        "leave it unset; tests set an http(s) URL such as http://127.0.0.1:8080/api/v10"
+    ),
     "DISCORD_GUILD_IDS": "use comma-separated numeric server ids, e.g. 123456789012345678,987",
     "PROVIDER": "use runcomfy or ideogram",
     "IDEOGRAM_BASE_URL": (
@@ -142,6 +146,9 @@ class Settings(BaseSettings):
         default=(), json_schema_extra=_doc(
             "server ids to sync commands to at once (development); empty = global sync",
             allowed="comma-separated numbers"))
+    DISCORD_API_BASE: str = Field(default=DEFAULT_DISCORD_API_BASE, json_schema_extra=_doc(
+        "Discord's REST API base URL; for tests only (they point the bot at a fake Discord "
+        "on 127.0.0.1, whose `GET /gateway/bot` names the gateway)", allowed="an http(s) URL"))
 
     PROVIDER: ProviderName = Field(default=ProviderName.RUNCOMFY, json_schema_extra=_doc(
         "which backend serves `/ideogram` by default (servers can pick their own with "
@@ -212,9 +219,9 @@ class Settings(BaseSettings):
                 raise ValueError("must not contain spaces")
         return value
 
-    @field_validator("RUNCOMFY_BASE_URL")
+    @field_validator("RUNCOMFY_BASE_URL", "DISCORD_API_BASE")
     @classmethod
-    def _runcomfy_url(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
 
     @field_validator("IDEOGRAM_BASE_URL", mode="before")

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 import aiohttp
 import discord
 import httpx
+import yarl
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 
-from bot.config import ConfigError, ProviderName, Settings
+from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.log_context import bind_guild
 from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
@@ -340,6 +343,7 @@ async def run_bot(settings: Settings, token: str) -> None:
     installed: list[signal.Signals] = []
     try:
         bot = IdeogramBot(settings, services)
+        Route.BASE = settings.DISCORD_API_BASE
         installed = _install_stop_signals(bot)
         ops = start_ops_server(settings, bot)
         if ops is not None:
@@ -351,6 +355,10 @@ async def run_bot(settings: Settings, token: str) -> None:
         async with bot:
             try:
                 await bot.login(token)
+                if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
+                    # Another Discord API (a test's fake) names its own gateway.
+                    _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
+                    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
             except discord.LoginFailure:
                 raise ConfigError(
                     "DISCORD_TOKEN was refused by Discord: copy a fresh token from "

@@ -55,9 +55,13 @@ from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
 import discord
 import pytest_asyncio
+import yarl
 from aiohttp import BodyPartReader, web
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 from discord.http import Route
+
+from tests.harness.gateway import GATEWAY_PATH, FakeGateway
 
 __all__ = [
     "APPLICATION_ID",
@@ -92,6 +96,7 @@ __all__ = [
     "component",
     "dispatch",
     "fake_discord",
+    "gateway_bot",
     "guild_payload",
     "make_bot",
     "member_payload",
@@ -1210,6 +1215,7 @@ class FakeDiscord:
         guilds: Sequence[Mapping[str, Any]] | None = None,
         ack_deadline: float | None = 3.0,
         validate: bool = True,
+        shard_count: int = 1,
     ) -> None:
         self.application_id = application_id
         self.bot_user = user_payload(bot_user_id, username=BOT_USERNAME, bot=True)
@@ -1234,6 +1240,9 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._old_base: str | None = None
         self._routes: list[tuple[str, re.Pattern[str], _Handler]] = self._build_routes()
+        self._old_gateway: yarl.URL | None = None
+        #: The websocket side: sessions, READY/GUILD_CREATE, pushed interactions.
+        self.gateway = FakeGateway(self, shard_count=shard_count)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -1248,6 +1257,7 @@ class FakeDiscord:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=512 * 1024 * 1024)
+        app.router.add_get(GATEWAY_PATH, self.gateway.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -1257,17 +1267,23 @@ class FakeDiscord:
         self.url = f"http://{host}:{port}"
         self._old_base = Route.BASE
         Route.BASE = self.api_base
+        self._old_gateway = DiscordWebSocket.DEFAULT_GATEWAY
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway.url)
         FakeDiscord._active = self
 
     async def stop(self) -> None:
         if self._old_base is not None:
             Route.BASE = self._old_base
             self._old_base = None
+        if self._old_gateway is not None:
+            DiscordWebSocket.DEFAULT_GATEWAY = self._old_gateway
+            self._old_gateway = None
         if FakeDiscord._active is self:
             FakeDiscord._active = None
         for _, fut in self._waiters:
             if not fut.done():
                 fut.cancel()
+        await self.gateway.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1511,6 +1527,8 @@ class FakeDiscord:
             ("DELETE", ch_msg, self._h_channel_delete),
             ("POST", r"^/channels/(?P<cid>\d+)/typing$", self._h_typing),
             ("GET", r"^/channels/(?P<cid>\d+)$", self._h_get_channel),
+            ("GET", r"^/gateway/bot$", self._h_gateway_bot),
+            ("GET", r"^/gateway$", self._h_gateway),
             ("GET", r"^/users/@me$", self._h_me),
             ("GET", r"^/users/(?P<uid>\d+)$", self._h_user),
             ("GET", r"^/oauth2/applications/@me$", self._h_application),
@@ -2097,6 +2115,12 @@ class FakeDiscord:
             return self._err(404, "Unknown Channel", 10003)
         return 200, copy.deepcopy(channel)
 
+    def _h_gateway_bot(self, req: RecordedRequest) -> tuple[int, Any]:
+        return self._require_bot(req) or (200, self.gateway.bot_gateway_info())
+
+    def _h_gateway(self, req: RecordedRequest) -> tuple[int, Any]:
+        return 200, {"url": self.gateway.url}
+
     def _h_me(self, req: RecordedRequest) -> tuple[int, Any]:
         err = self._require_bot(req)
         if err:
@@ -2249,6 +2273,77 @@ async def running_bot(
             yield the_bot
     finally:
         Route.BASE = old_base
+        _BOT_FAKES.pop(the_bot, None)
+
+
+async def _identify_at_once(shard_id: int | None, *, initial: bool = False) -> None:
+    """The fake gateway has no IDENTIFY rate limit: no need for discord.py's 5 s pause."""
+
+
+def _default_shards(bot: discord.Client, fake: FakeDiscord) -> list[int]:
+    if isinstance(bot, discord.AutoShardedClient):
+        if bot.shard_ids is not None:
+            return list(bot.shard_ids)
+        return list(range(bot.shard_count or fake.gateway.shard_count))
+    return [bot.shard_id or 0]
+
+
+@contextlib.asynccontextmanager
+async def gateway_bot(
+    fake: FakeDiscord,
+    bot: ClientT | None = None,
+    *,
+    token: str = "harness-bot-token",
+    shards: Iterable[int] | None = None,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    fast_start: bool = True,
+) -> AsyncIterator[ClientT]:
+    """Run *bot* in this process against *fake* through its gateway, as in production.
+
+    The real ``login(token)`` (so ``setup_hook`` runs), then ``bot.connect()`` in a task:
+    the bot connects to the fake's websocket, identifies, and gets READY and a GUILD_CREATE
+    per guild of its shard(s). Yields once every shard in *shards* (default: the bot's own)
+    has a READY session and the bot is ready (``on_ready`` fired); then
+    ``await fake.gateway.push_interaction(payload)`` delivers interactions as Discord would.
+    On exit the bot is closed.
+
+    *fast_start* drops two waits of discord.py that only matter against the real Discord:
+    the 5 s before each IDENTIFY after the first (``before_identify_hook``) and the 2 s
+    wait for more GUILD_CREATEs before ``on_ready`` (``guild_ready_timeout``, to 50 ms)."""
+    the_bot: Any = bot if bot is not None else make_bot()
+    if not fake.url:
+        raise RuntimeError("start the FakeDiscord first (async with FakeDiscord() / fake_discord)")
+    if the_bot.application_id is not None:
+        fake.application_id = int(the_bot.application_id)
+    if fast_start:
+        the_bot.before_identify_hook = _identify_at_once
+        the_bot._connection.guild_ready_timeout = 0.05
+    since = len(fake.gateway.sessions)
+    _BOT_FAKES[the_bot] = fake
+    try:
+        async with the_bot:
+            await the_bot.login(token)
+            wanted = list(shards) if shards is not None else _default_shards(the_bot, fake)
+            connect = asyncio.create_task(the_bot.connect(), name="harness-gateway-connect")
+            ready = asyncio.create_task(
+                fake.gateway.wait_ready(wanted, since=since, timeout=timeout)
+            )
+            try:
+                await asyncio.wait({connect, ready}, return_when=asyncio.FIRST_COMPLETED)
+                if not ready.done():
+                    ready.cancel()
+                    connect.result()  # raises what stopped the connection
+                    raise RuntimeError("the bot's gateway connection ended before READY")
+                ready.result()
+                async with asyncio.timeout(timeout):  # on_ready: every GUILD_CREATE was read
+                    await the_bot.wait_until_ready()
+                yield the_bot
+            finally:
+                ready.cancel()
+                await the_bot.close()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connect
+    finally:
         _BOT_FAKES.pop(the_bot, None)
 
 

@@ -1,0 +1,81 @@
+"""The real ``python -m bot`` process, driven through the fake Discord gateway: a job end to
+end, then a crash (SIGKILL) mid-job and a restart on the same database file."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from tests.discord_harness import FakeDiscord, InteractionRecord, RecordedRequest, chat_input
+from tests.harness.process import PROVIDER_TOKEN, BotProcess, bot_process_env
+from tests.harness.waiting import eventually
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[LocalRunComfyServer]:
+    server = LocalRunComfyServer(
+        LocalServerConfig(token=PROVIDER_TOKEN, queue_seconds=0.2, run_seconds=0.3)
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def reply_recorded(db: Path, interaction_id: int) -> bool:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        row = conn.execute(
+            "SELECT message_id FROM jobs WHERE interaction_id = ?", (interaction_id,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> RecordedRequest:
+    """The edit of the interaction's own reply that carries the image: through the
+    interaction's webhook, or (after a restart) through the channel."""
+    reply = rf"^/webhooks/\d+/{record.token}/messages/@original$"
+    by_channel = rf"^/channels/{record.channel_id}/messages/{record.original_id}$"
+    return await fake.wait_for(
+        lambda r: bool(r.files) and r.status == 200 and re.search(f"{reply}|{by_channel}", r.path),
+        method="PATCH", timeout=15,
+    )
+
+
+async def test_a_real_process_delivers_and_survives_a_kill_mid_job(
+    fake_discord: FakeDiscord, provider: LocalRunComfyServer, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    db = tmp_path / "bot.db"
+    env = bot_process_env(fake, db, provider=provider)
+    async with BotProcess(fake, env) as bot:
+        assert {c["name"] for c in fake.commands[None]} >= {"ideogram", "reframe", "quota"}
+
+        first = await bot.send(chat_input("ideogram", {"prompt": "a lighthouse", "seed": 7}))
+        final = await image_delivered(fake, first)
+        assert first.callback_type == 5  # deferred publicly over the real gateway path
+        assert final.files[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert not fake.violations
+
+        # A second job, killed while the provider is running it.
+        provider.config.run_seconds = 1.5
+        second = await bot.send(chat_input("ideogram", {"prompt": "a storm at sea", "seed": 8}))
+        await eventually(lambda: len(provider.state.jobs) == 2, what="the second submit")
+        # Once the job names its reply, a restart can finish that very reply.
+        await eventually(lambda: reply_recorded(db, second.id), what="the reply's message id")
+        assert await bot.kill() < 0  # killed by the signal
+        assert not any(r.files for r in fake.edits_of_original(second.token))
+
+        await bot.start()  # same environment: the same database file
+        final = await image_delivered(fake, second)
+        assert final.files[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+        reply = fake.message(second.original_id or 0)
+        assert reply is not None and reply["attachments"], "the reply itself shows the image"
+        assert len(provider.state.jobs) == 2  # nothing submitted twice
+        assert not fake.violations
