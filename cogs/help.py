@@ -20,9 +20,13 @@ log = logging.getLogger(__name__)
 
 #: What the bot needs in a channel to deliver results there after the interaction token is
 #: gone, fetch a past result for /job, and post to the moderation log (README, Set-up).
-INVITE_PERMISSIONS: Final = discord.Permissions(
-    view_channel=True, send_messages=True, embed_links=True, attach_files=True,
-    read_message_history=True, send_messages_in_threads=True)
+INVITE_PERMISSION_NAMES: Final = {
+    "view_channel": "View Channels", "send_messages": "Send Messages",
+    "embed_links": "Embed Links", "attach_files": "Attach Files",
+    "read_message_history": "Read Message History",
+    "send_messages_in_threads": "Send Messages in Threads",
+}
+INVITE_PERMISSIONS: Final = discord.Permissions(**dict.fromkeys(INVITE_PERMISSION_NAMES, True))
 INVITE_SCOPES: Final = ("bot", "applications.commands")
 
 TEXT: Final[dict[str, str]] = {
@@ -62,10 +66,6 @@ def invite_url(application_id: int) -> str:
                                    scopes=INVITE_SCOPES)
 
 
-def permission_names(permissions: discord.Permissions) -> list[str]:
-    return [name.replace("_", " ") for name, value in permissions if value]
-
-
 def help_embed(application_id: int | None) -> discord.Embed:
     """The greeting and /help: what the bot does, a first example, the commands, where
     moderators set limits, and the invite link."""
@@ -100,7 +100,7 @@ class HelpCog(commands.Cog):
         if self.bot.application_id is not None:
             log.info("Invite link: %s (permissions %d: %s)",
                      invite_url(self.bot.application_id), INVITE_PERMISSIONS.value,
-                     ", ".join(permission_names(INVITE_PERMISSIONS)))
+                     ", ".join(INVITE_PERMISSION_NAMES.values()))
 
     @app_commands.command(name="help", description="What this bot does and how to start")
     async def help(self, interaction: discord.Interaction) -> None:
