@@ -54,7 +54,7 @@ def backup_database(source: Path, target: Path) -> BackupReport:
     if not source.is_file():
         raise BackupError(f"there is no database at {source} (DATABASE_URL / DATA_DIR): "
                           "run the bot once, or point DATABASE_URL at the bot's file.")
-    destination = backup_destination(target)
+    destination = backup_destination(target).absolute()
     if destination.exists():
         raise BackupError(f"{destination} already exists: choose a new file name or a folder.")
     if not destination.parent.is_dir():
