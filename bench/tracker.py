@@ -37,23 +37,25 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import random
-import resource
-import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import (
+    ROOT,
+    LocalProvider,
+    proc_cpu,
+    rusage,
+    same_time_namespace,
+    seed_history,
+    value_range,
+)
+
 DEFAULT_SIZES = (50, 500, 2000)
 VARIANTS = ("warm", "cold", "baseline")
 IMPL_NAMES = {"warm": "tracker (warm)", "cold": "tracker (cold)", "baseline": "baseline 1 s"}
@@ -72,12 +74,6 @@ RSS_TARGET_N = 2000
 # ============================================================================ child side
 
 
-def _rusage() -> tuple[float, float]:
-    """(CPU seconds, user + system, all threads; peak RSS in MB) of this process."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss: KiB on Linux
-
-
 def _child(args: argparse.Namespace) -> None:
     # Every variant imports the same modules, so their RSS baselines match.
     import logging
@@ -87,9 +83,9 @@ def _child(args: argparse.Namespace) -> None:
     import bot.tracker  # noqa: F401  (imported for the RSS baseline of every variant)
 
     logging.basicConfig(level=logging.WARNING)
-    cpu0, rss_idle = _rusage()
+    cpu0, rss_idle = rusage()
     result = asyncio.run(_child_run(args))
-    cpu1, rss_peak = _rusage()
+    cpu1, rss_peak = rusage()
     result.update(cpu_s=cpu1 - cpu0, rss_peak_mb=rss_peak, rss_idle_mb=rss_idle)
     print(json.dumps(result), flush=True)
 
@@ -118,27 +114,6 @@ def _payload(i: int) -> dict[str, Any]:
     from bot.inputs import GenerateInputs
 
     return GenerateInputs(prompt=f"benchmark lighthouse number {i}", seed=i).to_payload()
-
-
-async def _seed_history(store: Any, count: int, queue: tuple[float, float],
-                        run: tuple[float, float], seed: int) -> None:
-    """Completed (and delivered) jobs of realistic durations, finished in the last hours."""
-    from bot.inputs import GENERATE_MODEL
-    from bot.jobs import JobRecord, JobStatus, new_job_id
-
-    rng = random.Random(seed)
-    now = time.time()
-    for i in range(count):
-        finished = now - 3600 + i * 60
-        started = finished - rng.uniform(*run)
-        submitted = started - rng.uniform(*queue)
-        await store.insert_job(JobRecord(
-            id=new_job_id(), provider="runcomfy", model=GENERATE_MODEL, channel_id=1,
-            user_id=1, inputs=_payload(i), seed=i, status=JobStatus.COMPLETED,
-            request_id=f"seed-{i}", result_urls=["http://127.0.0.1/seed.png"],
-            created_at=submitted, submitted_at=submitted, started_at=started,
-            finished_at=finished, delivered_at=finished, updated_at=finished,
-        ))
 
 
 async def _child_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,7 +158,7 @@ async def _run_tracker(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         store = await Store.open(Path(tmp) / "bot.db")
         try:
             if args.child == "warm":
-                await _seed_history(store, SEED_JOBS, _range(args.queue), _range(args.run),
+                await seed_history(store, SEED_JOBS, value_range(args.queue), value_range(args.run),
                                     args.seed + 1)
             tracker = JobTracker(store, {"runcomfy": client})  # default TrackerConfig
             tracker.add_listener(Listener())
@@ -258,11 +233,6 @@ async def _run_baseline(client: Any, n: int, deadline: float) -> dict[str, Any]:
 # ============================================================================ parent side
 
 
-def _range(text: str) -> tuple[float, float]:
-    low, _, high = text.partition("-")
-    return float(low), float(high or low)
-
-
 @dataclass
 class Row:
     impl: str
@@ -289,87 +259,11 @@ class Row:
         return ordered[max(0, math.ceil(p * len(ordered)) - 1)]  # nearest rank
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get_state(port: int, token: str, timeout: float = 30.0) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/_control/state",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of a process, from /proc (nan if unreadable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return math.nan
-
-
-def _same_time_namespace(pid: int) -> bool | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/time") == os.readlink("/proc/self/ns/time")
-    except OSError:
-        return None
-
-
-class Server:
-    """``python -m bot.localserver`` on a free loopback port, in its own process."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.token = secrets.token_hex(16)
-        self.port = _free_port()
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.localserver", "--host", "127.0.0.1",
-             "--port", str(self.port), "--token", self.token,
-             "--queue-seconds", args.queue, "--run-seconds", args.run,
-             "--seed", str(args.seed), "--log-level", "WARNING"],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.cpu_ready = math.nan
-
-    def wait_ready(self, limit: float = 20.0) -> None:
-        give_up = time.monotonic() + limit
-        while time.monotonic() < give_up:
-            if self.proc.poll() is not None:
-                break
-            try:
-                _get_state(self.port, self.token, timeout=2.0)
-            except OSError:
-                time.sleep(0.1)
-                continue
-            self.cpu_ready = _proc_cpu(self.proc.pid)
-            return
-        raise RuntimeError(f"local server did not start:\n{self._output()}")
-
-    def _output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-
-
 def _run_one(variant: str, n: int, args: argparse.Namespace) -> Row:
-    queue_high, run_high = _range(args.queue)[1], _range(args.run)[1]
+    queue_high, run_high = value_range(args.queue)[1], value_range(args.run)[1]
     # Long enough for the submit burst, the slowest job and a saturated poller; bounded.
     deadline = queue_high + run_high + 30.0 + n * 0.02
-    server = Server(args)
+    server = LocalProvider(queue=args.queue, run=args.run, seed=args.seed)
     try:
         server.wait_ready()
         child = subprocess.run(
@@ -383,9 +277,9 @@ def _run_one(variant: str, n: int, args: argparse.Namespace) -> Row:
             raise RuntimeError(f"{variant} child failed ({child.returncode}):\n"
                                f"{child.stderr[-3000:]}")
         out = json.loads(child.stdout.strip().splitlines()[-1])
-        same_ns = _same_time_namespace(server.proc.pid)
-        state = _get_state(server.port, server.token)
-        server_cpu = _proc_cpu(server.proc.pid) - server.cpu_ready
+        same_ns = same_time_namespace(server.proc.pid)
+        state = server.state()
+        server_cpu = proc_cpu(server.proc.pid) - server.cpu_ready
     finally:
         server.stop()
     return _row(variant, n, out, state, same_ns, server_cpu)

@@ -10,7 +10,10 @@ from typing import Any
 
 
 class JobStatus(enum.StrEnum):
-    PENDING = "pending"  # row written, submit not yet confirmed by the provider
+    # Row written with its reservation, before the interaction was answered. While
+    # ``submitting_at`` is unset the provider has certainly not been called; once it is set
+    # the request may have reached the provider.
+    PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -23,6 +26,10 @@ class JobStatus(enum.StrEnum):
 
 
 UNFINISHED_STATUSES = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
+
+#: Discord's interaction tokens live 15 minutes; stop using one a little before that.
+TOKEN_LIFETIME_SECONDS = 15 * 60
+TOKEN_MARGIN_SECONDS = 30.0
 
 
 def new_job_id() -> str:
@@ -58,10 +65,26 @@ class JobRecord:
     updated_at: float = field(default_factory=time.time)
     revised_prompt: str | None = None  # the prompt the provider actually used, if it says
     deleted_at: float | None = None  # set when the requester deletes the result
+    #: Set just before the provider is called: from then on the request may have reached it.
+    submitting_at: float | None = None
+    #: The interaction token, sealed (see :mod:`bot.reply_token`); never the plain token.
+    sealed_token: str | None = field(default=None, repr=False)
+    #: When the interaction token stops working (Discord: 15 minutes after the command).
+    token_expires_at: float | None = None
 
     @property
     def short_id(self) -> str:
         return self.id[:8]
+
+    @property
+    def maybe_sent(self) -> bool:
+        """True once the request may have reached the provider (never send it again)."""
+        return self.request_id is not None or self.submitting_at is not None
+
+    def token_alive(self, now: float) -> bool:
+        """Whether the interaction token can still edit the reply (with a small margin)."""
+        return (self.sealed_token is not None and self.token_expires_at is not None
+                and now < self.token_expires_at - TOKEN_MARGIN_SECONDS)
 
     def evolve(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)

@@ -1,16 +1,17 @@
 """The quota service: applies :mod:`bot.quota`'s policy on the store.
 
-- :meth:`QuotaService.reserve` — the launch check's half: one image reserved, or
-  :class:`~bot.quota.QuotaDenied`. Concurrent requests are decided in arrival order by one
-  drainer task, up to ``MAX_BATCH`` per ``BEGIN IMMEDIATE`` transaction: each decision
-  reads its snapshot *inside* that transaction, after the reservations decided before it,
-  so a batch decides exactly as the same requests one transaction each would, only with
-  one BEGIN/COMMIT (and one WAL write) for many (see ``bench/quota.py``).
+- :meth:`QuotaService.admit` — what answering a command waits for: one image reserved and
+  the job's row written with it, or :class:`~bot.quota.QuotaDenied`. Concurrent requests
+  are decided in arrival order by one drainer task, up to ``MAX_BATCH`` per ``BEGIN
+  IMMEDIATE`` transaction (group commit): each decision reads its snapshot *inside* that
+  transaction, after the reservations decided before it, so a batch decides exactly as the
+  same requests one transaction each would, only with one BEGIN/COMMIT (and one WAL write)
+  for many (see ``bench/quota.py``). :meth:`QuotaService.reserve` is the same without the
+  job row.
 - :meth:`QuotaService.on_job_event` — the tracker listener: a job's end commits
   (completed) or releases (failed, cancelled, timed out, refused) its reservation.
-- :meth:`QuotaService.release_unlaunched` — a launch that failed before the tracker had
-  the job gives its reservation back.
-- :meth:`QuotaService.reconcile` — at start, settles what a stopped process left reserved.
+- :meth:`QuotaService.reconcile` — at start and periodically, settles what a stopped
+  process or an error left reserved.
 - Moderators' changes (:meth:`set_limits`, :meth:`clear_limit`, :meth:`set_member_daily`,
   :meth:`reset`) are validated, applied and audited in one transaction each.
 
@@ -48,7 +49,7 @@ from bot.quota import (
     validate_limit,
     validate_member_daily,
 )
-from bot.store import Store, sql
+from bot.store import Store, StoreBusyError, sql
 from bot.tracker import JobEvent
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 #: The most reservation decisions one transaction makes (it holds the store meanwhile:
 #: about 10-20 ms at this size on a small machine).
 MAX_BATCH: Final = 128
+#: Tries to settle a reservation while the database is busy, before leaving it to the
+#: periodic reconciliation.
+SETTLE_ATTEMPTS: Final = 4
 
 
 @dataclass(slots=True)
@@ -63,6 +67,7 @@ class _Request:
     job: JobRecord
     estimate: float
     future: asyncio.Future[Reservation]
+    record_job: bool = False
 
 
 class QuotaService:
@@ -82,17 +87,30 @@ class QuotaService:
 
     # -- reserve / settle ------------------------------------------------------------
 
-    async def reserve(self, job: JobRecord) -> Reservation:
+    async def admit(self, job: JobRecord) -> Reservation:
+        """Reserve one image for ``job`` and write the job's row with it, in the same
+        transaction, or raise :class:`QuotaDenied` (nothing recorded).
+
+        This is what answering a command waits for: the transaction is *urgent* (it goes
+        before the tracker's queued store work) and shared with the other admissions that
+        arrived meanwhile (group commit). If the caller is cancelled after its admission
+        was recorded, the job is left ``pending`` and the tracker or the reconciliation
+        ends it (nothing is lost and nothing stays reserved).
+        """
+        return await self.reserve(job, record_job=True)
+
+    async def reserve(self, job: JobRecord, *, record_job: bool = False) -> Reservation:
         """Reserve one image for ``job`` or raise :class:`QuotaDenied` (nothing recorded).
 
         The decision and the reservation happen in one ``BEGIN IMMEDIATE`` transaction
-        (shared with the other requests of the same batch). If the caller is cancelled
-        after its reservation was recorded, the reservation is released.
+        (shared with the other requests of the same batch); with ``record_job`` the job's
+        row is inserted in it too (see :meth:`admit`). If the caller is cancelled after a
+        reservation without a job row was recorded, the reservation is released.
         """
         if job.guild_id is None:
             raise ValueError("quotas are per server: a job without a guild cannot reserve")
         request = _Request(job, self.prices.estimate(job.model, job.inputs),
-                           asyncio.get_running_loop().create_future())
+                           asyncio.get_running_loop().create_future(), record_job)
         self._queue.append(request)
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="quota-reservations")
@@ -100,7 +118,8 @@ class QuotaService:
             return await request.future
         except asyncio.CancelledError:
             future = request.future
-            if future.done() and not future.cancelled() and future.exception() is None:
+            if (future.done() and not future.cancelled() and future.exception() is None
+                    and not record_job):
                 # Granted, but the caller was cancelled before it could take the answer.
                 await asyncio.shield(self._release_abandoned(job.id))
             raise
@@ -125,10 +144,14 @@ class QuotaService:
     async def _decide_batch(self, batch: list[_Request]) -> None:
         decided: list[tuple[_Request, Reservation | QuotaDenied]] = []
         try:
-            async with self._store.transaction(immediate=True) as conn:
+            async with self._store.transaction(immediate=True, urgent=True) as conn:
                 for request in batch:
                     if not request.future.done():  # else its caller gave up before its turn
                         decided.append((request, await self._decide(conn, request)))
+                # Job rows don't change any decision: written together, in one statement.
+                await self._store.insert_jobs([
+                    request.job for request, outcome in decided
+                    if request.record_job and isinstance(outcome, Reservation)])
         except Exception as exc:  # nothing of the batch was recorded
             for request in batch:
                 if not request.future.done():
@@ -136,7 +159,7 @@ class QuotaService:
             return
         for request, outcome in decided:
             if request.future.done():  # the caller was cancelled while the batch ran
-                if isinstance(outcome, Reservation):
+                if isinstance(outcome, Reservation) and not request.record_job:
                     await self._release_abandoned(outcome.job_key)
             elif isinstance(outcome, QuotaDenied):
                 request.future.set_exception(outcome)
@@ -178,18 +201,6 @@ class QuotaService:
                 "now": self._clock()})
             return cursor.rowcount == 1
 
-    async def release_unlaunched(self, job: JobRecord) -> bool:
-        """The launch of ``job`` failed after it reserved: release, unless the tracker
-        already has the job (then its end settles the reservation)."""
-        async with self._store.transaction(immediate=True) as conn:
-            cursor = await conn.execute(sql.RELEASE_IF_NOT_LAUNCHED, {
-                "job_key": job.id, "now": self._clock()})
-            released = cursor.rowcount == 1
-        if released:
-            log.info("Released the reservation of job %s: its launch did not complete",
-                     job.short_id)
-        return released
-
     async def commit(self, job: JobRecord) -> bool:
         """Charge a completed job: at the provider's cost, else the price table's (which
         then becomes the job's cost too). False if there was nothing reserved."""
@@ -212,24 +223,41 @@ class QuotaService:
         return await self.release(job.id)
 
     async def on_job_event(self, event: JobEvent) -> None:
-        if event.status.terminal and await self.settle(event.job):
-            log.debug("Settled the reservation of job %s (%s)", event.job.short_id,
-                      event.status)
+        """Settle an ended job's reservation. A database that stays busy is retried a few
+        times; past that the periodic reconciliation settles it (never blocking the
+        member's next request until a restart)."""
+        if not event.status.terminal:
+            return
+        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+            try:
+                if await self.settle(event.job):
+                    log.debug("Settled the reservation of job %s (%s)", event.job.short_id,
+                              event.status)
+                return
+            except StoreBusyError:
+                if attempt == SETTLE_ATTEMPTS:
+                    log.warning("Settling job %s: database busy; the reconciliation will "
+                                "settle it", event.job.short_id)
+                    return
+                await asyncio.sleep(0.1 * 2 ** attempt)
 
-    async def reconcile(self) -> ReconcileReport:
-        """At start, before the tracker resumes: settle what a stopped process left reserved.
+    async def reconcile(self, *, orphan_age: float = 0.0) -> ReconcileReport:
+        """Settle what an error or a stopped process left reserved: at start (before the
+        tracker resumes) and periodically.
 
-        Completed job → committed; no job row, or a job failed, cancelled or still pending
-        → released; queued or running jobs keep their reservation (the tracker resumes
-        them and their end settles it). Safe to run again: only ``reserved`` rows change.
+        Completed job → committed; no job row, or a job failed or cancelled → released;
+        unfinished jobs keep their reservation (their end settles it). Reservations younger
+        than ``orphan_age`` seconds are left alone. Safe to run again: only ``reserved``
+        rows change.
         """
-        now = {"now": self._clock()}
+        now = self._clock()
         async with self._store.transaction(immediate=True) as conn:
-            settled = await conn.execute_fetchall(sql.RECONCILE_COMMIT_COMPLETED, now)
+            settled = await conn.execute_fetchall(sql.RECONCILE_COMMIT_COMPLETED, {"now": now})
             await conn.executemany(sql.SET_JOB_COST_IF_MISSING,
                                    [(row["cost_actual"], row["job_key"]) for row in settled])
             committed = len(settled)
-            released = (await conn.execute(sql.RECONCILE_RELEASE_ORPHANS, now)).rowcount
+            released = (await conn.execute(sql.RECONCILE_RELEASE_ORPHANS, {
+                "now": now, "older_than": now - orphan_age})).rowcount
         if committed or released:
             log.info("Quota reconciliation: %d reservation(s) committed, %d released",
                      committed, released)

@@ -9,12 +9,12 @@ never pruned, whatever their age. Nothing here imports Discord.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Final
 
+from bot.periodic import PeriodicTask
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,37 +39,20 @@ async def prune_old_jobs(store: Store, days: int, *, now: float | None = None,
         await asyncio.sleep(0)  # let other store users in between batches
 
 
-class RetentionTask:
+class RetentionTask(PeriodicTask):
     """Runs :func:`prune_old_jobs` after ``first_delay`` seconds, then every ``interval``."""
 
     def __init__(self, store: Store, days: int, *, first_delay: float = FIRST_RUN_DELAY,
                  interval: float = DAY, clock: Callable[[], float] = time.time) -> None:
         if days < 1:
             raise ValueError("retention must be at least one day")
+        super().__init__("job-retention", self.run_once, interval=interval,
+                         first_delay=first_delay)
         self._store = store
         self.days = days
-        self._first_delay = first_delay
-        self._interval = interval
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
         self.last_run: float | None = None
         self.last_pruned: int = 0
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._task = asyncio.create_task(self._loop(), name="job-retention")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def run_once(self) -> int:
         removed = await prune_old_jobs(self._store, self.days, now=self._clock())
@@ -79,16 +62,3 @@ class RetentionTask:
             log.info("Retention: deleted %d finished jobs older than %d days", removed,
                      self.days)
         return removed
-
-    async def _loop(self) -> None:
-        delay = self._first_delay
-        while True:
-            await asyncio.sleep(delay)
-            delay = self._interval
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A failed run (e.g. the store was busy or closed) is retried next time.
-                log.exception("Retention run failed; retrying in %.0f s", self._interval)

@@ -22,15 +22,19 @@ from discord.http import Route
 from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, ProviderName, Settings
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.log_context import bind_guild
+from bot.loop_lag import LoopLagMonitor
 from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
 from bot.ops_server import GatewayState, OpsServer
+from bot.periodic import PeriodicTask
 from bot.pricing import PriceTable
 from bot.provider_metrics import metered
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
 from bot.providers.ideogram import IdeogramClient
 from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
+from bot.reply_token import TokenSealer
 from bot.retention import RetentionTask
+from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
 from cogs.components import JobButton
@@ -48,8 +52,11 @@ discord.VoiceClient.warn_dave = False
 
 #: The answer to any command while the bot is stopping (SIGTERM/SIGINT).
 RESTARTING = "The bot is restarting: try again in a moment."
-#: discord.py's names for the tasks that run a command or a component callback.
-_HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "discord.py: ")
+#: Tasks a graceful stop lets finish (within the grace) before it stops the tracker:
+#: discord.py's tasks that run a command or a component callback, and the tracker's
+#: submits of jobs already answered (cut short, such a job could only end "interrupted").
+_HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "discord.py: ",
+                          "submit-")
 
 # cogs.settings first: its launch check (channel, command, blocked words) must refuse before
 # any check that reserves or counts something runs.
@@ -159,8 +166,19 @@ class IdeogramTree(BotTree):
         return False
 
 
+#: Most simultaneous connections to Discord's API (discord.py's default is unbounded).
+DISCORD_CONNECTIONS = 64
+#: Seconds between periodic quota reconciliations, and the least age of a reservation
+#: without a job row before it counts as an orphan.
+QUOTA_RECONCILE_INTERVAL = 180.0
+QUOTA_ORPHAN_AGE = 120.0
+
+
 class IdeogramBot(commands.Bot):
     store: Store
+    guild_settings: GuildSettingsCache
+    token_sealer: TokenSealer
+    lag_monitor: LoopLagMonitor
     tracker: JobTracker
     provider_name: str
     job_messages: JobMessages
@@ -169,17 +187,25 @@ class IdeogramBot(commands.Bot):
     quota: QuotaService
     mod_log: ModLog
     retention: RetentionTask
+    quota_reconciler: PeriodicTask
 
     def __init__(self, settings: Settings, services: Services, *,
                  min_edit_interval: float = 2.0) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        # A bounded pool of kept-alive connections to Discord: a burst of answers reuses
+        # them instead of opening (and TLS-handshaking) one connection per answer.
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          tree_cls=IdeogramTree, help_command=None,
-                         allowed_mentions=discord.AllowedMentions.none())
+                         allowed_mentions=discord.AllowedMentions.none(),
+                         connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS))
         self.settings = settings
         self.services = services
         self.store = services.store
+        self.guild_settings = GuildSettingsCache(services.store)
+        self.token_sealer = TokenSealer(settings.DISCORD_TOKEN.get_secret_value()
+                                        if settings.DISCORD_TOKEN is not None else "")
+        self.lag_monitor = LoopLagMonitor()
         self.provider_name = services.provider_name
         self.tracker = JobTracker(services.store, metered(services.providers),
                                   config=services.tracker_config)
@@ -195,6 +221,11 @@ class IdeogramBot(commands.Bot):
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
         self.mod_log = ModLog(self)
         self.retention = RetentionTask(services.store, settings.RETENTION_DAYS)
+        # Settles reservations an error left open (a release that met a locked database),
+        # so a member is never held back until a restart.
+        self.quota_reconciler = PeriodicTask(
+            "quota-reconciliation", lambda: self.quota.reconcile(orphan_age=QUOTA_ORPHAN_AGE),
+            interval=QUOTA_RECONCILE_INTERVAL)
         # First of the launch checks: buttons that start a job (Reroll, Reframe) are no
         # commands, so the tree's check does not see them.
         self.launcher.add_check(self._refuse_while_stopping)
@@ -205,6 +236,7 @@ class IdeogramBot(commands.Bot):
             raise Refusal(RESTARTING)
 
     async def setup_hook(self) -> None:
+        await self.guild_settings.load()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(JobButton)
@@ -213,9 +245,13 @@ class IdeogramBot(commands.Bot):
         await self.quota.reconcile()
         self.tracker.add_listener(self.quota)
         self.tracker.add_listener(self.job_messages)
+        self.tracker.set_reply_confirmer(self.job_messages.confirm_reply)
+        self.tracker.give_way_to(self.launcher.answered)
         self.tracker.add_listener(self.job_metrics)
         await self.tracker.start()
         self.retention.start()
+        self.quota_reconciler.start()
+        self.lag_monitor.start()
 
     async def sync_commands(self) -> None:
         """Sync to the development guilds at once, or globally (which takes a while)."""
@@ -284,6 +320,8 @@ class IdeogramBot(commands.Bot):
                     and t is not asyncio.current_task() and not t.done()]
         if handlers:
             await self._within(deadline, asyncio.wait(handlers))
+        await self.lag_monitor.stop()
+        await self.quota_reconciler.stop()
         await self.tracker.stop()
         await self.retention.stop()
         if not await self._within(deadline, self.job_messages.wait_idle()):

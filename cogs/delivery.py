@@ -4,9 +4,12 @@
   the final edit is never dropped (it waits for an in-flight edit, then goes).
 - The result image is downloaded and attached, so it outlives the provider's temporary URL;
   over the interaction's upload limit it is linked instead, and the message says why.
-- While the interaction token lives, edits go through it. When it has expired, answers
-  401/50027, or the job was resumed after a restart, delivery goes through the channel with
-  the bot token: edit the original message, or post a new one that mentions the requester.
+- Every job has its own reply, whose message id is known from the moment the command was
+  answered. Edits go, in this order, through the live interaction (in this process), the
+  stored interaction token (after a restart, while it lives), the channel with the bot
+  token (an edit of that message id), and only for the final result and only when the
+  reply is gone, a new message that mentions the requester.
+- A job whose command was never answered (``announce`` off) is not shown at all.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.metrics import observe_delivery
 from bot.tracker import JobEvent
 from cogs.components import job_view
 from cogs.rendering import clip, job_embed, status_line
+from cogs.reply_webhook import edit_reply, original_message_id
 
 if TYPE_CHECKING:
     from cogs.client import IdeogramBot
@@ -83,6 +87,7 @@ class JobMessages:
         self._replies: dict[str, _Reply] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._footer_sources: list[FooterSource] = []
+        self._delivering: set[str] = set()  # job ids whose final message is being sent
 
     def add_footer_source(self, source: FooterSource) -> None:
         """Add words to the footer of each completed result (a failing source is skipped)."""
@@ -125,17 +130,34 @@ class JobMessages:
 
     # ------------------------------------------------------------------ events
 
+    async def confirm_reply(self, job: JobRecord) -> int | None:
+        """For the tracker, after a restart: the message id of this job's reply, or None
+        when the command was never answered (only its live token can tell)."""
+        token = self._bot.token_sealer.unseal(job.sealed_token)
+        if token is None or not job.token_alive(time.time()):
+            return None
+        try:
+            return await original_message_id(self._bot, job, token)
+        except discord.HTTPException as exc:
+            log.info("Looking up the reply of job %s failed: HTTP %s", job.short_id,
+                     exc.status)
+            return None
+
     async def on_job_event(self, event: JobEvent) -> None:
+        if not event.announce:
+            self._replies.pop(event.job.id, None)
+            return
         reply = self._replies.get(event.job.id)
         if reply is None:
             reply = self._replies[event.job.id] = _Reply(interaction=None)
-        if event.resumed:
-            reply.interaction = None  # a restart: the token we had is gone with the process
         if event.status.terminal:
+            if event.job.id in self._delivering:
+                return  # announced again (reconciliation) while being delivered
             if reply.flush is not None:
                 reply.flush.cancel()
                 reply.flush = None
             reply.pending = None
+            self._delivering.add(event.job.id)
             self._spawn(self._deliver_final(reply, event), f"deliver-{event.job.short_id}")
             return
         reply.pending = event
@@ -161,6 +183,12 @@ class JobMessages:
             reply.last_edit = time.monotonic()
 
     async def _deliver_final(self, reply: _Reply, event: JobEvent) -> None:
+        try:
+            await self._deliver_final_once(reply, event)
+        finally:
+            self._delivering.discard(event.job.id)
+
+    async def _deliver_final_once(self, reply: _Reply, event: JobEvent) -> None:
         job = event.job
         async with reply.lock:
             try:
@@ -231,18 +259,44 @@ class JobMessages:
             except discord.HTTPException as exc:
                 if not _token_gone(exc):
                     raise
-                log.info("Interaction token of job %s is gone (%s); using the channel",
+                log.info("Interaction token of job %s is gone (%s); trying the channel",
                          job.short_id, exc.code or exc.status)
-                reply.interaction = None
             else:
                 await self._remember_message(job, message.id)
                 return
         reply.interaction = None
-        await self._send_via_channel(job, out, final=final)
-
-    async def _send_via_channel(self, job: JobRecord, out: _Outgoing, *, final: bool) -> None:
         current = await self._bot.store.get_job(job.id)
         message_id = current.message_id if current is not None else job.message_id
+        if await self._send_via_token(job, message_id, out):
+            return
+        await self._send_via_channel(job, message_id, out, final=final)
+
+    async def _send_via_token(self, job: JobRecord, message_id: int | None,
+                              out: _Outgoing) -> bool:
+        """Edit the reply through the stored interaction token (after a restart); False
+        when there is no live token or it no longer works."""
+        token = self._bot.token_sealer.unseal(job.sealed_token)
+        if token is None or not job.token_alive(time.time()) or job.application_id is None:
+            return False
+        try:
+            if message_id is None:
+                message_id = await original_message_id(self._bot, job, token)
+                if message_id is None:
+                    return False
+            message = await edit_reply(self._bot, job, token, message_id, content=out.content,
+                                       embed=out.embed, view=out.view,
+                                       attachments=out.files())
+        except discord.HTTPException as exc:
+            if not _token_gone(exc):
+                raise
+            log.info("Stored token of job %s no longer works (%s); trying the channel",
+                     job.short_id, exc.code or exc.status)
+            return False
+        await self._remember_message(job, message.id)
+        return True
+
+    async def _send_via_channel(self, job: JobRecord, message_id: int | None, out: _Outgoing,
+                                *, final: bool) -> None:
         channel = self._bot.get_channel(job.channel_id)
         if channel is None:
             channel = await self._bot.fetch_channel(job.channel_id)

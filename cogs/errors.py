@@ -15,6 +15,9 @@ from bot.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
+#: Discord's codes for a first response that came too late (10062) or twice (40060).
+LATE_CODES = (10062, 40060)
+
 
 class Refusal(app_commands.AppCommandError):
     """A refusal a user can act on; its text is shown as it is."""
@@ -28,7 +31,9 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     """Answer by response, else followup, else (token expired) in the channel.
 
     After a public "thinking…" deferral a followup would be public anyway (it replaces the
-    deferral), so the deferred reply itself is edited to carry the message.
+    deferral), so the deferred reply itself is edited to carry the message. The channel is
+    used only when a reply already exists: an interaction that was never answered (Discord
+    no longer takes the answer: 10062, too late) gets nothing posted anywhere.
     """
     try:
         if not interaction.response.is_done():
@@ -43,7 +48,10 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
                 await interaction.followup.send(content, ephemeral=True)
             return
     except discord.HTTPException as exc:
-        log.info("Could not answer interaction %s privately: %s", interaction.id, exc.status)
+        log.info("Could not answer interaction %s privately: HTTP %s (code %s)",
+                 interaction.id, exc.status, exc.code)
+    if not interaction.response.is_done():
+        return  # never answered: there is no reply to follow up on, and nothing is posted
     channel = interaction.channel
     if isinstance(channel, discord.abc.Messageable):
         await channel.send(
@@ -55,8 +63,7 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
 
 def message_for(error: BaseException) -> tuple[str, bool]:
     """(message, unexpected) for an error raised while handling an interaction."""
-    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        error = error.__cause__ or getattr(error, "original", error)
+    error = _unwrap(error)
     if isinstance(error, Refusal):
         return error.message, False
     if isinstance(error, InvalidInput):
@@ -77,7 +84,23 @@ def message_for(error: BaseException) -> tuple[str, bool]:
     return "", True
 
 
+def _unwrap(error: BaseException) -> BaseException:
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        return error.__cause__ or getattr(error, "original", error)
+    return error
+
+
+def answered_too_late(error: BaseException) -> bool:
+    """Discord refused a first response: too late (10062) or given twice (40060)."""
+    error = _unwrap(error)
+    return isinstance(error, discord.HTTPException) and error.code in LATE_CODES
+
+
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    if answered_too_late(error) and not interaction.response.is_done():
+        log.info("Interaction %s was answered too late (code %s); nothing to tell",
+                 interaction.id, getattr(_unwrap(error), "code", None))
+        return
     text, unexpected = message_for(error)
     if unexpected:
         ref = secrets.token_hex(3)

@@ -82,7 +82,7 @@ class IdeogramCog(commands.Cog):
     ) -> None:
         # Validated again in code: a client can send anything, whatever the options declare.
         chosen_seed = random_seed() if seed is None else seed
-        serving = await self.bot.launcher.serving_provider(interaction.guild_id)
+        serving = self.bot.launcher.serving_provider(interaction.guild_id)
         inputs: ModelInputs
         if serving is ProviderName.IDEOGRAM:
             inputs = IdeogramGenerateInputs(

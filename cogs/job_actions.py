@@ -49,7 +49,7 @@ class JobActions:
 
     async def handle(self, interaction: discord.Interaction, job_id: str, action: str) -> None:
         try:
-            job = await self._bot.store.get_job(job_id)
+            job = await self._bot.store.get_job(job_id, urgent=True)  # before the answer
             if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
                 raise Refusal("I no longer have this job (it may have been deleted).")
             await getattr(self, f"_{action}")(interaction, job)

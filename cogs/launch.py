@@ -1,15 +1,22 @@
-"""The one path every new job takes from an interaction: local checks, a public deferral,
-then the tracker. Used by /ideogram, /reframe, the Reframe image menu and the buttons.
+"""The one path every new job takes from an interaction: local checks, one durable write,
+a public deferral, then the tracker. Used by /ideogram, /reframe, the Reframe image menu
+and the buttons.
 
-Features that can refuse a job (server settings, quotas…) register a :data:`LaunchCheck`
-with :meth:`JobLauncher.add_check`. Checks must be local and fast (SQLite, memory): they
-all run before the interaction is answered, so a refusal is the first, ephemeral response.
+The path is built to answer within Discord's 3 seconds however many commands arrive:
 
-A check that *takes* something (a quota reservation) passes an ``undo``: such checks run
-after the plain ones, and if anything fails between them and the tracker accepting the job
-(a later refusal, a failed deferral, a cancelled task, an error in submit) every undo runs,
-so nothing stays reserved for a job that never reached the tracker. Once the tracker has
-the job, its events settle what was taken.
+1. Refusals that need no database: the bot is busy (its event loop lags), the command is
+   used outside a server, the server's settings forbid it (checks registered with
+   :meth:`JobLauncher.add_check` read the in-memory settings cache, never the database).
+2. One write: the quota decision, the reservation and the job's row, in one transaction
+   shared with the other commands that arrived meanwhile (group commit) and served before
+   the tracker's own database work. A quota refusal is the interaction's first, ephemeral
+   response; nothing was written.
+3. The public deferral. Discord's answer names the reply's message, which the tracker
+   saves with the submit. From here on, a crash at any instant leaves a row that a restart
+   finishes in this reply (see :mod:`bot.tracker`).
+4. A deferral that Discord refuses (10062 "Unknown interaction": answered too late;
+   40060: already answered) is logged at INFO and the job is abandoned: its reservation is
+   given back, nothing is posted anywhere.
 
 The launcher also picks each job's backend (``job.provider``, a key of the tracker's
 providers dict) from what its inputs are for: the synchronous API's inputs go to the
@@ -20,19 +27,23 @@ answer: the server's ``/settings provider``, else the bot's ``PROVIDER``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import discord
 
 from bot.config import ProviderName
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, ModelInputs
-from bot.jobs import JobRecord, new_job_id
+from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
 from bot.log_context import bind_job
-from bot.metrics import observe_ack
+from bot.metrics import count_quota_refusal, observe_ack
 from bot.providers.base import provider_kind
-from cogs.errors import Refusal
+from bot.quota import QuotaDenied
+from bot.tracker import NOT_ACKNOWLEDGED
+from cogs.errors import LATE_CODES, Refusal
 
 if TYPE_CHECKING:
     from cogs.client import IdeogramBot
@@ -40,28 +51,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: ``await check(interaction, job)`` raises :class:`Refusal` to refuse; returns otherwise.
+#: Checks run before the interaction is answered: they must not wait for the database.
 LaunchCheck = Callable[[discord.Interaction, JobRecord], Awaitable[None]]
-#: ``await undo(job)`` gives back what a check took for a job that was not launched.
-LaunchUndo = Callable[[JobRecord], Awaitable[None]]
+
+BUSY: Final = "I'm very busy right now: please try again in a few seconds."
 
 
 class JobLauncher:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
         self._checks: list[LaunchCheck] = []
-        self._taking: list[tuple[LaunchCheck, LaunchUndo]] = []
+        self._answering = 0  # launches between their start and Discord's answer
+        self._idle = asyncio.Event()
+        self._idle.set()
 
-    def add_check(self, check: LaunchCheck, *, undo: LaunchUndo | None = None) -> None:
-        """Run ``check`` before each launch; with ``undo``, after every check without one."""
-        if undo is None:
-            self._checks.append(check)
-        else:
-            self._taking.append((check, undo))
+    async def answered(self) -> None:
+        """Return once no command is on its way to being answered (for the tracker, whose
+        submits give way to answers)."""
+        await self._idle.wait()
 
-    async def serving_provider(self, guild_id: int | None) -> ProviderName:
+    def add_check(self, check: LaunchCheck) -> None:
+        """Run ``check`` before each launch (in the order added)."""
+        self._checks.append(check)
+
+    def serving_provider(self, guild_id: int | None) -> ProviderName:
         """Which backend serves ``/ideogram`` in this server: its setting, else the default."""
         if guild_id is not None:
-            chosen = (await self._bot.store.get_guild_settings(guild_id)).provider
+            chosen = self._bot.guild_settings.get(guild_id).provider
             if chosen:
                 try:
                     return ProviderName(chosen)
@@ -90,6 +106,8 @@ class JobLauncher:
         return key
 
     def new_job(self, interaction: discord.Interaction, inputs: ModelInputs) -> JobRecord:
+        """The job's row as it is written before the answer: with the interaction's token
+        sealed (so a restarted bot can still finish this reply) and when it expires."""
         return JobRecord(
             id=new_job_id(),
             provider=self.provider_for(inputs),
@@ -101,35 +119,65 @@ class JobLauncher:
             interaction_id=interaction.id,
             inputs=inputs.to_payload(),
             seed=inputs.seed,
+            sealed_token=self._bot.token_sealer.seal(interaction.token),
+            token_expires_at=interaction.created_at.timestamp() + TOKEN_LIFETIME_SECONDS,
         )
 
-    async def launch(self, interaction: discord.Interaction, inputs: ModelInputs) -> JobRecord:
-        """Refuse privately, or defer publicly and hand the job to the tracker."""
+    async def launch(self, interaction: discord.Interaction,
+                     inputs: ModelInputs) -> JobRecord | None:
+        """Refuse privately, or defer publicly and hand the job to the tracker. None when
+        Discord no longer took the answer (nothing is kept, nothing is posted)."""
+        if self._bot.lag_monitor.busy:
+            raise Refusal(BUSY)
         if interaction.guild_id is None:
             raise Refusal("This command works in a server, not in direct messages.")
-        job = self.new_job(interaction, inputs)
-        bind_job(job.id, job.guild_id)
-        for check in self._checks:
-            await check(interaction, job)
-        taken: list[LaunchUndo] = []
+        self._answering += 1
+        self._idle.clear()
         try:
-            for check, undo in self._taking:
-                taken.append(undo)  # the check may fail after taking: its undo still runs
+            job = self.new_job(interaction, inputs)
+            bind_job(job.id, job.guild_id)
+            for check in self._checks:
                 await check(interaction, job)
-            await interaction.response.defer(thinking=True)
-            observe_ack(interaction.created_at.timestamp())
-            self._bot.job_messages.register(job.id, interaction)
-            log.info("Job %s (%s) for user %s in guild %s", job.short_id, job.model,
-                     job.user_id, job.guild_id)
-            return await self._bot.tracker.submit(job)
+            try:
+                await self._bot.quota.admit(job)
+            except QuotaDenied as exc:
+                log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
+                         job.user_id, job.guild_id, exc.kind)
+                count_quota_refusal(exc.kind)
+                raise Refusal(exc.message) from None
+            return await self._answer_and_hand_over(interaction, job)
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._idle.set()
+
+    async def _answer_and_hand_over(self, interaction: discord.Interaction,
+                                    job: JobRecord) -> JobRecord | None:
+        try:
+            callback = await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:
+            late = exc.code in LATE_CODES
+            log.log(logging.INFO if late else logging.WARNING,
+                    "Interaction %s was not answered (HTTP %s, code %s): job %s dropped",
+                    interaction.id, exc.status, exc.code, job.short_id)
+            await self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED)
+            return None
         except BaseException:
-            await self._undo(job, taken)
+            await asyncio.shield(self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED))
+            raise
+        observe_ack(interaction.created_at.timestamp())
+        job.message_id = getattr(callback, "message_id", None)
+        log.info("Job %s (%s) for user %s in guild %s, answered in %.0f ms", job.short_id,
+                 job.model, job.user_id, job.guild_id, _age_ms(interaction))
+        try:
+            self._bot.job_messages.register(job.id, interaction)
+            return self._bot.tracker.accept(job)
+        except BaseException:
+            # The reply shows the error (the tree's handler); the job gives its image back.
+            await asyncio.shield(self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED))
             raise
 
-    @staticmethod
-    async def _undo(job: JobRecord, undos: list[LaunchUndo]) -> None:
-        for undo in reversed(undos):
-            try:
-                await undo(job)
-            except Exception:
-                log.exception("Undoing a launch check for job %s failed", job.short_id)
+
+def _age_ms(interaction: discord.Interaction) -> float:
+    """Milliseconds since the interaction was created (by its snowflake)."""
+    return max(0.0, (time.time() - interaction.created_at.timestamp()) * 1000)

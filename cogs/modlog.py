@@ -33,7 +33,7 @@ class ModLog:
     async def post(self, guild_id: int, content: str) -> bool:
         """Post ``content`` to the guild's log channel; False if none is set or it failed."""
         try:
-            settings = await self._bot.store.get_guild_settings(guild_id)
+            settings = self._bot.guild_settings.get(guild_id)
             channel_id = settings.log_channel_id
             if channel_id is None:
                 return False

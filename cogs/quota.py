@@ -1,8 +1,9 @@
 """/quota — the server's image limits and spend (moderators); anyone may see their own use.
 
-Also wires the quota into every launch (a reserving check, released if the launch fails
-before the tracker has the job) and into each result's footer ("7 left today"). The
-policy itself lives in :mod:`bot.quota`; settling on job events is wired in ``setup_hook``.
+Also puts the member's remaining allowance into each result's footer ("7 left today").
+The policy itself lives in :mod:`bot.quota`; the launch path reserves through
+:meth:`bot.quota_service.QuotaService.admit`, and settling on job events is wired in
+``setup_hook``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.jobs import JobRecord
-from bot.metrics import count_quota_refusal
 from bot.quota import (
     COOLDOWN_SECONDS,
     GUILD_DAILY,
@@ -29,7 +28,6 @@ from bot.quota import (
     USER_DAILY,
     AuditEntry,
     Change,
-    QuotaDenied,
     QuotaValueError,
     Snapshot,
     Window,
@@ -135,25 +133,7 @@ class QuotaCog(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.launcher.add_check(self.reserve, undo=self.undo)
         self.bot.job_messages.add_footer_source(self.bot.quota.footer_text)
-
-    # ------------------------------------------------------------------ launches
-
-    async def reserve(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        """The launch check: reserve one image, or refuse saying why and when to retry."""
-        if job.guild_id is None:
-            return
-        try:
-            await self.bot.quota.reserve(job)
-        except QuotaDenied as exc:
-            log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
-                     job.user_id, job.guild_id, exc.kind)
-            count_quota_refusal(exc.kind)
-            raise Refusal(exc.message) from None
-
-    async def undo(self, job: JobRecord) -> None:
-        await self.bot.quota.release_unlaunched(job)
 
     # ------------------------------------------------------------------ /quota
 

@@ -141,7 +141,7 @@ class SettingsCog(commands.Cog):
         """Refuse a job that the server's settings forbid (raises :class:`Refusal`)."""
         if interaction.guild_id is None:
             return
-        settings = await self.bot.store.get_guild_settings(interaction.guild_id)
+        settings = self.bot.guild_settings.get(interaction.guild_id)
         command = COMMAND_OF_MODEL.get(job.model)
         enabled = {"ideogram": settings.ideogram_enabled, "reframe": settings.reframe_enabled}
         if command is not None and not enabled[command]:
@@ -174,7 +174,7 @@ class SettingsCog(commands.Cog):
 
     @settings.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
-        current = await self.bot.store.get_guild_settings(self._guild_id(interaction))
+        current = self.bot.guild_settings.get(self._guild_id(interaction))
         await interaction.response.send_message(embed=self.settings_embed(current),
                                                 ephemeral=True)
 
@@ -209,8 +209,8 @@ class SettingsCog(commands.Cog):
     async def channel_allow(self, interaction: discord.Interaction,
                             channel: AllowableChannel) -> None:
         guild_id = self._guild_id(interaction)
-        added = await self.bot.store.add_allowed_channel(guild_id, channel.id)
-        current = await self.bot.store.get_guild_settings(guild_id)
+        added = await self.bot.guild_settings.add_allowed_channel(guild_id, channel.id)
+        current = self.bot.guild_settings.get(guild_id)
         first = (added and len(current.allowed_channel_ids) == 1)
         text = (f"{channel.mention} was already allowed." if not added else
                 f"Image commands now work in {channel.mention}"
@@ -224,8 +224,8 @@ class SettingsCog(commands.Cog):
     async def channel_disallow(self, interaction: discord.Interaction,
                                channel: AllowableChannel) -> None:
         guild_id = self._guild_id(interaction)
-        removed = await self.bot.store.remove_allowed_channel(guild_id, channel.id)
-        current = await self.bot.store.get_guild_settings(guild_id)
+        removed = await self.bot.guild_settings.remove_allowed_channel(guild_id, channel.id)
+        current = self.bot.guild_settings.get(guild_id)
         if not removed:
             text = f"{channel.mention} was not in the allowed channels."
         elif current.allowed_channel_ids:
@@ -243,12 +243,12 @@ class SettingsCog(commands.Cog):
                                 words: app_commands.Range[str, 1, 1000]) -> None:
         guild_id = self._guild_id(interaction)
         phrases = self._phrases(words)
-        current = await self.bot.store.get_guild_settings(guild_id)
+        current = self.bot.guild_settings.get(guild_id)
         new = [p for p in phrases if p not in current.blocked_words]
         if len(current.blocked_words) + len(new) > MAX_PHRASES_PER_GUILD:
             raise Refusal(f"A server can block at most {MAX_PHRASES_PER_GUILD} words or "
                           f"phrases; {len(current.blocked_words)} are listed already.")
-        added = await self.bot.store.add_blocked_words(guild_id, phrases)
+        added = await self.bot.guild_settings.add_blocked_words(guild_id, phrases)
         already = len(phrases) - len(added)
         text = f"Blocked {len(added)} word(s) or phrase(s)"
         text += f" ({already} already listed)." if already else "."
@@ -261,7 +261,7 @@ class SettingsCog(commands.Cog):
                                    words: app_commands.Range[str, 1, 1000]) -> None:
         guild_id = self._guild_id(interaction)
         phrases = self._phrases(words)
-        removed = await self.bot.store.remove_blocked_words(guild_id, phrases)
+        removed = await self.bot.guild_settings.remove_blocked_words(guild_id, phrases)
         missing = len(phrases) - len(removed)
         text = f"Removed {len(removed)} word(s) or phrase(s)"
         text += f" ({missing} were not listed)." if missing else "."
@@ -283,7 +283,7 @@ class SettingsCog(commands.Cog):
         guild_id = self._guild_id(interaction)
         if command not in ("ideogram", "reframe") or not isinstance(enabled, bool):
             raise Refusal("Choose ideogram or reframe, and true or false.")
-        await self.bot.store.update_guild_settings(guild_id, **{f"{command}_enabled": enabled})
+        await self.bot.guild_settings.update(guild_id, **{f"{command}_enabled": enabled})
         state = "on" if enabled else "off"
         extra = "" if command == "ideogram" else " (with the Reframe image menu and button)"
         await self._reply(interaction, f"`/{command}`{extra} is now **{state}** here.")
@@ -295,10 +295,10 @@ class SettingsCog(commands.Cog):
                           channel: PostableChannel | None = None) -> None:
         guild_id = self._guild_id(interaction)
         if channel is None:
-            await self.bot.store.update_guild_settings(guild_id, log_channel_id=None)
+            await self.bot.guild_settings.update(guild_id, log_channel_id=None)
             await self._reply(interaction, "No log channel now: nothing will be posted.")
             return
-        await self.bot.store.update_guild_settings(guild_id, log_channel_id=channel.id)
+        await self.bot.guild_settings.update(guild_id, log_channel_id=channel.id)
         text = f"Blocked attempts, quota changes and moderator cancellations go to " \
                f"{channel.mention} now."
         missing = self._missing_post_permissions(interaction, channel.id)
@@ -332,7 +332,7 @@ class SettingsCog(commands.Cog):
                      else "RUNCOMFY_API_TOKEN")
             raise Refusal(f"The {chosen.value} provider is not configured on this bot: its "
                           f"host must set {needs} first.")
-        await self.bot.store.update_guild_settings(guild_id, provider=chosen.value)
+        await self.bot.guild_settings.update(guild_id, provider=chosen.value)
         note = (" Its `model` and `color_palette` options work now; `/reframe` stays on RunComfy "
                 "(the ideogram provider has no reframe)." if chosen is ProviderName.IDEOGRAM
                 else "")

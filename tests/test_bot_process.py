@@ -30,17 +30,20 @@ async def provider() -> AsyncIterator[LocalRunComfyServer]:
 
 
 def reply_recorded(db: Path, interaction_id: int) -> bool:
+    """The job names its reply and the provider's request id is saved: a kill from now on
+    leaves a job a restart can resume (a kill between the provider taking the job and its
+    id being saved rightly ends the job "interrupted" instead: it is never resent)."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         row = conn.execute(
-            "SELECT message_id FROM jobs WHERE interaction_id = ?", (interaction_id,)
-        ).fetchone()
-    return bool(row and row[0])
+            "SELECT message_id, request_id FROM jobs WHERE interaction_id = ?",
+            (interaction_id,)).fetchone()
+    return bool(row and row[0] and row[1])
 
 
 async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> RecordedRequest:
     """The edit of the interaction's own reply that carries the image: through the
     interaction's webhook, or (after a restart) through the channel."""
-    reply = rf"^/webhooks/\d+/{record.token}/messages/@original$"
+    reply = rf"^/webhooks/\d+/{record.token}/messages/(@original|{record.original_id})$"
     by_channel = rf"^/channels/{record.channel_id}/messages/{record.original_id}$"
     return await fake.wait_for(
         lambda r: bool(r.files) and r.status == 200 and re.search(f"{reply}|{by_channel}", r.path),

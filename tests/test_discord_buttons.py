@@ -46,23 +46,26 @@ def button(fake: FakeDiscord, payload: dict[str, Any], job: JobRecord, action: s
     return component(custom_id, message=message, **ctx)
 
 
-async def test_restart_mid_job_delivers_through_the_channel_and_buttons_work(
+async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
     local_server.state.config.queue_seconds = 1.0
     db = tmp_path / "bot.db"
     async with ideogram_bot(fake, local_server, db) as first:
-        _, job = await start_job(fake, first)
+        payload, job = await start_job(fake, first)
     assert job.status is JobStatus.QUEUED  # the first process stopped mid-job
 
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_job(second, USER_ID, delivered)
         assert done.id == job.id and done.status is JobStatus.COMPLETED
-        edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+        # The token is still alive: the reply is edited through the interaction's webhook,
+        # from the token sealed in the job row.
+        token = payload["token"]
+        edits = fake.calls("PATCH", rf"^/webhooks/\d+/{token}/messages/{job.message_id}$")
         final = [e for e in edits if e.files]
         assert final, fake.summary()
-        assert final[-1].auth_scheme == "Bot"
         assert final[-1].files[0].data == local_server.state.jobs[job.request_id or ""].image_bytes
         assert local_server.state.submit_count == 1
+        assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
 
         message = fake.message(job.message_id or 0)
         assert message is not None
@@ -75,14 +78,30 @@ async def test_restart_mid_job_delivers_through_the_channel_and_buttons_work(
         assert "`7`" in str(embed)
 
 
+async def test_restart_after_the_token_expired_edits_through_the_channel(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 1.0
+    db = tmp_path / "bot.db"
+    async with ideogram_bot(fake, local_server, db) as first:
+        payload, job = await start_job(fake, first)
+    fake.expire_interaction(payload["token"])
+    async with ideogram_bot(fake, local_server, db) as second:
+        done = await wait_job(second, USER_ID, delivered)
+    assert done.status is JobStatus.COMPLETED
+    edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+    final = [e for e in edits if e.files]
+    assert final, fake.summary()
+    assert final[-1].auth_scheme == "Bot"
+    assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+
+
 async def test_restart_when_the_message_is_gone_posts_a_new_mention(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
     local_server.state.config.queue_seconds = 1.0
     db = tmp_path / "bot.db"
     async with ideogram_bot(fake, local_server, db) as first:
         _, job = await start_job(fake, first)
-    fake.fail_next("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$", status=404,
-                   times=5)
+    fake.messages.pop(job.message_id or 0)  # someone deleted the reply meanwhile
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_job(second, USER_ID, delivered)
     posts = fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")

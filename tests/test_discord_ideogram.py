@@ -55,8 +55,7 @@ async def test_ideogram_full_life(fake: FakeDiscord, bot: IdeogramBot,
     payload = chat_input("ideogram", {"prompt": "a tiny robot watering a bonsai",
                                       "style": "anime", "aspect_ratio": "16:9", "seed": 1234})
     await dispatch(bot, payload)
-    job = await only_job(bot)
-    delivered = await wait_delivered(bot, job.id)
+    job = delivered = await wait_delivered(bot, (await only_job(bot)).id)
 
     # The first thing Discord heard was a public deferral.
     assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
@@ -219,14 +218,34 @@ async def test_without_runcomfy_token_the_local_preview_provider_serves(
     assert "local preview provider" in final.json["embeds"][0]["footer"]["text"]
 
 
-async def test_unexpected_errors_show_a_reference_that_is_logged(
+async def test_a_database_error_before_the_answer_is_a_private_reference(
         fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    # The database fails once the job has passed the local checks and been deferred.
-    monkeypatch.setattr(bot.store, "insert_job", broken)
+    # The database fails while the job's row is written, before anything was answered.
+    monkeypatch.setattr(bot.store, "insert_jobs", broken)
+    payload = chat_input("ideogram", {"prompt": "a fox"})
+    await dispatch(bot, payload, raise_errors=False)
+    [callback] = fake.interaction_callbacks(payload["id"])
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    text = callback["data"]["content"]
+    assert text.startswith("Something went wrong on the bot's side (ref `")
+    ref = text.split("`")[1]
+    assert f"Unexpected error (ref {ref})" in caplog.text
+    snapshot, _ = await bot.quota.snapshot(GUILD_ID, USER_ID)
+    assert snapshot.usage.in_flight == 0  # the reservation went with the failed transaction
+    assert await bot.store.jobs_for_guild(GUILD_ID) == []
+
+
+async def test_an_error_after_the_answer_edits_the_reply_with_a_reference(
+        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the tracker is gone")
+
+    monkeypatch.setattr(bot.tracker, "accept", broken)
     payload = chat_input("ideogram", {"prompt": "a fox"})
     await dispatch(bot, payload, raise_errors=False)
     assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
@@ -235,3 +254,7 @@ async def test_unexpected_errors_show_a_reference_that_is_logged(
     assert text.startswith("Something went wrong on the bot's side (ref `")
     ref = text.split("`")[1]
     assert f"Unexpected error (ref {ref})" in caplog.text
+    [job] = await bot.store.jobs_for_guild(GUILD_ID)
+    assert job.status is JobStatus.FAILED and job.delivered_at is not None
+    snapshot, _ = await bot.quota.snapshot(GUILD_ID, USER_ID)
+    assert snapshot.usage.in_flight == 0 and snapshot.usage.user_day == 0

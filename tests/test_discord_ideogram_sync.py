@@ -195,7 +195,8 @@ async def test_restart_while_in_flight_fails_the_job_and_never_resends(
     db = tmp_path / "bot.db"
     async with ideogram_bot(fake, local_server, db, ideogram=True,
                             default_provider="ideogram") as first:
-        await dispatch(first, chat_input("ideogram", {"prompt": "a long one"}))
+        payload = chat_input("ideogram", {"prompt": "a long one"})
+        await dispatch(first, payload)
         job = await wait_job(first, lambda j: j.status is JobStatus.RUNNING and j.message_id)
         await asyncio.sleep(0.05)
         assert await usage(first) == (1, 1)
@@ -206,8 +207,11 @@ async def test_restart_while_in_flight_fails_the_job_and_never_resends(
         done = await wait_job(second, delivered)
         assert done.id == job.id and done.status is JobStatus.FAILED
         assert done.error == SYNC_INTERRUPTED
-        edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+        # Into its own reply, through the interaction token sealed in the job row.
+        token = payload["token"]
+        edits = fake.calls("PATCH", rf"^/webhooks/\d+/{token}/messages/{job.message_id}$")
         assert edits and edits[-1].json["content"].startswith("❌ Failed — The bot restarted")
+        assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
         assert await usage(second) == (0, 0)
     assert local_server.state.request_counts["generate"] == 1
 

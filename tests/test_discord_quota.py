@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ async def test_members_without_manage_server_are_refused_by_the_code(
 
 async def test_moderator_sets_limits_audited_and_logged(
         fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
-    await bot.store.update_guild_settings(GUILD_ID, log_channel_id=LOG_CHANNEL_ID)
+    await bot.guild_settings.update(GUILD_ID, log_channel_id=LOG_CHANNEL_ID)
     text = ephemeral_text(await answer(fake, bot, quota(
         "set", {"user_daily": 10, "guild_monthly_budget": 25.5}, user_id=MOD_USER_ID)))
     assert "user_daily: unlimited → 10" in text and "$25.50" in text
@@ -158,14 +159,27 @@ async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
     assert "Spend this month" not in embed and "Recent changes" not in embed
 
 
-async def test_a_failed_deferral_releases_the_reservation(
-        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+async def test_a_late_answer_gives_the_image_back_and_posts_nothing(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     fake.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", status=404,
                    body={"message": "Unknown interaction", "code": 10062})
-    await dispatch(bot, chat_input("ideogram", {"prompt": "too slow"}), raise_errors=False)
+    payload = chat_input("ideogram", {"prompt": "too slow"})
+    await dispatch(bot, payload)  # no error escapes: a late answer is not a bug
+    await bot.tracker.wait_idle()
+    await bot.job_messages.wait_idle()
     assert table(db, "SELECT state FROM usage_reservations") == [("released",)]
     assert local_server.state.submit_count == 0
-    assert table(db, "SELECT count(*) FROM jobs") == [(0,)]
+    [(status, delivered_at)] = table(db, "SELECT status, delivered_at FROM jobs")
+    assert status == "failed" and delivered_at is not None  # ended, and never shown
+    # Nothing was posted anywhere: no reply, no followup, no channel message.
+    assert not fake.calls("POST", r"^/channels/\d+/messages$")
+    assert not fake.calls("PATCH", r"^/webhooks/")
+    assert not fake.calls("POST", r"^/webhooks/")
+    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
+    late = [r for r in caplog.records if "was not answered" in r.getMessage()]
+    assert [r.levelname for r in late] == ["INFO"]
 
 
 async def test_the_quota_command_as_discord_sees_it(fake: FakeDiscord, bot: IdeogramBot) -> None:

@@ -136,12 +136,13 @@ async def test_restart_reconciliation(db: Path, client: RunComfyClient,
     local_server.state.config.queue_seconds = 0.6
     async with await Store.open(db) as store:
         quota = QuotaService(store)
-        await quota.set_limits(GUILD, MOD, {"guild_daily": 5})
+        await quota.set_limits(GUILD, MOD, {"guild_daily": 10})
         orphan = job()  # reserved, then the process died before the job row was written
         await quota.reserve(orphan)
-        pending = job()  # the row was written, the provider never answered
-        await quota.reserve(pending)
-        await store.insert_job(pending)
+        unsent = job().evolve(message_id=99)  # answered, never sent: it is sent after all
+        await quota.admit(unsent)
+        pending = job().evolve(submitting_at=1.0)  # maybe sent, never confirmed: it fails
+        await quota.admit(pending)
         completed = job()  # completed while nobody listened (no cost reported)
         await quota.reserve(completed)
         await store.insert_job(completed.evolve(status=JobStatus.COMPLETED))
@@ -154,20 +155,26 @@ async def test_restart_reconciliation(db: Path, client: RunComfyClient,
     async with await Store.open(db) as store:  # the restart
         quota, tracker, ends = await wired(store, client)
         report = await quota.reconcile()
-        assert (report.committed, report.released) == (1, 3)
+        assert (report.committed, report.released) == (1, 2)
         assert (await quota.reconcile()).released == 0  # idempotent
         assert reservation(db, orphan.id) == ("released", None, None)
-        assert reservation(db, pending.id) == ("released", None, pending.id)
         assert reservation(db, failed.id) == ("released", None, failed.id)
+        # Unfinished jobs keep their reservation: the tracker ends them, and that settles it.
+        assert reservation(db, pending.id)[0] == "reserved"
+        assert reservation(db, unsent.id)[0] == "reserved"
         assert reservation(db, completed.id) == ("committed", pytest.approx(0.08), completed.id)
         stored = await store.get_job(completed.id)
         assert stored is not None and stored.cost == pytest.approx(0.08)
         assert reservation(db, queued.id)[0] == "reserved"
-        await tracker.start()  # fails the pending job (already released) and resumes `queued`
+        await tracker.start()  # fails `pending`, sends `unsent`, resumes `queued`
         try:
-            await ends.wait(queued.id)
+            for ended in (queued, unsent, pending):
+                await ends.wait(ended.id)
         finally:
             await tracker.stop()
         assert reservation(db, queued.id) == ("committed", pytest.approx(0.08), queued.id)
+        assert reservation(db, unsent.id) == ("committed", pytest.approx(0.08), unsent.id)
+        assert reservation(db, pending.id) == ("released", None, pending.id)
+        assert local_server.state.submit_count == 2  # `queued` once, `unsent` once
         snapshot, _ = await quota.snapshot(GUILD, 3)
-        assert snapshot.usage.guild_day == 2 and snapshot.usage.in_flight == 0
+        assert snapshot.usage.guild_day == 3 and snapshot.usage.in_flight == 0

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -195,10 +196,10 @@ async def test_restart_resumes_and_completes(tmp_path: Path, client: RunComfyCli
     assert local_server.state.submit_count == 1  # resumed, never resubmitted
 
 
-async def test_pending_at_restart_fails_without_resubmitting(
+async def test_job_maybe_sent_at_restart_fails_without_resubmitting(
         store: Store, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
-    pending = make_job()
-    await store.insert_job(pending)  # a crash between writing the row and the answer
+    pending = make_job().evolve(submitting_at=time.time(), message_id=42)
+    await store.insert_job(pending)  # a crash between "submitting" and the request id
     tracker = tracker_for(store, client)
     recorder = Recorder(store)
     tracker.add_listener(recorder)
@@ -206,6 +207,49 @@ async def test_pending_at_restart_fails_without_resubmitting(
     await tracker.stop()
     assert recorder.statuses(pending.id) == [JobStatus.FAILED]
     assert recorder.events[0].job.error == INTERRUPTED and recorder.events[0].resumed
+    assert recorder.events[0].announce
+    assert local_server.state.submit_count == 0
+
+
+async def test_job_never_sent_at_restart_is_sent_once(
+        store: Store, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    pending = make_job().evolve(message_id=42)  # answered, then the process died
+    await store.insert_job(pending)
+    tracker = tracker_for(store, client)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    try:
+        final = await recorder.wait_terminal(pending.id)
+    finally:
+        await tracker.stop()
+    assert final.status is JobStatus.COMPLETED
+    assert local_server.state.submit_count == 1
+    stored = await store.get_job(pending.id)
+    assert stored is not None and stored.message_id == 42 and stored.submitting_at is not None
+
+
+async def test_job_whose_command_was_never_answered_is_dropped_silently(
+        store: Store, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    pending = make_job()  # written, then the process died before answering Discord
+    await store.insert_job(pending)
+    asked: list[str] = []
+
+    async def no_reply(job: JobRecord) -> int | None:
+        asked.append(job.id)
+        return None
+
+    tracker = tracker_for(store, client)
+    tracker.set_reply_confirmer(no_reply)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    await tracker.start()
+    await tracker.stop()
+    assert asked == [pending.id]
+    assert recorder.statuses(pending.id) == [JobStatus.FAILED]
+    assert recorder.events[0].announce is False
+    stored = await store.get_job(pending.id)
+    assert stored is not None and stored.delivered_at is not None
     assert local_server.state.submit_count == 0
 
 
@@ -252,23 +296,29 @@ async def test_status_errors_back_off_and_recover(store: Store, client: RunComfy
     assert final.status is JobStatus.COMPLETED
 
 
-async def test_provider_calls_share_one_bound(store: Store,
-                                              local_server: LocalRunComfyServer) -> None:
+async def test_each_kind_of_provider_call_has_its_own_bound(
+        store: Store, local_server: LocalRunComfyServer) -> None:
+    """Submits, status polls and result fetches are bounded separately, so that a crowd of
+    polls can never hold up the result fetches that lead to deliveries."""
     local_server.state.config.queue_seconds = 0.2
     local_server.state.config.run_seconds = 0.2
 
-    class Counting(RunComfyClient):
-        active = 0
-        peak = 0
+    def kind(path: str) -> str:
+        return "submit" if path.startswith("/v1/models/") else path.rsplit("/", 1)[-1]
 
-        async def _once(self, *args: object, **kwargs: object) -> dict[str, object]:
-            Counting.active += 1
-            Counting.peak = max(Counting.peak, Counting.active)
+    class Counting(RunComfyClient):
+        active: ClassVar[dict[str, int]] = {}
+        peak: ClassVar[dict[str, int]] = {}
+
+        async def _once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+            k = kind(path)
+            Counting.active[k] = Counting.active.get(k, 0) + 1
+            Counting.peak[k] = max(Counting.peak.get(k, 0), Counting.active[k])
             try:
                 await asyncio.sleep(0.01)
-                return await super()._once(*args, **kwargs)  # type: ignore[arg-type]
+                return await super()._once(method, path, **kwargs)
             finally:
-                Counting.active -= 1
+                Counting.active[k] -= 1
 
     async with Counting(token=TOKEN, base_url=local_server.base_url) as client:
         tracker = tracker_for(store, client, concurrency=3)
@@ -281,7 +331,9 @@ async def test_provider_calls_share_one_bound(store: Store,
                 await recorder.wait_terminal(job.id, limit=20)
         finally:
             await tracker.stop()
-    assert Counting.peak <= 3
+    assert set(Counting.peak) == {"submit", "status", "result"}
+    assert all(peak <= 3 for peak in Counting.peak.values()), Counting.peak
+    assert Counting.peak["submit"] == 3  # the bound is used, not only respected
     assert all(recorder.statuses(j.id)[-1] is JobStatus.COMPLETED for j in jobs)
 
 

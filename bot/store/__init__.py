@@ -10,6 +10,7 @@ from bot.store.store import (
     GuildSettings,
     JobNotFoundError,
     Store,
+    StoreBusyError,
     StoreError,
     parse_database_url,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "JobNotFoundError",
     "Migration",
     "Store",
+    "StoreBusyError",
     "StoreError",
     "parse_database_url",
 ]

@@ -78,6 +78,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.M0003_SET_VERSION,
         ),
     ),
+    Migration(
+        version=4,
+        name="jobs written before the reply: submitting_at, sealed_token, token_expires_at",
+        statements=(
+            sql.M0004_ADD_JOBS_SUBMITTING_AT,
+            sql.M0004_ADD_JOBS_SEALED_TOKEN,
+            sql.M0004_ADD_JOBS_TOKEN_EXPIRES_AT,
+            sql.M0004_INDEX_JOBS_UNDELIVERED,
+            sql.M0004_SET_VERSION,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

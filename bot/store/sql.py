@@ -9,11 +9,22 @@ The ``jobs`` statements use named parameters whose names are the ``JobRecord`` f
 
 from __future__ import annotations
 
+import functools
+import re
+
+_COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
 # --------------------------------------------------------------------------- connection
 
 PRAGMA_JOURNAL_MODE_WAL = "PRAGMA journal_mode = WAL"
 PRAGMA_FOREIGN_KEYS_ON = "PRAGMA foreign_keys = ON"
-PRAGMA_BUSY_TIMEOUT = "PRAGMA busy_timeout = 5000"
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def pragma_busy_timeout(milliseconds: int) -> str:
+    """How long a statement waits for another connection's lock (a PRAGMA takes no
+    parameters, so the whole number is written into the text)."""
+    return f"PRAGMA busy_timeout = {int(milliseconds)}"
 PRAGMA_SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
 PRAGMA_GET_USER_VERSION = "PRAGMA user_version"
 PRAGMA_GET_JOURNAL_MODE = "PRAGMA journal_mode"
@@ -274,6 +285,20 @@ FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
 """
 M0003_SET_VERSION = "PRAGMA user_version = 3"
 
+# --------------------------------------------------------------------------- migration 4
+
+# A job row is now written with its reservation, before the interaction is answered:
+# ``submitting_at`` marks the moment the provider may have been called (a restart never
+# sends such a job again), ``sealed_token`` / ``token_expires_at`` let a restarted bot
+# finish the job's own reply through the interaction webhook while the token lives.
+M0004_ADD_JOBS_SUBMITTING_AT = "ALTER TABLE jobs ADD COLUMN submitting_at REAL"
+M0004_ADD_JOBS_SEALED_TOKEN = "ALTER TABLE jobs ADD COLUMN sealed_token TEXT"
+M0004_ADD_JOBS_TOKEN_EXPIRES_AT = "ALTER TABLE jobs ADD COLUMN token_expires_at REAL"
+M0004_INDEX_JOBS_UNDELIVERED = (
+    "CREATE INDEX idx_jobs_undelivered ON jobs (finished_at) WHERE delivered_at IS NULL"
+)
+M0004_SET_VERSION = "PRAGMA user_version = 4"
+
 # --------------------------------------------------------------------------- jobs
 
 INSERT_JOB = """
@@ -281,31 +306,33 @@ INSERT INTO jobs (
     id, request_id, provider, model, guild_id, channel_id, user_id, application_id,
     interaction_id, message_id, inputs, seed, status, queue_position, error, result_urls,
     cost, created_at, submitted_at, started_at, finished_at, delivered_at, updated_at,
-    revised_prompt, deleted_at
+    revised_prompt, deleted_at, submitting_at, sealed_token, token_expires_at
 ) VALUES (
     :id, :request_id, :provider, :model, :guild_id, :channel_id, :user_id, :application_id,
     :interaction_id, :message_id, :inputs, :seed, :status, :queue_position, :error,
     :result_urls, :cost, :created_at, :submitted_at, :started_at, :finished_at,
-    :delivered_at, :updated_at, :revised_prompt, :deleted_at
+    :delivered_at, :updated_at, :revised_prompt, :deleted_at, :submitting_at, :sealed_token,
+    :token_expires_at
 )
 """
 
-_SET_ALL_JOB_COLUMNS = """
-UPDATE jobs SET
-    request_id = :request_id, provider = :provider, model = :model, guild_id = :guild_id,
-    channel_id = :channel_id, user_id = :user_id, application_id = :application_id,
-    interaction_id = :interaction_id, message_id = :message_id, inputs = :inputs,
-    seed = :seed, status = :status, queue_position = :queue_position, error = :error,
-    result_urls = :result_urls, cost = :cost, created_at = :created_at,
-    submitted_at = :submitted_at, started_at = :started_at, finished_at = :finished_at,
-    delivered_at = :delivered_at, updated_at = :updated_at,
-    revised_prompt = :revised_prompt, deleted_at = :deleted_at
-"""
-UPDATE_JOB = _SET_ALL_JOB_COLUMNS + "WHERE id = :id"
-# Compare-and-set: writes only while the row's status is one of :expected (a JSON array).
-UPDATE_JOB_IF_STATUS_IN = (
-    _SET_ALL_JOB_COLUMNS + "WHERE id = :id AND status IN (SELECT value FROM json_each(:expected))"
-)
+
+@functools.lru_cache(maxsize=256)
+def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
+    """``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
+    RETURNING *``: one statement, so a compare-and-set is atomic without a transaction.
+
+    Only column *names* are put into the text (the store passes ``JobRecord`` field names,
+    checked against that fixed list); every value is bound as a parameter.
+    """
+    if not columns or not all(_COLUMN.match(c) for c in columns):
+        raise ValueError(f"bad job column list: {columns!r}")
+    sets = ", ".join(f"{c} = :{c}" for c in columns)
+    where = "id = :id"
+    if if_status_in:
+        where += " AND status IN (SELECT value FROM json_each(:expected))"
+    return f"UPDATE jobs SET {sets} WHERE {where} RETURNING *"
+
 
 SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
 # (guild_id, prefix length, prefix); two rows at most, so the caller can spot ambiguity.
@@ -403,6 +430,14 @@ WHERE id IN (SELECT value FROM json_each(?)) AND status IN (SELECT value FROM js
 
 # --------------------------------------------------------------------------- guild settings
 
+# Every guild's settings at once, for the in-memory settings cache (read at start).
+SELECT_ALL_GUILD_SETTINGS = """
+SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+FROM guild_settings
+"""
+SELECT_ALL_ALLOWED_CHANNELS = "SELECT guild_id, channel_id FROM guild_allowed_channels"
+SELECT_ALL_BLOCKED_WORDS = "SELECT guild_id, phrase FROM guild_blocked_words ORDER BY phrase"
+
 SELECT_GUILD_SETTINGS = """
 SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
 FROM guild_settings WHERE guild_id = ?
@@ -488,17 +523,6 @@ SET state = :state, cost_actual = :cost_actual, settled_at = :now,
     job_id = (SELECT id FROM jobs WHERE id = :job_key)
 WHERE job_key = :job_key AND state = 'reserved'
 """
-# :job_key, :now. A launch failed after reserving (a later check refused, the deferral
-# failed, the task was cancelled…): release unless the tracker has the job by now (queued,
-# running or completed), in which case its end settles the reservation.
-RELEASE_IF_NOT_LAUNCHED = """
-UPDATE usage_reservations
-SET state = 'released', settled_at = :now, cost_actual = NULL,
-    job_id = (SELECT id FROM jobs WHERE id = :job_key)
-WHERE job_key = :job_key AND state = 'reserved'
-  AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = :job_key
-                  AND status IN ('queued', 'running', 'completed'))
-"""
 # (cost, job id): a completed job the provider reported no cost for costs the price table's.
 SET_JOB_COST_IF_MISSING = "UPDATE jobs SET cost = ? WHERE id = ? AND cost IS NULL"
 
@@ -514,17 +538,18 @@ WHERE state = 'reserved'
   AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_key AND jobs.status = 'completed')
 RETURNING job_key, cost_actual
 """
-# 2. Release every other reservation that can no longer become a charge: no job row (the
-#    bot stopped between reserving and writing the job), or a job that failed, was
-#    cancelled, or is still pending (the tracker fails those at start, never resubmitting).
-#    Reservations of queued and running jobs stay: the tracker resumes those jobs.
+# 2. Release every other reservation that can no longer become a charge: no job row (a
+#    reservation taken without its job, by an older release of the bot), or a job that
+#    failed or was cancelled. Reservations of unfinished jobs stay: the tracker resumes or
+#    ends those jobs, and their end settles them. Only reservations created before
+#    :older_than are looked at, so one being written right now is never taken for an orphan.
 RECONCILE_RELEASE_ORPHANS = """
 UPDATE usage_reservations
 SET state = 'released', settled_at = :now, cost_actual = NULL,
     job_id = (SELECT id FROM jobs WHERE jobs.id = usage_reservations.job_key)
-WHERE state = 'reserved'
+WHERE state = 'reserved' AND created_at <= :older_than
   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = usage_reservations.job_key
-                  AND jobs.status IN ('queued', 'running'))
+                  AND jobs.status IN ('pending', 'queued', 'running'))
 """
 
 # (guild_id, name)

@@ -27,8 +27,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,6 +39,7 @@ import aiosqlite
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.store import sql
 from bot.store.migrations import MIGRATIONS, Migration, check_migrations
+from bot.store.priority_lock import PriorityLock
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,26 @@ class StoreError(Exception):
 
 class JobNotFoundError(StoreError, LookupError):
     """``update_job`` was given an id with no row."""
+
+
+class StoreBusyError(StoreError):
+    """The database is locked by another connection past ``busy_timeout``: nothing was
+    written; the same operation may succeed a moment later."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+@contextmanager
+def _busy_as_store_error() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise StoreBusyError(str(exc)) from exc
+        raise
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,8 +163,9 @@ class Store:
         self._conn: aiosqlite.Connection | None = conn
         self.path: str = path
         self.schema_version: int = schema_version
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
         self._owner: asyncio.Task[Any] | None = None
+        self._busy_timeout_ms = sql.DEFAULT_BUSY_TIMEOUT_MS
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,13 +176,15 @@ class Store:
         *,
         target_version: int | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
+        busy_timeout_ms: int = sql.DEFAULT_BUSY_TIMEOUT_MS,
     ) -> Store:
         """Open (creating if needed) and migrate the database; return a ready store.
 
         ``database`` is a ``DATABASE_URL`` or a path (see ``parse_database_url``).
         ``target_version`` stops migrating at that version and ``migrations`` replaces the
         migration list: both exist for tests and tools; the bot passes neither. Job and
-        settings methods assume the latest schema.
+        settings methods assume the latest schema. ``busy_timeout_ms``: how long a
+        statement waits for another connection's lock before :class:`StoreBusyError`.
         """
         check_migrations(migrations)
         latest = len(migrations)
@@ -176,6 +200,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path!r}: {exc}") from exc
         store = cls(conn, path, 0)
+        store._busy_timeout_ms = busy_timeout_ms
         try:
             conn.row_factory = sqlite3.Row
             await store._configure()
@@ -193,11 +218,14 @@ class Store:
             return
         if self._owns_lock():
             raise StoreError("cannot close the store from inside one of its transactions")
-        async with self._lock:
+        await self._lock.acquire()
+        try:
             conn, self._conn = self._conn, None
             if conn is not None:
                 await conn.close()
                 log.info("closed database %s", self.path)
+        finally:
+            self._lock.release()
 
     @property
     def closed(self) -> bool:
@@ -237,7 +265,7 @@ class Store:
         if self.path != MEMORY and str(mode).lower() != "wal":
             log.warning("database %s: journal_mode is %s, not wal", self.path, mode)
         await conn.execute(sql.PRAGMA_FOREIGN_KEYS_ON)
-        await conn.execute(sql.PRAGMA_BUSY_TIMEOUT)
+        await conn.execute(sql.pragma_busy_timeout(self._busy_timeout_ms))
         await conn.execute(sql.PRAGMA_SYNCHRONOUS_NORMAL)
 
     async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
@@ -302,21 +330,24 @@ class Store:
         return task is not None and self._owner is task
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _connection(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         """The connection, for statements outside an explicit transaction (autocommit)."""
         if self._owns_lock():
             yield self._require_conn()
             return
-        async with self._lock:
+        await self._lock.acquire(urgent=urgent)
+        try:
             conn = self._require_conn()
             self._owner = asyncio.current_task()
-            try:
-                yield conn
-            finally:
-                self._owner = None
+            yield conn
+        finally:
+            self._owner = None
+            self._lock.release()
 
     @asynccontextmanager
-    async def transaction(self, *, immediate: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(
+        self, *, immediate: bool = True, urgent: bool = False
+    ) -> AsyncIterator[aiosqlite.Connection]:
         """Run the body in one transaction; commit on success, roll back on any exception.
 
         ``immediate=True`` issues ``BEGIN IMMEDIATE``: the write lock is taken at once, so
@@ -328,6 +359,9 @@ class Store:
         ``bot.store.sql`` statements on it. Store methods called inside the body join the
         transaction, and a nested ``transaction()`` becomes a SAVEPOINT (its failure
         rolls back only its own part, if the outer body catches the exception).
+
+        ``urgent=True`` goes before every waiting non-urgent use of the connection: the
+        path that answers an interaction uses it, so it never waits behind the tracker.
         """
         if self._owns_lock():
             conn = self._require_conn()
@@ -341,22 +375,24 @@ class Store:
             await conn.execute(sql.RELEASE_SAVEPOINT)
             return
 
-        async with self._lock:
+        await self._lock.acquire(urgent=urgent)
+        try:
             conn = self._require_conn()
             self._owner = asyncio.current_task()
             try:
-                try:
+                with _busy_as_store_error():
                     await conn.execute(sql.BEGIN_IMMEDIATE if immediate else sql.BEGIN_DEFERRED)
                     yield conn
                     await conn.execute(sql.COMMIT)
-                except BaseException:
-                    # Also reached when cancelled while BEGIN or COMMIT was queued: the
-                    # ROLLBACK is queued after it on the connection's thread, so the
-                    # connection is never handed on with a transaction open.
-                    await self._rollback(conn)
-                    raise
-            finally:
-                self._owner = None
+            except BaseException:
+                # Also reached when cancelled while BEGIN or COMMIT was queued: the
+                # ROLLBACK is queued after it on the connection's thread, so the
+                # connection is never handed on with a transaction open.
+                await self._rollback(conn)
+                raise
+        finally:
+            self._owner = None
+            self._lock.release()
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
@@ -367,19 +403,24 @@ class Store:
 
     async def _execute(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
-        async with self._connection() as conn, conn.execute(statement, params) as cursor:
-            return cursor.rowcount
+        async with self._connection() as conn:
+            with _busy_as_store_error():
+                async with conn.execute(statement, params) as cursor:
+                    return cursor.rowcount
 
     async def _fetchall(
-        self, statement: str, params: Sequence[Any] | dict[str, Any] = ()
+        self, statement: str, params: Sequence[Any] | dict[str, Any] = (), *,
+        urgent: bool = False,
     ) -> list[sqlite3.Row]:
-        async with self._connection() as conn:
-            return list(await conn.execute_fetchall(statement, params))
+        async with self._connection(urgent=urgent) as conn:
+            with _busy_as_store_error():
+                return list(await conn.execute_fetchall(statement, params))
 
     async def _fetchone(
-        self, statement: str, params: Sequence[Any] | dict[str, Any] = ()
+        self, statement: str, params: Sequence[Any] | dict[str, Any] = (), *,
+        urgent: bool = False,
     ) -> sqlite3.Row | None:
-        rows = await self._fetchall(statement, params)
+        rows = await self._fetchall(statement, params, urgent=urgent)
         return rows[0] if rows else None
 
     # ------------------------------------------------------------------ jobs
@@ -389,8 +430,18 @@ class Store:
         await self._execute(sql.INSERT_JOB, _job_to_params(job))
         return job
 
-    async def get_job(self, job_id: str) -> JobRecord | None:
-        row = await self._fetchone(sql.SELECT_JOB, (job_id,))
+    async def insert_jobs(self, jobs: Sequence[JobRecord]) -> None:
+        """Write several new job rows with one statement (inside a transaction, they join
+        it). Raises ``sqlite3.IntegrityError`` if an id exists."""
+        if not jobs:
+            return
+        async with self._connection() as conn:
+            with _busy_as_store_error():
+                await conn.executemany(sql.INSERT_JOB, [_job_to_params(j) for j in jobs])
+
+    async def get_job(self, job_id: str, *, urgent: bool = False) -> JobRecord | None:
+        """The job, or None. ``urgent``: before an interaction's answer (see ``transaction``)."""
+        row = await self._fetchone(sql.SELECT_JOB, (job_id,), urgent=urgent)
         return None if row is None else _row_to_job(row)
 
     async def find_job_by_prefix(self, guild_id: int | None, prefix: str) -> JobRecord | None:
@@ -411,14 +462,17 @@ class Store:
 
     @staticmethod
     def _job_changes(fields: dict[str, Any]) -> dict[str, Any]:
+        """Checked and converted column values for an UPDATE of some job fields."""
         unknown = set(fields) - _JOB_MUTABLE_FIELDS
         if unknown:
             raise ValueError(f"cannot update job field(s): {', '.join(sorted(unknown))}")
         changes = dict(fields)
         if "status" in changes:
-            changes["status"] = JobStatus(changes["status"])
+            changes["status"] = JobStatus(changes["status"]).value
         if "result_urls" in changes:
-            changes["result_urls"] = list(changes["result_urls"])
+            changes["result_urls"] = json.dumps(list(changes["result_urls"]), ensure_ascii=False)
+        if "inputs" in changes:
+            changes["inputs"] = json.dumps(changes["inputs"], ensure_ascii=False)
         changes.setdefault("updated_at", time.time())
         return changes
 
@@ -429,13 +483,11 @@ class Store:
         and ``JobNotFoundError`` when there is no such job.
         """
         changes = self._job_changes(fields)
-        async with self.transaction(immediate=True):
-            current = await self.get_job(job_id)
-            if current is None:
-                raise JobNotFoundError(f"no job with id {job_id!r}")
-            updated = current.evolve(**changes)
-            await self._execute(sql.UPDATE_JOB, _job_to_params(updated))
-        return updated
+        statement = sql.update_job_columns(tuple(sorted(changes)), if_status_in=False)
+        row = await self._fetchone(statement, {**changes, "id": job_id})
+        if row is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return _row_to_job(row)
 
     async def transition_job(
         self, job_id: str, expected: Iterable[JobStatus | str], **fields: Any
@@ -443,21 +495,17 @@ class Store:
         """Compare-and-set: apply ``fields`` only if the job's status is in ``expected``.
 
         Returns the new record, or None when the job is missing or in another status
-        (e.g. a second attempt to write a terminal state).
+        (e.g. a second attempt to write a terminal state). One statement, so it is atomic
+        without an explicit transaction.
         """
         if isinstance(expected, str):  # a single JobStatus is a str: don't iterate its chars
             expected = (expected,)
         allowed = frozenset(JobStatus(s) for s in expected)
         changes = self._job_changes(fields)
-        async with self.transaction(immediate=True):
-            current = await self.get_job(job_id)
-            if current is None or current.status not in allowed:
-                return None
-            updated = current.evolve(**changes)
-            params = _job_to_params(updated)
-            params["expected"] = _statuses_json(allowed)
-            changed = await self._execute(sql.UPDATE_JOB_IF_STATUS_IN, params)
-        return updated if changed == 1 else None
+        statement = sql.update_job_columns(tuple(sorted(changes)), if_status_in=True)
+        row = await self._fetchone(
+            statement, {**changes, "id": job_id, "expected": _statuses_json(allowed)})
+        return None if row is None else _row_to_job(row)
 
     async def unfinished_jobs(self) -> list[JobRecord]:
         """Jobs still pending, queued or running, oldest first (to resume after a restart)."""
@@ -580,6 +628,35 @@ class Store:
             allowed_channel_ids=frozenset(int(r[0]) for r in channels),
             blocked_words=tuple(str(r[0]) for r in words),
         )
+
+    async def all_guild_settings(self) -> dict[int, GuildSettings]:
+        """Every guild that has changed a setting (for the in-memory settings cache)."""
+        async with self.transaction(immediate=False):
+            rows = await self._fetchall(sql.SELECT_ALL_GUILD_SETTINGS)
+            channels = await self._fetchall(sql.SELECT_ALL_ALLOWED_CHANNELS)
+            words = await self._fetchall(sql.SELECT_ALL_BLOCKED_WORDS)
+        found: dict[int, GuildSettings] = {}
+        for row in rows:
+            found[int(row["guild_id"])] = GuildSettings(
+                guild_id=int(row["guild_id"]),
+                provider=row["provider"],
+                log_channel_id=row["log_channel_id"],
+                ideogram_enabled=bool(row["ideogram_enabled"]),
+                reframe_enabled=bool(row["reframe_enabled"]),
+                updated_at=row["updated_at"],
+            )
+        allowed: dict[int, set[int]] = {}
+        for row in channels:
+            allowed.setdefault(int(row[0]), set()).add(int(row[1]))
+        blocked: dict[int, list[str]] = {}
+        for row in words:
+            blocked.setdefault(int(row[0]), []).append(str(row[1]))
+        for guild_id in set(allowed) | set(blocked):
+            base = found.get(guild_id) or GuildSettings(guild_id=guild_id)
+            found[guild_id] = dataclasses.replace(
+                base, allowed_channel_ids=frozenset(allowed.get(guild_id, ())),
+                blocked_words=tuple(blocked.get(guild_id, ())))
+        return found
 
     async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
         """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""

@@ -1,0 +1,479 @@
+"""Benchmark: N slash commands at once, across many servers: when is each one answered,
+and how soon after the provider finishes is each image in Discord?
+
+Run from the repository root (loopback only, stops by itself)::
+
+    .venv/bin/python -m bench.burst                        # 100, 500, 1000, 2000 (~6 min)
+    .venv/bin/python -m bench.burst --sizes 100,1000 --levels INFO
+    .venv/bin/python -m bench.burst --quick                # smoke run, ~1 min
+
+Three processes per row, so each one's CPU is its own:
+
+- the fake Discord of the test suite (``tests/discord_harness.py``), serving the REST API
+  and recording, with ``time.monotonic()``, when each interaction's first response and
+  each final image arrive; it answers a first response later than 3 s after the command
+  was sent with 10062 "Unknown interaction", as Discord does;
+- the local RunComfy-compatible server (``python -m bot.localserver``);
+- the bot: the real ``IdeogramBot`` from ``build_services``, logged in to the fake. All N
+  INTERACTION_CREATE payloads (``/ideogram``, G servers, many members) are handed to
+  discord.py's own gateway handler (``ConnectionState.parse_interaction_create``: the real
+  ``Interaction``, the real ``CommandTree`` dispatch) in one go, at ``t0``.
+
+Variants: ``launch`` is the bot as shipped; ``defer-first`` answers with a deferral before
+any check and does nothing else: the floor for this machine.
+
+Columns: ack latency = arrival of the first response at the fake minus ``t0`` (one
+CLOCK_MONOTONIC for all processes on Linux, checked through /proc/<pid>/ns/time); late =
+acks after 3 s; CPU = the bot process's user + system seconds from ``t0`` until its last
+answer, per 1,000 commands; RSS = its peak. Delivery (launch at INFO only) = arrival of
+the image at the fake minus the provider's ``completed_at_monotonic``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    ROOT,
+    LocalProvider,
+    get_json,
+    percentile,
+    post_json,
+    rusage,
+    same_time_namespace,
+    seed_history,
+    value_range,
+)
+
+DEFAULT_SIZES = (100, 500, 1000, 2000)
+DEFAULT_LEVELS = ("INFO", "DEBUG")
+VARIANTS = ("launch", "defer-first")
+GUILD_BASE = 1_210_000_000_000_000_000
+CHANNEL_BASE = 1_310_000_000_000_000_000
+USER_BASE = 1_410_000_000_000_000_000
+MEMBERS_PER_GUILD = 40
+QUEUE = "0.5-2"
+RUN = "1-3"
+ACK_LIMIT = 3.0
+# Targets (printed, not asserted).
+TARGET_P99_1000 = 1.0
+TARGET_P99_100 = 0.1
+TARGET_BASELINE_FACTOR = 2.0
+TARGET_DELIVERY_P95_500 = 3.0
+
+
+def _guilds(n: int) -> int:
+    """Servers for a burst of ``n``: 10 for small bursts, up to 50."""
+    return max(10, min(50, n // 20))
+
+
+# ============================================================================ fake Discord
+
+
+def _discord_main(args: argparse.Namespace) -> None:
+    asyncio.run(_serve_discord(args))
+
+
+async def _serve_discord(args: argparse.Namespace) -> None:
+    from tests.discord_harness import FakeDiscord, RecordedRequest, channel_payload, guild_payload
+
+    class TimedDiscord(FakeDiscord):
+        """The test suite's fake Discord, also stamping arrivals and taking payloads from
+        the benchmark (``POST /_control/register``, ``GET /_control/report``)."""
+
+        def __init__(self) -> None:
+            super().__init__(guilds=[
+                guild_payload(GUILD_BASE + g, channels=[
+                    channel_payload(CHANNEL_BASE + g, guild_id=GUILD_BASE + g, position=0)])
+                for g in range(args.guilds)], ack_deadline=ACK_LIMIT)
+            self.acks: dict[str, float] = {}  # interaction id -> arrival
+            self.late: dict[str, int] = {}  # interaction id -> answer code
+            self.images: dict[str, float] = {}  # token -> arrival of the final image
+            self.channel_posts = 0
+
+        def _notify(self, rec: RecordedRequest) -> None:
+            now = time.monotonic()
+            parts = rec.path.split("/")
+            if rec.method == "POST" and rec.path.endswith("/callback"):
+                if rec.status == 200:
+                    self.acks.setdefault(parts[2], now)
+                else:
+                    self.late[parts[2]] = int((rec.response or {}).get("code", 0))
+            elif rec.method == "PATCH" and rec.path.startswith("/webhooks/") and rec.files:
+                self.images.setdefault(parts[3], now)
+            elif rec.method == "POST" and rec.path.startswith("/channels/"):
+                self.channel_posts += 1
+            rec.files = []  # the fake keeps what it serves; the record need not (RAM)
+            super()._notify(rec)
+
+        async def _route(self, rec: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+            if rec.path == "/_control/register":
+                for payload in rec.json:
+                    self.register_interaction(payload)
+                return 200, {"registered": len(rec.json)}, {}
+            if rec.path == "/_control/report":
+                return 200, {"acks": self.acks, "late": self.late, "images": self.images,
+                             "channel_posts": self.channel_posts,
+                             "token_ids": {t: str(r.id) for t, r in self.interactions.items()},
+                             "violations": self.violations[:20]}, {}
+            return await super()._route(rec)
+
+    fake = TimedDiscord()
+    await fake.start()
+    Path(args.ready_file).write_text(  # noqa: ASYNC240  (once, before serving)
+        json.dumps({"url": fake.url, "api": fake.api_base}))
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()  # until the parent terminates us
+
+
+# ============================================================================ the bot
+
+
+def _bot_main(args: argparse.Namespace) -> None:
+    import bot.tracker  # noqa: F401  (imports before the baseline reading)
+    import cogs.client  # noqa: F401
+
+    result = asyncio.run(_bot_run(args))
+    print(json.dumps(result), flush=True)
+
+
+def _payloads(n: int, guilds: int) -> list[dict[str, Any]]:
+    from tests.discord_harness import chat_input
+
+    out = []
+    for i in range(n):
+        g = i % guilds
+        out.append(chat_input(
+            "ideogram", {"prompt": "a lighthouse in a storm, benchmark", "seed": 7},
+            guild_id=GUILD_BASE + g, channel_id=CHANNEL_BASE + g,
+            user_id=USER_BASE + g * MEMBERS_PER_GUILD + (i // guilds) % MEMBERS_PER_GUILD))
+    return out
+
+
+def _defer_first() -> None:
+    """Make the bot answer before any check, and do nothing else: the floor."""
+    import discord
+
+    from cogs.launch import JobLauncher
+
+    async def launch(self: JobLauncher, interaction: discord.Interaction,
+                     inputs: Any) -> None:
+        await self._answer_and_hand_over(interaction, None)
+
+    async def answer_only(self: JobLauncher, interaction: discord.Interaction,
+                          job: Any) -> None:
+        await interaction.response.defer(thinking=True)
+
+    JobLauncher.launch = launch  # type: ignore[method-assign,assignment]
+    JobLauncher._answer_and_hand_over = answer_only  # type: ignore[method-assign]
+
+
+async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
+    import discord
+    from discord.http import Route
+
+    from bot.config import load_settings
+    from bot.logging_setup import configure_logging
+    from bot.store import Store
+    from cogs.client import IdeogramBot, build_services
+    from cogs.launch import JobLauncher
+    from tests.discord_harness import channel_payload, guild_payload
+
+    log_file = open(args.log_file, "w")  # noqa: SIM115, ASYNC230  (closed at exit)
+    configure_logging(args.level)
+    logging.getLogger().handlers[0].setStream(log_file)  # type: ignore[attr-defined]
+    if args.variant == "defer-first":
+        _defer_first()
+
+    answered = 0
+    all_answered = asyncio.Event()
+    cpu_at_last: list[float] = []
+    original = JobLauncher._answer_and_hand_over
+
+    async def counting(self: JobLauncher, interaction: discord.Interaction, job: Any) -> Any:
+        nonlocal answered
+        try:
+            return await original(self, interaction, job)
+        finally:
+            answered += 1
+            if answered >= args.n:
+                cpu_at_last.append(rusage()[0])
+                all_answered.set()
+
+    JobLauncher._answer_and_hand_over = counting  # type: ignore[method-assign]
+
+    with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp:
+        db = Path(tmp) / "bot.db"
+        async with await Store.open(db) as store:
+            q, r = value_range(QUEUE), value_range(RUN)
+            await seed_history(store, 20, q, r, seed=5)
+        settings = load_settings(
+            None, DISCORD_TOKEN="bench-bot-token", DATABASE_URL=f"sqlite:///{db}",
+            RUNCOMFY_API_TOKEN=args.token, RUNCOMFY_BASE_URL=args.provider, LOG_LEVEL=args.level)
+        services = await build_services(settings)
+        Route.BASE = args.api
+        bot = IdeogramBot(settings, services)
+        payloads = _payloads(args.n, args.guilds)
+        post_json(args.discord + "/_control/register", payloads)
+        out: dict[str, Any] = {}
+        try:
+            async with bot:
+                await bot.login("bench-bot-token")
+                state: Any = bot._connection
+                for g in range(args.guilds):
+                    state._add_guild_from_data(guild_payload(GUILD_BASE + g, channels=[
+                        channel_payload(CHANNEL_BASE + g, guild_id=GUILD_BASE + g)]))
+                bot._ready.set()
+                profiler = _profiler(args.profile)
+                cpu0, _ = rusage()
+                t0 = time.monotonic()
+                for payload in payloads:
+                    state.parse_interaction_create(payload)
+                dispatched = time.monotonic() - t0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_answered.wait(), 60)
+                cpu_ack = (cpu_at_last[0] if cpu_at_last else rusage()[0]) - cpu0
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(args.profile)
+                out.update(t0=t0, dispatched_s=dispatched, cpu_ack_s=cpu_ack,
+                           answered=answered)
+                if args.deliveries:
+                    out.update(await _wait_deliveries(bot, args.n, args.guilds))
+                await bot.job_messages.wait_idle()
+        finally:
+            await services.aclose()
+    out["rss_peak_mb"] = rusage()[1]
+    out["log_bytes"] = log_file.tell()
+    log_file.close()
+    return out
+
+
+def _profiler(path: str | None) -> Any:
+    """A running cProfile.Profile when ``--profile FILE`` was given (the ack phase)."""
+    if not path:
+        return None
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+async def _wait_deliveries(bot: Any, n: int, guilds: int) -> dict[str, Any]:
+    """Wait until every job was delivered (or 3 minutes); the jobs' ids for the parent."""
+    from bot.jobs import JobStatus
+
+    give_up = time.monotonic() + 180
+    jobs: list[Any] = []
+    while time.monotonic() < give_up:
+        jobs = []
+        for g in range(guilds):
+            jobs += await bot.store.jobs_for_guild(GUILD_BASE + g, limit=None)
+        if len(jobs) >= n and all(j.delivered_at is not None for j in jobs):
+            break
+        await asyncio.sleep(0.5)
+    return {"jobs": [{"interaction_id": str(j.interaction_id), "request_id": j.request_id,
+                      "completed": j.status is JobStatus.COMPLETED} for j in jobs]}
+
+
+# ============================================================================ parent
+
+
+@dataclass
+class Row:
+    variant: str
+    level: str
+    n: int
+    guilds: int
+    acks: list[float]
+    late: int
+    unknown_10062: int
+    channel_posts: int
+    cpu_per_1000: float
+    rss_mb: float
+    log_mb: float
+    deliveries: list[float] = field(default_factory=list)
+    delivered: int = 0
+
+
+def _run_one(variant: str, level: str, n: int, deliveries: bool,
+             profile: str | None = None) -> Row:
+    guilds = _guilds(n)
+    provider = LocalProvider(queue=QUEUE, run=RUN, seed=11)
+    ready = Path(tempfile.mkstemp(prefix="bench-discord-")[1])
+    ready.write_text("")
+    discord_proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.burst", "--role", "discord", "--guilds", str(guilds),
+         "--ready-file", str(ready)], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        provider.wait_ready()
+        give_up = time.monotonic() + 30
+        while not ready.read_text() and time.monotonic() < give_up:
+            time.sleep(0.05)
+        endpoints = json.loads(ready.read_text())
+        with tempfile.NamedTemporaryFile(prefix="bench-burst-log-") as log:
+            child = subprocess.run(
+                [sys.executable, "-m", "bench.burst", "--role", "bot", "--variant", variant,
+                 "--level", level, "--n", str(n), "--guilds", str(guilds),
+                 "--api", endpoints["api"], "--discord", endpoints["url"],
+                 "--provider", provider.base_url, "--token", provider.token,
+                 "--log-file", log.name] + (["--deliveries"] if deliveries else [])
+                + (["--profile", profile] if profile and variant == "launch" else []),
+                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if child.returncode != 0:
+            raise RuntimeError(f"bot child failed ({child.returncode}):\n{child.stderr[-3000:]}")
+        out = json.loads(child.stdout.strip().splitlines()[-1])
+        if same_time_namespace(discord_proc.pid) is False:
+            raise RuntimeError("the fake Discord reads another CLOCK_MONOTONIC")
+        report = get_json(endpoints["url"] + "/_control/report")
+        state = provider.state() if deliveries else {}
+    finally:
+        discord_proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            discord_proc.wait(timeout=10)
+        provider.stop()
+        ready.unlink(missing_ok=True)
+    t0 = float(out["t0"])
+    acks = [at - t0 for at in report["acks"].values()]
+    row = Row(variant=variant, level=level, n=n, guilds=guilds, acks=acks,
+              late=sum(a > ACK_LIMIT for a in acks) + len(report["late"]),
+              unknown_10062=sum(code == 10062 for code in report["late"].values()),
+              channel_posts=int(report["channel_posts"]),
+              cpu_per_1000=float(out["cpu_ack_s"]) * 1000 / n,
+              rss_mb=float(out["rss_peak_mb"]), log_mb=float(out["log_bytes"]) / 1e6)
+    if deliveries:
+        completed = {j["request_id"]: j["completed_at_monotonic"] for j in state["jobs"]}
+        tokens = {iid: token for token, iid in report["token_ids"].items()}
+        for job in out.get("jobs", []):
+            done_at = completed.get(job["request_id"])
+            token = tokens.get(job["interaction_id"])
+            image_at = report["images"].get(token) if token else None
+            if done_at is not None and image_at is not None:
+                row.deliveries.append(image_at - float(done_at))
+        row.delivered = len(row.deliveries)
+    return row
+
+
+def _fmt(x: float) -> str:
+    return f"{x * 1000:.0f}"
+
+
+def _table(rows: Sequence[Row]) -> str:
+    head = ("| variant | log | N | servers | ack p50 ms | p90 ms | p99 ms | max ms | acks > 3 s "
+            "| 10062 | channel posts | CPU s / 1000 | peak RSS MB | log MB |")
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        lines.append(
+            f"| {r.variant} | {r.level} | {r.n} | {r.guilds} | {_fmt(percentile(r.acks, 50))} "
+            f"| {_fmt(percentile(r.acks, 90))} | {_fmt(percentile(r.acks, 99))} "
+            f"| {_fmt(max(r.acks, default=float('nan')))} | {r.late} | {r.unknown_10062} "
+            f"| {r.channel_posts} | {r.cpu_per_1000:.2f} | {r.rss_mb:.0f} | {r.log_mb:.1f} |")
+    return "\n".join(lines)
+
+
+def _delivery_table(rows: Sequence[Row]) -> str:
+    lines = ["| N | delivered | completion → image p50 s | p95 s | max s |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        if r.deliveries or r.delivered:
+            lines.append(f"| {r.n} | {r.delivered}/{r.n} | {percentile(r.deliveries, 50):.2f} "
+                         f"| {percentile(r.deliveries, 95):.2f} | {max(r.deliveries):.2f} |")
+    return "\n".join(lines)
+
+
+def _targets(rows: Sequence[Row]) -> list[str]:
+    out = []
+    floor = {(r.level, r.n): percentile(r.acks, 99) for r in rows if r.variant == "defer-first"}
+    for r in rows:
+        if r.variant != "launch":
+            continue
+        p99 = percentile(r.acks, 99)
+        if r.n == 1000:
+            ok = r.late == 0 and p99 <= TARGET_P99_1000
+            out.append(f"{'PASS' if ok else 'FAIL'}  {r.level} N=1000: every ack < 3 s "
+                       f"({r.late} late), p99 {p99 * 1000:.0f} ms <= 1000 ms")
+        if r.n == 100:
+            ok = p99 <= TARGET_P99_100
+            out.append(f"{'PASS' if ok else 'FAIL'}  {r.level} N=100: p99 {p99 * 1000:.0f} ms "
+                       "<= 100 ms")
+        base = floor.get((r.level, r.n))
+        if base is not None and r.n in (100, 1000):
+            ok = p99 <= TARGET_BASELINE_FACTOR * base
+            out.append(f"{'PASS' if ok else 'FAIL'}  {r.level} N={r.n}: p99 {p99 * 1000:.0f} ms "
+                       f"<= 2 x defer-first p99 {base * 1000:.0f} ms")
+        if r.n == 500 and r.deliveries:
+            p95 = percentile(r.deliveries, 95)
+            ok = p95 <= TARGET_DELIVERY_P95_500 and r.delivered == r.n
+            out.append(f"{'PASS' if ok else 'FAIL'}  N=500: completion → image p95 {p95:.2f} s "
+                       f"<= 3 s ({r.delivered}/{r.n} delivered)")
+    return out
+
+
+def _parent(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    levels = [s.strip().upper() for s in args.levels.split(",")]
+    print(f"# burst benchmark: sizes {sizes}, log levels {levels}, provider queue {QUEUE} s, "
+          f"run {RUN} s", flush=True)
+    rows: list[Row] = []
+    for n in sizes:
+        for level in levels:
+            for variant in VARIANTS:
+                deliveries = variant == "launch" and level == levels[0] and n <= 1000
+                started = time.monotonic()
+                row = _run_one(variant, level, n, deliveries, args.profile)
+                rows.append(row)
+                print(f"#   {variant:<11} {level:<5} N={n:<5} p99 "
+                      f"{percentile(row.acks, 99) * 1000:.0f} ms, late {row.late}, "
+                      f"{time.monotonic() - started:.0f} s", flush=True)
+    print()
+    print(_table(rows))
+    print()
+    print(_delivery_table(rows))
+    print()
+    print("Targets:")
+    for line in _targets(rows):
+        print(line)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--levels", default=",".join(DEFAULT_LEVELS))
+    parser.add_argument("--quick", action="store_true", help="sizes 100,500 at INFO")
+    parser.add_argument("--role", choices=("parent", "discord", "bot"), default="parent",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--profile", help="bot side: write a cProfile of the ack phase here "
+                        "(one size, one level, the launch variant)")
+    for name in ("--variant", "--level", "--api", "--discord", "--provider", "--token",
+                 "--log-file", "--ready-file"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--guilds", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--deliveries", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.levels = "100,500", "INFO"
+    if args.role == "discord":
+        _discord_main(args)
+    elif args.role == "bot":
+        _bot_main(args)
+    else:
+        _parent(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,52 @@
+"""A background job that runs every so often, owned and cancelled on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicTask:
+    """Runs ``action`` after ``first_delay`` seconds, then every ``interval`` seconds. A
+    failed run is logged and tried again at the next interval."""
+
+    def __init__(self, name: str, action: Callable[[], Awaitable[object]], *,
+                 interval: float, first_delay: float | None = None) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.name = name
+        self._action = action
+        self._interval = interval
+        self._first_delay = interval if first_delay is None else first_delay
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        delay = self._first_delay
+        while True:
+            await asyncio.sleep(delay)
+            delay = self._interval
+            try:
+                await self._action()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; trying again in %.0f s", self.name, self._interval)

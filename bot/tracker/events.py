@@ -1,0 +1,43 @@
+"""What the tracker tells the rest of the bot: events, listeners, and the reply check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.jobs import JobRecord, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """A state change, already persisted.
+
+    ``resumed``: announced after a restart (the interaction object is gone).
+    ``announce``: False for a job whose interaction was never answered: the quota settles
+    it, but nothing is shown in Discord (there is no reply to show it in).
+    """
+
+    job: JobRecord
+    resumed: bool = False
+    #: queued: when the result is expected (Unix time), if it can be estimated.
+    eta: float | None = None
+    announce: bool = True
+
+    @property
+    def status(self) -> JobStatus:
+        return self.job.status
+
+
+class JobListener(Protocol):
+    async def on_job_event(self, event: JobEvent) -> None: ...
+
+
+class ReplyConfirmer(Protocol):
+    """After a restart: does the reply of a job that was never sent exist?
+
+    ``await confirm(job)`` returns the reply's message id when Discord saw the command
+    answered, or None when it did not (the process died between writing the job and
+    answering). Only jobs whose message id was never recorded are asked about.
+    """
+
+    async def __call__(self, job: JobRecord) -> int | None: ...
