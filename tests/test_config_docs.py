@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,19 @@ def test_dockerfile_installs_locked_dependencies_before_the_code() -> None:
     for package in ("discord-py==", "aiosqlite==", "prometheus-client==", "python-json-logger=="):
         assert package in lock
     assert lock.count("--hash=sha256:") > 50
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_file_pins_every_dependency_of_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {_normalized(re.match(r"[A-Za-z0-9_.\-]+", dep).group(0))  # type: ignore[union-attr]
+              for dep in project["dependencies"]}
+    lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
+    pinned = {_normalized(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==", lock, re.M)}
+    assert wanted <= pinned, f"regenerate requirements.lock (README, Docker): {wanted - pinned}"
 
 
 def test_dockerignore_keeps_secrets_and_state_out() -> None:
