@@ -10,7 +10,9 @@ never blocks the event loop for long. The result must fit Discord's upload limit
    between records (never inside one: prompts may hold newlines).
 
 Files are UTF-8 with a byte-order mark (so spreadsheet programs detect the encoding) and
-CRLF line ends, as RFC 4180 says. Nothing here imports Discord.
+CRLF line ends, as RFC 4180 says. Cells that a spreadsheet would run as a formula (starting
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) get a leading ``'``, as OWASP
+advises against CSV injection. Nothing here imports Discord.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ BOM: Final = "\ufeff".encode()
 PAGE_SIZE: Final = 500
 MAX_PARTS: Final = 10
 _COPY_CHUNK: Final = 1024 * 1024
+#: What a spreadsheet takes as the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportTooLarge(Exception):
@@ -86,8 +90,17 @@ def job_options(job: JobRecord) -> dict[str, object]:
     return {key: value for key, value in job.inputs.items() if key != "prompt"}
 
 
+def neutralise(cell: str) -> str:
+    """The cell with a leading ``'`` when a spreadsheet would run it as a formula."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def job_row(job: JobRecord) -> list[str]:
-    """One CSV record, in :data:`COLUMNS` order."""
+    """One CSV record, in :data:`COLUMNS` order, every cell neutralised."""
+    return [neutralise(cell) for cell in _cells(job)]
+
+
+def _cells(job: JobRecord) -> list[str]:
     return [
         job.id,
         iso_utc(job.created_at),
@@ -249,6 +262,7 @@ __all__ = [
     "job_options",
     "job_row",
     "message_link",
+    "neutralise",
     "remove_tree",
     "write_export",
 ]

@@ -1,6 +1,8 @@
-"""Downloading a result image: timeout, size cap, and it must decode as an image.
+"""Downloading an image (through :class:`bot.net.SafeFetcher`) and checking that it is one.
 
-Decoding runs in a worker thread so the event loop never blocks on Pillow.
+Decoding runs in a worker thread so the event loop never blocks on Pillow. Only PNG,
+JPEG, WebP and GIF are opened, at most :data:`MAX_PIXELS` pixels, and any exception from
+the decoder (``SyntaxError`` for a bad PNG checksum included) is a clean refusal.
 """
 
 from __future__ import annotations
@@ -8,22 +10,33 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
+from typing import Final
 
-import httpx
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
-_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+from bot.net import FETCH_FAILED, FetchFailed, SafeFetcher
+
+MAX_DOWNLOAD_BYTES: Final = 50 * 1024 * 1024
+MAX_PIXELS: Final = 64_000_000
+_EXTENSIONS: Final = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+#: The one text users see for any download or decode failure.
+IMAGE_FETCH_FAILED: Final = FETCH_FAILED
 
 
 class ImageFetchError(Exception):
-    """The image could not be fetched or is not an image. ``str`` is safe to show."""
+    """The image could not be fetched or is not an acceptable image.
+
+    ``str`` is a detail for the log (it may name a status or an address); show users
+    :data:`IMAGE_FETCH_FAILED` instead.
+    """
+
+    user_message = IMAGE_FETCH_FAILED
 
 
 @dataclass(frozen=True, slots=True)
 class FetchedImage:
     data: bytes
-    format: str  # PNG, JPEG, WEBP
+    format: str  # PNG, JPEG, WEBP, GIF
     width: int
     height: int
 
@@ -34,14 +47,18 @@ class FetchedImage:
 
 def _inspect(data: bytes) -> tuple[str, int, int]:
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt, size = img.format or "", img.size
+        with Image.open(io.BytesIO(data), formats=list(_EXTENSIONS)) as img:
+            fmt, (width, height) = img.format or "", img.size
+            if width * height > MAX_PIXELS:
+                raise ImageFetchError(f"{width}×{height} is over {MAX_PIXELS} pixels")
             img.verify()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageFetchError("the file is not a readable image") from exc
+    except ImageFetchError:
+        raise
+    except Exception as exc:  # any decoder failure: SyntaxError, OSError, struct.error…
+        raise ImageFetchError(f"not a readable image ({type(exc).__name__})") from None
     if fmt not in _EXTENSIONS:
         raise ImageFetchError(f"unsupported image format {fmt or 'unknown'}")
-    return fmt, size[0], size[1]
+    return fmt, width, height
 
 
 async def decode_image(data: bytes) -> FetchedImage:
@@ -49,29 +66,12 @@ async def decode_image(data: bytes) -> FetchedImage:
     return FetchedImage(data=data, format=fmt, width=width, height=height)
 
 
-async def fetch_image(
-    client: httpx.AsyncClient, url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES,
-    time_limit: float = 60.0,
-) -> FetchedImage:
-    """GET ``url`` (http/https only) with a total time limit and a size cap, then decode it."""
-    if not url.startswith(("https://", "http://")):
-        raise ImageFetchError("the image address is not a web address")
+async def fetch_image(fetcher: SafeFetcher, url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES,
+                      time_limit: float = 60.0) -> FetchedImage:
+    """Download ``url`` under the fetcher's rules, with a deadline and a size cap, then
+    check that it decodes as an image."""
     try:
-        async with asyncio.timeout(time_limit), client.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise ImageFetchError(f"the image server answered HTTP {response.status_code}")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise ImageFetchError("the image is larger than the bot accepts")
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise ImageFetchError("the image is larger than the bot accepts")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise ImageFetchError("downloading the image took too long") from None
-    except httpx.HTTPError as exc:
-        raise ImageFetchError(f"downloading the image failed ({type(exc).__name__})") from None
-    return await decode_image(b"".join(chunks))
+        download = await fetcher.fetch(url, max_bytes=max_bytes, deadline=time_limit)
+    except FetchFailed as exc:
+        raise ImageFetchError(str(exc)) from None
+    return await decode_image(download.data)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import discord
-import httpx
 import yarl
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
@@ -24,6 +23,7 @@ from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.log_context import bind_guild
 from bot.loop_lag import LoopLagMonitor
 from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
+from bot.net import AllowList, SafeFetcher
 from bot.ops_server import GatewayState, OpsServer
 from bot.periodic import PeriodicTask
 from bot.pricing import PriceTable
@@ -70,13 +70,14 @@ EXTENSIONS: tuple[str, ...] = (
 class Services:
     """What the bot runs on, built before Discord is touched (and closed after it).
 
-    ``provider_name`` is the key of the backend that serves ``/ideogram`` by default.
+    ``provider_name`` is the key of the backend that serves ``/ideogram`` by default;
+    ``downloads`` is the one way anything is downloaded (result images, past results).
     """
 
     store: Store
     providers: dict[str, AnyProvider]
     provider_name: str
-    http: httpx.AsyncClient
+    downloads: SafeFetcher
     local_server: LocalRunComfyServer | None = None
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
 
@@ -89,7 +90,7 @@ class Services:
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
-        await self.http.aclose()
+        await self.downloads.aclose()
         if self.local_server is not None:
             await self.local_server.stop()
         if not self.store.closed:
@@ -139,10 +140,18 @@ async def build_services(settings: Settings) -> Services:
         name = IDEOGRAM_KEY
     else:
         name = next(key for key in RUNCOMFY_KEYS if key in providers)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
-                             headers={"User-Agent": "ideogram-discord-bot/0.1"})
+    # The providers' own hosts may be private (the local preview server is on 127.0.0.1):
+    # downloads from them are exempt from the public-address rule, nothing else is.
+    provider_hosts: list[str] = []
+    if "runcomfy" in providers:
+        provider_hosts.append(settings.RUNCOMFY_BASE_URL)
+    if local_server is not None:
+        provider_hosts.append(local_server.base_url)
+    if IDEOGRAM_KEY in providers and settings.IDEOGRAM_BASE_URL:
+        provider_hosts.append(settings.IDEOGRAM_BASE_URL)
+    downloads = SafeFetcher(allow=AllowList.of(provider_hosts))
     return Services(
-        store=store, providers=providers, provider_name=name, http=http,
+        store=store, providers=providers, provider_name=name, downloads=downloads,
         local_server=local_server,
         tracker_config=TrackerConfig(
             queue_timeout=settings.JOB_QUEUE_TIMEOUT_SECONDS,
@@ -154,11 +163,11 @@ async def build_services(settings: Settings) -> Services:
 class IdeogramTree(BotTree):
     """The command tree: while the bot is stopping, every command gets :data:`RESTARTING`."""
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         bind_guild(interaction.guild_id)  # this interaction's log lines name its server
         client = self.client
         if not (isinstance(client, IdeogramBot) and client.stopping):
-            return True
+            return await super().interaction_check(interaction)
         if interaction.type is not discord.InteractionType.autocomplete:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.response.send_message(RESTARTING, ephemeral=True)
@@ -215,7 +224,8 @@ class IdeogramBot(commands.Bot):
         self._force_stop = asyncio.Event()
         self._shutdown: asyncio.Task[None] | None = None
         self._stop_request: asyncio.Task[None] | None = None
-        self.job_messages = JobMessages(self, services.http, min_edit_interval=min_edit_interval)
+        self.job_messages = JobMessages(self, services.downloads,
+                                        min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
         self.launcher = JobLauncher(self)
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
-import httpx
 
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
+from bot.net import SafeFetcher
 from bot.tracker import JobEvent
 from cogs.components import job_view
 from cogs.rendering import clip, job_embed, status_line
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 EXPIRED_TOKEN_CODE = 50027
 DELIVERY_ATTEMPTS = 3
+#: Results prepared and sent at the same time (download, attach, upload).
+FINAL_DELIVERY_CONCURRENCY = 16
 
 #: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
 FooterSource = Callable[[JobRecord], Awaitable[str | None]]
@@ -79,15 +81,16 @@ def _token_gone(exc: discord.HTTPException) -> bool:
 class JobMessages:
     """The tracker's Discord listener."""
 
-    def __init__(self, bot: IdeogramBot, http: httpx.AsyncClient, *,
+    def __init__(self, bot: IdeogramBot, downloads: SafeFetcher, *,
                  min_edit_interval: float = 2.0) -> None:
         self._bot = bot
-        self._http = http
+        self._downloads = downloads
         self._interval = min_edit_interval
         self._replies: dict[str, _Reply] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
+        self._final_slots = asyncio.Semaphore(FINAL_DELIVERY_CONCURRENCY)
 
     def add_footer_source(self, source: FooterSource) -> None:
         """Add words to the footer of each completed result (a failing source is skipped)."""
@@ -184,7 +187,10 @@ class JobMessages:
 
     async def _deliver_final(self, reply: _Reply, event: JobEvent) -> None:
         try:
-            await self._deliver_final_once(reply, event)
+            # A bounded number at a time: under a burst, results go out in the order they
+            # finished instead of all crawling along together.
+            async with self._final_slots:
+                await self._deliver_final_once(reply, event)
         finally:
             self._delivering.discard(event.job.id)
 
@@ -222,11 +228,11 @@ class JobMessages:
         limit = self._upload_limit(job, reply)
         extra = await self._footer_extra(job)
         try:
-            image: FetchedImage | None = await fetch_image(self._http, url)
+            image: FetchedImage | None = await fetch_image(self._downloads, url)
         except ImageFetchError as exc:
             log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
             image = None
-            content += f"\nI could not fetch the image to attach it ({exc}): [open it]({url})"
+            content += f"\n{exc.user_message} Here is a link instead: [open it]({url})"
         if image is not None and len(image.data) > limit:
             content += (
                 f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
@@ -265,8 +271,10 @@ class JobMessages:
                 await self._remember_message(job, message.id)
                 return
         reply.interaction = None
-        current = await self._bot.store.get_job(job.id)
-        message_id = current.message_id if current is not None else job.message_id
+        message_id = job.message_id
+        if message_id is None:  # learnt since this event's record was read?
+            current = await self._bot.store.get_job(job.id)
+            message_id = current.message_id if current is not None else None
         if await self._send_via_token(job, message_id, out):
             return
         await self._send_via_channel(job, message_id, out, final=final)

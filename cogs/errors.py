@@ -12,6 +12,7 @@ from discord import app_commands
 from bot.inputs import InvalidInput
 from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
+from cogs.option_check import OptionRefused, check_options
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,15 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
 def message_for(error: BaseException) -> tuple[str, bool]:
     """(message, unexpected) for an error raised while handling an interaction."""
     error = _unwrap(error)
-    if isinstance(error, Refusal):
+    if isinstance(error, Refusal | OptionRefused):
         return error.message, False
     if isinstance(error, InvalidInput):
         return error.message, False
     if isinstance(error, ProviderError):
         return error.user_message, False
+    if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+        return "This command has changed: wait a moment for Discord to update it, then " \
+               "try again.", False
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in direct messages.", False
     if isinstance(error, app_commands.MissingPermissions):
@@ -114,7 +118,11 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 
 
 class BotTree(app_commands.CommandTree[discord.Client]):
-    """The command tree, with the one error handler."""
+    """The command tree, with the one error handler and the one check of raw options."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        check_options(interaction)
+        return True
 
     async def on_error(self, interaction: discord.Interaction,
                        error: app_commands.AppCommandError) -> None:

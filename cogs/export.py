@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def describe_export(result: ExportResult, limit: int) -> str:
-    text = f"📄 This server's history: {result.rows} job(s), oldest first, times in UTC."
+    text = (f"📄 This server's history: {result.rows} job(s), oldest first, times in UTC. "
+            "Cells that start with = + - @ (or a tab) begin with an added ' so that "
+            "spreadsheets show them as text instead of running them as formulas.")
     if result.gzipped:
         text += (f"\nThe CSV ({result.csv_size / 1e6:.1f} MB) is over this server's "
                  f"{limit / 1e6:.1f} MB upload limit, so it is gzip-compressed (.csv.gz; "

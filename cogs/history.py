@@ -21,10 +21,10 @@ from discord.ext import commands
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.inputs import REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
-from cogs.components import job_view
+from cogs.components import JobButton, job_view
 from cogs.errors import Refusal, report_error
-from cogs.job_actions import is_moderator
-from cogs.rendering import clip, job_embed, model_title, status_line, ts
+from cogs.job_actions import is_moderator, refuse_if_deleted
+from cogs.rendering import clip, job_embed, model_title, status_line, ts, user_text
 
 if TYPE_CHECKING:
     from cogs.client import IdeogramBot
@@ -56,8 +56,8 @@ def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: boo
     """The prompt on one line, trimmed; with ``markdown``, escaped for message text."""
     if job.model == REFRAME_MODEL:
         return f"Reframe to {job.inputs.get('resolution', '?')}"
-    text = clip(" ".join(str(job.inputs.get("prompt", "")).split()), limit) or "(no prompt)"
-    return discord.utils.escape_markdown(text) if markdown else text
+    text = " ".join(str(job.inputs.get("prompt", "")).split()) or "(no prompt)"
+    return user_text(text, limit) if markdown else clip(text, limit)
 
 
 def history_line(job: JobRecord) -> str:
@@ -68,6 +68,16 @@ def history_line(job: JobRecord) -> str:
     link = jump_link(job)
     tail = f" · [jump]({link})" if link else ""
     return f"{head}{tail}\n> {prompt_preview(job)}"
+
+
+def recall_view(job: JobRecord) -> discord.ui.View:
+    """The job's buttons on a recalled copy, less Delete: Delete works only on the job's
+    own result message."""
+    view = job_view(job)
+    for item in list(view.children):
+        if isinstance(item, JobButton) and item.action == "delete":
+            view.remove_item(item)
+    return view
 
 
 def nav_id(owner: int, target: int, page: int, direction: str) -> str:
@@ -239,10 +249,20 @@ class HistoryCog(commands.Cog):
     async def job(self, interaction: discord.Interaction,
                   short_id: app_commands.Range[str, 1, 32]) -> None:
         job = await self.find_job(interaction, short_id)
+        await self.check_server_settings(interaction, job)
         await interaction.response.defer(thinking=True)
         content, embed, files = await self.recall(job, interaction.filesize_limit)
         await interaction.edit_original_response(content=content, embed=embed,
-                                                 view=job_view(job), attachments=files)
+                                                 view=recall_view(job), attachments=files)
+
+    async def check_server_settings(self, interaction: discord.Interaction,
+                                    job: JobRecord) -> None:
+        """A recall posts like a new job, so it obeys the same server settings: the
+        command's switch, the allowed channels and the blocked words (the settings' own
+        launch check, raising :class:`Refusal`)."""
+        settings = self.bot.get_cog("SettingsCog")
+        if settings is not None:
+            await settings.launch_check(interaction, job)  # type: ignore[attr-defined]
 
     async def find_job(self, interaction: discord.Interaction, short_id: str) -> JobRecord:
         """The job to recall, or a :class:`Refusal` saying why not."""
@@ -261,8 +281,7 @@ class HistoryCog(commands.Cog):
         if job.user_id != interaction.user.id and not is_moderator(interaction):
             raise Refusal("That's someone else's job: only its owner or a moderator can "
                           "bring it back.")
-        if job.deleted_at is not None:
-            raise Refusal(f"Job `{job.short_id}` was deleted.")
+        refuse_if_deleted(job)
         return job
 
     async def recall(self, job: JobRecord, limit: int
@@ -302,7 +321,7 @@ class HistoryCog(commands.Cog):
         urls += job.result_urls[:1]
         for url in urls:
             try:
-                return await fetch_image(self.bot.services.http, url), url
+                return await fetch_image(self.bot.services.downloads, url), url
             except ImageFetchError as exc:
                 log.info("Image of job %s not fetched from one source: %s", job.short_id, exc)
         return None, None

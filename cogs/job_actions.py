@@ -28,11 +28,23 @@ NOT_CANCELLABLE = (
 
 
 MODERATORS_ONLY = "Only moderators (Manage Server permission) can do that."
+NOT_THIS_MESSAGE = (
+    "This button is not on that job's result message, so it can't delete it. Use Delete "
+    "on the result itself, or /history."
+)
+NO_ATTACHED_IMAGE = "There is no image attached to this message to reframe."
 
 
 def is_moderator(interaction: discord.Interaction) -> bool:
     perms = interaction.permissions
     return perms.manage_guild or perms.administrator
+
+
+def refuse_if_deleted(job: JobRecord) -> None:
+    """A deleted job is gone for everyone: Info, Reroll, recall (and anything else that
+    reuses it) are refused with :class:`Refusal`."""
+    if job.deleted_at is not None:
+        raise Refusal(f"Job `{job.short_id}` was deleted.")
 
 
 def require_moderator(interaction: discord.Interaction) -> None:
@@ -52,6 +64,7 @@ class JobActions:
             job = await self._bot.store.get_job(job_id, urgent=True)  # before the answer
             if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
                 raise Refusal("I no longer have this job (it may have been deleted).")
+            refuse_if_deleted(job)
             await getattr(self, f"_{action}")(interaction, job)
         except Exception as exc:
             await report_error(interaction, exc)
@@ -90,9 +103,11 @@ class JobActions:
         await self._bot.launcher.launch(interaction, inputs)
 
     async def _reframe(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        url = self._result_image_url(interaction, job)
-        if url is None:
+        if job.status is not JobStatus.COMPLETED:
             raise Refusal("There is no finished image on this job to reframe.")
+        url = self._attached_image_url(interaction)
+        if url is None:
+            raise Refusal(NO_ATTACHED_IMAGE)
         cog = self._bot.get_cog("ReframeCog")
         if cog is None:
             raise Refusal("Reframing is turned off on this bot.")
@@ -104,8 +119,10 @@ class JobActions:
     async def _delete(self, interaction: discord.Interaction, job: JobRecord) -> None:
         if interaction.user.id != job.user_id and not is_moderator(interaction):
             raise Refusal(NOT_YOURS)
-        await interaction.response.defer()
         clicked = interaction.message.id if interaction.message is not None else None
+        if clicked is None or clicked != job.message_id:
+            raise Refusal(NOT_THIS_MESSAGE)
+        await interaction.response.defer()
         await self.delete_result(job, keep_message_id=clicked)
         await interaction.delete_original_response()
 
@@ -126,17 +143,18 @@ class JobActions:
                      exc.status)
 
     @staticmethod
-    def _result_image_url(interaction: discord.Interaction, job: JobRecord) -> str | None:
-        if job.status is not JobStatus.COMPLETED:
-            return None
+    def _attached_image_url(interaction: discord.Interaction) -> str | None:
+        """The first image attached (in Discord) to the clicked message: never an embed's
+        or the provider's URL, which could point anywhere."""
         message = interaction.message
-        if message is not None:
-            for attachment in message.attachments:
-                if (attachment.content_type or "").startswith("image/") or (
-                    attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
-                ):
-                    return attachment.url
-        return job.result_urls[0] if job.result_urls else None
+        if message is None:
+            return None
+        for attachment in message.attachments:
+            if (attachment.content_type or "").startswith("image/") or (
+                attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
+            ):
+                return attachment.url
+        return None
 
 
 __all__ = ["JobActions"]

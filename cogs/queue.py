@@ -1,5 +1,9 @@
 """/queue: the server's unfinished jobs; moderators can cancel queued ones from a menu.
 
+Moderators see every job. Others see their own jobs and those in channels they can see
+(their permissions in that channel); any other job shows only as "a job in another
+channel", without its prompt, owner or id.
+
 The menu's custom_id is fixed (``queue:cancel``) and registered as a dynamic item, so it
 works after a restart; the chosen job, the guild and the moderator's permission are
 checked again when it is used. A cancellation is posted to the log channel.
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
@@ -32,10 +37,42 @@ log = logging.getLogger(__name__)
 CANCEL_ID: Final = "queue:cancel"
 MAX_LINES: Final = 20
 MAX_OPTIONS: Final = 25
+ELSEWHERE: Final = "a job in another channel"
+
+#: ``visible(job)``: may the viewer see this job's details?
+Visibility = Callable[[JobRecord], bool]
 
 
-def queue_line(place: int, job: JobRecord) -> str:
-    model = model_title(job)
+def can_see_channel(interaction: discord.Interaction, channel_id: int) -> bool:
+    """Whether the member who acted can view ``channel_id`` (by their permissions there).
+    Anything the bot cannot tell (an uncached channel, a private thread) counts as no."""
+    if channel_id == interaction.channel_id:
+        return True
+    guild, member = interaction.guild, interaction.user
+    if guild is None or not isinstance(member, discord.Member):
+        return False
+    channel = guild.get_channel_or_thread(channel_id)
+    if channel is None or getattr(channel, "type", None) is discord.ChannelType.private_thread:
+        return False
+    try:
+        return channel.permissions_for(member).view_channel
+    except discord.ClientException:  # a thread whose parent is not cached
+        return False
+
+
+def all_visible(job: JobRecord) -> bool:
+    return True
+
+
+def visibility_for(interaction: discord.Interaction) -> Visibility:
+    """Moderators see every job; others their own and those in channels they can see."""
+    if is_moderator(interaction):
+        return all_visible
+    viewer = interaction.user.id
+    return lambda job: job.user_id == viewer or can_see_channel(interaction, job.channel_id)
+
+
+def _state(job: JobRecord) -> str:
     if job.status is JobStatus.RUNNING:
         state = f"🎨 running, started {ts(job.started_at or job.created_at)}"
     elif job.status is JobStatus.QUEUED:
@@ -44,23 +81,37 @@ def queue_line(place: int, job: JobRecord) -> str:
         state = f"⏳ queued{where}, waiting since {ts(job.submitted_at or job.created_at)}"
     else:
         state = f"⏳ being sent, since {ts(job.created_at)}"
-    return (f"**{place}.** `{job.short_id}` · <@{job.user_id}> · {model} · {state}\n"
-            f"> {prompt_preview(job, 80)}")
+    return state
+
+
+def queue_line(place: int, job: JobRecord, *, visible: bool = True) -> str:
+    if not visible:
+        return f"**{place}.** {ELSEWHERE} · {_state(job)}"
+    return (f"**{place}.** `{job.short_id}` · <@{job.user_id}> · {model_title(job)} · "
+            f"{_state(job)}\n> {prompt_preview(job, 80)}")
 
 
 def cancellable(job: JobRecord) -> bool:
     return job.status is JobStatus.QUEUED and job.request_id is not None
 
 
-async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool
+async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
+                        visible: Visibility | None = None
                         ) -> tuple[discord.Embed, discord.ui.View | None]:
+    """The embed (and, for moderators, the cancel menu). ``visible`` says which jobs'
+    details the viewer may see (default: all, for moderators)."""
+    if visible is None:
+        if not moderator:
+            raise ValueError("a non-moderator's queue needs a visibility rule")
+        visible = all_visible
     jobs = await bot.store.unfinished_jobs_for_guild(guild_id)
     embed = discord.Embed(title="Queue", colour=discord.Colour.blurple())
     if not jobs:
         embed.description = "Nothing is waiting or running on this server right now."
         return embed, None
     lines = [f"{len(jobs)} unfinished job(s), oldest first · as of {ts(time.time(), 'T')}"]
-    lines += [queue_line(place, job) for place, job in enumerate(jobs[:MAX_LINES], start=1)]
+    lines += [queue_line(place, job, visible=visible(job))
+              for place, job in enumerate(jobs[:MAX_LINES], start=1)]
     if len(jobs) > MAX_LINES:
         lines.append(f"…and {len(jobs) - MAX_LINES} more.")
     embed.description = clip("\n".join(lines), 4000)
@@ -140,7 +191,8 @@ class QueueCog(commands.Cog):
         if interaction.guild_id is None:
             raise Refusal("This command works in a server, not in direct messages.")
         embed, view = await queue_message(self.bot, interaction.guild_id,
-                                          moderator=is_moderator(interaction))
+                                          moderator=is_moderator(interaction),
+                                          visible=visibility_for(interaction))
         if view is None:
             await interaction.response.send_message(embed=embed, ephemeral=True)
         else:

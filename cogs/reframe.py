@@ -59,17 +59,12 @@ def check_attachment(attachment: discord.Attachment) -> str:
 
 
 def images_in(message: discord.Message) -> list[tuple[str, str]]:
-    """(label, url) of each image in a message: attachments first, then embed images."""
+    """(label, url) of each image attached to a message. Only Discord attachments count:
+    an embed's image URL can point anywhere, so it is never taken."""
     found: list[tuple[str, str]] = []
     for a in message.attachments:
         if is_accepted_image(a.content_type, a.filename) and a.size <= MAX_IMAGE_BYTES:
             found.append((a.filename, a.url))
-    for e in message.embeds:
-        for url in (e.image.url, e.thumbnail.url):
-            if url and url.startswith(("https://", "http://")) and url not in (
-                u for _, u in found
-            ):
-                found.append((url.rsplit("/", 1)[-1].split("?")[0] or "embed image", url))
     return found[:25]
 
 
@@ -160,7 +155,8 @@ class ReframeCog(commands.Cog):
                            message: discord.Message) -> None:
         images = images_in(message)
         if not images:
-            raise Refusal(f"That message has no image I can reframe ({ACCEPTED_TEXT}).")
+            raise Refusal(f"That message has no attached image I can reframe "
+                          f"({ACCEPTED_TEXT}; images shown only in embeds can't be taken).")
         await self.offer_picker(interaction, images)
 
     async def offer_picker(self, interaction: discord.Interaction,

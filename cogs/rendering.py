@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Final
 
 import discord
 
@@ -29,8 +31,33 @@ COLOUR_CANCELLED = discord.Colour.light_grey()
 LOCAL_PROVIDER_NOTE = "local preview provider"
 
 
+#: Characters Discord's markdown gives a meaning to (links, emphasis, code, spoilers, quotes,
+#: headings, lists, mentions, timestamps, emoji). A backslash before any of them shows the
+#: character itself, so escaping them all changes nothing a reader sees.
+_MARKDOWN: Final = re.compile(r"([\\*_~`|>\[\]()#<@:!-])")
+_TOKEN: Final = re.compile(r"\\.|.", re.DOTALL)
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def user_text(text: object, limit: int) -> str:
+    """Text a member (or a provider) wrote, safe to put in a message or an embed: every
+    markdown character escaped, so ``[free nitro](https://evil.example)`` shows as typed and
+    is no link, then clipped to ``limit`` characters without splitting an escape."""
+    escaped = _MARKDOWN.sub(r"\\\1", str(text))
+    if len(escaped) <= limit:
+        return escaped
+    kept: list[str] = []
+    size = 0
+    for token in _TOKEN.finditer(escaped):
+        piece = token.group()
+        if size + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + "…"
 
 
 def ts(when: float, style: str = "R") -> str:
@@ -49,7 +76,7 @@ def describe(job: JobRecord) -> str:
     """One line naming what was asked for."""
     if job.model == REFRAME_MODEL:
         return f"Reframe to **{job.inputs.get('resolution', '?')}**"
-    return clip(str(job.inputs.get("prompt", "")), 300)
+    return user_text(job.inputs.get("prompt", ""), 300)
 
 
 def status_line(job: JobRecord, *, eta: float | None = None, now: float | None = None) -> str:
@@ -69,8 +96,8 @@ def status_line(job: JobRecord, *, eta: float | None = None, now: float | None =
     if job.status is JobStatus.COMPLETED:
         return f"✅ Done for {who}"
     if job.status is JobStatus.CANCELLED:
-        return f"🚫 Cancelled — {clip(job.error or 'cancelled', 300)}"
-    return f"❌ Failed — {clip(job.error or 'the image service gave no reason', 400)}"
+        return f"🚫 Cancelled — {user_text(job.error or 'cancelled', 300)}"
+    return f"❌ Failed — {user_text(job.error or 'the image service gave no reason', 400)}"
 
 
 def _duration(seconds: float) -> str:
@@ -91,7 +118,7 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
     embed = discord.Embed(title=model_title(job), colour=colour)
     inputs = job.inputs
     if job.model in TEXT_TO_IMAGE_MODELS:
-        embed.description = clip(str(inputs.get("prompt", "")), 4000)
+        embed.description = user_text(inputs.get("prompt", ""), 4000)
         embed.add_field(name="Style", value=str(inputs.get("style", "auto")))
         embed.add_field(name="Aspect ratio", value=str(inputs.get("aspect_ratio", "1:1")))
         embed.add_field(name="Magic prompt",
@@ -100,7 +127,7 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
             embed.add_field(name="Colour palette", value=str(inputs["color_palette"]))
         if inputs.get("negative_prompt"):
             embed.add_field(name="Negative prompt",
-                            value=clip(str(inputs["negative_prompt"]), 1024), inline=False)
+                            value=user_text(inputs["negative_prompt"], 1024), inline=False)
     else:
         embed.description = f"Reframed to **{inputs.get('resolution', '?')}**"
         embed.add_field(name="Resolution", value=str(inputs.get("resolution", "?")))
@@ -125,12 +152,12 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
 def info_embed(job: JobRecord) -> discord.Embed:
     """Everything that was sent, for the Info button."""
     embed = discord.Embed(title=f"Job {job.short_id}", colour=COLOUR_WORKING)
-    lines = [f"**{key}**: `{clip(str(value), 900)}`" for key, value in job.inputs.items()]
+    lines = [f"**{key}**: {user_text(value, 900)}" for key, value in job.inputs.items()]
     embed.description = clip("\n".join(lines), 4000)
     embed.add_field(name="Model", value=job.model, inline=False)
     if job.revised_prompt:
         embed.add_field(name="Prompt used by the provider",
-                        value=clip(job.revised_prompt, 1024), inline=False)
+                        value=user_text(job.revised_prompt, 1024), inline=False)
     embed.add_field(name="Provider", value=job.provider)
     embed.add_field(name="Status", value=job.status.value)
     embed.add_field(name="Seed", value=f"`{job.seed}`")
@@ -146,5 +173,5 @@ def info_embed(job: JobRecord) -> discord.Embed:
     if job.cost is not None:
         embed.add_field(name="Cost", value=f"${job.cost:.3f}")
     if job.error:
-        embed.add_field(name="Error", value=clip(job.error, 1024), inline=False)
+        embed.add_field(name="Error", value=user_text(job.error, 1024), inline=False)
     return embed

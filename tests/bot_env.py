@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from bot.config import load_settings
 from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
+from bot.net import AllowList, SafeFetcher
 from bot.polling import PollingConfig
 from bot.providers.base import AnyProvider
 from bot.providers.ideogram import IdeogramClient
@@ -28,13 +29,12 @@ FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interv
                              min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
 
 
-@contextlib.asynccontextmanager
-async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
-                       min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
-                       ideogram: bool = False, ideogram_auth: str = "bearer",
-                       default_provider: str = "runcomfy", runcomfy: bool = True,
-                       ) -> AsyncIterator[IdeogramBot]:
-    """A fully wired bot on a real SQLite file; a second one on the same file = a restart.
+async def build_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
+                    min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
+                    ideogram: bool = False, ideogram_auth: str = "bearer",
+                    default_provider: str = "runcomfy", runcomfy: bool = True,
+                    ) -> IdeogramBot:
+    """A fully wired bot on a real SQLite file, not yet logged in (see :func:`ideogram_bot`).
 
     ``ideogram``: also serve the synchronous API (the local server's ``/ideogram/generate``,
     with ``ideogram_auth``); ``default_provider``: ``PROVIDER``; ``runcomfy=False``: no
@@ -60,16 +60,40 @@ async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Pat
         store=store,
         providers=providers,
         provider_name="ideogram" if default_provider == "ideogram" else "runcomfy",
-        http=httpx.AsyncClient(timeout=10),
+        # The provider and the fake Discord (standing in for Discord's CDN) live on
+        # 127.0.0.1: allowed by name, as the bot allows its configured provider.
+        downloads=SafeFetcher(allow=AllowList.of([provider.base_url, fake.url])),
         tracker_config=TrackerConfig(polling=FAST_POLLING, queue_timeout=queue_timeout),
     )
-    bot = IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
+    return IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
+
+
+@contextlib.asynccontextmanager
+async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path,
+                       **options: Any) -> AsyncIterator[IdeogramBot]:
+    """A fully wired bot (see :func:`build_bot`), logged in to the fake Discord and closed
+    at the end; a second one on the same file = a restart."""
+    bot = await build_bot(fake, provider, db, **options)
     try:
         async with running_bot(fake, bot) as running:
             yield running
             await running.job_messages.wait_idle()
     finally:
-        await services.aclose()
+        await bot.services.aclose()
+
+
+async def start_unmanaged_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path,
+                              **options: Any) -> IdeogramBot:
+    """A bot logged in to the fake like :func:`ideogram_bot`, but nobody will close it:
+    for tests that kill it (:mod:`tests.process_death`)."""
+    bot = await build_bot(fake, provider, db, **options)
+    await bot.login("harness-bot-token")  # runs setup_hook
+    state: Any = bot._connection
+    for guild in fake.guilds.values():
+        if state._get_guild(int(guild["id"])) is None:
+            state._add_guild_from_data(copy.deepcopy(guild))
+    bot._ready.set()
+    return bot
 
 
 async def wait_for_job(bot: IdeogramBot, predicate: Callable[[JobRecord], bool], *,

@@ -12,12 +12,15 @@ from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
 from tests.bot_env import delivered, ideogram_bot, wait_for_job
 from tests.discord_harness import (
+    BOT_USER_ID,
     CHANNEL_ID,
     GUILD_ID,
     MOD_USER_ID,
     OTHER_USER_ID,
     USER_ID,
     FakeDiscord,
+    action_row,
+    button,
     chat_input,
     component,
     dispatch,
@@ -212,7 +215,8 @@ async def test_job_recall_for_owner_and_moderator_not_others(
         assert embed["image"]["url"] == f"attachment://{edit.files[0].filename}"
         assert embed["description"] == "a paper crane"
         ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
-        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info", "delete")]
+        # A recalled copy has no Delete: Delete works only on the job's own message.
+        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info")]
     # The image came from the original result message, not the provider's URL.
     assert local_server.state.request_counts["file"] == files_before
     assert fake.calls("GET", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
@@ -255,7 +259,7 @@ async def test_job_unknown_ambiguous_or_malformed_ids(fake: FakeDiscord, bot: Id
     assert expected in cb["data"]["content"]
 
 
-async def test_delete_on_a_recalled_result_removes_both_messages(
+async def test_delete_works_only_on_the_jobs_own_message(
         fake: FakeDiscord, bot: IdeogramBot) -> None:
     await dispatch(bot, chat_input("ideogram", {"prompt": "a lighthouse"}))
     job = await wait_delivered(bot)
@@ -264,11 +268,30 @@ async def test_delete_on_a_recalled_result_removes_both_messages(
     recalled = fake.original_message(recall["token"]) or {}
     assert fake.message(job.message_id or 0) is not None
 
-    delete = component(f"job:{job.id}:delete", message=recalled)
+    # A Delete click that arrives on another message (a recalled copy, or another of the
+    # bot's messages carrying this job's button) is refused, and nothing is deleted.
+    delete_row = action_row(button(f"job:{job.id}:delete"))
+    others = [recalled | {"components": [delete_row]},
+              fake.add_message(message_payload("someone else's result",
+                                               author=user_payload(BOT_USER_ID),
+                                               components=[delete_row]))]
+    for message in others:
+        delete = component(f"job:{job.id}:delete", message=message)
+        await dispatch(bot, delete)
+        refusal = callback(fake, delete)
+        assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+        assert "not on that job's result message" in refusal["data"]["content"]
+        assert fake.message(message["id"]) is not None
+    assert fake.message(job.message_id or 0) is not None
+    still = await bot.store.get_job(job.id)
+    assert still is not None and still.deleted_at is None
+
+    # On the job's own message it deletes the result and hides the job.
+    original = fake.message(job.message_id or 0) or {}
+    delete = component(f"job:{job.id}:delete", message=original)
     await dispatch(bot, delete)
     assert callback(fake, delete) == {"type": 6}
-    assert fake.message(recalled["id"]) is None  # the message clicked
-    assert fake.message(job.message_id or 0) is None  # and the original result
+    assert fake.message(job.message_id or 0) is None
     gone = await bot.store.get_job(job.id)
     assert gone is not None and gone.deleted_at is not None
     history = chat_input("history", {})

@@ -161,7 +161,8 @@ async def test_failed_job_edits_the_reply_with_the_reason(
     job = await wait_delivered(bot, (await only_job(bot)).id)
     assert job.status is JobStatus.FAILED
     last = fake.edits_of_original(payload["token"])[-1]
-    assert "simulated failure" in last.json["content"]
+    assert "could not make this image" in last.json["content"]
+    assert "simulated failure" not in last.json["content"]  # raw provider text: log only
     assert not last.files
 
 

@@ -100,8 +100,8 @@ async def test_full_life_on_the_synchronous_provider(
     info_embed = callback["data"]["embeds"][0]
     info_fields = {f["name"]: f["value"] for f in info_embed["fields"]}
     assert info_fields["Prompt used by the provider"] == job.revised_prompt
-    assert "**model**: `V_2_TURBO`" in info_embed["description"]
-    assert "**color_palette**: `EMBER`" in info_embed["description"]
+    assert "**model**: V\\_2\\_TURBO" in info_embed["description"]
+    assert "**color_palette**: EMBER" in info_embed["description"]
     assert info_fields["Provider"] == "ideogram"
 
     # Reroll: the same options on the same provider, a new seed.
@@ -158,8 +158,8 @@ async def test_the_seeds_500_envelope_is_a_clear_failure(
     job = await wait_job(bot, delivered)
     assert job.status is JobStatus.FAILED
     last = fake.edits_of_original(payload["token"])[-1]
-    assert last.json["content"] == ("❌ Failed — The image service failed (error 500: "
-                                    "simulated failure). Please try again shortly.")
+    assert last.json["content"] == ("❌ Failed — The image service failed \\(error 500\\). "
+                                    "Please try again shortly.")
     assert await usage(bot) == (0, 0)
 
 

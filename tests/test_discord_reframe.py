@@ -144,7 +144,7 @@ async def test_context_menu_without_image_says_so(fake: FakeDiscord, bot: Ideogr
     await dispatch(bot, payload)
     [callback] = fake.interaction_callbacks(payload["id"])
     assert callback["type"] == 4 and callback["data"]["flags"] & 64
-    assert "no image" in callback["data"]["content"]
+    assert "no attached image" in callback["data"]["content"]
 
 
 async def test_context_menu_picks_image_and_resolution(

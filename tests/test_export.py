@@ -15,6 +15,8 @@ import pytest
 
 from bot.export import (
     COLUMNS,
+    FORMULA_STARTS,
+    ExportResult,
     ExportTooLarge,
     guild_job_pages,
     iso_utc,
@@ -62,9 +64,18 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def read_csv(data: bytes) -> list[dict[str, str]]:
+    """The records as written, less the ``'`` that neutralises formula-like cells."""
+    return [{key: as_typed(value) for key, value in row.items()}
+            for row in read_csv_raw(data)]
+
+
+def read_csv_raw(data: bytes) -> list[dict[str, str]]:
     text = data.decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    return rows
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def as_typed(cell: str) -> str:
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1] in FORMULA_STARTS else cell
 
 
 def expected_row(job: JobRecord) -> dict[str, str]:
@@ -172,3 +183,24 @@ async def test_pages_are_keyset_and_stable(store: Store) -> None:
     pages: list[Sequence[JobRecord]] = [p async for p in guild_job_pages(store, GUILD, 3)]
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [j.id for p in pages for j in p] == sorted(j.id for j in same_time)
+
+
+@pytest.mark.parametrize("prompt", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2",
+                                    "-2+3", "@SUM(A1)", "\tindented", "\rreturn",
+                                    "plain =not first"])
+async def test_formula_like_cells_are_neutralised(store: Store, tmp_path: Path,
+                                                  prompt: str) -> None:
+    await store.insert_job(make_job(1, inputs={"prompt": prompt, "seed": -1}, seed=-1))
+    _, [data] = await export_bytes(store, tmp_path, limit=10 * 1024 * 1024)
+    [row] = read_csv_raw(data)
+    expected = ("'" + prompt) if prompt[0] in "=+-@\t\r" else prompt
+    assert row["prompt"] == expected
+    assert row["seed"] == "'-1"  # every cell, numbers too
+    assert not any(cell.startswith(FORMULA_STARTS) for cell in row.values())
+
+
+def test_the_export_message_says_cells_were_neutralised() -> None:
+    from cogs.export import describe_export
+
+    result = ExportResult(parts=(), rows=3, csv_size=100, gzipped=False)
+    assert "begin with an added '" in describe_export(result, 10 * 1024 * 1024)

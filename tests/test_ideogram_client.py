@@ -131,9 +131,10 @@ async def test_the_seeds_500_envelope_gives_a_clear_message(
         with pytest.raises(ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored(prompt="boom [fail]"))
         assert info.value.status_code == 500
+        # Users see the bot's own words; the provider's go to the log (``detail``).
         assert info.value.user_message == (
-            "The image service failed (error 500: simulated failure). Please try again "
-            "shortly.")
+            "The image service failed (error 500). Please try again shortly.")
+        assert info.value.detail == "simulated failure"
         server.state.faults.server_error(1, kind="generate")
         with pytest.raises(ServiceFailure, match="internal error"):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
@@ -141,7 +142,8 @@ async def test_the_seeds_500_envelope_gives_a_clear_message(
         server.state.faults.error_body(1, kind="generate", code=500, message="upstream down")
         with pytest.raises(ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
-        assert "upstream down" in info.value.user_message
+        assert "upstream down" in info.value.detail
+        assert "upstream down" not in info.value.user_message
     # None of them was resent.
     assert server.state.request_counts["generate"] == 3
 
@@ -328,7 +330,8 @@ async def test_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
         with pytest.raises(ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         texts += [str(info.value), repr(info.value), info.value.user_message]
-    assert "[redacted]" in info.value.user_message
+    assert info.value.detail == "bad key [redacted]"
+    assert "bad key" not in info.value.user_message
     texts.append(caplog.text)
     assert all(secret not in t for t in texts)
     assert srv.state.ideogram_auth == ["bearer"] * 5 + ["api-key"] * 5

@@ -1,4 +1,5 @@
-"""The local server's /ideogram/generate (seed 004), over real HTTP on 127.0.0.1."""
+"""The local server's Ideogram-compatible synchronous API (POST /ideogram/generate), over
+real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ async def test_unsafe_prompt_and_magic_prompt_off(http: httpx.AsyncClient) -> No
      "color_palette is not supported by V_1_TURBO"),
     (body(resolution="RESOLUTION_1024_1024", aspect_ratio="ASPECT_1_1"), "not both"),
 ])
-async def test_invalid_requests_get_the_seeds_envelope(
+async def test_invalid_requests_get_the_error_envelope(
         server: LocalRunComfyServer, http: httpx.AsyncClient, request_body: dict[str, Any],
         message: str) -> None:
     response = await http.post(PATH, headers=BEARER, json=request_body)

@@ -14,6 +14,7 @@ from PIL import Image
 from bot.inputs import GenerateInputs, ReframeInputs
 from bot.localserver.app import LocalRunComfyServer
 from bot.providers.errors import (
+    FAILED_AT_PROVIDER,
     AuthenticationError,
     InputRejected,
     InsufficientBalance,
@@ -134,13 +135,17 @@ async def test_cancel_queued_and_running(local_server: LocalRunComfyServer) -> N
         await wait_state(client, running.request_id, RemoteState.COMPLETED)
 
 
-async def test_failed_job_carries_the_provider_error(local_server: LocalRunComfyServer) -> None:
+async def test_failed_job_logs_the_provider_error(local_server: LocalRunComfyServer,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.providers.runcomfy")
     async with client_for(local_server) as client:
         inputs = GenerateInputs(prompt="this one [fail]s", seed=3)
         receipt = await client.submit(inputs.model, inputs)
         await wait_state(client, receipt.request_id, RemoteState.FAILED)
         status = await client.status(receipt.request_id)
-        assert status.error == "simulated failure"
+        # Users see the bot's own words; the provider's reason is in the log.
+        assert status.error == FAILED_AT_PROVIDER
+        assert f"{receipt.request_id} failed: simulated failure" in caplog.text
         result = await client.result(receipt.request_id)
         assert result.state is RemoteState.FAILED and result.image_urls == ()
 

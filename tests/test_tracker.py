@@ -19,6 +19,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
 from bot.store import Store
 from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
+from bot.tracker.reasons import FAILED_REMOTELY
 from tests.conftest import TOKEN
 
 FAST = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
@@ -141,7 +142,8 @@ async def test_failed_and_cancelled(store: Store, client: RunComfyClient,
     assert cancelled.status is JobStatus.CANCELLED
     assert local_server.state.jobs[to_cancel.request_id or ""].status().value == "cancelled"
     assert failed.status is JobStatus.FAILED
-    assert failed.job.error and "simulated failure" in failed.job.error
+    # The provider's own reason goes to the log, the job carries the bot's words.
+    assert failed.job.error == FAILED_REMOTELY
     assert recorder.persisted_first
 
 

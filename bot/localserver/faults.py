@@ -1,11 +1,12 @@
-"""Fault injection for the local RunComfy server, switchable at run time.
+"""Fault injection for the local server, switchable at run time, and its middleware.
 
 Every fault is a *rule* that applies to the next ``count`` requests of one kind
-(``submit``, ``status``, ``result``, ``cancel``, ``file``, or ``generate``: the synchronous
-``/ideogram/generate``) or, with ``kind=None``, of any API kind (submit, status, result,
-cancel, generate; never ``file``). On ``generate`` the error answers use seed 004's
-envelope ``{"code": "500", "message": ..., "data": null}``. Each request takes at most
-one rule: the oldest matching one, whose ``remaining`` count then goes down by one.
+(``submit``, ``status``, ``result``, ``cancel``, ``file``, or ``generate``: the
+Ideogram-compatible synchronous ``/ideogram/generate``) or, with ``kind=None``, of any API
+kind (submit, status, result, cancel, generate; never ``file``). On ``generate`` the error
+answers use that API's envelope ``{"code": "500", "message": ..., "data": null}``. Each
+request takes at most one rule: the oldest matching one, whose ``remaining`` count then
+goes down by one.
 
 From Python (``server.state.faults``)::
 
@@ -21,19 +22,33 @@ From Python (``server.state.faults``)::
 
 Out of process, ``POST /_control/faults`` with the same names as JSON, e.g.
 ``{"fault": "rate_limit", "count": 2, "kind": "status", "retry_after": 1}``, a list of
-such objects, or ``{"clear": true}`` (see :meth:`Faults.apply`).
+such objects, or ``{"clear": true}`` (see :meth:`Faults.apply`); at start,
+``python -m bot.localserver --fault JSON`` (repeatable) with the same objects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, cast
 
+from aiohttp import web
+
+from bot.localserver.web_common import (
+    Handler,
+    detail_answer,
+    envelope_answer,
+    malformed_answer,
+    request_kind,
+    seconds_header,
+)
+
 logger = logging.getLogger(__name__)
 
 RequestKind = Literal["submit", "status", "result", "cancel", "file", "generate"]
+BalanceKind = Literal["submit", "generate"]
 FaultName = Literal[
     "rate_limit", "server_error", "slow", "malformed", "insufficient_balance", "error_body"
 ]
@@ -64,6 +79,7 @@ class FaultRule:
     message: str = "something"
 
     def matches(self, kind: str) -> bool:
+        """True when this rule has uses left and applies to a request of ``kind``."""
         if self.remaining <= 0:
             return False
         if self.kind is None:
@@ -71,6 +87,7 @@ class FaultRule:
         return self.kind == kind
 
     def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready fields."""
         return asdict(self)
 
 
@@ -116,8 +133,11 @@ class Faults:
     def slow(
         self, seconds: float, count: int = 1, *, kind: RequestKind | None = None
     ) -> FaultRule:
-        """Sleep ``seconds`` before answering normally. A slow submit still creates its job
-        before sleeping, as a real provider that accepted it would."""
+        """Sleep ``seconds`` before answering normally.
+
+        A slow submit still creates its job before sleeping, as a real provider that
+        accepted it would.
+        """
         delay = _check_seconds("seconds", seconds)
         return self._add(FaultRule("slow", count, kind, seconds=delay))
 
@@ -126,9 +146,12 @@ class Faults:
         return self._add(FaultRule("malformed", count, kind))
 
     def insufficient_balance(self, count: int = 1, *,
-                             kind: Literal["submit", "generate"] = "submit") -> FaultRule:
-        """Answer the next submits 402 ``{"error_code": 400002, ...}`` (or the next
-        generates 402 with the seed's envelope); no job is created."""
+                             kind: BalanceKind = "submit") -> FaultRule:
+        """Answer the next submits 402 ``{"error_code": 400002, ...}``; no job is created.
+
+        With ``kind="generate"``, the next generates get 402 in the synchronous API's
+        envelope.
+        """
         if kind not in ("submit", "generate"):
             raise ValueError("insufficient_balance applies to submit or generate")
         return self._add(FaultRule("insufficient_balance", count, kind))
@@ -178,6 +201,7 @@ class Faults:
         return False
 
     def snapshot(self) -> dict[str, Any]:
+        """The pending rules and failing-job count, JSON-ready."""
         return {
             "pending": [rule.to_dict() for rule in self.pending],
             "fail_next_submits": self.fail_next_submits,
@@ -206,11 +230,10 @@ class Faults:
         name = item.get("fault")
         count = _check_count(item.get("count", 1))
         kind = _check_kind(item.get("kind"))
-        allowed = _ALLOWED_KEYS.get(name) if isinstance(name, str) else None
-        if allowed is None:
+        if not isinstance(name, str) or name not in _ALLOWED_KEYS:
             names = ", ".join((*FAULT_NAMES, "fail_jobs"))
             raise ValueError(f"unknown fault {name!r}: use one of {names}, or clear")
-        unknown = set(item) - {"fault", "count"} - allowed
+        unknown = set(item) - {"fault", "count"} - _ALLOWED_KEYS[name]
         if unknown:
             raise ValueError(f"unexpected keys for {name}: {', '.join(sorted(unknown))}")
         return _builder(self, name, count, kind, item)
@@ -257,5 +280,56 @@ def _builder(
         target = kind or "submit"
         if target not in ("submit", "generate"):
             raise ValueError("insufficient_balance applies to submit or generate")
-        return lambda: faults.insufficient_balance(count, kind=target)  # type: ignore[arg-type]
+        return lambda: faults.insufficient_balance(count, kind=target)
     return lambda: faults.fail_jobs(count)
+
+
+# -- answering with faults ------------------------------------------------------------------
+
+INSUFFICIENT_BALANCE_BODY: Final[Mapping[str, Any]] = {
+    "error_code": 400002, "error_message": "Insufficient balance",
+}
+#: Where a server keeps its :class:`Faults` for the middleware.
+FAULTS_KEY: Final = web.AppKey("faults", Faults)
+
+
+def fault_answer(rule: FaultRule, *, envelope: bool) -> web.Response:
+    """The answer a fault gives instead of the real one (every fault but ``slow``).
+
+    In RunComfy's style or, with ``envelope``, in the synchronous API's envelope.
+    """
+    error = envelope_answer if envelope else detail_answer
+    if rule.fault == "rate_limit":
+        return error(429, "rate limited", {"Retry-After": seconds_header(rule.retry_after)})
+    if rule.fault == "server_error":
+        return error(500, "internal error")
+    if rule.fault == "malformed":
+        return malformed_answer()
+    if rule.fault == "insufficient_balance":
+        if envelope:
+            return envelope_answer(402, "Insufficient balance")
+        return web.json_response(dict(INSUFFICIENT_BALANCE_BODY), status=402)
+    # error_body: HTTP 200 that carries an error, as both real APIs sometimes answer.
+    if envelope:
+        return web.json_response({"code": str(rule.code), "message": rule.message,
+                                  "data": None})
+    return web.json_response({"error_code": rule.code, "error_message": rule.message})
+
+
+@web.middleware
+async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer with the oldest pending fault for this kind of request, if there is one."""
+    kind = request_kind(request)
+    rule = request.app[FAULTS_KEY].take(kind)
+    if rule is None:
+        return await handler(request)
+    logger.info("fault %s on %s %s", rule.fault, request.method, request.path)
+    if rule.fault != "slow":
+        return fault_answer(rule, envelope=kind == "generate")
+    if kind == "submit":
+        # A slow submit creates its job first, as a provider that accepted it would.
+        response = await handler(request)
+        await asyncio.sleep(rule.seconds)
+        return response
+    await asyncio.sleep(rule.seconds)
+    return await handler(request)

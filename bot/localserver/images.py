@@ -1,19 +1,23 @@
-"""Placeholder PNGs for the local RunComfy server, drawn with Pillow.
+"""Placeholder PNGs for the local server, drawn with Pillow.
 
 The functions here are synchronous and CPU-bound: call them through
 ``asyncio.to_thread``, never on the event loop. The pictures are deterministic for a
-given set of inputs (colours come from a CRC of the prompt and seed).
+given set of inputs on a given machine (colours come from a CRC of the prompt and seed;
+characters the shipped font lacks are drawn with the system's fonts, see
+:mod:`.glyph_fonts`).
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import threading
 import zlib
 from typing import Final
 
-from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageOps
+
+from bot.localserver.caption_text import CaptionFont, Color, wrap_lines
+from bot.localserver.glyph_fonts import default_fonts
 
 logger = logging.getLogger(__name__)
 
@@ -22,23 +26,6 @@ FOOTER: Final = "local preview provider"
 MAX_INPUT_PIXELS: Final = 40_000_000
 #: Most lines of wrapped text drawn on an image.
 MAX_TEXT_LINES: Final = 8
-
-Color = tuple[int, int, int]
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-
-_fonts = threading.local()
-
-
-def _font(size: int) -> Font:
-    """Pillow's default font at ``size`` px, one instance per thread (FreeType faces are not
-    safe to share between threads). Falls back to the fixed bitmap font on old Pillow."""
-    cache: dict[int, Font] = _fonts.__dict__.setdefault("cache", {})
-    if size not in cache:
-        try:
-            cache[size] = ImageFont.load_default(size=size)
-        except (TypeError, ImportError, OSError):
-            cache[size] = ImageFont.load_default()
-    return cache[size]
 
 
 def _palette(key: str) -> tuple[Color, Color, Color]:
@@ -58,51 +45,25 @@ def _gradient(size: tuple[int, int], start: Color, end: Color) -> Image.Image:
     return Image.composite(Image.new("RGB", size, end), Image.new("RGB", size, start), mask)
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> list[str]:
-    """Greedy word wrap to ``width`` px; overlong words are cut; at most MAX_TEXT_LINES."""
-    lines: list[str] = []
-    for word in " ".join(text.split()).split(" "):
-        candidate = f"{lines[-1]} {word}" if lines else word
-        if lines and draw.textlength(candidate, font=font) <= width:
-            lines[-1] = candidate
-            continue
-        while word and draw.textlength(word, font=font) > width:
-            cut = max(1, _fit(draw, word, font, width))
-            lines.append(word[:cut])
-            word = word[cut:]
-        if word:
-            lines.append(word)
-    if len(lines) > MAX_TEXT_LINES:
-        lines = [*lines[: MAX_TEXT_LINES - 1], lines[MAX_TEXT_LINES - 1] + " …"]
-    return lines
-
-
-def _fit(draw: ImageDraw.ImageDraw, word: str, font: Font, width: int) -> int:
-    """How many leading characters of ``word`` fit in ``width`` px."""
-    for end in range(len(word), 0, -1):
-        if draw.textlength(word[:end], font=font) <= width:
-            return end
-    return 0
-
-
 def _draw_caption(image: Image.Image, text: str, detail: str) -> None:
     """Wrapped ``text``, a ``detail`` line and the footer on a dark band at the bottom."""
     width, height = image.size
     big = max(12, min(width, height) // 22)
     small = max(10, big * 2 // 3)
     margin = big
-    draw = ImageDraw.Draw(image, "RGBA")
-    lines = _wrap(draw, text, _font(big), width - 2 * margin) if text.strip() else []
+    fonts = default_fonts()
+    title, note = CaptionFont(fonts, big), CaptionFont(fonts, small)
+    lines = wrap_lines(text, title.width, width - 2 * margin, MAX_TEXT_LINES)
     band = len(lines) * (big + big // 3) + 2 * (small + small // 3) + 2 * margin
     top = max(0, height - band)
-    draw.rectangle((0, top, width, height), fill=(0, 0, 0, 150))
+    ImageDraw.Draw(image, "RGBA").rectangle((0, top, width, height), fill=(0, 0, 0, 150))
     y = top + margin
     for line in lines:
-        draw.text((margin, y), line, font=_font(big), fill=(255, 255, 255))
+        title.draw(image, (margin, y), line, (255, 255, 255))
         y += big + big // 3
-    draw.text((margin, y), detail, font=_font(small), fill=(220, 220, 220))
+    note.draw(image, (margin, y), detail, (220, 220, 220))
     y += small + small // 3
-    draw.text((margin, y), FOOTER, font=_font(small), fill=(255, 210, 90))
+    note.draw(image, (margin, y), FOOTER, (255, 210, 90))
 
 
 def _decorate(image: Image.Image, accent: Color, key: str) -> None:
@@ -157,8 +118,11 @@ def decode_source(data: bytes | None) -> Image.Image | None:
 def render_reframe(
     source: bytes | None, size: tuple[int, int], *, resolution: str, seed: int = 0
 ) -> bytes:
-    """The PNG of an ``ideogram-v3/reframe`` job: ``source`` scaled to fit and centred on a
-    gradient, or a placeholder note when ``source`` is missing or does not decode."""
+    """The PNG of an ``ideogram-v3/reframe`` job.
+
+    ``source`` scaled to fit and centred on a gradient, or a placeholder note when
+    ``source`` is missing or does not decode.
+    """
     key = f"{seed}:{resolution}"
     start, end, _accent = _palette(key)
     image = _gradient(size, start, end)

@@ -1,10 +1,14 @@
 """Typed provider errors. Each carries ``user_message``: one short line a Discord user can act on.
 
-Exception text never contains a token: messages are built from status codes and the
-provider's own error text only, never from request headers.
+``user_message`` is the bot's own wording for each class, never the provider's text. The
+provider's explanation goes into ``detail`` (for the log), scrubbed of credentials: the
+clients blank out their own token, and any labelled credential (``Bearer …``) is blanked
+here whatever its origin.
 """
 
 from __future__ import annotations
+
+from bot.providers.redact import redact
 
 
 class ProviderError(Exception):
@@ -15,7 +19,7 @@ class ProviderError(Exception):
     retryable = False
 
     def __init__(self, detail: str = "", *, status_code: int | None = None) -> None:
-        self.detail = detail[:500]
+        self.detail = redact(detail[:500])
         self.status_code = status_code
         super().__init__(self.detail or self.user_message)
 
@@ -45,9 +49,8 @@ class InsufficientBalance(ProviderError):
 class InputRejected(ProviderError):
     """The provider refused the inputs (400/422); ``detail`` holds its explanation."""
 
-    @property
-    def user_message(self) -> str:  # type: ignore[override]
-        return f"The image service refused these options: {self.detail or 'invalid input'}."[:300]
+    user_message = ("The image service refused these options. Try a shorter or different "
+                    "prompt, or other options.")
 
 
 class RequestNotFound(ProviderError):
@@ -74,9 +77,8 @@ class ServiceFailure(ProviderUnavailable):
 
     @property
     def user_message(self) -> str:  # type: ignore[override]
-        code = f"error {self.status_code}: " if self.status_code else ""
-        return (f"The image service failed ({code}{self.detail or 'no reason given'}). "
-                "Please try again shortly.")[:300]
+        code = f" (error {self.status_code})" if self.status_code else ""
+        return f"The image service failed{code}. Please try again shortly."
 
 
 class MalformedResponse(ProviderError):
@@ -94,3 +96,8 @@ class SubmitUncertain(ProviderError):
         "The image service did not answer in time, so the bot cannot tell whether the job "
         "started. It was not resent, to avoid a double charge; please try again."
     )
+
+
+#: ``error`` of a job the provider itself reported as failed: its reason (scrubbed) is
+#: logged, not shown, as users see only the bot's own words.
+FAILED_AT_PROVIDER = "the bot's owner can find its reason in the bot's log"

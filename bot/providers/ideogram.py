@@ -7,7 +7,10 @@ Errors come as the seed's envelope ``{"code": "500", "message": ..., "data": nul
 (sometimes with HTTP 200) or as Ideogram's ``{"error": ...}``; both map to the typed errors
 of :mod:`bot.providers.errors`.
 
-One ``httpx.AsyncClient`` per process, with a long read timeout. Only a connection that
+One ``httpx.AsyncClient`` per process (sending through the aiohttp transport, which caps
+the decoded answer's size), with a long read timeout and one overall deadline per call.
+Any malformed answer becomes a :class:`~bot.providers.errors.ProviderError`. Only a
+connection that
 never opened is retried: once the request was sent, a timeout or a broken connection is
 :class:`SubmitUncertain`, never a resend, because a second call is a second charge.
 
@@ -33,6 +36,7 @@ from bot.inputs import (
     InvalidInput,
     inputs_from_payload,
 )
+from bot.providers.answers import MAX_ANSWER_BYTES, json_body, reading
 from bot.providers.errors import (
     IdeogramKeyRefused,
     InputRejected,
@@ -44,7 +48,9 @@ from bot.providers.errors import (
     ServiceFailure,
     SubmitUncertain,
 )
+from bot.providers.redact import redact
 from bot.providers.retry import RetryPolicy
+from bot.providers.transport import AiohttpTransport
 from bot.providers.types import RemoteState, RequestResult
 
 log = logging.getLogger(__name__)
@@ -76,18 +82,20 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _message(body: object) -> str:
-    """The provider's explanation from the seed's envelope, ``{"error": ...}`` or ``detail``."""
-    if not isinstance(body, Mapping):
+def _message(body: object, depth: int = 0) -> str:
+    """The provider's explanation from the seed's envelope, ``{"error": ...}`` or ``detail``
+    (for the log)."""
+    if not isinstance(body, Mapping) or depth > 3:
         return ""
     for key in ("message", "error", "detail"):
         value = body.get(key)
         if isinstance(value, Mapping):
-            inner = _message(value)
+            inner = _message(value, depth + 1)
             if inner:
                 return inner
         elif isinstance(value, list) and value:
-            return "; ".join(str(v) for v in value[:5])[:500]
+            return "; ".join(str(v)[:200] for v in value[:5]
+                             if isinstance(v, str | int | float))[:500]
         elif isinstance(value, str | int | float) and not isinstance(value, bool) and value != "":
             return str(value)[:500]
     return ""
@@ -116,9 +124,7 @@ def error_for(status: int, body: object, *, retry_after: float | None = None,
               secret: str = "") -> ProviderError:
     """The typed error for an error answer (``status``: HTTP status, or the envelope's code
     when the HTTP status was 2xx). A ``secret`` the provider echoed is blanked out."""
-    detail = _message(body)
-    if secret and secret in detail:
-        detail = detail.replace(secret, "[redacted]")
+    detail = redact(_message(body), [secret])
     if status in (401, 403):
         return IdeogramKeyRefused(detail, status_code=status)
     if status == 402:
@@ -213,6 +219,7 @@ class IdeogramClient:
         connect_retry: RetryPolicy = CONNECT_RETRY,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        call_deadline: float | None = None,
     ) -> None:
         if not api_key or any(c.isspace() for c in api_key):
             raise ValueError("Ideogram API key is empty or malformed")
@@ -226,6 +233,11 @@ class IdeogramClient:
         self.path = path
         self.auth = str(auth)
         self.timeout_seconds = float(timeout_seconds)
+        #: The most one call may take in all, whatever the server trickles.
+        self.call_deadline = (self.timeout_seconds + 30.0 if call_deadline is None
+                              else float(call_deadline))
+        if self.call_deadline <= 0:
+            raise ValueError("call_deadline must be positive")
         self._connect_retry = connect_retry
         self._sleep = sleep
         self._key = api_key  # only to blank it out of error text the provider might echo
@@ -236,7 +248,7 @@ class IdeogramClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=self._timeout,
-            transport=transport,
+            transport=transport or AiohttpTransport(max_body_bytes=MAX_ANSWER_BYTES),
             headers={
                 **key_header,
                 "Accept": "application/json",
@@ -268,24 +280,22 @@ class IdeogramClient:
                 from None
         assert isinstance(typed, IdeogramGenerateInputs)
         response = await self._post(image_request(typed))
-        try:
-            body: object = response.json()
-        except ValueError:
-            body = None
-        if not response.is_success:
-            raise error_for(response.status_code, body, retry_after=_retry_after(response),
-                            secret=self._key)
-        if not isinstance(body, Mapping):
-            raise MalformedResponse("the answer was not a JSON object")
-        if _is_error_body(body):
-            status = _envelope_status(body)
-            raise error_for(status if status is not None and status >= 400 else 500, body,
-                            secret=self._key)
-        return parse_answer(body)
+        body = json_body(response.content)
+        with reading("generate"):
+            if not response.is_success:
+                raise error_for(response.status_code, body,
+                                retry_after=_retry_after(response), secret=self._key)
+            if not isinstance(body, Mapping):
+                raise MalformedResponse("the answer was not a JSON object")
+            if _is_error_body(body):
+                status = _envelope_status(body)
+                raise error_for(status if status is not None and status >= 400 else 500,
+                                body, secret=self._key)
+            return parse_answer(body)
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response:
         # The whole call, not only each read, is bounded.
-        deadline = self.timeout_seconds + 30.0
+        deadline = self.call_deadline
         attempt = 0
         while True:
             attempt += 1
@@ -303,5 +313,7 @@ class IdeogramClient:
                 await self._sleep(delay)
             except (httpx.TimeoutException, TimeoutError) as exc:
                 raise SubmitUncertain(f"no answer in time ({type(exc).__name__})") from None
+            except httpx.DecodingError as exc:  # over the size cap, or undecodable
+                raise MalformedResponse(f"unreadable answer ({exc})") from None
             except httpx.HTTPError as exc:
                 raise SubmitUncertain(f"connection lost ({type(exc).__name__})") from None

@@ -1,13 +1,17 @@
 """RunComfy model API client: submit, status, result, cancel.
 
-One ``httpx.AsyncClient`` per process. Every call has a timeout; status, result and cancel
-are retried with backoff on 429/5xx/connection errors. A submit is retried only when the
+One ``httpx.AsyncClient`` per process. Every try has one overall deadline
+(``asyncio.timeout``) besides the per-read timeout, and its answer is read with a cap on
+the decoded size; status, result and cancel are retried with backoff on
+429/5xx/connection errors. A submit is retried only when the
 provider certainly did not take it (an HTTP 429/5xx answer, or a connection that never
 opened): after the request was sent, a timeout is :class:`SubmitUncertain`, never a resend,
 because a duplicate submit is a duplicate charge.
 
 The token lives only in the client's default headers: it is never logged, never part of a
-repr and never in exception text.
+repr and never in exception text (provider text that echoes it is scrubbed). Any malformed
+answer becomes a :class:`~bot.providers.errors.ProviderError`; a job the provider reports
+as failed carries the bot's own words, its reason goes to the log.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import Any, Final
 import httpx
 
 from bot.inputs import MODELS, ModelInputs
+from bot.providers.answers import MAX_ANSWER_BYTES, json_body, note_unknown_status, reading
 from bot.providers.errors import (
+    FAILED_AT_PROVIDER,
     AuthenticationError,
     InputRejected,
     InsufficientBalance,
@@ -34,6 +40,7 @@ from bot.providers.errors import (
     RequestNotFound,
     SubmitUncertain,
 )
+from bot.providers.redact import redact
 from bot.providers.retry import RetryPolicy
 from bot.providers.transport import AiohttpTransport
 from bot.providers.types import (
@@ -47,6 +54,8 @@ from bot.providers.types import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=5.0, read=20.0, write=20.0, pool=10.0)
+#: The most one try of one call may take, whatever the server trickles.
+DEFAULT_CALL_DEADLINE: Final = 30.0
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _URL_MAX = 4096
 
@@ -66,17 +75,15 @@ _ERROR_CODES: Final[Mapping[int, type[ProviderError]]] = {
     400004: AuthenticationError,
     400002: InsufficientBalance,
 }
-_warned_statuses: set[str] = set()
 
 
 def parse_state(raw: object) -> RemoteState:
-    """Map a provider status word; an unknown word is logged once and means still running."""
-    word = raw.strip().lower() if isinstance(raw, str) else ""
+    """Map a provider status word; an unknown word is logged (once while it is among the
+    last few remembered) and means still running."""
+    word = raw[:40].strip().lower() if isinstance(raw, str) else ""
     state = _STATUS_WORDS.get(word)
     if state is None:
-        if word[:40] not in _warned_statuses:
-            _warned_statuses.add(word[:40])
-            log.warning("Unknown RunComfy status %r: treating it as still running", word[:40])
+        note_unknown_status("RunComfy", word)
         return RemoteState.UNKNOWN
     return state
 
@@ -99,11 +106,10 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def _opt_str(body: Mapping[str, Any], key: str, limit: int = 2000) -> str | None:
+    """A text field; anything but text or a number counts as absent."""
     value = body.get(key)
-    if value is None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
-    if isinstance(value, dict | list):
-        value = str(value)
     return str(value)[:limit] or None
 
 
@@ -152,9 +158,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _detail(body: object) -> str:
-    """The provider's own explanation, from whichever field it used."""
-    if not isinstance(body, Mapping):
+def _scalar(value: object, limit: int = 200) -> str:
+    return str(value)[:limit] if isinstance(value, str | int | float) else ""
+
+
+def _detail(body: object, depth: int = 0) -> str:
+    """The provider's own explanation, from whichever field it used (for the log)."""
+    if not isinstance(body, Mapping) or depth > 3:
         return ""
     for key in ("detail", "error_message", "message", "error"):
         value = body.get(key)
@@ -162,22 +172,26 @@ def _detail(body: object) -> str:
             parts = []
             for item in value[:5]:
                 if isinstance(item, Mapping):
-                    loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                    parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+                    loc = item.get("loc")
+                    where = (".".join(_scalar(p, 40) for p in loc[:8] if p != "body")
+                             if isinstance(loc, list) else "")
+                    parts.append(f"{where}: {_scalar(item.get('msg'))}".strip(": "))
                 else:
-                    parts.append(str(item))
+                    parts.append(_scalar(item))
             return "; ".join(parts)[:500]
         if isinstance(value, Mapping):
-            return _detail(value)
-        if value:
-            return str(value)[:500]
+            return _detail(value, depth + 1)
+        if value and not isinstance(value, bool):
+            return _scalar(value, 500)
     return ""
 
 
-def error_for_response(response: httpx.Response, body: object) -> ProviderError:
-    """The typed error for a non-2xx answer (or a 2xx answer carrying ``error_code``)."""
+def error_for_response(response: httpx.Response, body: object,
+                       secret: str = "") -> ProviderError:
+    """The typed error for a non-2xx answer (or a 2xx answer carrying ``error_code``).
+    A ``secret`` the provider echoed is blanked out of the detail."""
     code = response.status_code
-    detail = _detail(body)
+    detail = redact(_detail(body), [secret])
     error_code = body.get("error_code") if isinstance(body, Mapping) else None
     if isinstance(error_code, int) and error_code in _ERROR_CODES:
         return _ERROR_CODES[error_code](detail, status_code=code)
@@ -194,7 +208,7 @@ def error_for_response(response: httpx.Response, body: object) -> ProviderError:
     if code >= 500:
         return ProviderUnavailable(detail or f"HTTP {code}", status_code=code)
     if 200 <= code < 300:  # HTTP 200 with an error envelope
-        return ProviderError(detail or f"error code {error_code}", status_code=code)
+        return ProviderError(detail or f"error code {_scalar(error_code, 40)}", status_code=code)
     return ProviderError(detail or f"HTTP {code}", status_code=code)
 
 
@@ -210,16 +224,21 @@ class RunComfyClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        call_deadline: float = DEFAULT_CALL_DEADLINE,
     ) -> None:
         if not token or any(c.isspace() for c in token):
             raise ValueError("RunComfy token is empty or malformed")
+        if call_deadline <= 0:
+            raise ValueError("call_deadline must be positive")
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.call_deadline = float(call_deadline)
         self._sleep = sleep
+        self._token = token  # only to blank it out of text the provider might echo
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
-            transport=transport or AiohttpTransport(),
+            transport=transport or AiohttpTransport(max_body_bytes=MAX_ANSWER_BYTES),
             headers={
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
@@ -247,52 +266,57 @@ class RunComfyClient:
             raise ValueError(f"unknown model {model!r}")
         payload = dict(inputs) if isinstance(inputs, Mapping) else inputs.to_payload()
         body = await self._call("POST", f"/v1/models/{model}", json=payload, is_submit=True)
-        request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
-            # The provider answered 2xx, so it may have taken the job: never resubmit.
-            raise SubmitUncertain("submit answer carried no valid request_id")
-        return SubmitReceipt(
-            request_id=request_id,
-            status_url=_opt_str(body, "status_url", _URL_MAX),
-            result_url=_opt_str(body, "result_url", _URL_MAX),
-            cancel_url=_opt_str(body, "cancel_url", _URL_MAX),
-        )
+        # The provider answered 2xx, so it may have taken the job: never resubmit.
+        with reading("submit", SubmitUncertain):
+            request_id = body.get("request_id")
+            if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+                raise SubmitUncertain("submit answer carried no valid request_id")
+            return SubmitReceipt(
+                request_id=request_id,
+                status_url=_opt_str(body, "status_url", _URL_MAX),
+                result_url=_opt_str(body, "result_url", _URL_MAX),
+                cancel_url=_opt_str(body, "cancel_url", _URL_MAX),
+            )
 
     async def status(self, request_id: str) -> RequestStatus:
         body = await self._call("GET", f"/v1/requests/{self._check_id(request_id)}/status")
-        return RequestStatus(
-            request_id=request_id,
-            state=parse_state(body.get("status")),
-            raw_status=str(body.get("status", ""))[:40],
-            queue_position=_queue_position(body.get("queue_position")),
-            error=_opt_str(body, "error") or _opt_str(body, "error_message"),
-            created_at=_parse_time(body.get("created_at")),
-            finished_at=_parse_time(body.get("finished_at")),
-        )
+        with reading("status"):
+            state = parse_state(body.get("status"))
+            return RequestStatus(
+                request_id=request_id,
+                state=state,
+                raw_status=_scalar(body.get("status"), 40),
+                queue_position=_queue_position(body.get("queue_position")),
+                error=self._failure_reason(request_id, state, body),
+                created_at=_parse_time(body.get("created_at")),
+                finished_at=_parse_time(body.get("finished_at")),
+            )
 
     async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult:
         params = {"include_cost": "true"} if include_cost else None
         body = await self._call(
             "GET", f"/v1/requests/{self._check_id(request_id)}/result", params=params
         )
-        state = parse_state(body.get("status"))
-        urls = _image_urls(body.get("output"))
-        if state is RemoteState.COMPLETED and not urls:
-            raise MalformedResponse("completed result carried no image URL")
-        return RequestResult(
-            request_id=request_id,
-            state=state,
-            raw_status=str(body.get("status", ""))[:40],
-            image_urls=urls,
-            error=_opt_str(body, "error") or _opt_str(body, "error_message"),
-            created_at=_parse_time(body.get("created_at")),
-            finished_at=_parse_time(body.get("finished_at")),
-            cost=_cost(body.get("cost")),
-        )
+        with reading("result"):
+            state = parse_state(body.get("status"))
+            urls = _image_urls(body.get("output"))
+            if state is RemoteState.COMPLETED and not urls:
+                raise MalformedResponse("completed result carried no image URL")
+            return RequestResult(
+                request_id=request_id,
+                state=state,
+                raw_status=_scalar(body.get("status"), 40),
+                image_urls=urls,
+                error=self._failure_reason(request_id, state, body),
+                created_at=_parse_time(body.get("created_at")),
+                finished_at=_parse_time(body.get("finished_at")),
+                cost=_cost(body.get("cost")),
+            )
 
     async def cancel(self, request_id: str) -> CancelOutcome:
         body = await self._call("POST", f"/v1/requests/{self._check_id(request_id)}/cancel")
-        outcome = str(body.get("outcome", body.get("status", ""))).lower()
+        with reading("cancel"):
+            outcome = _scalar(body.get("outcome", body.get("status", "")), 40).lower()
         if outcome in ("cancelled", "canceled"):
             return CancelOutcome.CANCELLED
         if outcome == "not_cancellable":
@@ -300,6 +324,16 @@ class RunComfyClient:
         raise MalformedResponse(f"unexpected cancel outcome {outcome[:40]!r}")
 
     # ------------------------------------------------------------------ plumbing
+
+    def _failure_reason(self, request_id: str, state: RemoteState,
+                        body: Mapping[str, Any]) -> str | None:
+        """The bot's own words for a job the provider failed; its reason goes to the log."""
+        if state is not RemoteState.FAILED:
+            return None
+        reason = _opt_str(body, "error") or _opt_str(body, "error_message") or ""
+        log.info("RunComfy request %s failed: %s", request_id,
+                 redact(reason, [self._token])[:300] or "no reason given")
+        return FAILED_AT_PROVIDER
 
     @staticmethod
     def _check_id(request_id: str) -> str:
@@ -330,7 +364,17 @@ class RunComfyClient:
     async def _once(self, method: str, path: str, *, is_submit: bool,
                     **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async with asyncio.timeout(self.call_deadline):
+                response = await self._http.request(method, path, **kwargs)
+        except TimeoutError:
+            what = f"no complete answer within {self.call_deadline:g} s"
+            if is_submit:
+                raise SubmitUncertain(what) from None
+            raise ProviderUnavailable(what) from None
+        except httpx.DecodingError as exc:  # over the size cap, or undecodable
+            if is_submit:
+                raise SubmitUncertain(f"unreadable answer ({exc})") from None
+            raise MalformedResponse(f"unreadable answer ({exc})") from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left: safe to retry, even a submit.
             raise ProviderUnavailable(f"could not connect ({type(exc).__name__})") from None
@@ -343,18 +387,15 @@ class RunComfyClient:
                 raise SubmitUncertain(f"connection lost ({type(exc).__name__})") from None
             raise ProviderUnavailable(f"connection lost ({type(exc).__name__})") from None
 
-        try:
-            body: object = response.json()
-        except ValueError:
-            body = None
-        if response.is_success:
-            if not isinstance(body, dict):
-                if is_submit:
-                    raise SubmitUncertain("submit answer was not a JSON object")
-                raise MalformedResponse("answer was not a JSON object")
-            if body.get("error_code") is not None or (
-                body.get("error_message") and "status" not in body
-            ):
-                raise error_for_response(response, body)
-            return body
-        raise error_for_response(response, body)
+        body = json_body(response.content)
+        with reading("answer", SubmitUncertain if is_submit else MalformedResponse):
+            if response.is_success:
+                if not isinstance(body, dict):
+                    raise (SubmitUncertain if is_submit else MalformedResponse)(
+                        "answer was not a JSON object")
+                if body.get("error_code") is not None or (
+                    body.get("error_message") and "status" not in body
+                ):
+                    raise error_for_response(response, body, self._token)
+                return body
+            raise error_for_response(response, body, self._token)

@@ -8,6 +8,10 @@ Timeouts follow the request's ``httpx.Timeout`` (connect / read / pool) and fail
 raised as the matching httpx exceptions, so callers can still tell "never sent"
 (``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``) from "sent, no answer"
 (``ReadTimeout``, ``RemoteProtocolError``).
+
+The body is read with a cap on its *decoded* size (:func:`bot.net.read_capped`, aiohttp's
+own decompression off): an answer over ``max_body_bytes`` raises :class:`AnswerTooLarge`,
+an undecodable one :class:`httpx.DecodingError`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ import asyncio
 
 import aiohttp
 import httpx
+
+from bot.net import ACCEPT_ENCODING, BodyError, BodyTooLarge, read_capped
+
+#: Default cap on one decoded answer.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+class AnswerTooLarge(httpx.DecodingError):
+    """The answer's decoded body is over the transport's cap."""
 
 
 def _client_timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
@@ -31,15 +44,16 @@ def _client_timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session per transport; created lazily on the running loop."""
 
-    def __init__(self, *, limit: int = 100) -> None:
+    def __init__(self, *, limit: int = 100, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self._limit = limit
+        self.max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
-                auto_decompress=True,
+                auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
             )
         return self._session
@@ -47,14 +61,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._get_session()
         headers = [(k, v) for k, v in request.headers.multi_items()
-                   if k.lower() not in ("host", "content-length", "transfer-encoding")]
+                   if k.lower() not in ("host", "content-length", "transfer-encoding",
+                                        "accept-encoding")]
+        headers.append(("Accept-Encoding", ACCEPT_ENCODING))
         body = await request.aread()
         try:
             async with session.request(
                 request.method, str(request.url), headers=headers, data=body or None,
                 timeout=_client_timeout(request), allow_redirects=False,
             ) as response:
-                content = await response.read()
+                try:
+                    content = await read_capped(response, self.max_body_bytes)
+                except BodyTooLarge as exc:
+                    raise AnswerTooLarge(str(exc), request=request) from None
+                except BodyError as exc:
+                    raise httpx.DecodingError(str(exc), request=request) from None
                 return httpx.Response(
                     status_code=response.status,
                     headers=[(k, v) for k, v in response.headers.items()

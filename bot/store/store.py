@@ -53,6 +53,17 @@ _GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
 )
 
 
+
+def _make_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it;
+    SQLite gives its -wal and -shm files the database file's mode. An existing file (and
+    its -wal/-shm) is tightened to 0600 too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists():
+            os.chmod(candidate, 0o600)
+
 class StoreError(Exception):
     """The database cannot be used as asked (bad URL, unknown schema, closed store…)."""
 
@@ -195,6 +206,7 @@ class Store:
         path = parse_database_url(database)
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _make_private(Path(path))
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:

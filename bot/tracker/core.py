@@ -460,9 +460,9 @@ class JobTracker:
             await self._complete(job, state, provider)
             return
         if status.state is RemoteState.FAILED:
-            reason = status.error or "no reason given"
-            await self._finish(job, JobStatus.FAILED,
-                               error=f"The image service failed: {reason}"[:300])
+            # The provider's own words go to the log only (they may carry anything).
+            log.info("Job %s failed at the provider", job.short_id)
+            await self._finish(job, JobStatus.FAILED, error=reasons.FAILED_REMOTELY)
             return
         if status.state is RemoteState.CANCELLED:
             await self._finish(job, JobStatus.CANCELLED, error=reasons.CANCELLED_REMOTELY)

@@ -20,6 +20,8 @@ SYNC_UNEXPECTED: Final = "The image service call failed unexpectedly. Please try
 SUBMIT_UNEXPECTED: Final = "Sending the job to the image service failed unexpectedly."
 UNREADABLE: Final = "The image service's answers about this job could not be read."
 NOT_ACKNOWLEDGED: Final = "Discord did not accept the bot's answer in time; nothing was sent."
+FAILED_REMOTELY: Final = (
+    "The image service could not make this image. Please try again, or change the prompt.")
 CANCELLED: Final = "Cancelled."
 CANCELLED_REMOTELY: Final = "Cancelled at the image service."
 NO_IMAGE: Final = "The image service made no image."

@@ -1,0 +1,92 @@
+"""Every slash command's raw options are checked against what the command declares,
+before discord.py converts them: an unknown or repeated option, a missing required one, a
+value of the wrong kind (a number for a member, text for a whole number), a non-finite
+number or a whole number past Discord's range is refused with one short line. Discord's
+own client never sends such payloads; anything else that talks to the bot's endpoint
+might.
+
+Called from the command tree's ``interaction_check``, so it covers every command at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import discord
+from discord import AppCommandOptionType as Kind
+from discord import app_commands
+
+#: Discord's integer options hold what a double holds exactly.
+INTEGER_LIMIT: Final = 2**53
+MAX_TEXT: Final = 6000
+_SNOWFLAKE_KINDS: Final = {Kind.user, Kind.channel, Kind.role, Kind.mentionable,
+                           Kind.attachment}
+
+
+class OptionRefused(app_commands.AppCommandError):
+    """An option payload that does not fit the command; ``message`` says which."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _leaf_options(options: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """The options of the subcommand actually invoked (groups and subcommands unwrapped)."""
+    while (len(options) == 1 and isinstance(options[0], Mapping)
+           and options[0].get("type") in (Kind.subcommand.value, Kind.subcommand_group.value)):
+        inner = options[0].get("options") or []
+        options = inner if isinstance(inner, list) else []
+    return options
+
+
+def _fits(kind: Kind, value: object) -> bool:
+    if kind is Kind.string:
+        return isinstance(value, str) and len(value) <= MAX_TEXT
+    if kind is Kind.integer:
+        return (isinstance(value, int) and not isinstance(value, bool)
+                and -INTEGER_LIMIT <= value <= INTEGER_LIMIT)
+    if kind is Kind.number:
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value) and abs(value) <= INTEGER_LIMIT)
+    if kind is Kind.boolean:
+        return isinstance(value, bool)
+    if kind in _SNOWFLAKE_KINDS:
+        return isinstance(value, str | int) and not isinstance(value, bool) \
+            and str(value).isdigit() and len(str(value)) <= 20
+    return False
+
+
+def check_options(interaction: discord.Interaction) -> None:
+    """Raise :class:`OptionRefused` when a slash command's options do not fit it."""
+    if interaction.type is not discord.InteractionType.application_command:
+        return
+    data = interaction.data or {}
+    if data.get("type", 1) != 1:
+        return  # context menus carry no options
+    command = interaction.command
+    if not isinstance(command, app_commands.Command):
+        return
+    raw = data.get("options") or []
+    if not isinstance(raw, list):
+        raise OptionRefused("Those options are malformed.")
+    declared = {param.display_name: param for param in command.parameters}
+    seen: set[str] = set()
+    for option in _leaf_options(raw):
+        if not isinstance(option, Mapping):
+            raise OptionRefused("Those options are malformed.")
+        name = str(option.get("name", ""))[:40]
+        param = declared.get(name)
+        if param is None:
+            raise OptionRefused(f"/{command.qualified_name} has no option `{name}`.")
+        if name in seen:
+            raise OptionRefused(f"`{name}` was given twice.")
+        seen.add(name)
+        if option.get("type") != param.type.value or not _fits(param.type,
+                                                                 option.get("value")):
+            raise OptionRefused(f"`{name}` got a value of the wrong kind or size.")
+    missing = [name for name, param in declared.items() if param.required and name not in seen]
+    if missing:
+        raise OptionRefused(f"/{command.qualified_name} needs `{missing[0]}`.")

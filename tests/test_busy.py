@@ -1,0 +1,41 @@
+"""When the event loop falls behind, new commands are refused at once instead of being
+answered too late."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bot.localserver.app import LocalRunComfyServer
+from bot.loop_lag import LoopLagMonitor
+from cogs.client import IdeogramBot
+from tests.discord_harness import GUILD_ID, FakeDiscord, chat_input, dispatch
+
+
+async def test_the_monitor_sees_a_blocked_loop() -> None:
+    monitor = LoopLagMonitor(interval=0.02, threshold=0.15, hold=0.5)
+    monitor.start()
+    try:
+        await asyncio.sleep(0.05)
+        assert not monitor.busy
+        time.sleep(0.25)  # noqa: ASYNC251  (the loop is stuck, as under a CPU-bound burst)
+        await asyncio.sleep(0.05)  # the monitor wakes up late and notices
+        assert monitor.busy
+        await asyncio.sleep(0.6)
+        assert not monitor.busy  # it passes
+    finally:
+        await monitor.stop()
+
+
+async def test_a_lagging_bot_refuses_new_commands_at_once(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        db: Path) -> None:
+    bot.lag_monitor.observe(2.0)
+    payload = chat_input("ideogram", {"prompt": "a lighthouse"})
+    await dispatch(bot, payload)
+    [callback] = fake.interaction_callbacks(payload["id"])
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    assert "busy" in callback["data"]["content"]
+    assert await bot.store.jobs_for_guild(GUILD_ID) == []
+    assert local_server.state.submit_count == 0

@@ -1,0 +1,180 @@
+"""Killed at any moment, restarted on the same file: every command Discord saw answered ends
+in its own reply with the image or a clear reason; nothing is sent twice; nothing stays
+reserved. Over real discord.py dispatch; the kill is :func:`tests.process_death.kill`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.localserver.app import LocalRunComfyServer
+from cogs.client import IdeogramBot
+from tests.bot_env import ideogram_bot, start_unmanaged_bot
+from tests.discord_harness import (
+    CHANNEL_ID,
+    FakeDiscord,
+    chat_input,
+    start_dispatch,
+)
+from tests.process_death import Corpse, kill
+
+Trigger = Callable[[FakeDiscord, LocalRunComfyServer, Path], Awaitable[None]]
+
+
+def rows(db: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute(query, args))
+
+
+async def until(check: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll a condition on what other components wrote (a file, a server's counters)."""
+    async with asyncio.timeout(limit):
+        while not check():  # noqa: ASYNC110  (nothing to wait on: another connection writes)
+            await asyncio.sleep(0.005)
+
+
+async def at_answer(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+    """Discord has just received the deferral (the bot may not have heard back)."""
+    await fake.wait_for(method="POST", path=r"/callback$")
+
+
+async def mid_submit(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+    """The provider is holding the submit request: it may or may not take it."""
+    server.state.faults.slow(1.0, kind="submit")
+    await until(lambda: server.state.request_counts.get("submit", 0) >= 1)
+
+
+async def after_submit(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+    await until(lambda: bool(rows(db, "SELECT 1 FROM jobs WHERE request_id IS NOT NULL")))
+
+
+async def after_first_edit(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+    await fake.wait_for(method="PATCH", path=r"^/webhooks/")
+
+
+async def at_completion(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+    """The provider has answered with the result: the bot is about to record it."""
+    await until(lambda: server.state.request_counts.get("result", 0) >= 1)
+
+
+async def mid_delivery(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+    """The image is being downloaded to be attached."""
+    await until(lambda: server.state.request_counts.get("file", 0) >= 1
+                or bool(rows(db, "SELECT 1 FROM jobs WHERE status = 'completed'")))
+
+
+POINTS: dict[str, Trigger] = {
+    "at the answer": at_answer,
+    "mid-submit": mid_submit,
+    "after submit": after_submit,
+    "after the first edit": after_first_edit,
+    "at completion": at_completion,
+    "mid-delivery": mid_delivery,
+}
+
+
+def final_state(fake: FakeDiscord, token: str) -> str:
+    """What the member sees in the reply of this interaction now."""
+    message = fake.original_message(token)
+    assert message is not None, f"no reply for {token[:12]}"
+    assert not message.get("flags", 0) & 128, "the reply still says the bot is thinking"
+    return str(message.get("content", ""))
+
+
+async def run_and_kill(fake: FakeDiscord, server: LocalRunComfyServer, db: Path,
+                       trigger: Trigger, prompts: list[str]) -> tuple[list[str], Corpse]:
+    """Start a bot, send it one /ideogram per prompt at once, kill it at ``trigger``."""
+    first = await start_unmanaged_bot(fake, server, db)
+    payloads = [chat_input("ideogram", {"prompt": p}) for p in prompts]
+    for payload in payloads:
+        start_dispatch(first, payload)
+    await trigger(fake, server, db)
+    corpse = await kill(first)
+    return [p["token"] for p in payloads], corpse
+
+
+def assert_recovered(fake: FakeDiscord, server: LocalRunComfyServer, db: Path,
+                     tokens: list[str]) -> None:
+    answered = [t for t in tokens if (rec := fake.interaction(t)) is not None
+                and rec.callback_type is not None]
+    assert answered, "Discord saw no command answered"
+    for token in answered:
+        text = final_state(fake, token)
+        assert text.startswith(("✅ Done", "❌ Failed — ")), text
+        if text.startswith("❌"):
+            assert len(text) > len("❌ Failed — ") + 10  # a reason, not a bare failure
+    # Into the replies, never as new messages in the channel.
+    assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$"), fake.summary()
+    # Nothing sent twice: one provider request per job at most.
+    prompts = [job.inputs.get("prompt") for job in server.state.jobs.values()]
+    assert len(prompts) == len(set(prompts)), prompts
+    # Every reservation settled; every job ended (delivered or, unanswered, dropped).
+    assert rows(db, "SELECT count(*) FROM usage_reservations WHERE state = 'reserved'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL") == [(0,)]
+    jobs = rows(db, "SELECT count(*) FROM jobs")[0][0]
+    assert jobs == len(tokens)  # each command's row was written before its answer
+
+
+async def restart_until_settled(fake: FakeDiscord, server: LocalRunComfyServer,
+                                db: Path) -> None:
+    async with ideogram_bot(fake, server, db) as second:
+        await until_delivered(second, db)
+
+
+async def until_delivered(bot: IdeogramBot, db: Path, limit: float = 15.0) -> None:
+    await until(lambda: rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL")
+                == [(0,)], limit)
+    await bot.job_messages.wait_idle()
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+async def test_a_kill_at_any_point_ends_every_answered_reply(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path,
+        point: str) -> None:
+    local_server.state.config.queue_seconds = 0.2
+    local_server.state.config.run_seconds = 0.2
+    db = tmp_path / "bot.db"
+    tokens, corpse = await run_and_kill(fake, local_server, db, POINTS[point],
+                                        ["a lighthouse", "a harbour", "a gull"])
+    try:
+        await restart_until_settled(fake, local_server, db)
+        assert_recovered(fake, local_server, db, tokens)
+    finally:
+        await corpse.bury()
+
+
+async def test_a_kill_early_in_a_burst(fake: FakeDiscord, local_server: LocalRunComfyServer,
+                                       tmp_path: Path) -> None:
+    """Twenty commands at once, killed 30 ms in: some answered, some not yet written."""
+    local_server.state.config.queue_seconds = 0.2
+    local_server.state.config.run_seconds = 0.2
+    db = tmp_path / "bot.db"
+
+    async def soon(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
+        await asyncio.sleep(0.03)
+
+    tokens, corpse = await run_and_kill(fake, local_server, db, soon,
+                                        [f"gull number {i}" for i in range(20)])
+    try:
+        await restart_until_settled(fake, local_server, db)
+        answered = {t for t in tokens if (r := fake.interaction(t)) is not None
+                    and r.callback_type is not None}
+        for token in answered:
+            assert final_state(fake, token).startswith(("✅ Done", "❌ Failed — "))
+        assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+        prompts = [job.inputs.get("prompt") for job in local_server.state.jobs.values()]
+        assert len(prompts) == len(set(prompts))
+        assert rows(db, "SELECT count(*) FROM usage_reservations "
+                        "WHERE state = 'reserved'") == [(0,)]
+        # Commands written but never answered left no trace in Discord and no charge.
+        unanswered = rows(db, "SELECT count(*) FROM jobs WHERE status = 'failed' "
+                              "AND error LIKE 'Discord did not accept%'")[0][0]
+        assert unanswered == len(tokens) - len(answered) - (
+            len(tokens) - rows(db, "SELECT count(*) FROM jobs")[0][0])
+    finally:
+        await corpse.bury()
