@@ -9,7 +9,7 @@ Run from the repository root (loopback only, stops by itself)::
 
 Three processes per row, so each one's CPU is its own:
 
-- the fake Discord of the test suite (``tests/discord_harness.py``), serving the REST API
+- the fake Discord of the test suite (``tests/harness/``), serving the REST API
   and recording, with ``time.monotonic()``, when each interaction's first response and
   each final image arrive; it answers a first response later than 3 s after the command
   was sent with 10062 "Unknown interaction", as Discord does;
@@ -87,7 +87,7 @@ def _discord_main(args: argparse.Namespace) -> None:
 
 
 async def _serve_discord(args: argparse.Namespace) -> None:
-    from tests.discord_harness import FakeDiscord, RecordedRequest, channel_payload, guild_payload
+    from tests.harness import FakeDiscord, RecordedRequest, channel_payload, guild_payload
 
     class TimedDiscord(FakeDiscord):
         """The test suite's fake Discord, also stamping arrivals and taking payloads from
@@ -150,7 +150,7 @@ def _bot_main(args: argparse.Namespace) -> None:
 
 
 def _payloads(n: int, guilds: int) -> list[dict[str, Any]]:
-    from tests.discord_harness import chat_input
+    from tests.harness import chat_input
 
     out = []
     for i in range(n):
@@ -189,7 +189,7 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
     from bot.store import Store
     from cogs.client import IdeogramBot, build_services
     from cogs.launch import JobLauncher
-    from tests.discord_harness import channel_payload, guild_payload
+    from tests.harness import channel_payload, guild_payload
 
     log_file = open(args.log_file, "w")  # noqa: SIM115, ASYNC230  (closed at exit)
     configure_logging(args.level)

@@ -26,10 +26,12 @@ from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
 from bot.net import AllowList, SafeFetcher
 from bot.ops_server import GatewayState, OpsServer
 from bot.periodic import PeriodicTask
+from bot.polling import PollingConfig
 from bot.pricing import PriceTable
 from bot.provider_metrics import metered
 from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
 from bot.providers.ideogram import IdeogramClient
+from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.reply_token import TokenSealer
@@ -101,13 +103,16 @@ class Services:
         await self.store.close()
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, retry: RetryPolicy | None = None,
+                         polling: PollingConfig | None = None) -> Services:
     """Open the store and build the providers.
 
     RunComfy: the real one with a token; without one, the local preview server, unless
     PROVIDER=ideogram (then RunComfy, and so /reframe, is simply unavailable: placeholder
     reframes next to real Ideogram images would mislead). The Ideogram-compatible API: when
     its URL and key are set (``load_settings`` insists on both with PROVIDER=ideogram).
+    ``retry`` (RunComfy calls) and ``polling`` (the tracker) default to the production
+    policies; tests pass faster ones for a local provider that answers in milliseconds.
     """
     store = await Store.open(settings.database_path)
     local_server: LocalRunComfyServer | None = None
@@ -115,7 +120,7 @@ async def build_services(settings: Settings) -> Services:
     if settings.RUNCOMFY_API_TOKEN is not None:
         providers["runcomfy"] = RunComfyClient(
             token=settings.RUNCOMFY_API_TOKEN.get_secret_value(),
-            base_url=settings.RUNCOMFY_BASE_URL)
+            base_url=settings.RUNCOMFY_BASE_URL, retry=retry)
     elif settings.PROVIDER is ProviderName.RUNCOMFY:
         token = secrets.token_urlsafe(24)
         local_server = LocalRunComfyServer(LocalServerConfig(
@@ -124,7 +129,8 @@ async def build_services(settings: Settings) -> Services:
         await local_server.start()
         log.warning("No RUNCOMFY_API_TOKEN: using the local preview provider at %s "
                     "(placeholder images, no cost).", local_server.base_url)
-        providers["local"] = RunComfyClient(token=token, base_url=local_server.base_url)
+        providers["local"] = RunComfyClient(token=token, base_url=local_server.base_url,
+                                            retry=retry)
     else:
         log.warning("No RUNCOMFY_API_TOKEN: /reframe is unavailable (it runs on RunComfy; "
                     "the ideogram provider has no reframe).")
@@ -156,7 +162,8 @@ async def build_services(settings: Settings) -> Services:
         tracker_config=TrackerConfig(
             queue_timeout=settings.JOB_QUEUE_TIMEOUT_SECONDS,
             run_timeout=settings.JOB_RUN_TIMEOUT_SECONDS,
-            concurrency=settings.PROVIDER_CONCURRENCY),
+            concurrency=settings.PROVIDER_CONCURRENCY,
+            polling=polling or PollingConfig()),
     )
 
 

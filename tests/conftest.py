@@ -14,12 +14,20 @@ from pathlib import Path
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.store import Store
 from cogs.client import IdeogramBot
-from tests.bot_env import TOKEN, ideogram_bot
-from tests.discord_harness import FakeDiscord
-from tests.discord_harness import fake_discord as fake_discord
+from tests.harness import FakeDiscord
+from tests.helpers import TOKEN, ideogram_bot
 
-__all__ = ["TOKEN"]
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    """A started :class:`FakeDiscord` with ``Route.BASE`` pointing at it (restored after).
+    Fails the test at teardown if the fake itself crashed on a request."""
+    async with FakeDiscord() as fake:
+        yield fake
+    if fake.server_errors:
+        raise AssertionError(f"the fake Discord server failed: {fake.server_errors}")
 
 
 @pytest.fixture
@@ -40,7 +48,15 @@ def fake(fake_discord: FakeDiscord) -> FakeDiscord:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
+    """The test's SQLite file (created by whoever opens it first)."""
     return tmp_path / "bot.db"
+
+
+@pytest.fixture
+async def store(db: Path) -> AsyncIterator[Store]:
+    """A :class:`Store` open on :func:`db`."""
+    async with await Store.open(db) as opened:
+        yield opened
 
 
 @pytest.fixture

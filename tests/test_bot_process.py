@@ -3,46 +3,36 @@ end, then a crash (SIGKILL) mid-job and a restart on the same database file."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
-from tests.discord_harness import FakeDiscord, InteractionRecord, RecordedRequest, chat_input
-from tests.harness.process import PROVIDER_TOKEN, BotProcess, bot_process_env
-from tests.harness.waiting import eventually
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[LocalRunComfyServer]:
-    server = LocalRunComfyServer(
-        LocalServerConfig(token=PROVIDER_TOKEN, queue_seconds=0.2, run_seconds=0.3)
-    )
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+from bot.localserver.app import LocalRunComfyServer
+from tests.harness import (
+    BotProcess,
+    FakeDiscord,
+    InteractionRecord,
+    RecordedRequest,
+    bot_process_env,
+    chat_input,
+    eventually,
+)
+from tests.helpers import db_rows
 
 
 def reply_recorded(db: Path, interaction_id: int) -> bool:
     """The job names its reply and the provider's request id is saved: a kill from now on
     leaves a job a restart can resume (a kill between the provider taking the job and its
     id being saved rightly ends the job "interrupted" instead: it is never resent)."""
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        row = conn.execute(
-            "SELECT message_id, request_id FROM jobs WHERE interaction_id = ?",
-            (interaction_id,)).fetchone()
-    return bool(row and row[0] and row[1])
+    rows = db_rows(db, "SELECT message_id, request_id FROM jobs WHERE interaction_id = ?",
+                   interaction_id)
+    return bool(rows and rows[0][0] and rows[0][1])
 
 
 async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> RecordedRequest:
     """The edit of the interaction's own reply that carries the image: through the
-    interaction's webhook, or (after a restart) through the channel."""
+    interaction's webhook (as ``@original`` or by id), or through the channel."""
     reply = rf"^/webhooks/\d+/{record.token}/messages/(@original|{record.original_id})$"
     by_channel = rf"^/channels/{record.channel_id}/messages/{record.original_id}$"
     return await fake.wait_for(
@@ -52,10 +42,10 @@ async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> Recor
 
 
 async def test_a_real_process_delivers_and_survives_a_kill_mid_job(
-    fake_discord: FakeDiscord, provider: LocalRunComfyServer, tmp_path: Path
+    fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path
 ) -> None:
-    fake = fake_discord
-    db = tmp_path / "bot.db"
+    provider = local_server
+    provider.config.queue_seconds, provider.config.run_seconds = 0.2, 0.3
     env = bot_process_env(fake, db, provider=provider)
     async with BotProcess(fake, env) as bot:
         assert {c["name"] for c in fake.commands[None]} >= {"ideogram", "reframe", "quota"}
@@ -82,3 +72,14 @@ async def test_a_real_process_delivers_and_survives_a_kill_mid_job(
         assert reply is not None and reply["attachments"], "the reply itself shows the image"
         assert len(provider.state.jobs) == 2  # nothing submitted twice
         assert not fake.violations
+
+
+async def test_a_process_that_cannot_start_fails_the_start_with_its_output(
+    fake: FakeDiscord, db: Path
+) -> None:
+    env = bot_process_env(fake, db, DATABASE_URL="postgres://nowhere")
+    bot = BotProcess(fake, env, workdir=db.parent)
+    with pytest.raises(AssertionError, match=r"exited with 2 before it was ready") as failed:
+        await bot.start()
+    assert "DATABASE_URL" in str(failed.value)  # the bot's own one-line reason is shown
+    assert not bot.running and not fake.gateway.sessions

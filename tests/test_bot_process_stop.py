@@ -20,33 +20,20 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
-from tests.discord_harness import FakeDiscord, InteractionRecord, chat_input
-from tests.harness.process import BOT_TOKEN, PROVIDER_TOKEN, BotProcess, bot_process_env
+from bot.localserver.app import LocalRunComfyServer
+from tests.harness import BotProcess, FakeDiscord, InteractionRecord, bot_process_env, chat_input
+from tests.harness.process import BOT_TOKEN
 from tests.harness.waiting import eventually
 from tests.test_bot_process import image_delivered
 from tests.test_config_docs import ENV_EXAMPLE, dockerfile_env
 
 GRACE_SECONDS = 4.0
 GENERATE = "ideogram/ideogram-v2/generate"
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[LocalRunComfyServer]:
-    server = LocalRunComfyServer(
-        LocalServerConfig(token=PROVIDER_TOKEN, queue_seconds=0.2, run_seconds=3.0))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def namespace_launcher() -> tuple[str, ...]:
@@ -76,7 +63,8 @@ def container_env(fake: FakeDiscord, provider: LocalRunComfyServer, app: Path,
             "SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS), "LOG_FORMAT": "json"}
     dotenv = ENV_EXAMPLE.read_text(encoding="utf-8")
     dotenv = dotenv.replace("DISCORD_TOKEN=\n", f"DISCORD_TOKEN={BOT_TOKEN}\n")
-    dotenv = dotenv.replace("RUNCOMFY_API_TOKEN=\n", f"RUNCOMFY_API_TOKEN={PROVIDER_TOKEN}\n")
+    dotenv = dotenv.replace("RUNCOMFY_API_TOKEN=\n",
+                            f"RUNCOMFY_API_TOKEN={provider.config.token}\n")
     (app / ".env").write_text(dotenv, encoding="utf-8")
     return env
 
@@ -122,8 +110,9 @@ def log_lines(output: str) -> list[dict[str, object]]:
 
 
 async def test_sigterm_mid_job_exits_0_within_the_grace_and_the_restart_delivers_once(
-        fake_discord: FakeDiscord, provider: LocalRunComfyServer, tmp_path: Path) -> None:
-    fake = fake_discord
+        fake_discord: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    fake, provider = fake_discord, local_server
+    provider.config.queue_seconds, provider.config.run_seconds = 0.2, 3.0
     app, volume = tmp_path / "app", tmp_path / "volume"
     app.mkdir()
     volume.mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.localserver.app import LocalRunComfyServer
 from bot.loop_lag import LoopLagMonitor
 from cogs.client import IdeogramBot
-from tests.discord_harness import GUILD_ID, FakeDiscord, chat_input, dispatch
+from tests.harness import GUILD_ID, FakeDiscord, chat_input, dispatch
 
 
 async def test_the_monitor_sees_a_blocked_loop() -> None:

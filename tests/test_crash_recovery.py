@@ -5,37 +5,24 @@ reserved. Over real discord.py dispatch; the kill is :func:`tests.process_death.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot, start_unmanaged_bot
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     FakeDiscord,
     chat_input,
+    eventually,
     start_dispatch,
 )
+from tests.helpers import db_rows, ideogram_bot, start_unmanaged_bot
 from tests.process_death import Corpse, kill
 
 Trigger = Callable[[FakeDiscord, LocalRunComfyServer, Path], Awaitable[None]]
-
-
-def rows(db: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute(query, args))
-
-
-async def until(check: Callable[[], bool], limit: float = 10.0) -> None:
-    """Poll a condition on what other components wrote (a file, a server's counters)."""
-    async with asyncio.timeout(limit):
-        while not check():  # noqa: ASYNC110  (nothing to wait on: another connection writes)
-            await asyncio.sleep(0.005)
 
 
 async def at_answer(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
@@ -46,11 +33,11 @@ async def at_answer(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) ->
 async def mid_submit(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
     """The provider is holding the submit request: it may or may not take it."""
     server.state.faults.slow(1.0, kind="submit")
-    await until(lambda: server.state.request_counts.get("submit", 0) >= 1)
+    await eventually(lambda: server.state.request_counts.get("submit", 0) >= 1)
 
 
 async def after_submit(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
-    await until(lambda: bool(rows(db, "SELECT 1 FROM jobs WHERE request_id IS NOT NULL")))
+    await eventually(lambda: db_rows(db, "SELECT 1 FROM jobs WHERE request_id IS NOT NULL"))
 
 
 async def after_first_edit(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
@@ -59,13 +46,13 @@ async def after_first_edit(fake: FakeDiscord, server: LocalRunComfyServer, db: P
 
 async def at_completion(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
     """The provider has answered with the result: the bot is about to record it."""
-    await until(lambda: server.state.request_counts.get("result", 0) >= 1)
+    await eventually(lambda: server.state.request_counts.get("result", 0) >= 1)
 
 
 async def mid_delivery(fake: FakeDiscord, server: LocalRunComfyServer, db: Path) -> None:
     """The image is being downloaded to be attached."""
-    await until(lambda: server.state.request_counts.get("file", 0) >= 1
-                or bool(rows(db, "SELECT 1 FROM jobs WHERE status = 'completed'")))
+    await eventually(lambda: server.state.request_counts.get("file", 0) >= 1
+                     or db_rows(db, "SELECT 1 FROM jobs WHERE status = 'completed'"))
 
 
 POINTS: dict[str, Trigger] = {
@@ -114,9 +101,9 @@ def assert_recovered(fake: FakeDiscord, server: LocalRunComfyServer, db: Path,
     prompts = [job.inputs.get("prompt") for job in server.state.jobs.values()]
     assert len(prompts) == len(set(prompts)), prompts
     # Every reservation settled; every job ended (delivered or, unanswered, dropped).
-    assert rows(db, "SELECT count(*) FROM usage_reservations WHERE state = 'reserved'") == [(0,)]
-    assert rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL") == [(0,)]
-    jobs = rows(db, "SELECT count(*) FROM jobs")[0][0]
+    assert db_rows(db, "SELECT count(*) FROM usage_reservations WHERE state = 'reserved'") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL") == [(0,)]
+    jobs = db_rows(db, "SELECT count(*) FROM jobs")[0][0]
     assert jobs == len(tokens)  # each command's row was written before its answer
 
 
@@ -127,8 +114,8 @@ async def restart_until_settled(fake: FakeDiscord, server: LocalRunComfyServer,
 
 
 async def until_delivered(bot: IdeogramBot, db: Path, limit: float = 15.0) -> None:
-    await until(lambda: rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL")
-                == [(0,)], limit)
+    await eventually(lambda: db_rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL")
+                     == [(0,)], timeout=limit)
     await bot.job_messages.wait_idle()
 
 
@@ -169,12 +156,12 @@ async def test_a_kill_early_in_a_burst(fake: FakeDiscord, local_server: LocalRun
         assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
         prompts = [job.inputs.get("prompt") for job in local_server.state.jobs.values()]
         assert len(prompts) == len(set(prompts))
-        assert rows(db, "SELECT count(*) FROM usage_reservations "
-                        "WHERE state = 'reserved'") == [(0,)]
+        assert db_rows(db, "SELECT count(*) FROM usage_reservations "
+                           "WHERE state = 'reserved'") == [(0,)]
         # Commands written but never answered left no trace in Discord and no charge.
-        unanswered = rows(db, "SELECT count(*) FROM jobs WHERE status = 'failed' "
-                              "AND error LIKE 'Discord did not accept%'")[0][0]
+        unanswered = db_rows(db, "SELECT count(*) FROM jobs WHERE status = 'failed' "
+                                 "AND error LIKE 'Discord did not accept%'")[0][0]
         assert unanswered == len(tokens) - len(answered) - (
-            len(tokens) - rows(db, "SELECT count(*) FROM jobs")[0][0])
+            len(tokens) - db_rows(db, "SELECT count(*) FROM jobs")[0][0])
     finally:
         await corpse.bury()

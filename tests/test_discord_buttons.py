@@ -10,8 +10,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.client import IdeogramBot
-from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     MOD_USER_ID,
     OTHER_USER_ID,
@@ -21,10 +20,7 @@ from tests.discord_harness import (
     component,
     dispatch,
 )
-
-
-async def wait_job(bot: IdeogramBot, user_id: int, predicate: Any) -> JobRecord:
-    return await wait_for_job(bot, predicate, user_id=user_id)
+from tests.helpers import delivered, ideogram_bot, wait_delivered, wait_for_job
 
 
 async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"
@@ -32,7 +28,7 @@ async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"
     payload = chat_input("ideogram", {"prompt": prompt, "seed": 7})
     await dispatch(bot, payload)
     await fake.wait_for(method="PATCH", path=r"/messages/@original$")
-    job = await wait_job(bot, USER_ID, lambda j: j.message_id is not None)
+    job = await wait_for_job(bot, lambda j: j.message_id is not None, user_id=USER_ID)
     return payload, job
 
 
@@ -55,7 +51,7 @@ async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(
     assert job.status is JobStatus.QUEUED  # the first process stopped mid-job
 
     async with ideogram_bot(fake, local_server, db) as second:
-        done = await wait_job(second, USER_ID, delivered)
+        done = await wait_delivered(second, user_id=USER_ID)
         assert done.id == job.id and done.status is JobStatus.COMPLETED
         # The token is still alive: the reply is edited through the interaction's webhook,
         # from the token sealed in the job row.
@@ -86,7 +82,7 @@ async def test_restart_after_the_token_expired_edits_through_the_channel(
         payload, job = await start_job(fake, first)
     fake.expire_interaction(payload["token"])
     async with ideogram_bot(fake, local_server, db) as second:
-        done = await wait_job(second, USER_ID, delivered)
+        done = await wait_delivered(second, user_id=USER_ID)
     assert done.status is JobStatus.COMPLETED
     edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
     final = [e for e in edits if e.files]
@@ -103,7 +99,7 @@ async def test_restart_when_the_message_is_gone_posts_a_new_mention(
         _, job = await start_job(fake, first)
     fake.messages.pop(job.message_id or 0)  # someone deleted the reply meanwhile
     async with ideogram_bot(fake, local_server, db) as second:
-        done = await wait_job(second, USER_ID, delivered)
+        done = await wait_delivered(second, user_id=USER_ID)
     posts = fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
     assert posts, fake.summary()
     assert posts[-1].json["content"].startswith(f"<@{USER_ID}>")
@@ -129,7 +125,7 @@ async def test_cancel_while_queued(fake: FakeDiscord, local_server: LocalRunComf
         assert fake.interaction_callbacks(click["id"]) == [{"type": 5, "data": {"flags": 64}}]
         assert "Cancelled." in fake.followups(click["token"])[-1].json["content"]
         assert local_server.state.jobs[job.request_id or ""].status().value == "cancelled"
-        done = await wait_job(bot, USER_ID, delivered)
+        done = await wait_delivered(bot, user_id=USER_ID)
         assert done.status is JobStatus.CANCELLED
         last = fake.edits_of_original(payload["token"])[-1]
         assert last.json["content"].startswith("🚫 Cancelled")
@@ -141,7 +137,7 @@ async def test_moderator_may_cancel_and_running_jobs_cannot_be(
     local_server.state.config.run_seconds = 3.0
     async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
         payload, job = await start_job(fake, bot)
-        await wait_job(bot, USER_ID, lambda j: j.status is JobStatus.RUNNING)
+        await wait_for_job(bot, lambda j: j.status is JobStatus.RUNNING, user_id=USER_ID)
         # A click on the Cancel button of the queued reply, just as the job started.
         message = dict(fake.original_message(payload["token"]) or {})
         message["components"] = fake.edits_of_original(payload["token"])[0].json["components"]
@@ -160,12 +156,12 @@ async def test_reroll_info_reframe_and_delete(fake: FakeDiscord,
                                               tmp_path: Path) -> None:
     async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
         payload, job = await start_job(fake, bot, "a lantern")
-        await wait_job(bot, USER_ID, delivered)
+        await wait_delivered(bot, user_id=USER_ID)
 
         reroll = button(fake, payload, job, "reroll", user_id=OTHER_USER_ID)
         await dispatch(bot, reroll)
         assert fake.interaction_callbacks(reroll["id"]) == [{"type": 5}]
-        again = await wait_job(bot, OTHER_USER_ID, delivered)
+        again = await wait_delivered(bot, user_id=OTHER_USER_ID)
         assert again.inputs["prompt"] == "a lantern" and again.id != job.id
         assert {k: v for k, v in again.inputs.items() if k != "seed"} == {
             k: v for k, v in job.inputs.items() if k != "seed"}
@@ -180,8 +176,8 @@ async def test_reroll_info_reframe_and_delete(fake: FakeDiscord,
         choose = component("reframe:resolution", component_type=3, values=["1024:1024 (1:1)"],
                            message=picker_message)
         await dispatch(bot, choose)
-        framed = await wait_job(bot, USER_ID, lambda j: j.model.endswith("reframe")
-                                and delivered(j))
+        framed = await wait_for_job(bot, lambda j: j.model.endswith("reframe") and delivered(j),
+                                    user_id=USER_ID)
         result_message = fake.original_message(payload["token"])
         assert result_message is not None
         assert framed.inputs["image"] == result_message["attachments"][0]["url"]

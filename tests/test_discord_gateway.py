@@ -10,7 +10,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.discord_harness import (
+from tests.harness import (
     GUILD_ID,
     FakeDiscord,
     chat_input,

@@ -1,4 +1,4 @@
-"""Proves tests/discord_harness.py with a throwaway bot defined only here."""
+"""Proves the Discord test harness (tests/harness/) with a throwaway bot defined only here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
-from tests.discord_harness import (
+from tests.harness import (
     APPLICATION_ID,
     BOT_USER_ID,
     CHANNEL_ID,

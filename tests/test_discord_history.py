@@ -10,8 +10,7 @@ import pytest
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     BOT_USER_ID,
     CHANNEL_ID,
     GUILD_ID,
@@ -28,6 +27,7 @@ from tests.discord_harness import (
     user_option,
     user_payload,
 )
+from tests.helpers import callback, ideogram_bot, wait_delivered
 
 BASE_TIME = 1_750_000_000.0
 
@@ -49,11 +49,6 @@ async def add_jobs(bot: IdeogramBot, count: int, user_id: int = USER_ID) -> list
     for job in jobs:
         await bot.store.insert_job(job)
     return jobs
-
-
-def callback(fake: FakeDiscord, payload: dict[str, Any]) -> dict[str, Any]:
-    [cb] = fake.interaction_callbacks(payload["id"])
-    return cb
 
 
 def custom_ids(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -186,10 +181,6 @@ async def test_delete_from_history_marks_the_job_and_removes_its_message(
     recall = chat_input("job", {"id": target.short_id})
     await dispatch(bot, recall)
     assert "was deleted" in callback(fake, recall)["data"]["content"]
-
-
-async def wait_delivered(bot: IdeogramBot) -> JobRecord:
-    return await wait_for_job(bot, delivered, user_id=USER_ID)
 
 
 async def test_job_recall_for_owner_and_moderator_not_others(

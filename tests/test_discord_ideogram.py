@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sqlite3
 from pathlib import Path
@@ -14,40 +13,21 @@ from PIL import Image
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
     FakeDiscord,
-    RecordedRequest,
     chat_input,
     dispatch,
 )
+from tests.helpers import custom_ids, final_edit, wait_delivered
 
 
 async def only_job(bot: IdeogramBot, user_id: int = USER_ID) -> JobRecord:
     jobs = await bot.store.jobs_for_user(GUILD_ID, user_id, limit=5)
     assert len(jobs) == 1, jobs
     return jobs[0]
-
-
-async def wait_delivered(bot: IdeogramBot, job_id: str, limit: float = 10.0) -> JobRecord:
-    async with asyncio.timeout(limit):
-        while True:
-            job = await bot.store.get_job(job_id)
-            if job is not None and job.delivered_at is not None:
-                return job
-            await asyncio.sleep(0.02)
-
-
-def custom_ids(body: dict[str, Any]) -> list[str]:
-    return [c["custom_id"] for row in body.get("components", []) for c in row["components"]]
-
-
-def final_edit(requests: list[RecordedRequest]) -> RecordedRequest:
-    with_files = [r for r in requests if r.files]
-    assert with_files, "no edit carried the image"
-    return with_files[-1]
 
 
 async def test_ideogram_full_life(fake: FakeDiscord, bot: IdeogramBot,
@@ -198,7 +178,7 @@ async def test_without_runcomfy_token_the_local_preview_provider_serves(
         fake: FakeDiscord, tmp_path: Path) -> None:
     from bot.config import load_settings
     from cogs.client import build_services
-    from tests.discord_harness import running_bot
+    from tests.harness import running_bot
 
     settings = load_settings(None, DISCORD_TOKEN="t", DATABASE_URL=f"sqlite:///{tmp_path}/l.db",
                              LOCAL_PROVIDER_QUEUE_SECONDS=0.1, LOCAL_PROVIDER_RUN_SECONDS=0.1)

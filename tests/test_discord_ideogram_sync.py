@@ -12,12 +12,11 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.inputs import IDEOGRAM_GENERATE_MODEL
-from bot.jobs import JobRecord, JobStatus
+from bot.jobs import JobStatus
 from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
 from bot.tracker import SYNC_INTERRUPTED
 from cogs.client import IdeogramBot, build_services
-from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     MOD_USER_ID,
@@ -29,7 +28,14 @@ from tests.discord_harness import (
     dispatch,
     png_bytes,
 )
-from tests.test_discord_ideogram import custom_ids, final_edit
+from tests.helpers import (
+    custom_ids,
+    delivered,
+    final_edit,
+    ideogram_bot,
+    wait_delivered,
+    wait_for_job,
+)
 
 
 @pytest.fixture
@@ -39,10 +45,6 @@ async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
     async with ideogram_bot(fake, local_server, tmp_path / "bot.db", ideogram=True,
                             default_provider="ideogram") as b:
         yield b
-
-
-async def wait_job(bot: IdeogramBot, predicate: Any) -> JobRecord:
-    return await wait_for_job(bot, predicate, user_id=USER_ID)
 
 
 async def usage(bot: IdeogramBot) -> tuple[int, int]:
@@ -60,7 +62,7 @@ async def test_full_life_on_the_synchronous_provider(
                                       "style": "anime", "aspect_ratio": "16:9", "seed": 1234,
                                       "model": "V_2_TURBO", "color_palette": "EMBER"})
     await dispatch(bot, payload)
-    job = await wait_job(bot, delivered)
+    job = await wait_delivered(bot)
 
     assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
     assert job.provider == "ideogram" and job.model == IDEOGRAM_GENERATE_MODEL
@@ -107,7 +109,7 @@ async def test_full_life_on_the_synchronous_provider(
     # Reroll: the same options on the same provider, a new seed.
     reroll = component(f"job:{job.id}:reroll", user_id=USER_ID)
     await dispatch(bot, reroll)
-    again = await wait_job(bot, lambda j: j.id != job.id and delivered(j))
+    again = await wait_for_job(bot, lambda j: j.id != job.id and delivered(j), user_id=USER_ID)
     assert again.provider == "ideogram" and again.seed != job.seed
     assert {k: v for k, v in again.inputs.items() if k != "seed"} == {
         k: v for k, v in job.inputs.items() if k != "seed"}
@@ -123,7 +125,7 @@ async def test_the_servers_setting_picks_the_provider(
         [answer] = fake.interaction_callbacks(setting["id"])
         assert "ideogram" in answer["data"]["content"] and "RunComfy" in answer["data"]["content"]
         await dispatch(bot, chat_input("ideogram", {"prompt": "a fox", "model": "V_1"}))
-        first = await wait_job(bot, delivered)
+        first = await wait_delivered(bot)
         assert first.provider == "ideogram" and first.inputs["model"] == "V_1"
         assert first.status is JobStatus.COMPLETED and local_server.state.submit_count == 0
 
@@ -131,7 +133,8 @@ async def test_the_servers_setting_picks_the_provider(
                           user_id=MOD_USER_ID)
         await dispatch(bot, back)
         await dispatch(bot, chat_input("ideogram", {"prompt": "a badger"}))
-        second = await wait_job(bot, lambda j: j.id != first.id and delivered(j))
+        second = await wait_for_job(bot, lambda j: j.id != first.id and delivered(j),
+                                    user_id=USER_ID)
         assert second.provider == "runcomfy" and second.model == "ideogram/ideogram-v2/generate"
         assert local_server.state.submit_count == 1 and len(generated(local_server)) == 1
 
@@ -140,7 +143,7 @@ async def test_unsafe_image_is_withheld_and_not_counted(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     payload = chat_input("ideogram", {"prompt": "something [unsafe]"})
     await dispatch(bot, payload)
-    job = await wait_job(bot, delivered)
+    job = await wait_delivered(bot)
     assert job.status is JobStatus.FAILED and job.result_urls == []
     last = fake.edits_of_original(payload["token"])[-1]
     assert last.json["content"].startswith("❌ Failed — The image was withheld by the "
@@ -155,7 +158,7 @@ async def test_the_seeds_500_envelope_is_a_clear_failure(
         fake: FakeDiscord, bot: IdeogramBot) -> None:
     payload = chat_input("ideogram", {"prompt": "explode [fail]"})
     await dispatch(bot, payload)
-    job = await wait_job(bot, delivered)
+    job = await wait_delivered(bot)
     assert job.status is JobStatus.FAILED
     last = fake.edits_of_original(payload["token"])[-1]
     assert last.json["content"] == ("❌ Failed — The image service failed \\(error 500\\). "
@@ -197,14 +200,15 @@ async def test_restart_while_in_flight_fails_the_job_and_never_resends(
                             default_provider="ideogram") as first:
         payload = chat_input("ideogram", {"prompt": "a long one"})
         await dispatch(first, payload)
-        job = await wait_job(first, lambda j: j.status is JobStatus.RUNNING and j.message_id)
+        job = await wait_for_job(
+            first, lambda j: j.status is JobStatus.RUNNING and j.message_id, user_id=USER_ID)
         await asyncio.sleep(0.05)
         assert await usage(first) == (1, 1)
     assert local_server.state.request_counts["generate"] == 1
 
     async with ideogram_bot(fake, local_server, db, ideogram=True,
                             default_provider="ideogram") as second:
-        done = await wait_job(second, delivered)
+        done = await wait_delivered(second)
         assert done.id == job.id and done.status is JobStatus.FAILED
         assert done.error == SYNC_INTERRUPTED
         # Into its own reply, through the interaction token sealed in the job row.
@@ -236,7 +240,7 @@ async def test_without_runcomfy_reframe_says_so_and_ideogram_still_works(
         assert "runcomfy provider is not configured" in answer["data"]["content"]
 
         await dispatch(bot, chat_input("ideogram", {"prompt": "a fox"}))
-        job = await wait_job(bot, delivered)
+        job = await wait_delivered(bot)
         assert job.status is JobStatus.COMPLETED and job.provider == "ideogram"
     assert local_server.state.submit_count == 0
 

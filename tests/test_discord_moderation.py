@@ -3,11 +3,9 @@ over real discord.py dispatch with real SQLite files and the local provider."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,7 @@ from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.store import GuildSettings
 from cogs.client import IdeogramBot
-from tests.bot_env import ideogram_bot
-from tests.discord_harness import (
+from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
     LOG_CHANNEL_ID,
@@ -37,6 +34,7 @@ from tests.discord_harness import (
     guild_payload,
     png_bytes,
 )
+from tests.helpers import callback, db_rows, ideogram_bot, wait_for_job
 
 ART_CHANNEL_ID = 1300000000000000003
 
@@ -49,11 +47,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord(guilds=[guild_payload(channels=channels)]) as f:
         yield f
     assert not f.server_errors, f.server_errors
-
-
-def callback(fake: FakeDiscord, payload: dict[str, Any]) -> dict[str, Any]:
-    [cb] = fake.interaction_callbacks(payload["id"])
-    return cb
 
 
 async def run(fake: FakeDiscord, bot: IdeogramBot, name: str, options: Any = None, *,
@@ -75,8 +68,7 @@ def is_private_refusal(cb: dict[str, Any]) -> bool:
 
 
 def table_count(db: Path, table: str) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return int(db_rows(db, f"SELECT count(*) FROM {table}")[0][0])
 
 
 async def test_non_moderators_are_refused_by_code_and_nothing_changes(
@@ -194,23 +186,14 @@ async def test_provider_ideogram_is_stored_when_configured(
         assert (await bot.store.get_guild_settings(GUILD_ID)).provider == "ideogram"
 
 
-async def wait_status(bot: IdeogramBot, user_id: int, status: JobStatus) -> JobRecord:
-    async with asyncio.timeout(10):
-        while True:
-            for job in await bot.store.jobs_for_user(GUILD_ID, user_id, limit=5):
-                if job.status is status:
-                    return job
-            await asyncio.sleep(0.02)
-
-
 async def test_queue_lists_jobs_and_a_moderator_cancel_reaches_the_provider(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 30.0
     await settings(fake, bot, "log-channel", [channel_option("channel", LOG_CHANNEL_ID)])
     await run(fake, bot, "ideogram", {"prompt": "first in line"})
     await run(fake, bot, "ideogram", {"prompt": "second in line"}, user_id=OTHER_USER_ID)
-    first = await wait_status(bot, USER_ID, JobStatus.QUEUED)
-    second = await wait_status(bot, OTHER_USER_ID, JobStatus.QUEUED)
+    first = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=USER_ID)
+    second = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=OTHER_USER_ID)
 
     cb = await run(fake, bot, "queue")
     assert cb["type"] == 4 and cb["data"]["flags"] & 64

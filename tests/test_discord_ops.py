@@ -22,8 +22,7 @@ from bot.ops_server import OpsServer
 from bot.tracker import TrackerConfig
 from cogs.client import RESTARTING, IdeogramBot, build_services
 from cogs.help import INVITE_PERMISSIONS
-from tests.bot_env import FAST_POLLING, TOKEN, delivered, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     APPLICATION_ID,
     BOT_USER_ID,
     CHANNEL_ID,
@@ -41,6 +40,7 @@ from tests.discord_harness import (
     member_payload,
     role_payload,
 )
+from tests.helpers import FAST_POLLING, TOKEN, delivered, wait_for_job
 
 GENERATE = "ideogram/ideogram-v2/generate"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -16,8 +16,7 @@ from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.net import AllowList
 from cogs.client import IdeogramBot
-from tests.bot_env import delivered, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     BOT_USER_ID,
     CHANNEL_ID,
     GUILD_ID,
@@ -39,6 +38,7 @@ from tests.discord_harness import (
     png_bytes,
     user_payload,
 )
+from tests.helpers import delivered, wait_for_job
 
 SECRET_CHANNEL_ID = 1300000000000000009
 VIEW = str(discord.Permissions(view_channel=True).value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ import pytest
 
 from bot.localserver.app import LocalRunComfyServer
 from cogs.client import IdeogramBot
-from tests.bot_env import delivered, ideogram_bot, wait_for_job
-from tests.discord_harness import (
+from tests.harness import (
     GUILD_ID,
     LOG_CHANNEL_ID,
     MOD_USER_ID,
@@ -24,6 +22,7 @@ from tests.discord_harness import (
     dispatch,
     user_option,
 )
+from tests.helpers import db_rows, ideogram_bot, wait_delivered
 
 
 @pytest.fixture
@@ -32,11 +31,6 @@ async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) ->
     local_server.state.config.run_seconds = 0.1
     async with ideogram_bot(fake, local_server, db) as b:
         yield b
-
-
-def table(db: Path, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(query).fetchall()
 
 
 def quota(sub: str, options: Any = None, **ctx: Any) -> dict[str, Any]:
@@ -55,10 +49,6 @@ def ephemeral_text(callback: dict[str, Any]) -> str:
     return str(callback["data"].get("content") or "")
 
 
-async def wait_delivered(bot: IdeogramBot) -> None:
-    await wait_for_job(bot, delivered, user_id=USER_ID, newest_only=True)
-
-
 @pytest.mark.parametrize(("sub", "options"), [
     ("set", {"user_daily": 0}),
     ("clear", {"limit": "user_daily"}),
@@ -69,13 +59,13 @@ async def wait_delivered(bot: IdeogramBot) -> None:
 async def test_members_without_manage_server_are_refused_by_the_code(
         fake: FakeDiscord, bot: IdeogramBot, db: Path, sub: str, options: Any) -> None:
     await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 5})
-    before = table(db, "SELECT * FROM guild_limits"), table(db, "SELECT * FROM quota_audit")
+    before = db_rows(db, "SELECT * FROM guild_limits"), db_rows(db, "SELECT * FROM quota_audit")
     # Discord delivered the command (an admin let everyone see /quota), but alice is no mod.
     text = ephemeral_text(await answer(fake, bot, quota(sub, options, user_id=USER_ID)))
     assert "moderators" in text.lower() or "only your own" in text
-    assert (table(db, "SELECT * FROM guild_limits"), table(db, "SELECT * FROM quota_audit")) \
+    assert (db_rows(db, "SELECT * FROM guild_limits"), db_rows(db, "SELECT * FROM quota_audit")) \
         == before
-    assert table(db, "SELECT * FROM member_overrides") == []
+    assert db_rows(db, "SELECT * FROM member_overrides") == []
     assert not fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
 
 
@@ -94,8 +84,8 @@ async def test_moderator_sets_limits_audited_and_logged(
         user_id=OWNER_USER_ID)))  # Administrator counts too
     ephemeral_text(await answer(fake, bot, quota("clear", {"limit": "guild_monthly_budget"},
                                                  user_id=MOD_USER_ID)))
-    assert table(db, "SELECT action, actor_id, user_id, old_value, new_value FROM quota_audit "
-                     "ORDER BY id") == [
+    assert db_rows(db, "SELECT action, actor_id, user_id, old_value, new_value FROM quota_audit "
+                       "ORDER BY id") == [
         ("set:user_daily", MOD_USER_ID, None, None, 10.0),
         ("set:guild_monthly_budget", MOD_USER_ID, None, None, 25.5),
         ("member:daily", OWNER_USER_ID, USER_ID, None, 3.0),
@@ -122,8 +112,8 @@ async def test_every_value_is_validated_in_code(fake: FakeDiscord, bot: Ideogram
     text = ephemeral_text(await answer(fake, bot, payload))
     # (1.5 for a whole number is refused before the command runs, by the options check.)
     assert "must be" in text or "at least one limit" in text or "wrong kind" in text
-    assert table(db, "SELECT * FROM guild_limits") == []
-    assert table(db, "SELECT * FROM quota_audit") == []
+    assert db_rows(db, "SELECT * FROM guild_limits") == []
+    assert db_rows(db, "SELECT * FROM quota_audit") == []
     bad_clear = quota("clear", {"limit": "everything"}, user_id=MOD_USER_ID)
     assert "Unknown limit" in ephemeral_text(await answer(fake, bot, bad_clear))
 
@@ -135,8 +125,8 @@ async def test_a_refusal_is_the_ephemeral_first_response_and_nothing_is_submitte
     text = ephemeral_text(await answer(fake, bot, payload))
     assert "daily limit is 0" in text
     assert local_server.state.submit_count == 0
-    assert table(db, "SELECT count(*) FROM jobs") == [(0,)]
-    assert table(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM jobs") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
 
 
 async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
@@ -144,10 +134,10 @@ async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
     await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 3, "cooldown_seconds": 60})
     payload = chat_input("ideogram", {"prompt": "a lantern"})
     await dispatch(bot, payload)
-    await wait_delivered(bot)
+    await wait_delivered(bot, newest_only=True)
     final = [e for e in fake.edits_of_original(payload["token"]) if e.files][-1]
     assert final.json["embeds"][0]["footer"]["text"].endswith(" · 2 left today")
-    assert table(db, "SELECT state, cost_actual FROM usage_reservations") == [("committed", 0.08)]
+    assert db_rows(db, "SELECT state, cost_actual FROM usage_reservations") == [("committed", 0.08)]
 
     again = chat_input("ideogram", {"prompt": "another"})
     assert ephemeral_text(await answer(fake, bot, again)).startswith("Cooldown: try again <t:")
@@ -170,9 +160,9 @@ async def test_a_late_answer_gives_the_image_back_and_posts_nothing(
     await dispatch(bot, payload)  # no error escapes: a late answer is not a bug
     await bot.tracker.wait_idle()
     await bot.job_messages.wait_idle()
-    assert table(db, "SELECT state FROM usage_reservations") == [("released",)]
+    assert db_rows(db, "SELECT state FROM usage_reservations") == [("released",)]
     assert local_server.state.submit_count == 0
-    [(status, delivered_at)] = table(db, "SELECT status, delivered_at FROM jobs")
+    [(status, delivered_at)] = db_rows(db, "SELECT status, delivered_at FROM jobs")
     assert status == "failed" and delivered_at is not None  # ended, and never shown
     # Nothing was posted anywhere: no reply, no followup, no channel message.
     assert not fake.calls("POST", r"^/channels/\d+/messages$")

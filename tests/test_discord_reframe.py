@@ -9,13 +9,10 @@ import pytest
 from PIL import Image
 
 from bot.inputs import RESOLUTIONS
-from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
 from bot.resolutions import search
 from cogs.client import IdeogramBot
-from tests.bot_env import delivered, wait_for_job
-from tests.discord_harness import (
-    USER_ID,
+from tests.harness import (
     FakeDiscord,
     attachment_option,
     attachment_payload,
@@ -27,12 +24,9 @@ from tests.discord_harness import (
     message_payload,
     png_bytes,
 )
+from tests.helpers import wait_delivered
 
 PNG = png_bytes(64, 48)
-
-
-async def wait_delivered(bot: IdeogramBot) -> JobRecord:
-    return await wait_for_job(bot, delivered, user_id=USER_ID)
 
 
 def image_option(**kwargs: Any) -> dict[str, Any]:

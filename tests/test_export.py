@@ -7,7 +7,7 @@ import gzip
 import io
 import json
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +55,6 @@ def make_job(number: int, **overrides: Any) -> JobRecord:
     }
     values.update(overrides)
     return JobRecord(**values)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "export.db") as s:
-        yield s
 
 
 def read_csv(data: bytes) -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cogs.client import IdeogramBot
-from tests.discord_harness import (
+from tests.harness import (
     GUILD_ID,
     MOD_USER_ID,
     USER_ID,

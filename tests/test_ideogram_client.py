@@ -35,7 +35,7 @@ from bot.providers.errors import (
 from bot.providers.ideogram import WITHHELD, IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.types import RemoteState
-from tests.conftest import TOKEN
+from tests.helpers import TOKEN
 
 NO_WAIT = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002, total_seconds=1)
 

@@ -18,11 +18,17 @@ from PIL import Image
 from bot.inputs import aspect_ratio_size, resolution_size
 from bot.localserver import LocalRunComfyServer, LocalServerConfig, create_app
 from bot.localserver.app import STATE_KEY, ServerState
+from tests.localserver_client import (
+    AUTH,
+    GENERATE,
+    REFRAME,
+    TOKEN,
+    authed_client,
+    get_status,
+    quick_config,
+    submit,
+)
 
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-GENERATE = "/v1/models/ideogram/ideogram-v2/generate"
-REFRAME = "/v1/models/ideogram/ideogram-v3/reframe"
 WALL_START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 WALL_START_ISO = "2023-11-14T22:13:20.000Z"
 RED = (255, 0, 0)
@@ -41,20 +47,10 @@ class FakeClock:
         self.now += seconds
 
 
-def quick_config() -> LocalServerConfig:
-    """Real time: queue 0.2 s, run 0.3 s."""
-    return LocalServerConfig(token=TOKEN, queue_seconds=0.2, run_seconds=0.3)
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[LocalRunComfyServer]:
     async with LocalRunComfyServer(quick_config()) as srv:
         yield srv
-
-
-def authed_client(server: LocalRunComfyServer) -> httpx.AsyncClient:
-    """A client of ``server`` that sends the right token."""
-    return httpx.AsyncClient(base_url=server.base_url, headers=AUTH, timeout=5)
 
 
 @pytest.fixture
@@ -81,19 +77,6 @@ async def clocked(clock: FakeClock) -> AsyncIterator[LocalRunComfyServer]:
 async def cclient(clocked: LocalRunComfyServer) -> AsyncIterator[httpx.AsyncClient]:
     async with authed_client(clocked) as c:
         yield c
-
-
-async def submit(client: httpx.AsyncClient, path: str = GENERATE, **inputs: Any) -> str:
-    body = inputs or {"prompt": "a lighthouse at dusk"}
-    response = await client.post(path, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["request_id"]
-
-
-async def get_status(client: httpx.AsyncClient, request_id: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/requests/{request_id}/status")
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def poll(client: httpx.AsyncClient, request_id: str) -> list[dict[str, Any]]:

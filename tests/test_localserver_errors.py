@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bot.localserver import LocalRunComfyServer
-from tests.test_localserver import (
+from tests.localserver_client import (
     AUTH,
     GENERATE,
     REFRAME,

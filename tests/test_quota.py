@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.inputs import GenerateInputs, ReframeInputs
-from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.inputs import ReframeInputs
+from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
 from bot.quota import (
     Allowance,
@@ -25,6 +24,7 @@ from bot.quota import (
 )
 from bot.quota_service import QuotaService
 from bot.store import Store
+from tests.helpers import db_rows, make_job
 
 GUILD = 1
 MOD = 99
@@ -46,21 +46,7 @@ def utc(*args: int) -> datetime:
 
 
 def job(user_id: int = 3, guild_id: int = GUILD, prompt: str = "a lighthouse") -> JobRecord:
-    inputs = GenerateInputs(prompt=prompt, seed=1)
-    return JobRecord(id=new_job_id(), provider="local", model=inputs.model, guild_id=guild_id,
-                     channel_id=2, user_id=user_id, inputs=inputs.to_payload(), seed=1)
-
-
-def rows(path: Path, query: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "quota.db")
-    yield s
-    await s.close()
+    return make_job(prompt, seed=1, guild_id=guild_id, user_id=user_id)
 
 
 # --------------------------------------------------------------------------- values
@@ -132,8 +118,8 @@ async def test_500_concurrent_reservations_grant_exactly_50(tmp_path: Path, limi
     assert {d.kind for d in denied} == {limit}
     await store.close()
 
-    assert rows(path, "SELECT count(*), sum(units) FROM usage_reservations "
-                      "WHERE state = 'reserved'") == [(50, 50)]
+    assert db_rows(path, "SELECT count(*), sum(units) FROM usage_reservations "
+                         "WHERE state = 'reserved'") == [(50, 50)]
     reopened = await Store.open(path)  # a restart: the database agrees
     try:
         snapshot, _ = await QuotaService(reopened).snapshot(GUILD, 7)
@@ -288,7 +274,7 @@ async def test_requests_are_decided_in_arrival_order(store: Store) -> None:
     assert [not isinstance(r, BaseException) for r in results] == [True] * 50 + [False] * 150
 
 
-async def test_callers_that_give_up_leave_nothing_reserved(store: Store, tmp_path: Path) -> None:
+async def test_callers_that_give_up_leave_nothing_reserved(store: Store, db: Path) -> None:
     tasks: dict[str, asyncio.Task[Reservation]] = {}
 
     class GivingUp(QuotaService):
@@ -312,11 +298,10 @@ async def test_callers_that_give_up_leave_nothing_reserved(store: Store, tmp_pat
     done = await asyncio.gather(*tasks.values(), return_exceptions=True)
     granted = [r for r in done if isinstance(r, Reservation)]
     assert len(granted) == 30
-    reserved = rows(tmp_path / "quota.db",
-                    "SELECT job_key FROM usage_reservations WHERE state = 'reserved'")
+    reserved = db_rows(db, "SELECT job_key FROM usage_reservations WHERE state = 'reserved'")
     assert sorted(k for (k,) in reserved) == sorted(r.job_key for r in granted)
-    assert rows(tmp_path / "quota.db", "SELECT count(*) FROM usage_reservations "
-                "WHERE state = 'released'") == [(30,)]
+    assert db_rows(db, "SELECT count(*) FROM usage_reservations "
+                       "WHERE state = 'released'") == [(30,)]
 
 
 async def test_a_store_failure_fails_the_batch_and_records_nothing(tmp_path: Path) -> None:
@@ -330,24 +315,24 @@ async def test_a_store_failure_fails_the_batch_and_records_nothing(tmp_path: Pat
 
 def _totals_from_rows(path: Path) -> set[tuple[object, ...]]:
     """usage_totals recomputed from the reservations (rounded money)."""
-    day = rows(path, "SELECT guild_id, user_id, day, sum(CASE WHEN state <> 'released' AND "
-                     "forgiven = 0 THEN units ELSE 0 END), 0.0, 0.0 FROM usage_reservations "
-                     "GROUP BY 1, 2, 3")
-    guild_day = rows(path, "SELECT guild_id, 0, day, sum(CASE WHEN state <> 'released' AND "
-                           "forgiven = 0 THEN units ELSE 0 END), 0.0, 0.0 "
-                           "FROM usage_reservations GROUP BY 1, 3")
-    month = rows(path, "SELECT guild_id, 0, month, sum(CASE WHEN state <> 'released' THEN "
-                       "units ELSE 0 END), round(sum(CASE WHEN state = 'committed' THEN "
-                       "cost_actual ELSE 0 END), 6), round(sum(CASE WHEN state = 'reserved' "
-                       "THEN cost_estimate ELSE 0 END), 6) FROM usage_reservations "
-                       "GROUP BY 1, 3")
+    day = db_rows(path, "SELECT guild_id, user_id, day, sum(CASE WHEN state <> 'released' AND "
+                        "forgiven = 0 THEN units ELSE 0 END), 0.0, 0.0 FROM usage_reservations "
+                        "GROUP BY 1, 2, 3")
+    guild_day = db_rows(path, "SELECT guild_id, 0, day, sum(CASE WHEN state <> 'released' AND "
+                              "forgiven = 0 THEN units ELSE 0 END), 0.0, 0.0 "
+                              "FROM usage_reservations GROUP BY 1, 3")
+    month = db_rows(path, "SELECT guild_id, 0, month, sum(CASE WHEN state <> 'released' THEN "
+                          "units ELSE 0 END), round(sum(CASE WHEN state = 'committed' THEN "
+                          "cost_actual ELSE 0 END), 6), round(sum(CASE WHEN state = 'reserved' "
+                          "THEN cost_estimate ELSE 0 END), 6) FROM usage_reservations "
+                          "GROUP BY 1, 3")
     return {tuple(r) for r in (*day, *guild_day, *month)}
 
 
 def _totals(path: Path) -> set[tuple[object, ...]]:
-    return {tuple(r) for r in rows(path, "SELECT guild_id, user_id, period, units, "
-                                         "round(spent, 6), round(reserved_cost, 6) "
-                                         "FROM usage_totals")}
+    return {tuple(r) for r in db_rows(path, "SELECT guild_id, user_id, period, units, "
+                                            "round(spent, 6), round(reserved_cost, 6) "
+                                            "FROM usage_totals")}
 
 
 async def test_running_totals_always_match_the_reservations(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ provider server and a real SQLite file; restarts are a second Store on the same 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,9 +16,10 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.store import Store
 from bot.tracker import JobEvent, JobTracker, TrackerConfig
-from tests.conftest import TOKEN
-from tests.test_quota import GUILD, MOD, job
-from tests.test_tracker import FAST
+from tests.helpers import FAST_POLLING, TOKEN, db_rows, make_job
+
+GUILD = 1  # make_job's guild
+MOD = 99
 
 
 class Ends:
@@ -38,11 +38,10 @@ class Ends:
 
 
 def reservation(path: Path, job_id: str) -> tuple[object, ...]:
-    with sqlite3.connect(path) as conn:
-        row = conn.execute("SELECT state, cost_actual, job_id FROM usage_reservations "
-                           "WHERE job_key = ?", (job_id,)).fetchone()
-    assert row is not None, job_id
-    return tuple(row)
+    rows = db_rows(path, "SELECT state, cost_actual, job_id FROM usage_reservations "
+                         "WHERE job_key = ?", job_id)
+    assert rows, job_id
+    return rows[0]
 
 
 @pytest.fixture
@@ -54,16 +53,11 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyCli
         yield c
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "settle.db"
-
-
 async def wired(store: Store, client: RunComfyClient, **config: object
                 ) -> tuple[QuotaService, JobTracker, Ends]:
     quota = QuotaService(store)
     tracker = JobTracker(store, {"local": client},
-                         config=TrackerConfig(polling=FAST, **config))  # type: ignore[arg-type]
+                         config=TrackerConfig(polling=FAST_POLLING, **config))  # type: ignore[arg-type]
     ends = Ends()
     tracker.add_listener(quota)
     tracker.add_listener(ends)
@@ -83,12 +77,12 @@ async def test_success_commits_at_the_providers_cost_and_failures_release(
         await tracker.start()
         try:
             local_server.state.config.queue_seconds = 2.0  # the job to cancel stays queued
-            to_cancel = await launch(quota, tracker, job(prompt="never mind"))
+            to_cancel = await launch(quota, tracker, make_job("never mind"))
             local_server.state.config.queue_seconds = 0.1
-            ok = await launch(quota, tracker, job())
-            failing = await launch(quota, tracker, job(prompt="boom [fail]"))
+            ok = await launch(quota, tracker, make_job())
+            failing = await launch(quota, tracker, make_job("boom [fail]"))
             local_server.state.faults.insufficient_balance(1)
-            refused = await launch(quota, tracker, job())  # a 402 at submit
+            refused = await launch(quota, tracker, make_job())  # a 402 at submit
             assert refused.status is JobStatus.FAILED
             # The refused submit gave its unit back at once; three are in flight.
             assert (await quota.allowance(GUILD, 3)).daily_left == 1
@@ -111,7 +105,7 @@ async def test_a_timed_out_job_releases(db: Path, client: RunComfyClient,
         quota, tracker, ends = await wired(store, client, queue_timeout=0.3)
         await tracker.start()
         try:
-            slow = await launch(quota, tracker, job())
+            slow = await launch(quota, tracker, make_job())
             await ends.wait(slow.id)
         finally:
             await tracker.stop()
@@ -122,7 +116,7 @@ async def test_a_completed_job_without_a_cost_is_charged_the_price_table(
         db: Path, client: RunComfyClient) -> None:
     async with await Store.open(db) as store:
         quota = QuotaService(store)
-        record = job()
+        record = make_job()
         await quota.reserve(record)
         await store.insert_job(record.evolve(status=JobStatus.COMPLETED))
         assert await quota.settle(record.evolve(status=JobStatus.COMPLETED, cost=None))
@@ -137,20 +131,20 @@ async def test_restart_reconciliation(db: Path, client: RunComfyClient,
     async with await Store.open(db) as store:
         quota = QuotaService(store)
         await quota.set_limits(GUILD, MOD, {"guild_daily": 10})
-        orphan = job()  # reserved, then the process died before the job row was written
+        orphan = make_job()  # reserved, then the process died before the job row was written
         await quota.reserve(orphan)
-        unsent = job().evolve(message_id=99)  # answered, never sent: it is sent after all
+        unsent = make_job().evolve(message_id=99)  # answered, never sent: it is sent after all
         await quota.admit(unsent)
-        pending = job().evolve(submitting_at=1.0)  # maybe sent, never confirmed: it fails
+        pending = make_job().evolve(submitting_at=1.0)  # maybe sent, never confirmed: it fails
         await quota.admit(pending)
-        completed = job()  # completed while nobody listened (no cost reported)
+        completed = make_job()  # completed while nobody listened (no cost reported)
         await quota.reserve(completed)
         await store.insert_job(completed.evolve(status=JobStatus.COMPLETED))
-        failed = job()
+        failed = make_job()
         await quota.reserve(failed)
         await store.insert_job(failed.evolve(status=JobStatus.FAILED))
-        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST))
-        queued = await launch(quota, tracker, job())  # still at the provider: keeps its unit
+        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST_POLLING))
+        queued = await launch(quota, tracker, make_job())  # still at the provider: keeps its unit
 
     async with await Store.open(db) as store:  # the restart
         quota, tracker, ends = await wired(store, client)

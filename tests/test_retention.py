@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.retention import DAY, RetentionTask, prune_old_jobs
 from bot.store import Store
+from tests.helpers import db_rows
 
 NOW = 1_750_000_000.0
 
@@ -29,13 +28,7 @@ def make_job(age_days: float, status: JobStatus = JobStatus.COMPLETED,
     return JobRecord(**values)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "r.db") as s:
-        yield s
-
-
-async def test_prunes_only_old_finished_jobs(store: Store, tmp_path: Path) -> None:
+async def test_prunes_only_old_finished_jobs(store: Store, db: Path) -> None:
     old_done = [make_job(91, s) for s in (JobStatus.COMPLETED, JobStatus.FAILED,
                                           JobStatus.CANCELLED)]
     old_done.append(make_job(400, JobStatus.COMPLETED, deleted_at=NOW - 300 * DAY))
@@ -55,9 +48,7 @@ async def test_prunes_only_old_finished_jobs(store: Store, tmp_path: Path) -> No
     left = {j.id for j in await store.guild_jobs_after(1, None, limit=100)}
     assert left == {j.id for j in old_unfinished + recent}
     assert await prune_old_jobs(store, 90, now=NOW) == 0  # nothing more to do
-    with sqlite3.connect(tmp_path / "r.db") as conn:
-        assert conn.execute("SELECT count(*), min(job_id) FROM usage_reservations"
-                            ).fetchone() == (1, None)
+    assert db_rows(db, "SELECT count(*), min(job_id) FROM usage_reservations") == [(1, None)]
 
 
 async def test_retention_days_must_be_positive(store: Store) -> None:

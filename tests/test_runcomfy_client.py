@@ -28,7 +28,7 @@ from bot.providers.errors import (
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient, parse_state
 from bot.providers.types import CancelOutcome, RemoteState
-from tests.conftest import TOKEN
+from tests.helpers import TOKEN
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total_seconds=5)
 

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bot.inputs import GENERATE_MODEL, GenerateInputs
-from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.inputs import GENERATE_MODEL
+from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
 from bot.providers.retry import RetryPolicy
@@ -20,49 +20,7 @@ from bot.providers.types import CancelOutcome
 from bot.store import Store
 from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
 from bot.tracker.reasons import FAILED_REMOTELY
-from tests.conftest import TOKEN
-
-FAST = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
-                     min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
-
-
-class Recorder:
-    """A listener that checks every announced state was persisted first."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.events: list[JobEvent] = []
-        self.persisted_first = True
-        self.changed = asyncio.Condition()
-
-    async def on_job_event(self, event: JobEvent) -> None:
-        stored = await self.store.get_job(event.job.id)
-        if stored is None or stored.status is not event.status:
-            self.persisted_first = False
-        async with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def statuses(self, job_id: str) -> list[JobStatus]:
-        out: list[JobStatus] = []
-        for e in self.events:
-            if e.job.id == job_id and (not out or out[-1] is not e.status):
-                out.append(e.status)
-        return out
-
-    async def wait_terminal(self, job_id: str, limit: float = 10.0) -> JobEvent:
-        async with asyncio.timeout(limit), self.changed:
-            while True:
-                for e in self.events:
-                    if e.job.id == job_id and e.status.terminal:
-                        return e
-                await self.changed.wait()
-
-
-def make_job(prompt: str = "a lighthouse at dusk", provider: str = "local") -> JobRecord:
-    inputs = GenerateInputs(prompt=prompt, seed=1234)
-    return JobRecord(id=new_job_id(), provider=provider, model=inputs.model, guild_id=1,
-                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job
 
 
 @pytest.fixture
@@ -72,15 +30,8 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyCli
         yield c
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db")
-    yield s
-    await s.close()
-
-
 def tracker_for(store: Store, client: RunComfyClient, **config: object) -> JobTracker:
-    cfg = TrackerConfig(polling=FAST, **config)  # type: ignore[arg-type]
+    cfg = TrackerConfig(polling=FAST_POLLING, **config)  # type: ignore[arg-type]
     return JobTracker(store, {"local": client}, config=cfg)
 
 

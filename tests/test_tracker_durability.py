@@ -18,9 +18,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.store import Store
 from bot.tracker import JobEvent, JobTracker, TrackerConfig
-from tests.conftest import TOKEN
-from tests.test_tracker import FAST, Recorder, make_job
-from tests.test_tracker_sync import sync_job
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job, make_sync_job
 
 
 @contextlib.contextmanager
@@ -57,7 +55,7 @@ async def test_terminal_write_waits_out_a_lock(
     local_server.state.config.queue_seconds = 0.1
     local_server.state.config.run_seconds = 0.3
     async with RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
-        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST))
+        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST_POLLING))
         quota = QuotaService(store)
         recorder = Recorder(store)
         tracker.add_listener(quota)
@@ -91,12 +89,13 @@ async def test_synchronous_result_waits_out_a_lock(
     local_server.state.config.run_seconds = 0.3
     async with IdeogramClient(api_key=TOKEN, base_url=local_server.base_url,
                               timeout_seconds=10) as client:
-        tracker = JobTracker(store, {"ideogram": client}, config=TrackerConfig(polling=FAST))
+        tracker = JobTracker(store, {"ideogram": client},
+                             config=TrackerConfig(polling=FAST_POLLING))
         recorder = Recorder(store)
         tracker.add_listener(recorder)
         await tracker.start()
         try:
-            job = sync_job("a calm sea")
+            job = make_sync_job("a calm sea")
             await store.insert_job(job)
             tracker.accept(job)
             await wait_status(recorder, job.id, JobStatus.RUNNING)

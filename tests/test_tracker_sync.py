@@ -4,15 +4,13 @@ events, time limits, cancellation, quota settlement and restart rules as a polle
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.inputs import IdeogramGenerateInputs
-from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
 from bot.providers.ideogram import WITHHELD, IdeogramClient
 from bot.providers.types import CancelOutcome
@@ -25,16 +23,13 @@ from bot.tracker import (
     JobTracker,
     TrackerConfig,
 )
-from tests.conftest import TOKEN
-from tests.test_tracker import FAST, Recorder
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, db_rows, make_sync_job
 
 GUILD = 10
 
 
 def sync_job(prompt: str = "a lighthouse at dusk") -> JobRecord:
-    inputs = IdeogramGenerateInputs(prompt=prompt, seed=1234, ideogram_model="V_2_TURBO")
-    return JobRecord(id=new_job_id(), provider="ideogram", model=inputs.model, guild_id=GUILD,
-                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
+    return make_sync_job(prompt, guild_id=GUILD)
 
 
 @pytest.fixture
@@ -44,15 +39,10 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[IdeogramCli
         yield c
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "sync.db"
-
-
 def wired(store: Store, client: IdeogramClient, **config: object
           ) -> tuple[JobTracker, QuotaService, Recorder]:
     tracker = JobTracker(store, {"ideogram": client},
-                         config=TrackerConfig(polling=FAST, **config))  # type: ignore[arg-type]
+                         config=TrackerConfig(polling=FAST_POLLING, **config))  # type: ignore[arg-type]
     quota = QuotaService(store)
     recorder = Recorder(store)
     tracker.add_listener(quota)
@@ -61,11 +51,8 @@ def wired(store: Store, client: IdeogramClient, **config: object
 
 
 def reservation_state(db: Path, job_id: str) -> str:
-    with sqlite3.connect(db) as conn:
-        row = conn.execute("SELECT state FROM usage_reservations WHERE job_key = ?",
-                           (job_id,)).fetchone()
-    assert row is not None
-    return str(row[0])
+    [(state,)] = db_rows(db, "SELECT state FROM usage_reservations WHERE job_key = ?", job_id)
+    return str(state)
 
 
 async def test_queued_running_completed_with_the_revised_prompt(

@@ -1,6 +1,6 @@
 """A fake Discord gateway: the websocket a bot's shards connect to, on the fake's own server.
 
-:class:`FakeGateway` is owned by a :class:`~tests.discord_harness.FakeDiscord` and served by
+:class:`FakeGateway` is owned by a :class:`~tests.harness.server.FakeDiscord` and served by
 its aiohttp app: ``GET /api/v10/gateway/bot`` advertises ``ws://127.0.0.1:<port>/gateway``
 and the shard count, and that websocket speaks as much of Discord's gateway (v10, JSON) as
 discord.py 2.7 needs:
@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from tests.discord_harness import FakeDiscord, InteractionRecord
+    from tests.harness.records import InteractionRecord
+    from tests.harness.server import FakeDiscord
 
 GATEWAY_PATH = "/gateway"
 #: Discord's usual interval; discord.py heartbeats on it (tests rarely need to wait for one).
@@ -143,6 +144,11 @@ class GatewaySession:
     heartbeats: int = 0
     resumes: int = 0
     index: int = 0
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "away"
+        return (f"<GatewaySession {self.session_id[:8]} shard {self.shard_id}/{self.shard_count}"
+                f" {state}{' ready' if self.ready else ''} seq={self.seq}>")
 
     @property
     def connected(self) -> bool:

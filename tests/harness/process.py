@@ -2,7 +2,7 @@
 
 The child gets a clean environment (none of the developer's bot settings leak in, and it
 runs in the database's folder, so no ``.env`` is read) with ``DISCORD_API_BASE`` pointing
-at the :class:`~tests.discord_harness.FakeDiscord`: it logs in over REST, syncs its
+at the :class:`~tests.harness.server.FakeDiscord`: it logs in over REST, syncs its
 commands, asks ``GET /gateway/bot`` for the websocket and connects to the fake gateway.
 
 Typical use::
@@ -34,12 +34,12 @@ from tests.harness.waiting import eventually
 
 if TYPE_CHECKING:
     from bot.localserver.app import LocalRunComfyServer
-    from tests.discord_harness import FakeDiscord, InteractionRecord
     from tests.harness.gateway import GatewaySession
+    from tests.harness.records import InteractionRecord
+    from tests.harness.server import FakeDiscord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "harness-bot-token"  # what the fake accepts; never a real token
-PROVIDER_TOKEN = "rc-process-token-7a3e"
 #: Wait at most this long for a start (imports, login, command sync, READY).
 START_TIMEOUT = 30.0
 
@@ -51,12 +51,12 @@ def bot_process_env(
     database: Path,
     *,
     provider: LocalRunComfyServer | None = None,
-    provider_token: str = PROVIDER_TOKEN,
     **overrides: str,
 ) -> dict[str, str]:
     """The environment of a ``python -m bot`` child: the fake Discord, the SQLite file
-    *database*, and RunComfy's model API at *provider* (a started local server whose token
-    is *provider_token*). *overrides* add or replace variables (e.g. ``LOG_LEVEL="DEBUG"``)."""
+    *database*, and RunComfy's model API at *provider* (a started local server; without
+    one the bot starts its own local preview provider). *overrides* add or replace
+    variables (e.g. ``LOG_LEVEL="DEBUG"``)."""
     env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
     env |= {
         "PYTHONUNBUFFERED": "1",
@@ -67,7 +67,7 @@ def bot_process_env(
         "LOG_LEVEL": "INFO",
     }
     if provider is not None:
-        env |= {"RUNCOMFY_API_TOKEN": provider_token, "RUNCOMFY_BASE_URL": provider.base_url}
+        env |= {"RUNCOMFY_API_TOKEN": provider.config.token, "RUNCOMFY_BASE_URL": provider.base_url}
     return env | overrides
 
 
@@ -93,8 +93,12 @@ class BotProcess:
         self.env = dict(env)
         self.shards = shards
         self.wait_for_sync = wait_for_sync
-        self.workdir = workdir or Path(
-            self.env["DATABASE_URL"].removeprefix("sqlite:///")).parent
+        if workdir is None:
+            url = self.env.get("DATABASE_URL", "")
+            if not url.startswith("sqlite:///"):
+                raise ValueError("pass workdir=: DATABASE_URL names no SQLite file to run beside")
+            workdir = Path(url.removeprefix("sqlite:///")).parent
+        self.workdir = workdir
         #: A command that runs ``python -m bot`` inside it, e.g. ``unshare --pid --fork``.
         self.launcher = tuple(launcher)
         self.process: asyncio.subprocess.Process | None = None
@@ -120,11 +124,12 @@ class BotProcess:
         ready = asyncio.create_task(self._ready(sessions_before, requests_before, timeout))
         exited = asyncio.create_task(self.process.wait())
         try:
-            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()
-        if not ready.done():
-            ready.cancel()
+            if not ready.done():
+                ready.cancel()
+        if ready not in done:
             raise AssertionError(
                 f"python -m bot exited with {self.process.returncode} before it was ready:\n"
                 f"{self.output()}"

@@ -12,7 +12,7 @@ T = TypeVar("T")
 async def eventually(
     condition: Callable[[], T | Awaitable[T]],
     *,
-    timeout: float = 5.0,  # noqa: ASYNC109 - the documented API
+    timeout: float = 10.0,  # noqa: ASYNC109 - the documented API
     interval: float = 0.01,
     what: str = "",
 ) -> T:

@@ -1,0 +1,224 @@
+"""The shared helpers of the tests (fixtures live in conftest.py).
+
+* the bot: :func:`ideogram_bot` runs the real IdeogramBot against the fake Discord and the
+  local provider server, on a real SQLite file (:func:`build_bot` builds one,
+  :func:`start_unmanaged_bot` starts one a test will kill);
+* jobs: :func:`make_job` builds one; :func:`wait_for_job` and :func:`wait_delivered` wait
+  for one in a running bot's store; :class:`Recorder` follows a tracker's events;
+* what Discord was told: :func:`callback`, :func:`custom_ids`, :func:`final_edit`;
+* the database file: :func:`db_rows`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.config import load_settings
+from bot.inputs import GenerateInputs, IdeogramGenerateInputs
+from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.localserver.app import LocalRunComfyServer
+from bot.net import AllowList, SafeFetcher
+from bot.polling import PollingConfig
+from bot.providers.retry import RetryPolicy
+from bot.store import Store
+from bot.tracker import JobEvent
+from cogs.client import IdeogramBot, build_services
+from tests.harness import (
+    GUILD_ID,
+    USER_ID,
+    FakeDiscord,
+    RecordedRequest,
+    eventually,
+    running_bot,
+)
+
+TOKEN = "rc-test-token-5f1d2c9a"  # the local provider server's token in tests
+
+#: Retries for a local provider on loopback: one more try, at once.
+FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.01)
+#: Polling for a local provider that finishes in tenths of a second.
+FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
+                             min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
+
+
+# ---------------------------------------------------------------------------- the bot
+
+
+async def build_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
+                    min_edit_interval: float = 0.0, queue_timeout: float = 600.0,
+                    ideogram: bool = False, ideogram_auth: str = "bearer",
+                    default_provider: str = "runcomfy", runcomfy: bool = True,
+                    ) -> IdeogramBot:
+    """A fully wired bot on a real SQLite file, not yet logged in (see :func:`ideogram_bot`);
+    its services come from ``build_services``, as in production.
+
+    ``ideogram``: also serve the synchronous API (the local server's ``/ideogram/generate``,
+    with ``ideogram_auth``); ``default_provider``: ``PROVIDER``; ``runcomfy=False``: no
+    RunComfy at all (as with PROVIDER=ideogram and no RUNCOMFY_API_TOKEN).
+    """
+    env: dict[str, object] = {"PROVIDER": default_provider}
+    if runcomfy:
+        env |= {"RUNCOMFY_API_TOKEN": TOKEN, "RUNCOMFY_BASE_URL": provider.base_url}
+    if ideogram:
+        env |= {"IDEOGRAM_BASE_URL": provider.base_url, "IDEOGRAM_API_KEY": TOKEN,
+                "IDEOGRAM_AUTH": ideogram_auth}
+    settings = load_settings(None, DISCORD_TOKEN="harness-bot-token",
+                             DATABASE_URL=f"sqlite:///{db}", IDEOGRAM_TIMEOUT_SECONDS=10,
+                             JOB_QUEUE_TIMEOUT_SECONDS=queue_timeout, **env)
+    services = await build_services(settings, retry=FAST_RETRY, polling=FAST_POLLING)
+    # The fake Discord (standing in for Discord's CDN) lives on 127.0.0.1 too: allowed by
+    # name, as the bot allows its configured provider.
+    await services.downloads.aclose()
+    services.downloads = SafeFetcher(allow=AllowList.of([provider.base_url, fake.url]))
+    return IdeogramBot(settings, services, min_edit_interval=min_edit_interval)
+
+
+@contextlib.asynccontextmanager
+async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path,
+                       **options: Any) -> AsyncIterator[IdeogramBot]:
+    """A fully wired bot (see :func:`build_bot`), logged in to the fake Discord and closed
+    at the end; a second one on the same file = a restart."""
+    bot = await build_bot(fake, provider, db, **options)
+    try:
+        async with running_bot(fake, bot) as running:
+            yield running
+            await running.job_messages.wait_idle()
+    finally:
+        await bot.services.aclose()
+
+
+async def start_unmanaged_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path,
+                              **options: Any) -> IdeogramBot:
+    """A bot logged in to the fake like :func:`ideogram_bot`, but nobody will close it:
+    for tests that kill it (:mod:`tests.process_death`)."""
+    bot = await build_bot(fake, provider, db, **options)
+    await bot.login("harness-bot-token")  # runs setup_hook
+    state: Any = bot._connection
+    for guild in fake.guilds.values():
+        if state._get_guild(int(guild["id"])) is None:
+            state._add_guild_from_data(copy.deepcopy(guild))
+    bot._ready.set()
+    return bot
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def make_job(prompt: str = "a lighthouse at dusk", *, seed: int = 1234, provider: str = "local",
+             guild_id: int = 1, channel_id: int = 2, user_id: int = 3) -> JobRecord:
+    """An /ideogram job (RunComfy's generate model) as the launch path stores it."""
+    inputs = GenerateInputs(prompt=prompt, seed=seed)
+    return JobRecord(id=new_job_id(), provider=provider, model=inputs.model, guild_id=guild_id,
+                     channel_id=channel_id, user_id=user_id, inputs=inputs.to_payload(),
+                     seed=inputs.seed)
+
+
+def make_sync_job(prompt: str = "a lighthouse at dusk", *, guild_id: int = 1) -> JobRecord:
+    """An /ideogram job for the Ideogram-compatible synchronous API."""
+    inputs = IdeogramGenerateInputs(prompt=prompt, seed=1234, ideogram_model="V_2_TURBO")
+    return JobRecord(id=new_job_id(), provider="ideogram", model=inputs.model, guild_id=guild_id,
+                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=inputs.seed)
+
+
+def delivered(job: JobRecord) -> bool:
+    return job.delivered_at is not None
+
+
+async def wait_for_job(bot: IdeogramBot, predicate: Callable[[JobRecord], object], *,
+                       user_id: int | None = None, newest_only: bool = False,
+                       limit: float = 10.0) -> JobRecord:
+    """The newest job of the test guild (of ``user_id``, when given) matching ``predicate``;
+    with ``newest_only``, wait until the newest job itself matches."""
+    count = 1 if newest_only else 20
+
+    async def matching() -> JobRecord | None:
+        jobs = await (bot.store.jobs_for_guild(GUILD_ID, limit=count) if user_id is None
+                      else bot.store.jobs_for_user(GUILD_ID, user_id, limit=count))
+        return next((job for job in jobs if predicate(job)), None)
+
+    return await eventually(matching, timeout=limit, interval=0.02, what="a matching job")
+
+
+async def wait_delivered(bot: IdeogramBot, job_id: str | None = None, *,
+                         user_id: int | None = USER_ID, newest_only: bool = False,
+                         limit: float = 10.0) -> JobRecord:
+    """The job *job_id* once delivered; without it, the newest delivered job of *user_id*
+    (``newest_only``: wait until the user's newest job is delivered)."""
+    if job_id is None:
+        return await wait_for_job(bot, delivered, user_id=user_id, newest_only=newest_only,
+                                  limit=limit)
+
+    async def done() -> JobRecord | None:
+        job = await bot.store.get_job(job_id)
+        return job if job is not None and delivered(job) else None
+
+    return await eventually(done, timeout=limit, interval=0.02, what=f"job {job_id} delivered")
+
+
+class Recorder:
+    """A tracker listener that records every event and checks it was persisted first."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.events: list[JobEvent] = []
+        self.persisted_first = True
+        self.changed = asyncio.Condition()
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        stored = await self.store.get_job(event.job.id)
+        if stored is None or stored.status is not event.status:
+            self.persisted_first = False
+        async with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def statuses(self, job_id: str) -> list[JobStatus]:
+        out: list[JobStatus] = []
+        for e in self.events:
+            if e.job.id == job_id and (not out or out[-1] is not e.status):
+                out.append(e.status)
+        return out
+
+    async def wait_terminal(self, job_id: str, limit: float = 10.0) -> JobEvent:
+        async with asyncio.timeout(limit), self.changed:
+            while True:
+                for e in self.events:
+                    if e.job.id == job_id and e.status.terminal:
+                        return e
+                await self.changed.wait()
+
+
+# ------------------------------------------------------------ what Discord was told
+
+
+def callback(fake: FakeDiscord, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The one interaction callback the bot sent for *payload*."""
+    [answer] = fake.interaction_callbacks(payload["id"])
+    return answer
+
+
+def custom_ids(body: Mapping[str, Any]) -> list[str]:
+    """The custom ids of a message body's buttons and menus, row by row."""
+    return [c["custom_id"] for row in body.get("components", []) for c in row["components"]]
+
+
+def final_edit(requests: list[RecordedRequest]) -> RecordedRequest:
+    """The last of *requests* that carried a file: the result's image."""
+    with_files = [r for r in requests if r.files]
+    assert with_files, "no edit carried the image"
+    return with_files[-1]
+
+
+# ---------------------------------------------------------------------- the database
+
+
+def db_rows(path: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
+    """Run a read-only *query* on the SQLite file at *path* (its own connection)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(query, params).fetchall()
