@@ -67,7 +67,7 @@ def run(settings: Settings) -> int:
         return _fail(str(exc))
     settings = settings.model_copy(update={"DATABASE_URL": f"sqlite:///{path}"})
 
-    from cogs.client import run_bot  # Discord is imported only once the config is good
+    from cogs.core.run import run_bot  # Discord is imported only once the config is good
 
     try:
         asyncio.run(run_bot(settings, token))

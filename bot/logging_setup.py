@@ -1,6 +1,6 @@
 """Logging for the process: dated ISO-8601 lines or one JSON object a line, never a secret.
 
-- ``LOG_FORMAT=text``: ``2026-11-30T19:05:57.123+00:00 INFO    cogs.client: message``, with
+- ``LOG_FORMAT=text``: ``2026-11-30T19:05:57.123+00:00 INFO    cogs.core.bot: message``, with
   `` [job=… guild=…]`` when the line belongs to a job or a server (see :mod:`bot.log_context`).
 - ``LOG_FORMAT=json``: one object a line (python-json-logger) with ``time``, ``level``,
   ``logger``, ``message``, and ``job_id`` / ``guild_id`` when known, ``exc_info`` with the

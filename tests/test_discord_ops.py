@@ -20,7 +20,8 @@ from bot.config import load_settings
 from bot.localserver.app import LocalRunComfyServer
 from bot.ops_server import OpsServer
 from bot.tracker import TrackerConfig
-from cogs.client import RESTARTING, IdeogramBot, build_services
+from cogs.core.bot import RESTARTING, IdeogramBot
+from cogs.core.services import build_services
 from cogs.help import INVITE_PERMISSIONS
 from tests.harness import (
     APPLICATION_ID,
@@ -64,7 +65,7 @@ async def ops_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Path, *,
     try:
         async with gateway_bot(fake, bot) as running:
             yield running, f"http://127.0.0.1:{ops.bound_port}"
-            await running.job_messages.wait_idle()
+            await running.result_delivery.wait_idle()
     finally:
         await ops.stop()
         await services.aclose()
@@ -114,7 +115,7 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
         refused = await bot_send(fake, chat_input("ideogram", {"prompt": "again"}))
         callback = await answered(fake, refused)
         assert callback.json["type"] == 4 and "Daily limit" in str(callback.json)
-        await bot.job_messages.wait_idle()
+        await bot.result_delivery.wait_idle()
         after = await scrape(base)
 
     def delta(name: str, **labels: str) -> float:
@@ -169,7 +170,7 @@ async def test_a_stop_refuses_new_work_and_lets_the_pending_edit_finish(
         first = await bot_send(fake, chat_input("ideogram", {"prompt": "a kite", "seed": 1}))
         done = await wait_for_job(bot, delivered)
         # A second job whose progress edits are held back a second (min edit interval).
-        bot.job_messages._interval = 1.0
+        bot.result_delivery._interval = 1.0
         local_server.state.config.run_seconds = 30.0
         await bot_send(fake, chat_input("ideogram", {"prompt": "a storm", "seed": 2}))
         running = await wait_for_job(bot, lambda j: j.status.value == "running")

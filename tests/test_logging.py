@@ -128,7 +128,7 @@ def test_no_voice_warning_when_the_client_is_made(stream: io.StringIO) -> None:
     configure_logging("DEBUG", stream=stream)
     import discord
 
-    import cogs.client  # noqa: F401  (turns the voice warnings off)
+    import cogs.core.bot  # noqa: F401  (turns the voice warnings off)
 
     async def make() -> None:
         discord.Client(intents=discord.Intents.none())

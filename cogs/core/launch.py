@@ -43,10 +43,11 @@ from bot.metrics import count_quota_refusal, observe_ack
 from bot.providers.base import provider_kind
 from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
-from cogs.errors import LATE_CODES, Refusal
+from cogs.core.checks import guild_id_of
+from cogs.core.errors import LATE_CODES, Refusal
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,7 @@ class JobLauncher:
         Discord no longer took the answer (nothing is kept, nothing is posted)."""
         if self._bot.lag_monitor.busy:
             raise Refusal(BUSY)
-        if interaction.guild_id is None:
-            raise Refusal("This command works in a server, not in direct messages.")
+        guild_id_of(interaction)
         self._answering += 1
         self._idle.clear()
         try:
@@ -170,7 +170,7 @@ class JobLauncher:
         log.info("Job %s (%s) for user %s in guild %s, answered in %.0f ms", job.short_id,
                  job.model, job.user_id, job.guild_id, _age_ms(interaction))
         try:
-            self._bot.job_messages.register(job.id, interaction)
+            self._bot.result_delivery.register(job.id, interaction)
             return self._bot.tracker.accept(job)
         except BaseException:
             # The reply shows the error (the tree's handler); the job gives its image back.
