@@ -143,7 +143,7 @@ async def _serve_discord(args: argparse.Namespace) -> None:
 
 def _bot_main(args: argparse.Namespace) -> None:
     import bot.tracker  # noqa: F401  (imports before the baseline reading)
-    import cogs.client  # noqa: F401
+    import cogs.core.bot  # noqa: F401
 
     result = asyncio.run(_bot_run(args))
     print(json.dumps(result), flush=True)
@@ -166,7 +166,7 @@ def _defer_first() -> None:
     """Make the bot answer before any check, and do nothing else: the floor."""
     import discord
 
-    from cogs.launch import JobLauncher
+    from cogs.core.launch import JobLauncher
 
     async def launch(self: JobLauncher, interaction: discord.Interaction,
                      inputs: Any) -> None:
@@ -187,8 +187,9 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
     from bot.config import load_settings
     from bot.logging_setup import configure_logging
     from bot.store import Store
-    from cogs.client import IdeogramBot, build_services
-    from cogs.launch import JobLauncher
+    from cogs.core.bot import IdeogramBot
+    from cogs.core.launch import JobLauncher
+    from cogs.core.services import build_services
     from tests.harness import channel_payload, guild_payload
 
     log_file = open(args.log_file, "w")  # noqa: SIM115, ASYNC230  (closed at exit)
@@ -252,7 +253,7 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
                            answered=answered)
                 if args.deliveries:
                     out.update(await _wait_deliveries(bot, args.n, args.guilds))
-                await bot.job_messages.wait_idle()
+                await bot.result_delivery.wait_idle()
         finally:
             await services.aclose()
     out["rss_peak_mb"] = rusage()[1]

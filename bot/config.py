@@ -27,10 +27,14 @@ HINTS: dict[str, str] = {
     "RUNCOMFY_API_TOKEN": "put your RunComfy API token (RunComfy → Profile → API keys)",
     "RUNCOMFY_BASE_URL": "use an http(s) URL such as https://model-api.runcomfy.net",
     "DATABASE_URL": (
-        "use sqlite:///path/to/file.db (default sqlite:///data/bot.db) or "
+        "use sqlite:////absolute/path/bot.db, or sqlite:///bot.db for a file in DATA_DIR, "
+        "or leave it empty for DATA_DIR/bot.db; several processes share "
         "postgresql://user:password@host:5432/database"
     ),
+    "DATA_DIR": "use a folder the bot may write to, e.g. data or /data",
     "LOG_LEVEL": "use DEBUG, INFO, WARNING or ERROR",
+    "LOG_FORMAT": "use text or json",
+    "LOG_SQL": "use 1 to log SQL statements, or 0",
     "DISCORD_API_BASE": (
         "leave it unset; tests set an http(s) URL such as http://127.0.0.1:8080/api/v10"
     ),
@@ -53,6 +57,14 @@ HINTS: dict[str, str] = {
         "use comma-separated shard numbers below SHARD_COUNT, e.g. 0,1 (with SHARD_COUNT set)"
     ),
     "JOB_LEASE_SECONDS": "use a number of seconds from 3 to 600 (default 20)",
+    "JOB_QUEUE_TIMEOUT_SECONDS": "use a number of seconds above 0, e.g. 600",
+    "JOB_RUN_TIMEOUT_SECONDS": "use a number of seconds above 0, e.g. 600",
+    "PROVIDER_CONCURRENCY": "use a whole number from 1 to 256, e.g. 16",
+    "LOCAL_PROVIDER_QUEUE_SECONDS": "use a number of seconds, 0 or more, e.g. 2",
+    "LOCAL_PROVIDER_RUN_SECONDS": "use a number of seconds, 0 or more, e.g. 4",
+    "METRICS_PORT": "use a port number from 1 to 65535 (e.g. 8080), or leave it empty (off)",
+    "METRICS_HOST": "use an address to listen on, e.g. 127.0.0.1 or 0.0.0.0",
+    "SHUTDOWN_GRACE_SECONDS": "use a number of seconds from 0 to 600, e.g. 8",
 }
 
 
@@ -77,7 +89,35 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+#: Where a relative DATABASE_URL path (and the default database) lives, unless DATA_DIR says
+#: otherwise. Relative to the working directory; the Docker image sets DATA_DIR=/data.
+DEFAULT_DATA_DIR = Path("data")
+DEFAULT_DATABASE_NAME = "bot.db"
+
+
+def _doc(text: str, *, shown_default: str | None = None, allowed: str | None = None,
+         secret: bool = False) -> Any:
+    """Field metadata for the generated configuration docs (see bot/config_docs.py)."""
+    extra: dict[str, Any] = {"doc": text}
+    if shown_default is not None:
+        extra["shown_default"] = shown_default
+    if allowed is not None:
+        extra["allowed"] = allowed
+    if secret:
+        extra["secret"] = True
+    return extra
+
+
 class Settings(BaseSettings):
+    """Every setting of the bot. README's configuration table is generated from the
+    ``doc`` text and bounds here (``python -m bot.config_docs``), and a test keeps
+    README.md and .env.example in step with this class."""
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -86,49 +126,110 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    DISCORD_TOKEN: SecretStr | None = None
-    RUNCOMFY_API_TOKEN: SecretStr | None = None
-    RUNCOMFY_BASE_URL: str = DEFAULT_RUNCOMFY_BASE_URL
-    DATABASE_URL: str = "sqlite:///data/bot.db"
-    LOG_LEVEL: str = "INFO"
-    DISCORD_GUILD_IDS: Annotated[tuple[int, ...], NoDecode] = ()
-    #: Discord's REST API base URL. For tests only: they point the bot at a fake Discord on
-    #: 127.0.0.1, whose ``GET /gateway/bot`` then names the gateway to connect to.
-    DISCORD_API_BASE: str = DEFAULT_DISCORD_API_BASE
+    DISCORD_TOKEN: SecretStr | None = Field(default=None, json_schema_extra=_doc(
+        "the bot token from step 1 (required to run the bot)", shown_default="— (required)",
+        secret=True))
+    RUNCOMFY_API_TOKEN: SecretStr | None = Field(default=None, json_schema_extra=_doc(
+        "RunComfy API token; empty = local preview provider", secret=True))
+    RUNCOMFY_BASE_URL: str = Field(default=DEFAULT_RUNCOMFY_BASE_URL, json_schema_extra=_doc(
+        "RunComfy model API base URL", allowed="an http(s) URL"))
+    DATA_DIR: Path = Field(default=DEFAULT_DATA_DIR, json_schema_extra=_doc(
+        "folder for the database: a relative `DATABASE_URL` path, and the default "
+        "database, live here; relative to the working directory (the Docker image uses "
+        "`/data`, its volume)"))
+    DATABASE_URL: str | None = Field(default=None, json_schema_extra=_doc(
+        "the SQLite file, created on first run; a relative path is taken inside `DATA_DIR`. "
+        "Or a PostgreSQL database, for several processes (see [Moving to PostgreSQL]"
+        "(#moving-to-postgresql))", shown_default="empty (`DATA_DIR/bot.db`)",
+        allowed="`sqlite:////absolute/path.db`, `sqlite:///relative.db` or "
+                "`postgresql://user:password@host:5432/database`"))
+    LOG_LEVEL: str = Field(default="INFO", json_schema_extra=_doc(
+        "how much to log", allowed="`DEBUG`, `INFO`, `WARNING`, `ERROR`"))
+    LOG_FORMAT: LogFormat = Field(default=LogFormat.TEXT, json_schema_extra=_doc(
+        "`text` (one dated line per event) or `json` (one object a line: time, level, "
+        "logger, message, job_id and guild_id when known)"))
+    LOG_SQL: bool = Field(default=False, json_schema_extra=_doc(
+        "`1` logs every SQL statement (at DEBUG, whatever `LOG_LEVEL` says); for debugging "
+        "the database"))
+    DISCORD_GUILD_IDS: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(), json_schema_extra=_doc(
+            "server ids to sync commands to at once (development); empty = global sync",
+            allowed="comma-separated numbers"))
+    DISCORD_API_BASE: str = Field(default=DEFAULT_DISCORD_API_BASE, json_schema_extra=_doc(
+        "Discord's REST API base URL; for tests only (they point the bot at a fake Discord "
+        "on 127.0.0.1, whose `GET /gateway/bot` names the gateway)", allowed="an http(s) URL"))
 
-    PROVIDER: ProviderName = ProviderName.RUNCOMFY
-    IDEOGRAM_BASE_URL: str | None = None
-    IDEOGRAM_API_KEY: SecretStr | None = None
-    IDEOGRAM_AUTH: IdeogramAuth = IdeogramAuth.BEARER
-    #: The generate endpoint under IDEOGRAM_BASE_URL (seed 004: /ideogram/generate;
-    #: Ideogram's own API: /generate).
-    IDEOGRAM_GENERATE_PATH: str = "/ideogram/generate"
-    #: How long one synchronous generate call may take to answer.
-    IDEOGRAM_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0, le=3600, allow_inf_nan=False)
+    PROVIDER: ProviderName = Field(default=ProviderName.RUNCOMFY, json_schema_extra=_doc(
+        "which backend serves `/ideogram` by default (servers can pick their own with "
+        "`/settings provider`)"))
+    IDEOGRAM_BASE_URL: str | None = Field(default=None, json_schema_extra=_doc(
+        "base URL of the [Ideogram-compatible API]"
+        "(#the-second-provider-an-ideogram-compatible-api); give it with "
+        "`IDEOGRAM_API_KEY` or not at all (both are required with `PROVIDER=ideogram`)"))
+    IDEOGRAM_API_KEY: SecretStr | None = Field(default=None, json_schema_extra=_doc(
+        "the key of the Ideogram-compatible API", secret=True))
+    IDEOGRAM_AUTH: IdeogramAuth = Field(default=IdeogramAuth.BEARER, json_schema_extra=_doc(
+        "how the key is sent: `bearer` (`Authorization: Bearer <key>`) or `api-key` "
+        "(Ideogram's own `Api-Key: <key>` header)"))
+    IDEOGRAM_GENERATE_PATH: str = Field(default="/ideogram/generate", json_schema_extra=_doc(
+        "the generate endpoint under `IDEOGRAM_BASE_URL` (`/generate` for Ideogram's own "
+        "API)"))
+    IDEOGRAM_TIMEOUT_SECONDS: float = Field(
+        default=120.0, gt=0, le=3600, allow_inf_nan=False, json_schema_extra=_doc(
+            "how long one generate call may take to answer (it makes the image before "
+            "answering)"))
 
-    #: A job may wait this long in the provider's queue, and then run this long.
-    JOB_QUEUE_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0)
-    JOB_RUN_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0)
-    #: Upper bound on simultaneous provider calls made by the job tracker.
-    PROVIDER_CONCURRENCY: int = Field(default=16, ge=1, le=256)
-    #: Timings of the built-in local preview provider (used when no RunComfy token is set).
-    LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(default=2.0, ge=0)
-    LOCAL_PROVIDER_RUN_SECONDS: float = Field(default=4.0, ge=0)
-    #: Prices in USD per image, used when the provider reports no cost (and to reserve
-    #: against guild_monthly_budget before the real cost is known).
-    PRICE_GENERATE: float = Field(default=0.08, ge=0, le=100, allow_inf_nan=False)
-    PRICE_REFRAME_TURBO: float = Field(default=0.03, ge=0, le=100, allow_inf_nan=False)
-    PRICE_REFRAME_BALANCED: float = Field(default=0.06, ge=0, le=100, allow_inf_nan=False)
-    PRICE_REFRAME_QUALITY: float = Field(default=0.09, ge=0, le=100, allow_inf_nan=False)
-    #: Finished jobs older than this many days are deleted from the database once a day.
-    RETENTION_DAYS: int = Field(default=90, ge=1, le=36500)
-    #: Sharding: the total number of shards, and those this process runs (unset: one
-    #: process runs every shard, as many as Discord recommends).
-    SHARD_COUNT: int | None = Field(default=None, ge=1, le=10000)
-    SHARD_IDS: Annotated[tuple[int, ...] | None, NoDecode] = None
-    #: PostgreSQL: how long a process's claim on a job lasts without renewal (it renews
-    #: every third of it); after a crash, its jobs move on after about this long.
-    JOB_LEASE_SECONDS: float = Field(default=20.0, ge=3, le=600, allow_inf_nan=False)
+    JOB_QUEUE_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0, json_schema_extra=_doc(
+        "a job that waits in the provider's queue longer than this fails"))
+    JOB_RUN_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0, json_schema_extra=_doc(
+        "a job that runs longer than this fails"))
+    PROVIDER_CONCURRENCY: int = Field(default=16, ge=1, le=256, json_schema_extra=_doc(
+        "most simultaneous calls to the provider"))
+    LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(default=2.0, ge=0, json_schema_extra=_doc(
+        "how long the local preview provider keeps a job queued"))
+    LOCAL_PROVIDER_RUN_SECONDS: float = Field(default=4.0, ge=0, json_schema_extra=_doc(
+        "how long the local preview provider takes to make an image"))
+    PRICE_GENERATE: float = Field(
+        default=0.08, ge=0, le=100, allow_inf_nan=False, json_schema_extra=_doc(
+            "USD per `/ideogram` image when the provider reports no cost; also what a "
+            "request reserves against `guild_monthly_budget`"))
+    PRICE_REFRAME_TURBO: float = Field(
+        default=0.03, ge=0, le=100, allow_inf_nan=False, json_schema_extra=_doc(
+            "the same for a reframe at rendering speed TURBO"))
+    PRICE_REFRAME_BALANCED: float = Field(
+        default=0.06, ge=0, le=100, allow_inf_nan=False, json_schema_extra=_doc(
+            "the same for a reframe at rendering speed BALANCED"))
+    PRICE_REFRAME_QUALITY: float = Field(
+        default=0.09, ge=0, le=100, allow_inf_nan=False, json_schema_extra=_doc(
+            "the same for a reframe at rendering speed QUALITY"))
+    RETENTION_DAYS: int = Field(default=90, ge=1, le=36500, json_schema_extra=_doc(
+        "finished jobs older than this many days are deleted from the database, once a "
+        "day; unfinished jobs never are"))
+    SHARD_COUNT: int | None = Field(default=None, ge=1, le=10000, json_schema_extra=_doc(
+        "sharding: the total number of shards; empty = as many as Discord recommends, all "
+        "in this process", shown_default="empty"))
+    SHARD_IDS: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        default=None, json_schema_extra=_doc(
+            "the shards this process runs (e.g. `0,1` here and `2,3` in another process); "
+            "empty = every shard. Running only some needs PostgreSQL (see [Moving to "
+            "PostgreSQL](#moving-to-postgresql))", shown_default="empty",
+            allowed="comma-separated numbers below `SHARD_COUNT`"))
+    JOB_LEASE_SECONDS: float = Field(
+        default=20.0, ge=3, le=600, allow_inf_nan=False, json_schema_extra=_doc(
+            "PostgreSQL: how long a process's claim on a job lasts unrenewed (it renews "
+            "every third of it); a stopped process's jobs move to another after about "
+            "this long"))
+
+    METRICS_PORT: int | None = Field(default=None, ge=1, le=65535, json_schema_extra=_doc(
+        "serve `/healthz` and `/metrics` on this port; empty = off",
+        shown_default="empty (off)"))
+    METRICS_HOST: str = Field(default="127.0.0.1", json_schema_extra=_doc(
+        "address they listen on (the Docker image uses `0.0.0.0`)", allowed="an IP address "
+        "or host name"))
+    SHUTDOWN_GRACE_SECONDS: float = Field(
+        default=8.0, ge=0, le=600, allow_inf_nan=False, json_schema_extra=_doc(
+            "how long SIGTERM or SIGINT waits for in-flight Discord edits before the bot "
+            "stops"))
 
     @field_validator("DISCORD_TOKEN", "RUNCOMFY_API_TOKEN", "IDEOGRAM_API_KEY", mode="before")
     @classmethod
@@ -161,17 +262,22 @@ class Settings(BaseSettings):
             raise ValueError("must be a path starting with /")
         return value
 
-    @field_validator("DATABASE_URL")
+    @field_validator("DATABASE_URL", mode="before")
     @classmethod
-    def _database_url(cls, value: str) -> str:
-        value = value.strip()
+    def _database_url(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        value = str(value).strip()
+        if not value:
+            return None
         if value.startswith(POSTGRES_SCHEMES):
-            rest = value.partition("://")[2]
-            if not rest.split("/", 1)[0].rpartition("@")[2]:
+            if not value.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
                 raise ValueError("names no PostgreSQL host")
             return value
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        if value.removeprefix("sqlite:///") in ("", ":memory:") or "?" in value:
+            raise ValueError("must name a file")
         return value
 
     @field_validator("SHARD_IDS", mode="before")
@@ -184,6 +290,37 @@ class Settings(BaseSettings):
             if not all(p.isdigit() for p in parts):
                 raise ValueError("must be comma-separated numbers")
             return tuple(sorted({int(p) for p in parts}))
+        return value
+
+    @field_validator("DATA_DIR", mode="before")
+    @classmethod
+    def _data_dir(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return DEFAULT_DATA_DIR
+        return value
+
+    @field_validator("LOG_SQL", mode="before")
+    @classmethod
+    def _blank_is_false(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return False
+        return value
+
+    @field_validator("METRICS_PORT", mode="before")
+    @classmethod
+    def _blank_port(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("METRICS_HOST")
+    @classmethod
+    def _metrics_host(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() or c in "/?#" for c in value):
+            raise ValueError("must be an address such as 127.0.0.1 or 0.0.0.0")
         return value
 
     @field_validator("LOG_LEVEL")
@@ -204,18 +341,30 @@ class Settings(BaseSettings):
             return tuple(int(p) for p in parts)
         return value
 
-    @field_validator("PROVIDER", "IDEOGRAM_AUTH", mode="before")
+    @field_validator("PROVIDER", "IDEOGRAM_AUTH", "LOG_FORMAT", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def database_path(self) -> Path:
-        return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
+        """The SQLite file: ``DATA_DIR/bot.db`` by default; a relative path in
+        ``DATABASE_URL`` is taken inside ``DATA_DIR``; an absolute one as it is."""
+        if self.DATABASE_URL is None:
+            return self.DATA_DIR / DEFAULT_DATABASE_NAME
+        named = Path(self.DATABASE_URL.removeprefix("sqlite:///")).expanduser()
+        return named if named.is_absolute() else self.DATA_DIR / named
 
     @property
     def uses_postgres(self) -> bool:
-        return self.DATABASE_URL.startswith(POSTGRES_SCHEMES)
+        return self.DATABASE_URL is not None and self.DATABASE_URL.startswith(POSTGRES_SCHEMES)
+
+    @property
+    def database_url(self) -> str:
+        """What the store opens: the PostgreSQL URL, or the SQLite file's URL."""
+        if self.uses_postgres and self.DATABASE_URL is not None:
+            return self.DATABASE_URL
+        return f"sqlite:///{self.database_path}"
 
     @property
     def runs_every_shard(self) -> bool:

@@ -1,37 +1,172 @@
-"""Logging for the process: one format, and a filter that scrubs known secrets."""
+"""Logging for the process: dated ISO-8601 lines or one JSON object a line, never a secret.
+
+- ``LOG_FORMAT=text``: ``2026-11-30T19:05:57.123+00:00 INFO    cogs.core.bot: message``, with
+  `` [job=… guild=…]`` when the line belongs to a job or a server (see :mod:`bot.log_context`).
+- ``LOG_FORMAT=json``: one object a line (python-json-logger) with ``time``, ``level``,
+  ``logger``, ``message``, and ``job_id`` / ``guild_id`` when known, ``exc_info`` with the
+  traceback when there is one.
+- The *formatted* record is redacted, traceback included: the configured secrets, and the
+  token part of interaction and webhook URLs (discord.py logs those at DEBUG).
+- aiosqlite logs every statement at DEBUG: those lines appear only with ``LOG_SQL=1``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
+import sys
 from collections.abc import Iterable
+from types import MappingProxyType
+from typing import Any, Final, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+from bot import log_context
+
+REDACTED = "[redacted]"
+
+#: ``/interactions/<id>/<token>`` and ``/webhooks/<id>/<token>``: the token is a credential
+#: (it can answer or edit the interaction for 15 minutes).
+_URL_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.\-]+")
+#: Loggers whose lines are noise below WARNING unless asked for.
+_SQL_LOGGERS = ("aiosqlite",)
+#: discord.py's rate-limit warnings come from these; they must reach the metrics counter
+#: (bot.metrics) whatever LOG_LEVEL says, so they are never set above WARNING.
+_RATE_LIMIT_LOGGERS = ("discord.http", "discord.webhook.async_")
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces any configured secret that reaches a log record with ``[redacted]``."""
+class Redactor:
+    """Blanks configured secrets and URL tokens out of text."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = tuple(s for s in secrets if s and len(s) >= 6)
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is blanked whole.
+        self._secrets = tuple(sorted({s for s in secrets if s and len(s) >= 6},
+                                     key=len, reverse=True))
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return _URL_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+
+
+class ContextFields(logging.Filter):
+    """Puts ``job_id`` and ``guild_id`` from :mod:`bot.log_context` on each record
+    (an ``extra=`` given to the log call wins)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        if any(s in message for s in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
+        context = log_context.current()
+        if getattr(record, "job_id", None) is None:
+            record.job_id = context.job_id
+        if getattr(record, "guild_id", None) is None:
+            record.guild_id = context.guild_id
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-    )
-    handler.addFilter(RedactSecrets(secrets))
+def iso_time(record: logging.LogRecord) -> str:
+    """The record's time in ISO 8601 with the date, milliseconds and the UTC offset."""
+    moment = dt.datetime.fromtimestamp(record.created, tz=dt.UTC).astimezone()
+    return moment.isoformat(timespec="milliseconds")
+
+
+class TextFormatter(logging.Formatter):
+    """One dated line (plus a traceback when there is one), redacted as a whole."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s")
+        self._redact = redact
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_time(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = []
+        job_id, guild_id = getattr(record, "job_id", None), getattr(record, "guild_id", None)
+        if job_id is not None:
+            parts.append(f"job={str(job_id)[:8]}")
+        if guild_id is not None:
+            parts.append(f"guild={guild_id}")
+        record.context = f" [{' '.join(parts)}]" if parts else ""
+        return self._redact(super().format(record))
+
+
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object a line; every string in it redacted before it is serialised."""
+
+    FIELDS = ("asctime", "levelname", "name", "message")
+    RENAMES: Final = MappingProxyType(
+        {"asctime": "time", "levelname": "level", "name": "logger"})
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__(list(self.FIELDS), rename_fields=dict(self.RENAMES),
+                         json_ensure_ascii=False)
+        self._redact = redact
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_time(record)
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
+                   message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_data, record, message_dict)
+        for key in ("job_id", "guild_id"):  # only when known
+            if log_data.get(key) is None:
+                log_data.pop(key, None)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._scrub(value) for key, value in log_data.items()}
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        return self._redact(str(value))
+
+
+class LevelGate(logging.Filter):
+    """What the handler prints: records at ``level`` or above, and the SQL loggers' lines
+    at any level when ``log_sql`` (loggers themselves may let more through, for counting)."""
+
+    def __init__(self, level: int, *, log_sql: bool = False) -> None:
+        super().__init__()
+        self._level = level
+        self._log_sql = log_sql
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self._level:
+            return True
+        return self._log_sql and record.name.split(".", 1)[0] in _SQL_LOGGERS
+
+
+def make_handler(level: str, secrets: Iterable[str] = (), *, log_format: str = "text",
+                 log_sql: bool = False, stream: TextIO | None = None) -> logging.Handler:
+    redact = Redactor(secrets)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.addFilter(LevelGate(logging.getLevelName(level), log_sql=log_sql))
+    handler.setFormatter(JsonLineFormatter(redact) if log_format == "json"
+                         else TextFormatter(redact))
+    handler.addFilter(ContextFields())
+    return handler
+
+
+def configure_logging(level: str, secrets: Iterable[str] = (), *, log_format: str = "text",
+                      log_sql: bool = False, stream: TextIO | None = None) -> None:
+    """Send every log line through one redacting handler on the root logger."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler(level, secrets, log_format=log_format, log_sql=log_sql,
+                                     stream=stream)]
     root.setLevel(level)
+    numeric = logging.getLevelName(level)
     # httpx logs every request at INFO; keep that for DEBUG runs only.
-    logging.getLogger("httpx").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if numeric <= logging.DEBUG
+                                        else logging.WARNING)
+    for name in _SQL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if log_sql else logging.WARNING)
+    for name in _RATE_LIMIT_LOGGERS:
+        # The handler's LevelGate still decides what is printed.
+        logging.getLogger(name).setLevel(min(numeric, logging.WARNING))

@@ -18,11 +18,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.export import ExportResult, ExportTooLarge, guild_job_pages, remove_tree, write_export
-from cogs.errors import Refusal
-from cogs.job_actions import require_moderator
+from cogs.core.checks import require_moderator
+from cogs.core.errors import Refusal
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,20 @@ from discord.ext import commands
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.inputs import REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
-from cogs.components import JobButton, job_view
-from cogs.errors import Refusal, report_error
-from cogs.job_actions import is_moderator, refuse_if_deleted
-from cogs.rendering import clip, job_embed, model_title, status_line, ts, user_text
+from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
+from cogs.core.components import JobButton, job_view
+from cogs.core.errors import Refusal, report_error
+from cogs.core.rendering import (
+    discord_timestamp,
+    job_embed,
+    model_title,
+    status_line,
+    truncate,
+    user_text,
+)
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +64,14 @@ def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: boo
     if job.model == REFRAME_MODEL:
         return f"Reframe to {job.inputs.get('resolution', '?')}"
     text = " ".join(str(job.inputs.get("prompt", "")).split()) or "(no prompt)"
-    return user_text(text, limit) if markdown else clip(text, limit)
+    return user_text(text, limit) if markdown else truncate(text, limit)
 
 
 def history_line(job: JobRecord) -> str:
     model = model_title(job)
     icon = STATUS_ICONS.get(job.status, "")
     head = (f"**`{job.short_id}`** · {model} · {icon} {job.status.value} · "
-            f"seed `{job.seed}` · {ts(job.created_at, 'f')}")
+            f"seed `{job.seed}` · {discord_timestamp(job.created_at, 'f')}")
     link = jump_link(job)
     tail = f" · [jump]({link})" if link else ""
     return f"{head}{tail}\n> {prompt_preview(job)}"
@@ -165,8 +172,7 @@ class HistoryDelete(
 
 def check_history_click(interaction: discord.Interaction, owner: int, target: int) -> int:
     """The guild id, after checking that this user may use these history controls."""
-    if interaction.guild_id is None:
-        raise Refusal("This works in a server, not in direct messages.")
+    guild_id_of(interaction)
     if interaction.user.id != owner:
         raise Refusal(NOT_YOUR_BUTTONS)
     if target != owner and not is_moderator(interaction):
@@ -193,7 +199,7 @@ async def history_page(
     heading = f"<@{target}> · " if target != owner else ""
     lines = [f"{heading}{total} image(s), newest first · page {page}/{pages}"]
     lines += [history_line(job) for job in jobs]
-    embed.description = clip("\n\n".join(lines), 4000)
+    embed.description = truncate("\n\n".join(lines), 4000)
     embed.set_footer(text="Bring one back with /job id:<id> · times are in your time zone")
 
     view = discord.ui.View(timeout=None)
@@ -204,7 +210,7 @@ async def history_page(
                  and (j.user_id == owner or viewer_is_moderator)]
     if deletable:
         options = [discord.SelectOption(
-            label=clip(f"Delete {j.short_id} — {prompt_preview(j, 80, markdown=False)}", 100),
+            label=truncate(f"Delete {j.short_id} — {prompt_preview(j, 80, markdown=False)}", 100),
             value=j.id, emoji="🗑️") for j in deletable]
         view.add_item(HistoryDelete(owner, target, page, options))
     return embed, view
@@ -226,8 +232,7 @@ class HistoryCog(commands.Cog):
                            page="Page number (default 1)")
     async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
                       page: app_commands.Range[int, 1, MAX_PAGE] = 1) -> None:
-        if interaction.guild_id is None:
-            raise Refusal("This command works in a server, not in direct messages.")
+        guild_id_of(interaction)
         if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
             raise Refusal(f"The page must be a whole number from 1 to {MAX_PAGE}.")
         owner = interaction.user.id
@@ -260,14 +265,11 @@ class HistoryCog(commands.Cog):
         """A recall posts like a new job, so it obeys the same server settings: the
         command's switch, the allowed channels and the blocked words (the settings' own
         launch check, raising :class:`Refusal`)."""
-        settings = self.bot.get_cog("SettingsCog")
-        if settings is not None:
-            await settings.launch_check(interaction, job)  # type: ignore[attr-defined]
+        await self.bot.server_rules.check(interaction, job)
 
     async def find_job(self, interaction: discord.Interaction, short_id: str) -> JobRecord:
         """The job to recall, or a :class:`Refusal` saying why not."""
-        if interaction.guild_id is None:
-            raise Refusal("This command works in a server, not in direct messages.")
+        guild_id_of(interaction)
         prefix = str(short_id).strip().lower()
         if not SHORT_ID.fullmatch(prefix):
             raise Refusal("A job id is 4 to 32 characters of 0–9 and a–f, like `1a2b3c4d`: "
@@ -289,7 +291,8 @@ class HistoryCog(commands.Cog):
         """Message text, embed and (when it can still be had) the image of a past job."""
         if job.status is not JobStatus.COMPLETED:
             return status_line(job), job_embed(job, footer_extra="recalled"), []
-        content = f"🔁 Job `{job.short_id}` by <@{job.user_id}>, made {ts(job.created_at, 'f')}"
+        made = discord_timestamp(job.created_at, "f")
+        content = f"🔁 Job `{job.short_id}` by <@{job.user_id}>, made {made}"
         image, url = await self.result_image(job)
         if image is None:
             content += ("\nThe image has expired: the image service no longer keeps it and the "
@@ -298,7 +301,7 @@ class HistoryCog(commands.Cog):
         if len(image.data) > limit:
             content += (f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
                         f"upload limit: [open it]({url}) (the link expires).")
-            return clip(content, 2000), job_embed(job, footer_extra="recalled"), []
+            return truncate(content, 2000), job_embed(job, footer_extra="recalled"), []
         filename = f"ideogram-{job.short_id}.{image.extension}"
         embed = job_embed(job, image_filename=filename, footer_extra="recalled")
         return content, embed, [discord.File(io.BytesIO(image.data), filename=filename)]

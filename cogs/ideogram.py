@@ -25,10 +25,10 @@ from bot.inputs import (
     ModelInputs,
     random_seed,
 )
-from cogs.errors import Refusal
+from cogs.core.errors import Refusal
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 Style = Literal["auto", "general", "realistic", "design", "render_3D", "anime"]
 AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",

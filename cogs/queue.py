@@ -24,13 +24,14 @@ from discord.ext import commands
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
-from cogs.errors import Refusal, report_error
+from cogs.core.checks import guild_id_of, is_moderator, require_moderator
+from cogs.core.errors import Refusal, report_error
+from cogs.core.job_actions import NOT_CANCELLABLE
+from cogs.core.rendering import discord_timestamp, model_title, truncate
 from cogs.history import prompt_preview
-from cogs.job_actions import NOT_CANCELLABLE, is_moderator, require_moderator
-from cogs.rendering import clip, model_title, ts
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,14 @@ def visibility_for(interaction: discord.Interaction) -> Visibility:
 
 def _state(job: JobRecord) -> str:
     if job.status is JobStatus.RUNNING:
-        state = f"🎨 running, started {ts(job.started_at or job.created_at)}"
+        state = f"🎨 running, started {discord_timestamp(job.started_at or job.created_at)}"
     elif job.status is JobStatus.QUEUED:
         where = (f" (place {job.queue_position} at the image service)"
                  if job.queue_position is not None else "")
-        state = f"⏳ queued{where}, waiting since {ts(job.submitted_at or job.created_at)}"
+        since = discord_timestamp(job.submitted_at or job.created_at)
+        state = f"⏳ queued{where}, waiting since {since}"
     else:
-        state = f"⏳ being sent, since {ts(job.created_at)}"
+        state = f"⏳ being sent, since {discord_timestamp(job.created_at)}"
     return state
 
 
@@ -109,17 +111,18 @@ async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
     if not jobs:
         embed.description = "Nothing is waiting or running on this server right now."
         return embed, None
-    lines = [f"{len(jobs)} unfinished job(s), oldest first · as of {ts(time.time(), 'T')}"]
+    now = discord_timestamp(time.time(), "T")
+    lines = [f"{len(jobs)} unfinished job(s), oldest first · as of {now}"]
     lines += [queue_line(place, job, visible=visible(job))
               for place, job in enumerate(jobs[:MAX_LINES], start=1)]
     if len(jobs) > MAX_LINES:
         lines.append(f"…and {len(jobs) - MAX_LINES} more.")
-    embed.description = clip("\n".join(lines), 4000)
+    embed.description = truncate("\n".join(lines), 4000)
     waiting = [(place, job) for place, job in enumerate(jobs, start=1) if cancellable(job)]
     if not moderator or not waiting:
         return embed, None
     options = [discord.SelectOption(
-        label=clip(f"{place}. {job.short_id} — {prompt_preview(job, 60, markdown=False)}", 100),
+        label=truncate(f"{place}. {job.short_id} — {prompt_preview(job, 60, markdown=False)}", 100),
         value=job.id, emoji="✖️") for place, job in waiting[:MAX_OPTIONS]]
     view = discord.ui.View(timeout=None)
     view.add_item(QueueCancel(options))
@@ -188,8 +191,7 @@ class QueueCog(commands.Cog):
     @app_commands.command(name="queue", description="This server's unfinished image jobs")
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
-        if interaction.guild_id is None:
-            raise Refusal("This command works in a server, not in direct messages.")
+        guild_id_of(interaction)
         embed, view = await queue_message(self.bot, interaction.guild_id,
                                           moderator=is_moderator(interaction),
                                           visible=visibility_for(interaction))

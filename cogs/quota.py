@@ -33,12 +33,12 @@ from bot.quota import (
     Window,
     format_value,
 )
-from cogs.errors import Refusal
-from cogs.job_actions import is_moderator, require_moderator
-from cogs.rendering import clip, ts
+from cogs.core.checks import guild_id_of, is_moderator, require_moderator
+from cogs.core.errors import Refusal
+from cogs.core.rendering import discord_timestamp, truncate
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,6 @@ LIMIT_LABELS: dict[str, str] = {
 }
 
 
-def _guild_id(interaction: discord.Interaction) -> int:
-    if interaction.guild_id is None:
-        raise Refusal("This command works in a server, not in direct messages.")
-    return interaction.guild_id
-
-
 def _of(limit: float | None) -> str:
     return "" if limit is None else f" of {int(limit)}"
 
@@ -80,7 +74,8 @@ def describe_change(change: Change) -> str:
 
 
 def audit_line(entry: AuditEntry) -> str:
-    return f"{ts(entry.created_at)} <@{entry.actor_id}>: {describe_change(entry.change)}"
+    when = discord_timestamp(entry.created_at)
+    return f"{when} <@{entry.actor_id}>: {describe_change(entry.change)}"
 
 
 def quota_embed(snapshot: Snapshot, window: Window, member: discord.abc.User, *,
@@ -100,7 +95,7 @@ def quota_embed(snapshot: Snapshot, window: Window, member: discord.abc.User, *,
     cooldown = limits.cooldown_seconds
     if cooldown and use.last_reserved_at is not None:
         ready = use.last_reserved_at + cooldown
-        mine.append(f"Next request: {ts(ready)}" if ready > time.time() else
+        mine.append(f"Next request: {discord_timestamp(ready)}" if ready > time.time() else
                     "Next request: now")
     embed.add_field(name=f"Use of {member.display_name}"[:256], value="\n".join(mine),
                     inline=False)
@@ -116,7 +111,7 @@ def quota_embed(snapshot: Snapshot, window: Window, member: discord.abc.User, *,
     embed.add_field(name="Server", value="\n".join(server), inline=False)
     if moderator:
         embed.add_field(name="Recent changes",
-                        value=clip("\n".join(audit_line(e) for e in recent) or "none yet",
+                        value=truncate("\n".join(audit_line(e) for e in recent) or "none yet",
                                    1024), inline=False)
     embed.set_footer(text="Days reset at 00:00 UTC, months on the 1st. Failed or cancelled "
                           "images are not counted.")
@@ -132,9 +127,6 @@ class QuotaCog(commands.Cog):
     def __init__(self, bot: IdeogramBot) -> None:
         self.bot = bot
 
-    async def cog_load(self) -> None:
-        self.bot.job_messages.add_footer_source(self.bot.quota.footer_text)
-
     # ------------------------------------------------------------------ /quota
 
     async def _reply_and_log(self, interaction: discord.Interaction, guild_id: int,
@@ -144,7 +136,7 @@ class QuotaCog(commands.Cog):
             return
         lines = [describe_change(c) for c in changes]
         await interaction.response.send_message(
-            clip("Quota updated:\n" + "\n".join(f"• {line}" for line in lines), 2000),
+            truncate("Quota updated:\n" + "\n".join(f"• {line}" for line in lines), 2000),
             ephemeral=True)
         await self.bot.mod_log.post(
             guild_id, f"🧮 <@{interaction.user.id}> changed the image quota: " + "; ".join(lines))
@@ -153,7 +145,7 @@ class QuotaCog(commands.Cog):
     @app_commands.describe(member="Whose use to show (moderators only; default: yours)")
     async def show(self, interaction: discord.Interaction,
                    member: discord.User | None = None) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         moderator = is_moderator(interaction)
         target = member or interaction.user
         if target.id != interaction.user.id and not moderator:
@@ -184,7 +176,7 @@ class QuotaCog(commands.Cog):
         guild_monthly_budget: app_commands.Range[float, 0.0, MAX_BUDGET] | None = None,
     ) -> None:
         require_moderator(interaction)
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         given = {USER_DAILY: user_daily, GUILD_DAILY: guild_daily, GUILD_MONTHLY: guild_monthly,
                  COOLDOWN_SECONDS: cooldown_seconds, MAX_CONCURRENT: max_concurrent,
                  GUILD_MONTHLY_BUDGET: guild_monthly_budget}
@@ -202,20 +194,20 @@ class QuotaCog(commands.Cog):
     @app_commands.describe(limit="The limit to remove (it becomes unlimited)")
     async def clear(self, interaction: discord.Interaction, limit: LimitName) -> None:
         require_moderator(interaction)
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         try:
             change = await self.bot.quota.clear_limit(guild_id, interaction.user.id, limit)
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
         await self._reply_and_log(interaction, guild_id, [change] if change else [],
-                                  f"`{clip(str(limit), 40)}` was not set: nothing to clear.")
+                                  f"`{truncate(str(limit), 40)}` was not set: nothing to clear.")
 
     @quota.command(name="member", description="Give one member their own daily limit")
     @app_commands.describe(member="The member", daily="Their images per day (0 stops them)")
     async def member(self, interaction: discord.Interaction, member: discord.User,
                      daily: Count) -> None:
         require_moderator(interaction)
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         try:
             change = await self.bot.quota.set_member_daily(guild_id, interaction.user.id,
                                                            member.id, daily)
@@ -229,7 +221,7 @@ class QuotaCog(commands.Cog):
     async def reset(self, interaction: discord.Interaction,
                     member: discord.User | None = None) -> None:
         require_moderator(interaction)
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         change = await self.bot.quota.reset(guild_id, interaction.user.id,
                                             member.id if member else None)
         await self._reply_and_log(interaction, guild_id, [change], "")

@@ -12,11 +12,11 @@ from discord.ext import commands
 
 from bot import resolutions
 from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
-from cogs.errors import Refusal, report_error
-from cogs.rendering import clip
+from cogs.core.errors import Refusal, report_error
+from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def check_attachment(attachment: discord.Attachment) -> str:
     """The attachment's URL, or a :class:`Refusal` saying what is accepted."""
     if not is_accepted_image(attachment.content_type, attachment.filename):
         kind = attachment.content_type or "this file type"
-        raise Refusal(f"I can't reframe {clip(kind, 60)}: send {ACCEPTED_TEXT}.")
+        raise Refusal(f"I can't reframe {truncate(kind, 60)}: send {ACCEPTED_TEXT}.")
     if attachment.size > MAX_IMAGE_BYTES:
         raise Refusal(f"That image is {attachment.size / 1e6:.0f} MB: send {ACCEPTED_TEXT}.")
     return attachment.url
@@ -81,14 +81,14 @@ class ReframePicker(discord.ui.View):
         if len(images) > 1:
             select: discord.ui.Select[ReframePicker] = discord.ui.Select(
                 placeholder="Which image?", custom_id="reframe:image",
-                options=[discord.SelectOption(label=clip(name, 100), value=str(i),
+                options=[discord.SelectOption(label=truncate(name, 100), value=str(i),
                                               default=i == 0)
                          for i, (name, _) in enumerate(images)])
             select.callback = self._pick_image  # type: ignore[method-assign]
             self.add_item(select)
         res: discord.ui.Select[ReframePicker] = discord.ui.Select(
             placeholder="New size (default 1152 × 864, 4:3)", custom_id="reframe:resolution",
-            options=[discord.SelectOption(label=clip(resolutions.label(r), 100), value=r)
+            options=[discord.SelectOption(label=truncate(resolutions.label(r), 100), value=r)
                      for r in resolutions.COMMON_RESOLUTIONS])
         res.callback = self._pick_resolution  # type: ignore[method-assign]
         self.add_item(res)

@@ -1,11 +1,6 @@
-"""/settings (moderators) and the launch check that enforces them.
-
-The check runs before every new job (slash commands, the Reframe menu, the buttons):
-the command must be turned on, the channel allowed (a thread counts as its parent
-channel), and the prompt and negative prompt free of the server's blocked words. A refusal
-is the interaction's first, ephemeral response; a blocked attempt is also posted to the
-log channel, in the background, so a failing post never changes the refusal.
-"""
+"""/settings (moderators): where images may be made, blocked words, command switches, the
+moderation log channel and the provider. What they mean for each new job is enforced by
+:mod:`cogs.core.server_rules`."""
 
 from __future__ import annotations
 
@@ -17,30 +12,22 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import ProviderName
-from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
-from bot.jobs import JobRecord
 from bot.moderation import (
     MAX_PHRASES_PER_GUILD,
     InvalidPhrases,
-    find_blocked,
     parse_phrases,
 )
 from bot.store import GuildSettings
-from cogs.errors import Refusal
-from cogs.job_actions import require_moderator
-from cogs.rendering import clip
+from cogs.core.checks import guild_id_of, require_moderator
+from cogs.core.errors import Refusal
+from cogs.core.rendering import truncate
+from cogs.core.server_rules import channel_list
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
-COMMAND_OF_MODEL: Final[dict[str, str]] = {
-    GENERATE_MODEL: "ideogram", IDEOGRAM_GENERATE_MODEL: "ideogram", REFRAME_MODEL: "reframe",
-}
-BLOCKED_REFUSAL: Final = (
-    "Your prompt contains a word or phrase this server doesn't allow. Please rephrase it."
-)
 #: Where members can run commands: every guild channel kind that has a chat or threads.
 ALLOWABLE_TYPES: Final = (
     discord.ChannelType.text, discord.ChannelType.news, discord.ChannelType.voice,
@@ -52,7 +39,6 @@ POSTABLE_TYPES: Final = (
     discord.ChannelType.public_thread, discord.ChannelType.private_thread,
     discord.ChannelType.news_thread,
 )
-MAX_LISTED_CHANNELS: Final = 10
 
 Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
 
@@ -88,41 +74,6 @@ PostableChannel = app_commands.Transform[
     Channel, ChannelPick(POSTABLE_TYPES, "a text or announcement channel, or a thread")]
 
 
-def interaction_channel_ids(interaction: discord.Interaction) -> set[int]:
-    """The channel the interaction came from and, for a thread, its parent channel."""
-    ids = {interaction.channel_id} if interaction.channel_id else set()
-    parent_id = getattr(interaction.channel, "parent_id", None)
-    if isinstance(parent_id, int):
-        ids.add(parent_id)
-    return ids
-
-
-def channel_list(channel_ids: frozenset[int] | set[int]) -> str:
-    ordered = sorted(channel_ids)
-    shown = ", ".join(f"<#{c}>" for c in ordered[:MAX_LISTED_CHANNELS])
-    more = len(ordered) - MAX_LISTED_CHANNELS
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-def job_texts(job: JobRecord) -> list[str]:
-    """The free text of a job that blocked words apply to."""
-    return [str(job.inputs.get(key) or "") for key in ("prompt", "negative_prompt")]
-
-
-def blocked_log_line(job: JobRecord, matched: str) -> str:
-    """The log channel's line for a blocked attempt (texts spoilered, markdown escaped)."""
-    def hidden(text: str, limit: int) -> str:
-        return f"||{discord.utils.escape_markdown(clip(' '.join(text.split()), limit))}||"
-
-    prompt, negative = job_texts(job)
-    line = (f"🚫 Blocked `/{COMMAND_OF_MODEL.get(job.model, job.model)}` from <@{job.user_id}> "
-            f"in <#{job.channel_id}>: matched {hidden(matched, 100)}. "
-            f"Prompt: {hidden(prompt, 600)}")
-    if negative:
-        line += f" Negative prompt: {hidden(negative, 300)}"
-    return line
-
-
 class SettingsCog(commands.Cog):
     settings = app_commands.Group(
         name="settings", description="Image commands' settings for this server (moderators)",
@@ -132,31 +83,6 @@ class SettingsCog(commands.Cog):
     def __init__(self, bot: IdeogramBot) -> None:
         self.bot = bot
 
-    async def cog_load(self) -> None:
-        self.bot.launcher.add_check(self.launch_check)
-
-    # ------------------------------------------------------------------ the launch check
-
-    async def launch_check(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        """Refuse a job that the server's settings forbid (raises :class:`Refusal`)."""
-        if interaction.guild_id is None:
-            return
-        settings = self.bot.guild_settings.get(interaction.guild_id)
-        command = COMMAND_OF_MODEL.get(job.model)
-        enabled = {"ideogram": settings.ideogram_enabled, "reframe": settings.reframe_enabled}
-        if command is not None and not enabled[command]:
-            raise Refusal(f"`/{command}` is turned off on this server by its moderators.")
-        here = interaction_channel_ids(interaction)
-        if settings.allowed_channel_ids and not here & settings.allowed_channel_ids:
-            raise Refusal("Images can't be made in this channel. Use "
-                          f"{channel_list(settings.allowed_channel_ids)}.")
-        matched = find_blocked(job_texts(job), settings.blocked_words)
-        if matched is not None:
-            log.info("Blocked a %s prompt from user %s in guild %s", command, job.user_id,
-                     job.guild_id)
-            self.bot.mod_log.post_soon(interaction.guild_id, blocked_log_line(job, matched))
-            raise Refusal(BLOCKED_REFUSAL)
-
     # ------------------------------------------------------------------ /settings
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:  # type: ignore[override]
@@ -164,17 +90,12 @@ class SettingsCog(commands.Cog):
         require_moderator(interaction)
         return True
 
-    def _guild_id(self, interaction: discord.Interaction) -> int:
-        if interaction.guild_id is None:
-            raise Refusal("This command works in a server, not in direct messages.")
-        return interaction.guild_id
-
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(clip(text, 2000), ephemeral=True)
+        await interaction.response.send_message(truncate(text, 2000), ephemeral=True)
 
     @settings.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
-        current = self.bot.guild_settings.get(self._guild_id(interaction))
+        current = self.bot.guild_settings.get(guild_id_of(interaction))
         await interaction.response.send_message(embed=self.settings_embed(current),
                                                 ephemeral=True)
 
@@ -195,7 +116,7 @@ class SettingsCog(commands.Cog):
         words = current.blocked_words
         if words:
             listed = ", ".join(f"||{w}||" for w in words)
-            value = clip(listed, 1000)
+            value = truncate(listed, 1000)
             if len(listed) > 1000:
                 value += f"\n({len(words)} in all)"
         else:
@@ -208,7 +129,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(channel="The channel to allow")
     async def channel_allow(self, interaction: discord.Interaction,
                             channel: AllowableChannel) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         added = await self.bot.guild_settings.add_allowed_channel(guild_id, channel.id)
         current = self.bot.guild_settings.get(guild_id)
         first = (added and len(current.allowed_channel_ids) == 1)
@@ -223,7 +144,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(channel="The channel to remove")
     async def channel_disallow(self, interaction: discord.Interaction,
                                channel: AllowableChannel) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         removed = await self.bot.guild_settings.remove_allowed_channel(guild_id, channel.id)
         current = self.bot.guild_settings.get(guild_id)
         if not removed:
@@ -241,7 +162,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(words="Comma-separated words or phrases, e.g. word one, some phrase")
     async def blocked_words_add(self, interaction: discord.Interaction,
                                 words: app_commands.Range[str, 1, 1000]) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         phrases = self._phrases(words)
         current = self.bot.guild_settings.get(guild_id)
         new = [p for p in phrases if p not in current.blocked_words]
@@ -259,7 +180,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(words="Comma-separated words or phrases")
     async def blocked_words_remove(self, interaction: discord.Interaction,
                                    words: app_commands.Range[str, 1, 1000]) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         phrases = self._phrases(words)
         removed = await self.bot.guild_settings.remove_blocked_words(guild_id, phrases)
         missing = len(phrases) - len(removed)
@@ -280,7 +201,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(command="Which command", enabled="On (true) or off (false)")
     async def command_switch(self, interaction: discord.Interaction,
                              command: Literal["ideogram", "reframe"], enabled: bool) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         if command not in ("ideogram", "reframe") or not isinstance(enabled, bool):
             raise Refusal("Choose ideogram or reframe, and true or false.")
         await self.bot.guild_settings.update(guild_id, **{f"{command}_enabled": enabled})
@@ -293,7 +214,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(channel="The log channel (leave out to stop logging)")
     async def log_channel(self, interaction: discord.Interaction,
                           channel: PostableChannel | None = None) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         if channel is None:
             await self.bot.guild_settings.update(guild_id, log_channel_id=None)
             await self._reply(interaction, "No log channel now: nothing will be posted.")
@@ -322,7 +243,7 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(provider="runcomfy or ideogram")
     async def provider(self, interaction: discord.Interaction,
                        provider: Literal["runcomfy", "ideogram"]) -> None:
-        guild_id = self._guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         try:
             chosen = ProviderName(provider)
         except ValueError:

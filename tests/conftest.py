@@ -15,7 +15,7 @@ import pytest
 
 from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.store import Store
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests import postgres
 from tests.harness import FakeDiscord
 from tests.helpers import TOKEN, ideogram_bot

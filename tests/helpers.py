@@ -28,7 +28,8 @@ from bot.polling import PollingConfig
 from bot.providers.retry import RetryPolicy
 from bot.store import Store
 from bot.tracker import JobEvent
-from cogs.client import IdeogramBot, build_services
+from cogs.core.bot import IdeogramBot
+from cogs.core.services import build_services
 from tests.harness import (
     GUILD_ID,
     USER_ID,
@@ -88,7 +89,7 @@ async def ideogram_bot(fake: FakeDiscord, provider: LocalRunComfyServer, db: Pat
     try:
         async with running_bot(fake, bot) as running:
             yield running
-            await running.job_messages.wait_idle()
+            await running.result_delivery.wait_idle()
     finally:
         await bot.services.aclose()
 

@@ -16,7 +16,7 @@ import contextlib
 from typing import Any
 
 from bot.store import StoreError
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 
 
 class _DeadLock:

@@ -22,8 +22,12 @@ from tests.helpers import db_rows
 
 
 def reply_recorded(db: Path, interaction_id: int) -> bool:
-    rows = db_rows(db, "SELECT message_id FROM jobs WHERE interaction_id = ?", interaction_id)
-    return bool(rows and rows[0][0])
+    """The job names its reply and the provider's request id is saved: a kill from now on
+    leaves a job a restart can resume (a kill between the provider taking the job and its
+    id being saved rightly ends the job "interrupted" instead: it is never resent)."""
+    rows = db_rows(db, "SELECT message_id, request_id FROM jobs WHERE interaction_id = ?",
+                   interaction_id)
+    return bool(rows and rows[0][0] and rows[0][1])
 
 
 async def image_delivered(fake: FakeDiscord, record: InteractionRecord) -> RecordedRequest:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.localserver.app import LocalRunComfyServer
 from bot.loop_lag import LoopLagMonitor
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import GUILD_ID, FakeDiscord, chat_input, dispatch
 
 

@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, ProviderName, load_settings, require_discord_token
+from bot.config import ConfigError, ProviderName, Settings, load_settings, require_discord_token
 
 REPO = Path(__file__).resolve().parents[1]
-VARS = ("DISCORD_TOKEN", "RUNCOMFY_API_TOKEN", "RUNCOMFY_BASE_URL", "DATABASE_URL",
-        "LOG_LEVEL", "DISCORD_GUILD_IDS", "PROVIDER", "IDEOGRAM_BASE_URL",
-        "IDEOGRAM_API_KEY", "IDEOGRAM_AUTH", "IDEOGRAM_GENERATE_PATH",
-        "IDEOGRAM_TIMEOUT_SECONDS")
+VARS = tuple(Settings.model_fields)
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +25,10 @@ def test_defaults() -> None:
     s = load_settings(None)
     assert s.DISCORD_TOKEN is None
     assert s.RUNCOMFY_BASE_URL == "https://model-api.runcomfy.net"
-    assert s.DATABASE_URL == "sqlite:///data/bot.db"
+    assert s.DATABASE_URL is None and Path("data") == s.DATA_DIR
     assert s.database_path == Path("data/bot.db")
+    assert s.METRICS_PORT is None and s.METRICS_HOST == "127.0.0.1"
+    assert s.LOG_FORMAT == "text" and not s.LOG_SQL and s.SHUTDOWN_GRACE_SECONDS == 8
     assert s.PROVIDER is ProviderName.RUNCOMFY
     assert s.uses_local_provider
     assert s.DISCORD_GUILD_IDS == ()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     CHANNEL_ID,
     FakeDiscord,
@@ -116,7 +116,7 @@ async def restart_until_settled(fake: FakeDiscord, server: LocalRunComfyServer,
 async def until_delivered(bot: IdeogramBot, db: Path, limit: float = 15.0) -> None:
     await eventually(lambda: db_rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL")
                      == [(0,)], timeout=limit)
-    await bot.job_messages.wait_idle()
+    await bot.result_delivery.wait_idle()
 
 
 @pytest.mark.parametrize("point", list(POINTS))

@@ -9,7 +9,7 @@ from typing import Any
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     CHANNEL_ID,
     MOD_USER_ID,
@@ -202,10 +202,11 @@ async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
         before = len(fake.edits_of_original(payload["token"]))
         started = time.monotonic()
         for position in (5, 4, 3, 2, 1):
-            await bot.job_messages.on_job_event(JobEvent(job=job.evolve(queue_position=position)))
+            moved = job.evolve(queue_position=position)
+            await bot.result_delivery.on_job_event(JobEvent(job=moved))
         ended = job.evolve(status=JobStatus.CANCELLED, error="Cancelled.")
-        await bot.job_messages.on_job_event(JobEvent(job=ended))
-        await bot.job_messages.wait_idle()
+        await bot.result_delivery.on_job_event(JobEvent(job=ended))
+        await bot.result_delivery.wait_idle()
         edits = fake.edits_of_original(payload["token"])[before:]
         assert time.monotonic() - started < 2.0
         assert len(edits) <= 2  # five progress changes did not become five edits

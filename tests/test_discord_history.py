@@ -9,7 +9,7 @@ import pytest
 
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     BOT_USER_ID,
     CHANNEL_ID,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,
@@ -177,7 +177,7 @@ async def test_expired_token_falls_back_to_the_channel(
 async def test_without_runcomfy_token_the_local_preview_provider_serves(
         fake: FakeDiscord, tmp_path: Path) -> None:
     from bot.config import load_settings
-    from cogs.client import build_services
+    from cogs.core.services import build_services
     from tests.harness import running_bot
 
     settings = load_settings(None, DISCORD_TOKEN="t", DATABASE_URL=f"sqlite:///{tmp_path}/l.db",
@@ -191,7 +191,7 @@ async def test_without_runcomfy_token_the_local_preview_provider_serves(
             payload = chat_input("ideogram", {"prompt": "try before you buy"})
             await dispatch(local_bot, payload)
             job = await wait_delivered(local_bot, (await only_job(local_bot)).id)
-            await local_bot.job_messages.wait_idle()
+            await local_bot.result_delivery.wait_idle()
     finally:
         await services.aclose()
     assert job.provider == "local" and job.status is JobStatus.COMPLETED

@@ -15,7 +15,8 @@ from bot.inputs import IDEOGRAM_GENERATE_MODEL
 from bot.jobs import JobStatus
 from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
 from bot.tracker import SYNC_INTERRUPTED
-from cogs.client import IdeogramBot, build_services
+from cogs.core.bot import IdeogramBot
+from cogs.core.services import build_services
 from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,

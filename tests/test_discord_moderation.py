@@ -15,7 +15,7 @@ import pytest
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from bot.store import GuildSettings
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     CHANNEL_ID,
     GUILD_ID,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     GUILD_ID,
     LOG_CHANNEL_ID,
@@ -159,7 +159,7 @@ async def test_a_late_answer_gives_the_image_back_and_posts_nothing(
     payload = chat_input("ideogram", {"prompt": "too slow"})
     await dispatch(bot, payload)  # no error escapes: a late answer is not a bug
     await bot.tracker.wait_idle()
-    await bot.job_messages.wait_idle()
+    await bot.result_delivery.wait_idle()
     assert db_rows(db, "SELECT state FROM usage_reservations") == [("released",)]
     assert local_server.state.submit_count == 0
     [(status, delivered_at)] = db_rows(db, "SELECT status, delivered_at FROM jobs")

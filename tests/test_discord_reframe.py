@@ -11,7 +11,7 @@ from PIL import Image
 from bot.inputs import RESOLUTIONS
 from bot.localserver.app import LocalRunComfyServer
 from bot.resolutions import search
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     FakeDiscord,
     attachment_option,

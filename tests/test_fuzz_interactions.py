@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cogs.client import IdeogramBot
+from cogs.core.bot import IdeogramBot
 from tests.harness import (
     GUILD_ID,
     MOD_USER_ID,
@@ -116,7 +116,7 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
     async with asyncio.timeout(20):
         while await bot.store.unfinished_jobs_for_guild(GUILD_ID):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-    await bot.job_messages.wait_idle()
+    await bot.result_delivery.wait_idle()
     for edit in fake.edits_of_original(payload["token"]):
         assert UNEXPECTED not in ((edit.json or {}).get("content") or "")
     for user in (USER_ID, MOD_USER_ID):
@@ -126,6 +126,7 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
 
 @pytest.mark.parametrize(("payload", "expected"), [
     (chat_input("history", [opt("member", True)]), "`member` got a value of the wrong kind"),
+    (chat_input("history", [opt("member", str(2**63), type=6)]), "`member` got a value"),
     (chat_input("ideogram", [opt("prompt", 5)]), "`prompt` got a value of the wrong kind"),
     (chat_input("ideogram", [opt("prompt", "x" * 7000)]), "wrong kind or size"),
     (chat_input("ideogram", [opt("prompt", "a cat"), opt("seed", 2**60)]), "`seed`"),

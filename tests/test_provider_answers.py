@@ -36,7 +36,7 @@ from bot.providers.runcomfy import RunComfyClient, parse_state
 from bot.providers.types import RemoteState
 from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
-from cogs.rendering import status_line
+from cogs.core.rendering import status_line
 from tests.hostile_provider import HostileProvider, json_bomb, raw, trickle
 
 SECRET = "rc-SECRET-token-4d3c2b1a"

@@ -187,6 +187,16 @@ class Store(abc.ABC):
     def describe(self) -> str:
         """Where the data lives, for logs (never a password)."""
 
+    @abc.abstractmethod
+    async def probe_write(self) -> None:
+        """Prove the database takes a committed write (for the health check); raises
+        when it cannot."""
+
+    async def checkpoint(self) -> bool:
+        """Before a clean stop: fold what the engine keeps aside into the database (SQLite's
+        WAL); False if that could not complete. PostgreSQL has nothing to do."""
+        return True
+
     async def __aenter__(self) -> Store:
         return self
 

@@ -191,6 +191,22 @@ class SqliteStore(Store):
     def describe(self) -> str:
         return f"SQLite file {self.path}"
 
+    async def probe_write(self) -> None:
+        """Prove the file takes a committed write (for the health check): rewrite the
+        schema version with its own value in one IMMEDIATE transaction. Raises
+        ``sqlite3.Error`` or :class:`StoreError` when it cannot."""
+        async with self.transaction(immediate=True) as conn:
+            version = await self.user_version()
+            await conn.execute(sql.PRAGMA_SET_USER_VERSION.format(version=int(version)))
+
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the database file and truncate it; False if a reader kept it
+        from completing (for a clean stop, before :meth:`close`)."""
+        if self.path == MEMORY:
+            return True
+        row = await self._fetchone(sql.PRAGMA_WAL_CHECKPOINT_TRUNCATE)
+        return row is not None and int(row[0]) == 0
+
     async def _configure(self) -> None:
         conn = self._require_conn()
         journal_mode = await conn.execute_fetchall(sql.PRAGMA_JOURNAL_MODE_WAL)

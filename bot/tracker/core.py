@@ -36,6 +36,7 @@ from typing import Any
 
 from bot.inputs import ALL_MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
+from bot.log_context import bind_job
 from bot.polling import DurationHistory, PollingConfig, PollState, error_delay, next_delay
 from bot.providers.base import AnyProvider, Provider, SyncProvider
 from bot.providers.errors import ProviderError, RateLimited, RequestNotFound
@@ -207,6 +208,7 @@ class JobTracker:
                                   delivered_at=self._clock())
 
     async def _submit_owned(self, job: JobRecord) -> None:
+        bind_job(job.id, job.guild_id)  # this task's log lines name the job
         try:
             if self._answers_done is not None:
                 with contextlib.suppress(TimeoutError):
@@ -444,6 +446,8 @@ class JobTracker:
 
     async def _poll_once(self, job_id: str) -> None:
         job = await self._store.get_job(job_id)
+        if job is not None:
+            bind_job(job.id, job.guild_id)  # this poll's log lines name the job
         state = self._states.get(job_id)
         if job is None or state is None or job.status.terminal:
             self._forget(job_id)

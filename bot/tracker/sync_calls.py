@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bot.jobs import JobRecord, JobStatus
+from bot.log_context import bind_job
 from bot.providers.base import SyncProvider
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome, RemoteState
@@ -89,6 +90,7 @@ class SyncCalls:
 
     async def _run(self, job: JobRecord, provider: SyncProvider) -> None:
         """Wait for a slot of this provider (the job stays queued), then make the call."""
+        bind_job(job.id, job.guild_id)  # this task's log lines name the job
         tracker = self._tracker
         config = tracker.config
         slots = self._limits.get(job.provider)

@@ -25,7 +25,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -87,6 +87,7 @@ class BotProcess:
         shards: tuple[int, ...] = (0,),
         wait_for_sync: bool = True,
         workdir: Path | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.fake = fake
         self.env = dict(env)
@@ -98,6 +99,8 @@ class BotProcess:
                 raise ValueError("pass workdir=: DATABASE_URL names no SQLite file to run beside")
             workdir = Path(url.removeprefix("sqlite:///")).parent
         self.workdir = workdir
+        #: A command that runs ``python -m bot`` inside it, e.g. ``unshare --pid --fork``.
+        self.launcher = tuple(launcher)
         self.process: asyncio.subprocess.Process | None = None
         self.sessions: list[GatewaySession] = []
         self.log_paths: list[Path] = []
@@ -114,7 +117,7 @@ class BotProcess:
         requests_before = len(self.fake.requests)
         with log_path.open("wb") as log_file:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot",
+                *self.launcher, sys.executable, "-m", "bot",
                 env=self.env, cwd=self.workdir,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
             )

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS store_schema (
 """
 INSERT_SCHEMA_ROW = "INSERT INTO store_schema (version) VALUES (0) ON CONFLICT DO NOTHING"
 SELECT_SCHEMA_VERSION = "SELECT version FROM store_schema"
+#: The health probe's write: the schema version rewritten with its own value.
+PROBE_WRITE = "UPDATE store_schema SET version = version"
 
 
 def set_version(version: int) -> str:

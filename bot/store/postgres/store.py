@@ -209,6 +209,11 @@ class PostgresStore(Store):
     def describe(self) -> str:
         return f"PostgreSQL {redact_url(self._url)}"
 
+    async def probe_write(self) -> None:
+        """Prove the server takes a committed write (for the health check): rewrite the
+        schema version with its own value. Raises when it cannot."""
+        await self._execute(sql.PROBE_WRITE)
+
     async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
         known = len(migrations)
         async with self.transaction() as conn:

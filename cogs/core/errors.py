@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Final
 
 import discord
 from discord import app_commands
 
 from bot.inputs import InvalidInput
+from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
-from cogs.option_check import OptionRefused, check_options
+from cogs.core.option_check import OptionRefused, check_options
 
 log = logging.getLogger(__name__)
 
+#: The refusal of a command used outside a server.
+SERVER_ONLY: Final = "This command works in a server, not in direct messages."
 #: Discord's codes for a first response that came too late (10062) or twice (40060).
 LATE_CODES = (10062, 40060)
 
@@ -38,6 +42,7 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(content, ephemeral=True)
+            observe_ack(interaction.created_at.timestamp())
             return
         if not interaction.is_expired():
             deferred = discord.InteractionResponseType.deferred_channel_message
@@ -73,7 +78,7 @@ def message_for(error: BaseException) -> tuple[str, bool]:
         return "This command has changed: wait a moment for Discord to update it, then " \
                "try again.", False
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in a server, not in direct messages.", False
+        return SERVER_ONLY, False
     if isinstance(error, app_commands.MissingPermissions):
         return "You need the Manage Server permission for this.", False
     if isinstance(error, app_commands.BotMissingPermissions):

@@ -21,6 +21,7 @@ from discord import app_commands
 #: Discord's integer options hold what a double holds exactly.
 INTEGER_LIMIT: Final = 2**53
 MAX_TEXT: Final = 6000
+SNOWFLAKE_LIMIT: Final = 2**63
 _SNOWFLAKE_KINDS: Final = {Kind.user, Kind.channel, Kind.role, Kind.mentionable,
                            Kind.attachment}
 
@@ -54,8 +55,9 @@ def _fits(kind: Kind, value: object) -> bool:
     if kind is Kind.boolean:
         return isinstance(value, bool)
     if kind in _SNOWFLAKE_KINDS:
-        return isinstance(value, str | int) and not isinstance(value, bool) \
-            and str(value).isdigit() and len(str(value)) <= 20
+        # A snowflake is a positive 64-bit id below 2**63 (what the database can hold).
+        return (isinstance(value, str | int) and not isinstance(value, bool)
+                and str(value).isdigit() and 0 < int(str(value)) < SNOWFLAKE_LIMIT)
     return False
 
 

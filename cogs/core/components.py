@@ -11,7 +11,7 @@ import discord
 from bot.jobs import JobRecord, JobStatus
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 ACTIONS: Final = ("cancel", "reroll", "reframe", "info", "delete")
 _LOOKS: Final[dict[str, tuple[str, discord.ButtonStyle, str]]] = {

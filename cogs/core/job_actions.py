@@ -12,11 +12,12 @@ from bot.inputs import inputs_from_payload, random_seed
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
-from cogs.errors import Refusal, report_error
-from cogs.rendering import info_embed
+from cogs.core.checks import is_moderator, refuse_if_deleted
+from cogs.core.errors import Refusal, report_error
+from cogs.core.rendering import info_embed
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -27,32 +28,11 @@ NOT_CANCELLABLE = (
 )
 
 
-MODERATORS_ONLY = "Only moderators (Manage Server permission) can do that."
 NOT_THIS_MESSAGE = (
     "This button is not on that job's result message, so it can't delete it. Use Delete "
     "on the result itself, or /history."
 )
 NO_ATTACHED_IMAGE = "There is no image attached to this message to reframe."
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    perms = interaction.permissions
-    return perms.manage_guild or perms.administrator
-
-
-def refuse_if_deleted(job: JobRecord) -> None:
-    """A deleted job is gone for everyone: Info, Reroll, recall (and anything else that
-    reuses it) are refused with :class:`Refusal`."""
-    if job.deleted_at is not None:
-        raise Refusal(f"Job `{job.short_id}` was deleted.")
-
-
-def require_moderator(interaction: discord.Interaction) -> None:
-    """Raise :class:`Refusal` unless the user has Manage Server or Administrator here."""
-    if interaction.guild_id is None:
-        raise Refusal("This command works in a server, not in direct messages.")
-    if not is_moderator(interaction):
-        raise Refusal(MODERATORS_ONLY)
 
 
 class JobActions:

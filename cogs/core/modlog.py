@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from cogs.rendering import clip
+from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ModLog:
                 log.warning("Log channel %s of guild %s cannot hold messages", channel_id,
                             guild_id)
                 return False
-            await channel.send(clip(content, 2000),
+            await channel.send(truncate(content, 2000),
                                allowed_mentions=discord.AllowedMentions.none())
             return True
         except asyncio.CancelledError:

@@ -15,7 +15,7 @@ from discord.webhook.async_ import async_context
 from bot.jobs import JobRecord
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 
 def reply_webhook(bot: IdeogramBot, job: JobRecord, token: str) -> discord.Webhook:

@@ -38,13 +38,16 @@ import discord
 from bot.config import ProviderName
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, ModelInputs
 from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
+from bot.log_context import bind_job
+from bot.metrics import count_quota_refusal, observe_ack
 from bot.providers.base import provider_kind
 from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
-from cogs.errors import LATE_CODES, Refusal
+from cogs.core.checks import guild_id_of
+from cogs.core.errors import LATE_CODES, Refusal
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +130,12 @@ class JobLauncher:
         Discord no longer took the answer (nothing is kept, nothing is posted)."""
         if self._bot.lag_monitor.busy:
             raise Refusal(BUSY)
-        if interaction.guild_id is None:
-            raise Refusal("This command works in a server, not in direct messages.")
+        guild_id_of(interaction)
         self._answering += 1
         self._idle.clear()
         try:
             job = self.new_job(interaction, inputs)
+            bind_job(job.id, job.guild_id)
             for check in self._checks:
                 await check(interaction, job)
             try:
@@ -140,6 +143,7 @@ class JobLauncher:
             except QuotaDenied as exc:
                 log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
                          job.user_id, job.guild_id, exc.kind)
+                count_quota_refusal(exc.kind)
                 raise Refusal(exc.message) from None
             return await self._answer_and_hand_over(interaction, job)
         finally:
@@ -161,11 +165,12 @@ class JobLauncher:
         except BaseException:
             await asyncio.shield(self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED))
             raise
+        observe_ack(interaction.created_at.timestamp())
         job.message_id = getattr(callback, "message_id", None)
         log.info("Job %s (%s) for user %s in guild %s, answered in %.0f ms", job.short_id,
                  job.model, job.user_id, job.guild_id, _age_ms(interaction))
         try:
-            self._bot.job_messages.register(job.id, interaction)
+            self._bot.result_delivery.register(job.id, interaction)
             return self._bot.tracker.accept(job)
         except BaseException:
             # The reply shows the error (the tree's handler); the job gives its image back.

@@ -38,7 +38,7 @@ _MARKDOWN: Final = re.compile(r"([\\*_~`|>\[\]()#<@:!-])")
 _TOKEN: Final = re.compile(r"\\.|.", re.DOTALL)
 
 
-def clip(text: str, limit: int) -> str:
+def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -60,7 +60,7 @@ def user_text(text: object, limit: int) -> str:
     return "".join(kept) + "…"
 
 
-def ts(when: float, style: str = "R") -> str:
+def discord_timestamp(when: float, style: str = "R") -> str:
     """A Discord timestamp that every client renders (and keeps current) in its own zone."""
     return f"<t:{int(when)}:{style}>"
 
@@ -72,13 +72,6 @@ def model_title(job: JobRecord) -> str:
     return MODEL_TITLES.get(job.model, job.model)
 
 
-def describe(job: JobRecord) -> str:
-    """One line naming what was asked for."""
-    if job.model == REFRAME_MODEL:
-        return f"Reframe to **{job.inputs.get('resolution', '?')}**"
-    return user_text(job.inputs.get("prompt", ""), 300)
-
-
 def status_line(job: JobRecord, *, eta: float | None = None, now: float | None = None) -> str:
     now = time.time() if now is None else now
     who = f"<@{job.user_id}>"
@@ -87,12 +80,12 @@ def status_line(job: JobRecord, *, eta: float | None = None, now: float | None =
     if job.status is JobStatus.QUEUED:
         place = (f"place **{job.queue_position}** in line"
                  if job.queue_position is not None else "waiting in line")
-        eta_text = f" · expected {ts(eta)}" if eta and eta > now else ""
+        eta_text = f" · expected {discord_timestamp(eta)}" if eta and eta > now else ""
         return f"⏳ Queued — {place}{eta_text}"
     if job.status is JobStatus.RUNNING:
         started = job.started_at or now
-        eta_text = f" · expected {ts(eta)}" if eta and eta > now else ""
-        return f"🎨 Making the image — started {ts(started)}{eta_text}"
+        eta_text = f" · expected {discord_timestamp(eta)}" if eta and eta > now else ""
+        return f"🎨 Making the image — started {discord_timestamp(started)}{eta_text}"
     if job.status is JobStatus.COMPLETED:
         return f"✅ Done for {who}"
     if job.status is JobStatus.CANCELLED:
@@ -143,7 +136,7 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
         footer.append(LOCAL_PROVIDER_NOTE)
     if footer_extra:
         footer.append(footer_extra)
-    embed.set_footer(text=clip(" · ".join(footer), 2048))
+    embed.set_footer(text=truncate(" · ".join(footer), 2048))
     if image_filename:
         embed.set_image(url=f"attachment://{image_filename}")
     return embed
@@ -153,7 +146,7 @@ def info_embed(job: JobRecord) -> discord.Embed:
     """Everything that was sent, for the Info button."""
     embed = discord.Embed(title=f"Job {job.short_id}", colour=COLOUR_WORKING)
     lines = [f"**{key}**: {user_text(value, 900)}" for key, value in job.inputs.items()]
-    embed.description = clip("\n".join(lines), 4000)
+    embed.description = truncate("\n".join(lines), 4000)
     embed.add_field(name="Model", value=job.model, inline=False)
     if job.revised_prompt:
         embed.add_field(name="Prompt used by the provider",
@@ -164,7 +157,7 @@ def info_embed(job: JobRecord) -> discord.Embed:
     embed.add_field(name="Job id", value=f"`{job.id}`", inline=False)
     if job.request_id:
         embed.add_field(name="Provider request", value=f"`{job.request_id}`", inline=False)
-    timings = [f"requested {ts(job.created_at, 'T')}"]
+    timings = [f"requested {discord_timestamp(job.created_at, 'T')}"]
     if job.submitted_at and job.started_at:
         timings.append(f"queued {_duration(max(0.0, job.started_at - job.submitted_at))}")
     if job.started_at and job.finished_at:

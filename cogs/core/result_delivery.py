@@ -27,14 +27,15 @@ import discord
 
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
+from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
 from bot.tracker import JobEvent
-from cogs.components import job_view
-from cogs.rendering import clip, job_embed, status_line
-from cogs.reply_webhook import edit_reply, original_message_id
+from cogs.core.components import job_view
+from cogs.core.rendering import job_embed, status_line, truncate
+from cogs.core.reply_webhook import edit_reply, original_message_id
 
 if TYPE_CHECKING:
-    from cogs.client import IdeogramBot
+    from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _token_gone(exc: discord.HTTPException) -> bool:
     return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or isinstance(exc, discord.NotFound)
 
 
-class JobMessages:
+class ResultDelivery:
     """The tracker's Discord listener."""
 
     def __init__(self, bot: IdeogramBot, downloads: SafeFetcher, *,
@@ -204,6 +205,8 @@ class JobMessages:
             for attempt in range(1, DELIVERY_ATTEMPTS + 1):
                 try:
                     await self._send(reply, job, out, final=True)
+                    if job.status is JobStatus.COMPLETED:
+                        observe_delivery(job.finished_at)
                     break
                 except discord.HTTPException as exc:
                     log.warning("Delivering job %s failed (try %d): HTTP %s", job.short_id,
@@ -238,7 +241,7 @@ class JobMessages:
             )
             image = None
         if image is None:
-            return _Outgoing(clip(content, 2000), job_embed(job, footer_extra=extra),
+            return _Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),
                              job_view(job))
         filename = f"ideogram-{job.short_id}.{image.extension}"
         return _Outgoing(content, job_embed(job, image_filename=filename, footer_extra=extra),
@@ -319,7 +322,7 @@ class JobMessages:
         if not final:
             return  # progress is not worth a new message; the result is
         message = await channel.send(
-            content=clip(f"<@{job.user_id}> {out.content}", 2000), embed=out.embed,
+            content=truncate(f"<@{job.user_id}> {out.content}", 2000), embed=out.embed,
             view=out.view, files=out.files(),
             allowed_mentions=discord.AllowedMentions(
                 users=[discord.Object(job.user_id)], everyone=False, roles=False),

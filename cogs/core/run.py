@@ -1,0 +1,92 @@
+"""Running the bot: signals, the health and metrics server, login, and the one-line
+errors an owner can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import aiohttp
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, Settings
+from bot.ops_server import OpsServer
+from cogs.core.bot import STOP_SIGNALS, IdeogramBot, create_bot
+from cogs.core.services import build_services
+
+log = logging.getLogger(__name__)
+
+
+def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:
+    """SIGTERM and SIGINT stop the bot gracefully (also as PID 1, where a signal without a
+    handler is ignored)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, bot.request_stop, sig.name)
+        except (NotImplementedError, RuntimeError):  # not on this platform / thread
+            continue
+        installed.append(sig)
+    return installed
+
+
+def start_ops_server(settings: Settings, bot: IdeogramBot) -> OpsServer | None:
+    """The /healthz and /metrics server, when METRICS_PORT is set (not started yet)."""
+    if settings.METRICS_PORT is None:
+        return None
+    return OpsServer(settings.METRICS_HOST, settings.METRICS_PORT, bot.gateway_state,
+                     bot.store.probe_write)
+
+
+async def run_bot(settings: Settings, token: str) -> None:
+    """Run until stopped (SIGTERM/SIGINT: see :meth:`IdeogramBot.close`). A refused token,
+    an unreachable Discord or a busy metrics port is a :class:`ConfigError` (one line for
+    the owner), not a traceback."""
+    services = await build_services(settings)
+    ops: OpsServer | None = None
+    installed: list[signal.Signals] = []
+    try:
+        bot = create_bot(settings, services)
+        Route.BASE = settings.DISCORD_API_BASE
+        installed = _install_stop_signals(bot)
+        ops = start_ops_server(settings, bot)
+        if ops is not None:
+            try:
+                await ops.start()
+            except OSError as exc:
+                raise ConfigError(f"METRICS_PORT: {exc.strerror}; choose a free port or "
+                                  "leave METRICS_PORT empty.") from None
+        async with bot:
+            try:
+                await bot.login(token)
+                if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
+                    # Another Discord API (a test's fake) names its own gateway.
+                    _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
+                    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+            except discord.LoginFailure:
+                raise ConfigError(
+                    "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
+                    "https://discord.com/developers/applications (Bot → Reset Token); "
+                    "see README.md, section 'Set-up'.") from None
+            except (aiohttp.ClientError, OSError) as exc:
+                if bot.stopping:
+                    return
+                raise ConfigError(
+                    f"cannot reach Discord ({type(exc).__name__}): check this machine's "
+                    "network connection and try again.") from None
+            if not bot.stopping:
+                await bot.sync_commands()
+            if not bot.stopping:
+                await bot.connect()
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        if ops is not None:
+            await ops.stop()
+        await services.aclose()

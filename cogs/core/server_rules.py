@@ -1,0 +1,96 @@
+"""The server's rules for every new job, checked before the interaction is answered.
+
+The command must be turned on, the channel allowed (a thread counts as its parent
+channel), and the prompt and negative prompt free of the server's blocked words. The
+rules come from the in-memory settings cache: no database read before the answer. A
+refusal is the interaction's first, ephemeral response; a blocked attempt is also posted
+to the moderation log channel, in the background, so a failing post never changes the
+refusal. Moderators change the rules with ``/settings`` (:mod:`cogs.settings`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final
+
+import discord
+
+from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
+from bot.jobs import JobRecord
+from bot.moderation import find_blocked
+from cogs.core.errors import Refusal
+from cogs.core.rendering import truncate
+
+if TYPE_CHECKING:
+    from cogs.core.bot import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_CHANNELS: Final = 10
+COMMAND_OF_MODEL: Final[dict[str, str]] = {
+    GENERATE_MODEL: "ideogram", IDEOGRAM_GENERATE_MODEL: "ideogram", REFRAME_MODEL: "reframe",
+}
+BLOCKED_REFUSAL: Final = (
+    "Your prompt contains a word or phrase this server doesn't allow. Please rephrase it."
+)
+
+def interaction_channel_ids(interaction: discord.Interaction) -> set[int]:
+    """The channel the interaction came from and, for a thread, its parent channel."""
+    ids = {interaction.channel_id} if interaction.channel_id else set()
+    parent_id = getattr(interaction.channel, "parent_id", None)
+    if isinstance(parent_id, int):
+        ids.add(parent_id)
+    return ids
+
+
+def channel_list(channel_ids: frozenset[int] | set[int]) -> str:
+    ordered = sorted(channel_ids)
+    shown = ", ".join(f"<#{c}>" for c in ordered[:MAX_LISTED_CHANNELS])
+    more = len(ordered) - MAX_LISTED_CHANNELS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def job_texts(job: JobRecord) -> list[str]:
+    """The free text of a job that blocked words apply to."""
+    return [str(job.inputs.get(key) or "") for key in ("prompt", "negative_prompt")]
+
+
+def blocked_log_line(job: JobRecord, matched: str) -> str:
+    """The log channel's line for a blocked attempt (texts spoilered, markdown escaped)."""
+    def hidden(text: str, limit: int) -> str:
+        return f"||{discord.utils.escape_markdown(truncate(' '.join(text.split()), limit))}||"
+
+    prompt, negative = job_texts(job)
+    line = (f"🚫 Blocked `/{COMMAND_OF_MODEL.get(job.model, job.model)}` from <@{job.user_id}> "
+            f"in <#{job.channel_id}>: matched {hidden(matched, 100)}. "
+            f"Prompt: {hidden(prompt, 600)}")
+    if negative:
+        line += f" Negative prompt: {hidden(negative, 300)}"
+    return line
+
+
+class ServerRules:
+    """The launch check that enforces ``/settings``."""
+
+    def __init__(self, bot: IdeogramBot) -> None:
+        self._bot = bot
+
+    async def check(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        """Refuse a job that the server's settings forbid (raises :class:`Refusal`)."""
+        if interaction.guild_id is None:
+            return
+        settings = self._bot.guild_settings.get(interaction.guild_id)
+        command = COMMAND_OF_MODEL.get(job.model)
+        enabled = {"ideogram": settings.ideogram_enabled, "reframe": settings.reframe_enabled}
+        if command is not None and not enabled[command]:
+            raise Refusal(f"`/{command}` is turned off on this server by its moderators.")
+        here = interaction_channel_ids(interaction)
+        if settings.allowed_channel_ids and not here & settings.allowed_channel_ids:
+            raise Refusal("Images can't be made in this channel. Use "
+                          f"{channel_list(settings.allowed_channel_ids)}.")
+        matched = find_blocked(job_texts(job), settings.blocked_words)
+        if matched is not None:
+            log.info("Blocked a %s prompt from user %s in guild %s", command, job.user_id,
+                     job.guild_id)
+            self._bot.mod_log.post_soon(interaction.guild_id, blocked_log_line(job, matched))
+            raise Refusal(BLOCKED_REFUSAL)

@@ -1,0 +1,148 @@
+"""Logs: dated ISO-8601 lines or one JSON object a line, job and server ids when known,
+secrets and URL tokens redacted from whole records (tracebacks too), SQL only on request."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bot import log_context
+from bot.logging_setup import REDACTED, configure_logging
+from bot.store import Store
+
+SECRET = "rc-secret-token-8f2b1c"
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OnNlY3JldA.abc-DEF_123"
+WEBHOOK_URL = ("https://discord.com/api/v10/webhooks/1100000000000000001/"
+               f"{INTERACTION_TOKEN}/messages/@original")
+CALLBACK_URL = ("https://discord.com/api/v10/interactions/1400000000000000001/"
+                f"{INTERACTION_TOKEN}/callback?with_response=1")
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    """The root logger's configuration is restored after each test."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level,
+             {name: logging.getLogger(name).level
+              for name in ("aiosqlite", "httpx", "discord.http", "discord.webhook.async_")})
+    out = io.StringIO()
+    yield out
+    root.handlers[:], root.level = saved[0], saved[1]
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _fail_with_secret() -> None:
+    raise RuntimeError(f"provider said: bad token {SECRET} at {CALLBACK_URL}")
+
+
+def test_text_lines_have_an_iso_date_and_the_job_and_guild(stream: io.StringIO) -> None:
+    configure_logging("INFO", [SECRET], stream=stream)
+    log = logging.getLogger("tests.text")
+    log.info("plain line")
+    log_context.bind_job("0123456789abcdef0123456789abcdef", 4242)
+    try:
+        log.info("job line")
+    finally:
+        log_context.bind_guild(None)
+    first, second = stream.getvalue().splitlines()
+    stamp = first.split(" ", 1)[0]
+    parsed = dt.datetime.fromisoformat(stamp)
+    assert parsed.tzinfo is not None and abs(dt.datetime.now(dt.UTC) - parsed).total_seconds() < 60
+    assert first.endswith("INFO    tests.text: plain line")
+    assert second.endswith("tests.text: job line [job=01234567 guild=4242]")
+
+
+def test_json_lines_are_one_object_each_with_context_and_extra(stream: io.StringIO) -> None:
+    configure_logging("DEBUG", [SECRET], log_format="json", stream=stream)
+    log = logging.getLogger("tests.json")
+    log.info("no context")
+    log_context.bind_job("feedfacefeedfacefeedfacefeedface", 77)
+    try:
+        log.warning("with context: %d", 5)
+        log.info("extra wins", extra={"guild_id": 88})
+    finally:
+        log_context.bind_guild(None)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 3
+    plain, ctx, extra = lines
+    assert plain["level"] == "INFO" and plain["logger"] == "tests.json"
+    assert plain["message"] == "no context" and "job_id" not in plain and "guild_id" not in plain
+    assert dt.datetime.fromisoformat(plain["time"]).tzinfo is not None
+    assert ctx == {**ctx, "level": "WARNING", "message": "with context: 5",
+                   "job_id": "feedfacefeedfacefeedfacefeedface", "guild_id": 77}
+    assert extra["guild_id"] == 88 and extra["job_id"] == "feedfacefeedfacefeedfacefeedface"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_whole_records_are_redacted_tracebacks_included(stream: io.StringIO,
+                                                        log_format: str) -> None:
+    configure_logging("DEBUG", [SECRET], log_format=log_format, stream=stream)
+    log = logging.getLogger("tests.redact")
+    log.info("token in the message %s", SECRET)
+    log.debug("PATCH %s with %s has returned 200", WEBHOOK_URL, None)
+    logging.getLogger("discord.http").debug("POST %s has received {}", CALLBACK_URL)
+    try:
+        _fail_with_secret()
+    except RuntimeError:
+        log.exception("the call failed")
+    text = stream.getvalue()
+    assert SECRET not in text and INTERACTION_TOKEN not in text
+    assert text.count(REDACTED) == 5  # message, two URLs, and twice in the traceback
+    assert "/webhooks/1100000000000000001/[redacted]/messages/@original" in text
+    assert "/interactions/1400000000000000001/[redacted]/callback" in text
+    assert "Traceback" in text and "_fail_with_secret" in text
+    if log_format == "json":
+        records = [json.loads(line) for line in text.splitlines()]
+        assert len(records) == 4 and "RuntimeError" in records[-1]["exc_info"]
+
+
+async def test_sql_statements_only_with_log_sql(stream: io.StringIO, tmp_path) -> None:
+    async def some_sql() -> None:
+        store = await Store.open(tmp_path / "bot.db")
+        await store.get_job("0" * 32)
+        await store.close()
+
+    configure_logging("DEBUG", stream=stream)
+    await some_sql()
+    quiet = stream.getvalue()
+    assert "opened database" in quiet  # DEBUG and INFO lines of the bot still show
+    assert not [line for line in quiet.splitlines() if " aiosqlite: " in line]
+
+    stream.truncate(0)
+    stream.seek(0)
+    configure_logging("INFO", log_sql=True, stream=stream)
+    await some_sql()
+    assert [line for line in stream.getvalue().splitlines() if " aiosqlite: " in line]
+    assert not [line for line in stream.getvalue().splitlines() if " DEBUG " in line
+                and " aiosqlite: " not in line]
+
+
+def test_no_voice_warning_when_the_client_is_made(stream: io.StringIO) -> None:
+    configure_logging("DEBUG", stream=stream)
+    import discord
+
+    import cogs.core.bot  # noqa: F401  (turns the voice warnings off)
+
+    async def make() -> None:
+        discord.Client(intents=discord.Intents.none())
+
+    asyncio.run(make())
+    assert "voice will NOT be supported" not in stream.getvalue()
+
+
+def test_rate_limit_warnings_are_created_even_at_log_level_error(stream: io.StringIO) -> None:
+    """The metrics counter listens on discord.py's HTTP loggers: they stay at WARNING, while
+    the handler prints only what LOG_LEVEL asks for."""
+    configure_logging("ERROR", stream=stream)
+    http_log = logging.getLogger("discord.http")
+    assert http_log.isEnabledFor(logging.WARNING)
+    http_log.warning("We are being rate limited. %s %s responded with 429. Retrying in "
+                     "%.2f seconds.", "PATCH", "https://discord.com/api/v10/x", 0.5)
+    assert stream.getvalue() == ""
