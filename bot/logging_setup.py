@@ -7,7 +7,8 @@
   traceback when there is one.
 - The *formatted* record is redacted, traceback included: the configured secrets, and the
   token part of interaction and webhook URLs (discord.py logs those at DEBUG).
-- aiosqlite logs every statement at DEBUG: those lines appear only with ``LOG_SQL=1``.
+- aiosqlite (and the PostgreSQL store, as ``asyncpg.sql``) log every statement at DEBUG:
+  those lines appear only with ``LOG_SQL=1``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ REDACTED = "[redacted]"
 #: (it can answer or edit the interaction for 15 minutes).
 _URL_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.\-]+")
 #: Loggers whose lines are noise below WARNING unless asked for.
-_SQL_LOGGERS = ("aiosqlite",)
+_SQL_LOGGERS = ("aiosqlite", "asyncpg")
 #: discord.py's rate-limit warnings come from these; they must reach the metrics counter
 #: (bot.metrics) whatever LOG_LEVEL says, so they are never set above WARNING.
 _RATE_LIMIT_LOGGERS = ("discord.http", "discord.webhook.async_")

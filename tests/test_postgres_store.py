@@ -5,6 +5,7 @@ see tests/postgres.py for when these skip."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -323,3 +324,21 @@ async def test_settings_changed_at_once_from_two_processes_keep_both_changes(
         settled = await second.get_guild_settings(guild)
         assert (settled.provider, settled.log_channel_id, settled.reframe_enabled) == (
             "ideogram", 55, False)
+
+
+# --------------------------------------------------------------------------- operations
+
+
+async def test_health_probe_stop_and_sql_log(pg_url: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="asyncpg.sql")
+    async with await Store.open(pg_url) as store:
+        await store.probe_write()
+        assert await store.checkpoint() is True
+        await store.get_job("not-there")
+    assert any("FROM jobs WHERE id = $1" in r.getMessage() for r in caplog.records
+               if r.name == "asyncpg.sql")
+    closed = await Store.open(pg_url)
+    await closed.close()
+    with pytest.raises(StoreError, match="closed"):
+        await closed.probe_write()

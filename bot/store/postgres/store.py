@@ -51,6 +51,8 @@ from bot.store.postgres import sql
 from bot.store.postgres.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
+#: Every statement, at DEBUG, when LOG_SQL=1 enables it (the text only, never the values).
+sql_log = logging.getLogger("asyncpg.sql")
 
 #: Connections of the main pool (tracker, settings, history…) and of the urgent one.
 POOL_SIZE = 8
@@ -117,6 +119,17 @@ def _set_event(event: asyncio.Event, *_: object) -> None:
     event.set()
 
 
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    """Each new pool connection: log its statements when SQL logging is on."""
+    if sql_log.isEnabledFor(logging.DEBUG):
+        conn.add_query_logger(_log_query)
+
+
+def _log_query(record: Any) -> None:
+    sql_log.debug("%s (%.1f ms)", " ".join(str(record.query).split()),
+                  (record.elapsed or 0.0) * 1000)
+
+
 def default_lease_owner() -> str:
     return f"{socket.gethostname()}/all-shards"
 
@@ -165,7 +178,7 @@ class PostgresStore(Store):
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT)
+                command_timeout=COMMAND_TIMEOUT, init=_prepare_connection)
         except (OSError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {where}: "
@@ -173,7 +186,7 @@ class PostgresStore(Store):
         try:
             urgent_pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=urgent_pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT)
+                command_timeout=COMMAND_TIMEOUT, init=_prepare_connection)
         except BaseException:
             await pool.close()
             raise
