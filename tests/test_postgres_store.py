@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -342,3 +343,51 @@ async def test_health_probe_stop_and_sql_log(pg_url: str,
     await closed.close()
     with pytest.raises(StoreError, match="closed"):
         await closed.probe_write()
+
+
+class TrackerStub:
+    """What the lease keeper asks of the tracker, recorded."""
+
+    def __init__(self, polled: set[str] | None = None) -> None:
+        self.polled = polled or set()
+        self.let_go_of: set[str] = set()
+        self.taken: list[str] = []
+
+    def polled_ids(self) -> set[str]:
+        return set(self.polled)
+
+    def let_go(self, job_ids: set[str]) -> None:
+        self.let_go_of |= job_ids
+        self.polled -= job_ids
+
+    async def take_over(self, job: object) -> None:
+        self.taken.append(job.id)  # type: ignore[attr-defined]
+
+
+async def test_the_lease_keeper_hands_jobs_over_and_lets_lost_ones_go(
+        pair: tuple[Store, Store]) -> None:
+    from bot.leases import LeaseKeeper
+
+    first, second = pair
+    first.configure_leases(two_shards(0, lease_seconds=0.6))
+    second.configure_leases(two_shards(1, lease_seconds=0.6))
+    job = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
+    stalled, survivor = TrackerStub({job.id}), TrackerStub()
+    first_keeper = LeaseKeeper(first, stalled)  # type: ignore[arg-type]
+    second_keeper = LeaseKeeper(second, survivor)  # type: ignore[arg-type]
+    assert await first_keeper.run_once() == 0 and not stalled.let_go_of  # renewed, kept
+    assert await second_keeper.run_once() == 0  # held by a live process
+    await asyncio.sleep(0.65)  # the first stalls past its lease
+    assert await second_keeper.run_once() == 1 and survivor.taken == [job.id]
+    await first_keeper.run_once()  # back: the job is the other's now
+    assert stalled.let_go_of == {job.id} and not stalled.polled
+
+
+async def test_sqlite_needs_no_lease_keeper(tmp_path: Path) -> None:
+    from bot.leases import LeaseKeeper
+
+    async with await Store.open(tmp_path / "one.db") as store:
+        assert not store.leases_enabled
+        stub = TrackerStub({"x"})
+        assert await LeaseKeeper(store, stub).run_once() == 0  # type: ignore[arg-type]
+        assert stub.polled == {"x"} and await store.claim_unfinished_jobs() == []
