@@ -11,13 +11,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.jobs import JobStatus
 from bot.quota import QuotaDenied
 from bot.quota_service import QuotaService
 from bot.settings_cache import GuildSettingsCache
-from bot.store import LeaseConfig, Store, StoreError
+from bot.store import LeaseConfig, Store, StoreBusyError, StoreError
 from bot.store import migrations as sqlite_migrations
 from bot.store.postgres import PostgresStore
 from bot.store.postgres import migrations as pg_migrations
@@ -391,3 +392,23 @@ async def test_sqlite_needs_no_lease_keeper(tmp_path: Path) -> None:
         stub = TrackerStub({"x"})
         assert await LeaseKeeper(store, stub).run_once() == 0  # type: ignore[arg-type]
         assert stub.polled == {"x"} and await store.claim_unfinished_jobs() == []
+
+
+async def test_the_store_survives_the_server_dropping_its_connections(pg_url: str) -> None:
+    async with await Store.open(pg_url, pool_size=1) as store:
+        job = await store.insert_job(make_job())
+        admin = await asyncpg.connect(pg_url)
+        try:  # the server drops every connection the store holds (a restart, a failover)
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        finally:
+            await admin.close()
+        # A failure on the way is one the tracker retries (busy), never a crash.
+        for _ in range(3):
+            try:
+                assert await store.get_job(job.id) == job
+                break
+            except StoreBusyError:
+                continue
+        else:
+            raise AssertionError("the pool never came back")

@@ -41,6 +41,7 @@ from bot.store.base import (
     LeaseConfig,
     Row,
     Store,
+    StoreBusyError,
     StoreConflictError,
     StoreError,
     row_to_job,
@@ -61,6 +62,8 @@ URGENT_POOL_SIZE = 2
 CONNECT_TIMEOUT = 10.0
 #: Longest any one statement may run.
 COMMAND_TIMEOUT = 60.0
+#: Longest wait for a free connection of a pool before :class:`StoreBusyError`.
+ACQUIRE_TIMEOUT = 30.0
 #: Seconds between attempts to get the notice connection back after it was lost.
 LISTEN_RETRY_SECONDS = 2.0
 
@@ -107,12 +110,29 @@ def _bind(statement: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[st
     return text, [params[name] for name in names]
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The server went away or refused for a moment (restart, failover, network)."""
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "closed" in str(exc)
+    return isinstance(exc, (asyncpg.exceptions.PostgresConnectionError,
+                            asyncpg.exceptions.OperatorInterventionError, OSError,
+                            TimeoutError))
+
+
 @contextlib.contextmanager
 def _conflicts_as_store_error() -> Iterator[None]:
+    """Deadlocks become :class:`StoreConflictError` (run the transaction again); a lost or
+    refused connection, or a statement past ``COMMAND_TIMEOUT``, :class:`StoreBusyError`
+    (the same operation may succeed a moment later: the tracker retries its writes)."""
     try:
         yield
     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
         raise StoreConflictError(str(exc)) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        if _connection_lost(exc):
+            raise StoreBusyError(f"the database cannot be reached ({type(exc).__name__})"
+                                 ) from exc
+        raise
 
 
 def _set_event(event: asyncio.Event, *_: object) -> None:
@@ -278,12 +298,24 @@ class PostgresStore(Store):
         return None
 
     @asynccontextmanager
+    async def _acquire(self, urgent: bool) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the pool, given back afterwards; :class:`StoreBusyError` when
+        none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached."""
+        pool = self._require_pool(urgent)
+        with _conflicts_as_store_error():
+            conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
+
+    @asynccontextmanager
     async def _connection(self, *, urgent: bool = False) -> AsyncIterator[asyncpg.Connection]:
         conn = self._current()
         if conn is not None:
             yield conn
             return
-        async with self._require_pool(urgent).acquire() as conn:
+        async with self._acquire(urgent) as conn:
             yield conn
 
     @asynccontextmanager
@@ -298,7 +330,7 @@ class PostgresStore(Store):
             async with conn.transaction():
                 yield conn
             return
-        async with self._require_pool(urgent).acquire() as conn:
+        async with self._acquire(urgent) as conn:
             token = _CURRENT.set((self, conn, asyncio.current_task()))
             try:
                 with _conflicts_as_store_error():
