@@ -135,11 +135,11 @@ async def processes(fake: FakeDiscord, provider: LocalRunComfyServer, database: 
                     "JOB_LEASE_SECONDS": str(LEASE_SECONDS), "RUNCOMFY_BASE_URL": proxy.url}
             workdir = tmp_path / f"shard-{shard}"
             workdir.mkdir()
-            bot = BotProcess(fake, env, shards=(shard,), workdir=workdir)
-            started[shard] = Process(bot, proxy)
-            await bot.start()
-        for each in started.values():
-            await each.bot.wait_for_output("Logged in as")
+            started[shard] = Process(BotProcess(fake, env, shards=(shard,), workdir=workdir),
+                                     proxy)
+        # Started: commands synced and each shard READY (its guilds follow on the same
+        # websocket, before any interaction the test sends).
+        await asyncio.gather(*(each.bot.start() for each in started.values()))
         yield started
     finally:
         for each in started.values():
