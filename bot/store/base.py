@@ -145,13 +145,6 @@ def _normalize_phrase(phrase: str) -> str:
     return " ".join(phrase.split()).lower()
 
 
-# Kept for the SQLite module's (and older callers') names.
-_job_to_params = job_to_params
-_row_to_job = row_to_job
-_statuses_json = statuses_json
-_TERMINAL_STATUSES = TERMINAL_STATUSES
-
-
 class Store(abc.ABC):
     """Jobs, server settings and quotas. Create one with ``await Store.open(url)``."""
 
