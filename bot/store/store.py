@@ -61,6 +61,7 @@ def _make_private(path: Path) -> None:
         if candidate.exists():
             os.chmod(candidate, 0o600)
 
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
