@@ -485,7 +485,8 @@ class Store(abc.ABC):
         many went. Unfinished jobs are never touched. Quota usage rows are kept (detached
         from the job) so that spending already counted stays counted."""
         terminal = statuses_json(TERMINAL_STATUSES)
-        async with self.transaction(immediate=True):
+
+        async def prune() -> int:  # several processes may prune at once: run again if so
             rows = await self._fetchall(
                 self._sql.SELECT_PRUNABLE_JOB_IDS, (created_before, terminal, batch)
             )
@@ -494,6 +495,8 @@ class Store(abc.ABC):
             ids = json.dumps([str(row[0]) for row in rows])
             await self._execute(self._sql.DETACH_USAGE_FROM_JOBS, (ids,))
             return await self._execute(self._sql.DELETE_JOBS_IN_STATUSES, (ids, terminal))
+
+        return await self.run_transaction(prune)
 
     # ------------------------------------------------------------------ guild settings
 
