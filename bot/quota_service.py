@@ -27,8 +27,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
@@ -70,6 +70,32 @@ class _Request:
     estimate: float
     future: asyncio.Future[Reservation]
     record_job: bool = False
+
+
+class _BatchState:
+    """The snapshots of one batch, read once inside its transaction (after the guilds'
+    usage rows were locked), and kept up to date as it grants: each grant counts exactly as
+    the usage triggers will count its reservation row, so every decision sees the ones
+    before it, as if it had read the database again."""
+
+    def __init__(self, rows: Mapping[tuple[int, int], Any]) -> None:
+        self.snapshots: dict[tuple[int, int], Snapshot] = {
+            key: snapshot_from_row(row) for key, row in rows.items()}
+        self.reservations: list[dict[str, object]] = []
+
+    def grant(self, key: tuple[int, int], units: int, estimate: float, now: float) -> None:
+        guild_id = key[0]
+        for other, snapshot in self.snapshots.items():
+            if other[0] != guild_id:
+                continue
+            use = snapshot.usage
+            use = replace(use, guild_day=use.guild_day + units,
+                          guild_month=use.guild_month + units,
+                          month_reserved=use.month_reserved + estimate)
+            if other == key:
+                use = replace(use, user_day=use.user_day + units,
+                              in_flight=use.in_flight + 1, last_reserved_at=now)
+            self.snapshots[other] = replace(snapshot, usage=use)
 
 
 class QuotaService:
@@ -151,9 +177,14 @@ class QuotaService:
             waiting = [r for r in batch if not r.future.done()]  # else its caller gave up
             await self._store.lock_quota_guilds(
                 {(r.job.guild_id, window.month) for r in waiting if r.job.guild_id is not None})
-            decided = [(request, await self._decide(request, now, window))
+            state = _BatchState(await self._store.quota_snapshot_rows(
+                sorted({(r.job.guild_id, r.job.user_id) for r in waiting
+                        if r.job.guild_id is not None}), window.day, window.month))
+            decided = [(request, await self._decide(request, now, window, state))
                        for request in waiting]
-            # Job rows don't change any decision: written together, in one statement.
+            # Neither the reservations nor the job rows change a decision any more (the
+            # state already counts them): each written together, in one statement.
+            await self._store.insert_reservations(state.reservations)
             await self._store.insert_jobs([
                 request.job for request, outcome in decided
                 if request.record_job and isinstance(outcome, Reservation)])
@@ -175,19 +206,19 @@ class QuotaService:
             else:
                 request.future.set_result(outcome)
 
-    async def _decide(self, request: _Request, now: float,
-                      window: Window) -> Reservation | QuotaDenied:
+    async def _decide(self, request: _Request, now: float, window: Window,
+                      state: _BatchState) -> Reservation | QuotaDenied:
         job = request.job
         assert job.guild_id is not None
-        params = {"guild_id": job.guild_id, "user_id": job.user_id, "day": window.day,
-                  "month": window.month}
-        row = await self._store.quota_snapshot_row(params)
-        denial = decide(snapshot_from_row(row), window, now,
-                        units=UNITS_PER_IMAGE, estimate=request.estimate)
+        key = (job.guild_id, job.user_id)
+        denial = decide(state.snapshots[key], window, now, units=UNITS_PER_IMAGE,
+                        estimate=request.estimate)
         if denial is not None:
             return denial
-        await self._store.insert_reservation({
-            **params, "job_key": job.id, "units": UNITS_PER_IMAGE,
+        state.grant(key, UNITS_PER_IMAGE, request.estimate, now)
+        state.reservations.append({
+            "guild_id": job.guild_id, "user_id": job.user_id, "day": window.day,
+            "month": window.month, "job_key": job.id, "units": UNITS_PER_IMAGE,
             "cost_estimate": request.estimate, "created_at": now})
         return Reservation(job_key=job.id, guild_id=job.guild_id, user_id=job.user_id,
                            units=UNITS_PER_IMAGE, cost_estimate=request.estimate,

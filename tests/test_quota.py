@@ -1,9 +1,11 @@
-"""bot/quota.py on real SQLite files: the policy, concurrency, windows and administration."""
+"""bot/quota.py on real databases (SQLite files; PostgreSQL too where the ``store``
+fixture runs): the policy, concurrency, windows and administration."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import random
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -382,3 +384,42 @@ async def test_migration_3_fills_the_totals_from_existing_reservations(tmp_path:
     async with await Store.open(path) as store:
         assert store.schema_version >= 3
     assert _totals(path) == _totals_from_rows(path)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, "budget"])
+async def test_a_batch_decides_exactly_as_one_decision_at_a_time(
+        store: Store, tmp_path: Path, seed: int | str) -> None:
+    """Many members of two servers, every limit set (or the budget alone binding), a
+    member's override, earlier use and a settled reservation: one batch of 120 decides as
+    120 single decisions do."""
+    rng = random.Random(seed)
+    limits: dict[str, float] = {
+        "user_daily": rng.randint(2, 6), "guild_daily": rng.randint(20, 60),
+        "guild_monthly": rng.randint(30, 90), "max_concurrent": rng.randint(1, 4),
+        "guild_monthly_budget": round(rng.uniform(1.0, 4.0), 2),
+        "cooldown_seconds": rng.choice([0, 30])}
+    if seed == "budget":
+        limits = {"guild_monthly_budget": 1.3, "user_daily": 50}
+    requests = [job(user_id=rng.randint(3, 12), guild_id=rng.choice([GUILD, GUILD + 1]))
+                for _ in range(120)]
+
+    async def decisions(target: Store, max_batch: int) -> list[str]:
+        clock = Clock(utc(2025, 3, 14, 12))
+        quota = QuotaService(target, clock=clock, max_batch=max_batch)
+        earlier = [job(user_id=u) for u in (3, 4, 4)]
+        for j in earlier:
+            await quota.reserve(j)
+        await quota.commit(earlier[0].evolve(cost=0.5))
+        for guild in (GUILD, GUILD + 1):
+            await quota.set_limits(guild, MOD, limits)
+            await quota.set_member_daily(guild, MOD, 5, 9)
+        clock.now += 60
+        results = await asyncio.gather(
+            *(quota.reserve(j.evolve(id=f"{i:032x}")) for i, j in enumerate(requests)),
+            return_exceptions=True)
+        return [r.kind if isinstance(r, QuotaDenied) else "granted" for r in results]
+
+    async with await Store.open(tmp_path / "one-at-a-time.db") as reference:
+        expected = await decisions(reference, max_batch=1)
+    assert await decisions(store, max_batch=128) == expected
+    assert 0 < expected.count("granted") < len(expected)

@@ -628,6 +628,18 @@ class Store(abc.ABC):
     async def insert_reservation(self, params: Mapping[str, Any]) -> None:
         await self._execute(self._sql.INSERT_RESERVATION, params)
 
+    async def quota_snapshot_rows(self, keys: Sequence[tuple[int, int]], day: str,
+                                  month: str) -> dict[tuple[int, int], Row]:
+        """:meth:`quota_snapshot_row` for each (guild, member) of ``keys``."""
+        return {(guild_id, user_id): await self.quota_snapshot_row(
+                    {"guild_id": guild_id, "user_id": user_id, "day": day, "month": month})
+                for guild_id, user_id in keys}
+
+    async def insert_reservations(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Several :data:`INSERT_RESERVATION` rows in one statement."""
+        if rows:
+            await self._executemany(self._sql.INSERT_RESERVATION, list(rows))
+
     async def settle_reservation(self, job_key: str, state: str, cost_actual: float | None,
                                  now: float) -> bool:
         """Commit or release a reservation still ``reserved``; False if there was none."""

@@ -501,6 +501,46 @@ FROM (SELECT 1) AS one
 LEFT JOIN usage_totals AS m
     ON m.guild_id = :guild_id AND m.user_id = 0 AND m.period = :month
 """
+# :guild_ids, :user_ids (the batch's (guild, member) pairs), :day, :month -> one row of
+# SELECT_QUOTA_SNAPSHOT per pair, with its guild_id and user_id: a batch of decisions
+# reads all it needs in one round trip.
+SELECT_QUOTA_SNAPSHOTS = """
+SELECT
+    k.guild_id, k.user_id,
+    (SELECT value FROM guild_limits WHERE guild_id = k.guild_id AND name = 'user_daily')
+        AS user_daily,
+    (SELECT value FROM guild_limits WHERE guild_id = k.guild_id AND name = 'guild_daily')
+        AS guild_daily,
+    (SELECT value FROM guild_limits WHERE guild_id = k.guild_id AND name = 'guild_monthly')
+        AS guild_monthly,
+    (SELECT value FROM guild_limits WHERE guild_id = k.guild_id AND name = 'cooldown_seconds')
+        AS cooldown_seconds,
+    (SELECT value FROM guild_limits WHERE guild_id = k.guild_id AND name = 'max_concurrent')
+        AS max_concurrent,
+    (SELECT value FROM guild_limits
+     WHERE guild_id = k.guild_id AND name = 'guild_monthly_budget') AS guild_monthly_budget,
+    (SELECT daily FROM member_overrides WHERE guild_id = k.guild_id AND user_id = k.user_id)
+        AS member_daily,
+    coalesce((SELECT units FROM usage_totals
+              WHERE guild_id = k.guild_id AND user_id = k.user_id AND period = :day::text),
+             0)
+        AS user_day_units,
+    coalesce((SELECT units FROM usage_totals
+              WHERE guild_id = k.guild_id AND user_id = 0 AND period = :day), 0)
+        AS guild_day_units,
+    coalesce(m.units, 0) AS guild_month_units,
+    coalesce(m.spent, 0) AS month_spent,
+    coalesce(m.reserved_cost, 0) AS month_reserved_cost,
+    (SELECT count(*) FROM usage_reservations
+     WHERE guild_id = k.guild_id AND user_id = k.user_id AND state = 'reserved') AS in_flight,
+    (SELECT created_at FROM usage_reservations
+     WHERE guild_id = k.guild_id AND user_id = k.user_id AND state <> 'released'
+       AND forgiven = 0
+     ORDER BY created_at DESC LIMIT 1) AS last_reserved_at
+FROM unnest(:guild_ids::bigint[], :user_ids::bigint[]) AS k (guild_id, user_id)
+LEFT JOIN usage_totals AS m
+    ON m.guild_id = k.guild_id AND m.user_id = 0 AND m.period = :month::text
+"""
 INSERT_RESERVATION = """
 INSERT INTO usage_reservations (
     job_key, guild_id, user_id, units, cost_estimate, state, day, month, created_at

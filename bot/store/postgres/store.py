@@ -429,6 +429,15 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ quota
 
+    async def quota_snapshot_rows(self, keys: Sequence[tuple[int, int]], day: str,
+                                  month: str) -> dict[tuple[int, int], Row]:
+        if not keys:
+            return {}
+        rows = await self._fetchall(sql.SELECT_QUOTA_SNAPSHOTS, {
+            "guild_ids": [k[0] for k in keys], "user_ids": [k[1] for k in keys],
+            "day": day, "month": month})
+        return {(int(row["guild_id"]), int(row["user_id"])): row for row in rows}
+
     async def lock_quota_guilds(self, keys: Any) -> None:
         by_month: dict[str, list[int]] = {}
         for guild_id, month in keys:
