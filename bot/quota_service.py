@@ -74,28 +74,35 @@ class _Request:
 
 class _BatchState:
     """The snapshots of one batch, read once inside its transaction (after the guilds'
-    usage rows were locked), and kept up to date as it grants: each grant counts exactly as
-    the usage triggers will count its reservation row, so every decision sees the ones
-    before it, as if it had read the database again."""
+    usage rows were locked), and the batch's own grants counted on top exactly as the usage
+    triggers will count their reservation rows, in the same order: every decision sees the
+    ones before it, as if it had read the database again."""
 
     def __init__(self, rows: Mapping[tuple[int, int], Any]) -> None:
-        self.snapshots: dict[tuple[int, int], Snapshot] = {
+        self._read: dict[tuple[int, int], Snapshot] = {
             key: snapshot_from_row(row) for key, row in rows.items()}
+        # Running figures: per guild (day, month, reserved cost), per member (day, in
+        # flight, latest reservation); present once the batch granted something there.
+        self._guilds: dict[int, tuple[int, int, float]] = {}
+        self._members: dict[tuple[int, int], tuple[int, int, float | None]] = {}
         self.reservations: list[dict[str, object]] = []
 
+    def snapshot(self, key: tuple[int, int]) -> Snapshot:
+        read = self._read[key]
+        use = read.usage
+        if key[0] in self._guilds:
+            day, month, reserved = self._guilds[key[0]]
+            use = replace(use, guild_day=day, guild_month=month, month_reserved=reserved)
+        if key in self._members:
+            user_day, in_flight, last = self._members[key]
+            use = replace(use, user_day=user_day, in_flight=in_flight, last_reserved_at=last)
+        return read if use is read.usage else replace(read, usage=use)
+
     def grant(self, key: tuple[int, int], units: int, estimate: float, now: float) -> None:
-        guild_id = key[0]
-        for other, snapshot in self.snapshots.items():
-            if other[0] != guild_id:
-                continue
-            use = snapshot.usage
-            use = replace(use, guild_day=use.guild_day + units,
-                          guild_month=use.guild_month + units,
-                          month_reserved=use.month_reserved + estimate)
-            if other == key:
-                use = replace(use, user_day=use.user_day + units,
-                              in_flight=use.in_flight + 1, last_reserved_at=now)
-            self.snapshots[other] = replace(snapshot, usage=use)
+        use = self.snapshot(key).usage
+        self._guilds[key[0]] = (use.guild_day + units, use.guild_month + units,
+                                use.month_reserved + estimate)
+        self._members[key] = (use.user_day + units, use.in_flight + 1, now)
 
 
 class QuotaService:
@@ -211,7 +218,7 @@ class QuotaService:
         job = request.job
         assert job.guild_id is not None
         key = (job.guild_id, job.user_id)
-        denial = decide(state.snapshots[key], window, now, units=UNITS_PER_IMAGE,
+        denial = decide(state.snapshot(key), window, now, units=UNITS_PER_IMAGE,
                         estimate=request.estimate)
         if denial is not None:
             return denial
