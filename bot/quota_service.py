@@ -3,13 +3,15 @@
 - :meth:`QuotaService.admit` — what answering a command waits for: one image reserved and
   the job's row written with it, or :class:`~bot.quota.QuotaDenied`. Concurrent requests
   are decided in arrival order by one drainer task, up to ``MAX_BATCH`` per write
-  transaction (group commit): each decision reads its snapshot *inside* that transaction,
-  after the reservations decided before it, so a batch decides exactly as the same
-  requests one transaction each would, only with one BEGIN/COMMIT (and one log write) for
-  many (see ``bench/quota.py``). :meth:`QuotaService.reserve` is the same without the job
-  row. On SQLite the transaction holds the file (``BEGIN IMMEDIATE``); on PostgreSQL it
-  first locks the usage row of each (server, month) it decides for, so decisions of other
-  processes about the same servers wait for it: exact across processes too.
+  transaction (group commit). The transaction reads the snapshots of the batch's members
+  once, then decides in order, counting each grant on top exactly as the usage triggers
+  will count its reservation, so a batch decides exactly as the same requests one
+  transaction each would, with one BEGIN/COMMIT (and one log write), one read and one
+  write of reservations for many (see ``bench/quota.py``). :meth:`QuotaService.reserve`
+  is the same without the job row. On SQLite the transaction holds the file (``BEGIN
+  IMMEDIATE``); on PostgreSQL it first locks the usage row of each (server, month) it
+  decides for, so decisions of other processes about the same servers wait for it, then
+  read what it wrote: exact across processes too.
 - :meth:`QuotaService.on_job_event` — the tracker listener: a job's end commits
   (completed) or releases (failed, cancelled, timed out, refused) its reservation.
 - :meth:`QuotaService.reconcile` — at start and periodically, settles what a stopped
