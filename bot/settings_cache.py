@@ -1,4 +1,5 @@
-"""Every server's settings in memory: read with no query, written through the store.
+"""Every server's settings and presets in memory: read with no query, written through the
+store.
 
 Answering a command must not wait for the database, so the launch checks (allowed
 channels, blocked words, command switches, provider) read this cache. It is filled once at
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from bot.presets import MAX_PRESETS, Preset
 from bot.store import GuildSettings, Store
 
 log = logging.getLogger(__name__)
@@ -22,11 +24,43 @@ class GuildSettingsCache:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._by_guild: dict[int, GuildSettings] = {}
+        self._presets: dict[int, dict[str, Preset]] = {}
 
     async def load(self) -> None:
-        """Read every server's settings (once, at start)."""
+        """Read every server's settings and presets (once, at start)."""
         self._by_guild = await self._store.all_guild_settings()
+        self._presets = {guild_id: {p.key: p for p in presets}
+                         for guild_id, presets in (await self._store.all_presets()).items()}
         log.info("Settings of %d server(s) loaded", len(self._by_guild))
+
+    # -- presets ---------------------------------------------------------------------
+
+    def presets(self, guild_id: int) -> list[Preset]:
+        """A server's presets, by name."""
+        return sorted(self._presets.get(guild_id, {}).values(), key=lambda p: p.key)
+
+    def preset(self, guild_id: int, name: str) -> Preset | None:
+        """A server's preset by name (any case), or None."""
+        return self._presets.get(guild_id, {}).get(" ".join(name.split()).casefold())
+
+    async def save_preset(self, guild_id: int, preset: Preset, *, actor_id: int) -> Preset | None:
+        """Save (or replace) a preset; the one it replaced, if any. Raises
+        :class:`bot.store.PresetLimitError` past ``MAX_PRESETS``."""
+        old = await self._store.save_preset(guild_id, preset, actor_id=actor_id,
+                                            limit=MAX_PRESETS)
+        await self.refresh_presets(guild_id)
+        return old
+
+    async def delete_preset(self, guild_id: int, name: str, *, actor_id: int) -> Preset | None:
+        old = await self._store.delete_preset(guild_id, name, actor_id=actor_id)
+        await self.refresh_presets(guild_id)
+        return old
+
+    async def refresh_presets(self, guild_id: int) -> None:
+        """Read one server's presets from the store again (after a change)."""
+        self._presets[guild_id] = {p.key: p for p in await self._store.guild_presets(guild_id)}
+
+    # -- settings --------------------------------------------------------------------
 
     def get(self, guild_id: int) -> GuildSettings:
         """A server's settings (the defaults for one that never changed any)."""

@@ -9,6 +9,7 @@ from bot.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
 from bot.store.store import (
     GuildSettings,
     JobNotFoundError,
+    PresetLimitError,
     Store,
     StoreBusyError,
     StoreError,
@@ -21,6 +22,7 @@ __all__ = [
     "GuildSettings",
     "JobNotFoundError",
     "Migration",
+    "PresetLimitError",
     "Store",
     "StoreBusyError",
     "StoreError",

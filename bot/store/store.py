@@ -37,6 +37,7 @@ from urllib.parse import unquote
 import aiosqlite
 
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
+from bot.presets import Preset
 from bot.store import sql
 from bot.store.migrations import MIGRATIONS, Migration, check_migrations
 from bot.store.priority_lock import PriorityLock
@@ -70,6 +71,14 @@ class StoreError(Exception):
 
 class JobNotFoundError(StoreError, LookupError):
     """``update_job`` was given an id with no row."""
+
+
+class PresetLimitError(StoreError):
+    """A server already has the most presets it may keep."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a server keeps at most {limit} presets")
+        self.limit = limit
 
 
 class StoreBusyError(StoreError):
@@ -156,6 +165,16 @@ def _row_to_job(row: sqlite3.Row) -> JobRecord:
     data["inputs"] = json.loads(data["inputs"]) if data.get("inputs") else {}
     data["result_urls"] = json.loads(data["result_urls"]) if data.get("result_urls") else []
     return JobRecord(**data)
+
+
+def _row_to_preset(row: sqlite3.Row) -> Preset:
+    magic = row["magic_prompt"]
+    return Preset(
+        name=str(row["name"]), style=row["style"], aspect_ratio=row["aspect_ratio"],
+        magic_prompt=None if magic is None else bool(magic),
+        negative_prompt=row["negative_prompt"], prompt_suffix=row["prompt_suffix"],
+        color_palette=row["color_palette"], created_by=int(row["created_by"]),
+        updated_at=float(row["updated_at"]))
 
 
 def _statuses_json(statuses: Iterable[JobStatus | str]) -> str:
@@ -640,6 +659,63 @@ class Store:
             allowed_channel_ids=frozenset(int(r[0]) for r in channels),
             blocked_words=tuple(str(r[0]) for r in words),
         )
+
+    # ------------------------------------------------------------------ batches
+
+    async def batch_jobs(self, batch_id: str) -> list[JobRecord]:
+        """The jobs of one batch, in order (``/ideogram count:N``)."""
+        rows = await self._fetchall(sql.SELECT_BATCH_JOBS, (batch_id,))
+        return [_row_to_job(row) for row in rows]
+
+    # ------------------------------------------------------------------ presets
+
+    async def all_presets(self) -> dict[int, list[Preset]]:
+        """Every server's presets (for the in-memory settings cache)."""
+        found: dict[int, list[Preset]] = {}
+        for row in await self._fetchall(sql.SELECT_ALL_PRESETS):
+            found.setdefault(int(row["guild_id"]), []).append(_row_to_preset(row))
+        return found
+
+    async def guild_presets(self, guild_id: int) -> list[Preset]:
+        rows = await self._fetchall(sql.SELECT_GUILD_PRESETS, (guild_id,))
+        return [_row_to_preset(row) for row in rows]
+
+    async def save_preset(self, guild_id: int, preset: Preset, *, actor_id: int,
+                          limit: int) -> Preset | None:
+        """Save (or replace, by name) a preset and audit it; return the one it replaced.
+        Raises :class:`PresetLimitError` when the server has ``limit`` others already."""
+        async with self.transaction(immediate=True):
+            row = await self._fetchone(sql.SELECT_PRESET, (guild_id, preset.name))
+            old = None if row is None else _row_to_preset(row)
+            if old is None:
+                count_row = await self._fetchone(sql.COUNT_GUILD_PRESETS, (guild_id,))
+                if count_row is not None and int(count_row[0]) >= limit:
+                    raise PresetLimitError(limit)
+            await self._execute(sql.UPSERT_PRESET, {
+                "guild_id": guild_id, "name": preset.name, "style": preset.style,
+                "aspect_ratio": preset.aspect_ratio,
+                "magic_prompt": None if preset.magic_prompt is None else int(preset.magic_prompt),
+                "negative_prompt": preset.negative_prompt,
+                "prompt_suffix": preset.prompt_suffix, "color_palette": preset.color_palette,
+                "created_by": preset.created_by, "updated_at": preset.updated_at})
+            await self._execute(sql.INSERT_SETTINGS_AUDIT, (
+                guild_id, actor_id, "preset:replace" if old else "preset:save",
+                json.dumps({"name": preset.name, **preset.options()}, ensure_ascii=False),
+                time.time()))
+        return old
+
+    async def delete_preset(self, guild_id: int, name: str, *, actor_id: int) -> Preset | None:
+        """Delete a preset (by name, any case) and audit it; None if there was none."""
+        async with self.transaction(immediate=True):
+            row = await self._fetchone(sql.SELECT_PRESET, (guild_id, name))
+            if row is None:
+                return None
+            old = _row_to_preset(row)
+            await self._execute(sql.DELETE_PRESET, (guild_id, old.name))
+            await self._execute(sql.INSERT_SETTINGS_AUDIT, (
+                guild_id, actor_id, "preset:delete", json.dumps({"name": old.name}),
+                time.time()))
+        return old
 
     async def all_guild_settings(self) -> dict[int, GuildSettings]:
         """Every guild that has changed a setting (for the in-memory settings cache)."""
