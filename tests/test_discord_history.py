@@ -207,7 +207,7 @@ async def test_job_recall_for_owner_and_moderator_not_others(
         assert embed["description"] == "a paper crane"
         ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
         # A recalled copy has no Delete: Delete works only on the job's own message.
-        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info")]
+        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info", "remix")]
     # The image came from the original result message, not the provider's URL.
     assert local_server.state.request_counts["file"] == files_before
     assert fake.calls("GET", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")

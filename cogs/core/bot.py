@@ -28,7 +28,8 @@ from bot.retention import RetentionTask
 from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import JobTracker
-from cogs.core.components import JobButton
+from cogs.core.batch_actions import BatchActions
+from cogs.core.components import BatchButton, JobButton
 from cogs.core.errors import BotTree, Refusal
 from cogs.core.job_actions import JobActions
 from cogs.core.launch import JobLauncher
@@ -89,6 +90,7 @@ class IdeogramBot(commands.Bot):
     provider_name: str
     result_delivery: ResultDelivery
     job_actions: JobActions
+    batch_actions: BatchActions
     launcher: JobLauncher
     server_rules: ServerRules
     quota: QuotaService
@@ -125,6 +127,7 @@ class IdeogramBot(commands.Bot):
         self.result_delivery = ResultDelivery(self, services.downloads,
                                         min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
+        self.batch_actions = BatchActions(self)
         self.launcher = JobLauncher(self)
         self.server_rules = ServerRules(self)
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
@@ -151,7 +154,7 @@ class IdeogramBot(commands.Bot):
         self.result_delivery.add_footer_source(self.quota.footer_text)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(JobButton)
+        self.add_dynamic_items(JobButton, BatchButton)
         # Settle what a stopped process left reserved, before the tracker resumes jobs; the
         # quota listens first, so a result's footer already counts its own settlement.
         await self.quota.reconcile()
