@@ -54,8 +54,8 @@ _HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "d
 
 #: The extensions, one per user-facing feature (RoboDanny's habit: an explicit tuple).
 EXTENSIONS: tuple[str, ...] = (
-    "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.history", "cogs.export",
-    "cogs.queue", "cogs.quota", "cogs.help",
+    "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.remix", "cogs.preset",
+    "cogs.history", "cogs.export", "cogs.queue", "cogs.quota", "cogs.help",
 )
 
 class IdeogramTree(BotTree):
