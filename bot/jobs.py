@@ -71,6 +71,9 @@ class JobRecord:
     sealed_token: str | None = field(default=None, repr=False)
     #: When the interaction token stops working (Discord: 15 minutes after the command).
     token_expires_at: float | None = None
+    #: The language of the job's public messages (progress, result, channel posts): the
+    #: server's when the job started (``en``, ``pt-BR`` or ``it``); None for older jobs.
+    locale: str | None = None
 
     @property
     def short_id(self) -> str:

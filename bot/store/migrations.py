@@ -89,6 +89,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.M0004_SET_VERSION,
         ),
     ),
+    Migration(
+        version=5,
+        name="languages: guild_settings.language and jobs.locale",
+        statements=(
+            sql.M0005_ADD_GUILD_SETTINGS_LANGUAGE,
+            sql.M0005_ADD_JOBS_LOCALE,
+            sql.M0005_SET_VERSION,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -49,7 +49,7 @@ _JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobRecor
 _JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(_JOB_FIELDS) - {"id"}
 _TERMINAL_STATUSES: tuple[JobStatus, ...] = tuple(s for s in JobStatus if s.terminal)
 _GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
-    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled"}
+    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled", "language"}
 )
 
 
@@ -101,6 +101,8 @@ class GuildSettings:
     log_channel_id: int | None = None
     ideogram_enabled: bool = True
     reframe_enabled: bool = True
+    #: ``/settings language`` (en, pt-BR or it); None: the server's Discord language.
+    language: str | None = None
     allowed_channel_ids: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
     updated_at: float | None = None
@@ -633,6 +635,7 @@ class Store:
                 log_channel_id=row["log_channel_id"],
                 ideogram_enabled=bool(row["ideogram_enabled"]),
                 reframe_enabled=bool(row["reframe_enabled"]),
+                language=row["language"],
                 updated_at=row["updated_at"],
             )
         return dataclasses.replace(
@@ -655,6 +658,7 @@ class Store:
                 log_channel_id=row["log_channel_id"],
                 ideogram_enabled=bool(row["ideogram_enabled"]),
                 reframe_enabled=bool(row["reframe_enabled"]),
+                language=row["language"],
                 updated_at=row["updated_at"],
             )
         allowed: dict[int, set[int]] = {}
@@ -671,7 +675,7 @@ class Store:
         return found
 
     async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
-        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""
+        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled, language."""
         unknown = set(fields) - _GUILD_SETTINGS_FIELDS
         if unknown:
             raise ValueError(f"cannot update guild setting(s): {', '.join(sorted(unknown))}")
@@ -685,6 +689,7 @@ class Store:
                     "log_channel_id": current.log_channel_id,
                     "ideogram_enabled": int(bool(current.ideogram_enabled)),
                     "reframe_enabled": int(bool(current.reframe_enabled)),
+                    "language": current.language,
                     "updated_at": time.time(),
                 },
             )
