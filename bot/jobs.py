@@ -78,6 +78,9 @@ class JobRecord:
     batch_size: int | None = None
     #: The server preset the command used, by name (shown by Info and /history).
     preset: str | None = None
+    #: The language of the job's public messages (progress, result, channel posts): the
+    #: server's when the job started (``en``, ``pt-BR`` or ``it``); None for older jobs.
+    locale: str | None = None
 
     @property
     def short_id(self) -> str:

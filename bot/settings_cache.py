@@ -2,7 +2,8 @@
 store.
 
 Answering a command must not wait for the database, so the launch checks (allowed
-channels, blocked words, command switches, provider) read this cache. It is filled once at
+channels, blocked words, command switches, provider) and the choice of language for public
+messages read this cache. It is filled once at
 start and updated by every change, which goes through it: :meth:`GuildSettingsCache.update`
 and friends write to the store first, then replace the cached entry with what the store
 now holds.
@@ -73,7 +74,7 @@ class GuildSettingsCache:
         return current
 
     async def update(self, guild_id: int, **fields: Any) -> GuildSettings:
-        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""
+        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled, language."""
         current = await self._store.update_guild_settings(guild_id, **fields)
         self._by_guild[guild_id] = current
         return current

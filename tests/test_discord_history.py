@@ -88,7 +88,7 @@ async def test_paging_both_ways_stops_at_the_ends_and_survives_a_restart(
         embed = first["data"]["embeds"][0]
         assert shown_ids(embed) == newest_first[:5]
         assert deleted.short_id not in embed["description"]
-        assert "page 1/3" in embed["description"] and "12 image(s)" in embed["description"]
+        assert "page 1/3" in embed["description"] and "12 images" in embed["description"]
         newest = jobs[-1]
         assert (f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{newest.message_id}"
                 in embed["description"])

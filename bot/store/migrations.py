@@ -104,6 +104,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.M0005_SET_VERSION,
         ),
     ),
+    Migration(
+        version=6,
+        name="languages: guild_settings.language and jobs.locale",
+        statements=(
+            sql.M0006_ADD_GUILD_SETTINGS_LANGUAGE,
+            sql.M0006_ADD_JOBS_LOCALE,
+            sql.M0006_SET_VERSION,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -340,6 +340,15 @@ M0005_INDEX_SETTINGS_AUDIT = (
 )
 M0005_SET_VERSION = "PRAGMA user_version = 5"
 
+# --------------------------------------------------------------------------- migration 6
+
+# Languages: a server's own choice (``/settings language``: en, pt-BR or it; NULL = follow
+# the server's Discord language), and the language a job's public messages speak, fixed
+# when the job starts so that a restart and a channel post still speak it.
+M0006_ADD_GUILD_SETTINGS_LANGUAGE = "ALTER TABLE guild_settings ADD COLUMN language TEXT"
+M0006_ADD_JOBS_LOCALE = "ALTER TABLE jobs ADD COLUMN locale TEXT"
+M0006_SET_VERSION = "PRAGMA user_version = 6"
+
 # --------------------------------------------------------------------------- jobs
 
 INSERT_JOB = """
@@ -348,13 +357,13 @@ INSERT INTO jobs (
     interaction_id, message_id, inputs, seed, status, queue_position, error, result_urls,
     cost, created_at, submitted_at, started_at, finished_at, delivered_at, updated_at,
     revised_prompt, deleted_at, submitting_at, sealed_token, token_expires_at, batch_id,
-    batch_index, batch_size, preset
+    batch_index, batch_size, preset, locale
 ) VALUES (
     :id, :request_id, :provider, :model, :guild_id, :channel_id, :user_id, :application_id,
     :interaction_id, :message_id, :inputs, :seed, :status, :queue_position, :error,
     :result_urls, :cost, :created_at, :submitted_at, :started_at, :finished_at,
     :delivered_at, :updated_at, :revised_prompt, :deleted_at, :submitting_at, :sealed_token,
-    :token_expires_at, :batch_id, :batch_index, :batch_size, :preset
+    :token_expires_at, :batch_id, :batch_index, :batch_size, :preset, :locale
 )
 """
 
@@ -476,27 +485,31 @@ WHERE id IN (SELECT value FROM json_each(?)) AND status IN (SELECT value FROM js
 
 # Every guild's settings at once, for the in-memory settings cache (read at start).
 SELECT_ALL_GUILD_SETTINGS = """
-SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, language,
+       updated_at
 FROM guild_settings
 """
 SELECT_ALL_ALLOWED_CHANNELS = "SELECT guild_id, channel_id FROM guild_allowed_channels"
 SELECT_ALL_BLOCKED_WORDS = "SELECT guild_id, phrase FROM guild_blocked_words ORDER BY phrase"
 
 SELECT_GUILD_SETTINGS = """
-SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, language,
+       updated_at
 FROM guild_settings WHERE guild_id = ?
 """
 UPSERT_GUILD_SETTINGS = """
 INSERT INTO guild_settings (
-    guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+    guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, language, updated_at
 ) VALUES (
-    :guild_id, :provider, :log_channel_id, :ideogram_enabled, :reframe_enabled, :updated_at
+    :guild_id, :provider, :log_channel_id, :ideogram_enabled, :reframe_enabled, :language,
+    :updated_at
 )
 ON CONFLICT (guild_id) DO UPDATE SET
     provider = excluded.provider,
     log_channel_id = excluded.log_channel_id,
     ideogram_enabled = excluded.ideogram_enabled,
     reframe_enabled = excluded.reframe_enabled,
+    language = excluded.language,
     updated_at = excluded.updated_at
 """
 SELECT_ALLOWED_CHANNELS = (

@@ -50,7 +50,7 @@ _JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobRecor
 _JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(_JOB_FIELDS) - {"id"}
 _TERMINAL_STATUSES: tuple[JobStatus, ...] = tuple(s for s in JobStatus if s.terminal)
 _GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
-    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled"}
+    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled", "language"}
 )
 
 
@@ -110,6 +110,8 @@ class GuildSettings:
     log_channel_id: int | None = None
     ideogram_enabled: bool = True
     reframe_enabled: bool = True
+    #: ``/settings language`` (en, pt-BR or it); None: the server's Discord language.
+    language: str | None = None
     allowed_channel_ids: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
     updated_at: float | None = None
@@ -652,6 +654,7 @@ class Store:
                 log_channel_id=row["log_channel_id"],
                 ideogram_enabled=bool(row["ideogram_enabled"]),
                 reframe_enabled=bool(row["reframe_enabled"]),
+                language=row["language"],
                 updated_at=row["updated_at"],
             )
         return dataclasses.replace(
@@ -731,6 +734,7 @@ class Store:
                 log_channel_id=row["log_channel_id"],
                 ideogram_enabled=bool(row["ideogram_enabled"]),
                 reframe_enabled=bool(row["reframe_enabled"]),
+                language=row["language"],
                 updated_at=row["updated_at"],
             )
         allowed: dict[int, set[int]] = {}
@@ -747,7 +751,7 @@ class Store:
         return found
 
     async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
-        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""
+        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled, language."""
         unknown = set(fields) - _GUILD_SETTINGS_FIELDS
         if unknown:
             raise ValueError(f"cannot update guild setting(s): {', '.join(sorted(unknown))}")
@@ -761,6 +765,7 @@ class Store:
                     "log_channel_id": current.log_channel_id,
                     "ideogram_enabled": int(bool(current.ideogram_enabled)),
                     "reframe_enabled": int(bool(current.reframe_enabled)),
+                    "language": current.language,
                     "updated_at": time.time(),
                 },
             )

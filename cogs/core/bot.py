@@ -15,6 +15,7 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.i18n import N_, _
 from bot.log_context import bind_guild
 from bot.loop_lag import LoopLagMonitor
 from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
@@ -32,11 +33,13 @@ from cogs.core.batch_actions import BatchActions
 from cogs.core.components import BatchButton, JobButton
 from cogs.core.errors import BotTree, Refusal
 from cogs.core.job_actions import JobActions
+from cogs.core.languages import enter_interaction_locale
 from cogs.core.launch import JobLauncher
 from cogs.core.modlog import ModLog
 from cogs.core.result_delivery import ResultDelivery
 from cogs.core.server_rules import ServerRules
 from cogs.core.services import Services
+from cogs.core.translator import CommandTranslator
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,9 @@ log = logging.getLogger(__name__)
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
-#: The answer to any command while the bot is stopping (SIGTERM/SIGINT).
-RESTARTING = "The bot is restarting: try again in a moment."
+#: The answer to any command while the bot is stopping (SIGTERM/SIGINT); English, shown as
+#: ``_(RESTARTING)``.
+RESTARTING = N_("The bot is restarting: try again in a moment.")
 #: Tasks a graceful stop lets finish (within the grace) before it stops the tracker:
 #: discord.py's tasks that run a command or a component callback, and the tracker's
 #: submits of jobs already answered (cut short, such a job could only end "interrupted").
@@ -63,12 +67,13 @@ class IdeogramTree(BotTree):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         bind_guild(interaction.guild_id)  # this interaction's log lines name its server
+        enter_interaction_locale(interaction)  # and its answers speak the member's language
         client = self.client
         if not (isinstance(client, IdeogramBot) and client.stopping):
             return await super().interaction_check(interaction)
         if interaction.type is not discord.InteractionType.autocomplete:
             with contextlib.suppress(discord.HTTPException):
-                await interaction.response.send_message(RESTARTING, ephemeral=True)
+                await interaction.response.send_message(_(RESTARTING), ephemeral=True)
                 observe_ack(interaction.created_at.timestamp())
         return False
 
@@ -145,9 +150,10 @@ class IdeogramBot(commands.Bot):
     async def _refuse_while_stopping(self, interaction: discord.Interaction,
                                      job: object) -> None:
         if self.stopping:
-            raise Refusal(RESTARTING)
+            raise Refusal(_(RESTARTING))
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         await self.guild_settings.load()
         # The server's rules refuse before anything is reserved or written.
         self.launcher.add_check(self.server_rules.check)

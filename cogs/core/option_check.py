@@ -18,6 +18,8 @@ import discord
 from discord import AppCommandOptionType as Kind
 from discord import app_commands
 
+from bot.i18n import _
+
 #: Discord's integer options hold what a double holds exactly.
 INTEGER_LIMIT: Final = 2**53
 MAX_TEXT: Final = 6000
@@ -73,22 +75,25 @@ def check_options(interaction: discord.Interaction) -> None:
         return
     raw = data.get("options") or []
     if not isinstance(raw, list):
-        raise OptionRefused("Those options are malformed.")
+        raise OptionRefused(_("Those options are malformed."))
     declared = {param.display_name: param for param in command.parameters}
     seen: set[str] = set()
     for option in _leaf_options(raw):
         if not isinstance(option, Mapping):
-            raise OptionRefused("Those options are malformed.")
+            raise OptionRefused(_("Those options are malformed."))
         name = str(option.get("name", ""))[:40]
         param = declared.get(name)
         if param is None:
-            raise OptionRefused(f"/{command.qualified_name} has no option `{name}`.")
+            raise OptionRefused(_("/{command} has no option `{option}`.",
+                                  command=command.qualified_name, option=name))
         if name in seen:
-            raise OptionRefused(f"`{name}` was given twice.")
+            raise OptionRefused(_("`{option}` was given twice.", option=name))
         seen.add(name)
         if option.get("type") != param.type.value or not _fits(param.type,
                                                                  option.get("value")):
-            raise OptionRefused(f"`{name}` got a value of the wrong kind or size.")
+            raise OptionRefused(_("`{option}` got a value of the wrong kind or size.",
+                                  option=name))
     missing = [name for name, param in declared.items() if param.required and name not in seen]
     if missing:
-        raise OptionRefused(f"/{command.qualified_name} needs `{missing[0]}`.")
+        raise OptionRefused(_("/{command} needs `{option}`.", command=command.qualified_name,
+                              option=missing[0]))
