@@ -190,7 +190,7 @@ class JobLauncher:
             raise
         observe_ack(interaction.created_at.timestamp())
         message_id = getattr(callback, "message_id", None)
-        log.info("Job %s (%s%s) for user %s in guild %s, answered in %.0f ms", first.short_id,
+        log.debug("Job %s (%s%s) for user %s in guild %s, answered in %.0f ms", first.short_id,
                  first.model, f" ×{len(jobs)}" if len(jobs) > 1 else "", first.user_id,
                  first.guild_id, _age_ms(interaction))
         try:
