@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import subprocess
 import sys
 import tempfile
@@ -169,12 +168,13 @@ def _defer_first() -> None:
     from cogs.core.launch import JobLauncher
 
     async def launch(self: JobLauncher, interaction: discord.Interaction,
-                     inputs: Any) -> None:
-        await self._answer_and_hand_over(interaction, None)
+                     inputs: Any, **options: Any) -> list[Any]:
+        return await self._answer_and_hand_over(interaction, [])
 
     async def answer_only(self: JobLauncher, interaction: discord.Interaction,
-                          job: Any) -> None:
+                          jobs: Any) -> list[Any]:
         await interaction.response.defer(thinking=True)
+        return []
 
     JobLauncher.launch = launch  # type: ignore[method-assign,assignment]
     JobLauncher._answer_and_hand_over = answer_only  # type: ignore[method-assign]
@@ -193,8 +193,7 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.harness import channel_payload, guild_payload
 
     log_file = open(args.log_file, "w")  # noqa: SIM115, ASYNC230  (closed at exit)
-    configure_logging(args.level)
-    logging.getLogger().handlers[0].setStream(log_file)  # type: ignore[attr-defined]
+    stop_logging = configure_logging(args.level, stream=log_file, background=True)
     if args.variant == "defer-first":
         _defer_first()
 
@@ -203,10 +202,10 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
     cpu_at_last: list[float] = []
     original = JobLauncher._answer_and_hand_over
 
-    async def counting(self: JobLauncher, interaction: discord.Interaction, job: Any) -> Any:
+    async def counting(self: JobLauncher, interaction: discord.Interaction, jobs: Any) -> Any:
         nonlocal answered
         try:
-            return await original(self, interaction, job)
+            return await original(self, interaction, jobs)
         finally:
             answered += 1
             if answered >= args.n:
@@ -252,10 +251,15 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
                 out.update(t0=t0, dispatched_s=dispatched, cpu_ack_s=cpu_ack,
                            answered=answered)
                 if args.deliveries:
+                    later = _profiler(args.profile_delivery)
                     out.update(await _wait_deliveries(bot, args.n, args.guilds))
+                    if later is not None:
+                        later.disable()
+                        later.dump_stats(args.profile_delivery)
                 await bot.result_delivery.wait_idle()
         finally:
             await services.aclose()
+    stop_logging()
     out["rss_peak_mb"] = rusage()[1]
     out["log_bytes"] = log_file.tell()
     log_file.close()
@@ -311,7 +315,7 @@ class Row:
 
 
 def _run_one(variant: str, level: str, n: int, deliveries: bool,
-             profile: str | None = None) -> Row:
+             profile: str | None = None, profile_delivery: str | None = None) -> Row:
     guilds = _guilds(n)
     provider = LocalProvider(queue=QUEUE, run=RUN, seed=11)
     ready = Path(tempfile.mkstemp(prefix="bench-discord-")[1])
@@ -333,7 +337,9 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
                  "--api", endpoints["api"], "--discord", endpoints["url"],
                  "--provider", provider.base_url, "--token", provider.token,
                  "--log-file", log.name] + (["--deliveries"] if deliveries else [])
-                + (["--profile", profile] if profile and variant == "launch" else []),
+                + (["--profile", profile] if profile and variant == "launch" else [])
+                + (["--profile-delivery", profile_delivery]
+                   if profile_delivery and deliveries else []),
                 cwd=ROOT, capture_output=True, text=True, timeout=600)
         if child.returncode != 0:
             raise RuntimeError(f"bot child failed ({child.returncode}):\n{child.stderr[-3000:]}")
@@ -435,7 +441,8 @@ def _parent(args: argparse.Namespace) -> None:
             for variant in VARIANTS:
                 deliveries = variant == "launch" and level == levels[0] and n <= 1000
                 started = time.monotonic()
-                row = _run_one(variant, level, n, deliveries, args.profile)
+                row = _run_one(variant, level, n, deliveries, args.profile,
+                               args.profile_delivery)
                 rows.append(row)
                 print(f"#   {variant:<11} {level:<5} N={n:<5} p99 "
                       f"{percentile(row.acks, 99) * 1000:.0f} ms, late {row.late}, "
@@ -459,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=argparse.SUPPRESS)
     parser.add_argument("--profile", help="bot side: write a cProfile of the ack phase here "
                         "(one size, one level, the launch variant)")
+    parser.add_argument("--profile-delivery", help="bot side: a cProfile of the deliveries")
     for name in ("--variant", "--level", "--api", "--discord", "--provider", "--token",
                  "--log-file", "--ready-file"):
         parser.add_argument(name, help=argparse.SUPPRESS)

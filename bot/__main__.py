@@ -70,8 +70,16 @@ def run(settings: Settings) -> int:
         token = require_discord_token(settings)
     except ConfigError as exc:
         return _fail(str(exc))
-    configure_logging(settings.LOG_LEVEL, _secrets(settings),
-                      log_format=settings.LOG_FORMAT.value, log_sql=settings.LOG_SQL)
+    stop_logging = configure_logging(settings.LOG_LEVEL, _secrets(settings),
+                                     log_format=settings.LOG_FORMAT.value,
+                                     log_sql=settings.LOG_SQL, background=True)
+    try:
+        return _run_bot(settings, token)
+    finally:
+        stop_logging()  # every queued line is written before the process ends
+
+
+def _run_bot(settings: Settings, token: str) -> int:
     if not settings.uses_postgres:
         try:
             path = resolve_database_path(settings)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from bot.i18n import LazyText, LocalNumber, lazy
 from bot.jobs import JobRecord
 from bot.store import Store
 
@@ -48,7 +49,15 @@ FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportTooLarge(Exception):
-    """Even split into :data:`MAX_PARTS` compressed parts, the export does not fit."""
+    """Even split into :data:`MAX_PARTS` compressed parts, the export does not fit;
+    ``str(exc)`` says by how much, in the language of whoever reads it."""
+
+    def __init__(self, message: LazyText) -> None:
+        super().__init__(message)
+        self._text = message
+
+    def __str__(self) -> str:
+        return str(self._text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +251,10 @@ async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Pat
         for part in parts:
             await asyncio.to_thread(part.path.unlink, True)
         count *= 2
-    raise ExportTooLarge(
-        f"the history is {size / 1e6:.1f} MB of CSV; even compressed and split into "
-        f"{max_parts} parts it does not fit the {limit / 1e6:.1f} MB upload limit"
-    )
+    raise ExportTooLarge(lazy(
+        "the history is {size} MB of CSV; even compressed and split into {parts} parts it "
+        "does not fit the {limit} MB upload limit", size=LocalNumber(size / 1e6, digits=1),
+        parts=LocalNumber(max_parts), limit=LocalNumber(limit / 1e6, digits=1)))
 
 
 async def remove_tree(directory: Path) -> None:

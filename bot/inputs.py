@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Self
 
+from bot.i18n import LazyText, lazy
+
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
 MODELS: Final = (GENERATE_MODEL, REFRAME_MODEL)
@@ -73,12 +75,20 @@ DEFAULT_RESOLUTION: Final = "1152:864 (4:3)"
 
 
 class InvalidInput(ValueError):
-    """An input outside the schema. ``str(exc)`` is a short message a user can act on."""
+    """An input outside the schema. ``message`` (and ``str(exc)``) is a short message a user
+    can act on, in the language of whoever reads it (a :class:`~bot.i18n.LazyText`)."""
 
-    def __init__(self, option: str, message: str) -> None:
+    def __init__(self, option: str, message: str | LazyText) -> None:
         super().__init__(message)
         self.option = option
-        self.message = message
+        self._text = message
+
+    @property
+    def message(self) -> str:
+        return str(self._text)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def random_seed() -> int:
@@ -88,30 +98,37 @@ def random_seed() -> int:
 
 def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidInput("seed", "Seed must be a whole number between 0 and 2147483647.")
+        raise InvalidInput("seed", lazy("Seed must be a whole number between 0 and "
+                                        "2147483647."))
     if not SEED_MIN <= seed <= SEED_MAX:
-        raise InvalidInput("seed", f"Seed {seed} is out of range: use 0 to 2147483647.")
+        raise InvalidInput("seed", lazy("Seed {seed} is out of range: use 0 to 2147483647.",
+                                        seed=seed))
     return seed
 
 
 def _check_text(option: str, value: object, *, maximum: int, required: bool) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(option, f"The {option} must be text.")
+        raise InvalidInput(option, lazy("The {option} must be text.", option=option))
     if "\x00" in value:
-        raise InvalidInput(option, f"The {option} contains a character that cannot be sent.")
+        raise InvalidInput(option, lazy("The {option} contains a character that cannot be "
+                                        "sent.", option=option))
     if required and not value.strip():
-        raise InvalidInput(option, f"The {option} cannot be empty.")
+        raise InvalidInput(option, lazy("The {option} cannot be empty.", option=option))
     if len(value) > maximum:
-        raise InvalidInput(
-            option, f"The {option} is {len(value)} characters long; the limit is {maximum}."
-        )
+        raise InvalidInput(option, lazy("The {option} is {length} characters long; the limit "
+                                        "is {limit}.", option=option, length=len(value),
+                                        limit=maximum))
     return value
 
 
 def _check_choice(option: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        shown = ", ".join(allowed) if len(allowed) <= 12 else "one of the suggested values"
-        raise InvalidInput(option, f"`{value}` is not a valid {option}: use {shown}.")
+        if len(allowed) <= 12:
+            raise InvalidInput(option, lazy("`{value}` is not a valid {option}: use {allowed}.",
+                                            value=value, option=option,
+                                            allowed=", ".join(allowed)))
+        raise InvalidInput(option, lazy("`{value}` is not a valid {option}: use one of the "
+                                        "suggested values.", value=value, option=option))
     return str(value)
 
 
@@ -148,7 +165,7 @@ class _PromptOptions:
         _check_choice("style", self.style, STYLES)
         _check_choice("aspect_ratio", self.aspect_ratio, ASPECT_RATIOS)
         if not isinstance(self.magic_prompt, bool):
-            raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
+            raise InvalidInput("magic_prompt", lazy("magic_prompt must be true or false."))
         _check_seed(self.seed)
 
     def _prompt_payload(self) -> dict[str, Any]:
@@ -208,7 +225,8 @@ class ReframeInputs:
     def __post_init__(self) -> None:
         _check_text("image", self.image_url, maximum=IMAGE_URL_MAX, required=True)
         if not self.image_url.startswith(("https://", "http://")):
-            raise InvalidInput("image", "The image must be a web address (http or https).")
+            raise InvalidInput("image", lazy("The image must be a web address (http or "
+                                             "https)."))
         _check_choice("resolution", self.resolution, RESOLUTIONS)
         _check_choice("rendering_speed", self.rendering_speed, RENDERING_SPEEDS)
         if self.color_palette is not None:
@@ -269,6 +287,11 @@ class IdeogramGenerateInputs(_PromptOptions):
 
 
 
+def _one_of(names: tuple[str, ...]) -> LazyText:
+    """"V_2 or V_2_TURBO", in the reader's language."""
+    return lazy("{names} or {last}", names=", ".join(names[:-1]), last=names[-1])
+
+
 def check_model_support(ideogram_model: str, *, style: str = DEFAULT_STYLE,
                         color_palette: str | None = None) -> None:
     """Refuse options the synchronous API's ``ideogram_model`` cannot use.
@@ -276,14 +299,16 @@ def check_model_support(ideogram_model: str, *, style: str = DEFAULT_STYLE,
     ``style`` auto is never refused: with V_1 models no ``style_type`` is sent, which is
     what auto means there.
     """
-    better = " or ".join(STYLE_MODELS)
+    better = _one_of(STYLE_MODELS)
     if style != DEFAULT_STYLE and ideogram_model not in STYLE_MODELS:
-        raise InvalidInput("style", f"Model {ideogram_model} has no styles: style `{style}` "
-                           f"needs model {better} (or leave style on auto).")
+        raise InvalidInput("style", lazy("Model {model} has no styles: style `{style}` needs "
+                                         "model {better} (or leave style on auto).",
+                                         model=ideogram_model, style=style, better=better))
     if color_palette is not None and ideogram_model not in COLOR_PALETTE_MODELS:
-        better = " or ".join(COLOR_PALETTE_MODELS)
-        raise InvalidInput("color_palette", f"Model {ideogram_model} has no colour palettes: "
-                           f"color_palette needs model {better}.")
+        better = _one_of(COLOR_PALETTE_MODELS)
+        raise InvalidInput("color_palette", lazy("Model {model} has no colour palettes: "
+                                                 "color_palette needs model {better}.",
+                                                 model=ideogram_model, better=better))
 
 
 ModelInputs = GenerateInputs | ReframeInputs | IdeogramGenerateInputs
@@ -321,4 +346,4 @@ def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
             ideogram_model=payload.get("model", DEFAULT_IDEOGRAM_MODEL),
             color_palette=palette.get("name") if isinstance(palette, dict) else palette,
         )
-    raise InvalidInput("model", f"Unknown model {model!r}.")
+    raise InvalidInput("model", lazy("Unknown model {model}.", model=repr(model)))

@@ -71,6 +71,16 @@ class JobRecord:
     sealed_token: str | None = field(default=None, repr=False)
     #: When the interaction token stops working (Discord: 15 minutes after the command).
     token_expires_at: float | None = None
+    #: Several images from one command (``/ideogram count:N``): the same ``batch_id`` on each
+    #: job, its place (0 … N-1) and N. A batch shares one reply.
+    batch_id: str | None = None
+    batch_index: int | None = None
+    batch_size: int | None = None
+    #: The server preset the command used, by name (shown by Info and /history).
+    preset: str | None = None
+    #: The language of the job's public messages (progress, result, channel posts): the
+    #: server's when the job started (``en``, ``pt-BR`` or ``it``); None for older jobs.
+    locale: str | None = None
 
     @property
     def short_id(self) -> str:
@@ -80,6 +90,10 @@ class JobRecord:
     def maybe_sent(self) -> bool:
         """True once the request may have reached the provider (never send it again)."""
         return self.request_id is not None or self.submitting_at is not None
+
+    @property
+    def in_batch(self) -> bool:
+        return self.batch_id is not None
 
     def token_alive(self, now: float) -> bool:
         """Whether the interaction token can still edit the reply (with a small margin)."""

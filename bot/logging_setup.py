@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import logging.handlers
+import queue
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any, Final, TextIO
 
@@ -156,11 +158,30 @@ def make_handler(level: str, secrets: Iterable[str] = (), *, log_format: str = "
 
 
 def configure_logging(level: str, secrets: Iterable[str] = (), *, log_format: str = "text",
-                      log_sql: bool = False, stream: TextIO | None = None) -> None:
-    """Send every log line through one redacting handler on the root logger."""
+                      log_sql: bool = False, stream: TextIO | None = None,
+                      background: bool = False) -> Callable[[], None]:
+    """Send every log line through one redacting handler on the root logger.
+
+    ``background``: the event loop only queues each record (with its job and server
+    already read from the context); a thread formats, redacts and writes it, so a burst
+    of log lines never holds up answers to Discord. Returns a function that flushes the
+    queue and stops the thread (call it before exit; a no-op without ``background``).
+    """
     root = logging.getLogger()
-    root.handlers[:] = [make_handler(level, secrets, log_format=log_format, log_sql=log_sql,
-                                     stream=stream)]
+    handler = make_handler(level, secrets, log_format=log_format, log_sql=log_sql,
+                           stream=stream)
+    stop: Callable[[], None] = _nothing
+    if background:
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        front = logging.handlers.QueueHandler(records)
+        for each in handler.filters:  # decided (and the context read) in the caller's thread
+            front.addFilter(each)
+        listener = logging.handlers.QueueListener(records, handler)
+        listener.start()
+        stop = listener.stop
+        root.handlers[:] = [front]
+    else:
+        root.handlers[:] = [handler]
     root.setLevel(level)
     numeric = logging.getLevelName(level)
     # httpx logs every request at INFO; keep that for DEBUG runs only.
@@ -171,3 +192,8 @@ def configure_logging(level: str, secrets: Iterable[str] = (), *, log_format: st
     for name in _RATE_LIMIT_LOGGERS:
         # The handler's LevelGate still decides what is printed.
         logging.getLogger(name).setLevel(min(numeric, logging.WARNING))
+    return stop
+
+
+def _nothing() -> None:
+    return None

@@ -148,24 +148,26 @@ class JobMetrics:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._started = clock()
         self._statuses: dict[str, str] = {}
-        self._publish()
+        self._counts: dict[str, int] = dict.fromkeys(IN_FLIGHT_STATUSES, 0)
+        for status in IN_FLIGHT_STATUSES:
+            JOBS_IN_FLIGHT.labels(status).set(0)
 
     async def on_job_event(self, event: JobEvent) -> None:
         job = event.job
+        before = self._statuses.pop(job.id, None)
+        if before is not None:
+            self._move(before, -1)
         if event.status.terminal:
-            self._statuses.pop(job.id, None)
             if job.finished_at is None or job.finished_at >= self._started:
                 JOBS.labels(_known(job.model, ALL_MODELS), event.status.value).inc()
         else:
             self._statuses[job.id] = event.status.value
-        self._publish()
+            self._move(event.status.value, +1)
 
-    def _publish(self) -> None:
-        counts = dict.fromkeys(IN_FLIGHT_STATUSES, 0)
-        for status in self._statuses.values():
-            counts[status] = counts.get(status, 0) + 1
-        for status, count in counts.items():
-            JOBS_IN_FLIGHT.labels(status).set(count)
+    def _move(self, status: str, delta: int) -> None:
+        """Keep the in-flight gauge by status (one label touched per event, not all jobs)."""
+        self._counts[status] = self._counts.get(status, 0) + delta
+        JOBS_IN_FLIGHT.labels(status).set(self._counts[status])
 
 
 # ---------------------------------------------------------------------- Discord 429s

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from bot.i18n import LazyText, lazy
+
 #: Longest phrase, most phrases per server, most phrases per add/remove command.
 MAX_PHRASE_LENGTH: Final = 100
 MAX_PHRASES_PER_GUILD: Final = 500
@@ -20,7 +22,15 @@ _SEPARATORS: Final = re.compile(r"[,\n;]")
 
 
 class InvalidPhrases(ValueError):
-    """The list cannot be used as given; ``str(exc)`` tells the moderator what to change."""
+    """The list cannot be used as given; ``str(exc)`` tells the moderator what to change,
+    in the language of whoever reads it."""
+
+    def __init__(self, message: LazyText) -> None:
+        super().__init__(message)
+        self._text = message
+
+    def __str__(self) -> str:
+        return str(self._text)
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -40,20 +50,19 @@ def parse_phrases(text: str) -> list[str]:
         if not phrase:
             continue
         if any(ord(c) < 32 or c == "\x7f" for c in phrase):
-            raise InvalidPhrases("A word contains a control character; type plain text.")
+            raise InvalidPhrases(lazy("A word contains a control character; type plain "
+                                      "text."))
         if len(phrase) > MAX_PHRASE_LENGTH:
-            raise InvalidPhrases(
-                f"A word or phrase is {len(phrase)} characters long; the limit is "
-                f"{MAX_PHRASE_LENGTH}."
-            )
+            raise InvalidPhrases(lazy("A word or phrase is {length} characters long; the "
+                                      "limit is {limit}.", length=len(phrase),
+                                      limit=MAX_PHRASE_LENGTH))
         if phrase not in phrases:
             phrases.append(phrase)
     if not phrases:
-        raise InvalidPhrases("Give at least one word, e.g. `word one, some phrase`.")
+        raise InvalidPhrases(lazy("Give at least one word, e.g. `word one, some phrase`."))
     if len(phrases) > MAX_PHRASES_PER_CHANGE:
-        raise InvalidPhrases(
-            f"That is {len(phrases)} words; change at most {MAX_PHRASES_PER_CHANGE} at a time."
-        )
+        raise InvalidPhrases(lazy("That is {count} words; change at most {limit} at a time.",
+                                  count=len(phrases), limit=MAX_PHRASES_PER_CHANGE))
     return phrases
 
 

@@ -20,7 +20,7 @@ class PollingConfig:
     first_delay: float = 1.0  # first status call after submit
     backoff: float = 2.0  # growth of the interval while nothing is expected
     cap: float = 6.0  # never slower than this
-    near_interval: float = 1.5  # interval while completion is expected
+    near_interval: float = 0.9  # interval while completion is expected (p95 delay ≤ 1 s)
     min_interval: float = 0.5
     default_run_low: float = 3.0  # before any history: earliest plausible run time
     default_run_high: float = 30.0

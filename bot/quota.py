@@ -20,7 +20,9 @@ process left reserved. This module is the policy (pure); the service applies it 
 
 A reservation belongs to the UTC day and month it was taken in, also when its job ends
 after midnight. Nothing here imports Discord; refusal texts use Discord's ``<t:…:R>``
-timestamp markup, which is plain text.
+timestamp markup, which is plain text. Every text is in the reader's language: refusals are
+:class:`~bot.i18n.LazyText` (translated when shown, wherever the decision was made), the
+rest is translated when called.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+
+from bot.i18n import (
+    LazyText,
+    LocalCost,
+    LocalNumber,
+    _,
+    format_cost,
+    format_number,
+    lazy,
+    lazy_ngettext,
+    ngettext,
+)
 
 USER_DAILY: Final = "user_daily"
 GUILD_DAILY: Final = "guild_daily"
@@ -50,19 +64,35 @@ RECENT_CHANGES: Final = 5
 class QuotaValueError(ValueError):
     """A limit name or value a moderator may not set; ``message`` says what is allowed."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str | LazyText) -> None:
         super().__init__(message)
-        self.message = message
+        self._text = message
+
+    @property
+    def message(self) -> str:
+        return str(self._text)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class QuotaDenied(Exception):
-    """A reservation refused: ``message`` says why and when to try again."""
+    """A reservation refused: ``message`` says why and when to try again, in the language
+    of whoever reads it (the decision may be made for several commands at once)."""
 
-    def __init__(self, kind: str, message: str, retry_at: float | None = None) -> None:
+    def __init__(self, kind: str, message: str | LazyText,
+                 retry_at: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
-        self.message = message
+        self._text = message
         self.retry_at = retry_at
+
+    @property
+    def message(self) -> str:
+        return str(self._text)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # --------------------------------------------------------------------------- values
@@ -75,14 +105,16 @@ def validate_limit(name: object, value: object) -> int | float:
     Whatever a client sends is checked here (Discord's declared ranges are only a hint).
     """
     if name not in LIMIT_NAMES:
-        raise QuotaValueError(f"Unknown limit {str(name)[:40]!r}: use one of "
-                              f"{', '.join(LIMIT_NAMES)}.")
+        raise QuotaValueError(lazy("Unknown limit {name}: use one of {names}.",
+                                   name=repr(str(name)[:40]), names=", ".join(LIMIT_NAMES)))
     if name == GUILD_MONTHLY_BUDGET:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise QuotaValueError("guild_monthly_budget must be a number of USD, e.g. 25.")
+            raise QuotaValueError(lazy("guild_monthly_budget must be a number of USD, e.g. "
+                                       "25."))
         budget = float(value)
         if not math.isfinite(budget) or not 0 <= budget <= MAX_BUDGET:
-            raise QuotaValueError(f"guild_monthly_budget must be from 0 to {MAX_BUDGET:,.0f} USD.")
+            raise QuotaValueError(lazy("guild_monthly_budget must be from 0 to {maximum} USD.",
+                                       maximum=LocalNumber(MAX_BUDGET, digits=0)))
         return budget
     maximum = MAX_COOLDOWN if name == COOLDOWN_SECONDS else MAX_COUNT
     return _whole(str(name), value, maximum)
@@ -96,19 +128,21 @@ def _whole(name: str, value: object, maximum: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise QuotaValueError(f"{name} must be a whole number from 0 to {maximum:,}.")
+        raise QuotaValueError(lazy("{name} must be a whole number from 0 to {maximum}.",
+                                   name=name, maximum=LocalNumber(maximum)))
     return value
 
 
 def format_value(name: str, value: float | None) -> str:
-    """A limit's value for people: ``unlimited``, ``$25.00``, ``30 s``, ``10``."""
+    """A limit's value for people, in the reader's language: ``unlimited``, ``$25.00``,
+    ``30 s``, ``10``."""
     if value is None:
-        return "unlimited" if name in LIMIT_NAMES else "none"
+        return _("unlimited") if name in LIMIT_NAMES else _("none")
     if name == GUILD_MONTHLY_BUDGET:
-        return f"${value:,.2f}"
+        return format_cost(value)
     if name == COOLDOWN_SECONDS:
-        return f"{int(value)} s"
-    return str(int(value))
+        return _("{seconds} s", seconds=format_number(int(value)))
+    return format_number(int(value))
 
 
 def relative(when: float) -> str:
@@ -235,49 +269,85 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
     user_daily = snapshot.user_daily
     if user_daily is not None and use.user_day + units > user_daily:
         if user_daily == 0:
-            return QuotaDenied(USER_DAILY, "You can't make images on this server: "
-                               "your daily limit is 0. Ask a moderator if that's a mistake.")
-        return QuotaDenied(USER_DAILY, f"Daily limit for you ({user_daily}) reached — "
-                           f"resets {relative(window.day_end)}", window.day_end)
+            return QuotaDenied(USER_DAILY, lazy(
+                "You can't make images on this server: your daily limit is 0. Ask a "
+                "moderator if that's a mistake."))
+        left = user_daily - use.user_day
+        if units > 1 and left > 0:
+            return QuotaDenied(USER_DAILY, _fewer_left(
+                lazy_ngettext("You have {n} image left today (your limit is {limit}).",
+                              "You have {n} images left today (your limit is {limit}).",
+                              left, limit=LocalNumber(user_daily)), window.day_end),
+                window.day_end)
+        return QuotaDenied(USER_DAILY, lazy("Daily limit for you ({limit}) reached — resets "
+                                            "{when}", limit=LocalNumber(user_daily),
+                                            when=relative(window.day_end)), window.day_end)
     if limits.guild_daily is not None and use.guild_day + units > limits.guild_daily:
         if limits.guild_daily == 0:
-            return QuotaDenied(GUILD_DAILY, _turned_off("daily limit 0"))
-        return QuotaDenied(GUILD_DAILY, f"Daily limit for this server ({limits.guild_daily}) "
-                           f"reached — resets {relative(window.day_end)}", window.day_end)
+            return QuotaDenied(GUILD_DAILY, _turned_off(lazy("daily limit 0")))
+        left = limits.guild_daily - use.guild_day
+        if units > 1 and left > 0:
+            return QuotaDenied(GUILD_DAILY, _fewer_left(
+                lazy_ngettext("This server has {n} image left today (its limit is {limit}).",
+                              "This server has {n} images left today (its limit is {limit}).",
+                              left, limit=LocalNumber(limits.guild_daily)), window.day_end),
+                window.day_end)
+        return QuotaDenied(GUILD_DAILY, lazy(
+            "Daily limit for this server ({limit}) reached — resets {when}",
+            limit=LocalNumber(limits.guild_daily), when=relative(window.day_end)),
+            window.day_end)
     if limits.guild_monthly is not None and use.guild_month + units > limits.guild_monthly:
         if limits.guild_monthly == 0:
-            return QuotaDenied(GUILD_MONTHLY, _turned_off("monthly limit 0"))
-        return QuotaDenied(GUILD_MONTHLY, f"Monthly limit for this server "
-                           f"({limits.guild_monthly}) reached — resets "
-                           f"{relative(window.month_end)}", window.month_end)
+            return QuotaDenied(GUILD_MONTHLY, _turned_off(lazy("monthly limit 0")))
+        left = limits.guild_monthly - use.guild_month
+        if units > 1 and left > 0:
+            return QuotaDenied(GUILD_MONTHLY, _fewer_left(
+                lazy_ngettext(
+                    "This server has {n} image left this month (its limit is {limit}).",
+                    "This server has {n} images left this month (its limit is {limit}).",
+                    left, limit=LocalNumber(limits.guild_monthly)), window.month_end),
+                window.month_end)
+        return QuotaDenied(GUILD_MONTHLY, lazy(
+            "Monthly limit for this server ({limit}) reached — resets {when}",
+            limit=LocalNumber(limits.guild_monthly), when=relative(window.month_end)),
+            window.month_end)
     budget = limits.guild_monthly_budget
     if budget is not None and (
         _money(use.month_committed_and_reserved + estimate) > _money(budget)
     ):
         if budget == 0:
-            return QuotaDenied(GUILD_MONTHLY_BUDGET, _turned_off("monthly budget $0"))
-        return QuotaDenied(
-            GUILD_MONTHLY_BUDGET,
-            f"Monthly budget for this server (${budget:,.2f}) reached: "
-            f"${use.month_committed_and_reserved:,.2f} spent or in progress, and this image "
-            f"costs about ${estimate:,.2f} — resets {relative(window.month_end)}",
-            window.month_end)
+            return QuotaDenied(GUILD_MONTHLY_BUDGET, _turned_off(
+                lazy("monthly budget {budget}", budget=LocalCost(0, digits=0))))
+        return QuotaDenied(GUILD_MONTHLY_BUDGET, lazy_ngettext(
+            "Monthly budget for this server ({budget}) reached: {spent} spent or in progress, "
+            "and this image costs about {cost} — resets {when}",
+            "Monthly budget for this server ({budget}) reached: {spent} spent or in progress, "
+            "and these {n} images cost about {cost} — resets {when}",
+            units, budget=LocalCost(budget), spent=LocalCost(use.month_committed_and_reserved),
+            cost=LocalCost(estimate), when=relative(window.month_end)), window.month_end)
     if limits.max_concurrent is not None and use.in_flight + units > limits.max_concurrent:
         if limits.max_concurrent == 0:
-            return QuotaDenied(MAX_CONCURRENT, _turned_off("max_concurrent 0"))
-        images = "image" if use.in_flight == 1 else "images"
-        return QuotaDenied(MAX_CONCURRENT, f"You already have {use.in_flight} {images} in "
-                           f"progress (limit {limits.max_concurrent}) — try again when one "
-                           "finishes.")
+            return QuotaDenied(MAX_CONCURRENT, _turned_off(lazy("max_concurrent 0")))
+        return QuotaDenied(MAX_CONCURRENT, lazy_ngettext(
+            "You already have {n} image in progress (limit {limit}) — try again when one "
+            "finishes.",
+            "You already have {n} images in progress (limit {limit}) — try again when one "
+            "finishes.", use.in_flight, limit=LocalNumber(limits.max_concurrent)))
     cooldown = limits.cooldown_seconds
     if cooldown and use.last_reserved_at is not None and now < use.last_reserved_at + cooldown:
         retry = use.last_reserved_at + cooldown
-        return QuotaDenied(COOLDOWN_SECONDS, f"Cooldown: try again {relative(retry)}", retry)
+        return QuotaDenied(COOLDOWN_SECONDS, lazy("Cooldown: try again {when}",
+                                                  when=relative(retry)), retry)
     return None
 
 
-def _turned_off(why: str) -> str:
-    return f"Image making is turned off on this server ({why}). Ask a moderator."
+def _turned_off(why: LazyText) -> LazyText:
+    return lazy("Image making is turned off on this server ({why}). Ask a moderator.", why=why)
+
+
+def _fewer_left(left: LazyText, retry_at: float) -> LazyText:
+    """A batch larger than what is left: how much is left, and to ask for fewer."""
+    return lazy("{left} Ask for fewer, or try again {when}", left=left, when=relative(retry_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,13 +374,16 @@ class Allowance:
         )
 
     def footer_text(self) -> str | None:
-        """A few words for a result's footer, e.g. ``7 left today``; None when unlimited."""
+        """A few words for a result's footer in the reader's language, e.g. ``7 images left
+        today``; None when unlimited."""
         if self.daily_left is not None:
-            return f"{self.daily_left} left today"
+            return ngettext("{n} image left today", "{n} images left today", self.daily_left)
         if self.monthly_left is not None:
-            return f"{self.monthly_left} left this month"
+            return ngettext("{n} image left this month", "{n} images left this month",
+                            self.monthly_left)
         if self.budget_left is not None:
-            return f"${self.budget_left:,.2f} of this month's budget left"
+            return _("{amount} of this month's budget left",
+                     amount=format_cost(self.budget_left))
         return None
 
 
@@ -343,9 +416,11 @@ class Change:
         return self.action if self.action == "reset" else f"{self.action}:{self.name}"
 
     def describe(self) -> str:
-        """Plain text, e.g. ``user_daily: 10 → 5``."""
+        """Plain text in the reader's language, e.g. ``user_daily: 10 → 5``."""
         if self.action == "reset":
-            return f"forgave {int(self.old or 0)} image(s) of today's use"
+            forgiven = int(self.old or 0)
+            return ngettext("forgave {n} image of today's use",
+                            "forgave {n} images of today's use", forgiven)
         old, new = format_value(self.name, self.old), format_value(self.name, self.new)
         return f"{self.name}: {old} → {new}"
 
@@ -358,7 +433,7 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AuditEntry:
-        action, _, name = str(row["action"]).partition(":")
+        action, _separator, name = str(row["action"]).partition(":")
         return cls(
             actor_id=int(row["actor_id"]),
             change=Change(action=action, name=name or action, old=row["old_value"],

@@ -68,10 +68,30 @@ SETTLE_ATTEMPTS: Final = 4
 
 @dataclass(slots=True)
 class _Request:
-    job: JobRecord
-    estimate: float
-    future: asyncio.Future[Reservation]
+    """One decision: one job, or the jobs of a batch (all or none)."""
+
+    jobs: list[JobRecord]
+    estimates: list[float]
+    future: asyncio.Future[list[Reservation]]
     record_job: bool = False
+
+    @property
+    def job(self) -> JobRecord:
+        return self.jobs[0]
+
+
+def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now: float,
+                    request: _Request) -> QuotaDenied:
+    """For a batch the limits refused whole: say how many images would still fit."""
+    wanted = len(request.jobs)
+    fits = next((n for n in range(wanted - 1, 0, -1)
+                 if decide(snapshot, window, now, units=n * UNITS_PER_IMAGE,
+                           estimate=sum(request.estimates[:n])) is None), 0)
+    if wanted == 1 or fits == 0:
+        return denial
+    images = "image fits" if fits == 1 else "images fit"
+    return QuotaDenied(denial.kind, f"{denial.message}. Only {fits} more {images} now: "
+                       f"ask for count:{fits}.", denial.retry_at)
 
 
 class _BatchState:
@@ -134,7 +154,15 @@ class QuotaService:
         was recorded, the job is left ``pending`` and the tracker or the reconciliation
         ends it (nothing is lost and nothing stays reserved).
         """
-        return await self.reserve(job, record_job=True)
+        return (await self._request([job], record_job=True))[0]
+
+    async def admit_batch(self, jobs: list[JobRecord]) -> list[Reservation]:
+        """:meth:`admit` for the images of one command (``count:N``), in one decision: all
+        are reserved (one reservation each, settled each on its own) or none, and a
+        refusal says how many would still fit."""
+        if not jobs:
+            raise ValueError("a batch has at least one job")
+        return await self._request(list(jobs), record_job=True)
 
     async def reserve(self, job: JobRecord, *, record_job: bool = False) -> Reservation:
         """Reserve one image for ``job`` or raise :class:`QuotaDenied` (nothing recorded).
@@ -144,9 +172,13 @@ class QuotaService:
         row is inserted in it too (see :meth:`admit`). If the caller is cancelled after a
         reservation without a job row was recorded, the reservation is released.
         """
-        if job.guild_id is None:
+        return (await self._request([job], record_job=record_job))[0]
+
+    async def _request(self, jobs: list[JobRecord], *,
+                       record_job: bool) -> list[Reservation]:
+        if any(job.guild_id is None for job in jobs):
             raise ValueError("quotas are per server: a job without a guild cannot reserve")
-        request = _Request(job, self.prices.estimate(job.model, job.inputs),
+        request = _Request(jobs, [self.prices.estimate(j.model, j.inputs) for j in jobs],
                            asyncio.get_running_loop().create_future(), record_job)
         self._queue.append(request)
         if self._drainer is None:
@@ -158,7 +190,8 @@ class QuotaService:
             if (future.done() and not future.cancelled() and future.exception() is None
                     and not record_job):
                 # Granted, but the caller was cancelled before it could take the answer.
-                await asyncio.shield(self._release_abandoned(job.id))
+                for job in jobs:
+                    await asyncio.shield(self._release_abandoned(job.id))
             raise
 
     async def _drain(self) -> None:
@@ -182,7 +215,7 @@ class QuotaService:
         now = self._clock()
         window = Window.at(now)
 
-        async def decide_all() -> list[tuple[_Request, Reservation | QuotaDenied]]:
+        async def decide_all() -> list[tuple[_Request, list[Reservation] | QuotaDenied]]:
             waiting = [r for r in batch if not r.future.done()]  # else its caller gave up
             await self._store.lock_quota_guilds(
                 {(r.job.guild_id, window.month) for r in waiting if r.job.guild_id is not None})
@@ -195,8 +228,9 @@ class QuotaService:
             # state already counts them): each written together, in one statement.
             await self._store.insert_reservations(state.reservations)
             await self._store.insert_jobs([
-                request.job for request, outcome in decided
-                if request.record_job and isinstance(outcome, Reservation)])
+                job for request, outcome in decided
+                if request.record_job and not isinstance(outcome, QuotaDenied)
+                for job in request.jobs])
             return decided
 
         try:
@@ -208,30 +242,36 @@ class QuotaService:
             return
         for request, outcome in decided:
             if request.future.done():  # the caller was cancelled while the batch ran
-                if isinstance(outcome, Reservation) and not request.record_job:
-                    await self._release_abandoned(outcome.job_key)
+                if not isinstance(outcome, QuotaDenied) and not request.record_job:
+                    for reservation in outcome:
+                        await self._release_abandoned(reservation.job_key)
             elif isinstance(outcome, QuotaDenied):
                 request.future.set_exception(outcome)
             else:
                 request.future.set_result(outcome)
 
     async def _decide(self, request: _Request, now: float, window: Window,
-                      state: _BatchState) -> Reservation | QuotaDenied:
+                      state: _BatchState) -> list[Reservation] | QuotaDenied:
         job = request.job
         assert job.guild_id is not None
         key = (job.guild_id, job.user_id)
-        denial = decide(state.snapshot(key), window, now, units=UNITS_PER_IMAGE,
-                        estimate=request.estimate)
+        snapshot = state.snapshot(key)
+        denial = decide(snapshot, window, now, units=len(request.jobs) * UNITS_PER_IMAGE,
+                        estimate=sum(request.estimates))
         if denial is not None:
-            return denial
-        state.grant(key, UNITS_PER_IMAGE, request.estimate, now)
-        state.reservations.append({
-            "guild_id": job.guild_id, "user_id": job.user_id, "day": window.day,
-            "month": window.month, "job_key": job.id, "units": UNITS_PER_IMAGE,
-            "cost_estimate": request.estimate, "created_at": now})
-        return Reservation(job_key=job.id, guild_id=job.guild_id, user_id=job.user_id,
-                           units=UNITS_PER_IMAGE, cost_estimate=request.estimate,
-                           day=window.day, month=window.month)
+            return _with_what_fits(denial, snapshot, window, now, request)
+        granted = []
+        for each, estimate in zip(request.jobs, request.estimates, strict=True):
+            state.grant(key, UNITS_PER_IMAGE, estimate, now)
+            state.reservations.append({
+                "guild_id": job.guild_id, "user_id": job.user_id, "day": window.day,
+                "month": window.month, "job_key": each.id, "units": UNITS_PER_IMAGE,
+                "cost_estimate": estimate, "created_at": now})
+            granted.append(Reservation(
+                job_key=each.id, guild_id=job.guild_id, user_id=job.user_id,
+                units=UNITS_PER_IMAGE, cost_estimate=estimate, day=window.day,
+                month=window.month))
+        return granted
 
     async def _release_abandoned(self, job_key: str) -> None:
         try:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.export import ExportResult, ExportTooLarge, guild_job_pages, remove_tree, write_export
+from bot.i18n import _, format_number, ngettext
 from cogs.core.checks import require_moderator
 from cogs.core.errors import Refusal
 
@@ -27,17 +29,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _megabytes(size: float) -> str:
+    return format_number(size / 1e6, digits=1)
+
+
 def describe_export(result: ExportResult, limit: int) -> str:
-    text = (f"📄 This server's history: {result.rows} job(s), oldest first, times in UTC. "
-            "Cells that start with = + - @ (or a tab) begin with an added ' so that "
-            "spreadsheets show them as text instead of running them as formulas.")
+    """What the export holds and how it was packed, in the reader's language."""
+    text = ngettext("📄 This server's history: {n} job, oldest first, times in UTC.",
+                    "📄 This server's history: {n} jobs, oldest first, times in UTC.",
+                    result.rows)
+    text += " " + _("Cells that start with = + - @ (or a tab) begin with an added ' so that "
+                    "spreadsheets show them as text instead of running them as formulas.")
     if result.gzipped:
-        text += (f"\nThe CSV ({result.csv_size / 1e6:.1f} MB) is over this server's "
-                 f"{limit / 1e6:.1f} MB upload limit, so it is gzip-compressed (.csv.gz; "
-                 "most archive tools and spreadsheet importers open it).")
+        text += "\n" + _("The CSV ({size} MB) is over this server's {limit} MB upload limit, "
+                         "so it is gzip-compressed (.csv.gz; most archive tools and "
+                         "spreadsheet importers open it).", size=_megabytes(result.csv_size),
+                         limit=_megabytes(limit))
     if result.split:
-        text += (f"\nStill too big for one file, it is split into {len(result.parts)} parts; "
-                 "each part is a complete CSV with the header row.")
+        text += "\n" + _("Still too big for one file, it is split into {parts} parts; each "
+                         "part is a complete CSV with the header row.",
+                         parts=format_number(len(result.parts)))
     return text
 
 
@@ -45,8 +56,8 @@ class ExportCog(commands.Cog):
     def __init__(self, bot: IdeogramBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="history-export",
-                          description="Download this server's image history as CSV (moderators)")
+    @app_commands.command(name="history-export", description=locale_str(
+        "Download this server's image history as CSV (moderators)"))
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def history_export(self, interaction: discord.Interaction) -> None:
@@ -63,11 +74,12 @@ class ExportCog(commands.Cog):
                                             directory, basename=f"history-{guild_id}-{stamp}",
                                             limit=limit)
             except ExportTooLarge as exc:
-                raise Refusal(f"The export is too large to send through Discord ({exc}). "
-                              "Ask the bot's host for a copy of the database file.") from None
+                raise Refusal(_("The export is too large to send through Discord ({detail}). "
+                                "Ask the bot's host for a copy of the database file.",
+                                detail=exc)) from None
             if result.rows == 0:
                 await interaction.edit_original_response(
-                    content="There is no history to export yet.")
+                    content=_("There is no history to export yet."))
                 return
             log.info("History export of guild %s: %d rows in %d file(s)", guild_id,
                      result.rows, len(result.parts))
@@ -77,7 +89,7 @@ class ExportCog(commands.Cog):
                 attachments=[discord.File(first.path, filename=first.filename)])
             for number, part in enumerate(rest, start=2):
                 await interaction.followup.send(
-                    f"Part {number} of {len(result.parts)}",
+                    _("Part {number} of {total}", number=number, total=len(result.parts)),
                     file=discord.File(part.path, filename=part.filename), ephemeral=True)
         finally:
             await remove_tree(directory)

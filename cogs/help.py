@@ -1,7 +1,8 @@
 """Onboarding: a greeting when the bot joins a server, ``/help`` (ephemeral) that says the
 same, and the invite link with the exact permissions, logged at start.
 
-Every text a user reads here is in :data:`TEXT`, in one place.
+Every text a user reads here is in :data:`TEXT`, in one place (English, translated when
+shown): ``/help`` in the member's language, the greeting in the server's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from typing import TYPE_CHECKING, Final
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
+
+from bot.i18n import N_, _, use_locale
+from cogs.core.languages import public_locale
+from cogs.core.permissions import PERMISSION_LABELS
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -21,25 +27,27 @@ log = logging.getLogger(__name__)
 #: What the bot needs in a channel to deliver results there after the interaction token is
 #: gone, fetch a past result for /job, and post to the moderation log (README, Set-up).
 INVITE_PERMISSION_NAMES: Final = {
-    "view_channel": "View Channels", "send_messages": "Send Messages",
-    "embed_links": "Embed Links", "attach_files": "Attach Files",
-    "read_message_history": "Read Message History",
-    "send_messages_in_threads": "Send Messages in Threads",
+    name: PERMISSION_LABELS[name] for name in (
+        "view_channel", "send_messages", "embed_links", "attach_files",
+        "read_message_history", "send_messages_in_threads")
 }
 INVITE_PERMISSIONS: Final = discord.Permissions(**dict.fromkeys(INVITE_PERMISSION_NAMES, True))
 INVITE_SCOPES: Final = ("bot", "applications.commands")
 
 TEXT: Final[dict[str, str]] = {
-    "title": "Ideogram images, right here",
-    "intro": (
+    "title": N_("Ideogram images, right here"),
+    "intro": N_(
         "I make images with Ideogram models without leaving Discord. Type `/ideogram` with a "
         "prompt: the reply shows your place in line, then the image, with buttons to "
         "**Reroll**, **Reframe** or see **Info**."
     ),
-    "example_name": "Try it",
-    "example": "`/ideogram prompt: a lighthouse at dusk, watercolor`",
-    "commands_name": "Commands",
-    "commands": (
+    "example_name": N_("Try it"),
+    # Translators: a first prompt to try; translate the prompt itself, keep `/ideogram prompt:`.
+    "example": N_("`/ideogram prompt: a lighthouse at dusk, watercolor`"),
+    "commands_name": N_("Commands"),
+    # Translators: keep the command names; "Apps → Reframe image" names Discord's message
+    # menu, as Discord shows it in your language.
+    "commands": N_(
         "`/ideogram` — text to image (style, aspect ratio, seed…)\n"
         "`/reframe` — extend an image to a new size; or on a posted image: "
         "**Apps → Reframe image**\n"
@@ -48,15 +56,15 @@ TEXT: Final[dict[str, str]] = {
         "`/quota show` — this server's limits and your use\n"
         "`/help` — this message"
     ),
-    "moderators_name": "For moderators",
-    "moderators": (
+    "moderators_name": N_("For moderators"),
+    "moderators": N_(
         "Members with **Manage Server** set limits with `/quota set` (per member per day, "
         "per server per day or month, a monthly budget, a cooldown) and `/quota member`, and "
-        "choose channels, blocked words, the provider and a log channel with `/settings`. "
-        "Until a limit is set, use is unlimited."
+        "choose channels, blocked words, the provider, the language and a log channel with "
+        "`/settings`. Until a limit is set, use is unlimited."
     ),
-    "invite_name": "Invite",
-    "invite": "[Add me to another server]({url})",
+    "invite_name": N_("Invite"),
+    "invite": N_("[Add me to another server]({url})"),
 }
 
 
@@ -68,15 +76,16 @@ def invite_url(application_id: int) -> str:
 
 def help_embed(application_id: int | None) -> discord.Embed:
     """The greeting and /help: what the bot does, a first example, the commands, where
-    moderators set limits, and the invite link."""
-    embed = discord.Embed(title=TEXT["title"], description=TEXT["intro"],
+    moderators set limits, and the invite link (in the language of the moment)."""
+    embed = discord.Embed(title=_(TEXT["title"]), description=_(TEXT["intro"]),
                           colour=discord.Colour.blurple())
-    embed.add_field(name=TEXT["example_name"], value=TEXT["example"], inline=False)
-    embed.add_field(name=TEXT["commands_name"], value=TEXT["commands"], inline=False)
-    embed.add_field(name=TEXT["moderators_name"], value=TEXT["moderators"], inline=False)
+    embed.add_field(name=_(TEXT["example_name"]), value=_(TEXT["example"]), inline=False)
+    embed.add_field(name=_(TEXT["commands_name"]), value=_(TEXT["commands"]), inline=False)
+    embed.add_field(name=_(TEXT["moderators_name"]), value=_(TEXT["moderators"]),
+                    inline=False)
     if application_id is not None:
-        embed.add_field(name=TEXT["invite_name"],
-                        value=TEXT["invite"].format(url=invite_url(application_id)),
+        embed.add_field(name=_(TEXT["invite_name"]),
+                        value=_(TEXT["invite"], url=invite_url(application_id)),
                         inline=False)
     return embed
 
@@ -102,7 +111,8 @@ class HelpCog(commands.Cog):
                      invite_url(self.bot.application_id), INVITE_PERMISSIONS.value,
                      ", ".join(INVITE_PERMISSION_NAMES.values()))
 
-    @app_commands.command(name="help", description="What this bot does and how to start")
+    @app_commands.command(name="help",
+                          description=locale_str("What this bot does and how to start"))
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
             embed=help_embed(self.bot.application_id), ephemeral=True)
@@ -114,9 +124,11 @@ class HelpCog(commands.Cog):
             log.info("Joined server %s; no system channel I may post in, so no greeting",
                      guild.id)
             return
+        # The greeting is public: the server's language (its Discord language when it joins).
+        with use_locale(public_locale(self.bot, guild.id, guild.preferred_locale)):
+            embed = help_embed(self.bot.application_id)
         try:
-            await channel.send(embed=help_embed(self.bot.application_id),
-                               allowed_mentions=discord.AllowedMentions.none())
+            await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
             log.info("Joined server %s; the greeting failed (HTTP %s)", guild.id, exc.status)
             return

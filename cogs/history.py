@@ -16,14 +16,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.inputs import REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
 from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
 from cogs.core.components import JobButton, job_view
 from cogs.core.errors import Refusal, report_error
+from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
+from cogs.core.mentions import user_mention
 from cogs.core.rendering import (
     discord_timestamp,
     job_embed,
@@ -32,6 +36,7 @@ from cogs.core.rendering import (
     truncate,
     user_text,
 )
+from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -46,8 +51,8 @@ STATUS_ICONS: Final[dict[JobStatus, str]] = {
     JobStatus.PENDING: "⏳", JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🎨",
     JobStatus.COMPLETED: "✅", JobStatus.FAILED: "❌", JobStatus.CANCELLED: "🚫",
 }
-NOT_YOUR_BUTTONS: Final = "These buttons belong to whoever ran /history: run it yourself."
-OTHERS_HISTORY: Final = (
+NOT_YOUR_BUTTONS: Final = N_("These buttons belong to whoever ran /history: run it yourself.")
+OTHERS_HISTORY: Final = N_(
     "Only moderators (Manage Server) can see another member's history. "
     "Run /history without a member to see yours."
 )
@@ -62,18 +67,18 @@ def jump_link(job: JobRecord) -> str | None:
 def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: bool = True) -> str:
     """The prompt on one line, trimmed; with ``markdown``, escaped for message text."""
     if job.model == REFRAME_MODEL:
-        return f"Reframe to {job.inputs.get('resolution', '?')}"
-    text = " ".join(str(job.inputs.get("prompt", "")).split()) or "(no prompt)"
+        return _("Reframe to {resolution}", resolution=job.inputs.get("resolution", "?"))
+    text = " ".join(str(job.inputs.get("prompt", "")).split()) or _("(no prompt)")
     return user_text(text, limit) if markdown else truncate(text, limit)
 
 
 def history_line(job: JobRecord) -> str:
     model = model_title(job)
     icon = STATUS_ICONS.get(job.status, "")
-    head = (f"**`{job.short_id}`** · {model} · {icon} {job.status.value} · "
-            f"seed `{job.seed}` · {discord_timestamp(job.created_at, 'f')}")
+    head = (f"**`{job.short_id}`** · {model} · {icon} {status_name(job.status)} · "
+            + _("seed `{seed}`", seed=job.seed) + f" · {discord_timestamp(job.created_at, 'f')}")
     link = jump_link(job)
-    tail = f" · [jump]({link})" if link else ""
+    tail = " · " + _("[jump]({link})", link=link) if link else ""
     return f"{head}{tail}\n> {prompt_preview(job)}"
 
 
@@ -96,12 +101,13 @@ def delete_id(owner: int, target: int, page: int) -> str:
 
 
 class HistoryNav(
+    SpeaksReaderLocale,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"hist:(?P<owner>\d{1,20}):(?P<target>\d{1,20}):(?P<page>\d{1,6}):(?P<dir>prev|next)",
 ):
     def __init__(self, owner: int, target: int, page: int, direction: str, *,
                  disabled: bool = False) -> None:
-        label, emoji = ("Prev", "◀️") if direction == "prev" else ("Next", "▶️")
+        label, emoji = (_("Prev"), "◀️") if direction == "prev" else (_("Next"), "▶️")
         super().__init__(discord.ui.Button(
             label=label, emoji=emoji, style=discord.ButtonStyle.secondary, disabled=disabled,
             custom_id=nav_id(owner, target, page, direction)))
@@ -124,13 +130,15 @@ class HistoryNav(
 
 
 class HistoryDelete(
+    SpeaksReaderLocale,
     discord.ui.DynamicItem[discord.ui.Select[Any]],
     template=r"histdel:(?P<owner>\d{1,20}):(?P<target>\d{1,20}):(?P<page>\d{1,6})",
 ):
     def __init__(self, owner: int, target: int, page: int,
                  options: list[discord.SelectOption] | None = None) -> None:
         super().__init__(discord.ui.Select(
-            custom_id=delete_id(owner, target, page), placeholder="Delete one of these results…",
+            custom_id=delete_id(owner, target, page),
+            placeholder=_("Delete one of these results…"),
             min_values=1, max_values=1, row=1,
             options=options or [discord.SelectOption(label="-", value="-")]))
         self.owner, self.target, self.page = owner, target, page
@@ -152,21 +160,23 @@ class HistoryDelete(
         values = (interaction.data or {}).get("values") or []
         job_id = str(values[0]) if len(values) == 1 else ""
         if not re.fullmatch(r"[0-9a-f]{32}", job_id):
-            raise Refusal("Pick one of the listed jobs.")
+            raise Refusal(_("Pick one of the listed jobs."))
         job = await bot.store.get_job(job_id)
         if job is None or job.guild_id != guild_id or job.user_id != self.target:
-            raise Refusal("I no longer have that job.")
+            raise Refusal(_("I no longer have that job."))
         if job.user_id != interaction.user.id and not is_moderator(interaction):
-            raise Refusal("That's not your job: only its owner or a moderator can delete it.")
+            raise Refusal(_("That's not your job: only its owner or a moderator can delete "
+                            "it."))
         if not job.status.terminal:
-            raise Refusal("That job is still running: cancel it, or delete it once it ends.")
+            raise Refusal(_("That job is still running: cancel it, or delete it once it "
+                            "ends."))
         await interaction.response.defer()
         await bot.job_actions.delete_result(job)
         log.info("Job %s deleted from /history by user %s", job.short_id, interaction.user.id)
         embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
                                           viewer_is_moderator=is_moderator(interaction))
         await interaction.edit_original_response(
-            content=f"🗑️ Deleted job `{job.short_id}` and its result message.",
+            content=_("🗑️ Deleted job `{job}` and its result message.", job=job.short_id),
             embed=embed, view=view)
 
 
@@ -174,9 +184,9 @@ def check_history_click(interaction: discord.Interaction, owner: int, target: in
     """The guild id, after checking that this user may use these history controls."""
     guild_id_of(interaction)
     if interaction.user.id != owner:
-        raise Refusal(NOT_YOUR_BUTTONS)
+        raise Refusal(_(NOT_YOUR_BUTTONS))
     if target != owner and not is_moderator(interaction):
-        raise Refusal(OTHERS_HISTORY)
+        raise Refusal(_(OTHERS_HISTORY))
     return interaction.guild_id
 
 
@@ -190,17 +200,19 @@ async def history_page(
     page = min(max(1, page), pages)
     jobs = await bot.store.visible_jobs_for_user(guild_id, target, limit=PAGE_SIZE,
                                                  offset=(page - 1) * PAGE_SIZE)
-    whose = "Your images" if target == owner else "Images"
+    whose = _("Your images") if target == owner else _("Images")
     embed = discord.Embed(title=whose, colour=discord.Colour.blurple())
     if not jobs:
-        embed.description = (f"<@{target}> has no images yet." if target != owner
-                             else "No images yet: make one with /ideogram.")
+        embed.description = (_("{member} has no images yet.", member=user_mention(target))
+                             if target != owner else _("No images yet: make one with /ideogram."))
         return embed, None
     heading = f"<@{target}> · " if target != owner else ""
-    lines = [f"{heading}{total} image(s), newest first · page {page}/{pages}"]
+    lines = [heading + ngettext("{n} image, newest first · page {page}/{pages}",
+                                "{n} images, newest first · page {page}/{pages}", total,
+                                page=format_number(page), pages=format_number(pages))]
     lines += [history_line(job) for job in jobs]
     embed.description = truncate("\n\n".join(lines), 4000)
-    embed.set_footer(text="Bring one back with /job id:<id> · times are in your time zone")
+    embed.set_footer(text=_("Bring one back with /job id:<id> · times are in your time zone"))
 
     view = discord.ui.View(timeout=None)
     view.add_item(HistoryNav(owner, target, max(1, page - 1), "prev", disabled=page <= 1))
@@ -210,7 +222,8 @@ async def history_page(
                  and (j.user_id == owner or viewer_is_moderator)]
     if deletable:
         options = [discord.SelectOption(
-            label=truncate(f"Delete {j.short_id} — {prompt_preview(j, 80, markdown=False)}", 100),
+            label=truncate(_("Delete {job} — {prompt}", job=j.short_id,
+                             prompt=prompt_preview(j, 80, markdown=False)), 100),
             value=j.id, emoji="🗑️") for j in deletable]
         view.add_item(HistoryDelete(owner, target, page, options))
     return embed, view
@@ -226,19 +239,21 @@ class HistoryCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(HistoryNav, HistoryDelete)
 
-    @app_commands.command(name="history", description="Your recent images, newest first")
+    @app_commands.command(name="history",
+                          description=locale_str("Your recent images, newest first"))
     @app_commands.guild_only()
-    @app_commands.describe(member="Whose history (moderators only; default: yours)",
-                           page="Page number (default 1)")
+    @app_commands.describe(member=locale_str("Whose history (moderators only; default: yours)"),
+                           page=locale_str("Page number (default 1)"))
     async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
                       page: app_commands.Range[int, 1, MAX_PAGE] = 1) -> None:
         guild_id_of(interaction)
         if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
-            raise Refusal(f"The page must be a whole number from 1 to {MAX_PAGE}.")
+            raise Refusal(_("The page must be a whole number from 1 to {limit}.",
+                            limit=format_number(MAX_PAGE)))
         owner = interaction.user.id
         target = member.id if member is not None else owner
         if target != owner and not is_moderator(interaction):
-            raise Refusal(OTHERS_HISTORY)
+            raise Refusal(_(OTHERS_HISTORY))
         embed, view = await history_page(self.bot, interaction.guild_id, owner, target, page,
                                          viewer_is_moderator=is_moderator(interaction))
         if view is None:
@@ -246,19 +261,23 @@ class HistoryCog(commands.Cog):
         else:
             await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
-    @app_commands.command(name="job", description="Bring back a past job's result, with buttons")
+    @app_commands.command(name="job",
+                          description=locale_str("Bring back a past job's result, with buttons"))
     @app_commands.guild_only()
     @app_commands.rename(short_id="id")
-    @app_commands.describe(short_id="The job id from the result's footer or /history, "
-                                    "e.g. 1a2b3c4d")
+    @app_commands.describe(short_id=locale_str(
+        "The job id from the result's footer or /history, e.g. 1a2b3c4d"))
     async def job(self, interaction: discord.Interaction,
                   short_id: app_commands.Range[str, 1, 32]) -> None:
         job = await self.find_job(interaction, short_id)
         await self.check_server_settings(interaction, job)
         await interaction.response.defer(thinking=True)
-        content, embed, files = await self.recall(job, interaction.filesize_limit)
-        await interaction.edit_original_response(content=content, embed=embed,
-                                                 view=recall_view(job), attachments=files)
+        # The recalled result is public: it speaks the server's language.
+        with use_locale(interaction_public_locale(interaction)):
+            content, embed, files = await self.recall(job, interaction.filesize_limit)
+            view = recall_view(job)
+        await interaction.edit_original_response(content=content, embed=embed, view=view,
+                                                 attachments=files)
 
     async def check_server_settings(self, interaction: discord.Interaction,
                                     job: JobRecord) -> None:
@@ -272,38 +291,44 @@ class HistoryCog(commands.Cog):
         guild_id_of(interaction)
         prefix = str(short_id).strip().lower()
         if not SHORT_ID.fullmatch(prefix):
-            raise Refusal("A job id is 4 to 32 characters of 0–9 and a–f, like `1a2b3c4d`: "
-                          "see the result's footer or /history.")
+            raise Refusal(_("A job id is 4 to 32 characters of 0–9 and a–f, like "
+                            "`1a2b3c4d`: see the result's footer or /history."))
         found = await self.bot.store.jobs_by_prefix(interaction.guild_id, prefix)
         if not found:
-            raise Refusal(f"There is no job `{prefix}` on this server: /history lists yours.")
+            raise Refusal(_("There is no job `{job}` on this server: /history lists yours.",
+                            job=prefix))
         if len(found) > 1:
-            raise Refusal(f"More than one job starts with `{prefix}`: type more of its id.")
+            raise Refusal(_("More than one job starts with `{job}`: type more of its id.",
+                            job=prefix))
         job = found[0]
         if job.user_id != interaction.user.id and not is_moderator(interaction):
-            raise Refusal("That's someone else's job: only its owner or a moderator can "
-                          "bring it back.")
+            raise Refusal(_("That's someone else's job: only its owner or a moderator can "
+                            "bring it back."))
         refuse_if_deleted(job)
         return job
 
     async def recall(self, job: JobRecord, limit: int
                      ) -> tuple[str, discord.Embed, list[discord.File]]:
-        """Message text, embed and (when it can still be had) the image of a past job."""
+        """Message text, embed and (when it can still be had) the image of a past job, in
+        the language of the moment."""
+        recalled = _("recalled")
         if job.status is not JobStatus.COMPLETED:
-            return status_line(job), job_embed(job, footer_extra="recalled"), []
+            return status_line(job), job_embed(job, footer_extra=recalled), []
         made = discord_timestamp(job.created_at, "f")
-        content = f"🔁 Job `{job.short_id}` by <@{job.user_id}>, made {made}"
+        content = _("🔁 Job `{job}` by {member}, made {when}", job=job.short_id,
+                    member=user_mention(job.user_id), when=made)
         image, url = await self.result_image(job)
         if image is None:
-            content += ("\nThe image has expired: the image service no longer keeps it and the "
-                        "original message is gone.")
-            return content, job_embed(job, footer_extra="recalled"), []
+            content += "\n" + _("The image has expired: the image service no longer keeps it "
+                                "and the original message is gone.")
+            return content, job_embed(job, footer_extra=recalled), []
         if len(image.data) > limit:
-            content += (f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
-                        f"upload limit: [open it]({url}) (the link expires).")
-            return truncate(content, 2000), job_embed(job, footer_extra="recalled"), []
+            content += "\n" + _("The image is {size} MB, over this server's upload limit: "
+                                "[open it]({url}) (the link expires).",
+                                size=format_number(len(image.data) / 1e6, digits=1), url=url)
+            return truncate(content, 2000), job_embed(job, footer_extra=recalled), []
         filename = f"ideogram-{job.short_id}.{image.extension}"
-        embed = job_embed(job, image_filename=filename, footer_extra="recalled")
+        embed = job_embed(job, image_filename=filename, footer_extra=recalled)
         return content, embed, [discord.File(io.BytesIO(image.data), filename=filename)]
 
     async def result_image(self, job: JobRecord) -> tuple[FetchedImage | None, str | None]:

@@ -1,9 +1,11 @@
 """/ideogram — text to image, on RunComfy (ideogram/ideogram-v2/generate) or on the
-Ideogram-compatible synchronous API (seed 004), whichever serves this server.
+Ideogram-compatible synchronous API, whichever serves this server.
 
 ``model`` and ``color_palette`` exist only on the synchronous API: on a RunComfy-served
 server they are refused (RunComfy's v2 generate schema has neither), and an option the
-chosen model cannot use is refused too, never silently dropped.
+chosen model cannot use is refused too, never silently dropped. ``count`` makes up to four
+images in one reply (a grid); ``preset`` fills the options the member left out from one of
+the server's presets (:mod:`bot.presets`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from bot.inputs import (
     ModelInputs,
     random_seed,
 )
+from bot.presets import Preset, PromptOptions, apply_preset
 from cogs.core.errors import Refusal
+from cogs.core.launch import MAX_BATCH
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -38,8 +42,13 @@ Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTE
                   "ULTRAMARINE"]
 
 
-def runcomfy_refusal(model: str | None, color_palette: str | None) -> str | None:
+def runcomfy_refusal(model: str | None, color_palette: str | None,
+                     preset: Preset | None = None) -> str | None:
     """Why ``model``/``color_palette`` can't be used on RunComfy, or None if neither is set."""
+    if preset is not None and preset.color_palette is not None and color_palette is None:
+        return (f"The preset `{preset.name}` has a colour palette, which only works when "
+                "`/ideogram` is served by the ideogram provider. This server uses RunComfy: "
+                "ask a moderator to change the preset or `/settings provider`.")
     given = [f"`{name}`" for name, value in (("model", model), ("color_palette", color_palette))
              if value is not None]
     if not given:
@@ -49,6 +58,20 @@ def runcomfy_refusal(model: str | None, color_palette: str | None) -> str | None
             "is served by the ideogram provider. This server uses RunComfy, whose generate "
             f"model has no such option: leave {them} out, or ask a moderator about "
             "`/settings provider`.")
+
+
+def build_inputs(serving: ProviderName, options: PromptOptions, seed: int,
+                 model: str | None) -> ModelInputs:
+    """The inputs for the provider that serves ``/ideogram`` here."""
+    if serving is ProviderName.IDEOGRAM:
+        return IdeogramGenerateInputs(
+            prompt=options.prompt, style=options.style, aspect_ratio=options.aspect_ratio,
+            magic_prompt=options.magic_prompt, negative_prompt=options.negative_prompt,
+            seed=seed, ideogram_model=DEFAULT_IDEOGRAM_MODEL if model is None else model,
+            color_palette=options.color_palette)
+    return GenerateInputs(
+        prompt=options.prompt, style=options.style, aspect_ratio=options.aspect_ratio,
+        magic_prompt=options.magic_prompt, negative_prompt=options.negative_prompt, seed=seed)
 
 
 class IdeogramCog(commands.Cog):
@@ -64,6 +87,8 @@ class IdeogramCog(commands.Cog):
         magic_prompt="Let Ideogram expand your prompt (default on)",
         negative_prompt="What to keep out of the image",
         seed="Same seed + same options = same image (default: random)",
+        count="How many images, 1 to 4 (default 1); they come as one grid",
+        preset="One of this server's presets: fills the options you leave out",
         model="Ideogram model, on servers using the ideogram provider (default V_2)",
         color_palette="A colour palette preset, on servers using the ideogram provider "
                       "(V_2 models)",
@@ -72,34 +97,49 @@ class IdeogramCog(commands.Cog):
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, PROMPT_MAX],
-        style: Style = "auto",
-        aspect_ratio: AspectRatio = "1:1",
-        magic_prompt: bool = True,
-        negative_prompt: app_commands.Range[str, 0, NEGATIVE_PROMPT_MAX] = "",
+        style: Style | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        magic_prompt: bool | None = None,
+        negative_prompt: app_commands.Range[str, 0, NEGATIVE_PROMPT_MAX] | None = None,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        count: app_commands.Range[int, 1, MAX_BATCH] = 1,
+        preset: app_commands.Range[str, 1, 100] | None = None,
         model: IdeogramModel | None = None,
         color_palette: Palette | None = None,
     ) -> None:
         # Validated again in code: a client can send anything, whatever the options declare.
-        chosen_seed = random_seed() if seed is None else seed
+        chosen = self._preset(interaction, preset)
         serving = self.bot.launcher.serving_provider(interaction.guild_id)
-        inputs: ModelInputs
-        if serving is ProviderName.IDEOGRAM:
-            inputs = IdeogramGenerateInputs(
-                prompt=prompt, style=style, aspect_ratio=aspect_ratio,
-                magic_prompt=magic_prompt, negative_prompt=negative_prompt, seed=chosen_seed,
-                ideogram_model=DEFAULT_IDEOGRAM_MODEL if model is None else model,
-                color_palette=color_palette,
-            )
-        else:
-            refusal = runcomfy_refusal(model, color_palette)
+        if serving is not ProviderName.IDEOGRAM:
+            refusal = runcomfy_refusal(model, color_palette, chosen)
             if refusal is not None:
                 raise Refusal(refusal)
-            inputs = GenerateInputs(
-                prompt=prompt, style=style, aspect_ratio=aspect_ratio,
-                magic_prompt=magic_prompt, negative_prompt=negative_prompt, seed=chosen_seed,
-            )
-        await self.bot.launcher.launch(interaction, inputs)
+        options = apply_preset(chosen, prompt=prompt, style=style, aspect_ratio=aspect_ratio,
+                               magic_prompt=magic_prompt, negative_prompt=negative_prompt,
+                               color_palette=color_palette)
+        inputs = build_inputs(serving, options, random_seed() if seed is None else seed, model)
+        await self.bot.launcher.launch(interaction, inputs, count=count,
+                                       preset=chosen.name if chosen else None)
+
+    def _preset(self, interaction: discord.Interaction, name: str | None) -> Preset | None:
+        if name is None or interaction.guild_id is None:
+            return None
+        found = self.bot.guild_settings.preset(interaction.guild_id, str(name))
+        if found is None:
+            raise Refusal(f"This server has no preset named `{str(name)[:40]}`: see "
+                          "`/preset list`.")
+        return found
+
+    @ideogram.autocomplete("preset")
+    async def preset_names(self, interaction: discord.Interaction,
+                           current: str) -> list[app_commands.Choice[str]]:
+        """The server's presets whose names contain what was typed (from memory)."""
+        if interaction.guild_id is None:
+            return []
+        typed = str(current).casefold()
+        return [app_commands.Choice(name=p.name, value=p.name)
+                for p in self.bot.guild_settings.presets(interaction.guild_id)
+                if typed in p.key][:25]
 
 
 async def setup(bot: IdeogramBot) -> None:

@@ -19,15 +19,20 @@ from typing import TYPE_CHECKING, Any, Final
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.i18n import N_, _, format_number, ngettext
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
 from cogs.core.errors import Refusal, report_error
 from cogs.core.job_actions import NOT_CANCELLABLE
+from cogs.core.languages import SpeaksReaderLocale
+from cogs.core.mentions import user_mention
 from cogs.core.rendering import discord_timestamp, model_title, truncate
+from cogs.core.status_names import status_name
 from cogs.history import prompt_preview
 
 if TYPE_CHECKING:
@@ -38,7 +43,7 @@ log = logging.getLogger(__name__)
 CANCEL_ID: Final = "queue:cancel"
 MAX_LINES: Final = 20
 MAX_OPTIONS: Final = 25
-ELSEWHERE: Final = "a job in another channel"
+ELSEWHERE: Final = N_("a job in another channel")
 
 #: ``visible(job)``: may the viewer see this job's details?
 Visibility = Callable[[JobRecord], bool]
@@ -75,20 +80,20 @@ def visibility_for(interaction: discord.Interaction) -> Visibility:
 
 def _state(job: JobRecord) -> str:
     if job.status is JobStatus.RUNNING:
-        state = f"🎨 running, started {discord_timestamp(job.started_at or job.created_at)}"
-    elif job.status is JobStatus.QUEUED:
-        where = (f" (place {job.queue_position} at the image service)"
-                 if job.queue_position is not None else "")
+        return _("🎨 running, started {when}",
+                 when=discord_timestamp(job.started_at or job.created_at))
+    if job.status is JobStatus.QUEUED:
         since = discord_timestamp(job.submitted_at or job.created_at)
-        state = f"⏳ queued{where}, waiting since {since}"
-    else:
-        state = f"⏳ being sent, since {discord_timestamp(job.created_at)}"
-    return state
+        if job.queue_position is not None:
+            return _("⏳ queued (place {place} at the image service), waiting since {when}",
+                     place=format_number(job.queue_position), when=since)
+        return _("⏳ queued, waiting since {when}", when=since)
+    return _("⏳ being sent, since {when}", when=discord_timestamp(job.created_at))
 
 
 def queue_line(place: int, job: JobRecord, *, visible: bool = True) -> str:
     if not visible:
-        return f"**{place}.** {ELSEWHERE} · {_state(job)}"
+        return f"**{place}.** {_(ELSEWHERE)} · {_state(job)}"
     return (f"**{place}.** `{job.short_id}` · <@{job.user_id}> · {model_title(job)} · "
             f"{_state(job)}\n> {prompt_preview(job, 80)}")
 
@@ -107,16 +112,17 @@ async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
             raise ValueError("a non-moderator's queue needs a visibility rule")
         visible = all_visible
     jobs = await bot.store.unfinished_jobs_for_guild(guild_id)
-    embed = discord.Embed(title="Queue", colour=discord.Colour.blurple())
+    embed = discord.Embed(title=_("Queue"), colour=discord.Colour.blurple())
     if not jobs:
-        embed.description = "Nothing is waiting or running on this server right now."
+        embed.description = _("Nothing is waiting or running on this server right now.")
         return embed, None
     now = discord_timestamp(time.time(), "T")
-    lines = [f"{len(jobs)} unfinished job(s), oldest first · as of {now}"]
+    lines = [ngettext("{n} unfinished job, oldest first · as of {when}",
+                      "{n} unfinished jobs, oldest first · as of {when}", len(jobs), when=now)]
     lines += [queue_line(place, job, visible=visible(job))
               for place, job in enumerate(jobs[:MAX_LINES], start=1)]
     if len(jobs) > MAX_LINES:
-        lines.append(f"…and {len(jobs) - MAX_LINES} more.")
+        lines.append(_("…and {n} more.", n=format_number(len(jobs) - MAX_LINES)))
     embed.description = truncate("\n".join(lines), 4000)
     waiting = [(place, job) for place, job in enumerate(jobs, start=1) if cancellable(job)]
     if not moderator or not waiting:
@@ -129,10 +135,11 @@ async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
     return embed, view
 
 
-class QueueCancel(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"queue:cancel"):
+class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[Any]],
+                  template=r"queue:cancel"):
     def __init__(self, options: list[discord.SelectOption] | None = None) -> None:
         super().__init__(discord.ui.Select(
-            custom_id=CANCEL_ID, placeholder="Cancel a queued job…", min_values=1,
+            custom_id=CANCEL_ID, placeholder=_("Cancel a queued job…"), min_values=1,
             max_values=1, options=options or [discord.SelectOption(label="-", value="-")]))
 
     @classmethod
@@ -152,27 +159,28 @@ class QueueCancel(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"que
         values = (interaction.data or {}).get("values") or []
         job_id = str(values[0]) if len(values) == 1 else ""
         if not re.fullmatch(r"[0-9a-f]{32}", job_id):
-            raise Refusal("Pick one of the listed jobs.")
+            raise Refusal(_("Pick one of the listed jobs."))
         job = await bot.store.get_job(job_id)
         if job is None or job.guild_id != interaction.guild_id:
-            raise Refusal("I no longer have that job.")
+            raise Refusal(_("I no longer have that job."))
         if not cancellable(job):
-            raise Refusal(NOT_CANCELLABLE if job.status is JobStatus.RUNNING
-                          else f"Job `{job.short_id}` is no longer queued "
-                               f"({job.status.value}).")
+            raise Refusal(_(NOT_CANCELLABLE) if job.status is JobStatus.RUNNING
+                          else _("Job `{job}` is no longer queued ({status}).",
+                                 job=job.short_id, status=status_name(job.status)))
         await interaction.response.defer()
         try:
             outcome = await bot.tracker.cancel(job.id)
         except ProviderError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+            await interaction.followup.send(exc.localized_message, ephemeral=True)
             return
         if outcome is CancelOutcome.CANCELLED:
             log.info("Moderator %s cancelled job %s from /queue", interaction.user.id,
                      job.short_id)
             bot.job_actions.log_moderator_cancel(interaction, job)
-            note = f"✖️ Cancelled job `{job.short_id}` of <@{job.user_id}>."
+            note = _("✖️ Cancelled job `{job}` of {member}.", job=job.short_id,
+                     member=user_mention(job.user_id))
         else:
-            note = f"Job `{job.short_id}`: {NOT_CANCELLABLE}"
+            note = _("Job `{job}`: {reason}", job=job.short_id, reason=_(NOT_CANCELLABLE))
         assert interaction.guild_id is not None
         embed, view = await queue_message(bot, interaction.guild_id, moderator=True)
         await interaction.edit_original_response(content=note, embed=embed, view=view)
@@ -188,7 +196,8 @@ class QueueCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(QueueCancel)
 
-    @app_commands.command(name="queue", description="This server's unfinished image jobs")
+    @app_commands.command(name="queue",
+                          description=locale_str("This server's unfinished image jobs"))
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
         guild_id_of(interaction)

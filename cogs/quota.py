@@ -1,9 +1,9 @@
 """/quota — the server's image limits and spend (moderators); anyone may see their own use.
 
-Also puts the member's remaining allowance into each result's footer ("7 left today").
-The policy itself lives in :mod:`bot.quota`; the launch path reserves through
+Also puts the member's remaining allowance into each result's footer ("7 images left
+today"). The policy itself lives in :mod:`bot.quota`; the launch path reserves through
 :meth:`bot.quota_service.QuotaService.admit`, and settling on job events is wired in
-``setup_hook``.
+``setup_hook``. Changes go to the moderation log in the server's language.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.i18n import N_, _, format_cost, format_number, ngettext
 from bot.quota import (
     COOLDOWN_SECONDS,
     GUILD_DAILY,
@@ -35,6 +37,7 @@ from bot.quota import (
 )
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
 from cogs.core.errors import Refusal
+from cogs.core.mentions import user_mention
 from cogs.core.rendering import discord_timestamp, truncate
 
 if TYPE_CHECKING:
@@ -45,31 +48,33 @@ log = logging.getLogger(__name__)
 LimitName = Literal["user_daily", "guild_daily", "guild_monthly", "cooldown_seconds",
                     "max_concurrent", "guild_monthly_budget"]
 Count = app_commands.Range[int, 0, MAX_COUNT]
-OTHERS_ONLY_FOR_MODERATORS = (
+OTHERS_ONLY_FOR_MODERATORS = N_(
     "You can see only your own use. Moderators (Manage Server) can look up other members."
 )
+#: Each limit's label (English; shown as ``_(label)``).
 LIMIT_LABELS: dict[str, str] = {
-    USER_DAILY: "Per member per day",
-    GUILD_DAILY: "Server per day",
-    GUILD_MONTHLY: "Server per month",
-    COOLDOWN_SECONDS: "Cooldown between requests",
-    MAX_CONCURRENT: "Images in progress at once (per member)",
-    GUILD_MONTHLY_BUDGET: "Monthly budget",
+    USER_DAILY: N_("Per member per day"),
+    GUILD_DAILY: N_("Server per day"),
+    GUILD_MONTHLY: N_("Server per month"),
+    COOLDOWN_SECONDS: N_("Cooldown between requests"),
+    MAX_CONCURRENT: N_("Images in progress at once (per member)"),
+    GUILD_MONTHLY_BUDGET: N_("Monthly budget"),
 }
 
 
-def _of(limit: float | None) -> str:
-    return "" if limit is None else f" of {int(limit)}"
-
-
 def describe_change(change: Change) -> str:
-    """One line for people, with mentions: ``user_daily: 10 → 5``."""
+    """One line for people, with mentions, in the reader's language: ``user_daily: 10 → 5``."""
     if change.action == "reset":
-        whose = f"<@{change.user_id}>'s" if change.user_id is not None else "the server's"
-        return f"forgave {int(change.old or 0)} image(s) of {whose} use today"
+        forgiven = int(change.old or 0)
+        if change.user_id is not None:
+            return ngettext("forgave {n} image of {member}'s use today",
+                            "forgave {n} images of {member}'s use today", forgiven,
+                            member=user_mention(change.user_id))
+        return ngettext("forgave {n} image of the server's use today",
+                        "forgave {n} images of the server's use today", forgiven)
     if change.action == "member":
-        return (f"daily limit of <@{change.user_id}>: {format_value('daily', change.old)} → "
-                f"{format_value('daily', change.new)}")
+        return _("daily limit of {member}: {old} → {new}", member=user_mention(change.user_id),
+                 old=format_value("daily", change.old), new=format_value("daily", change.new))
     return change.describe()
 
 
@@ -78,49 +83,63 @@ def audit_line(entry: AuditEntry) -> str:
     return f"{when} <@{entry.actor_id}>: {describe_change(entry.change)}"
 
 
+def _images_of(used: int, limit: float | None) -> str:
+    """"**3** of 10 images" (or "**3** images" without a limit)."""
+    if limit is None:
+        return ngettext("**{n}** image", "**{n}** images", used)
+    return ngettext("**{used}** of {n} image", "**{used}** of {n} images", int(limit),
+                    used=format_number(used))
+
+
 def quota_embed(snapshot: Snapshot, window: Window, member: discord.abc.User, *,
                 moderator: bool, recent: list[AuditEntry]) -> discord.Embed:
     limits, use = snapshot.limits, snapshot.usage
-    embed = discord.Embed(title="Image quota on this server", colour=discord.Colour.blurple())
+    embed = discord.Embed(title=_("Image quota on this server"),
+                          colour=discord.Colour.blurple())
     lines = []
     for name, label in LIMIT_LABELS.items():
         value = format_value(name, limits.get(name))
         if name == USER_DAILY and snapshot.member_daily is not None:
-            value += f" ({member.mention}: {snapshot.member_daily})"
-        lines.append(f"{label}: **{value}**")
-    embed.add_field(name="Limits", value="\n".join(lines), inline=False)
+            value += f" ({member.mention}: {format_number(snapshot.member_daily)})"
+        lines.append(f"{_(label)}: **{value}**")
+    embed.add_field(name=_("Limits"), value="\n".join(lines), inline=False)
 
-    mine = [f"Today: **{use.user_day}**{_of(snapshot.user_daily)} image(s)",
-            f"In progress: **{use.in_flight}**{_of(limits.max_concurrent)}"]
+    in_progress = (_("In progress: **{used}** of {limit}", used=format_number(use.in_flight),
+                     limit=format_number(limits.max_concurrent))
+                   if limits.max_concurrent is not None else
+                   _("In progress: **{used}**", used=format_number(use.in_flight)))
+    mine = [_("Today: {images}", images=_images_of(use.user_day, snapshot.user_daily)),
+            in_progress]
     cooldown = limits.cooldown_seconds
     if cooldown and use.last_reserved_at is not None:
         ready = use.last_reserved_at + cooldown
-        mine.append(f"Next request: {discord_timestamp(ready)}" if ready > time.time() else
-                    "Next request: now")
-    embed.add_field(name=f"Use of {member.display_name}"[:256], value="\n".join(mine),
-                    inline=False)
-    server = [f"Today: **{use.guild_day}**{_of(limits.guild_daily)} image(s)",
-              f"This month: **{use.guild_month}**{_of(limits.guild_monthly)} image(s)"]
+        mine.append(_("Next request: {when}", when=discord_timestamp(ready))
+                    if ready > time.time() else _("Next request: now"))
+    embed.add_field(name=_("Use of {member}", member=member.display_name)[:256],
+                    value="\n".join(mine), inline=False)
+    server = [_("Today: {images}", images=_images_of(use.guild_day, limits.guild_daily)),
+              _("This month: {images}", images=_images_of(use.guild_month,
+                                                           limits.guild_monthly))]
     if moderator:
-        spend = f"Spend this month: **${use.month_spent:,.2f}**"
+        spend = _("Spend this month: **{amount}**", amount=format_cost(use.month_spent))
         if use.month_reserved:
-            spend += f" + ${use.month_reserved:,.2f} in progress"
+            spend += " " + _("+ {amount} in progress", amount=format_cost(use.month_reserved))
         if limits.guild_monthly_budget is not None:
-            spend += f" of ${limits.guild_monthly_budget:,.2f}"
+            spend += " " + _("of {amount}", amount=format_cost(limits.guild_monthly_budget))
         server.append(spend)
-    embed.add_field(name="Server", value="\n".join(server), inline=False)
+    embed.add_field(name=_("Server"), value="\n".join(server), inline=False)
     if moderator:
-        embed.add_field(name="Recent changes",
-                        value=truncate("\n".join(audit_line(e) for e in recent) or "none yet",
-                                   1024), inline=False)
-    embed.set_footer(text="Days reset at 00:00 UTC, months on the 1st. Failed or cancelled "
-                          "images are not counted.")
+        embed.add_field(name=_("Recent changes"),
+                        value=truncate("\n".join(audit_line(e) for e in recent)
+                                       or _("none yet"), 1024), inline=False)
+    embed.set_footer(text=_("Days reset at 00:00 UTC, months on the 1st. Failed or cancelled "
+                            "images are not counted."))
     return embed
 
 
 class QuotaCog(commands.Cog):
     quota = app_commands.Group(
-        name="quota", description="Image limits and spend on this server",
+        name="quota", description=locale_str("Image limits and spend on this server"),
         guild_only=True, default_permissions=discord.Permissions(manage_guild=True),
     )
 
@@ -136,34 +155,40 @@ class QuotaCog(commands.Cog):
             return
         lines = [describe_change(c) for c in changes]
         await interaction.response.send_message(
-            truncate("Quota updated:\n" + "\n".join(f"• {line}" for line in lines), 2000),
-            ephemeral=True)
-        await self.bot.mod_log.post(
-            guild_id, f"🧮 <@{interaction.user.id}> changed the image quota: " + "; ".join(lines))
+            truncate(_("Quota updated:") + "\n" + "\n".join(f"• {line}" for line in lines),
+                     2000), ephemeral=True)
+        actor = interaction.user.id
 
-    @quota.command(name="show", description="This server's image limits and use")
-    @app_commands.describe(member="Whose use to show (moderators only; default: yours)")
+        def log_line() -> str:  # in the server's language
+            return _("🧮 {member} changed the image quota: {changes}", member=user_mention(actor),
+                     changes="; ".join(describe_change(c) for c in changes))
+
+        await self.bot.mod_log.post(guild_id, log_line)
+
+    @quota.command(name="show", description=locale_str("This server's image limits and use"))
+    @app_commands.describe(member=locale_str(
+        "Whose use to show (moderators only; default: yours)"))
     async def show(self, interaction: discord.Interaction,
                    member: discord.User | None = None) -> None:
         guild_id = guild_id_of(interaction)
         moderator = is_moderator(interaction)
         target = member or interaction.user
         if target.id != interaction.user.id and not moderator:
-            raise Refusal(OTHERS_ONLY_FOR_MODERATORS)
+            raise Refusal(_(OTHERS_ONLY_FOR_MODERATORS))
         snapshot, window = await self.bot.quota.snapshot(guild_id, target.id)
         recent = await self.bot.quota.recent_changes(guild_id) if moderator else []
         await interaction.response.send_message(
             embed=quota_embed(snapshot, window, target, moderator=moderator, recent=recent),
             ephemeral=True)
 
-    @quota.command(name="set", description="Set one or more limits (moderators)")
+    @quota.command(name="set", description=locale_str("Set one or more limits (moderators)"))
     @app_commands.describe(
-        user_daily="Images per member per day (0 stops generation)",
-        guild_daily="Images for the whole server per day",
-        guild_monthly="Images for the whole server per month",
-        cooldown_seconds="Seconds a member waits between requests",
-        max_concurrent="Images a member may have in progress at once",
-        guild_monthly_budget="USD the server may spend per month",
+        user_daily=locale_str("Images per member per day (0 stops generation)"),
+        guild_daily=locale_str("Images for the whole server per day"),
+        guild_monthly=locale_str("Images for the whole server per month"),
+        cooldown_seconds=locale_str("Seconds a member waits between requests"),
+        max_concurrent=locale_str("Images a member may have in progress at once"),
+        guild_monthly_budget=locale_str("USD the server may spend per month"),
     )
     async def set_(
         self,
@@ -182,16 +207,16 @@ class QuotaCog(commands.Cog):
                  GUILD_MONTHLY_BUDGET: guild_monthly_budget}
         values = {name: value for name, value in given.items() if value is not None}
         if not values:
-            raise Refusal("Give at least one limit to set, e.g. `/quota set user_daily:10`.")
+            raise Refusal(_("Give at least one limit to set, e.g. `/quota set user_daily:10`."))
         try:
             changes = await self.bot.quota.set_limits(guild_id, interaction.user.id, values)
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
         await self._reply_and_log(interaction, guild_id, changes,
-                                  "Nothing changed: those limits already have these values.")
+                                  _("Nothing changed: those limits already have these values."))
 
-    @quota.command(name="clear", description="Remove one limit (moderators)")
-    @app_commands.describe(limit="The limit to remove (it becomes unlimited)")
+    @quota.command(name="clear", description=locale_str("Remove one limit (moderators)"))
+    @app_commands.describe(limit=locale_str("The limit to remove (it becomes unlimited)"))
     async def clear(self, interaction: discord.Interaction, limit: LimitName) -> None:
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
@@ -200,10 +225,13 @@ class QuotaCog(commands.Cog):
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
         await self._reply_and_log(interaction, guild_id, [change] if change else [],
-                                  f"`{truncate(str(limit), 40)}` was not set: nothing to clear.")
+                                  _("`{limit}` was not set: nothing to clear.",
+                                    limit=truncate(str(limit), 40)))
 
-    @quota.command(name="member", description="Give one member their own daily limit")
-    @app_commands.describe(member="The member", daily="Their images per day (0 stops them)")
+    @quota.command(name="member",
+                   description=locale_str("Give one member their own daily limit"))
+    @app_commands.describe(member=locale_str("The member"),
+                           daily=locale_str("Their images per day (0 stops them)"))
     async def member(self, interaction: discord.Interaction, member: discord.User,
                      daily: Count) -> None:
         require_moderator(interaction)
@@ -214,10 +242,11 @@ class QuotaCog(commands.Cog):
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
         await self._reply_and_log(interaction, guild_id, [change] if change else [],
-                                  f"{member.mention} already has a daily limit of {daily}.")
+                                  _("{member} already has a daily limit of {daily}.",
+                                    member=member.mention, daily=format_number(daily)))
 
-    @quota.command(name="reset", description="Forgive today's use (moderators)")
-    @app_commands.describe(member="Whose use to forgive (default: everyone's)")
+    @quota.command(name="reset", description=locale_str("Forgive today's use (moderators)"))
+    @app_commands.describe(member=locale_str("Whose use to forgive (default: everyone's)"))
     async def reset(self, interaction: discord.Interaction,
                     member: discord.User | None = None) -> None:
         require_moderator(interaction)

@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot import resolutions
+from bot.i18n import N_, _, format_number
 from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
+from cogs.core.choices import RENDERING_SPEED_CHOICES
 from cogs.core.errors import Refusal, report_error
+from cogs.core.languages import LocalizedView
 from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
@@ -23,9 +27,8 @@ log = logging.getLogger(__name__)
 ACCEPTED_TYPES: Final = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 ACCEPTED_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp"}
 MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
-ACCEPTED_TEXT: Final = "PNG, JPEG or WebP images up to 50 MB"
+ACCEPTED_TEXT: Final = N_("PNG, JPEG or WebP images up to 50 MB")
 
-Speed = Literal["TURBO", "BALANCED", "QUALITY"]
 Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
                   "ULTRAMARINE"]
 
@@ -51,10 +54,16 @@ def is_accepted_image(content_type: str | None, filename: str) -> bool:
 def check_attachment(attachment: discord.Attachment) -> str:
     """The attachment's URL, or a :class:`Refusal` saying what is accepted."""
     if not is_accepted_image(attachment.content_type, attachment.filename):
-        kind = attachment.content_type or "this file type"
-        raise Refusal(f"I can't reframe {truncate(kind, 60)}: send {ACCEPTED_TEXT}.")
+        kind = truncate(attachment.content_type, 60) if attachment.content_type else None
+        if kind is None:
+            raise Refusal(_("I can't reframe this file type: send {accepted}.",
+                            accepted=_(ACCEPTED_TEXT)))
+        raise Refusal(_("I can't reframe {kind}: send {accepted}.", kind=kind,
+                        accepted=_(ACCEPTED_TEXT)))
     if attachment.size > MAX_IMAGE_BYTES:
-        raise Refusal(f"That image is {attachment.size / 1e6:.0f} MB: send {ACCEPTED_TEXT}.")
+        raise Refusal(_("That image is {size} MB: send {accepted}.",
+                        size=format_number(attachment.size / 1e6, digits=0),
+                        accepted=_(ACCEPTED_TEXT)))
     return attachment.url
 
 
@@ -68,8 +77,9 @@ def images_in(message: discord.Message) -> list[tuple[str, str]]:
     return found[:25]
 
 
-class ReframePicker(discord.ui.View):
-    """Ephemeral: pick an image (when there are several) and a resolution, then submit."""
+class ReframePicker(LocalizedView):
+    """Ephemeral: pick an image (when there are several) and a resolution, then submit (in
+    the language of whoever uses it)."""
 
     def __init__(self, images: list[tuple[str, str]], owner_id: int,
                  launch: Callable[[discord.Interaction, str, str], Awaitable[None]]) -> None:
@@ -80,20 +90,21 @@ class ReframePicker(discord.ui.View):
         self._launch = launch
         if len(images) > 1:
             select: discord.ui.Select[ReframePicker] = discord.ui.Select(
-                placeholder="Which image?", custom_id="reframe:image",
+                placeholder=_("Which image?"), custom_id="reframe:image",
                 options=[discord.SelectOption(label=truncate(name, 100), value=str(i),
                                               default=i == 0)
-                         for i, (name, _) in enumerate(images)])
+                         for i, (name, _url) in enumerate(images)])
             select.callback = self._pick_image  # type: ignore[method-assign]
             self.add_item(select)
         res: discord.ui.Select[ReframePicker] = discord.ui.Select(
-            placeholder="New size (default 1152 × 864, 4:3)", custom_id="reframe:resolution",
+            placeholder=_("New size (default 1152 × 864, 4:3)"), custom_id="reframe:resolution",
             options=[discord.SelectOption(label=truncate(resolutions.label(r), 100), value=r)
                      for r in resolutions.COMMON_RESOLUTIONS])
         res.callback = self._pick_resolution  # type: ignore[method-assign]
         self.add_item(res)
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        await super().interaction_check(interaction)
         return interaction.user.id == self._owner_id
 
     async def _pick_image(self, interaction: discord.Interaction) -> None:
@@ -116,7 +127,8 @@ class ReframePicker(discord.ui.View):
 class ReframeCog(commands.Cog):
     def __init__(self, bot: IdeogramBot) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Reframe image", callback=self.reframe_menu)
+        self.menu = app_commands.ContextMenu(name=locale_str("Reframe image"),
+                                             callback=self.reframe_menu)
         self.menu.guild_only = True
 
     async def cog_load(self) -> None:
@@ -125,21 +137,23 @@ class ReframeCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    @app_commands.command(name="reframe", description="Extend an image to a new size.")
+    @app_commands.command(name="reframe",
+                          description=locale_str("Extend an image to a new size."))
     @app_commands.guild_only()
     @app_commands.describe(
-        image="PNG, JPEG or WebP, at most 50 MB",
-        resolution="New size (type 16:9, 1536, wide, tall or square to filter)",
-        rendering_speed="TURBO is cheapest, QUALITY is best (default BALANCED)",
-        seed="Same seed + same options = same image (default: random)",
-        color_palette="A colour palette preset (default none)",
+        image=locale_str("PNG, JPEG or WebP, at most 50 MB"),
+        resolution=locale_str("New size (type 16:9, 1536, wide, tall or square to filter)"),
+        rendering_speed=locale_str("TURBO is cheapest, QUALITY is best (default BALANCED)"),
+        seed=locale_str("Same seed + same options = same image (default: random)"),
+        color_palette=locale_str("A colour palette preset (default none)"),
     )
+    @app_commands.choices(rendering_speed=RENDERING_SPEED_CHOICES)
     async def reframe(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment,
         resolution: app_commands.Transform[str, ResolutionTransformer] = DEFAULT_RESOLUTION,
-        rendering_speed: Speed = "BALANCED",
+        rendering_speed: str = "BALANCED",
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         color_palette: Palette | None = None,
     ) -> None:
@@ -155,16 +169,17 @@ class ReframeCog(commands.Cog):
                            message: discord.Message) -> None:
         images = images_in(message)
         if not images:
-            raise Refusal(f"That message has no attached image I can reframe "
-                          f"({ACCEPTED_TEXT}; images shown only in embeds can't be taken).")
+            raise Refusal(_("That message has no attached image I can reframe ({accepted}; "
+                            "images shown only in embeds can't be taken).",
+                            accepted=_(ACCEPTED_TEXT)))
         await self.offer_picker(interaction, images)
 
     async def offer_picker(self, interaction: discord.Interaction,
                            images: list[tuple[str, str]]) -> None:
         """Answer ephemerally with the pickers; the choice starts a public job."""
         picker = ReframePicker(images, interaction.user.id, self._launch_from_picker)
-        text = ("Pick the image and the new size." if len(images) > 1
-                else "Pick the new size for this image.")
+        text = (_("Pick the image and the new size.") if len(images) > 1
+                else _("Pick the new size for this image."))
         await interaction.response.send_message(text, view=picker, ephemeral=True)
 
     async def _launch_from_picker(self, interaction: discord.Interaction, url: str,

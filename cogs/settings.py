@@ -1,6 +1,6 @@
 """/settings (moderators): where images may be made, blocked words, command switches, the
-moderation log channel and the provider. What they mean for each new job is enforced by
-:mod:`cogs.core.server_rules`."""
+moderation log channel, the provider and the server's language. What they mean for each
+new job is enforced by :mod:`cogs.core.server_rules`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,21 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.config import ProviderName
+from bot.i18n import (
+    LOCALE_NAMES,
+    LOCALES,
+    N_,
+    _,
+    format_list,
+    format_number,
+    ngettext,
+    pgettext,
+    supported_locale,
+)
 from bot.moderation import (
     MAX_PHRASES_PER_GUILD,
     InvalidPhrases,
@@ -20,6 +32,8 @@ from bot.moderation import (
 from bot.store import GuildSettings
 from cogs.core.checks import guild_id_of, require_moderator
 from cogs.core.errors import Refusal
+from cogs.core.languages import interaction_public_locale
+from cogs.core.permissions import permission_label
 from cogs.core.rendering import truncate
 from cogs.core.server_rules import channel_list
 
@@ -39,6 +53,10 @@ POSTABLE_TYPES: Final = (
     discord.ChannelType.public_thread, discord.ChannelType.private_thread,
     discord.ChannelType.news_thread,
 )
+MAX_WORDS_TEXT: Final = 1000
+#: ``/settings language``'s choices: each language by its own name.
+LANGUAGE_CHOICES: Final = [app_commands.Choice(name=LOCALE_NAMES[code], value=code)
+                           for code in LOCALES]
 
 Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
 
@@ -46,10 +64,10 @@ Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
 class ChannelPick(app_commands.Transformer):
     """A channel option limited to some channel types, checked again in code."""
 
-    def __init__(self, kinds: tuple[discord.ChannelType, ...], wanted: str) -> None:
+    def __init__(self, kinds: tuple[discord.ChannelType, ...], refusal: str) -> None:
         super().__init__()
         self._kinds = kinds
-        self._wanted = wanted
+        self._refusal = refusal  # English (marked with N_), shown as _(refusal)
 
     @property
     def type(self) -> discord.AppCommandOptionType:
@@ -62,21 +80,29 @@ class ChannelPick(app_commands.Transformer):
     async def transform(self, interaction: discord.Interaction, value: Any, /) -> Channel:
         kind = getattr(value, "type", None)
         if not isinstance(value, Channel) or kind not in self._kinds:
-            raise Refusal(f"Pick {self._wanted}.")
+            raise Refusal(_(self._refusal))
         if value.guild_id != interaction.guild_id:
-            raise Refusal("Pick a channel of this server.")
+            raise Refusal(_("Pick a channel of this server."))
         return value
 
 
 AllowableChannel = app_commands.Transform[
-    Channel, ChannelPick(ALLOWABLE_TYPES, "a text, voice, forum or announcement channel")]
+    Channel, ChannelPick(ALLOWABLE_TYPES, N_("Pick a text, voice, forum or announcement "
+                                             "channel."))]
 PostableChannel = app_commands.Transform[
-    Channel, ChannelPick(POSTABLE_TYPES, "a text or announcement channel, or a thread")]
+    Channel, ChannelPick(POSTABLE_TYPES, N_("Pick a text or announcement channel, or a "
+                                            "thread."))]
+
+
+def switch_word(enabled: bool) -> str:
+    # Translators: whether a command is turned on or off on a server.
+    return pgettext("switch", "on") if enabled else pgettext("switch", "off")
 
 
 class SettingsCog(commands.Cog):
     settings = app_commands.Group(
-        name="settings", description="Image commands' settings for this server (moderators)",
+        name="settings",
+        description=locale_str("Image commands' settings for this server (moderators)"),
         guild_only=True, default_permissions=discord.Permissions(manage_guild=True),
     )
 
@@ -93,138 +119,166 @@ class SettingsCog(commands.Cog):
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(truncate(text, 2000), ephemeral=True)
 
-    @settings.command(name="show", description="Show this server's settings")
+    @settings.command(name="show", description=locale_str("Show this server's settings"))
     async def show(self, interaction: discord.Interaction) -> None:
         current = self.bot.guild_settings.get(guild_id_of(interaction))
-        await interaction.response.send_message(embed=self.settings_embed(current),
-                                                ephemeral=True)
+        embed = self.settings_embed(current, interaction_public_locale(interaction))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    def settings_embed(self, current: GuildSettings) -> discord.Embed:
-        embed = discord.Embed(title="Image settings for this server",
+    def settings_embed(self, current: GuildSettings, public: str) -> discord.Embed:
+        """The settings, in the reader's language; ``public`` is the language the server's
+        public messages speak now."""
+        embed = discord.Embed(title=_("Image settings for this server"),
                               colour=discord.Colour.blurple())
         embed.add_field(
-            name="Allowed channels",
+            name=_("Allowed channels"),
             value=(channel_list(current.allowed_channel_ids) if current.allowed_channel_ids
-                   else "Everywhere"), inline=False)
-        embed.add_field(name="/ideogram", value="on" if current.ideogram_enabled else "off")
-        embed.add_field(name="/reframe", value="on" if current.reframe_enabled else "off")
-        embed.add_field(name="Log channel", value=(
-            f"<#{current.log_channel_id}>" if current.log_channel_id else "none"))
-        provider = current.provider or f"{self.bot.provider_name} (bot default)"
-        embed.add_field(name="Provider", value=provider)
-        embed.add_field(name="Retention", value=f"{self.bot.settings.RETENTION_DAYS} days")
+                   else _("Everywhere")), inline=False)
+        embed.add_field(name="/ideogram", value=switch_word(current.ideogram_enabled))
+        embed.add_field(name="/reframe", value=switch_word(current.reframe_enabled))
+        embed.add_field(name=_("Log channel"), value=(
+            f"<#{current.log_channel_id}>" if current.log_channel_id else _("none")))
+        provider = current.provider or _("{provider} (bot default)",
+                                          provider=self.bot.provider_name)
+        embed.add_field(name=_("Provider"), value=provider)
+        days = self.bot.settings.RETENTION_DAYS
+        embed.add_field(name=_("Retention"), value=ngettext("{n} day", "{n} days", days))
+        language = LOCALE_NAMES.get(public, public)
+        embed.add_field(name=_("Language"), value=(
+            language if supported_locale(current.language) else
+            _("{language} (the server's language in Discord)", language=language)))
         words = current.blocked_words
         if words:
             listed = ", ".join(f"||{w}||" for w in words)
             value = truncate(listed, 1000)
             if len(listed) > 1000:
-                value += f"\n({len(words)} in all)"
+                value += "\n" + _("({n} in all)", n=format_number(len(words)))
         else:
-            value = "none"
-        embed.add_field(name=f"Blocked words ({len(words)})", value=value, inline=False)
+            value = _("none")
+        embed.add_field(name=_("Blocked words ({n})", n=format_number(len(words))), value=value,
+                        inline=False)
         return embed
 
-    @settings.command(name="channel-allow",
-                      description="Allow image commands in a channel (none listed = everywhere)")
-    @app_commands.describe(channel="The channel to allow")
+    @settings.command(name="channel-allow", description=locale_str(
+        "Allow image commands in a channel (none listed = everywhere)"))
+    @app_commands.describe(channel=locale_str("The channel to allow"))
     async def channel_allow(self, interaction: discord.Interaction,
                             channel: AllowableChannel) -> None:
         guild_id = guild_id_of(interaction)
         added = await self.bot.guild_settings.add_allowed_channel(guild_id, channel.id)
         current = self.bot.guild_settings.get(guild_id)
-        first = (added and len(current.allowed_channel_ids) == 1)
-        text = (f"{channel.mention} was already allowed." if not added else
-                f"Image commands now work in {channel.mention}"
-                + (" only." if first else f" too ({len(current.allowed_channel_ids)} "
-                   "channels in all)."))
+        count = len(current.allowed_channel_ids)
+        if not added:
+            text = _("{channel} was already allowed.", channel=channel.mention)
+        elif count == 1:
+            text = _("Image commands now work in {channel} only.", channel=channel.mention)
+        else:
+            text = ngettext("Image commands now work in {channel} too ({n} channel in all).",
+                            "Image commands now work in {channel} too ({n} channels in all).",
+                            count, channel=channel.mention)
         await self._reply(interaction, text)
 
     @settings.command(name="channel-disallow",
-                      description="Remove a channel from the allowed channels")
-    @app_commands.describe(channel="The channel to remove")
+                      description=locale_str("Remove a channel from the allowed channels"))
+    @app_commands.describe(channel=locale_str("The channel to remove"))
     async def channel_disallow(self, interaction: discord.Interaction,
                                channel: AllowableChannel) -> None:
         guild_id = guild_id_of(interaction)
         removed = await self.bot.guild_settings.remove_allowed_channel(guild_id, channel.id)
         current = self.bot.guild_settings.get(guild_id)
         if not removed:
-            text = f"{channel.mention} was not in the allowed channels."
+            text = _("{channel} was not in the allowed channels.", channel=channel.mention)
         elif current.allowed_channel_ids:
-            text = (f"Removed {channel.mention}. Allowed channels: "
-                    f"{channel_list(current.allowed_channel_ids)}.")
+            text = _("Removed {channel}. Allowed channels: {channels}.", channel=channel.mention,
+                     channels=channel_list(current.allowed_channel_ids))
         else:
-            text = f"Removed {channel.mention}. No channel is listed now, so image " \
-                   "commands work everywhere."
+            text = _("Removed {channel}. No channel is listed now, so image commands work "
+                     "everywhere.", channel=channel.mention)
         await self._reply(interaction, text)
 
     @settings.command(name="blocked-words-add",
-                      description="Refuse prompts with these words or phrases")
-    @app_commands.describe(words="Comma-separated words or phrases, e.g. word one, some phrase")
+                      description=locale_str("Refuse prompts with these words or phrases"))
+    @app_commands.describe(words=locale_str(
+        "Comma-separated words or phrases, e.g. word one, some phrase"))
     async def blocked_words_add(self, interaction: discord.Interaction,
-                                words: app_commands.Range[str, 1, 1000]) -> None:
+                                words: app_commands.Range[str, 1, MAX_WORDS_TEXT]) -> None:
         guild_id = guild_id_of(interaction)
         phrases = self._phrases(words)
         current = self.bot.guild_settings.get(guild_id)
         new = [p for p in phrases if p not in current.blocked_words]
-        if len(current.blocked_words) + len(new) > MAX_PHRASES_PER_GUILD:
-            raise Refusal(f"A server can block at most {MAX_PHRASES_PER_GUILD} words or "
-                          f"phrases; {len(current.blocked_words)} are listed already.")
+        listed = len(current.blocked_words)
+        if listed + len(new) > MAX_PHRASES_PER_GUILD:
+            raise Refusal(ngettext(
+                "A server can block at most {limit} words or phrases; {n} is listed already.",
+                "A server can block at most {limit} words or phrases; {n} are listed already.",
+                listed, limit=format_number(MAX_PHRASES_PER_GUILD)))
         added = await self.bot.guild_settings.add_blocked_words(guild_id, phrases)
         already = len(phrases) - len(added)
-        text = f"Blocked {len(added)} word(s) or phrase(s)"
-        text += f" ({already} already listed)." if already else "."
+        text = ngettext("Blocked {n} word or phrase.", "Blocked {n} words or phrases.",
+                        len(added))
+        if already:
+            text += " " + ngettext("({n} was already listed.)", "({n} were already listed.)",
+                                   already)
         await self._reply(interaction, text)
 
     @settings.command(name="blocked-words-remove",
-                      description="Stop refusing these words or phrases")
-    @app_commands.describe(words="Comma-separated words or phrases")
+                      description=locale_str("Stop refusing these words or phrases"))
+    @app_commands.describe(words=locale_str("Comma-separated words or phrases"))
     async def blocked_words_remove(self, interaction: discord.Interaction,
-                                   words: app_commands.Range[str, 1, 1000]) -> None:
+                                   words: app_commands.Range[str, 1, MAX_WORDS_TEXT]) -> None:
         guild_id = guild_id_of(interaction)
         phrases = self._phrases(words)
         removed = await self.bot.guild_settings.remove_blocked_words(guild_id, phrases)
         missing = len(phrases) - len(removed)
-        text = f"Removed {len(removed)} word(s) or phrase(s)"
-        text += f" ({missing} were not listed)." if missing else "."
+        text = ngettext("Removed {n} word or phrase.", "Removed {n} words or phrases.",
+                        len(removed))
+        if missing:
+            text += " " + ngettext("({n} was not listed.)", "({n} were not listed.)", missing)
         await self._reply(interaction, text)
 
     @staticmethod
     def _phrases(words: str) -> list[str]:
-        if not isinstance(words, str) or len(words) > 1000:
-            raise Refusal("Give at most 1000 characters of comma-separated words.")
+        if not isinstance(words, str) or len(words) > MAX_WORDS_TEXT:
+            raise Refusal(_("Give at most {limit} characters of comma-separated words.",
+                            limit=format_number(MAX_WORDS_TEXT)))
         try:
             return parse_phrases(words)
         except InvalidPhrases as exc:
             raise Refusal(str(exc)) from None
 
-    @settings.command(name="command", description="Turn /ideogram or /reframe on or off here")
-    @app_commands.describe(command="Which command", enabled="On (true) or off (false)")
+    @settings.command(name="command",
+                      description=locale_str("Turn /ideogram or /reframe on or off here"))
+    @app_commands.describe(command=locale_str("Which command"),
+                           enabled=locale_str("On (true) or off (false)"))
     async def command_switch(self, interaction: discord.Interaction,
                              command: Literal["ideogram", "reframe"], enabled: bool) -> None:
         guild_id = guild_id_of(interaction)
         if command not in ("ideogram", "reframe") or not isinstance(enabled, bool):
-            raise Refusal("Choose ideogram or reframe, and true or false.")
+            raise Refusal(_("Choose ideogram or reframe, and true or false."))
         await self.bot.guild_settings.update(guild_id, **{f"{command}_enabled": enabled})
-        state = "on" if enabled else "off"
-        extra = "" if command == "ideogram" else " (with the Reframe image menu and button)"
-        await self._reply(interaction, f"`/{command}`{extra} is now **{state}** here.")
+        named = ("`/ideogram`" if command == "ideogram"
+                 else _("`/reframe` (with the Reframe image menu and button)"))
+        text = (_("{command} is now **on** here.", command=named) if enabled
+                else _("{command} is now **off** here.", command=named))
+        await self._reply(interaction, text)
 
-    @settings.command(name="log-channel",
-                      description="Where blocked attempts and moderator actions are posted")
-    @app_commands.describe(channel="The log channel (leave out to stop logging)")
+    @settings.command(name="log-channel", description=locale_str(
+        "Where blocked attempts and moderator actions are posted"))
+    @app_commands.describe(channel=locale_str("The log channel (leave out to stop logging)"))
     async def log_channel(self, interaction: discord.Interaction,
                           channel: PostableChannel | None = None) -> None:
         guild_id = guild_id_of(interaction)
         if channel is None:
             await self.bot.guild_settings.update(guild_id, log_channel_id=None)
-            await self._reply(interaction, "No log channel now: nothing will be posted.")
+            await self._reply(interaction, _("No log channel now: nothing will be posted."))
             return
         await self.bot.guild_settings.update(guild_id, log_channel_id=channel.id)
-        text = f"Blocked attempts, quota changes and moderator cancellations go to " \
-               f"{channel.mention} now."
+        text = _("Blocked attempts, quota changes and moderator cancellations go to "
+                 "{channel} now.", channel=channel.mention)
         missing = self._missing_post_permissions(interaction, channel.id)
         if missing:
-            text += f" I can't post there yet: give me {missing} in {channel.mention}."
+            text += " " + _("I can't post there yet: give me {permissions} in {channel}.",
+                            permissions=missing, channel=channel.mention)
         await self._reply(interaction, text)
 
     def _missing_post_permissions(self, interaction: discord.Interaction,
@@ -235,29 +289,55 @@ class SettingsCog(commands.Cog):
         if resolved is None or me is None:
             return ""
         perms = resolved.permissions_for(me)
-        needed = [name for name, ok in (("View Channel", perms.view_channel),
-                                        ("Send Messages", perms.send_messages)) if not ok]
-        return " and ".join(needed)
+        needed = [permission_label(name) for name, ok in (
+            ("view_channel", perms.view_channel), ("send_messages", perms.send_messages))
+            if not ok]
+        return format_list(needed) if needed else ""
 
-    @settings.command(name="provider", description="Which backend serves /ideogram here")
-    @app_commands.describe(provider="runcomfy or ideogram")
+    @settings.command(name="provider",
+                      description=locale_str("Which backend serves /ideogram here"))
+    @app_commands.describe(provider=locale_str("runcomfy or ideogram"))
     async def provider(self, interaction: discord.Interaction,
                        provider: Literal["runcomfy", "ideogram"]) -> None:
         guild_id = guild_id_of(interaction)
         try:
             chosen = ProviderName(provider)
         except ValueError:
-            raise Refusal("Choose runcomfy or ideogram.") from None
+            raise Refusal(_("Choose runcomfy or ideogram.")) from None
         if self.bot.services.backend_key(chosen) is None:
-            needs = ("IDEOGRAM_BASE_URL and IDEOGRAM_API_KEY" if chosen is ProviderName.IDEOGRAM
-                     else "RUNCOMFY_API_TOKEN")
-            raise Refusal(f"The {chosen.value} provider is not configured on this bot: its "
-                          f"host must set {needs} first.")
+            needs = (["IDEOGRAM_BASE_URL", "IDEOGRAM_API_KEY"]
+                     if chosen is ProviderName.IDEOGRAM else ["RUNCOMFY_API_TOKEN"])
+            raise Refusal(_("The {provider} provider is not configured on this bot: its host "
+                            "must set {settings} first.", provider=chosen.value,
+                            settings=format_list(needs)))
         await self.bot.guild_settings.update(guild_id, provider=chosen.value)
-        note = (" Its `model` and `color_palette` options work now; `/reframe` stays on RunComfy "
-                "(the ideogram provider has no reframe)." if chosen is ProviderName.IDEOGRAM
-                else "")
-        await self._reply(interaction, f"`/ideogram` is served by **{chosen.value}** here.{note}")
+        text = _("`/ideogram` is served by **{provider}** here.", provider=chosen.value)
+        if chosen is ProviderName.IDEOGRAM:
+            text += " " + _("Its `model` and `color_palette` options work now; `/reframe` stays "
+                            "on RunComfy (the ideogram provider has no reframe).")
+        await self._reply(interaction, text)
+
+    @settings.command(name="language", description=locale_str(
+        "The language of this server's public messages (progress, results, log)"))
+    @app_commands.describe(language=locale_str(
+        "en, pt-BR or it (leave out to follow the server's language in Discord)"))
+    @app_commands.choices(language=LANGUAGE_CHOICES)
+    async def language(self, interaction: discord.Interaction,
+                       language: str | None = None) -> None:
+        guild_id = guild_id_of(interaction)
+        chosen = None if language is None else supported_locale(language)
+        if language is not None and (chosen is None or chosen != language):
+            raise Refusal(_("Choose {languages}.", languages=format_list(LOCALES)))
+        await self.bot.guild_settings.update(guild_id, language=chosen)
+        name = LOCALE_NAMES[interaction_public_locale(interaction)]
+        if chosen is None:
+            text = _("Public messages here (progress, results, the moderation log) now follow "
+                     "the server's language in Discord: **{language}**.", language=name)
+        else:
+            text = _("Public messages here (progress, results, the moderation log) are now in "
+                     "**{language}**.", language=name)
+        log.info("Guild %s set its language to %s", guild_id, chosen or "the server's default")
+        await self._reply(interaction, text)
 
 
 async def setup(bot: IdeogramBot) -> None:

@@ -22,7 +22,8 @@ ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1
 #: Children before parents; a few rows each between tests, so DELETE beats TRUNCATE's
 #: table rewrite (identity counters keep counting: no test depends on their values).
 EMPTY = "; ".join(f"DELETE FROM {table}" for table in (
-    "job_leases", "usage_reservations", "usage_totals", "quota_audit", "jobs",
+    "job_leases", "usage_reservations", "usage_totals", "quota_audit", "settings_audit",
+    "presets", "jobs",
     "guild_settings", "guild_allowed_channels", "guild_blocked_words", "guild_limits",
     "member_overrides"))
 

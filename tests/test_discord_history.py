@@ -88,7 +88,7 @@ async def test_paging_both_ways_stops_at_the_ends_and_survives_a_restart(
         embed = first["data"]["embeds"][0]
         assert shown_ids(embed) == newest_first[:5]
         assert deleted.short_id not in embed["description"]
-        assert "page 1/3" in embed["description"] and "12 image(s)" in embed["description"]
+        assert "page 1/3" in embed["description"] and "12 images" in embed["description"]
         newest = jobs[-1]
         assert (f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{newest.message_id}"
                 in embed["description"])
@@ -207,7 +207,7 @@ async def test_job_recall_for_owner_and_moderator_not_others(
         assert embed["description"] == "a paper crane"
         ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
         # A recalled copy has no Delete: Delete works only on the job's own message.
-        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info")]
+        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info", "remix")]
     # The image came from the original result message, not the provider's URL.
     assert local_server.state.request_counts["file"] == files_before
     assert fake.calls("GET", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")

@@ -69,7 +69,7 @@ async def test_ideogram_full_life(fake: FakeDiscord, bot: IdeogramBot,
     assert embed["image"]["url"] == f"attachment://ideogram-{job.short_id}.png"
     assert "ideogram/ideogram-v2/generate" in embed["footer"]["text"]
     assert custom_ids(final.json) == [f"job:{job.id}:{a}"
-                                      for a in ("reroll", "reframe", "info", "delete")]
+                                      for a in ("reroll", "reframe", "info", "delete", "remix")]
     assert final.json["content"].startswith("✅ Done")
 
     assert delivered.status is JobStatus.COMPLETED

@@ -251,7 +251,7 @@ async def test_history_export_for_moderators(fake: FakeDiscord, bot: IdeogramBot
     await dispatch(bot, payload)
     assert callback(fake, payload) == {"type": 5, "data": {"flags": 64}}
     [edit] = fake.edits_of_original(payload["token"])
-    assert "60 job(s)" in edit.json["content"]
+    assert "60 jobs" in edit.json["content"]
     [attached] = edit.files
     assert attached.filename.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(attached.data.decode("utf-8-sig"), newline="")))
@@ -287,7 +287,7 @@ async def test_commands_sync_with_the_documented_names_and_options(
         "show": [], "channel-allow": ["channel"], "channel-disallow": ["channel"],
         "blocked-words-add": ["words"], "blocked-words-remove": ["words"],
         "command": ["command", "enabled"], "log-channel": ["channel"],
-        "provider": ["provider"],
+        "provider": ["provider"], "language": ["language"],
     }
     by_name = {o["name"]: o for o in synced["settings"]["options"]}
     assert [c["value"] for c in by_name["command"]["options"][0]["choices"]] == [

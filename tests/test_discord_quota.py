@@ -136,7 +136,7 @@ async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
     await dispatch(bot, payload)
     await wait_delivered(bot, newest_only=True)
     final = [e for e in fake.edits_of_original(payload["token"]) if e.files][-1]
-    assert final.json["embeds"][0]["footer"]["text"].endswith(" · 2 left today")
+    assert final.json["embeds"][0]["footer"]["text"].endswith(" · 2 images left today")
     assert db_rows(db, "SELECT state, cost_actual FROM usage_reservations") == [("committed", 0.08)]
 
     again = chat_input("ideogram", {"prompt": "another"})

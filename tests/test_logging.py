@@ -146,3 +146,32 @@ def test_rate_limit_warnings_are_created_even_at_log_level_error(stream: io.Stri
     http_log.warning("We are being rate limited. %s %s responded with 429. Retrying in "
                      "%.2f seconds.", "PATCH", "https://discord.com/api/v10/x", 0.5)
     assert stream.getvalue() == ""
+
+
+def test_in_the_background_lines_keep_their_context_redaction_and_order(
+        stream: io.StringIO) -> None:
+    """``python -m bot`` logs through a queue: the loop never waits for the write."""
+    stop = configure_logging("INFO", [SECRET], stream=stream, background=True)
+    log = logging.getLogger("tests.background")
+    try:
+        log_context.bind_job("0123456789abcdef0123456789abcdef", 4242)
+        try:
+            for number in range(50):
+                log.info("line %d", number)
+            try:
+                _fail_with_secret()
+            except RuntimeError:
+                log.exception("it failed")
+            log.debug("not at INFO")
+        finally:
+            log_context.bind_guild(None)
+    finally:
+        stop()  # flushes the queue
+    lines = stream.getvalue().splitlines()
+    assert [line.split(": ", 1)[1].split(" [")[0] for line in lines[:50]] == [
+        f"line {n}" for n in range(50)]
+    assert all(line.endswith("[job=01234567 guild=4242]") for line in lines[:50])
+    text = stream.getvalue()
+    assert "it failed" in text and "Traceback" in text
+    assert SECRET not in text and INTERACTION_TOKEN not in text and REDACTED in text
+    assert "not at INFO" not in text

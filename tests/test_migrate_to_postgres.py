@@ -29,7 +29,8 @@ from tests.harness.process import REPO_ROOT
 from tests.helpers import ideogram_bot, store_rows, wait_delivered
 
 TABLES = ("jobs", "guild_settings", "guild_allowed_channels", "guild_blocked_words",
-          "guild_limits", "member_overrides", "usage_reservations", "quota_audit")
+          "guild_limits", "member_overrides", "usage_reservations", "quota_audit", "presets",
+          "settings_audit")
 
 
 @pytest.fixture

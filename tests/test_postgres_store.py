@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from bot.jobs import JobStatus
+from bot.presets import Preset
 from bot.quota import QuotaDenied
 from bot.quota_service import QuotaService
 from bot.settings_cache import GuildSettingsCache
@@ -270,7 +271,7 @@ async def test_delivered_jobs_give_their_lease_up(pg_url: str) -> None:
 # --------------------------------------------------------------------------- notices
 
 
-async def test_a_settings_change_reaches_the_other_process_within_moments(
+async def test_a_settings_or_preset_change_reaches_the_other_process_within_moments(
         pair: tuple[Store, Store]) -> None:
     first, second = pair
     here, there = GuildSettingsCache(first), GuildSettingsCache(second)
@@ -281,7 +282,10 @@ async def test_a_settings_change_reaches_the_other_process_within_moments(
     await here.add_blocked_words(SHARD0_GUILD, ["forbidden"])
     await here.update(SHARD0_GUILD, reframe_enabled=False)
     await here.add_allowed_channel(SHARD0_GUILD, 77)
-    await eventually(lambda: there.get(SHARD0_GUILD) == here.get(SHARD0_GUILD), timeout=5,
+    await here.save_preset(SHARD0_GUILD, Preset(name="Kit", style="design", updated_at=1.0),
+                           actor_id=MOD)
+    await eventually(lambda: there.get(SHARD0_GUILD) == here.get(SHARD0_GUILD)
+                     and there.preset(SHARD0_GUILD, "kit") is not None, timeout=5,
                      what="the other cache follows")
     assert time.monotonic() - started < 5
     seen = there.get(SHARD0_GUILD)

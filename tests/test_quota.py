@@ -148,8 +148,8 @@ async def test_daily_limit_rolls_at_midnight_utc(store: Store) -> None:
     await quota.reserve(job(user_id=4))  # someone else still may
     clock.set(utc(2024, 2, 1, 0, 0, 0))
     await quota.reserve(job())  # a new day
-    assert (await quota.allowance(GUILD, 3)).footer_text() == "0 left today"
-    assert (await quota.allowance(GUILD, 5)).footer_text() == "1 left today"
+    assert (await quota.allowance(GUILD, 3)).footer_text() == "0 images left today"
+    assert (await quota.allowance(GUILD, 5)).footer_text() == "1 image left today"
 
 
 async def test_monthly_limit_and_budget_roll_at_month_end(store: Store) -> None:

@@ -619,3 +619,39 @@ async def test_concurrent_use_does_not_corrupt(sqlite_store: Store) -> None:
     async with store.transaction(immediate=False) as conn:
         check = await conn.execute_fetchall("PRAGMA integrity_check")
     assert next(iter(check))[0] == "ok"
+
+
+# ---------------------------------------------------------------- presets, languages, batches
+
+
+async def test_presets_by_name_whatever_the_case_within_the_limit(store: Store) -> None:
+    from bot.presets import Preset
+    from bot.store import PresetLimitError
+
+    kit = Preset(name="Brand Kit", style="design", magic_prompt=False, prompt_suffix="navy",
+                 created_by=42, updated_at=1.0)
+    assert await store.save_preset(GUILD, kit, actor_id=42, limit=2) is None
+    newer = Preset(name="brand kit", aspect_ratio="16:9", created_by=43, updated_at=2.0)
+    assert await store.save_preset(GUILD, newer, actor_id=43, limit=2) == kit  # replaced
+    await store.save_preset(GUILD, Preset(name="Alpha", created_by=1, updated_at=3.0),
+                            actor_id=1, limit=2)
+    with pytest.raises(PresetLimitError):
+        await store.save_preset(GUILD, Preset(name="Zeta", updated_at=4.0), actor_id=1, limit=2)
+    assert [p.name for p in await store.guild_presets(GUILD)] == ["Alpha", "brand kit"]
+    assert (await store.all_presets())[GUILD][1] == newer
+    assert await store.delete_preset(GUILD, "BRAND KIT", actor_id=42) == newer
+    assert await store.delete_preset(GUILD, "brand kit", actor_id=42) is None
+    assert [p.name for p in await store.guild_presets(GUILD)] == ["Alpha"]
+    assert await store_rows(store, "SELECT action FROM settings_audit ORDER BY id") == [
+        ("preset:save",), ("preset:replace",), ("preset:save",), ("preset:delete",)]
+
+
+async def test_language_and_batches(store: Store) -> None:
+    settings = await store.update_guild_settings(GUILD, language="pt-BR")
+    assert settings.language == "pt-BR" and settings.provider is None
+    assert (await store.all_guild_settings())[GUILD].language == "pt-BR"
+    batch = [make_job(batch_id="b1", batch_index=i, batch_size=3, locale="it") for i in (2, 0, 1)]
+    for job in batch:
+        await store.insert_job(job)
+    found = await store.batch_jobs("b1")
+    assert [j.batch_index for j in found] == [0, 1, 2] and found[0].locale == "it"

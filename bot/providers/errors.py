@@ -1,20 +1,27 @@
 """Typed provider errors. Each carries ``user_message``: one short line a Discord user can act on.
 
-``user_message`` is the bot's own wording for each class, never the provider's text. The
-provider's explanation goes into ``detail`` (for the log), scrubbed of credentials: the
-clients blank out their own token, and any labelled credential (``Bearer …``) is blanked
-here whatever its origin.
+``user_message`` is the bot's own wording for each class, never the provider's text, in
+English (the text a job's row keeps today); ``localized_message`` is the same line in the
+reader's language, and ``code`` with ``params`` name it without words, for storing and
+rendering later (:func:`provider_error_text`). The provider's explanation goes into
+``detail`` (for the log), scrubbed of credentials: the clients blank out their own token,
+and any labelled credential (``Bearer …``) is blanked here whatever its origin.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
+from bot.i18n import N_, _
 from bot.providers.redact import redact
 
 
 class ProviderError(Exception):
     """Base of every provider failure."""
 
-    user_message = "The image service failed. Please try again in a moment."
+    code: ClassVar[str] = "provider_failed"
+    user_message = N_("The image service failed. Please try again in a moment.")
     #: True when retrying the same call later may succeed.
     retryable = False
 
@@ -23,9 +30,20 @@ class ProviderError(Exception):
         self.status_code = status_code
         super().__init__(self.detail or self.user_message)
 
+    @property
+    def params(self) -> dict[str, object]:
+        """What :attr:`code`'s text needs besides the code (none for most)."""
+        return {}
+
+    @property
+    def localized_message(self) -> str:
+        """:attr:`user_message` in the reader's language."""
+        return provider_error_text(self.code, self.params) or _(self.user_message)
+
 
 class AuthenticationError(ProviderError):
-    user_message = (
+    code = "provider_token_refused"
+    user_message = N_(
         "The bot's image-service token was refused. Ask the bot's owner to check "
         "RUNCOMFY_API_TOKEN."
     )
@@ -34,14 +52,16 @@ class AuthenticationError(ProviderError):
 class IdeogramKeyRefused(AuthenticationError):
     """The synchronous generate API (seed 004) refused the key (401/403)."""
 
-    user_message = (
+    code = "ideogram_key_refused"
+    user_message = N_(
         "The bot's Ideogram API key was refused. Ask the bot's owner to check "
         "IDEOGRAM_API_KEY and IDEOGRAM_AUTH."
     )
 
 
 class InsufficientBalance(ProviderError):
-    user_message = (
+    code = "insufficient_balance"
+    user_message = N_(
         "The bot's image-service account is out of credit. Ask the bot's owner to top it up."
     )
 
@@ -49,16 +69,19 @@ class InsufficientBalance(ProviderError):
 class InputRejected(ProviderError):
     """The provider refused the inputs (400/422); ``detail`` holds its explanation."""
 
-    user_message = ("The image service refused these options. Try a shorter or different "
-                    "prompt, or other options.")
+    code = "input_rejected"
+    user_message = N_("The image service refused these options. Try a shorter or different "
+                      "prompt, or other options.")
 
 
 class RequestNotFound(ProviderError):
-    user_message = "The image service no longer knows this job (it may have expired)."
+    code = "request_not_found"
+    user_message = N_("The image service no longer knows this job (it may have expired).")
 
 
 class RateLimited(ProviderError):
-    user_message = "The image service is busy right now. Please try again in a minute."
+    code = "rate_limited"
+    user_message = N_("The image service is busy right now. Please try again in a minute.")
     retryable = True
 
     def __init__(self, detail: str = "", *, status_code: int | None = 429,
@@ -68,21 +91,37 @@ class RateLimited(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    user_message = "The image service is unavailable right now. Please try again shortly."
+    code = "provider_unavailable"
+    user_message = N_("The image service is unavailable right now. Please try again shortly.")
     retryable = True
+
+
+#: :class:`ServiceFailure`'s text, with the HTTP status and without it.
+SERVICE_FAILED_WITH_STATUS = N_(
+    "The image service failed (error {status}). Please try again shortly.")
+SERVICE_FAILED = N_("The image service failed. Please try again shortly.")
 
 
 class ServiceFailure(ProviderUnavailable):
     """A 5xx that carried the provider's own explanation (e.g. seed 004's error envelope)."""
 
+    code = "service_failure"
+
+    @property
+    def params(self) -> dict[str, object]:
+        return {"status": self.status_code} if self.status_code else {}
+
     @property
     def user_message(self) -> str:  # type: ignore[override]
-        code = f" (error {self.status_code})" if self.status_code else ""
-        return f"The image service failed{code}. Please try again shortly."
+        if self.status_code:
+            return SERVICE_FAILED_WITH_STATUS.format(status=self.status_code)
+        return SERVICE_FAILED
 
 
 class MalformedResponse(ProviderError):
-    user_message = "The image service sent an answer the bot could not read. Please try again."
+    code = "malformed_response"
+    user_message = N_(
+        "The image service sent an answer the bot could not read. Please try again.")
     retryable = True
 
 
@@ -92,7 +131,8 @@ class SubmitUncertain(ProviderError):
     Never retried, since a second submit could be a second charge.
     """
 
-    user_message = (
+    code = "submit_uncertain"
+    user_message = N_(
         "The image service did not answer in time, so the bot cannot tell whether the job "
         "started. It was not resent, to avoid a double charge; please try again."
     )
@@ -100,4 +140,24 @@ class SubmitUncertain(ProviderError):
 
 #: ``error`` of a job the provider itself reported as failed: its reason (scrubbed) is
 #: logged, not shown, as users see only the bot's own words.
-FAILED_AT_PROVIDER = "the bot's owner can find its reason in the bot's log"
+FAILED_AT_PROVIDER = N_("the bot's owner can find its reason in the bot's log")
+
+_BY_CODE: dict[str, type[ProviderError]] = {
+    cls.code: cls for cls in (
+        ProviderError, AuthenticationError, IdeogramKeyRefused, InsufficientBalance,
+        InputRejected, RequestNotFound, RateLimited, ProviderUnavailable, MalformedResponse,
+        SubmitUncertain,
+    )
+}
+
+
+def provider_error_text(code: str, params: Mapping[str, object] | None = None) -> str | None:
+    """The text of a provider error ``code`` (with its ``params``) in the reader's
+    language; None for a code that is not a provider error's."""
+    if code == ServiceFailure.code:
+        status = (params or {}).get("status")
+        return _(SERVICE_FAILED_WITH_STATUS, status=status) if status else _(SERVICE_FAILED)
+    found = _BY_CODE.get(code)
+    if found is None:
+        return None
+    return _(found.user_message)  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from types import ModuleType, TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
+from bot.presets import Preset
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,14 @@ ChangeCallback = Callable[[str | None], Awaitable[None]]
 
 #: The topic of server settings changes (key: the guild id).
 GUILD_SETTINGS_TOPIC = "guild_settings"
+#: The topic of server preset changes (key: the guild id).
+PRESETS_TOPIC = "presets"
 
 JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobRecord))
 _JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(JOB_FIELDS) - {"id"}
 TERMINAL_STATUSES: tuple[JobStatus, ...] = tuple(s for s in JobStatus if s.terminal)
 _GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
-    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled"}
+    {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled", "language"}
 )
 #: Tries of a transaction the engine aborted to break a deadlock between processes.
 CONFLICT_ATTEMPTS = 6
@@ -62,6 +65,14 @@ class StoreError(Exception):
 
 class JobNotFoundError(StoreError, LookupError):
     """``update_job`` was given an id with no row."""
+
+
+class PresetLimitError(StoreError):
+    """A server already has the most presets it may keep."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a server keeps at most {limit} presets")
+        self.limit = limit
 
 
 class StoreBusyError(StoreError):
@@ -84,6 +95,8 @@ class GuildSettings:
     log_channel_id: int | None = None
     ideogram_enabled: bool = True
     reframe_enabled: bool = True
+    #: ``/settings language`` (en, pt-BR or it); None: the server's Discord language.
+    language: str | None = None
     allowed_channel_ids: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
     updated_at: float | None = None
@@ -135,6 +148,16 @@ def row_to_job(row: Row) -> JobRecord:
     data["inputs"] = json.loads(data["inputs"]) if data.get("inputs") else {}
     data["result_urls"] = json.loads(data["result_urls"]) if data.get("result_urls") else []
     return JobRecord(**data)
+
+
+def row_to_preset(row: Row) -> Preset:
+    magic = row["magic_prompt"]
+    return Preset(
+        name=str(row["name"]), style=row["style"], aspect_ratio=row["aspect_ratio"],
+        magic_prompt=None if magic is None else bool(magic),
+        negative_prompt=row["negative_prompt"], prompt_suffix=row["prompt_suffix"],
+        color_palette=row["color_palette"], created_by=int(row["created_by"]),
+        updated_at=float(row["updated_at"]))
 
 
 def statuses_json(statuses: Iterable[JobStatus | str]) -> str:
@@ -513,6 +536,7 @@ class Store(abc.ABC):
                 log_channel_id=row["log_channel_id"],
                 ideogram_enabled=bool(row["ideogram_enabled"]),
                 reframe_enabled=bool(row["reframe_enabled"]),
+                language=row["language"],
                 updated_at=row["updated_at"],
             )
         return dataclasses.replace(
@@ -520,6 +544,66 @@ class Store(abc.ABC):
             allowed_channel_ids=frozenset(int(r[0]) for r in channels),
             blocked_words=tuple(str(r[0]) for r in words),
         )
+
+    # ------------------------------------------------------------------ batches
+
+    async def batch_jobs(self, batch_id: str) -> list[JobRecord]:
+        """The jobs of one batch, in order (``/ideogram count:N``)."""
+        rows = await self._fetchall(self._sql.SELECT_BATCH_JOBS, (batch_id,))
+        return [row_to_job(row) for row in rows]
+
+    # ------------------------------------------------------------------ presets
+
+    async def all_presets(self) -> dict[int, list[Preset]]:
+        """Every server's presets (for the in-memory settings cache)."""
+        found: dict[int, list[Preset]] = {}
+        for row in await self._fetchall(self._sql.SELECT_ALL_PRESETS):
+            found.setdefault(int(row["guild_id"]), []).append(row_to_preset(row))
+        return found
+
+    async def guild_presets(self, guild_id: int) -> list[Preset]:
+        rows = await self._fetchall(self._sql.SELECT_GUILD_PRESETS, (guild_id,))
+        return [row_to_preset(row) for row in rows]
+
+    async def save_preset(self, guild_id: int, preset: Preset, *, actor_id: int,
+                          limit: int) -> Preset | None:
+        """Save (or replace, by name) a preset and audit it; return the one it replaced.
+        Raises :class:`PresetLimitError` when the server has ``limit`` others already."""
+        async with self.transaction(immediate=True):
+            await self._lock_guild_settings(guild_id)  # counting and adding: one at a time
+            row = await self._fetchone(self._sql.SELECT_PRESET, (guild_id, preset.name))
+            old = None if row is None else row_to_preset(row)
+            if old is None:
+                count_row = await self._fetchone(self._sql.COUNT_GUILD_PRESETS, (guild_id,))
+                if count_row is not None and int(count_row[0]) >= limit:
+                    raise PresetLimitError(limit)
+            await self._execute(self._sql.UPSERT_PRESET, {
+                "guild_id": guild_id, "name": preset.name, "style": preset.style,
+                "aspect_ratio": preset.aspect_ratio,
+                "magic_prompt": None if preset.magic_prompt is None else int(preset.magic_prompt),
+                "negative_prompt": preset.negative_prompt,
+                "prompt_suffix": preset.prompt_suffix, "color_palette": preset.color_palette,
+                "created_by": preset.created_by, "updated_at": preset.updated_at})
+            await self._execute(self._sql.INSERT_SETTINGS_AUDIT, (
+                guild_id, actor_id, "preset:replace" if old else "preset:save",
+                json.dumps({"name": preset.name, **preset.options()}, ensure_ascii=False),
+                time.time()))
+            await self._changed(PRESETS_TOPIC, guild_id)
+        return old
+
+    async def delete_preset(self, guild_id: int, name: str, *, actor_id: int) -> Preset | None:
+        """Delete a preset (by name, any case) and audit it; None if there was none."""
+        async with self.transaction(immediate=True):
+            row = await self._fetchone(self._sql.SELECT_PRESET, (guild_id, name))
+            if row is None:
+                return None
+            old = row_to_preset(row)
+            await self._execute(self._sql.DELETE_PRESET, (guild_id, old.name))
+            await self._execute(self._sql.INSERT_SETTINGS_AUDIT, (
+                guild_id, actor_id, "preset:delete", json.dumps({"name": old.name}),
+                time.time()))
+            await self._changed(PRESETS_TOPIC, guild_id)
+        return old
 
     async def all_guild_settings(self) -> dict[int, GuildSettings]:
         """Every guild that has changed a setting (for the in-memory settings cache)."""
@@ -535,6 +619,7 @@ class Store(abc.ABC):
                 log_channel_id=row["log_channel_id"],
                 ideogram_enabled=bool(row["ideogram_enabled"]),
                 reframe_enabled=bool(row["reframe_enabled"]),
+                language=row["language"],
                 updated_at=row["updated_at"],
             )
         allowed: dict[int, set[int]] = {}
@@ -551,7 +636,7 @@ class Store(abc.ABC):
         return found
 
     async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
-        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled."""
+        """Set any of provider, log_channel_id, ideogram_enabled, reframe_enabled, language."""
         unknown = set(fields) - _GUILD_SETTINGS_FIELDS
         if unknown:
             raise ValueError(f"cannot update guild setting(s): {', '.join(sorted(unknown))}")
@@ -566,6 +651,7 @@ class Store(abc.ABC):
                     "log_channel_id": current.log_channel_id,
                     "ideogram_enabled": int(bool(current.ideogram_enabled)),
                     "reframe_enabled": int(bool(current.reframe_enabled)),
+                    "language": current.language,
                     "updated_at": time.time(),
                 },
             )

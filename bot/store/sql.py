@@ -299,6 +299,56 @@ M0004_INDEX_JOBS_UNDELIVERED = (
 )
 M0004_SET_VERSION = "PRAGMA user_version = 4"
 
+# --------------------------------------------------------------------------- migration 5
+
+# Batches (``/ideogram count:N``: N jobs sharing one reply), the preset a job used, server
+# presets (a server's brand kit), and an audit of moderators' changes to them.
+M0005_ADD_JOBS_BATCH_ID = "ALTER TABLE jobs ADD COLUMN batch_id TEXT"
+M0005_ADD_JOBS_BATCH_INDEX = "ALTER TABLE jobs ADD COLUMN batch_index INTEGER"
+M0005_ADD_JOBS_BATCH_SIZE = "ALTER TABLE jobs ADD COLUMN batch_size INTEGER"
+M0005_ADD_JOBS_PRESET = "ALTER TABLE jobs ADD COLUMN preset TEXT"
+M0005_INDEX_JOBS_BATCH = (
+    "CREATE INDEX idx_jobs_batch ON jobs (batch_id, batch_index) WHERE batch_id IS NOT NULL"
+)
+M0005_CREATE_PRESETS = """
+CREATE TABLE presets (
+    guild_id         INTEGER NOT NULL,
+    name             TEXT NOT NULL COLLATE NOCASE,
+    style            TEXT,
+    aspect_ratio     TEXT,
+    magic_prompt     INTEGER CHECK (magic_prompt IN (0, 1)),
+    negative_prompt  TEXT,
+    prompt_suffix    TEXT,
+    color_palette    TEXT,
+    created_by       INTEGER NOT NULL,
+    updated_at       REAL NOT NULL,
+    PRIMARY KEY (guild_id, name)
+)
+"""
+M0005_CREATE_SETTINGS_AUDIT = """
+CREATE TABLE settings_audit (
+    id          INTEGER PRIMARY KEY,
+    guild_id    INTEGER NOT NULL,
+    actor_id    INTEGER NOT NULL,
+    action      TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT '',
+    created_at  REAL NOT NULL
+)
+"""
+M0005_INDEX_SETTINGS_AUDIT = (
+    "CREATE INDEX idx_settings_audit_guild ON settings_audit (guild_id, created_at)"
+)
+M0005_SET_VERSION = "PRAGMA user_version = 5"
+
+# --------------------------------------------------------------------------- migration 6
+
+# Languages: a server's own choice (``/settings language``: en, pt-BR or it; NULL = follow
+# the server's Discord language), and the language a job's public messages speak, fixed
+# when the job starts so that a restart and a channel post still speak it.
+M0006_ADD_GUILD_SETTINGS_LANGUAGE = "ALTER TABLE guild_settings ADD COLUMN language TEXT"
+M0006_ADD_JOBS_LOCALE = "ALTER TABLE jobs ADD COLUMN locale TEXT"
+M0006_SET_VERSION = "PRAGMA user_version = 6"
+
 # --------------------------------------------------------------------------- jobs
 
 INSERT_JOB = """
@@ -306,13 +356,14 @@ INSERT INTO jobs (
     id, request_id, provider, model, guild_id, channel_id, user_id, application_id,
     interaction_id, message_id, inputs, seed, status, queue_position, error, result_urls,
     cost, created_at, submitted_at, started_at, finished_at, delivered_at, updated_at,
-    revised_prompt, deleted_at, submitting_at, sealed_token, token_expires_at
+    revised_prompt, deleted_at, submitting_at, sealed_token, token_expires_at, batch_id,
+    batch_index, batch_size, preset, locale
 ) VALUES (
     :id, :request_id, :provider, :model, :guild_id, :channel_id, :user_id, :application_id,
     :interaction_id, :message_id, :inputs, :seed, :status, :queue_position, :error,
     :result_urls, :cost, :created_at, :submitted_at, :started_at, :finished_at,
     :delivered_at, :updated_at, :revised_prompt, :deleted_at, :submitting_at, :sealed_token,
-    :token_expires_at
+    :token_expires_at, :batch_id, :batch_index, :batch_size, :preset, :locale
 )
 """
 
@@ -335,6 +386,8 @@ def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
 
 
 SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
+# (batch_id): every job of a batch, in its order
+SELECT_BATCH_JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index ASC"
 # (guild_id, prefix length, prefix); two rows at most, so the caller can spot ambiguity.
 SELECT_JOBS_BY_PREFIX = """
 SELECT * FROM jobs
@@ -432,27 +485,31 @@ WHERE id IN (SELECT value FROM json_each(?)) AND status IN (SELECT value FROM js
 
 # Every guild's settings at once, for the in-memory settings cache (read at start).
 SELECT_ALL_GUILD_SETTINGS = """
-SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, language,
+       updated_at
 FROM guild_settings
 """
 SELECT_ALL_ALLOWED_CHANNELS = "SELECT guild_id, channel_id FROM guild_allowed_channels"
 SELECT_ALL_BLOCKED_WORDS = "SELECT guild_id, phrase FROM guild_blocked_words ORDER BY phrase"
 
 SELECT_GUILD_SETTINGS = """
-SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+SELECT guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, language,
+       updated_at
 FROM guild_settings WHERE guild_id = ?
 """
 UPSERT_GUILD_SETTINGS = """
 INSERT INTO guild_settings (
-    guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, updated_at
+    guild_id, provider, log_channel_id, ideogram_enabled, reframe_enabled, language, updated_at
 ) VALUES (
-    :guild_id, :provider, :log_channel_id, :ideogram_enabled, :reframe_enabled, :updated_at
+    :guild_id, :provider, :log_channel_id, :ideogram_enabled, :reframe_enabled, :language,
+    :updated_at
 )
 ON CONFLICT (guild_id) DO UPDATE SET
     provider = excluded.provider,
     log_channel_id = excluded.log_channel_id,
     ideogram_enabled = excluded.ideogram_enabled,
     reframe_enabled = excluded.reframe_enabled,
+    language = excluded.language,
     updated_at = excluded.updated_at
 """
 SELECT_ALLOWED_CHANNELS = (
@@ -465,6 +522,34 @@ DELETE_ALLOWED_CHANNEL = "DELETE FROM guild_allowed_channels WHERE guild_id = ? 
 SELECT_BLOCKED_WORDS = "SELECT phrase FROM guild_blocked_words WHERE guild_id = ? ORDER BY phrase"
 INSERT_BLOCKED_WORD = "INSERT OR IGNORE INTO guild_blocked_words (guild_id, phrase) VALUES (?, ?)"
 DELETE_BLOCKED_WORD = "DELETE FROM guild_blocked_words WHERE guild_id = ? AND phrase = ?"
+
+# --------------------------------------------------------------------------- presets
+
+# (guild_id) a server's presets, by name
+SELECT_GUILD_PRESETS = "SELECT * FROM presets WHERE guild_id = ? ORDER BY name"
+SELECT_ALL_PRESETS = "SELECT * FROM presets ORDER BY guild_id, name"
+# (guild_id)
+COUNT_GUILD_PRESETS = "SELECT count(*) FROM presets WHERE guild_id = ?"
+# (guild_id, name)
+SELECT_PRESET = "SELECT * FROM presets WHERE guild_id = ? AND name = ?"
+UPSERT_PRESET = """
+INSERT INTO presets (guild_id, name, style, aspect_ratio, magic_prompt, negative_prompt,
+                     prompt_suffix, color_palette, created_by, updated_at)
+VALUES (:guild_id, :name, :style, :aspect_ratio, :magic_prompt, :negative_prompt,
+        :prompt_suffix, :color_palette, :created_by, :updated_at)
+ON CONFLICT (guild_id, name) DO UPDATE SET
+    name = excluded.name, style = excluded.style, aspect_ratio = excluded.aspect_ratio,
+    magic_prompt = excluded.magic_prompt, negative_prompt = excluded.negative_prompt,
+    prompt_suffix = excluded.prompt_suffix, color_palette = excluded.color_palette,
+    created_by = excluded.created_by, updated_at = excluded.updated_at
+"""
+# (guild_id, name)
+DELETE_PRESET = "DELETE FROM presets WHERE guild_id = ? AND name = ?"
+# (guild_id, actor_id, action, detail, created_at)
+INSERT_SETTINGS_AUDIT = """
+INSERT INTO settings_audit (guild_id, actor_id, action, detail, created_at)
+VALUES (?, ?, ?, ?, ?)
+"""
 
 # --------------------------------------------------------------------------- quota
 

@@ -34,6 +34,8 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("member_overrides", None),
     ("usage_reservations", "id"),
     ("quota_audit", "id"),
+    ("presets", None),
+    ("settings_audit", "id"),
 )
 BATCH_ROWS = 5000
 USAGE = "usage: python -m bot migrate-to-postgres SQLITE_PATH POSTGRES_URL"

@@ -252,6 +252,8 @@ class JobTracker:
             request_id=receipt.request_id, submitted_at=now))
         if queued is None:  # cannot happen unless someone else ended it meanwhile
             return await self._store.get_job(job.id) or marked
+        log.info("Job %s (%s) for user %s in guild %s sent: request %s", job.short_id,
+                 job.model, job.user_id, job.guild_id, receipt.request_id)
         self._states[job.id] = PollState(status=JobStatus.QUEUED)
         self._schedule(job.id, now + self._config.polling.first_delay)
         await self._emit(JobEvent(job=queued, eta=self.eta(queued, now)))

@@ -16,6 +16,7 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.i18n import N_, _
 from bot.leases import LeaseKeeper
 from bot.log_context import bind_guild
 from bot.loop_lag import LoopLagMonitor
@@ -30,14 +31,17 @@ from bot.retention import RetentionTask
 from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import JobTracker
-from cogs.core.components import JobButton
+from cogs.core.batch_actions import BatchActions
+from cogs.core.components import BatchButton, JobButton
 from cogs.core.errors import BotTree, Refusal
 from cogs.core.job_actions import JobActions
+from cogs.core.languages import enter_interaction_locale
 from cogs.core.launch import JobLauncher
 from cogs.core.modlog import ModLog
 from cogs.core.result_delivery import ResultDelivery
 from cogs.core.server_rules import ServerRules
 from cogs.core.services import Services
+from cogs.core.translator import CommandTranslator
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,9 @@ log = logging.getLogger(__name__)
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
-#: The answer to any command while the bot is stopping (SIGTERM/SIGINT).
-RESTARTING = "The bot is restarting: try again in a moment."
+#: The answer to any command while the bot is stopping (SIGTERM/SIGINT); English, shown as
+#: ``_(RESTARTING)``.
+RESTARTING = N_("The bot is restarting: try again in a moment.")
 #: Tasks a graceful stop lets finish (within the grace) before it stops the tracker:
 #: discord.py's tasks that run a command or a component callback, and the tracker's
 #: submits of jobs already answered (cut short, such a job could only end "interrupted").
@@ -55,8 +60,8 @@ _HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "d
 
 #: The extensions, one per user-facing feature (RoboDanny's habit: an explicit tuple).
 EXTENSIONS: tuple[str, ...] = (
-    "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.history", "cogs.export",
-    "cogs.queue", "cogs.quota", "cogs.help",
+    "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.remix", "cogs.preset",
+    "cogs.history", "cogs.export", "cogs.queue", "cogs.quota", "cogs.help",
 )
 
 class IdeogramTree(BotTree):
@@ -64,12 +69,13 @@ class IdeogramTree(BotTree):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         bind_guild(interaction.guild_id)  # this interaction's log lines name its server
+        enter_interaction_locale(interaction)  # and its answers speak the member's language
         client = self.client
         if not (isinstance(client, IdeogramBot) and client.stopping):
             return await super().interaction_check(interaction)
         if interaction.type is not discord.InteractionType.autocomplete:
             with contextlib.suppress(discord.HTTPException):
-                await interaction.response.send_message(RESTARTING, ephemeral=True)
+                await interaction.response.send_message(_(RESTARTING), ephemeral=True)
                 observe_ack(interaction.created_at.timestamp())
         return False
 
@@ -91,6 +97,7 @@ class IdeogramBot(commands.Bot):
     provider_name: str
     result_delivery: ResultDelivery
     job_actions: JobActions
+    batch_actions: BatchActions
     launcher: JobLauncher
     server_rules: ServerRules
     quota: QuotaService
@@ -129,6 +136,7 @@ class IdeogramBot(commands.Bot):
         self.result_delivery = ResultDelivery(self, services.downloads,
                                         min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
+        self.batch_actions = BatchActions(self)
         self.launcher = JobLauncher(self)
         self.server_rules = ServerRules(self)
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
@@ -149,9 +157,10 @@ class IdeogramBot(commands.Bot):
     async def _refuse_while_stopping(self, interaction: discord.Interaction,
                                      job: object) -> None:
         if self.stopping:
-            raise Refusal(RESTARTING)
+            raise Refusal(_(RESTARTING))
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         await self.guild_settings.load()
         await self.guild_settings.follow_changes()  # other processes' changes (PostgreSQL)
         # The server's rules refuse before anything is reserved or written.
@@ -159,7 +168,7 @@ class IdeogramBot(commands.Bot):
         self.result_delivery.add_footer_source(self.quota.footer_text)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(JobButton)
+        self.add_dynamic_items(JobButton, BatchButton)
         # Settle what a stopped process left reserved, before the tracker resumes jobs; the
         # quota listens first, so a result's footer already counts its own settlement.
         await self.quota.reconcile()

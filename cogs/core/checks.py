@@ -8,16 +8,17 @@ from typing import Final
 
 import discord
 
+from bot.i18n import N_, _
 from bot.jobs import JobRecord
 from cogs.core.errors import SERVER_ONLY, Refusal
 
-MODERATORS_ONLY: Final = "Only moderators (Manage Server permission) can do that."
+MODERATORS_ONLY: Final = N_("Only moderators (Manage Server permission) can do that.")
 
 
 def guild_id_of(interaction: discord.Interaction) -> int:
     """The server the interaction came from, or a :class:`Refusal` in direct messages."""
     if interaction.guild_id is None:
-        raise Refusal(SERVER_ONLY)
+        raise Refusal(_(SERVER_ONLY))
     return interaction.guild_id
 
 
@@ -30,11 +31,11 @@ def require_moderator(interaction: discord.Interaction) -> None:
     """Raise :class:`Refusal` unless the user has Manage Server or Administrator here."""
     guild_id_of(interaction)
     if not is_moderator(interaction):
-        raise Refusal(MODERATORS_ONLY)
+        raise Refusal(_(MODERATORS_ONLY))
 
 
 def refuse_if_deleted(job: JobRecord) -> None:
     """A deleted job is gone for everyone: Info, Reroll, Remix, recall (and anything else
     that reuses it) are refused with :class:`Refusal`."""
     if job.deleted_at is not None:
-        raise Refusal(f"Job `{job.short_id}` was deleted.")
+        raise Refusal(_("Job `{job}` was deleted.", job=job.short_id))

@@ -1,5 +1,5 @@
-"""Persistent buttons on job replies. The custom_id carries the job id, so they keep
-working after a restart (registered once with ``add_dynamic_items``)."""
+"""Persistent buttons on job and batch replies. The custom_id carries the job (or batch) id,
+so they keep working after a restart (registered once with ``add_dynamic_items``)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from typing import TYPE_CHECKING, Any, Final
 
 import discord
 
+from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL
 from bot.jobs import JobRecord, JobStatus
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-ACTIONS: Final = ("cancel", "reroll", "reframe", "info", "delete")
+ACTIONS: Final = ("cancel", "reroll", "reframe", "info", "delete", "remix")
 _LOOKS: Final[dict[str, tuple[str, discord.ButtonStyle, str]]] = {
     "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
     "reroll": ("Reroll", discord.ButtonStyle.primary, "🎲"),
     "reframe": ("Reframe", discord.ButtonStyle.secondary, "🖼️"),
     "info": ("Info", discord.ButtonStyle.secondary, "ℹ️"),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️"),
+    "remix": ("Remix", discord.ButtonStyle.secondary, "✏️"),
 }
+#: Text-to-image results can be remixed (a new prompt, the same other options).
+REMIXABLE_MODELS: Final = (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL)
 
 
 def custom_id(job_id: str, action: str) -> str:
@@ -29,7 +33,7 @@ def custom_id(job_id: str, action: str) -> str:
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"job:(?P<job_id>[0-9a-f]{32}):(?P<action>cancel|reroll|reframe|info|delete)",
+    template=r"job:(?P<job_id>[0-9a-f]{32}):(?P<action>cancel|reroll|reframe|info|delete|remix)",
 ):
     def __init__(self, job_id: str, action: str) -> None:
         label, style, emoji = _LOOKS[action]
@@ -52,7 +56,8 @@ def buttons_for(job: JobRecord) -> list[str]:
     if job.status in (JobStatus.PENDING, JobStatus.QUEUED):
         return ["cancel", "info"]
     if job.status is JobStatus.COMPLETED:
-        return ["reroll", "reframe", "info", "delete"]
+        remix = ["remix"] if job.model in REMIXABLE_MODELS else []
+        return ["reroll", "reframe", "info", "delete", *remix]
     if job.status is JobStatus.FAILED:
         return ["reroll", "info"]
     return ["info"]
@@ -62,4 +67,57 @@ def job_view(job: JobRecord) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in buttons_for(job):
         view.add_item(JobButton(job.id, action))
+    return view
+
+
+def batch_custom_id(batch_id: str, action: str) -> str:
+    return f"batch:{batch_id}:{action}"
+
+
+class BatchButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"batch:(?P<batch_id>[0-9a-f]{32}):(?P<action>[1-4]|rerollall|cancel)",
+):
+    """A batch's buttons: 1…N (post that image full size), Reroll all, Cancel."""
+
+    def __init__(self, batch_id: str, action: str, *, disabled: bool = False) -> None:
+        if action == "rerollall":
+            button: discord.ui.Button[Any] = discord.ui.Button(
+                label="Reroll all", style=discord.ButtonStyle.primary, emoji="🎲",
+                custom_id=batch_custom_id(batch_id, action))
+        elif action == "cancel":
+            button = discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger,
+                                       emoji="✖️", custom_id=batch_custom_id(batch_id, action))
+        else:
+            button = discord.ui.Button(label=action, style=discord.ButtonStyle.secondary,
+                                       custom_id=batch_custom_id(batch_id, action),
+                                       disabled=disabled)
+        super().__init__(button)
+        self.batch_id = batch_id
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> BatchButton:
+        return cls(match["batch_id"], match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        await bot.batch_actions.handle(interaction, self.batch_id, self.action)
+
+
+def batch_view(jobs: list[JobRecord]) -> discord.ui.View:
+    """While a batch runs: Cancel, if anything is still waiting. When it has ended: a
+    button per image (disabled for one that failed) and Reroll all."""
+    view = discord.ui.View(timeout=None)
+    batch_id = jobs[0].batch_id
+    assert batch_id is not None
+    if not all(job.status.terminal for job in jobs):
+        if any(job.status in (JobStatus.PENDING, JobStatus.QUEUED) for job in jobs):
+            view.add_item(BatchButton(batch_id, "cancel"))
+        return view
+    for number, job in enumerate(jobs, start=1):
+        view.add_item(BatchButton(batch_id, str(number),
+                                  disabled=job.status is not JobStatus.COMPLETED))
+    view.add_item(BatchButton(batch_id, "rerollall"))
     return view

@@ -10,25 +10,34 @@ from typing import Final
 import discord
 from discord import app_commands
 
+from bot.i18n import N_, LazyText, _, format_number
 from bot.inputs import InvalidInput
 from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
+from cogs.core.languages import enter_interaction_locale
 from cogs.core.option_check import OptionRefused, check_options
+from cogs.core.permissions import permission_label
 
 log = logging.getLogger(__name__)
 
-#: The refusal of a command used outside a server.
-SERVER_ONLY: Final = "This command works in a server, not in direct messages."
+#: The refusal of a command used outside a server (English; shown as ``_(SERVER_ONLY)``).
+SERVER_ONLY: Final = N_("This command works in a server, not in direct messages.")
 #: Discord's codes for a first response that came too late (10062) or twice (40060).
 LATE_CODES = (10062, 40060)
 
 
 class Refusal(app_commands.AppCommandError):
-    """A refusal a user can act on; its text is shown as it is."""
+    """A refusal a user can act on; its text is shown as it is. Give it text already in
+    the reader's language (``_("...")``), or a :class:`~bot.i18n.LazyText`, translated
+    when it is shown."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str | LazyText) -> None:
         super().__init__(message)
-        self.message = message
+        self._text = message
+
+    @property
+    def message(self) -> str:
+        return str(self._text)
 
 
 async def reply_privately(interaction: discord.Interaction, content: str) -> None:
@@ -73,21 +82,23 @@ def message_for(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, InvalidInput):
         return error.message, False
     if isinstance(error, ProviderError):
-        return error.user_message, False
+        return error.localized_message, False
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
-        return "This command has changed: wait a moment for Discord to update it, then " \
-               "try again.", False
+        return _("This command has changed: wait a moment for Discord to update it, then "
+                 "try again."), False
     if isinstance(error, app_commands.NoPrivateMessage):
-        return SERVER_ONLY, False
+        return _(SERVER_ONLY), False
     if isinstance(error, app_commands.MissingPermissions):
-        return "You need the Manage Server permission for this.", False
+        return _("You need the Manage Server permission for this."), False
     if isinstance(error, app_commands.BotMissingPermissions):
-        missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
-        return f"I am missing permissions here: {missing}. Ask a moderator to grant them.", False
+        missing = ", ".join(permission_label(p) for p in error.missing_permissions)
+        return _("I am missing permissions here: {missing}. Ask a moderator to grant them.",
+                 missing=missing), False
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s.", False
+        return _("Slow down: try again in {seconds} s.",
+                 seconds=format_number(error.retry_after, digits=0)), False
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this here.", False
+        return _("You can't use this here."), False
     return "", True
 
 
@@ -113,7 +124,8 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         ref = secrets.token_hex(3)
         log.error("Unexpected error (ref %s) in interaction %s", ref, interaction.id,
                   exc_info=(type(error), error, error.__traceback__))
-        text = f"Something went wrong on the bot's side (ref `{ref}`). Please try again."
+        text = _("Something went wrong on the bot's side (ref `{ref}`). Please try again.",
+                 ref=ref)
     try:
         await reply_privately(interaction, text)
     except discord.HTTPException:
@@ -121,9 +133,12 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 
 
 class BotTree(app_commands.CommandTree[discord.Client]):
-    """The command tree, with the one error handler and the one check of raw options."""
+    """The command tree, with the one error handler and the one check of raw options. Its
+    check also sets the reader's language for the whole interaction (commands,
+    autocomplete, and the error handler after them)."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        enter_interaction_locale(interaction)
         check_options(interaction)
         return True
 

@@ -80,7 +80,7 @@ class JobActions:
 
     async def _reroll(self, interaction: discord.Interaction, job: JobRecord) -> None:
         inputs = inputs_from_payload(job.model, job.inputs).with_seed(random_seed())
-        await self._bot.launcher.launch(interaction, inputs)
+        await self._bot.launcher.launch(interaction, inputs, preset=job.preset)
 
     async def _reframe(self, interaction: discord.Interaction, job: JobRecord) -> None:
         if job.status is not JobStatus.COMPLETED:
@@ -92,6 +92,12 @@ class JobActions:
         if cog is None:
             raise Refusal("Reframing is turned off on this bot.")
         await cog.offer_picker(interaction, [(f"job {job.short_id}", url)])  # type: ignore[attr-defined]
+
+    async def _remix(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        cog = self._bot.get_cog("RemixCog")
+        if cog is None:
+            raise Refusal("Remix is turned off on this bot.")
+        await cog.open_modal(interaction, job)  # type: ignore[attr-defined]
 
     async def _info(self, interaction: discord.Interaction, job: JobRecord) -> None:
         await interaction.response.send_message(embed=info_embed(job), ephemeral=True)

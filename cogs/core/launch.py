@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Final
 import discord
 
 from bot.config import ProviderName
-from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, ModelInputs
+from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, SEED_MAX, ModelInputs
 from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
 from bot.log_context import bind_job
 from bot.metrics import count_quota_refusal, observe_ack
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 LaunchCheck = Callable[[discord.Interaction, JobRecord], Awaitable[None]]
 
 BUSY: Final = "I'm very busy right now: please try again in a few seconds."
+#: The most images one command may ask for.
+MAX_BATCH: Final = 4
 
 
 class JobLauncher:
@@ -106,7 +108,8 @@ class JobLauncher:
                           "configured (RUNCOMFY_API_TOKEN).")
         return key
 
-    def new_job(self, interaction: discord.Interaction, inputs: ModelInputs) -> JobRecord:
+    def new_job(self, interaction: discord.Interaction, inputs: ModelInputs, *,
+                preset: str | None = None) -> JobRecord:
         """The job's row as it is written before the answer: with the interaction's token
         sealed (so a restarted bot can still finish this reply) and when it expires."""
         return JobRecord(
@@ -122,60 +125,96 @@ class JobLauncher:
             seed=inputs.seed,
             sealed_token=self._bot.token_sealer.seal(interaction.token),
             token_expires_at=interaction.created_at.timestamp() + TOKEN_LIFETIME_SECONDS,
+            preset=preset,
         )
 
-    async def launch(self, interaction: discord.Interaction,
-                     inputs: ModelInputs) -> JobRecord | None:
-        """Refuse privately, or defer publicly and hand the job to the tracker. None when
-        Discord no longer took the answer (nothing is kept, nothing is posted)."""
+    def new_batch(self, interaction: discord.Interaction, inputs: ModelInputs, count: int, *,
+                  preset: str | None = None) -> list[JobRecord]:
+        """``count`` jobs sharing one reply, with consecutive seeds (wrapping past the
+        largest seed to 0); one job (no batch) for a count of 1."""
+        first = self.new_job(interaction, inputs, preset=preset)
+        if count == 1:
+            return [first]
+        batch_id = new_job_id()
+        jobs = [first.evolve(batch_id=batch_id, batch_index=0, batch_size=count)]
+        for index in range(1, count):
+            each = inputs.with_seed(batch_seed(inputs.seed, index))
+            jobs.append(first.evolve(id=new_job_id(), inputs=each.to_payload(), seed=each.seed,
+                                     batch_id=batch_id, batch_index=index, batch_size=count))
+        return jobs
+
+    async def launch(self, interaction: discord.Interaction, inputs: ModelInputs, *,
+                     count: int = 1, preset: str | None = None) -> list[JobRecord]:
+        """Refuse privately, or defer publicly and hand the job (or the ``count`` jobs of a
+        batch) to the tracker. Empty when Discord no longer took the answer (nothing is
+        kept, nothing is posted)."""
         if self._bot.lag_monitor.busy:
             raise Refusal(BUSY)
         guild_id_of(interaction)
+        if not 1 <= count <= MAX_BATCH:
+            raise Refusal(f"`count` is 1 to {MAX_BATCH}.")
         self._answering += 1
         self._idle.clear()
         try:
-            job = self.new_job(interaction, inputs)
-            bind_job(job.id, job.guild_id)
+            jobs = self.new_batch(interaction, inputs, count, preset=preset)
+            bind_job(jobs[0].id, jobs[0].guild_id)
             for check in self._checks:
-                await check(interaction, job)
+                await check(interaction, jobs[0])
             try:
-                await self._bot.quota.admit(job)
+                await self._bot.quota.admit_batch(jobs)
             except QuotaDenied as exc:
-                log.info("Quota refused job %s of user %s in guild %s: %s", job.short_id,
-                         job.user_id, job.guild_id, exc.kind)
+                log.info("Quota refused %d image(s) for user %s in guild %s: %s", len(jobs),
+                         jobs[0].user_id, jobs[0].guild_id, exc.kind)
                 count_quota_refusal(exc.kind)
                 raise Refusal(exc.message) from None
-            return await self._answer_and_hand_over(interaction, job)
+            return await self._answer_and_hand_over(interaction, jobs)
         finally:
             self._answering -= 1
             if not self._answering:
                 self._idle.set()
 
     async def _answer_and_hand_over(self, interaction: discord.Interaction,
-                                    job: JobRecord) -> JobRecord | None:
+                                    jobs: list[JobRecord]) -> list[JobRecord]:
+        first = jobs[0]
         try:
             callback = await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
             late = exc.code in LATE_CODES
             log.log(logging.INFO if late else logging.WARNING,
                     "Interaction %s was not answered (HTTP %s, code %s): job %s dropped",
-                    interaction.id, exc.status, exc.code, job.short_id)
-            await self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED)
-            return None
+                    interaction.id, exc.status, exc.code, first.short_id)
+            await self._abandon(jobs)
+            return []
         except BaseException:
-            await asyncio.shield(self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED))
+            await asyncio.shield(self._abandon(jobs))
             raise
         observe_ack(interaction.created_at.timestamp())
-        job.message_id = getattr(callback, "message_id", None)
-        log.info("Job %s (%s) for user %s in guild %s, answered in %.0f ms", job.short_id,
-                 job.model, job.user_id, job.guild_id, _age_ms(interaction))
+        message_id = getattr(callback, "message_id", None)
+        log.debug("Job %s (%s%s) for user %s in guild %s, answered in %.0f ms", first.short_id,
+                 first.model, f" ×{len(jobs)}" if len(jobs) > 1 else "", first.user_id,
+                 first.guild_id, _age_ms(interaction))
         try:
-            self._bot.result_delivery.register(job.id, interaction)
-            return self._bot.tracker.accept(job)
+            self._bot.result_delivery.register(first.batch_id or first.id, interaction)
+            accepted = []
+            for job in jobs:
+                job.message_id = message_id
+                accepted.append(self._bot.tracker.accept(job))
+            return accepted
         except BaseException:
-            # The reply shows the error (the tree's handler); the job gives its image back.
-            await asyncio.shield(self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED))
+            # The reply shows the error (the tree's handler); the jobs give their images back.
+            await asyncio.shield(self._abandon(jobs))
             raise
+
+    async def _abandon(self, jobs: list[JobRecord]) -> None:
+        for job in jobs:
+            if not self._bot.tracker.tracks(job.id):
+                await self._bot.tracker.abandon(job, NOT_ACKNOWLEDGED)
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The seed of the ``index``-th image of a batch: ``seed + index``, past the largest
+    seed wrapping to 0."""
+    return (seed + index) % (SEED_MAX + 1)
 
 
 def _age_ms(interaction: discord.Interaction) -> float:

@@ -1,8 +1,10 @@
 """The moderation log: short lines posted to the channel set with ``/settings log-channel``.
 
-Blocked attempts, quota changes and moderators' cancellations go there. Posting never
-raises and never holds up the interaction that caused it: :meth:`ModLog.post_soon` runs in
-the background, and a missing, deleted or forbidden channel is only logged.
+Blocked attempts, quota changes and moderators' cancellations go there, in the server's
+language: give :meth:`ModLog.post` a function that writes the line (``lambda: _(...)``) and
+it is called with that language set. Posting never raises and never holds up the
+interaction that caused it: :meth:`ModLog.post_soon` runs in the background, and a
+missing, deleted or forbidden channel is only logged.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.i18n import use_locale
+from cogs.core.languages import public_locale
 from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
+
+#: A log line: text, or a function that writes it (called in the server's language).
+LogLine = str | Callable[[], str]
 
 CLOSE_GRACE_SECONDS = 5.0
 
@@ -30,7 +37,7 @@ class ModLog:
         self._bot = bot
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    async def post(self, guild_id: int, content: str) -> bool:
+    async def post(self, guild_id: int, content: LogLine) -> bool:
         """Post ``content`` to the guild's log channel; False if none is set or it failed."""
         try:
             settings = self._bot.guild_settings.get(guild_id)
@@ -44,6 +51,9 @@ class ModLog:
                 log.warning("Log channel %s of guild %s cannot hold messages", channel_id,
                             guild_id)
                 return False
+            if callable(content):
+                with use_locale(public_locale(self._bot, guild_id)):
+                    content = content()
             await channel.send(truncate(content, 2000),
                                allowed_mentions=discord.AllowedMentions.none())
             return True
@@ -54,7 +64,7 @@ class ModLog:
                         getattr(exc, "status", None) or type(exc).__name__)
             return False
 
-    def post_soon(self, guild_id: int, content: str) -> None:
+    def post_soon(self, guild_id: int, content: LogLine) -> None:
         """Post in the background (for use before an interaction has been answered)."""
         self._spawn(self.post(guild_id, content))
 
@@ -73,7 +83,7 @@ class ModLog:
         tasks = list(self._tasks)
         if not tasks:
             return
-        _, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE_SECONDS)
+        _done, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE_SECONDS)
         for task in pending:
             task.cancel()
         for task in pending:

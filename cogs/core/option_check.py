@@ -11,12 +11,15 @@ Called from the command tree's ``interaction_check``, so it covers every command
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import discord
 from discord import AppCommandOptionType as Kind
 from discord import app_commands
+
+from bot.i18n import _
 
 #: Discord's integer options hold what a double holds exactly.
 INTEGER_LIMIT: Final = 2**53
@@ -61,6 +64,19 @@ def _fits(kind: Kind, value: object) -> bool:
     return False
 
 
+_DECLARED: weakref.WeakKeyDictionary[app_commands.Command[Any, Any, Any],
+                                     dict[str, tuple[Kind, bool]]] = weakref.WeakKeyDictionary()
+
+
+def _declared(command: app_commands.Command[Any, Any, Any]) -> dict[str, tuple[Kind, bool]]:
+    """Each option a command declares: its kind and whether it is required (read once)."""
+    found = _DECLARED.get(command)
+    if found is None:
+        found = _DECLARED[command] = {p.display_name: (p.type, p.required)
+                                      for p in command.parameters}
+    return found
+
+
 def check_options(interaction: discord.Interaction) -> None:
     """Raise :class:`OptionRefused` when a slash command's options do not fit it."""
     if interaction.type is not discord.InteractionType.application_command:
@@ -73,22 +89,26 @@ def check_options(interaction: discord.Interaction) -> None:
         return
     raw = data.get("options") or []
     if not isinstance(raw, list):
-        raise OptionRefused("Those options are malformed.")
-    declared = {param.display_name: param for param in command.parameters}
+        raise OptionRefused(_("Those options are malformed."))
+    declared = _declared(command)
     seen: set[str] = set()
     for option in _leaf_options(raw):
         if not isinstance(option, Mapping):
-            raise OptionRefused("Those options are malformed.")
+            raise OptionRefused(_("Those options are malformed."))
         name = str(option.get("name", ""))[:40]
         param = declared.get(name)
         if param is None:
-            raise OptionRefused(f"/{command.qualified_name} has no option `{name}`.")
+            raise OptionRefused(_("/{command} has no option `{option}`.",
+                                  command=command.qualified_name, option=name))
         if name in seen:
-            raise OptionRefused(f"`{name}` was given twice.")
+            raise OptionRefused(_("`{option}` was given twice.", option=name))
         seen.add(name)
-        if option.get("type") != param.type.value or not _fits(param.type,
-                                                                 option.get("value")):
-            raise OptionRefused(f"`{name}` got a value of the wrong kind or size.")
-    missing = [name for name, param in declared.items() if param.required and name not in seen]
+        kind, _required = param
+        if option.get("type") != kind.value or not _fits(kind, option.get("value")):
+            raise OptionRefused(_("`{option}` got a value of the wrong kind or size.",
+                                  option=name))
+    missing = [name for name, (_kind, required) in declared.items()
+               if required and name not in seen]
     if missing:
-        raise OptionRefused(f"/{command.qualified_name} needs `{missing[0]}`.")
+        raise OptionRefused(_("/{command} needs `{option}`.", command=command.qualified_name,
+                              option=missing[0]))

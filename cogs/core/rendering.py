@@ -129,6 +129,8 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
         if isinstance(palette, dict) and palette.get("name"):
             embed.add_field(name="Colour palette", value=str(palette["name"]))
     embed.add_field(name="Seed", value=f"`{job.seed}`")
+    if job.preset:
+        embed.add_field(name="Preset", value=user_text(job.preset, 100))
     if job.status is JobStatus.COMPLETED and job.finished_at and job.submitted_at:
         embed.add_field(name="Time taken", value=_duration(job.finished_at - job.submitted_at))
     footer = [f"Job {job.short_id}", job.model]
@@ -154,6 +156,11 @@ def info_embed(job: JobRecord) -> discord.Embed:
     embed.add_field(name="Provider", value=job.provider)
     embed.add_field(name="Status", value=job.status.value)
     embed.add_field(name="Seed", value=f"`{job.seed}`")
+    if job.preset:
+        embed.add_field(name="Preset", value=user_text(job.preset, 100))
+    if job.batch_id is not None and job.batch_index is not None:
+        embed.add_field(name="Batch", value=f"image {job.batch_index + 1} of {job.batch_size} "
+                        f"(`{job.batch_id[:8]}`)")
     embed.add_field(name="Job id", value=f"`{job.id}`", inline=False)
     if job.request_id:
         embed.add_field(name="Provider request", value=f"`{job.request_id}`", inline=False)
@@ -167,4 +174,48 @@ def info_embed(job: JobRecord) -> discord.Embed:
         embed.add_field(name="Cost", value=f"${job.cost:.3f}")
     if job.error:
         embed.add_field(name="Error", value=user_text(job.error, 1024), inline=False)
+    return embed
+
+
+def batch_status_line(jobs: list[JobRecord]) -> str:
+    """"⏳ 2 of 4 done" while a batch runs; what came of it once all have ended."""
+    who = f"<@{jobs[0].user_id}>"
+    total = len(jobs)
+    done = sum(job.status is JobStatus.COMPLETED for job in jobs)
+    ended = sum(job.status.terminal for job in jobs)
+    if ended < total:
+        running = sum(job.status is JobStatus.RUNNING for job in jobs)
+        making = f" · {running} being made" if running else ""
+        return f"⏳ {done} of {total} done for {who}{making}"
+    if done == total:
+        return f"✅ {total} of {total} done for {who}"
+    if done:
+        return f"✅ {done} of {total} done for {who} (the others failed)"
+    failed = next((job for job in jobs if job.error), jobs[0])
+    reason = user_text(failed.error or "the image service gave no reason", 300)
+    if all(job.status is JobStatus.CANCELLED for job in jobs):
+        return f"🚫 Cancelled — {reason}"
+    return f"❌ None of the {total} images could be made — {reason}"
+
+
+def batch_embed(jobs: list[JobRecord], *, image_filename: str | None = None,
+                footer_extra: str | None = None) -> discord.Embed:
+    """The first job's embed, with every seed of the batch and the batch's numbering."""
+    first = jobs[0]
+    done = all(job.status.terminal for job in jobs)
+    shown = first.evolve(status=(JobStatus.COMPLETED if done and any(
+        job.status is JobStatus.COMPLETED for job in jobs) else first.status))
+    embed = job_embed(shown, image_filename=image_filename, footer_extra=footer_extra)
+    seeds = ", ".join(f"{n}: `{job.seed}`" for n, job in enumerate(jobs, start=1))
+    for index, field in enumerate(embed.fields):
+        if field.name == "Seed":
+            embed.set_field_at(index, name="Seeds", value=truncate(seeds, 1024), inline=False)
+        elif field.name == "Time taken":
+            embed.remove_field(index)
+    footer = [f"Batch {str(first.batch_id)[:8]} · {len(jobs)} images", first.model]
+    if first.provider == "local":
+        footer.append(LOCAL_PROVIDER_NOTE)
+    if footer_extra:
+        footer.append(footer_extra)
+    embed.set_footer(text=truncate(" · ".join(footer), 2048))
     return embed

@@ -4,11 +4,8 @@
   the final edit is never dropped (it waits for an in-flight edit, then goes).
 - The result image is downloaded and attached, so it outlives the provider's temporary URL;
   over the interaction's upload limit it is linked instead, and the message says why.
-- Every job has its own reply, whose message id is known from the moment the command was
-  answered. Edits go, in this order, through the live interaction (in this process), the
-  stored interaction token (after a restart, while it lives), the channel with the bot
-  token (an edit of that message id), and only for the final result and only when the
-  reply is gone, a new message that mentions the requester.
+- Edits reach the job's own reply whatever happened since (:mod:`cogs.core.reply_sender`).
+- The jobs of a batch share one reply: :mod:`cogs.core.batch_delivery` shows them.
 - A job whose command was never answered (``announce`` off) is not shown at all.
 """
 
@@ -16,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
@@ -30,52 +25,23 @@ from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
 from bot.tracker import JobEvent
+from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
 from cogs.core.rendering import job_embed, status_line, truncate
-from cogs.core.reply_webhook import edit_reply, original_message_id
+from cogs.core.reply_sender import Outgoing, Reply, ReplySender
+from cogs.core.reply_webhook import original_message_id
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-EXPIRED_TOKEN_CODE = 50027
 DELIVERY_ATTEMPTS = 3
 #: Results prepared and sent at the same time (download, attach, upload).
 FINAL_DELIVERY_CONCURRENCY = 16
 
 #: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
 FooterSource = Callable[[JobRecord], Awaitable[str | None]]
-
-
-@dataclass(slots=True)
-class _Reply:
-    """The message that shows one job, and what is owed to it."""
-
-    interaction: discord.Interaction | None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_edit: float = 0.0
-    pending: JobEvent | None = None
-    flush: asyncio.Task[None] | None = None
-
-
-@dataclass(slots=True)
-class _Outgoing:
-    content: str
-    embed: discord.Embed
-    view: discord.ui.View
-    image: bytes | None = None
-    filename: str | None = None
-
-    def files(self) -> list[discord.File]:
-        if self.image is None or self.filename is None:
-            return []
-        return [discord.File(io.BytesIO(self.image), filename=self.filename)]
-
-
-def _token_gone(exc: discord.HTTPException) -> bool:
-    return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or isinstance(exc, discord.NotFound)
 
 
 class ResultDelivery:
@@ -86,17 +52,20 @@ class ResultDelivery:
         self._bot = bot
         self._downloads = downloads
         self._interval = min_edit_interval
-        self._replies: dict[str, _Reply] = {}
+        self._replies: dict[str, Reply] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
         self._final_slots = asyncio.Semaphore(FINAL_DELIVERY_CONCURRENCY)
+        self.sender = ReplySender(bot)
+        self.batches = BatchDelivery(bot, self.sender, downloads, self._spawn,
+                                     min_edit_interval=min_edit_interval)
 
     def add_footer_source(self, source: FooterSource) -> None:
         """Add words to the footer of each completed result (a failing source is skipped)."""
         self._footer_sources.append(source)
 
-    async def _footer_extra(self, job: JobRecord) -> str | None:
+    async def footer_extra(self, job: JobRecord) -> str | None:
         parts: list[str] = []
         for source in self._footer_sources:
             try:
@@ -108,9 +77,20 @@ class ResultDelivery:
                 parts.append(text)
         return " · ".join(parts) or None
 
-    def register(self, job_id: str, interaction: discord.Interaction) -> None:
-        """Remember the interaction whose (deferred) reply shows this job."""
-        self._replies[job_id] = _Reply(interaction=interaction)
+    def register(self, key: str, interaction: discord.Interaction) -> None:
+        """Remember the interaction whose (deferred) reply shows this job (or batch: ``key``
+        is then the batch id)."""
+        self._replies[key] = Reply(interaction=interaction)
+
+    def reply_for(self, key: str) -> Reply:
+        """The reply state of a job or batch (a new, interaction-less one after a restart)."""
+        reply = self._replies.get(key)
+        if reply is None:
+            reply = self._replies[key] = Reply(interaction=None)
+        return reply
+
+    def forget(self, key: str) -> None:
+        self._replies.pop(key, None)
 
     async def close(self) -> None:
         tasks = list(self._tasks)
@@ -147,12 +127,15 @@ class ResultDelivery:
             return None
 
     async def on_job_event(self, event: JobEvent) -> None:
+        if event.job.batch_id is not None:
+            await self.batches.on_job_event(event, self.reply_for(event.job.batch_id))
+            if event.status.terminal and not event.announce:
+                self.forget(event.job.batch_id)
+            return
         if not event.announce:
             self._replies.pop(event.job.id, None)
             return
-        reply = self._replies.get(event.job.id)
-        if reply is None:
-            reply = self._replies[event.job.id] = _Reply(interaction=None)
+        reply = self.reply_for(event.job.id)
         if event.status.terminal:
             if event.job.id in self._delivering:
                 return  # announced again (reconciliation) while being delivered
@@ -169,7 +152,7 @@ class ResultDelivery:
             reply.flush = self._spawn(self._flush_later(reply, delay),
                                       f"edit-{event.job.short_id}")
 
-    async def _flush_later(self, reply: _Reply, delay: float) -> None:
+    async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
         async with reply.lock:
@@ -178,14 +161,14 @@ class ResultDelivery:
             if event is None:
                 return
             job = event.job
-            out = _Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
+            out = Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
             try:
-                await self._send(reply, job, out, final=False)
+                await self.sender.send(reply, job, out, final=False)
             except discord.HTTPException as exc:
                 log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
             reply.last_edit = time.monotonic()
 
-    async def _deliver_final(self, reply: _Reply, event: JobEvent) -> None:
+    async def _deliver_final(self, reply: Reply, event: JobEvent) -> None:
         try:
             # A bounded number at a time: under a burst, results go out in the order they
             # finished instead of all crawling along together.
@@ -194,17 +177,17 @@ class ResultDelivery:
         finally:
             self._delivering.discard(event.job.id)
 
-    async def _deliver_final_once(self, reply: _Reply, event: JobEvent) -> None:
+    async def _deliver_final_once(self, reply: Reply, event: JobEvent) -> None:
         job = event.job
         async with reply.lock:
             try:
                 out = await self._final_message(job, reply)
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
-                out = _Outgoing(status_line(job), job_embed(job), job_view(job))
+                out = Outgoing(status_line(job), job_embed(job), job_view(job))
             for attempt in range(1, DELIVERY_ATTEMPTS + 1):
                 try:
-                    await self._send(reply, job, out, final=True)
+                    await self.sender.send(reply, job, out, final=True)
                     if job.status is JobStatus.COMPLETED:
                         observe_delivery(job.finished_at)
                     break
@@ -220,13 +203,13 @@ class ResultDelivery:
         self._replies.pop(job.id, None)
         await self._bot.tracker.mark_delivered(job.id)
 
-    async def _final_message(self, job: JobRecord, reply: _Reply) -> _Outgoing:
+    async def _final_message(self, job: JobRecord, reply: Reply) -> Outgoing:
         content = status_line(job)
         if job.status is not JobStatus.COMPLETED or not job.result_urls:
-            return _Outgoing(content, job_embed(job), job_view(job))
+            return Outgoing(content, job_embed(job), job_view(job))
         url = job.result_urls[0]
-        limit = self._upload_limit(job, reply)
-        extra = await self._footer_extra(job)
+        limit = self.sender.upload_limit(job, reply)
+        extra = await self.footer_extra(job)
         try:
             image: FetchedImage | None = await fetch_image(self._downloads, url)
         except ImageFetchError as exc:
@@ -241,95 +224,8 @@ class ResultDelivery:
             )
             image = None
         if image is None:
-            return _Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),
+            return Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),
                              job_view(job))
         filename = f"ideogram-{job.short_id}.{image.extension}"
-        return _Outgoing(content, job_embed(job, image_filename=filename, footer_extra=extra),
+        return Outgoing(content, job_embed(job, image_filename=filename, footer_extra=extra),
                          job_view(job), image=image.data, filename=filename)
-
-    def _upload_limit(self, job: JobRecord, reply: _Reply) -> int:
-        if reply.interaction is not None:
-            return reply.interaction.filesize_limit
-        guild = self._bot.get_guild(job.guild_id) if job.guild_id else None
-        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-
-    # ------------------------------------------------------------------ sending
-
-    async def _send(self, reply: _Reply, job: JobRecord, out: _Outgoing, *, final: bool) -> None:
-        interaction = reply.interaction
-        if interaction is not None and not interaction.is_expired():
-            try:
-                message = await interaction.edit_original_response(
-                    content=out.content, embed=out.embed, view=out.view,
-                    attachments=out.files())
-            except discord.HTTPException as exc:
-                if not _token_gone(exc):
-                    raise
-                log.info("Interaction token of job %s is gone (%s); trying the channel",
-                         job.short_id, exc.code or exc.status)
-            else:
-                await self._remember_message(job, message.id)
-                return
-        reply.interaction = None
-        message_id = job.message_id
-        if message_id is None:  # learnt since this event's record was read?
-            current = await self._bot.store.get_job(job.id)
-            message_id = current.message_id if current is not None else None
-        if await self._send_via_token(job, message_id, out):
-            return
-        await self._send_via_channel(job, message_id, out, final=final)
-
-    async def _send_via_token(self, job: JobRecord, message_id: int | None,
-                              out: _Outgoing) -> bool:
-        """Edit the reply through the stored interaction token (after a restart); False
-        when there is no live token or it no longer works."""
-        token = self._bot.token_sealer.unseal(job.sealed_token)
-        if token is None or not job.token_alive(time.time()) or job.application_id is None:
-            return False
-        try:
-            if message_id is None:
-                message_id = await original_message_id(self._bot, job, token)
-                if message_id is None:
-                    return False
-            message = await edit_reply(self._bot, job, token, message_id, content=out.content,
-                                       embed=out.embed, view=out.view,
-                                       attachments=out.files())
-        except discord.HTTPException as exc:
-            if not _token_gone(exc):
-                raise
-            log.info("Stored token of job %s no longer works (%s); trying the channel",
-                     job.short_id, exc.code or exc.status)
-            return False
-        await self._remember_message(job, message.id)
-        return True
-
-    async def _send_via_channel(self, job: JobRecord, message_id: int | None, out: _Outgoing,
-                                *, final: bool) -> None:
-        channel = self._bot.get_channel(job.channel_id)
-        if channel is None:
-            channel = await self._bot.fetch_channel(job.channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            raise discord.ClientException("channel is not messageable")
-        if message_id is not None:
-            try:
-                await channel.get_partial_message(message_id).edit(  # type: ignore[union-attr]
-                    content=out.content, embed=out.embed, view=out.view,
-                    attachments=out.files())
-                return
-            except (discord.NotFound, discord.Forbidden) as exc:
-                log.info("Editing message of job %s failed (%s); posting anew", job.short_id,
-                         exc.status)
-        if not final:
-            return  # progress is not worth a new message; the result is
-        message = await channel.send(
-            content=truncate(f"<@{job.user_id}> {out.content}", 2000), embed=out.embed,
-            view=out.view, files=out.files(),
-            allowed_mentions=discord.AllowedMentions(
-                users=[discord.Object(job.user_id)], everyone=False, roles=False),
-        )
-        await self._remember_message(job, message.id)
-
-    async def _remember_message(self, job: JobRecord, message_id: int) -> None:
-        if job.message_id != message_id:
-            job.message_id = message_id
-            await self._bot.store.update_job(job.id, message_id=message_id)

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Final
 
 import discord
 
+from bot.i18n import N_, _
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
 from bot.jobs import JobRecord
 from bot.moderation import find_blocked
 from cogs.core.errors import Refusal
+from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ MAX_LISTED_CHANNELS: Final = 10
 COMMAND_OF_MODEL: Final[dict[str, str]] = {
     GENERATE_MODEL: "ideogram", IDEOGRAM_GENERATE_MODEL: "ideogram", REFRAME_MODEL: "reframe",
 }
-BLOCKED_REFUSAL: Final = (
+BLOCKED_REFUSAL: Final = N_(
     "Your prompt contains a word or phrase this server doesn't allow. Please rephrase it."
 )
 
@@ -47,7 +49,9 @@ def channel_list(channel_ids: frozenset[int] | set[int]) -> str:
     ordered = sorted(channel_ids)
     shown = ", ".join(f"<#{c}>" for c in ordered[:MAX_LISTED_CHANNELS])
     more = len(ordered) - MAX_LISTED_CHANNELS
-    return shown + (f" and {more} more" if more > 0 else "")
+    if more <= 0:
+        return shown
+    return _("{channels} and {more} more", channels=shown, more=more)
 
 
 def job_texts(job: JobRecord) -> list[str]:
@@ -56,16 +60,18 @@ def job_texts(job: JobRecord) -> list[str]:
 
 
 def blocked_log_line(job: JobRecord, matched: str) -> str:
-    """The log channel's line for a blocked attempt (texts spoilered, markdown escaped)."""
+    """The log channel's line for a blocked attempt (texts spoilered, markdown escaped), in
+    the language of the moment."""
     def hidden(text: str, limit: int) -> str:
         return f"||{discord.utils.escape_markdown(truncate(' '.join(text.split()), limit))}||"
 
     prompt, negative = job_texts(job)
-    line = (f"🚫 Blocked `/{COMMAND_OF_MODEL.get(job.model, job.model)}` from <@{job.user_id}> "
-            f"in <#{job.channel_id}>: matched {hidden(matched, 100)}. "
-            f"Prompt: {hidden(prompt, 600)}")
+    line = _("🚫 Blocked `/{command}` from {member} in {channel}: matched {matched}. "
+             "Prompt: {prompt}", command=COMMAND_OF_MODEL.get(job.model, job.model),
+             member=user_mention(job.user_id), channel=channel_mention(job.channel_id),
+             matched=hidden(matched, 100), prompt=hidden(prompt, 600))
     if negative:
-        line += f" Negative prompt: {hidden(negative, 300)}"
+        line += " " + _("Negative prompt: {prompt}", prompt=hidden(negative, 300))
     return line
 
 
@@ -83,14 +89,16 @@ class ServerRules:
         command = COMMAND_OF_MODEL.get(job.model)
         enabled = {"ideogram": settings.ideogram_enabled, "reframe": settings.reframe_enabled}
         if command is not None and not enabled[command]:
-            raise Refusal(f"`/{command}` is turned off on this server by its moderators.")
+            raise Refusal(_("`/{command}` is turned off on this server by its moderators.",
+                            command=command))
         here = interaction_channel_ids(interaction)
         if settings.allowed_channel_ids and not here & settings.allowed_channel_ids:
-            raise Refusal("Images can't be made in this channel. Use "
-                          f"{channel_list(settings.allowed_channel_ids)}.")
+            raise Refusal(_("Images can't be made in this channel. Use {channels}.",
+                            channels=channel_list(settings.allowed_channel_ids)))
         matched = find_blocked(job_texts(job), settings.blocked_words)
         if matched is not None:
             log.info("Blocked a %s prompt from user %s in guild %s", command, job.user_id,
                      job.guild_id)
-            self._bot.mod_log.post_soon(interaction.guild_id, blocked_log_line(job, matched))
-            raise Refusal(BLOCKED_REFUSAL)
+            self._bot.mod_log.post_soon(interaction.guild_id,
+                                        lambda: blocked_log_line(job, matched))
+            raise Refusal(_(BLOCKED_REFUSAL))

@@ -55,7 +55,13 @@ from tests.harness.ids import (
     new_token,
     png_bytes,
 )
-from tests.harness.interactions import autocomplete, chat_input, component, message_context
+from tests.harness.interactions import (
+    autocomplete,
+    chat_input,
+    component,
+    message_context,
+    modal_submit,
+)
 from tests.harness.limits import validate_message_body
 from tests.harness.objects import (
     action_row,
@@ -119,6 +125,7 @@ __all__ = [
     "member_payload",
     "message_context",
     "message_payload",
+    "modal_submit",
     "new_snowflake",
     "new_token",
     "opt",

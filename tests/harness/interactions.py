@@ -212,6 +212,18 @@ def component(
     return payload
 
 
+def modal_submit(
+    custom_id: str,
+    values: Mapping[str, str],
+    **context: Unpack[InteractionContext],
+) -> dict[str, Any]:
+    """A modal submission INTERACTION_CREATE (type 5): one text input per ``values`` item
+    (custom id → what the member typed), each in its own row, as Discord sends them."""
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+            for key, value in values.items()]
+    return _envelope(5, {"custom_id": custom_id, "components": rows}, context)
+
+
 def message_context(
     name: str,
     target_message: Mapping[str, Any],

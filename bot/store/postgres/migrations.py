@@ -75,6 +75,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.set_version(4),
         ),
     ),
+    Migration(
+        version=5,
+        name="batches, the preset a job used, server presets and their audit",
+        statements=(
+            sql.M0005_ADD_JOBS_BATCH_ID,
+            sql.M0005_ADD_JOBS_BATCH_INDEX,
+            sql.M0005_ADD_JOBS_BATCH_SIZE,
+            sql.M0005_ADD_JOBS_PRESET,
+            sql.M0005_INDEX_JOBS_BATCH,
+            sql.M0005_CREATE_PRESETS,
+            sql.M0005_INDEX_PRESETS_NAME,
+            sql.M0005_CREATE_SETTINGS_AUDIT,
+            sql.M0005_INDEX_SETTINGS_AUDIT,
+            sql.set_version(5),
+        ),
+    ),
+    Migration(
+        version=6,
+        name="languages: guild_settings.language and jobs.locale",
+        statements=(
+            sql.M0006_ADD_GUILD_SETTINGS_LANGUAGE,
+            sql.M0006_ADD_JOBS_LOCALE,
+            sql.set_version(6),
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -1,0 +1,110 @@
+"""What a batch's buttons do: 1…N (post that image full size, as its own result with the
+usual buttons), Reroll all (a new batch, new seeds) and Cancel (whatever still waits)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.images import ImageFetchError, fetch_image
+from bot.inputs import inputs_from_payload, random_seed
+from bot.jobs import JobRecord, JobStatus
+from bot.providers.errors import ProviderError
+from bot.providers.types import CancelOutcome
+from cogs.core.checks import is_moderator, refuse_if_deleted
+from cogs.core.components import job_view
+from cogs.core.errors import Refusal, report_error
+from cogs.core.job_actions import NOT_YOURS
+from cogs.core.rendering import job_embed, user_text
+
+if TYPE_CHECKING:
+    from cogs.core.bot import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+
+class BatchActions:
+    def __init__(self, bot: IdeogramBot) -> None:
+        self._bot = bot
+
+    async def handle(self, interaction: discord.Interaction, batch_id: str,
+                     action: str) -> None:
+        try:
+            jobs = await self._bot.store.batch_jobs(batch_id)
+            if not jobs or jobs[0].guild_id != interaction.guild_id:
+                raise Refusal("I no longer have these images (they may have been deleted).")
+            if action == "rerollall":
+                await self._reroll_all(interaction, jobs)
+            elif action == "cancel":
+                await self._cancel(interaction, jobs)
+            else:
+                await self._post_full_size(interaction, jobs, int(action))
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    @staticmethod
+    def _require_owner_or_moderator(interaction: discord.Interaction, job: JobRecord) -> None:
+        if interaction.user.id != job.user_id and not is_moderator(interaction):
+            raise Refusal(NOT_YOURS)
+
+    async def _post_full_size(self, interaction: discord.Interaction, jobs: list[JobRecord],
+                              number: int) -> None:
+        if not 1 <= number <= len(jobs):
+            raise Refusal(f"This batch has {len(jobs)} images.")
+        job = jobs[number - 1]
+        self._require_owner_or_moderator(interaction, job)
+        refuse_if_deleted(job)
+        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+            reason = user_text(job.error or "it was not made", 300)
+            raise Refusal(f"Image {number} failed: {reason}")
+        await interaction.response.defer(thinking=True)
+        try:
+            image = await fetch_image(self._bot.services.downloads, job.result_urls[0])
+        except ImageFetchError as exc:
+            log.info("Image %d of batch %s could not be fetched: %s", number,
+                     str(job.batch_id)[:8], exc)
+            await interaction.edit_original_response(content=(
+                f"❌ {exc.user_message} The image service keeps results for a limited time; "
+                f"image {number} had seed `{job.seed}`."))
+            return
+        filename = f"ideogram-{job.short_id}.{image.extension}"
+        message = await interaction.edit_original_response(
+            content=f"🖼️ Image {number} of {len(jobs)} for <@{job.user_id}>",
+            embed=job_embed(job, image_filename=filename), view=job_view(job),
+            attachments=[discord.File(io.BytesIO(image.data), filename=filename)],
+            allowed_mentions=discord.AllowedMentions.none())
+        # This post is the image's own result now: its Delete, Reframe and Remix act on it.
+        await self._bot.store.update_job(job.id, message_id=message.id)
+
+    async def _reroll_all(self, interaction: discord.Interaction,
+                          jobs: list[JobRecord]) -> None:
+        first = jobs[0]
+        refuse_if_deleted(first)
+        inputs = inputs_from_payload(first.model, first.inputs).with_seed(random_seed())
+        await self._bot.launcher.launch(interaction, inputs, count=len(jobs),
+                                        preset=first.preset)
+
+    async def _cancel(self, interaction: discord.Interaction, jobs: list[JobRecord]) -> None:
+        self._require_owner_or_moderator(interaction, jobs[0])
+        waiting = [job for job in jobs if job.status is JobStatus.QUEUED]
+        if not waiting:
+            raise Refusal("Nothing of this batch is waiting any more: the images being made "
+                          "can't be stopped.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        cancelled = 0
+        for job in waiting:
+            try:
+                if await self._bot.tracker.cancel(job.id) is CancelOutcome.CANCELLED:
+                    cancelled += 1
+            except ProviderError as exc:
+                log.info("Cancelling job %s failed: %s", job.short_id, type(exc).__name__)
+        left = len(waiting) - cancelled
+        text = f"Cancelled {cancelled} of the {len(jobs)} images."
+        if left:
+            text += f" {left} had already started and will finish."
+        await interaction.followup.send(text, ephemeral=True)
+        if cancelled and interaction.user.id != jobs[0].user_id:
+            self._bot.job_actions.log_moderator_cancel(interaction, jobs[0])

@@ -1,0 +1,159 @@
+"""A batch's one reply (``/ideogram count:N``): "k of N done" while its jobs run, then one
+grid of every image.
+
+Each job of a batch is tracked on its own; every event of any of them redraws the shared
+reply from the batch's rows in the store (so a restart, which re-announces whatever was
+not delivered, picks up exactly where the reply was). Progress edits are coalesced like a
+single job's. When all N jobs have ended, the finished images are downloaded, composed into
+one grid in a worker thread (:mod:`bot.grid`: failed ones as grey tiles), and attached with
+a button per image and Reroll all; then every job of the batch counts as delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Final
+
+import discord
+
+from bot.grid import GridError, compose_grid
+from bot.images import ImageFetchError, fetch_image
+from bot.jobs import JobRecord, JobStatus
+from bot.metrics import observe_delivery
+from bot.net import SafeFetcher
+from bot.tracker import JobEvent
+from cogs.core.components import batch_view
+from cogs.core.rendering import batch_embed, batch_status_line
+from cogs.core.reply_sender import Outgoing, Reply, ReplySender
+
+if TYPE_CHECKING:
+    from cogs.core.bot import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+DELIVERY_ATTEMPTS: Final = 3
+#: Grids composed at the same time (each decodes up to four images).
+GRID_CONCURRENCY: Final = 2
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+
+
+class BatchDelivery:
+    """Shows the jobs of batches; :class:`~cogs.core.result_delivery.ResultDelivery` hands
+    it every event of a job that belongs to one."""
+
+    def __init__(self, bot: IdeogramBot, sender: ReplySender, downloads: SafeFetcher,
+                 spawn: Spawn, *, min_edit_interval: float = 2.0) -> None:
+        self._bot = bot
+        self._sender = sender
+        self._downloads = downloads
+        self._spawn = spawn
+        self._interval = min_edit_interval
+        self._delivering: set[str] = set()  # batch ids whose grid is being made or sent
+        self._grid_slots = asyncio.Semaphore(GRID_CONCURRENCY)
+
+    async def on_job_event(self, event: JobEvent, reply: Reply) -> None:
+        batch_id = event.job.batch_id
+        assert batch_id is not None
+        if not event.announce:
+            return  # the command was never answered: nothing to show
+        if event.status.terminal:
+            jobs = await self._bot.store.batch_jobs(batch_id)
+            if jobs and all(job.status.terminal for job in jobs):
+                if batch_id in self._delivering or all(j.delivered_at for j in jobs):
+                    return
+                if reply.flush is not None:
+                    reply.flush.cancel()
+                    reply.flush = None
+                self._delivering.add(batch_id)
+                self._spawn(self._deliver(reply, batch_id), f"grid-{batch_id[:8]}")
+                return
+        reply.pending = batch_id
+        if reply.flush is None:
+            delay = max(0.0, reply.last_edit + self._interval - time.monotonic())
+            reply.flush = self._spawn(self._flush_later(reply, delay),
+                                      f"batch-edit-{batch_id[:8]}")
+
+    async def _flush_later(self, reply: Reply, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        async with reply.lock:
+            reply.flush = None
+            batch_id, reply.pending = reply.pending, None
+            if batch_id is None:
+                return
+            jobs = await self._bot.store.batch_jobs(batch_id)
+            if not jobs or all(job.status.terminal for job in jobs):
+                return  # the grid is on its way
+            out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
+            try:
+                await self._sender.send(reply, jobs[0], out, final=False)
+            except discord.HTTPException as exc:
+                log.info("Progress edit of batch %s failed: %s", batch_id[:8], exc.status)
+            reply.last_edit = time.monotonic()
+
+    async def _deliver(self, reply: Reply, batch_id: str) -> None:
+        try:
+            async with reply.lock:
+                jobs = await self._bot.store.batch_jobs(batch_id)
+                try:
+                    out = await self._final_message(jobs, reply)
+                except Exception:
+                    log.exception("Preparing the grid of batch %s failed", batch_id[:8])
+                    out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
+                await self._send_final(reply, jobs, out)
+                reply.last_edit = time.monotonic()
+            for job in jobs:
+                await self._bot.tracker.mark_delivered(job.id)
+        finally:
+            self._delivering.discard(batch_id)
+
+    async def _send_final(self, reply: Reply, jobs: list[JobRecord], out: Outgoing) -> None:
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            try:
+                await self._sender.send(reply, jobs[0], out, final=True)
+            except discord.HTTPException as exc:
+                log.warning("Delivering batch %s failed (try %d): HTTP %s",
+                            str(jobs[0].batch_id)[:8], attempt, exc.status)
+                if attempt < DELIVERY_ATTEMPTS:
+                    await asyncio.sleep(2 ** attempt)
+                continue
+            for job in jobs:
+                if job.status is JobStatus.COMPLETED:
+                    observe_delivery(job.finished_at)
+            return
+        log.error("Giving up delivering batch %s to channel %s", str(jobs[0].batch_id)[:8],
+                  jobs[0].channel_id)
+
+    async def _final_message(self, jobs: list[JobRecord], reply: Reply) -> Outgoing:
+        content = batch_status_line(jobs)
+        tiles = await asyncio.gather(*(self._tile(job) for job in jobs))
+        if not any(tile is not None for tile in tiles):
+            return Outgoing(content, batch_embed(jobs), batch_view(jobs))
+        limit = self._sender.upload_limit(jobs[0], reply)
+        try:
+            async with self._grid_slots:
+                grid = await asyncio.to_thread(compose_grid, tiles, max_bytes=limit)
+        except GridError as exc:
+            log.warning("The grid of batch %s could not be made: %s",
+                        str(jobs[0].batch_id)[:8], exc)
+            return Outgoing(content + "\nI could not put the images together; use the "
+                            "buttons to see each one.", batch_embed(jobs), batch_view(jobs))
+        extra = await self._bot.result_delivery.footer_extra(jobs[0])
+        filename = f"ideogram-batch-{str(jobs[0].batch_id)[:8]}.{grid.extension}"
+        return Outgoing(content, batch_embed(jobs, image_filename=filename, footer_extra=extra),
+                        batch_view(jobs), image=grid.data, filename=filename)
+
+    async def _tile(self, job: JobRecord) -> bytes | None:
+        """The finished image of one job, or None (failed, or no longer downloadable)."""
+        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+            return None
+        try:
+            return (await fetch_image(self._downloads, job.result_urls[0])).data
+        except ImageFetchError as exc:
+            log.warning("Fetching image %s of batch %s failed: %s", (job.batch_index or 0) + 1,
+                        str(job.batch_id)[:8], exc)
+            return None

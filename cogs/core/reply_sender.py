@@ -1,0 +1,160 @@
+"""Putting a message into a job's own reply, whatever happened since the command.
+
+Every job (or batch) has its own reply, whose message id is known from the moment the
+command was answered. An edit goes, in this order, through the live interaction (in this
+process), the stored interaction token (after a restart, while it lives: see
+:mod:`cogs.core.reply_webhook`), the channel with the bot token (an edit of that message
+id), and only for a final result and only when the reply is gone, a new message that
+mentions the requester.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs import JobRecord
+from cogs.core.rendering import truncate
+from cogs.core.reply_webhook import edit_reply, original_message_id
+
+if TYPE_CHECKING:
+    from cogs.core.bot import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+EXPIRED_TOKEN_CODE = 50027
+
+
+@dataclass(slots=True)
+class Reply:
+    """The message that shows one job or batch, and what is owed to it."""
+
+    interaction: discord.Interaction | None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_edit: float = 0.0
+    pending: Any = None  # the latest progress not yet shown
+    flush: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """What to put in the reply: text, an embed, buttons, maybe one file."""
+
+    content: str
+    embed: discord.Embed
+    view: discord.ui.View
+    image: bytes | None = None
+    filename: str | None = None
+
+    def files(self) -> list[discord.File]:
+        if self.image is None or self.filename is None:
+            return []
+        return [discord.File(io.BytesIO(self.image), filename=self.filename)]
+
+
+def token_gone(exc: discord.HTTPException) -> bool:
+    """The interaction token (or the message it reaches) no longer works."""
+    return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or isinstance(exc, discord.NotFound)
+
+
+class ReplySender:
+    """Sends :class:`Outgoing` messages into replies (see the module's docstring)."""
+
+    def __init__(self, bot: IdeogramBot) -> None:
+        self._bot = bot
+
+    def upload_limit(self, job: JobRecord, reply: Reply) -> int:
+        """The largest file this reply may carry."""
+        if reply.interaction is not None:
+            return reply.interaction.filesize_limit
+        guild = self._bot.get_guild(job.guild_id) if job.guild_id else None
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    async def send(self, reply: Reply, job: JobRecord, out: Outgoing, *,
+                   final: bool) -> None:
+        """Put ``out`` in the reply of ``job`` (for a batch: its first job); raises
+        :class:`discord.HTTPException` when Discord refuses it."""
+        interaction = reply.interaction
+        if interaction is not None and not interaction.is_expired():
+            try:
+                message = await interaction.edit_original_response(
+                    content=out.content, embed=out.embed, view=out.view,
+                    attachments=out.files())
+            except discord.HTTPException as exc:
+                if not token_gone(exc):
+                    raise
+                log.info("Interaction token of job %s is gone (%s); trying the channel",
+                         job.short_id, exc.code or exc.status)
+            else:
+                await self._remember_message(job, message.id)
+                return
+        reply.interaction = None
+        message_id = job.message_id
+        if message_id is None:  # learnt since this event's record was read?
+            current = await self._bot.store.get_job(job.id)
+            message_id = current.message_id if current is not None else None
+        if await self._send_via_token(job, message_id, out):
+            return
+        await self._send_via_channel(job, message_id, out, final=final)
+
+    async def _send_via_token(self, job: JobRecord, message_id: int | None,
+                              out: Outgoing) -> bool:
+        """Edit the reply through the stored interaction token (after a restart); False
+        when there is no live token or it no longer works."""
+        token = self._bot.token_sealer.unseal(job.sealed_token)
+        if token is None or not job.token_alive(time.time()) or job.application_id is None:
+            return False
+        try:
+            if message_id is None:
+                message_id = await original_message_id(self._bot, job, token)
+                if message_id is None:
+                    return False
+            message = await edit_reply(self._bot, job, token, message_id, content=out.content,
+                                       embed=out.embed, view=out.view,
+                                       attachments=out.files())
+        except discord.HTTPException as exc:
+            if not token_gone(exc):
+                raise
+            log.info("Stored token of job %s no longer works (%s); trying the channel",
+                     job.short_id, exc.code or exc.status)
+            return False
+        await self._remember_message(job, message.id)
+        return True
+
+    async def _send_via_channel(self, job: JobRecord, message_id: int | None, out: Outgoing,
+                                *, final: bool) -> None:
+        channel = self._bot.get_channel(job.channel_id)
+        if channel is None:
+            channel = await self._bot.fetch_channel(job.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise discord.ClientException("channel is not messageable")
+        if message_id is not None:
+            try:
+                await channel.get_partial_message(message_id).edit(  # type: ignore[union-attr]
+                    content=out.content, embed=out.embed, view=out.view,
+                    attachments=out.files())
+                return
+            except (discord.NotFound, discord.Forbidden) as exc:
+                log.info("Editing message of job %s failed (%s); posting anew", job.short_id,
+                         exc.status)
+        if not final:
+            return  # progress is not worth a new message; the result is
+        message = await channel.send(
+            content=truncate(f"<@{job.user_id}> {out.content}", 2000), embed=out.embed,
+            view=out.view, files=out.files(),
+            allowed_mentions=discord.AllowedMentions(
+                users=[discord.Object(job.user_id)], everyone=False, roles=False),
+        )
+        await self._remember_message(job, message.id)
+
+    async def _remember_message(self, job: JobRecord, message_id: int) -> None:
+        if job.message_id != message_id:
+            job.message_id = message_id
+            await self._bot.store.update_job(job.id, message_id=message_id)

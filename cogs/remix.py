@@ -1,0 +1,119 @@
+"""Remix: change the prompt of a text-to-image result and make it again.
+
+The Remix button opens a modal titled "Remix" with the result's prompt and negative prompt
+filled in. Submitting starts a new job with the original's other options and a new seed,
+through the same launch path as any command (the server's rules, the quota, the answer).
+Only the requester may remix their result, or a moderator.
+
+The modal is not kept in discord.py's memory of open views: its submission is recognised by
+its custom id (``remix:<job id>``) in ``on_interaction``, so a modal opened before a restart
+still works after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
+
+import discord
+from discord.ext import commands
+
+from bot.inputs import (
+    NEGATIVE_PROMPT_MAX,
+    PROMPT_MAX,
+    GenerateInputs,
+    IdeogramGenerateInputs,
+    inputs_from_payload,
+    random_seed,
+)
+from bot.jobs import JobRecord
+from cogs.core.checks import is_moderator, refuse_if_deleted
+from cogs.core.components import REMIXABLE_MODELS
+from cogs.core.errors import Refusal, report_error
+from cogs.core.job_actions import NOT_YOURS
+
+if TYPE_CHECKING:
+    from cogs.core.bot import IdeogramBot
+
+log = logging.getLogger(__name__)
+
+CUSTOM_ID: Final = re.compile(r"^remix:(?P<job_id>[0-9a-f]{32})$")
+
+
+def remix_modal(job: JobRecord) -> discord.ui.Modal:
+    """The modal, prefilled from ``job``, detached from discord.py's view store."""
+    modal = discord.ui.Modal(title="Remix", custom_id=f"remix:{job.id}", timeout=None)
+    modal.add_item(discord.ui.TextInput(
+        label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph,
+        default=str(job.inputs.get("prompt", ""))[:PROMPT_MAX], min_length=1,
+        max_length=PROMPT_MAX, required=True))
+    modal.add_item(discord.ui.TextInput(
+        label="Negative prompt", custom_id="negative_prompt", style=discord.TextStyle.paragraph,
+        default=str(job.inputs.get("negative_prompt", ""))[:NEGATIVE_PROMPT_MAX] or None,
+        max_length=NEGATIVE_PROMPT_MAX, required=False))
+    modal.stop()  # answered by RemixCog.on_interaction, not by discord.py's modal store
+    return modal
+
+
+def submitted_values(data: Any) -> dict[str, str]:
+    """The text inputs of a modal submission, by custom id (anything malformed is dropped)."""
+    values: dict[str, str] = {}
+    rows = data.get("components") if isinstance(data, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        inner = row.get("components") if isinstance(row, dict) else None
+        for item in inner if isinstance(inner, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("custom_id"), str) \
+                    and isinstance(item.get("value"), str):
+                values[item["custom_id"]] = item["value"]
+    return values
+
+
+class RemixCog(commands.Cog):
+    def __init__(self, bot: IdeogramBot) -> None:
+        self.bot = bot
+
+    async def open_modal(self, interaction: discord.Interaction, job: JobRecord) -> None:
+        """The Remix button: the modal, for the requester or a moderator."""
+        if interaction.user.id != job.user_id and not is_moderator(interaction):
+            raise Refusal(NOT_YOURS)
+        if job.model not in REMIXABLE_MODELS:
+            raise Refusal("Only text-to-image results can be remixed.")
+        await interaction.response.send_modal(remix_modal(job))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: Any = interaction.data or {}
+        match = CUSTOM_ID.match(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await self._submit(interaction, match["job_id"], submitted_values(data))
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    async def _submit(self, interaction: discord.Interaction, job_id: str,
+                      values: dict[str, str]) -> None:
+        job = await self.bot.store.get_job(job_id, urgent=True)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise Refusal("I no longer have this job (it may have been deleted).")
+        refuse_if_deleted(job)
+        if interaction.user.id != job.user_id and not is_moderator(interaction):
+            raise Refusal(NOT_YOURS)
+        if job.model not in REMIXABLE_MODELS:
+            raise Refusal("Only text-to-image results can be remixed.")
+        prompt = values.get("prompt", "").strip()
+        negative = values.get("negative_prompt", "").strip()
+        original = inputs_from_payload(job.model, job.inputs)
+        assert isinstance(original, GenerateInputs | IdeogramGenerateInputs)
+        # Validated as the command's options are (length, NUL…) when the inputs are built.
+        inputs = replace(original, prompt=prompt, negative_prompt=negative,
+                         seed=random_seed())
+        await self.bot.launcher.launch(interaction, inputs)
+
+
+async def setup(bot: IdeogramBot) -> None:
+    await bot.add_cog(RemixCog(bot))

@@ -1,0 +1,186 @@
+"""/ideogram count:N over real dispatch: N provider requests with consecutive seeds, one
+reply that counts "k of N done" and ends with one grid, a button per image, Reroll all,
+Cancel, quota all or none and settled per image, and restarts."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from bot.grid import GUTTER, TILE_BOX
+from bot.jobs import JobRecord, JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from cogs.core.bot import IdeogramBot
+from tests.harness import (
+    GUILD_ID,
+    MOD_USER_ID,
+    OTHER_USER_ID,
+    FakeDiscord,
+    chat_input,
+    component,
+    dispatch,
+    eventually,
+)
+from tests.helpers import custom_ids, db_rows, final_edit, ideogram_bot
+
+
+async def batch_delivered(bot: IdeogramBot, count: int = 4,
+                          limit: float = 15.0) -> list[JobRecord]:
+    """The jobs of the test's batch once every one of them was delivered."""
+    async def done() -> list[JobRecord] | None:
+        jobs = await bot.store.jobs_for_guild(GUILD_ID, limit=50)
+        batches = {j.batch_id for j in jobs if j.batch_id}
+        for batch_id in batches:
+            members = await bot.store.batch_jobs(batch_id)
+            if len(members) == count and all(j.delivered_at for j in members):
+                return members
+        return None
+
+    return await eventually(done, timeout=limit, interval=0.02, what="a delivered batch")
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+async def test_four_images_one_grid_and_a_button_per_image(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    payload = chat_input("ideogram", {"prompt": "a lighthouse in a storm", "seed": 2147483646,
+                                      "count": 4, "aspect_ratio": "16:9"})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot)
+
+    # Four provider requests, consecutive seeds (wrapping), otherwise equal.
+    bodies = [local_server.state.jobs[j.request_id or ""].inputs for j in jobs]
+    assert [b["seed"] for b in bodies] == [2147483646, 2147483647, 0, 1]
+    assert all({k: v for k, v in b.items() if k != "seed"}
+               == {k: v for k, v in bodies[0].items() if k != "seed"} for b in bodies)
+    assert local_server.state.submit_count == 4
+    assert [j.batch_index for j in jobs] == [0, 1, 2, 3] and {j.batch_size for j in jobs} == {4}
+
+    token = payload["token"]
+    edits = fake.edits_of_original(token)
+    progress = [e.json["content"] for e in edits if not e.files]
+    assert any("of 4 done" in text for text in progress), progress
+    final = final_edit(edits)
+    assert final.json["content"].startswith("✅ 4 of 4 done")
+    # The grid: 2×2 tiles of a 16:9 picture scaled into the tile box.
+    tile_w, tile_h = TILE_BOX[0], round(768 * TILE_BOX[0] / 1344)
+    assert png_size(final.files[0].data) == (2 * tile_w + GUTTER, 2 * tile_h + GUTTER)
+    batch_id = jobs[0].batch_id
+    assert custom_ids(final.json) == [f"batch:{batch_id}:{n}" for n in ("1", "2", "3", "4")] + [
+        f"batch:{batch_id}:rerollall"]
+    embed = final.json["embeds"][0]
+    assert "2147483647" in str(embed) and embed["image"]["url"].startswith("attachment://")
+    # Each image counted once, settled on its own.
+    assert db_rows(db, "SELECT state, count(*) FROM usage_reservations GROUP BY state") == [
+        ("committed", 4)]
+
+    # Button 2 posts exactly the second image, full size, with the usual buttons.
+    message = fake.original_message(token)
+    assert message is not None
+    click = component(f"batch:{batch_id}:2", message=message)
+    await dispatch(bot, click)
+    [post] = fake.edits_of_original(click["token"])
+    assert post.files[0].data == local_server.state.jobs[jobs[1].request_id or ""].image_bytes
+    assert custom_ids(post.json) == [f"job:{jobs[1].id}:{a}" for a in
+                                     ("reroll", "reframe", "info", "delete", "remix")]
+    second = await bot.store.get_job(jobs[1].id)
+    assert second is not None and second.message_id == int(post.response["id"])
+
+    # Someone else may not post the requester's images.
+    stranger = component(f"batch:{batch_id}:3", message=message, user_id=OTHER_USER_ID)
+    await dispatch(bot, stranger)
+    [refusal] = fake.interaction_callbacks(stranger["id"])
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+
+
+async def test_a_batch_that_does_not_fit_is_refused_whole(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    set_limit = chat_input("quota", {"user_daily": 3}, subcommand="set", user_id=MOD_USER_ID)
+    await dispatch(bot, set_limit)
+    payload = chat_input("ideogram", {"prompt": "four cats", "count": 4})
+    await dispatch(bot, payload)
+    [answer] = fake.interaction_callbacks(payload["id"])
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64
+    assert "3" in answer["data"]["content"]  # says how many would still fit
+    assert local_server.state.submit_count == 0
+    assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM jobs") == [(0,)]
+
+
+async def test_one_of_four_fails_a_grey_tile_three_charged_one_given_back(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    local_server.state.faults.fail_jobs(1)
+    payload = chat_input("ideogram", {"prompt": "four dogs", "count": 4})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot)
+    assert sorted(j.status.value for j in jobs) == ["completed"] * 3 + ["failed"]
+    final = final_edit(fake.edits_of_original(payload["token"]))
+    assert final.json["content"].startswith("✅ 3 of 4 done")
+    buttons = [c for row in final.json["components"] for c in row["components"]]
+    failed_number = next(n for n, j in enumerate(jobs, start=1) if j.status is JobStatus.FAILED)
+    assert [b.get("disabled", False) for b in buttons[:4]] == [
+        n == failed_number for n in range(1, 5)]
+    assert sorted(db_rows(db, "SELECT state FROM usage_reservations")) == [
+        ("committed",), ("committed",), ("committed",), ("released",)]
+    with Image.open(io.BytesIO(final.files[0].data)) as grid:
+        columns = 2
+        tile_w = (grid.width - GUTTER) // columns
+        tile_h = (grid.height - GUTTER) // 2
+        index = failed_number - 1
+        left, top = (index % 2) * (tile_w + GUTTER), (index // 2) * (tile_h + GUTTER)
+        corner = grid.convert("RGB").getpixel((left + tile_w - 5, top + tile_h - 5))
+        assert isinstance(corner, tuple) and max(corner) - min(corner) < 12  # grey
+
+
+async def test_cancel_a_queued_batch(fake: FakeDiscord, bot: IdeogramBot,
+                                     local_server: LocalRunComfyServer, db: Path) -> None:
+    local_server.state.config.queue_seconds = 5.0
+    payload = chat_input("ideogram", {"prompt": "slow boats", "count": 3})
+    await dispatch(bot, payload)
+
+    async def queued_with_cancel() -> dict[str, Any] | None:
+        message = fake.original_message(payload["token"])
+        ids = custom_ids(message) if message else []
+        return message if any(i.endswith(":cancel") for i in ids) else None
+
+    message = await eventually(queued_with_cancel, timeout=5, what="a Cancel button")
+    [cancel] = [i for i in custom_ids(message) if i.endswith(":cancel")]
+    click = component(cancel, message=message)
+    await dispatch(bot, click)
+    assert "Cancelled 3 of the 3 images" in fake.followups(click["token"])[-1].json["content"]
+    jobs = await batch_delivered(bot, count=3)
+    assert {j.status for j in jobs} == {JobStatus.CANCELLED}
+    final = fake.edits_of_original(payload["token"])[-1]
+    assert final.json["content"].startswith("🚫 Cancelled")
+    assert db_rows(db, "SELECT DISTINCT state FROM usage_reservations") == [("released",)]
+
+
+async def test_a_restart_mid_batch_still_ends_with_the_grid_and_its_buttons_work(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.config.queue_seconds = 1.0
+    db = tmp_path / "bot.db"
+    payload = chat_input("ideogram", {"prompt": "a harbour at night", "count": 2})
+    async with ideogram_bot(fake, local_server, db) as first:
+        await dispatch(first, payload)
+        await eventually(lambda: local_server.state.submit_count == 2, timeout=5,
+                         what="both submits")
+    assert db_rows(db, "SELECT count(*) FROM jobs WHERE delivered_at IS NULL") == [(2,)]
+    async with ideogram_bot(fake, local_server, db) as second:
+        jobs = await batch_delivered(second, count=2)
+    final = final_edit(fake.calls("PATCH", rf"^/webhooks/\d+/{payload['token']}/messages/"))
+    assert final.json["content"].startswith("✅ 2 of 2 done")
+    assert png_size(final.files[0].data)[0] == 2 * TILE_BOX[0] + GUTTER
+    assert local_server.state.submit_count == 2  # nothing sent twice
+    async with ideogram_bot(fake, local_server, db) as third:  # old buttons, a new process
+        message = fake.original_message(payload["token"])
+        assert message is not None
+        click = component(f"batch:{jobs[0].batch_id}:1", message=message)
+        await dispatch(third, click)
+        [post] = fake.edits_of_original(click["token"])
+        assert post.files[0].data == local_server.state.jobs[jobs[0].request_id or ""].image_bytes

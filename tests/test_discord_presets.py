@@ -1,0 +1,138 @@
+"""/preset and /ideogram preset: over real dispatch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot.localserver.app import LocalRunComfyServer
+from bot.presets import MAX_PRESETS
+from cogs.core.bot import IdeogramBot
+from tests.harness import (
+    GUILD_ID,
+    LOG_CHANNEL_ID,
+    MOD_USER_ID,
+    USER_ID,
+    FakeDiscord,
+    autocomplete,
+    chat_input,
+    component,
+    dispatch,
+)
+from tests.helpers import callback, db_rows, wait_delivered
+
+
+def preset(sub: str, options: dict[str, Any], user_id: int = MOD_USER_ID) -> dict[str, Any]:
+    return chat_input("preset", options, subcommand=sub, user_id=user_id)
+
+
+async def answer(fake: FakeDiscord, bot: IdeogramBot, payload: dict[str, Any]) -> dict[str, Any]:
+    await dispatch(bot, payload)
+    return callback(fake, payload)
+
+
+def private_text(answer: dict[str, Any]) -> str:
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64, answer
+    data = answer["data"]
+    return str(data.get("content", "")) + str(data.get("embeds", ""))
+
+
+async def test_save_list_use_and_the_members_option_wins(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
+    await bot.guild_settings.update(GUILD_ID, log_channel_id=LOG_CHANNEL_ID)
+    saved = private_text(await answer(fake, bot, preset("save", {
+        "name": "Brand Kit", "style": "design", "aspect_ratio": "16:9",
+        "negative_prompt": "blurry", "prompt_suffix": "flat colours, our logo top left"})))
+    assert "Saved the preset" in saved and "Brand Kit" in saved
+    listed = private_text(await answer(fake, bot, preset("list", {}, user_id=USER_ID)))
+    assert "Brand Kit" in listed
+    shown = private_text(await answer(fake, bot, preset("show", {"name": "brand kit"},
+                                                        user_id=USER_ID)))
+    assert "flat colours, our logo top left" in shown
+
+    run = chat_input("ideogram", {"prompt": "a summer poster", "preset": "brand kit",
+                                  "aspect_ratio": "1:1"})
+    await dispatch(bot, run)
+    job = await wait_delivered(bot)
+    body = local_server.state.jobs[job.request_id or ""].inputs
+    assert body["prompt"] == "a summer poster, flat colours, our logo top left"
+    assert body["style"] == "design" and body["negative_prompt"] == "blurry"
+    assert body["aspect_ratio"] == "1:1"  # the member's own option wins
+    assert job.preset == "Brand Kit"
+
+    # Info names the preset used.
+    message = fake.original_message(run["token"])
+    assert message is not None
+    info = component(f"job:{job.id}:info", message=message)
+    await dispatch(bot, info)
+    assert "Brand Kit" in str(callback(fake, info)["data"]["embeds"])
+    # Recorded, and posted to the moderation log.
+    assert db_rows(db, "SELECT action, actor_id FROM settings_audit") == [
+        ("preset:save", MOD_USER_ID)]
+    posts = fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
+    assert posts and "Brand Kit" in posts[-1].json["content"]
+
+
+async def test_an_unknown_preset_is_refused(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "a poster", "preset": "nope"})
+    text = private_text(await answer(fake, bot, payload))
+    assert "no preset named `nope`" in text
+    assert local_server.state.submit_count == 0
+
+
+async def test_members_cannot_save_or_delete(fake: FakeDiscord, bot: IdeogramBot,
+                                             db: Path) -> None:
+    text = private_text(await answer(fake, bot, preset("save", {"name": "mine", "style": "anime"},
+                                                       user_id=USER_ID)))
+    assert "moderators" in text.lower()
+    assert db_rows(db, "SELECT count(*) FROM presets") == [(0,)]
+
+
+async def test_the_twenty_sixth_preset_is_refused_and_a_name_is_replaced(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
+    for number in range(MAX_PRESETS):
+        private_text(await answer(fake, bot, preset("save", {"name": f"p{number}",
+                                                              "style": "anime"})))
+    replaced = private_text(await answer(fake, bot, preset("save", {"name": "P3",
+                                                                     "style": "render_3D"})))
+    assert "Replaced" in replaced
+    refused = private_text(await answer(fake, bot, preset("save", {"name": "one more",
+                                                                    "style": "anime"})))
+    assert f"already has {MAX_PRESETS} presets" in refused
+    assert db_rows(db, "SELECT count(*) FROM presets") == [(MAX_PRESETS,)]
+    assert db_rows(db, "SELECT style FROM presets WHERE name = 'p3'") == [("render_3D",)]
+
+    deleted = private_text(await answer(fake, bot, preset("delete", {"name": "p0"})))
+    assert "Deleted" in deleted
+    assert db_rows(db, "SELECT count(*) FROM presets") == [(MAX_PRESETS - 1,)]
+
+
+async def test_autocomplete_offers_the_servers_presets(fake: FakeDiscord,
+                                                       bot: IdeogramBot) -> None:
+    for name in ("Summer sale", "Winter sale", "Logo"):
+        private_text(await answer(fake, bot, preset("save", {"name": name,
+                                                              "style": "design"})))
+    payload = autocomplete("ideogram", {"prompt": "x", "preset": "sale"}, "preset")
+    await dispatch(bot, payload)
+    [answered] = fake.interaction_callbacks(payload["id"])
+    assert answered["type"] == 8
+    assert [c["name"] for c in answered["data"]["choices"]] == ["Summer sale", "Winter sale"]
+
+
+async def test_a_palette_preset_is_refused_on_a_runcomfy_server(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    refused = private_text(await answer(fake, bot, preset("save", {
+        "name": "bright", "color_palette": "EMBER"})))
+    assert "colour palette" in refused and "RunComfy" in refused
+    assert bot.guild_settings.presets(GUILD_ID) == []
+
+
+async def test_a_suffix_past_the_prompt_limit_is_refused(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    private_text(await answer(fake, bot, preset("save", {"name": "long",
+                                                         "prompt_suffix": "x" * 500})))
+    payload = chat_input("ideogram", {"prompt": "y" * 1600, "preset": "long"})
+    text = private_text(await answer(fake, bot, payload))
+    assert "2000" in text
+    assert local_server.state.submit_count == 0
