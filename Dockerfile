@@ -12,6 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     METRICS_HOST=0.0.0.0 \
     METRICS_PORT=8080
 
+# Fonts for the local preview provider's placeholder pictures: CJK and emoji glyphs (the
+# Latin, Greek and Cyrillic font comes with the Python packages).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-noto-cjk fonts-noto-color-emoji \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app bot \
     && mkdir -p /data \
     && chown bot:bot /data
