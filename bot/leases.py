@@ -21,7 +21,6 @@ Nothing here imports Discord.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -36,11 +35,8 @@ log = logging.getLogger(__name__)
 
 def lease_owner(shard_ids: tuple[int, ...] | None, shard_count: int | None) -> str:
     """The name this process leases jobs under: its host and shards, so that a restart
-    of the same process takes its own jobs back at once. ``LEASE_OWNER`` in the
-    environment overrides it (two processes for the same shards on one host)."""
-    override = os.environ.get("LEASE_OWNER", "").strip()
-    if override:
-        return override[:200]
+    of the same process takes its own jobs back at once (two processes for the same
+    shards on one host would be one owner: run each shard set once)."""
     shards = ("all" if shard_ids is None
               else f"{','.join(map(str, shard_ids))}-of-{shard_count}")
     return f"{socket.gethostname()}/shards-{shards}"
