@@ -2,6 +2,8 @@
 
 - Progress edits to one message are coalesced to at most one every ``min_edit_interval``;
   the final edit is never dropped (it waits for an in-flight edit, then goes).
+- Sends share a bounded number of slots, and finished images take them first: under a
+  burst, progress edits wait (and coalesce) rather than delay a result.
 - The result image is downloaded and attached, so it outlives the provider's temporary URL;
   over the interaction's upload limit it is linked instead, and the message says why.
 - Edits reach the job's own reply whatever happened since (:mod:`cogs.core.reply_sender`).
@@ -24,6 +26,7 @@ from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
+from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
 from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
@@ -37,8 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 3
-#: Results prepared and sent at the same time (download, attach, upload).
-FINAL_DELIVERY_CONCURRENCY = 16
+#: Messages prepared and sent at the same time (results: download, attach, upload).
+SEND_CONCURRENCY = 16
 
 #: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
 FooterSource = Callable[[JobRecord], Awaitable[str | None]]
@@ -56,7 +59,7 @@ class ResultDelivery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
-        self._final_slots = asyncio.Semaphore(FINAL_DELIVERY_CONCURRENCY)
+        self._send_slots = PrioritySlots(SEND_CONCURRENCY)
         self.sender = ReplySender(bot)
         self.batches = BatchDelivery(bot, self.sender, downloads, self._spawn,
                                      min_edit_interval=min_edit_interval)
@@ -155,7 +158,8 @@ class ResultDelivery:
     async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        async with reply.lock:
+        # Behind every waiting result; events that arrive meanwhile replace the pending one.
+        async with self._send_slots.normal(), reply.lock:
             reply.flush = None
             event, reply.pending = reply.pending, None
             if event is None:
@@ -171,8 +175,8 @@ class ResultDelivery:
     async def _deliver_final(self, reply: Reply, event: JobEvent) -> None:
         try:
             # A bounded number at a time: under a burst, results go out in the order they
-            # finished instead of all crawling along together.
-            async with self._final_slots:
+            # finished instead of all crawling along together, ahead of progress edits.
+            async with self._send_slots.urgent():
                 await self._deliver_final_once(reply, event)
         finally:
             self._delivering.discard(event.job.id)
