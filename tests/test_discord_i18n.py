@@ -307,7 +307,7 @@ async def test_the_greeting_speaks_the_joined_servers_language(
 
 
 async def test_views_modals_and_items_set_the_readers_language() -> None:
-    """The bases the next pass's views and modals use: each check sets the language of
+    """The bases views, modals and dynamic items use: each check sets the language of
     whoever acted, for the callback that follows (in its own task)."""
     import asyncio
     from types import SimpleNamespace
