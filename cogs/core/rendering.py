@@ -11,6 +11,7 @@ import discord
 from bot.i18n import N_, _, format_cost, format_number, ngettext
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
+from cogs.core.choices import RENDERING_SPEED_CHOICES, STYLE_CHOICES
 from cogs.core.status_names import status_name
 
 MODEL_TITLES = {
@@ -31,10 +32,10 @@ COLOUR_DONE = discord.Colour.green()
 COLOUR_FAILED = discord.Colour.red()
 COLOUR_CANCELLED = discord.Colour.light_grey()
 LOCAL_PROVIDER_NOTE = N_("local preview provider")
-#: Option values shown under their choice's name in the reader's language (the same
-#: catalog entries as the command's choices).
-_WORDED_VALUES: Final = frozenset({"auto", "general", "realistic", "design", "render_3D",
-                                   "anime", "TURBO", "BALANCED", "QUALITY"})
+#: Option values shown as their choice's name reads in the reader's language (the
+#: choices' own catalog entries).
+_WORDED_VALUES: Final = frozenset(str(choice.value) for choice in
+                                  (*STYLE_CHOICES, *RENDERING_SPEED_CHOICES))
 
 
 #: Characters Discord's markdown gives a meaning to (links, emphasis, code, spoilers, quotes,
