@@ -9,6 +9,8 @@
 - Edits reach the job's own reply whatever happened since (:mod:`cogs.core.reply_sender`).
 - The jobs of a batch share one reply: :mod:`cogs.core.batch_delivery` shows them.
 - A job whose command was never answered (``announce`` off) is not shown at all.
+- Everything a job shows speaks the job's language (:func:`job_public_locale`), whichever
+  path the message takes and whenever it goes (after a restart too).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.i18n import _, format_number, use_locale
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
@@ -30,6 +33,7 @@ from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
 from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
+from cogs.core.languages import job_public_locale
 from cogs.core.rendering import job_embed, status_line, truncate
 from cogs.core.reply_sender import Outgoing, Reply, ReplySender
 from cogs.core.reply_webhook import original_message_id
@@ -165,11 +169,12 @@ class ResultDelivery:
             if event is None:
                 return
             job = event.job
-            out = Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
-            try:
-                await self.sender.send(reply, job, out, final=False)
-            except discord.HTTPException as exc:
-                log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
+            with use_locale(job_public_locale(self._bot, job)):
+                out = Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
+                try:
+                    await self.sender.send(reply, job, out, final=False)
+                except discord.HTTPException as exc:
+                    log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
             reply.last_edit = time.monotonic()
 
     async def _deliver_final(self, reply: Reply, event: JobEvent) -> None:
@@ -177,7 +182,8 @@ class ResultDelivery:
             # A bounded number at a time: under a burst, results go out in the order they
             # finished instead of all crawling along together, ahead of progress edits.
             async with self._send_slots.urgent():
-                await self._deliver_final_once(reply, event)
+                with use_locale(job_public_locale(self._bot, event.job)):
+                    await self._deliver_final_once(reply, event)
         finally:
             self._delivering.discard(event.job.id)
 
@@ -219,13 +225,14 @@ class ResultDelivery:
         except ImageFetchError as exc:
             log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
             image = None
-            content += f"\n{exc.user_message} Here is a link instead: [open it]({url})"
+            content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
+                                problem=_(exc.user_message), url=url)
         if image is not None and len(image.data) > limit:
-            content += (
-                f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
-                f"{limit / 1e6:.0f} MB upload limit, so here is a link instead "
-                f"(it expires): [open it]({url})"
-            )
+            content += "\n" + _(
+                "The image is {size} MB, over this server's {limit} MB upload limit, so here "
+                "is a link instead (it expires): [open it]({url})",
+                size=format_number(len(image.data) / 1e6, digits=1),
+                limit=format_number(limit / 1e6, digits=0), url=url)
             image = None
         if image is None:
             return Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),
