@@ -1,5 +1,5 @@
 """Discord-free core of the Ideogram bot: configuration, provider clients, store, tracker.
 
-Nothing in this package imports ``discord`` (``bot.__main__`` is the composition root and
+Nothing in this package imports ``discord`` (``bot.cli`` is the composition root and
 the only exception: it starts the Discord client from ``cogs``).
 """

@@ -81,6 +81,9 @@ def _copy(source: Path, partial: Path) -> None:
     src = sqlite3.connect(f"{source.absolute().as_uri()}?mode=rw", uri=True,
                           timeout=BUSY_TIMEOUT_SECONDS)
     try:
+        # Created owner-only before SQLite opens it, like the database itself: it holds the
+        # same prompts and member ids.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         dst = sqlite3.connect(partial)
         try:
             src.backup(dst)  # every page in one step: one consistent snapshot

@@ -107,6 +107,8 @@ def test_refuses_to_overwrite_and_needs_a_database(tmp_path: Path) -> None:
     report = backup_database(tmp_path / "bot.db", folder)
     assert report.destination.parent == folder and report.destination.name.startswith("bot-")
     assert [p.name for p in folder.iterdir()] == [report.destination.name]
+    # Owner-only, like the database: the copy holds the same prompts and member ids.
+    assert report.destination.stat().st_mode & 0o777 == 0o600
 
 
 async def test_the_command_backs_up_the_running_bots_database(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -169,3 +170,36 @@ async def test_sigterm_mid_job_exits_0_within_the_grace_and_the_restart_delivers
         app.chmod(0o755)
         with contextlib.suppress(Exception):
             await bot.__aexit__(None, None, None)
+
+
+async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
+        fake_discord: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    """A stop sent during the imports (before the event loop's handlers exist) still ends
+    the bot with exit 0: as PID 1 it would otherwise be dropped, as a child it would kill."""
+    launcher = namespace_launcher()
+    env = bot_process_env(fake_discord, tmp_path / "bot.db", provider=local_server)
+    process = await asyncio.create_subprocess_exec(
+        *launcher, sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        target = process.pid
+        if launcher:  # the bot is unshare's child, PID 1 of its namespace
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+            target = int(await eventually(lambda: _only_child(children), timeout=10,
+                                          what="the bot under unshare"))
+        await asyncio.sleep(0.05)  # Python is up; the bot's modules are still importing
+        os.kill(target, signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        text = output.decode("utf-8", "replace")
+        assert process.returncode == 0, text
+        assert "SIGTERM: stopping." in text and "Traceback" not in text, text
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def _only_child(children: Path) -> int | None:
+    found = children.read_text().split() if children.exists() else []
+    return int(found[0]) if found else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.__main__ import _secrets
+from bot.cli import _secrets
 from bot.config import ConfigError, load_settings
 from bot.leases import lease_config
 

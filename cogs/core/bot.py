@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import signal
 from collections.abc import Awaitable
 from typing import Any
 
@@ -296,5 +295,3 @@ def create_bot(settings: Settings, services: Services, **options: Any) -> Ideogr
     return ShardedIdeogramBot(settings, services, shard_count=settings.SHARD_COUNT,
                               shard_ids=shard_ids, **options)
 
-
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)

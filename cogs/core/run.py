@@ -15,7 +15,8 @@ from discord.http import Route
 
 from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, Settings
 from bot.ops_server import OpsServer
-from cogs.core.bot import STOP_SIGNALS, IdeogramBot, create_bot
+from bot.stop_signals import STOP_SIGNALS, early_stop_request
+from cogs.core.bot import IdeogramBot, create_bot
 from cogs.core.services import build_services
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:
     """SIGTERM and SIGINT stop the bot gracefully (also as PID 1, where a signal without a
-    handler is ignored)."""
+    handler is ignored); one that came while the bot was starting is acted on now."""
     loop = asyncio.get_running_loop()
     installed = []
     for sig in STOP_SIGNALS:
@@ -32,6 +33,9 @@ def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:
         except (NotImplementedError, RuntimeError):  # not on this platform / thread
             continue
         installed.append(sig)
+    early = early_stop_request()
+    if early is not None:
+        bot.request_stop(early)
     return installed
 
 

@@ -306,6 +306,12 @@ class PostgresStore(Store):
             conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
         try:
             yield conn
+        except asyncpg.exceptions.InternalClientError as exc:
+            # The server ended this connection just as a statement began on it (a restart,
+            # a failover): its protocol is left mid-operation. Drop it; the call may be
+            # retried on a fresh one.
+            conn.terminate()
+            raise StoreBusyError("the database connection was lost mid-statement") from exc
         finally:
             await pool.release(conn)
 
