@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import job_errors
 from bot.inputs import ALL_MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.log_context import bind_job
@@ -42,7 +43,6 @@ from bot.providers.base import AnyProvider, Provider, SyncProvider
 from bot.providers.errors import ProviderError, RateLimited, RequestNotFound
 from bot.providers.types import CancelOutcome, RemoteState
 from bot.store import Store, StoreBusyError
-from bot.tracker import reasons
 from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
 from bot.tracker.sync_calls import SyncCalls
 
@@ -203,7 +203,8 @@ class JobTracker:
             self._submitting.discard(job.id)
 
     async def abandon(self, job: JobRecord, reason: str) -> JobRecord | None:
-        """End a job whose interaction was never answered: failed, settled, not shown."""
+        """End a job whose interaction was never answered: failed, settled, not shown.
+        ``reason`` is a stored reason (:mod:`bot.job_errors`)."""
         return await self._finish(job, JobStatus.FAILED, announce=False, error=reason,
                                   delivered_at=self._clock())
 
@@ -221,7 +222,7 @@ class JobTracker:
     async def _submit(self, job: JobRecord) -> JobRecord:
         provider = self._providers.get(job.provider)
         if provider is None:
-            return await self._finish(job, JobStatus.FAILED, error=reasons.PROVIDER_GONE) or job
+            return await self._finish(job, JobStatus.FAILED, error=job_errors.PROVIDER_GONE) or job
         remember = {} if job.message_id is None else {"message_id": job.message_id}
         if isinstance(provider, SyncProvider):
             return await self._sync.enqueue(job, provider, **remember)
@@ -236,16 +237,16 @@ class JobTracker:
             except ProviderError as exc:
                 log.info("Submit of job %s failed: %s", job.short_id, type(exc).__name__)
                 return await self._finish(marked, JobStatus.FAILED,
-                                          error=exc.user_message) or marked
+                                          error=job_errors.from_provider(exc)) or marked
             except TimeoutError:
                 log.warning("Submit of job %s took over %.0fs: not resent", job.short_id,
                             self._config.call_deadline)
                 return await self._finish(marked, JobStatus.FAILED,
-                                          error=reasons.INTERRUPTED) or marked
+                                          error=job_errors.INTERRUPTED) or marked
             except Exception:
                 log.exception("Submit of job %s failed unexpectedly", job.short_id)
                 return await self._finish(marked, JobStatus.FAILED,
-                                          error=reasons.SUBMIT_UNEXPECTED) or marked
+                                          error=job_errors.SUBMIT_UNEXPECTED) or marked
         now = self._clock()
         queued = await self._durable(lambda: self._store.transition_job(
             job.id, [JobStatus.PENDING], status=JobStatus.QUEUED,
@@ -264,7 +265,7 @@ class JobTracker:
         provider = self._providers.get(job.provider)
         if provider is None:
             await self._finish(job, JobStatus.FAILED, resumed=resumed,
-                               error=reasons.PROVIDER_GONE)
+                               error=job_errors.PROVIDER_GONE)
             return
         if job.status is JobStatus.PENDING:
             await self._adopt_pending(job, resumed=resumed)
@@ -273,7 +274,7 @@ class JobTracker:
             await self._sync.adopt(job, provider, resumed=resumed)
             return
         if job.request_id is None:
-            await self._finish(job, JobStatus.FAILED, resumed=resumed, error=reasons.INTERRUPTED)
+            await self._finish(job, JobStatus.FAILED, resumed=resumed, error=job_errors.INTERRUPTED)
             return
         now = self._clock()
         self._states[job.id] = PollState(status=job.status)
@@ -282,7 +283,7 @@ class JobTracker:
 
     async def _adopt_pending(self, job: JobRecord, *, resumed: bool) -> None:
         if job.maybe_sent:  # the request may have reached the provider: never again
-            await self._finish(job, JobStatus.FAILED, resumed=resumed, error=reasons.INTERRUPTED)
+            await self._finish(job, JobStatus.FAILED, resumed=resumed, error=job_errors.INTERRUPTED)
             return
         if job.message_id is None and self._confirm is not None:
             try:
@@ -293,7 +294,7 @@ class JobTracker:
             if message_id is None:
                 log.info("Job %s was written but its command never answered: dropped",
                          job.short_id)
-                await self.abandon(job, reasons.NOT_ACKNOWLEDGED)
+                await self.abandon(job, job_errors.NOT_ACKNOWLEDGED)
                 return
             job = job.evolve(message_id=message_id)
         log.info("Job %s was never sent: sending it now", job.short_id)
@@ -314,7 +315,7 @@ class JobTracker:
         async with asyncio.timeout(self._config.call_deadline), self._slot(job.provider, "poll"):
             outcome = await provider.cancel(job.request_id)
         if outcome is CancelOutcome.CANCELLED:
-            await self._finish(job, JobStatus.CANCELLED, error=reasons.CANCELLED)
+            await self._finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED)
         return outcome
 
     async def mark_delivered(self, job_id: str) -> None:
@@ -419,7 +420,7 @@ class JobTracker:
             if failures >= UNEXPECTED_FAILURES_MAX:
                 job = await self._store.get_job(job_id)
                 if job is not None:
-                    await self._finish(job, JobStatus.FAILED, error=reasons.UNREADABLE)
+                    await self._finish(job, JobStatus.FAILED, error=job_errors.UNREADABLE)
                 self._forget(job_id)
             else:
                 self._retry_later(job_id, self._config.polling.cap)
@@ -469,7 +470,7 @@ class JobTracker:
                     state.failures, None, self._config.polling))
             return
         except RequestNotFound as exc:
-            await self._finish(job, JobStatus.FAILED, error=exc.user_message)
+            await self._finish(job, JobStatus.FAILED, error=job_errors.from_provider(exc))
             return
         except ProviderError as exc:
             state.failures += 1
@@ -489,10 +490,10 @@ class JobTracker:
         if status.state is RemoteState.FAILED:
             # The provider's own words go to the log only (they may carry anything).
             log.info("Job %s failed at the provider", job.short_id)
-            await self._finish(job, JobStatus.FAILED, error=reasons.FAILED_REMOTELY)
+            await self._finish(job, JobStatus.FAILED, error=job_errors.FAILED_REMOTELY)
             return
         if status.state is RemoteState.CANCELLED:
-            await self._finish(job, JobStatus.CANCELLED, error=reasons.CANCELLED_REMOTELY)
+            await self._finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED_REMOTELY)
             return
 
         if status.state is RemoteState.QUEUED and job.status is JobStatus.QUEUED:
@@ -531,8 +532,8 @@ class JobTracker:
             if await self._check_time_limit(job):
                 return
             if failures >= RESULT_FAILURES_MAX or isinstance(exc, RequestNotFound):
-                error = (exc.user_message if isinstance(exc, ProviderError)
-                         else reasons.UNREADABLE)
+                error = (job_errors.from_provider(exc) if isinstance(exc, ProviderError)
+                         else job_errors.UNREADABLE)
                 await self._finish(job, JobStatus.FAILED, error=error)
             else:
                 self._schedule(job.id, self._clock() + error_delay(failures, None,
@@ -562,9 +563,9 @@ class JobTracker:
                 with contextlib.suppress(ProviderError, TimeoutError):
                     async with asyncio.timeout(min(5.0, self._config.call_deadline)):
                         await provider.cancel(job.request_id)
-            await self._finish(job, JobStatus.FAILED, error=reasons.TIMED_OUT_QUEUED)
+            await self._finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
         else:
-            await self._finish(job, JobStatus.FAILED, error=reasons.TIMED_OUT_RUNNING)
+            await self._finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
         return True
 
     # ------------------------------------------------------------------ writing, announcing

@@ -8,7 +8,9 @@ from typing import Final
 
 import discord
 
+from bot.i18n import N_
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
+from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 
 MODEL_TITLES = {
@@ -89,8 +91,8 @@ def status_line(job: JobRecord, *, eta: float | None = None, now: float | None =
     if job.status is JobStatus.COMPLETED:
         return f"✅ Done for {who}"
     if job.status is JobStatus.CANCELLED:
-        return f"🚫 Cancelled — {user_text(job.error or 'cancelled', 300)}"
-    return f"❌ Failed — {user_text(job.error or 'the image service gave no reason', 400)}"
+        return f"🚫 Cancelled — {user_text(render_job_error(job.error, N_('cancelled')), 300)}"
+    return f"❌ Failed — {user_text(render_job_error(job.error), 400)}"
 
 
 def _duration(seconds: float) -> str:
@@ -173,7 +175,8 @@ def info_embed(job: JobRecord) -> discord.Embed:
     if job.cost is not None:
         embed.add_field(name="Cost", value=f"${job.cost:.3f}")
     if job.error:
-        embed.add_field(name="Error", value=user_text(job.error, 1024), inline=False)
+        embed.add_field(name="Error", value=user_text(render_job_error(job.error), 1024),
+                        inline=False)
     return embed
 
 
@@ -192,7 +195,7 @@ def batch_status_line(jobs: list[JobRecord]) -> str:
     if done:
         return f"✅ {done} of {total} done for {who} (the others failed)"
     failed = next((job for job in jobs if job.error), jobs[0])
-    reason = user_text(failed.error or "the image service gave no reason", 300)
+    reason = user_text(render_job_error(failed.error), 300)
     if all(job.status is JobStatus.CANCELLED for job in jobs):
         return f"🚫 Cancelled — {reason}"
     return f"❌ None of the {total} images could be made — {reason}"
