@@ -228,6 +228,7 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
         payloads = _payloads(args.n, args.guilds)
         post_json(args.discord + "/_control/register", payloads)
         out: dict[str, Any] = {}
+        noticed: dict[str, float] = {}
         try:
             async with bot:
                 await bot.login("bench-bot-token")
@@ -251,8 +252,10 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
                 out.update(t0=t0, dispatched_s=dispatched, cpu_ack_s=cpu_ack,
                            answered=answered)
                 if args.deliveries:
+                    bot.tracker.add_listener(_EndNoticer(noticed))
                     later = _profiler(args.profile_delivery)
                     out.update(await _wait_deliveries(bot, args.n, args.guilds))
+                    out["noticed"] = noticed
                     if later is not None:
                         later.disable()
                         later.dump_stats(args.profile_delivery)
@@ -275,6 +278,17 @@ def _profiler(path: str | None) -> Any:
     profiler = cProfile.Profile()
     profiler.enable()
     return profiler
+
+
+class _EndNoticer:
+    """A tracker listener noting when the bot learnt that each job ended (by request id)."""
+
+    def __init__(self, noticed: dict[str, float]) -> None:
+        self.noticed = noticed
+
+    async def on_job_event(self, event: Any) -> None:
+        if event.status.terminal and event.job.request_id:
+            self.noticed.setdefault(event.job.request_id, time.monotonic())
 
 
 async def _wait_deliveries(bot: Any, n: int, guilds: int) -> dict[str, Any]:
@@ -312,6 +326,9 @@ class Row:
     log_mb: float
     deliveries: list[float] = field(default_factory=list)
     delivered: int = 0
+    #: Provider completion → the tracker's terminal event; that event → image at the fake.
+    noticing: list[float] = field(default_factory=list)
+    sending: list[float] = field(default_factory=list)
 
 
 def _run_one(variant: str, level: str, n: int, deliveries: bool,
@@ -371,6 +388,10 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
             image_at = report["images"].get(token) if token else None
             if done_at is not None and image_at is not None:
                 row.deliveries.append(image_at - float(done_at))
+                seen_at = out.get("noticed", {}).get(job["request_id"])
+                if seen_at is not None:
+                    row.noticing.append(float(seen_at) - float(done_at))
+                    row.sending.append(image_at - float(seen_at))
         row.delivered = len(row.deliveries)
     return row
 
@@ -393,12 +414,15 @@ def _table(rows: Sequence[Row]) -> str:
 
 
 def _delivery_table(rows: Sequence[Row]) -> str:
-    lines = ["| N | delivered | completion → image p50 s | p95 s | max s |",
-             "|---|---|---|---|---|"]
+    lines = ["| N | delivered | completion → image p50 s | p95 s | max s "
+             "| completion → noticed p50 s | p95 s | noticed → image p50 s | p95 s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.deliveries or r.delivered:
             lines.append(f"| {r.n} | {r.delivered}/{r.n} | {percentile(r.deliveries, 50):.2f} "
-                         f"| {percentile(r.deliveries, 95):.2f} | {max(r.deliveries):.2f} |")
+                         f"| {percentile(r.deliveries, 95):.2f} | {max(r.deliveries):.2f} "
+                         f"| {percentile(r.noticing, 50):.2f} | {percentile(r.noticing, 95):.2f} "
+                         f"| {percentile(r.sending, 50):.2f} | {percentile(r.sending, 95):.2f} |")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from bot.i18n import lazy
 from bot.inputs import (
     ASPECT_RATIOS,
     STYLE_MODELS,
@@ -57,7 +58,8 @@ def style_type(style: str) -> str:
     try:
         return STYLE_TYPES[style]
     except KeyError:
-        raise InvalidInput("style", f"`{style}` is not a valid style.") from None
+        raise InvalidInput("style", lazy("`{value}` is not a valid {option}.", value=style,
+                                         option="style")) from None
 
 
 def aspect_ratio_enum(aspect_ratio: str) -> str:
@@ -65,7 +67,8 @@ def aspect_ratio_enum(aspect_ratio: str) -> str:
     try:
         return ASPECT_RATIO_ENUMS[aspect_ratio]
     except KeyError:
-        raise InvalidInput("aspect_ratio", f"`{aspect_ratio}` is not a valid aspect_ratio.") \
+        raise InvalidInput("aspect_ratio", lazy("`{value}` is not a valid {option}.",
+                                                value=aspect_ratio, option="aspect_ratio")) \
             from None
 
 
@@ -80,7 +83,7 @@ def aspect_ratio_from_enum(value: str) -> str:
 def magic_prompt_option(magic_prompt: bool) -> str:
     """``/ideogram``'s boolean ``magic_prompt`` → ``ON`` / ``OFF``."""
     if not isinstance(magic_prompt, bool):
-        raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
+        raise InvalidInput("magic_prompt", lazy("magic_prompt must be true or false."))
     return "ON" if magic_prompt else "OFF"
 
 

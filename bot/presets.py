@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from bot.i18n import lazy
 from bot.inputs import (
     ASPECT_RATIOS,
     COLOR_PALETTES,
@@ -62,12 +63,13 @@ class Preset:
 def clean_name(name: object) -> str:
     """A preset name as stored (spaces collapsed), or :class:`InvalidInput`."""
     if not isinstance(name, str):
-        raise InvalidInput("name", "A preset name is text.")
+        raise InvalidInput("name", lazy("A preset name is text."))
     cleaned = " ".join(name.split())
     if not 1 <= len(cleaned) <= NAME_MAX:
-        raise InvalidInput("name", f"A preset name has 1 to {NAME_MAX} characters.")
+        raise InvalidInput("name", lazy("A preset name has 1 to {most} characters.",
+                                        most=NAME_MAX))
     if any(ord(c) < 32 or c == "\x7f" for c in cleaned):
-        raise InvalidInput("name", "A preset name can't contain control characters.")
+        raise InvalidInput("name", lazy("A preset name can't contain control characters."))
     return cleaned
 
 
@@ -82,22 +84,27 @@ def make_preset(name: object, *, style: str | None = None, aspect_ratio: str | N
         prompt_suffix=_text(prompt_suffix), color_palette=color_palette,
         created_by=created_by, updated_at=updated_at)
     if style is not None and style not in STYLES:
-        raise InvalidInput("style", f"`{style}` is not a style: use {', '.join(STYLES)}.")
+        raise InvalidInput("style", lazy("`{style}` is not a style: use {styles}.",
+                                         style=style, styles=", ".join(STYLES)))
     if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
-        raise InvalidInput("aspect_ratio", f"`{aspect_ratio}` is not an aspect ratio.")
+        raise InvalidInput("aspect_ratio", lazy("`{value}` is not an aspect ratio.",
+                                                value=aspect_ratio))
     if magic_prompt is not None and not isinstance(magic_prompt, bool):
-        raise InvalidInput("magic_prompt", "magic_prompt must be true or false.")
+        raise InvalidInput("magic_prompt", lazy("magic_prompt must be true or false."))
     if color_palette is not None and color_palette not in COLOR_PALETTES:
-        raise InvalidInput("color_palette", f"`{color_palette}` is not a colour palette.")
+        raise InvalidInput("color_palette", lazy("`{value}` is not a colour palette.",
+                                                 value=color_palette))
     if preset.negative_prompt is not None and len(preset.negative_prompt) > NEGATIVE_PROMPT_MAX:
-        raise InvalidInput("negative_prompt", "The negative prompt has at most "
-                           f"{NEGATIVE_PROMPT_MAX} characters.")
+        raise InvalidInput("negative_prompt", lazy(
+            "The negative prompt has at most {most} characters.",
+            most=NEGATIVE_PROMPT_MAX))
     if preset.prompt_suffix is not None and len(preset.prompt_suffix) > PROMPT_SUFFIX_MAX:
-        raise InvalidInput("prompt_suffix",
-                           f"The prompt suffix has at most {PROMPT_SUFFIX_MAX} characters.")
+        raise InvalidInput("prompt_suffix", lazy(
+            "The prompt suffix has at most {most} characters.",
+            most=PROMPT_SUFFIX_MAX))
     if not preset.options():
-        raise InvalidInput("name", "Give the preset at least one option to keep, e.g. "
-                           "`style` or `prompt_suffix`.")
+        raise InvalidInput("name", lazy("Give the preset at least one option to keep, e.g. "
+                                        "`style` or `prompt_suffix`."))
     return preset
 
 
@@ -105,7 +112,7 @@ def _text(value: str | None) -> str | None:
     if value is None:
         return None
     if "\x00" in value:
-        raise InvalidInput("text", "Text can't contain NUL characters.")
+        raise InvalidInput("text", lazy("Text can't contain NUL characters."))
     stripped = value.strip()
     return stripped or None
 
@@ -133,8 +140,10 @@ def apply_preset(preset: Preset | None, *, prompt: str, style: str | None = None
     if chosen.prompt_suffix:
         prompt = f"{prompt.rstrip()}{SUFFIX_SEPARATOR}{chosen.prompt_suffix}"
         if len(prompt) > PROMPT_MAX:
-            raise InvalidInput("prompt", f"With the preset's suffix your prompt is {len(prompt)} "
-                               f"characters; the limit is {PROMPT_MAX}. Shorten it.")
+            raise InvalidInput("prompt", lazy(
+                "With the preset's suffix your prompt is {length} characters; the limit is "
+                "{most}. Shorten it.", length=len(prompt),
+                most=PROMPT_MAX))
     return PromptOptions(
         prompt=prompt,
         style=_first(style, chosen.style, DEFAULT_STYLE),

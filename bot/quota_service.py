@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from bot.i18n import lazy, lazy_ngettext
 from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
 from bot.quota import (
@@ -89,9 +90,11 @@ def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now
                            estimate=sum(request.estimates[:n])) is None), 0)
     if wanted == 1 or fits == 0:
         return denial
-    images = "image fits" if fits == 1 else "images fit"
-    return QuotaDenied(denial.kind, f"{denial.message}. Only {fits} more {images} now: "
-                       f"ask for count:{fits}.", denial.retry_at)
+    # The reason is the denial itself: shown (translated) when the sentence is.
+    return QuotaDenied(denial.kind, lazy_ngettext(
+        "{reason}. Only {n} more image fits now: ask for count:{count}.",
+        "{reason}. Only {n} more images fit now: ask for count:{count}.",
+        fits, reason=denial, count=fits), denial.retry_at)
 
 
 class _BatchState:
@@ -405,8 +408,9 @@ class QuotaService:
     async def clear_limit(self, guild_id: int, actor_id: int, name: str) -> Change | None:
         """Remove one limit (it becomes unlimited). None if it was not set."""
         if name not in LIMIT_NAMES:
-            raise QuotaValueError(f"Unknown limit {str(name)[:40]!r}: use one of "
-                                  f"{', '.join(LIMIT_NAMES)}.")
+            raise QuotaValueError(lazy("Unknown limit {name}: use one of {names}.",
+                                       name=repr(str(name)[:40]),
+                                       names=", ".join(LIMIT_NAMES)))
 
         async def clear() -> Change | None:
             old = await self._limit(guild_id, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from bot.i18n import lazy, pgettext
 from bot.inputs import DEFAULT_RESOLUTION, RESOLUTIONS, InvalidInput, resolution_size
 
 MAX_SUGGESTIONS: Final = 25
@@ -24,9 +25,14 @@ COMMON_RESOLUTIONS: Final = (
 
 
 def label(resolution: str) -> str:
-    """``"1152:864 (4:3)"`` → ``"1152 × 864 (4:3) · landscape"``."""
+    """``"1152:864 (4:3)"`` → ``"1152 × 864 (4:3) · landscape"`` (the shape in the reader's
+    language)."""
     w, h = resolution_size(resolution)
-    shape = "square" if w == h else ("landscape" if w > h else "portrait")
+    if w == h:
+        shape = pgettext("image shape", "square")
+    else:
+        shape = (pgettext("image shape", "landscape") if w > h
+                 else pgettext("image shape", "portrait"))
     ratio = resolution.split(" ", 1)[1]
     return f"{w} × {h} {ratio} · {shape}"
 
@@ -83,8 +89,6 @@ def parse(value: str) -> str:
         named = [r for r in RESOLUTIONS if r.endswith(f"({w}:{h})")]
         if len(named) == 1:
             return named[0]
-    raise InvalidInput(
-        "resolution",
-        f"`{value[:40]}` is not a resolution I know: pick one of the suggestions "
-        "(type 16:9, 1536, wide, tall or square to narrow them).",
-    )
+    raise InvalidInput("resolution", lazy(
+        "`{value}` is not a resolution I know: pick one of the suggestions (type 16:9, 1536, "
+        "wide, tall or square to narrow them).", value=value[:40]))

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.config import ProviderName
+from bot.i18n import _, format_list
 from bot.inputs import (
     DEFAULT_IDEOGRAM_MODEL,
     NEGATIVE_PROMPT_MAX,
@@ -28,13 +30,13 @@ from bot.inputs import (
     random_seed,
 )
 from bot.presets import Preset, PromptOptions, apply_preset
+from cogs.core.choices import STYLE_CHOICES
 from cogs.core.errors import Refusal
 from cogs.core.launch import MAX_BATCH
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-Style = Literal["auto", "general", "realistic", "design", "render_3D", "anime"]
 AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",
                       "9:16", "1:3"]
 IdeogramModel = Literal["V_1", "V_1_TURBO", "V_2", "V_2_TURBO"]
@@ -44,20 +46,25 @@ Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTE
 
 def runcomfy_refusal(model: str | None, color_palette: str | None,
                      preset: Preset | None = None) -> str | None:
-    """Why ``model``/``color_palette`` can't be used on RunComfy, or None if neither is set."""
+    """Why ``model``/``color_palette`` can't be used on RunComfy, or None if neither is set
+    (in the reader's language)."""
     if preset is not None and preset.color_palette is not None and color_palette is None:
-        return (f"The preset `{preset.name}` has a colour palette, which only works when "
-                "`/ideogram` is served by the ideogram provider. This server uses RunComfy: "
-                "ask a moderator to change the preset or `/settings provider`.")
+        return _("The preset `{preset}` has a colour palette, which only works when "
+                 "`/ideogram` is served by the ideogram provider. This server uses RunComfy: "
+                 "ask a moderator to change the preset or `/settings provider`.",
+                 preset=preset.name)
     given = [f"`{name}`" for name, value in (("model", model), ("color_palette", color_palette))
              if value is not None]
     if not given:
         return None
-    them = "them" if len(given) > 1 else "it"
-    return (f"{' and '.join(given)} only work{'' if len(given) > 1 else 's'} when `/ideogram` "
-            "is served by the ideogram provider. This server uses RunComfy, whose generate "
-            f"model has no such option: leave {them} out, or ask a moderator about "
-            "`/settings provider`.")
+    if len(given) == 1:
+        return _("{option} only works when `/ideogram` is served by the ideogram provider. "
+                 "This server uses RunComfy, whose generate model has no such option: leave "
+                 "it out, or ask a moderator about `/settings provider`.", option=given[0])
+    return _("{options} only work when `/ideogram` is served by the ideogram provider. This "
+             "server uses RunComfy, whose generate model has no such options: leave them "
+             "out, or ask a moderator about `/settings provider`.",
+             options=format_list(given))
 
 
 def build_inputs(serving: ProviderName, options: PromptOptions, seed: int,
@@ -78,26 +85,28 @@ class IdeogramCog(commands.Cog):
     def __init__(self, bot: IdeogramBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="ideogram", description="Make an image from a text prompt.")
+    @app_commands.command(name="ideogram",
+                          description=locale_str("Make an image from a text prompt."))
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="What to draw (up to 2000 characters)",
-        style="Visual style (default auto)",
-        aspect_ratio="Width:height (default 1:1)",
-        magic_prompt="Let Ideogram expand your prompt (default on)",
-        negative_prompt="What to keep out of the image",
-        seed="Same seed + same options = same image (default: random)",
-        count="How many images, 1 to 4 (default 1); they come as one grid",
-        preset="One of this server's presets: fills the options you leave out",
-        model="Ideogram model, on servers using the ideogram provider (default V_2)",
-        color_palette="A colour palette preset, on servers using the ideogram provider "
-                      "(V_2 models)",
+        prompt=locale_str("What to draw (up to 2000 characters)"),
+        style=locale_str("Visual style (default auto)"),
+        aspect_ratio=locale_str("Width:height (default 1:1)"),
+        magic_prompt=locale_str("Let Ideogram expand your prompt (default on)"),
+        negative_prompt=locale_str("What to keep out of the image"),
+        seed=locale_str("Same seed + same options = same image (default: random)"),
+        count=locale_str("How many images, 1 to 4 (default 1); they come as one grid"),
+        preset=locale_str("One of this server's presets: fills the options you leave out"),
+        model=locale_str("Ideogram model, on servers using the ideogram provider (default V_2)"),
+        color_palette=locale_str("A colour palette preset, on servers using the ideogram "
+                                 "provider (V_2 models)"),
     )
+    @app_commands.choices(style=STYLE_CHOICES)
     async def ideogram(
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, PROMPT_MAX],
-        style: Style | None = None,
+        style: str | None = None,
         aspect_ratio: AspectRatio | None = None,
         magic_prompt: bool | None = None,
         negative_prompt: app_commands.Range[str, 0, NEGATIVE_PROMPT_MAX] | None = None,
@@ -126,8 +135,8 @@ class IdeogramCog(commands.Cog):
             return None
         found = self.bot.guild_settings.preset(interaction.guild_id, str(name))
         if found is None:
-            raise Refusal(f"This server has no preset named `{str(name)[:40]}`: see "
-                          "`/preset list`.")
+            raise Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
+                            name=str(name)[:40]))
         return found
 
     @ideogram.autocomplete("preset")

@@ -8,17 +8,21 @@ replaces it. Changes are recorded (the settings audit) and posted to the moderat
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.i18n import N_, _, ngettext
 from bot.inputs import NEGATIVE_PROMPT_MAX, InvalidInput
 from bot.presets import MAX_PRESETS, NAME_MAX, PROMPT_SUFFIX_MAX, Preset, make_preset
 from bot.store import PresetLimitError
 from cogs.core.checks import guild_id_of, require_moderator
+from cogs.core.choices import STYLE_CHOICES
 from cogs.core.errors import Refusal
+from cogs.core.mentions import user_mention
 from cogs.core.rendering import truncate, user_text
 
 if TYPE_CHECKING:
@@ -26,40 +30,53 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Style = Literal["auto", "general", "realistic", "design", "render_3D", "anime"]
 AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",
                       "9:16", "1:3"]
 Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
                   "ULTRAMARINE"]
+#: Each option's label (English; shown in the reader's language with :func:`option_label`).
 OPTION_LABELS: dict[str, str] = {
-    "style": "Style", "aspect_ratio": "Aspect ratio", "magic_prompt": "Magic prompt",
-    "negative_prompt": "Negative prompt", "prompt_suffix": "Prompt suffix",
-    "color_palette": "Colour palette",
+    "style": N_("Style"), "aspect_ratio": N_("Aspect ratio"),
+    "magic_prompt": N_("Magic prompt"), "negative_prompt": N_("Negative prompt"),
+    "prompt_suffix": N_("Prompt suffix"), "color_palette": N_("Colour palette"),
 }
+#: Worded style values, shown as the command's choices read in the reader's language.
+_STYLE_NAMES: Final = frozenset(str(choice.value) for choice in STYLE_CHOICES)
+
+
+def option_label(name: str) -> str:
+    return _(OPTION_LABELS[name])
+
+
+def _shown(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        return _("on") if value else _("off")
+    if name == "style" and value in _STYLE_NAMES:
+        return _(str(value))
+    return user_text(value, 300)
 
 
 def describe_preset(preset: Preset) -> str:
-    """One line per option the preset sets (user text escaped)."""
-    lines = []
-    for name, value in preset.options().items():
-        shown = ("on" if value else "off") if isinstance(value, bool) else user_text(value, 300)
-        lines.append(f"**{OPTION_LABELS[name]}**: {shown}")
-    return "\n".join(lines)
+    """One line per option the preset sets (user text escaped), in the reader's language."""
+    return "\n".join(f"**{option_label(name)}**: {_shown(name, value)}"
+                     for name, value in preset.options().items())
 
 
 def preset_embed(preset: Preset) -> discord.Embed:
-    embed = discord.Embed(title=f"Preset: {truncate(preset.name, 200)}",
+    embed = discord.Embed(title=_("Preset: {name}", name=truncate(preset.name, 200)),
                           description=describe_preset(preset), colour=discord.Colour.blurple())
     if preset.created_by:
-        embed.add_field(name="Saved by", value=f"<@{preset.created_by}>")
+        embed.add_field(name=_("Saved by"), value=user_mention(preset.created_by))
     if preset.updated_at:
-        embed.add_field(name="Saved", value=f"<t:{int(preset.updated_at)}:R>")
-    embed.set_footer(text="Use it: /ideogram prompt:… preset:" + truncate(preset.name, 100))
+        embed.add_field(name=_("Saved"), value=f"<t:{int(preset.updated_at)}:R>")
+    embed.set_footer(text=_("Use it: /ideogram prompt:… preset:{name}",
+                            name=truncate(preset.name, 100)))
     return embed
 
 
 class PresetCog(commands.Cog):
-    preset = app_commands.Group(name="preset", description="This server's presets for /ideogram",
+    preset = app_commands.Group(name="preset",
+                                description=locale_str("This server's presets for /ideogram"),
                                 guild_only=True)
 
     def __init__(self, bot: IdeogramBot) -> None:
@@ -77,25 +94,26 @@ class PresetCog(commands.Cog):
     def _find(self, guild_id: int, name: str) -> Preset:
         found = self.bot.guild_settings.preset(guild_id, str(name))
         if found is None:
-            raise Refusal(f"This server has no preset named `{truncate(str(name), 40)}`: "
-                          "see `/preset list`.")
+            raise Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
+                            name=truncate(str(name), 40)))
         return found
 
-    @preset.command(name="save", description="Save a preset, or replace one of that name "
-                                             "(moderators)")
+    @preset.command(name="save", description=locale_str(
+        "Save a preset, or replace one of that name (moderators)"))
     @app_commands.describe(
-        name="The preset's name (1 to 32 characters)",
-        style="Visual style", aspect_ratio="Width:height",
-        magic_prompt="Let Ideogram expand prompts",
-        negative_prompt="What to keep out of the images",
-        prompt_suffix="Added to every prompt after a comma (up to 500 characters)",
-        color_palette="A colour palette (servers using the ideogram provider)",
+        name=locale_str("The preset's name (1 to 32 characters)"),
+        style=locale_str("Visual style"), aspect_ratio=locale_str("Width:height"),
+        magic_prompt=locale_str("Let Ideogram expand prompts"),
+        negative_prompt=locale_str("What to keep out of the images"),
+        prompt_suffix=locale_str("Added to every prompt after a comma (up to 500 characters)"),
+        color_palette=locale_str("A colour palette (servers using the ideogram provider)"),
     )
+    @app_commands.choices(style=STYLE_CHOICES)
     async def save(
         self,
         interaction: discord.Interaction,
         name: app_commands.Range[str, 1, NAME_MAX],
-        style: Style | None = None,
+        style: str | None = None,
         aspect_ratio: AspectRatio | None = None,
         magic_prompt: bool | None = None,
         negative_prompt: app_commands.Range[str, 1, NEGATIVE_PROMPT_MAX] | None = None,
@@ -113,53 +131,70 @@ class PresetCog(commands.Cog):
         except InvalidInput as exc:
             raise Refusal(exc.message) from None
         if color_palette is not None and self._runcomfy_served(guild_id):
-            raise Refusal("A colour palette only works when `/ideogram` is served by the "
-                          "ideogram provider, and this server uses RunComfy: leave it out, "
-                          "or change `/settings provider` first.")
+            raise Refusal(_("A colour palette only works when `/ideogram` is served by the "
+                            "ideogram provider, and this server uses RunComfy: leave it out, "
+                            "or change `/settings provider` first."))
         try:
             old = await self.bot.guild_settings.save_preset(guild_id, preset,
                                                             actor_id=interaction.user.id)
         except PresetLimitError:
-            raise Refusal(f"This server already has {MAX_PRESETS} presets, the most it can "
-                          "keep: delete one with `/preset delete` first.") from None
-        verb = "Replaced" if old is not None else "Saved"
-        await interaction.response.send_message(
-            f"{verb} the preset **{user_text(preset.name, 40)}**. Use it with "
-            f"`/ideogram preset:{preset.name}`.", embed=preset_embed(preset), ephemeral=True)
-        await self.bot.mod_log.post(
-            guild_id, f"🎨 <@{interaction.user.id}> {verb.lower()} the preset "
-                      f"**{user_text(preset.name, 40)}**: "
-                      + truncate(describe_preset(preset).replace("\n", "; "), 1500))
+            raise Refusal(ngettext(
+                "This server already has {n} preset, the most it can keep: delete it with "
+                "`/preset delete` first.",
+                "This server already has {n} presets, the most it can keep: delete one with "
+                "`/preset delete` first.", MAX_PRESETS)) from None
+        shown, name = user_text(preset.name, 40), preset.name
+        if old is not None:
+            text = _("Replaced the preset **{preset}**. Use it with `/ideogram preset:{name}`.",
+                     preset=shown, name=name)
+        else:
+            text = _("Saved the preset **{preset}**. Use it with `/ideogram preset:{name}`.",
+                     preset=shown, name=name)
+        await interaction.response.send_message(text, embed=preset_embed(preset),
+                                                ephemeral=True)
+        moderator = user_mention(interaction.user.id)
+
+        def log_line() -> str:
+            options = truncate(describe_preset(preset).replace("\n", "; "), 1500)
+            if old is not None:
+                return _("🎨 {moderator} replaced the preset **{preset}**: {options}",
+                         moderator=moderator, preset=shown, options=options)
+            return _("🎨 {moderator} saved the preset **{preset}**: {options}",
+                     moderator=moderator, preset=shown, options=options)
+
+        await self.bot.mod_log.post(guild_id, log_line)
 
     def _runcomfy_served(self, guild_id: int) -> bool:
         return self.bot.launcher.serving_provider(guild_id).value == "runcomfy"
 
-    @preset.command(name="list", description="This server's presets")
+    @preset.command(name="list", description=locale_str("This server's presets"))
     async def list_(self, interaction: discord.Interaction) -> None:
         guild_id = guild_id_of(interaction)
         presets = self.bot.guild_settings.presets(guild_id)
         if not presets:
-            text = ("This server has no presets yet. Moderators save them with "
-                    "`/preset save`.")
+            text = _("This server has no presets yet. Moderators save them with "
+                     "`/preset save`.")
             await interaction.response.send_message(text, ephemeral=True)
             return
-        embed = discord.Embed(title=f"Presets on this server ({len(presets)} of "
-                                    f"{MAX_PRESETS})", colour=discord.Colour.blurple())
+        title = ngettext("Presets on this server ({n} of {most})",
+                         "Presets on this server ({n} of {most})", len(presets),
+                         most=MAX_PRESETS)
+        embed = discord.Embed(title=title, colour=discord.Colour.blurple())
         embed.description = truncate("\n".join(
             f"**{user_text(p.name, 40)}** — " + ", ".join(
-                f"{OPTION_LABELS[k].lower()}" for k in p.options()) for p in presets), 4000)
-        embed.set_footer(text="/preset show name:… for the details")
+                option_label(k).lower() for k in p.options()) for p in presets), 4000)
+        embed.set_footer(text=_("/preset show name:… for the details"))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @preset.command(name="show", description="What a preset sets")
-    @app_commands.describe(name="The preset")
+    @preset.command(name="show", description=locale_str("What a preset sets"))
+    @app_commands.describe(name=locale_str("The preset"))
     async def show(self, interaction: discord.Interaction,
                    name: app_commands.Range[str, 1, 100]) -> None:
         preset = self._find(guild_id_of(interaction), name)
         await interaction.response.send_message(embed=preset_embed(preset), ephemeral=True)
 
-    @preset.command(name="delete", description="Delete a preset (moderators)")
-    @app_commands.describe(name="The preset")
+    @preset.command(name="delete", description=locale_str("Delete a preset (moderators)"))
+    @app_commands.describe(name=locale_str("The preset"))
     async def delete(self, interaction: discord.Interaction,
                      name: app_commands.Range[str, 1, 100]) -> None:
         require_moderator(interaction)
@@ -167,10 +202,13 @@ class PresetCog(commands.Cog):
         preset = self._find(guild_id, name)
         await self.bot.guild_settings.delete_preset(guild_id, preset.name,
                                                     actor_id=interaction.user.id)
+        shown = user_text(preset.name, 40)
         await interaction.response.send_message(
-            f"Deleted the preset **{user_text(preset.name, 40)}**.", ephemeral=True)
-        await self.bot.mod_log.post(guild_id, f"🎨 <@{interaction.user.id}> deleted the preset "
-                                              f"**{user_text(preset.name, 40)}**.")
+            _("Deleted the preset **{preset}**.", preset=shown), ephemeral=True)
+        moderator = user_mention(interaction.user.id)
+        await self.bot.mod_log.post(guild_id, lambda: _(
+            "🎨 {moderator} deleted the preset **{preset}**.", moderator=moderator,
+            preset=shown))
 
     show.autocomplete("name")(_names)
     delete.autocomplete("name")(_names)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import discord
 from discord.ext import commands
 
+from bot.i18n import N_, _
 from bot.inputs import (
     NEGATIVE_PROMPT_MAX,
     PROMPT_MAX,
@@ -32,7 +33,8 @@ from bot.jobs import JobRecord
 from cogs.core.checks import is_moderator, refuse_if_deleted
 from cogs.core.components import REMIXABLE_MODELS
 from cogs.core.errors import Refusal, report_error
-from cogs.core.job_actions import NOT_YOURS
+from cogs.core.job_actions import GONE, NOT_REMIXABLE, NOT_YOURS
+from cogs.core.languages import enter_interaction_locale
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -42,15 +44,23 @@ log = logging.getLogger(__name__)
 CUSTOM_ID: Final = re.compile(r"^remix:(?P<job_id>[0-9a-f]{32})$")
 
 
+# Translators: the Remix modal's title (the button's name) and its two text boxes.
+TITLE: Final = N_("Remix")
+
+
 def remix_modal(job: JobRecord) -> discord.ui.Modal:
-    """The modal, prefilled from ``job``, detached from discord.py's view store."""
-    modal = discord.ui.Modal(title="Remix", custom_id=f"remix:{job.id}", timeout=None)
+    """The modal, prefilled from ``job``, detached from discord.py's view store, in the
+    language of whoever clicked Remix."""
+    modal = discord.ui.Modal(title=_(TITLE), custom_id=f"remix:{job.id}", timeout=None)
     modal.add_item(discord.ui.TextInput(
-        label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph,
+        label=_("Prompt"), custom_id="prompt", placeholder=_("What to draw"),
+        style=discord.TextStyle.paragraph,
         default=str(job.inputs.get("prompt", ""))[:PROMPT_MAX], min_length=1,
         max_length=PROMPT_MAX, required=True))
     modal.add_item(discord.ui.TextInput(
-        label="Negative prompt", custom_id="negative_prompt", style=discord.TextStyle.paragraph,
+        label=_("Negative prompt"), custom_id="negative_prompt",
+        placeholder=_("What to keep out of the image (optional)"),
+        style=discord.TextStyle.paragraph,
         default=str(job.inputs.get("negative_prompt", ""))[:NEGATIVE_PROMPT_MAX] or None,
         max_length=NEGATIVE_PROMPT_MAX, required=False))
     modal.stop()  # answered by RemixCog.on_interaction, not by discord.py's modal store
@@ -77,9 +87,9 @@ class RemixCog(commands.Cog):
     async def open_modal(self, interaction: discord.Interaction, job: JobRecord) -> None:
         """The Remix button: the modal, for the requester or a moderator."""
         if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(NOT_YOURS)
+            raise Refusal(_(NOT_YOURS))
         if job.model not in REMIXABLE_MODELS:
-            raise Refusal("Only text-to-image results can be remixed.")
+            raise Refusal(_(NOT_REMIXABLE))
         await interaction.response.send_modal(remix_modal(job))
 
     @commands.Cog.listener()
@@ -90,6 +100,7 @@ class RemixCog(commands.Cog):
         match = CUSTOM_ID.match(str(data.get("custom_id", "")))
         if match is None:
             return
+        enter_interaction_locale(interaction)  # refusals speak the submitter's language
         try:
             await self._submit(interaction, match["job_id"], submitted_values(data))
         except Exception as exc:
@@ -99,12 +110,12 @@ class RemixCog(commands.Cog):
                       values: dict[str, str]) -> None:
         job = await self.bot.store.get_job(job_id, urgent=True)
         if job is None or job.guild_id != interaction.guild_id:
-            raise Refusal("I no longer have this job (it may have been deleted).")
+            raise Refusal(_(GONE))
         refuse_if_deleted(job)
         if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(NOT_YOURS)
+            raise Refusal(_(NOT_YOURS))
         if job.model not in REMIXABLE_MODELS:
-            raise Refusal("Only text-to-image results can be remixed.")
+            raise Refusal(_(NOT_REMIXABLE))
         prompt = values.get("prompt", "").strip()
         negative = values.get("negative_prompt", "").strip()
         original = inputs_from_payload(job.model, job.inputs)

@@ -40,9 +40,6 @@ from tests.harness import (
 from tests.harness.limits import validate_commands
 from tests.helpers import build_bot, callback, db_rows, ideogram_bot, wait_delivered
 
-#: Commands whose own module has not been converted yet (it is the next pass's): checked
-#: against Discord's limits like the others, but not required to be localized.
-NOT_YET_LOCALIZED = frozenset({"ideogram", "preset"})
 #: Discord's own limit on one command: names, descriptions and choice values, per locale.
 COMMAND_CHARACTERS = 4000
 
@@ -137,7 +134,7 @@ async def test_every_description_and_worded_choice_is_localized(
     catalogs_by_locale = {locale: _translated(locale) for locale in TRANSLATED_LOCALES}
     checked = 0
     for command in fake.commands[None]:
-        if command["name"] in NOT_YET_LOCALIZED or command.get("type", 1) != 1:
+        if command.get("type", 1) != 1:
             continue
         for path, node in _nodes(command, command["name"]):
             localized = node.get("description_localizations") or {}
@@ -310,7 +307,7 @@ async def test_the_greeting_speaks_the_joined_servers_language(
 
 
 async def test_views_modals_and_items_set_the_readers_language() -> None:
-    """The bases the next pass's views and modals use: each check sets the language of
+    """The bases views, modals and dynamic items use: each check sets the language of
     whoever acted, for the callback that follows (in its own task)."""
     import asyncio
     from types import SimpleNamespace

@@ -44,3 +44,8 @@ async def test_a_job_timed_out_in_an_italian_server_says_so_in_italian(
         await dispatch(bot, recall)
         assert ITALIAN_TIMEOUT in said(fake, recall)
         assert PORTUGUESE_TIMEOUT not in said(fake, recall)
+
+        # The reply itself is public: the server's language, whoever asked.
+        final = fake.edits_of_original(payload["token"])[-1].json
+        assert final["content"].startswith("❌ ")
+        assert ITALIAN_TIMEOUT in final["content"]

@@ -28,12 +28,14 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from bot.i18n import N_
 from bot.net.addresses import AllowList, is_public_address
 from bot.net.bodies import ACCEPT_ENCODING, BodyError, read_capped
 
 log = logging.getLogger(__name__)
 
-FETCH_FAILED: Final = "I could not fetch the image."
+#: English here; shown as ``_(FETCH_FAILED)`` in the reader's language.
+FETCH_FAILED: Final = N_("I could not fetch the image.")
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 USER_AGENT: Final = "ideogram-discord-bot/0.1"
 

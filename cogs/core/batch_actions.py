@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.i18n import N_
+from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import ImageFetchError, fetch_image
 from bot.inputs import inputs_from_payload, random_seed
 from bot.job_errors import render_job_error
@@ -20,6 +20,8 @@ from cogs.core.checks import is_moderator, refuse_if_deleted
 from cogs.core.components import job_view
 from cogs.core.errors import Refusal, report_error
 from cogs.core.job_actions import NOT_YOURS
+from cogs.core.languages import job_public_locale
+from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ class BatchActions:
         try:
             jobs = await self._bot.store.batch_jobs(batch_id)
             if not jobs or jobs[0].guild_id != interaction.guild_id:
-                raise Refusal("I no longer have these images (they may have been deleted).")
+                raise Refusal(_("I no longer have these images (they may have been "
+                                "deleted)."))
             if action == "rerollall":
                 await self._reroll_all(interaction, jobs)
             elif action == "cancel":
@@ -50,31 +53,42 @@ class BatchActions:
     @staticmethod
     def _require_owner_or_moderator(interaction: discord.Interaction, job: JobRecord) -> None:
         if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(NOT_YOURS)
+            raise Refusal(_(NOT_YOURS))
 
     async def _post_full_size(self, interaction: discord.Interaction, jobs: list[JobRecord],
                               number: int) -> None:
         if not 1 <= number <= len(jobs):
-            raise Refusal(f"This batch has {len(jobs)} images.")
+            raise Refusal(ngettext("This batch has {n} image.", "This batch has {n} images.",
+                                   len(jobs)))
         job = jobs[number - 1]
         self._require_owner_or_moderator(interaction, job)
         refuse_if_deleted(job)
         if job.status is not JobStatus.COMPLETED or not job.result_urls:
             reason = user_text(render_job_error(job.error, N_("it was not made")), 300)
-            raise Refusal(f"Image {number} failed: {reason}")
+            raise Refusal(_("Image {number} failed: {reason}", number=format_number(number),
+                            reason=reason))
         await interaction.response.defer(thinking=True)
+        # The post is public, like the batch's reply: it speaks the batch's language.
+        with use_locale(job_public_locale(self._bot, job)):
+            await self._post_image(interaction, job, number, len(jobs))
+
+    async def _post_image(self, interaction: discord.Interaction, job: JobRecord, number: int,
+                          total: int) -> None:
         try:
             image = await fetch_image(self._bot.services.downloads, job.result_urls[0])
         except ImageFetchError as exc:
             log.info("Image %d of batch %s could not be fetched: %s", number,
                      str(job.batch_id)[:8], exc)
-            await interaction.edit_original_response(content=(
-                f"❌ {exc.user_message} The image service keeps results for a limited time; "
-                f"image {number} had seed `{job.seed}`."))
+            await interaction.edit_original_response(content=_(
+                "❌ {problem} The image service keeps results for a limited time; image "
+                "{number} had seed `{seed}`.", problem=_(exc.user_message),
+                number=format_number(number), seed=job.seed))
             return
         filename = f"ideogram-{job.short_id}.{image.extension}"
         message = await interaction.edit_original_response(
-            content=f"🖼️ Image {number} of {len(jobs)} for <@{job.user_id}>",
+            content=_("🖼️ Image {number} of {total} for {member}",
+                      number=format_number(number), total=format_number(total),
+                      member=user_mention(job.user_id)),
             embed=job_embed(job, image_filename=filename), view=job_view(job),
             attachments=[discord.File(io.BytesIO(image.data), filename=filename)],
             allowed_mentions=discord.AllowedMentions.none())
@@ -93,8 +107,8 @@ class BatchActions:
         self._require_owner_or_moderator(interaction, jobs[0])
         waiting = [job for job in jobs if job.status is JobStatus.QUEUED]
         if not waiting:
-            raise Refusal("Nothing of this batch is waiting any more: the images being made "
-                          "can't be stopped.")
+            raise Refusal(_("Nothing of this batch is waiting any more: the images being "
+                            "made can't be stopped."))
         await interaction.response.defer(ephemeral=True, thinking=True)
         cancelled = 0
         for job in waiting:
@@ -104,9 +118,12 @@ class BatchActions:
             except ProviderError as exc:
                 log.info("Cancelling job %s failed: %s", job.short_id, type(exc).__name__)
         left = len(waiting) - cancelled
-        text = f"Cancelled {cancelled} of the {len(jobs)} images."
+        text = ngettext("Cancelled {n} of the {total} images.",
+                        "Cancelled {n} of the {total} images.", cancelled,
+                        total=format_number(len(jobs)))
         if left:
-            text += f" {left} had already started and will finish."
+            text += " " + ngettext("{n} had already started and will finish.",
+                                   "{n} had already started and will finish.", left)
         await interaction.followup.send(text, ephemeral=True)
         if cancelled and interaction.user.id != jobs[0].user_id:
             self._bot.job_actions.log_moderator_cancel(interaction, jobs[0])

@@ -7,6 +7,7 @@ not delivered, picks up exactly where the reply was). Progress edits are coalesc
 single job's. When all N jobs have ended, the finished images are downloaded, composed into
 one grid in a worker thread (:mod:`bot.grid`: failed ones as grey tiles), and attached with
 a button per image and Reroll all; then every job of the batch counts as delivered.
+Everything speaks the batch's language (its first job's ``locale``), failed tiles included.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import TYPE_CHECKING, Any, Final
 import discord
 
 from bot.grid import GridError, compose_grid
+from bot.i18n import _, pgettext, use_locale
 from bot.images import ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
 from bot.tracker import JobEvent
 from cogs.core.components import batch_view
+from cogs.core.languages import job_public_locale
 from cogs.core.rendering import batch_embed, batch_status_line
 from cogs.core.reply_sender import Outgoing, Reply, ReplySender
 
@@ -88,23 +91,27 @@ class BatchDelivery:
             jobs = await self._bot.store.batch_jobs(batch_id)
             if not jobs or all(job.status.terminal for job in jobs):
                 return  # the grid is on its way
-            out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
-            try:
-                await self._sender.send(reply, jobs[0], out, final=False)
-            except discord.HTTPException as exc:
-                log.info("Progress edit of batch %s failed: %s", batch_id[:8], exc.status)
+            with use_locale(job_public_locale(self._bot, jobs[0])):
+                out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
+                try:
+                    await self._sender.send(reply, jobs[0], out, final=False)
+                except discord.HTTPException as exc:
+                    log.info("Progress edit of batch %s failed: %s", batch_id[:8],
+                             exc.status)
             reply.last_edit = time.monotonic()
 
     async def _deliver(self, reply: Reply, batch_id: str) -> None:
         try:
             async with reply.lock:
                 jobs = await self._bot.store.batch_jobs(batch_id)
-                try:
-                    out = await self._final_message(jobs, reply)
-                except Exception:
-                    log.exception("Preparing the grid of batch %s failed", batch_id[:8])
-                    out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
-                await self._send_final(reply, jobs, out)
+                with use_locale(job_public_locale(self._bot, jobs[0])):
+                    try:
+                        out = await self._final_message(jobs, reply)
+                    except Exception:
+                        log.exception("Preparing the grid of batch %s failed", batch_id[:8])
+                        out = Outgoing(batch_status_line(jobs), batch_embed(jobs),
+                                       batch_view(jobs))
+                    await self._send_final(reply, jobs, out)
                 reply.last_edit = time.monotonic()
             for job in jobs:
                 await self._bot.tracker.mark_delivered(job.id)
@@ -136,12 +143,17 @@ class BatchDelivery:
         limit = self._sender.upload_limit(jobs[0], reply)
         try:
             async with self._grid_slots:
-                grid = await asyncio.to_thread(compose_grid, tiles, max_bytes=limit)
+                # Translators: drawn across the grid's tile of an image that could not be
+                # made (a few words at most).
+                failed = pgettext("grid tile", "failed")
+                grid = await asyncio.to_thread(compose_grid, tiles, max_bytes=limit,
+                                               failed_label=failed)
         except GridError as exc:
             log.warning("The grid of batch %s could not be made: %s",
                         str(jobs[0].batch_id)[:8], exc)
-            return Outgoing(content + "\nI could not put the images together; use the "
-                            "buttons to see each one.", batch_embed(jobs), batch_view(jobs))
+            content += "\n" + _("I could not put the images together; use the buttons to "
+                                "see each one.")
+            return Outgoing(content, batch_embed(jobs), batch_view(jobs))
         extra = await self._bot.result_delivery.footer_extra(jobs[0])
         filename = f"ideogram-batch-{str(jobs[0].batch_id)[:8]}.{grid.extension}"
         return Outgoing(content, batch_embed(jobs, image_filename=filename, footer_extra=extra),

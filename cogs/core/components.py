@@ -8,21 +8,26 @@ from typing import TYPE_CHECKING, Any, Final
 
 import discord
 
+from bot.i18n import N_, _
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL
 from bot.jobs import JobRecord, JobStatus
+from cogs.core.languages import SpeaksReaderLocale
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 ACTIONS: Final = ("cancel", "reroll", "reframe", "info", "delete", "remix")
+#: Each button's label (English; shown in the reader's language), style and emoji.
 _LOOKS: Final[dict[str, tuple[str, discord.ButtonStyle, str]]] = {
-    "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
-    "reroll": ("Reroll", discord.ButtonStyle.primary, "🎲"),
-    "reframe": ("Reframe", discord.ButtonStyle.secondary, "🖼️"),
-    "info": ("Info", discord.ButtonStyle.secondary, "ℹ️"),
-    "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️"),
-    "remix": ("Remix", discord.ButtonStyle.secondary, "✏️"),
+    # Translators: buttons under a job's reply (short: Discord shows them side by side).
+    "cancel": (N_("Cancel"), discord.ButtonStyle.danger, "✖️"),
+    "reroll": (N_("Reroll"), discord.ButtonStyle.primary, "🎲"),
+    "reframe": (N_("Reframe"), discord.ButtonStyle.secondary, "🖼️"),
+    "info": (N_("Info"), discord.ButtonStyle.secondary, "ℹ️"),
+    "delete": (N_("Delete"), discord.ButtonStyle.secondary, "🗑️"),
+    "remix": (N_("Remix"), discord.ButtonStyle.secondary, "✏️"),
 }
+REROLL_ALL: Final = N_("Reroll all")
 #: Text-to-image results can be remixed (a new prompt, the same other options).
 REMIXABLE_MODELS: Final = (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL)
 
@@ -32,12 +37,13 @@ def custom_id(job_id: str, action: str) -> str:
 
 
 class JobButton(
+    SpeaksReaderLocale,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"job:(?P<job_id>[0-9a-f]{32}):(?P<action>cancel|reroll|reframe|info|delete|remix)",
 ):
     def __init__(self, job_id: str, action: str) -> None:
         label, style, emoji = _LOOKS[action]
-        super().__init__(discord.ui.Button(label=label, style=style, emoji=emoji,
+        super().__init__(discord.ui.Button(label=_(label), style=style, emoji=emoji,
                                            custom_id=custom_id(job_id, action)))
         self.job_id = job_id
         self.action = action
@@ -75,6 +81,7 @@ def batch_custom_id(batch_id: str, action: str) -> str:
 
 
 class BatchButton(
+    SpeaksReaderLocale,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"batch:(?P<batch_id>[0-9a-f]{32}):(?P<action>[1-4]|rerollall|cancel)",
 ):
@@ -83,11 +90,12 @@ class BatchButton(
     def __init__(self, batch_id: str, action: str, *, disabled: bool = False) -> None:
         if action == "rerollall":
             button: discord.ui.Button[Any] = discord.ui.Button(
-                label="Reroll all", style=discord.ButtonStyle.primary, emoji="🎲",
+                label=_(REROLL_ALL), style=discord.ButtonStyle.primary, emoji="🎲",
                 custom_id=batch_custom_id(batch_id, action))
         elif action == "cancel":
-            button = discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger,
-                                       emoji="✖️", custom_id=batch_custom_id(batch_id, action))
+            label, style, emoji = _LOOKS["cancel"]
+            button = discord.ui.Button(label=_(label), style=style, emoji=emoji,
+                                       custom_id=batch_custom_id(batch_id, action))
         else:
             button = discord.ui.Button(label=action, style=discord.ButtonStyle.secondary,
                                        custom_id=batch_custom_id(batch_id, action),

@@ -8,31 +8,36 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.i18n import N_, _
 from bot.inputs import inputs_from_payload, random_seed
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import is_moderator, refuse_if_deleted
 from cogs.core.errors import Refusal, report_error
+from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import info_embed
+from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
 
-NOT_YOURS = "That's not your job: only the person who asked for it (or a moderator) can do that."
-NOT_CANCELLABLE = (
+#: Refusals kept in English here, shown as ``_(NOT_YOURS)`` in the reader's language.
+NOT_YOURS = N_("That's not your job: only the person who asked for it (or a moderator) can "
+               "do that.")
+NOT_CANCELLABLE = N_(
     "Too late to cancel: the image service has already started this job, and running jobs "
     "can't be stopped."
 )
-
-
-NOT_THIS_MESSAGE = (
+NOT_THIS_MESSAGE = N_(
     "This button is not on that job's result message, so it can't delete it. Use Delete "
     "on the result itself, or /history."
 )
-NO_ATTACHED_IMAGE = "There is no image attached to this message to reframe."
+NO_ATTACHED_IMAGE = N_("There is no image attached to this message to reframe.")
+GONE = N_("I no longer have this job (it may have been deleted).")
+NOT_REMIXABLE = N_("Only text-to-image results can be remixed.")
 
 
 class JobActions:
@@ -43,7 +48,7 @@ class JobActions:
         try:
             job = await self._bot.store.get_job(job_id, urgent=True)  # before the answer
             if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
-                raise Refusal("I no longer have this job (it may have been deleted).")
+                raise Refusal(_(GONE))
             refuse_if_deleted(job)
             await getattr(self, f"_{action}")(interaction, job)
         except Exception as exc:
@@ -52,20 +57,21 @@ class JobActions:
     def _require_owner_or_moderator(self, interaction: discord.Interaction,
                                     job: JobRecord) -> None:
         if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(NOT_YOURS)
+            raise Refusal(_(NOT_YOURS))
 
     async def _cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
         self._require_owner_or_moderator(interaction, job)
         if job.status.terminal or job.status is JobStatus.RUNNING:
-            raise Refusal(NOT_CANCELLABLE if job.status is JobStatus.RUNNING
-                          else f"This job has already ended ({job.status.value}).")
+            raise Refusal(_(NOT_CANCELLABLE) if job.status is JobStatus.RUNNING
+                          else _("This job has already ended ({status}).",
+                                 status=status_name(job.status)))
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             outcome = await self._bot.tracker.cancel(job.id)
         except ProviderError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+            await interaction.followup.send(exc.localized_message, ephemeral=True)
             return
-        text = "Cancelled." if outcome is CancelOutcome.CANCELLED else NOT_CANCELLABLE
+        text = _("Cancelled.") if outcome is CancelOutcome.CANCELLED else _(NOT_CANCELLABLE)
         await interaction.followup.send(text, ephemeral=True)
         if outcome is CancelOutcome.CANCELLED and interaction.user.id != job.user_id:
             self.log_moderator_cancel(interaction, job)
@@ -73,10 +79,11 @@ class JobActions:
     def log_moderator_cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
         """Tell the log channel that a moderator cancelled someone's job (in the background)."""
         if job.guild_id is not None:
-            self._bot.mod_log.post_soon(
-                job.guild_id,
-                f"✖️ <@{interaction.user.id}> cancelled job `{job.short_id}` of "
-                f"<@{job.user_id}> (queued in <#{job.channel_id}>).")
+            moderator = interaction.user.id
+            self._bot.mod_log.post_soon(job.guild_id, lambda: _(
+                "✖️ {moderator} cancelled job `{job}` of {member} (queued in {channel}).",
+                moderator=user_mention(moderator), job=job.short_id,
+                member=user_mention(job.user_id), channel=channel_mention(job.channel_id)))
 
     async def _reroll(self, interaction: discord.Interaction, job: JobRecord) -> None:
         inputs = inputs_from_payload(job.model, job.inputs).with_seed(random_seed())
@@ -84,19 +91,20 @@ class JobActions:
 
     async def _reframe(self, interaction: discord.Interaction, job: JobRecord) -> None:
         if job.status is not JobStatus.COMPLETED:
-            raise Refusal("There is no finished image on this job to reframe.")
+            raise Refusal(_("There is no finished image on this job to reframe."))
         url = self._attached_image_url(interaction)
         if url is None:
-            raise Refusal(NO_ATTACHED_IMAGE)
+            raise Refusal(_(NO_ATTACHED_IMAGE))
         cog = self._bot.get_cog("ReframeCog")
         if cog is None:
-            raise Refusal("Reframing is turned off on this bot.")
-        await cog.offer_picker(interaction, [(f"job {job.short_id}", url)])  # type: ignore[attr-defined]
+            raise Refusal(_("Reframing is turned off on this bot."))
+        label = _("job {job}", job=job.short_id)
+        await cog.offer_picker(interaction, [(label, url)])  # type: ignore[attr-defined]
 
     async def _remix(self, interaction: discord.Interaction, job: JobRecord) -> None:
         cog = self._bot.get_cog("RemixCog")
         if cog is None:
-            raise Refusal("Remix is turned off on this bot.")
+            raise Refusal(_("Remix is turned off on this bot."))
         await cog.open_modal(interaction, job)  # type: ignore[attr-defined]
 
     async def _info(self, interaction: discord.Interaction, job: JobRecord) -> None:
@@ -104,10 +112,10 @@ class JobActions:
 
     async def _delete(self, interaction: discord.Interaction, job: JobRecord) -> None:
         if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(NOT_YOURS)
+            raise Refusal(_(NOT_YOURS))
         clicked = interaction.message.id if interaction.message is not None else None
         if clicked is None or clicked != job.message_id:
-            raise Refusal(NOT_THIS_MESSAGE)
+            raise Refusal(_(NOT_THIS_MESSAGE))
         await interaction.response.defer()
         await self.delete_result(job, keep_message_id=clicked)
         await interaction.delete_original_response()

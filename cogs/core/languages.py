@@ -21,6 +21,7 @@ import discord
 from bot.i18n import DEFAULT_LOCALE, reader_locale, set_locale, supported_locale
 
 if TYPE_CHECKING:
+    from bot.jobs import JobRecord
     from cogs.core.bot import IdeogramBot
 
 
@@ -61,6 +62,13 @@ def interaction_public_locale(interaction: discord.Interaction) -> str:
 def job_locale(bot: IdeogramBot, interaction: discord.Interaction) -> str:
     """What a new job's ``locale`` should be: the server's language now."""
     return public_locale(bot, interaction.guild_id, interaction.guild_locale)
+
+
+def job_public_locale(bot: IdeogramBot, job: JobRecord) -> str:
+    """The language a job's public messages speak: the one it started with (kept in
+    ``job.locale``, so a restart or the channel fallback still speaks it), else, for a job
+    from before jobs kept one, the server's language now."""
+    return supported_locale(job.locale) or public_locale(bot, job.guild_id)
 
 
 class SpeaksReaderLocale:

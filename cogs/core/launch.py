@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Final
 import discord
 
 from bot.config import ProviderName
+from bot.i18n import N_, _
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, SEED_MAX, ModelInputs
 from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
 from bot.log_context import bind_job
@@ -45,6 +46,7 @@ from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
 from cogs.core.checks import guild_id_of
 from cogs.core.errors import LATE_CODES, Refusal
+from cogs.core.languages import job_locale
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 #: Checks run before the interaction is answered: they must not wait for the database.
 LaunchCheck = Callable[[discord.Interaction, JobRecord], Awaitable[None]]
 
-BUSY: Final = "I'm very busy right now: please try again in a few seconds."
+BUSY: Final = N_("I'm very busy right now: please try again in a few seconds.")
 #: The most images one command may ask for.
 MAX_BATCH: Final = 4
 
@@ -95,23 +97,24 @@ class JobLauncher:
         if inputs.model == IDEOGRAM_GENERATE_MODEL:
             key = services.backend_key(ProviderName.IDEOGRAM)
             if key is None:
-                raise Refusal("The ideogram provider is not configured on this bot (any more): "
-                              "ask a moderator to run `/settings provider runcomfy`.")
+                raise Refusal(_("The ideogram provider is not configured on this bot (any "
+                                "more): ask a moderator to run `/settings provider runcomfy`."))
             return key
         key = services.backend_key(ProviderName.RUNCOMFY)
         if key is None:
             if inputs.model == REFRAME_MODEL:
-                raise Refusal("Reframing runs on RunComfy (the ideogram provider has no "
-                              "reframe), and this bot's host has not configured RunComfy "
-                              "(RUNCOMFY_API_TOKEN).")
-            raise Refusal("This job runs on RunComfy, which this bot's host has not "
-                          "configured (RUNCOMFY_API_TOKEN).")
+                raise Refusal(_("Reframing runs on RunComfy (the ideogram provider has no "
+                                "reframe), and this bot's host has not configured RunComfy "
+                                "(RUNCOMFY_API_TOKEN)."))
+            raise Refusal(_("This job runs on RunComfy, which this bot's host has not "
+                            "configured (RUNCOMFY_API_TOKEN)."))
         return key
 
     def new_job(self, interaction: discord.Interaction, inputs: ModelInputs, *,
                 preset: str | None = None) -> JobRecord:
         """The job's row as it is written before the answer: with the interaction's token
-        sealed (so a restarted bot can still finish this reply) and when it expires."""
+        sealed (so a restarted bot can still finish this reply) and when it expires, and
+        the server's language, which its public messages keep speaking."""
         return JobRecord(
             id=new_job_id(),
             provider=self.provider_for(inputs),
@@ -126,6 +129,7 @@ class JobLauncher:
             sealed_token=self._bot.token_sealer.seal(interaction.token),
             token_expires_at=interaction.created_at.timestamp() + TOKEN_LIFETIME_SECONDS,
             preset=preset,
+            locale=job_locale(self._bot, interaction),
         )
 
     def new_batch(self, interaction: discord.Interaction, inputs: ModelInputs, count: int, *,
@@ -149,10 +153,10 @@ class JobLauncher:
         batch) to the tracker. Empty when Discord no longer took the answer (nothing is
         kept, nothing is posted)."""
         if self._bot.lag_monitor.busy:
-            raise Refusal(BUSY)
+            raise Refusal(_(BUSY))
         guild_id_of(interaction)
         if not 1 <= count <= MAX_BATCH:
-            raise Refusal(f"`count` is 1 to {MAX_BATCH}.")
+            raise Refusal(_("`count` is 1 to {most}.", most=MAX_BATCH))
         self._answering += 1
         self._idle.clear()
         try:

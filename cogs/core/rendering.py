@@ -8,10 +8,12 @@ from typing import Final
 
 import discord
 
-from bot.i18n import N_
+from bot.i18n import N_, _, format_cost, format_number, ngettext
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
 from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
+from cogs.core.choices import RENDERING_SPEED_CHOICES, STYLE_CHOICES
+from cogs.core.status_names import status_name
 
 MODEL_TITLES = {
     GENERATE_MODEL: "Ideogram 2.0",
@@ -30,7 +32,11 @@ COLOUR_WORKING = discord.Colour.blurple()
 COLOUR_DONE = discord.Colour.green()
 COLOUR_FAILED = discord.Colour.red()
 COLOUR_CANCELLED = discord.Colour.light_grey()
-LOCAL_PROVIDER_NOTE = "local preview provider"
+LOCAL_PROVIDER_NOTE = N_("local preview provider")
+#: Option values shown as their choice's name reads in the reader's language (the
+#: choices' own catalog entries).
+_WORDED_VALUES: Final = frozenset(str(choice.value) for choice in
+                                  (*STYLE_CHOICES, *RENDERING_SPEED_CHOICES))
 
 
 #: Characters Discord's markdown gives a meaning to (links, emphasis, code, spoilers, quotes,
@@ -75,31 +81,54 @@ def model_title(job: JobRecord) -> str:
 
 
 def status_line(job: JobRecord, *, eta: float | None = None, now: float | None = None) -> str:
+    """The reply's first line for a job's stage, in the reader's language."""
     now = time.time() if now is None else now
     who = f"<@{job.user_id}>"
+    expected = discord_timestamp(eta) if eta and eta > now else None
     if job.status is JobStatus.PENDING:
-        return f"⏳ Sending {who}'s request…"
+        return _("⏳ Sending {member}'s request…", member=who)
     if job.status is JobStatus.QUEUED:
-        place = (f"place **{job.queue_position}** in line"
-                 if job.queue_position is not None else "waiting in line")
-        eta_text = f" · expected {discord_timestamp(eta)}" if eta and eta > now else ""
-        return f"⏳ Queued — {place}{eta_text}"
+        if job.queue_position is not None:
+            place = format_number(job.queue_position)
+            if expected:
+                return _("⏳ Queued — place **{place}** in line · expected {time}",
+                         place=place, time=expected)
+            return _("⏳ Queued — place **{place}** in line", place=place)
+        if expected:
+            return _("⏳ Queued — waiting in line · expected {time}", time=expected)
+        return _("⏳ Queued — waiting in line")
     if job.status is JobStatus.RUNNING:
-        started = job.started_at or now
-        eta_text = f" · expected {discord_timestamp(eta)}" if eta and eta > now else ""
-        return f"🎨 Making the image — started {discord_timestamp(started)}{eta_text}"
+        started = discord_timestamp(job.started_at or now)
+        if expected:
+            return _("🎨 Making the image — started {started} · expected {time}",
+                     started=started, time=expected)
+        return _("🎨 Making the image — started {started}", started=started)
     if job.status is JobStatus.COMPLETED:
-        return f"✅ Done for {who}"
+        return _("✅ Done for {member}", member=who)
     if job.status is JobStatus.CANCELLED:
-        return f"🚫 Cancelled — {user_text(render_job_error(job.error, N_('cancelled')), 300)}"
-    return f"❌ Failed — {user_text(render_job_error(job.error), 400)}"
+        return _("🚫 Cancelled — {reason}",
+                 reason=user_text(render_job_error(job.error, N_("cancelled")), 300))
+    return _("❌ Failed — {reason}",
+             reason=user_text(render_job_error(job.error), 400))
 
 
 def _duration(seconds: float) -> str:
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return _("{seconds} s", seconds=format_number(seconds, digits=1))
     minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes} min {secs} s"
+    return _("{minutes} min {seconds} s", minutes=format_number(minutes),
+             seconds=format_number(secs))
+
+
+def _value(value: object) -> str:
+    """An option's value; a worded choice ("realistic", "BALANCED") as its choice reads in
+    the reader's language."""
+    text = str(value)
+    return _(text) if text in _WORDED_VALUES else text
+
+
+def _on_off(value: object) -> str:
+    return _("on") if value else _("off")
 
 
 def job_embed(job: JobRecord, *, image_filename: str | None = None,
@@ -114,30 +143,33 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
     inputs = job.inputs
     if job.model in TEXT_TO_IMAGE_MODELS:
         embed.description = user_text(inputs.get("prompt", ""), 4000)
-        embed.add_field(name="Style", value=str(inputs.get("style", "auto")))
-        embed.add_field(name="Aspect ratio", value=str(inputs.get("aspect_ratio", "1:1")))
-        embed.add_field(name="Magic prompt",
-                        value="on" if inputs.get("expand_prompt", True) else "off")
+        embed.add_field(name=_("Style"), value=_value(inputs.get("style", "auto")))
+        embed.add_field(name=_("Aspect ratio"), value=str(inputs.get("aspect_ratio", "1:1")))
+        embed.add_field(name=_("Magic prompt"),
+                        value=_on_off(inputs.get("expand_prompt", True)))
         if inputs.get("color_palette"):
-            embed.add_field(name="Colour palette", value=str(inputs["color_palette"]))
+            embed.add_field(name=_("Colour palette"), value=str(inputs["color_palette"]))
         if inputs.get("negative_prompt"):
-            embed.add_field(name="Negative prompt",
+            embed.add_field(name=_("Negative prompt"),
                             value=user_text(inputs["negative_prompt"], 1024), inline=False)
     else:
-        embed.description = f"Reframed to **{inputs.get('resolution', '?')}**"
-        embed.add_field(name="Resolution", value=str(inputs.get("resolution", "?")))
-        embed.add_field(name="Rendering speed", value=str(inputs.get("rendering_speed", "?")))
+        embed.description = _("Reframed to **{resolution}**",
+                              resolution=inputs.get("resolution", "?"))
+        embed.add_field(name=_("Resolution"), value=str(inputs.get("resolution", "?")))
+        embed.add_field(name=_("Rendering speed"),
+                        value=_value(inputs.get("rendering_speed", "?")))
         palette = inputs.get("color_palette")
         if isinstance(palette, dict) and palette.get("name"):
-            embed.add_field(name="Colour palette", value=str(palette["name"]))
-    embed.add_field(name="Seed", value=f"`{job.seed}`")
+            embed.add_field(name=_("Colour palette"), value=str(palette["name"]))
+    embed.add_field(name=_("Seed"), value=f"`{job.seed}`")
     if job.preset:
-        embed.add_field(name="Preset", value=user_text(job.preset, 100))
+        embed.add_field(name=_("Preset"), value=user_text(job.preset, 100))
     if job.status is JobStatus.COMPLETED and job.finished_at and job.submitted_at:
-        embed.add_field(name="Time taken", value=_duration(job.finished_at - job.submitted_at))
-    footer = [f"Job {job.short_id}", job.model]
+        embed.add_field(name=_("Time taken"),
+                        value=_duration(job.finished_at - job.submitted_at))
+    footer = [_("Job {job}", job=job.short_id), job.model]
     if job.provider == "local":
-        footer.append(LOCAL_PROVIDER_NOTE)
+        footer.append(_(LOCAL_PROVIDER_NOTE))
     if footer_extra:
         footer.append(footer_extra)
     embed.set_footer(text=truncate(" · ".join(footer), 2048))
@@ -148,34 +180,37 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
 
 def info_embed(job: JobRecord) -> discord.Embed:
     """Everything that was sent, for the Info button."""
-    embed = discord.Embed(title=f"Job {job.short_id}", colour=COLOUR_WORKING)
+    embed = discord.Embed(title=_("Job {job}", job=job.short_id), colour=COLOUR_WORKING)
     lines = [f"**{key}**: {user_text(value, 900)}" for key, value in job.inputs.items()]
     embed.description = truncate("\n".join(lines), 4000)
-    embed.add_field(name="Model", value=job.model, inline=False)
+    embed.add_field(name=_("Model"), value=job.model, inline=False)
     if job.revised_prompt:
-        embed.add_field(name="Prompt used by the provider",
+        embed.add_field(name=_("Prompt used by the provider"),
                         value=user_text(job.revised_prompt, 1024), inline=False)
-    embed.add_field(name="Provider", value=job.provider)
-    embed.add_field(name="Status", value=job.status.value)
-    embed.add_field(name="Seed", value=f"`{job.seed}`")
+    embed.add_field(name=_("Provider"), value=job.provider)
+    embed.add_field(name=_("Status"), value=status_name(job.status))
+    embed.add_field(name=_("Seed"), value=f"`{job.seed}`")
     if job.preset:
-        embed.add_field(name="Preset", value=user_text(job.preset, 100))
+        embed.add_field(name=_("Preset"), value=user_text(job.preset, 100))
     if job.batch_id is not None and job.batch_index is not None:
-        embed.add_field(name="Batch", value=f"image {job.batch_index + 1} of {job.batch_size} "
-                        f"(`{job.batch_id[:8]}`)")
-    embed.add_field(name="Job id", value=f"`{job.id}`", inline=False)
+        embed.add_field(name=_("Batch"), value=_(
+            "image {number} of {total} (`{batch}`)", number=format_number(job.batch_index + 1),
+            total=format_number(job.batch_size or 0), batch=job.batch_id[:8]))
+    embed.add_field(name=_("Job id"), value=f"`{job.id}`", inline=False)
     if job.request_id:
-        embed.add_field(name="Provider request", value=f"`{job.request_id}`", inline=False)
-    timings = [f"requested {discord_timestamp(job.created_at, 'T')}"]
+        embed.add_field(name=_("Provider request"), value=f"`{job.request_id}`", inline=False)
+    timings = [_("requested {time}", time=discord_timestamp(job.created_at, 'T'))]
     if job.submitted_at and job.started_at:
-        timings.append(f"queued {_duration(max(0.0, job.started_at - job.submitted_at))}")
+        timings.append(_("queued {duration}",
+                         duration=_duration(max(0.0, job.started_at - job.submitted_at))))
     if job.started_at and job.finished_at:
-        timings.append(f"ran {_duration(max(0.0, job.finished_at - job.started_at))}")
-    embed.add_field(name="Timings", value=" · ".join(timings), inline=False)
+        timings.append(_("ran {duration}",
+                         duration=_duration(max(0.0, job.finished_at - job.started_at))))
+    embed.add_field(name=_("Timings"), value=" · ".join(timings), inline=False)
     if job.cost is not None:
-        embed.add_field(name="Cost", value=f"${job.cost:.3f}")
+        embed.add_field(name=_("Cost"), value=format_cost(job.cost, digits=3))
     if job.error:
-        embed.add_field(name="Error", value=user_text(render_job_error(job.error), 1024),
+        embed.add_field(name=_("Error"), value=user_text(render_job_error(job.error), 1024),
                         inline=False)
     return embed
 
@@ -186,19 +221,29 @@ def batch_status_line(jobs: list[JobRecord]) -> str:
     total = len(jobs)
     done = sum(job.status is JobStatus.COMPLETED for job in jobs)
     ended = sum(job.status.terminal for job in jobs)
+    counts = {"total": format_number(total), "member": who}
     if ended < total:
         running = sum(job.status is JobStatus.RUNNING for job in jobs)
-        making = f" · {running} being made" if running else ""
-        return f"⏳ {done} of {total} done for {who}{making}"
+        if running:
+            making = ngettext("{n} being made", "{n} being made", running)
+            return ngettext("⏳ {n} of {total} done for {member} · {making}",
+                            "⏳ {n} of {total} done for {member} · {making}", done,
+                            making=making, **counts)
+        return ngettext("⏳ {n} of {total} done for {member}",
+                        "⏳ {n} of {total} done for {member}", done, **counts)
     if done == total:
-        return f"✅ {total} of {total} done for {who}"
+        return ngettext("✅ {n} of {total} done for {member}",
+                        "✅ {n} of {total} done for {member}", done, **counts)
     if done:
-        return f"✅ {done} of {total} done for {who} (the others failed)"
+        return ngettext("✅ {n} of {total} done for {member} (the others failed)",
+                        "✅ {n} of {total} done for {member} (the others failed)", done,
+                        **counts)
     failed = next((job for job in jobs if job.error), jobs[0])
     reason = user_text(render_job_error(failed.error), 300)
     if all(job.status is JobStatus.CANCELLED for job in jobs):
-        return f"🚫 Cancelled — {reason}"
-    return f"❌ None of the {total} images could be made — {reason}"
+        return _("🚫 Cancelled — {reason}", reason=reason)
+    return ngettext("❌ The image could not be made — {reason}",
+                    "❌ None of the {n} images could be made — {reason}", total, reason=reason)
 
 
 def batch_embed(jobs: list[JobRecord], *, image_filename: str | None = None,
@@ -210,14 +255,17 @@ def batch_embed(jobs: list[JobRecord], *, image_filename: str | None = None,
         job.status is JobStatus.COMPLETED for job in jobs) else first.status))
     embed = job_embed(shown, image_filename=image_filename, footer_extra=footer_extra)
     seeds = ", ".join(f"{n}: `{job.seed}`" for n, job in enumerate(jobs, start=1))
-    for index, field in enumerate(embed.fields):
-        if field.name == "Seed":
-            embed.set_field_at(index, name="Seeds", value=truncate(seeds, 1024), inline=False)
-        elif field.name == "Time taken":
+    seed_name, time_name = _("Seed"), _("Time taken")
+    for index, field in reversed(list(enumerate(embed.fields))):
+        if field.name == seed_name:
+            embed.set_field_at(index, name=_("Seeds"), value=truncate(seeds, 1024),
+                               inline=False)
+        elif field.name == time_name:
             embed.remove_field(index)
-    footer = [f"Batch {str(first.batch_id)[:8]} · {len(jobs)} images", first.model]
+    footer = [ngettext("Batch {batch} · {n} image", "Batch {batch} · {n} images", len(jobs),
+                       batch=str(first.batch_id)[:8]), first.model]
     if first.provider == "local":
-        footer.append(LOCAL_PROVIDER_NOTE)
+        footer.append(_(LOCAL_PROVIDER_NOTE))
     if footer_extra:
         footer.append(footer_extra)
     embed.set_footer(text=truncate(" · ".join(footer), 2048))

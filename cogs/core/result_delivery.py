@@ -2,11 +2,15 @@
 
 - Progress edits to one message are coalesced to at most one every ``min_edit_interval``;
   the final edit is never dropped (it waits for an in-flight edit, then goes).
+- Sends share a bounded number of slots, and finished images take them first: under a
+  burst, progress edits wait (and coalesce) rather than delay a result.
 - The result image is downloaded and attached, so it outlives the provider's temporary URL;
   over the interaction's upload limit it is linked instead, and the message says why.
 - Edits reach the job's own reply whatever happened since (:mod:`cogs.core.reply_sender`).
 - The jobs of a batch share one reply: :mod:`cogs.core.batch_delivery` shows them.
 - A job whose command was never answered (``announce`` off) is not shown at all.
+- Everything a job shows speaks the job's language (:func:`job_public_locale`), whichever
+  path the message takes and whenever it goes (after a restart too).
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.i18n import _, format_number, use_locale
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
+from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
 from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
+from cogs.core.languages import job_public_locale
 from cogs.core.rendering import job_embed, status_line, truncate
 from cogs.core.reply_sender import Outgoing, Reply, ReplySender
 from cogs.core.reply_webhook import original_message_id
@@ -37,8 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 3
-#: Results prepared and sent at the same time (download, attach, upload).
-FINAL_DELIVERY_CONCURRENCY = 16
+#: Messages prepared and sent at the same time (results: download, attach, upload).
+SEND_CONCURRENCY = 16
 
 #: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
 FooterSource = Callable[[JobRecord], Awaitable[str | None]]
@@ -56,7 +63,7 @@ class ResultDelivery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
-        self._final_slots = asyncio.Semaphore(FINAL_DELIVERY_CONCURRENCY)
+        self._send_slots = PrioritySlots(SEND_CONCURRENCY)
         self.sender = ReplySender(bot)
         self.batches = BatchDelivery(bot, self.sender, downloads, self._spawn,
                                      min_edit_interval=min_edit_interval)
@@ -155,25 +162,28 @@ class ResultDelivery:
     async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        async with reply.lock:
+        # Behind every waiting result; events that arrive meanwhile replace the pending one.
+        async with self._send_slots.normal(), reply.lock:
             reply.flush = None
             event, reply.pending = reply.pending, None
             if event is None:
                 return
             job = event.job
-            out = Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
-            try:
-                await self.sender.send(reply, job, out, final=False)
-            except discord.HTTPException as exc:
-                log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
+            with use_locale(job_public_locale(self._bot, job)):
+                out = Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
+                try:
+                    await self.sender.send(reply, job, out, final=False)
+                except discord.HTTPException as exc:
+                    log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
             reply.last_edit = time.monotonic()
 
     async def _deliver_final(self, reply: Reply, event: JobEvent) -> None:
         try:
             # A bounded number at a time: under a burst, results go out in the order they
-            # finished instead of all crawling along together.
-            async with self._final_slots:
-                await self._deliver_final_once(reply, event)
+            # finished instead of all crawling along together, ahead of progress edits.
+            async with self._send_slots.urgent():
+                with use_locale(job_public_locale(self._bot, event.job)):
+                    await self._deliver_final_once(reply, event)
         finally:
             self._delivering.discard(event.job.id)
 
@@ -215,13 +225,14 @@ class ResultDelivery:
         except ImageFetchError as exc:
             log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
             image = None
-            content += f"\n{exc.user_message} Here is a link instead: [open it]({url})"
+            content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
+                                problem=_(exc.user_message), url=url)
         if image is not None and len(image.data) > limit:
-            content += (
-                f"\nThe image is {len(image.data) / 1e6:.1f} MB, over this server's "
-                f"{limit / 1e6:.0f} MB upload limit, so here is a link instead "
-                f"(it expires): [open it]({url})"
-            )
+            content += "\n" + _(
+                "The image is {size} MB, over this server's {limit} MB upload limit, so here "
+                "is a link instead (it expires): [open it]({url})",
+                size=format_number(len(image.data) / 1e6, digits=1),
+                limit=format_number(limit / 1e6, digits=0), url=url)
             image = None
         if image is None:
             return Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),

@@ -1,0 +1,76 @@
+"""PrioritySlots: a bounded number of holders, urgent waiters first, nothing lost on cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.priority_slots import PrioritySlots
+from bot.store.priority_lock import PriorityLock
+
+
+async def _take(slots: PrioritySlots, name: str, order: list[str], *, urgent: bool,
+                hold: asyncio.Event) -> None:
+    await slots.acquire(urgent=urgent)
+    order.append(name)
+    await hold.wait()
+    slots.release()
+
+
+async def test_capacity_bounds_holders_and_urgent_waiters_go_first() -> None:
+    slots = PrioritySlots(2)
+    order: list[str] = []
+    hold = asyncio.Event()
+    tasks = [asyncio.create_task(_take(slots, f"first{i}", order, urgent=False, hold=hold))
+             for i in range(2)]
+    await asyncio.sleep(0)
+    assert order == ["first0", "first1"] and slots.full()
+    tasks += [asyncio.create_task(_take(slots, "normal", order, urgent=False, hold=hold)),
+              asyncio.create_task(_take(slots, "urgent1", order, urgent=True, hold=hold)),
+              asyncio.create_task(_take(slots, "urgent2", order, urgent=True, hold=hold))]
+    await asyncio.sleep(0)
+    assert slots.waiting == 3 and slots.urgent_waiting == 2
+    hold.set()
+    await asyncio.gather(*tasks)
+    assert order == ["first0", "first1", "urgent1", "urgent2", "normal"]
+    assert not slots.full() and slots.waiting == 0
+
+
+async def test_a_newcomer_does_not_overtake_a_woken_waiter() -> None:
+    slots = PrioritySlots(1)
+    await slots.acquire()
+    waiter = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # handed to the waiter, never free in between
+    newcomer = asyncio.create_task(slots.acquire(urgent=True))
+    await asyncio.sleep(0)
+    assert waiter.done() and not newcomer.done()
+    slots.release()
+    await newcomer
+    slots.release()
+
+
+async def test_cancelled_waiters_leave_no_slot_behind() -> None:
+    slots = PrioritySlots(1)
+    await slots.acquire()
+    gone = asyncio.create_task(slots.acquire(urgent=True))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    assert slots.waiting == 0
+    slots.release()
+    async with slots.normal():
+        assert slots.full()
+    assert not slots.full()
+    with pytest.raises(RuntimeError):
+        slots.release()
+
+
+async def test_the_store_lock_is_one_slot() -> None:
+    lock = PriorityLock()
+    async with lock.urgent():
+        assert lock.locked()
+    assert not lock.locked()
+    with pytest.raises(ValueError):
+        PrioritySlots(0)
