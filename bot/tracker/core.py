@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bot import job_errors
 from bot.inputs import ALL_MODELS
@@ -50,6 +50,8 @@ from bot.tracker.submission import Submissions
 from bot.tracker.sync_calls import SyncCalls
 
 log = logging.getLogger(__name__)
+#: What a store write returns, handed back by :meth:`JobTracker.durable`.
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +251,7 @@ class JobTracker:
 
     # ------------------------------------------------------------------ writing, announcing
 
-    async def durable(self, write: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    async def durable(self, write: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         """Run a store write until the database takes it: a lock held elsewhere delays
         it, never loses it (the result waits here, in memory)."""
         delay = 0.05
@@ -266,7 +268,7 @@ class JobTracker:
                 delay = min(2.0, delay * 2)
 
     async def finish(self, job: JobRecord, status: JobStatus, *, resumed: bool = False,
-                     announce: bool = True, **fields: object) -> JobRecord | None:
+                     announce: bool = True, **fields: Any) -> JobRecord | None:
         """End ``job``: write its terminal state once (compare-and-set, retried while the
         database is busy), then announce it."""
         ended = await self.durable(lambda: self._store.transition_job(
