@@ -45,7 +45,9 @@ async def migrate(url: str, errors: list[str | None]) -> list[str | None]:
 
 
 def test_the_table_knows_every_sentence_the_bot_wrote() -> None:
-    """Each code's English text is the sentence the migration turns into that code."""
+    """Each code's English text is the sentence the migration turns into that code: true of
+    the messages the bot had when codes came in (a message reworded since then needs no
+    change to the migration, whose rows hold codes already; update this check instead)."""
     by_code = {code: sentence for sentence, code in SENTENCES}
     assert set(by_code) == set(ALL_CODES)
     for code, sentence in by_code.items():
