@@ -160,7 +160,7 @@ async def test_a_kill_early_in_a_burst(fake: FakeDiscord, local_server: LocalRun
                            "WHERE state = 'reserved'") == [(0,)]
         # Commands written but never answered left no trace in Discord and no charge.
         unanswered = db_rows(db, "SELECT count(*) FROM jobs WHERE status = 'failed' "
-                                 "AND error LIKE 'Discord did not accept%'")[0][0]
+                                 "AND error = 'not_acknowledged'")[0][0]
         assert unanswered == len(tokens) - len(answered) - (
             len(tokens) - db_rows(db, "SELECT count(*) FROM jobs")[0][0])
     finally:

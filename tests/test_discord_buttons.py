@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.job_errors import CANCELLED
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
@@ -204,7 +205,7 @@ async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
         for position in (5, 4, 3, 2, 1):
             moved = job.evolve(queue_position=position)
             await bot.result_delivery.on_job_event(JobEvent(job=moved))
-        ended = job.evolve(status=JobStatus.CANCELLED, error="Cancelled.")
+        ended = job.evolve(status=JobStatus.CANCELLED, error=CANCELLED)
         await bot.result_delivery.on_job_event(JobEvent(job=ended))
         await bot.result_delivery.wait_idle()
         edits = fake.edits_of_original(payload["token"])[before:]

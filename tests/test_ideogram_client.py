@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, IdeogramGenerateInputs
+from bot.job_errors import WITHHELD, render_job_error
 from bot.localserver.app import (
     MAGIC_SUFFIX,
     LocalRunComfyServer,
@@ -32,7 +33,7 @@ from bot.providers.errors import (
     ServiceFailure,
     SubmitUncertain,
 )
-from bot.providers.ideogram import WITHHELD, IdeogramClient
+from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.types import RemoteState
 from tests.helpers import TOKEN
@@ -169,7 +170,7 @@ async def test_unsafe_image_is_withheld(server: LocalRunComfyServer) -> None:
         result = await client.generate(IDEOGRAM_GENERATE_MODEL,
                                        stored(prompt="something [unsafe]"))
     assert result.state is RemoteState.FAILED and result.image_urls == ()
-    assert result.error == WITHHELD and "safety filter" in WITHHELD
+    assert result.error == WITHHELD and "safety filter" in render_job_error(WITHHELD)
     assert result.revised_prompt == "something [unsafe]" + MAGIC_SUFFIX
 
 

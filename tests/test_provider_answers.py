@@ -17,11 +17,11 @@ import pytest
 from aiohttp import web
 
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, IdeogramGenerateInputs
+from bot.job_errors import FAILED_REMOTELY
 from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.polling import PollingConfig
 from bot.providers.answers import STATUS_WORDS_REMEMBERED, note_unknown_status
 from bot.providers.errors import (
-    FAILED_AT_PROVIDER,
     InputRejected,
     MalformedResponse,
     ProviderError,
@@ -157,7 +157,7 @@ async def test_an_echoed_token_never_reaches_users_logs_or_the_job(
                       info.value.user_message]
             assert "[redacted]" in info.value.detail
             status = await client.status("r-1")
-            assert status.state is RemoteState.FAILED and status.error == FAILED_AT_PROVIDER
+            assert status.state is RemoteState.FAILED and status.error == FAILED_REMOTELY
             texts.append(status.error or "")
         async with ideogram(server.url) as sync:
             with pytest.raises(InputRejected) as info:

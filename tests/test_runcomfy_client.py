@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from bot.inputs import GenerateInputs, ReframeInputs
+from bot.job_errors import FAILED_REMOTELY
 from bot.localserver.app import LocalRunComfyServer
 from bot.providers.errors import (
-    FAILED_AT_PROVIDER,
     AuthenticationError,
     InputRejected,
     InsufficientBalance,
@@ -144,7 +144,7 @@ async def test_failed_job_logs_the_provider_error(local_server: LocalRunComfySer
         await wait_state(client, receipt.request_id, RemoteState.FAILED)
         status = await client.status(receipt.request_id)
         # Users see the bot's own words; the provider's reason is in the log.
-        assert status.error == FAILED_AT_PROVIDER
+        assert status.error == FAILED_REMOTELY
         assert f"{receipt.request_id} failed: simulated failure" in caplog.text
         result = await client.result(receipt.request_id)
         assert result.state is RemoteState.FAILED and result.image_urls == ()

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pytest
 
 from bot.inputs import GENERATE_MODEL
+from bot.job_errors import FAILED_REMOTELY
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
@@ -18,7 +19,6 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
 from bot.store import Store
 from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
-from bot.tracker.reasons import FAILED_REMOTELY
 from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job
 
 
@@ -104,7 +104,7 @@ async def test_submit_refused_ends_the_job(store: Store, client: RunComfyClient,
     recorder = Recorder(store)
     tracker.add_listener(recorder)
     job = await tracker.submit(make_job())
-    assert job.status is JobStatus.FAILED and job.error and "credit" in job.error
+    assert job.status is JobStatus.FAILED and job.error == "insufficient_balance"
     assert recorder.statuses(job.id) == [JobStatus.FAILED]
     assert local_server.state.jobs == {}
 
@@ -117,7 +117,7 @@ async def test_submit_timeout_is_failed_and_not_resubmitted(
                               timeout=httpx.Timeout(2.0, read=0.2)) as client:
         tracker = tracker_for(store, client)
         job = await tracker.submit(make_job())
-    assert job.status is JobStatus.FAILED and job.error and "double charge" in job.error
+    assert job.status is JobStatus.FAILED and job.error == "submit_uncertain"
     await asyncio.sleep(0.9)
     assert local_server.state.submit_count == 1 and len(local_server.state.jobs) == 1
 

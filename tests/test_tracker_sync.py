@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.job_errors import WITHHELD
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import MAGIC_SUFFIX, LocalRunComfyServer
-from bot.providers.ideogram import WITHHELD, IdeogramClient
+from bot.providers.ideogram import IdeogramClient
 from bot.providers.types import CancelOutcome
 from bot.quota_service import QuotaService
 from bot.store import Store
@@ -208,4 +209,4 @@ async def test_provider_errors_end_the_job(database_url: str, client: IdeogramCl
             final = await recorder.wait_terminal(job.id)
         finally:
             await tracker.stop()
-    assert final.job.status is JobStatus.FAILED and "credit" in (final.job.error or "")
+    assert final.job.status is JobStatus.FAILED and final.job.error == "insufficient_balance"

@@ -1,11 +1,12 @@
 """Typed provider errors. Each carries ``user_message``: one short line a Discord user can act on.
 
 ``user_message`` is the bot's own wording for each class, never the provider's text, in
-English (the text a job's row keeps today); ``localized_message`` is the same line in the
-reader's language, and ``code`` with ``params`` name it without words, for storing and
-rendering later (:func:`provider_error_text`). The provider's explanation goes into
-``detail`` (for the log), scrubbed of credentials: the clients blank out their own token,
-and any labelled credential (``Bearer …``) is blanked here whatever its origin.
+English (the message id); ``localized_message`` is the same line in the reader's language,
+and ``code`` with ``params`` name it without words: a job's row keeps those
+(:mod:`bot.job_errors`), rendered later by :func:`provider_error_text`. The provider's
+explanation goes into ``detail`` (for the log), scrubbed of credentials: the clients blank
+out their own token, and any labelled credential (``Bearer …``) is blanked here whatever its
+origin.
 """
 
 from __future__ import annotations
@@ -137,10 +138,6 @@ class SubmitUncertain(ProviderError):
         "started. It was not resent, to avoid a double charge; please try again."
     )
 
-
-#: ``error`` of a job the provider itself reported as failed: its reason (scrubbed) is
-#: logged, not shown, as users see only the bot's own words.
-FAILED_AT_PROVIDER = N_("the bot's owner can find its reason in the bot's log")
 
 _BY_CODE: dict[str, type[ProviderError]] = {
     cls.code: cls for cls in (

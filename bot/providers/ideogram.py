@@ -36,6 +36,7 @@ from bot.inputs import (
     InvalidInput,
     inputs_from_payload,
 )
+from bot.job_errors import WITHHELD
 from bot.providers.answers import MAX_ANSWER_BYTES, json_body, reading
 from bot.providers.errors import (
     IdeogramKeyRefused,
@@ -59,11 +60,6 @@ DEFAULT_PATH: Final = "/ideogram/generate"
 DEFAULT_TIMEOUT_SECONDS: Final = 120.0
 AUTH_BEARER: Final = "bearer"
 AUTH_API_KEY: Final = "api-key"
-WITHHELD: Final = (
-    "The image was withheld by the provider's safety filter, so it is not posted and does "
-    "not count against your quota."
-)
-NO_IMAGE: Final = "The image service answered without an image."
 _URL_MAX: Final = 4096
 _PROMPT_MAX: Final = 10_000
 _RESOLUTION = re.compile(r"^\d{2,5}x\d{2,5}$")

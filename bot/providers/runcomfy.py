@@ -27,9 +27,9 @@ from typing import Any, Final
 import httpx
 
 from bot.inputs import MODELS, ModelInputs
+from bot.job_errors import FAILED_REMOTELY
 from bot.providers.answers import MAX_ANSWER_BYTES, json_body, note_unknown_status, reading
 from bot.providers.errors import (
-    FAILED_AT_PROVIDER,
     AuthenticationError,
     InputRejected,
     InsufficientBalance,
@@ -327,13 +327,13 @@ class RunComfyClient:
 
     def _failure_reason(self, request_id: str, state: RemoteState,
                         body: Mapping[str, Any]) -> str | None:
-        """The bot's own words for a job the provider failed; its reason goes to the log."""
+        """The stored reason of a job the provider failed; the provider's goes to the log."""
         if state is not RemoteState.FAILED:
             return None
         reason = _opt_str(body, "error") or _opt_str(body, "error_message") or ""
         log.info("RunComfy request %s failed: %s", request_id,
                  redact(reason, [self._token])[:300] or "no reason given")
-        return FAILED_AT_PROVIDER
+        return FAILED_REMOTELY
 
     @staticmethod
     def _check_id(request_id: str) -> str:

@@ -41,6 +41,7 @@ class RequestStatus:
     state: RemoteState
     raw_status: str
     queue_position: int | None = None
+    #: Why the provider made no image, as a job stores it (:mod:`bot.job_errors`).
     error: str | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
@@ -52,6 +53,7 @@ class RequestResult:
     state: RemoteState
     raw_status: str
     image_urls: tuple[str, ...] = field(default_factory=tuple)
+    #: Why the provider made no image, as a job stores it (:mod:`bot.job_errors`).
     error: str | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.store import sql
+from bot.store import error_codes_migration, sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.M0006_SET_VERSION,
         ),
     ),
+    Migration(7, error_codes_migration.NAME, error_codes_migration.SQLITE_STATEMENTS),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

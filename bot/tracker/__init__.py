@@ -1,12 +1,10 @@
 """The job tracker: follows every unfinished job and announces each change.
 
 See :mod:`bot.tracker.core` for how a job travels; :mod:`bot.tracker.events` for what
-listeners receive; :mod:`bot.tracker.reasons` for why jobs end.
+listeners receive; :mod:`bot.job_errors` for why jobs end (the codes the tracker stores).
 """
 
-from bot.tracker.core import JobTracker, TrackerConfig
-from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
-from bot.tracker.reasons import (
+from bot.job_errors import (
     INTERRUPTED,
     NOT_ACKNOWLEDGED,
     PROVIDER_GONE,
@@ -15,6 +13,8 @@ from bot.tracker.reasons import (
     TIMED_OUT_QUEUED,
     TIMED_OUT_RUNNING,
 )
+from bot.tracker.core import JobTracker, TrackerConfig
+from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
 
 __all__ = [
     "INTERRUPTED",

@@ -13,12 +13,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from bot import job_errors
 from bot.jobs import JobRecord, JobStatus
 from bot.log_context import bind_job
 from bot.providers.base import SyncProvider
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome, RemoteState
-from bot.tracker import reasons
 from bot.tracker.events import JobEvent
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class SyncCalls:
         tracker = self._tracker
         if job.status is JobStatus.RUNNING:
             await tracker.finish(job, JobStatus.FAILED, resumed=resumed,
-                                 error=reasons.SYNC_INTERRUPTED)
+                                 error=job_errors.SYNC_INTERRUPTED)
             return
         await tracker.emit(JobEvent(job=job, resumed=resumed, eta=tracker.eta(job, tracker.now())))
         self._start(job, provider)
@@ -72,7 +72,8 @@ class SyncCalls:
     def _start(self, job: JobRecord, provider: SyncProvider) -> None:
         self._jobs.add(job.id)
         task = self._tracker.spawn(self._run(job, provider), f"sync-{job.short_id}")
-        task.add_done_callback(lambda _t, job_id=job.id: self._jobs.discard(job_id))
+        job_id = job.id
+        task.add_done_callback(lambda _task: self._jobs.discard(job_id))
 
     async def cancel(self, job: JobRecord) -> CancelOutcome:
         """Only while waiting for a slot: once running, the call is out of our hands."""
@@ -81,7 +82,7 @@ class SyncCalls:
         tracker = self._tracker
         ended = await tracker.store.transition_job(
             job.id, [JobStatus.QUEUED], status=JobStatus.CANCELLED, finished_at=tracker.now(),
-            error=reasons.CANCELLED)
+            error=job_errors.CANCELLED)
         if ended is None:
             return CancelOutcome.NOT_CANCELLABLE
         # The owned task finds the job no longer queued when it gets a slot, and stops.
@@ -101,7 +102,7 @@ class SyncCalls:
             async with asyncio.timeout(max(0.0, config.queue_timeout - waited)):
                 await slots.acquire()
         except TimeoutError:
-            await tracker.finish(job, JobStatus.FAILED, error=reasons.TIMED_OUT_QUEUED)
+            await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
             return
         try:
             await self._call(job.id, provider)
@@ -121,15 +122,15 @@ class SyncCalls:
             async with asyncio.timeout(tracker.config.run_timeout):
                 result = await provider.generate(running.model, running.inputs)
         except TimeoutError:
-            await tracker.finish(running, JobStatus.FAILED, error=reasons.TIMED_OUT_RUNNING)
+            await tracker.finish(running, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
             return
         except ProviderError as exc:
             log.info("Job %s failed at the provider: %s", running.short_id, type(exc).__name__)
-            await tracker.finish(running, JobStatus.FAILED, error=exc.user_message)
+            await tracker.finish(running, JobStatus.FAILED, error=job_errors.from_provider(exc))
             return
         except Exception:
             log.exception("The provider call of job %s failed unexpectedly", running.short_id)
-            await tracker.finish(running, JobStatus.FAILED, error=reasons.SYNC_UNEXPECTED)
+            await tracker.finish(running, JobStatus.FAILED, error=job_errors.SYNC_UNEXPECTED)
             return
         now = tracker.now()
         if result.state is RemoteState.COMPLETED and result.image_urls:
@@ -140,6 +141,6 @@ class SyncCalls:
                                  result_urls=list(result.image_urls), cost=result.cost,
                                  revised_prompt=result.revised_prompt)
             return
-        reason = result.error or reasons.NO_IMAGE
-        await tracker.finish(running, JobStatus.FAILED, error=reason[:300],
+        reason = job_errors.coerce(result.error) if result.error else job_errors.NO_IMAGE
+        await tracker.finish(running, JobStatus.FAILED, error=reason,
                              revised_prompt=result.revised_prompt)

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.i18n import _, format_number, ngettext, use_locale
+from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import ImageFetchError, fetch_image
 from bot.inputs import inputs_from_payload, random_seed
+from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
@@ -63,7 +64,7 @@ class BatchActions:
         self._require_owner_or_moderator(interaction, job)
         refuse_if_deleted(job)
         if job.status is not JobStatus.COMPLETED or not job.result_urls:
-            reason = user_text(job.error or "it was not made", 300)
+            reason = user_text(render_job_error(job.error, N_("it was not made")), 300)
             raise Refusal(_("Image {number} failed: {reason}", number=format_number(number),
                             reason=reason))
         await interaction.response.defer(thinking=True)

@@ -10,6 +10,7 @@ import discord
 
 from bot.i18n import N_, _, format_cost, format_number, ngettext
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
+from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 from cogs.core.choices import RENDERING_SPEED_CHOICES, STYLE_CHOICES
 from cogs.core.status_names import status_name
@@ -105,9 +106,10 @@ def status_line(job: JobRecord, *, eta: float | None = None, now: float | None =
     if job.status is JobStatus.COMPLETED:
         return _("✅ Done for {member}", member=who)
     if job.status is JobStatus.CANCELLED:
-        return _("🚫 Cancelled — {reason}", reason=user_text(job.error or 'cancelled', 300))
+        return _("🚫 Cancelled — {reason}",
+                 reason=user_text(render_job_error(job.error, N_("cancelled")), 300))
     return _("❌ Failed — {reason}",
-             reason=user_text(job.error or 'the image service gave no reason', 400))
+             reason=user_text(render_job_error(job.error), 400))
 
 
 def _duration(seconds: float) -> str:
@@ -208,7 +210,8 @@ def info_embed(job: JobRecord) -> discord.Embed:
     if job.cost is not None:
         embed.add_field(name=_("Cost"), value=format_cost(job.cost, digits=3))
     if job.error:
-        embed.add_field(name=_("Error"), value=user_text(job.error, 1024), inline=False)
+        embed.add_field(name=_("Error"), value=user_text(render_job_error(job.error), 1024),
+                        inline=False)
     return embed
 
 
@@ -236,7 +239,7 @@ def batch_status_line(jobs: list[JobRecord]) -> str:
                         "✅ {n} of {total} done for {member} (the others failed)", done,
                         **counts)
     failed = next((job for job in jobs if job.error), jobs[0])
-    reason = user_text(failed.error or "the image service gave no reason", 300)
+    reason = user_text(render_job_error(failed.error), 300)
     if all(job.status is JobStatus.CANCELLED for job in jobs):
         return _("🚫 Cancelled — {reason}", reason=reason)
     return ngettext("❌ The image could not be made — {reason}",

@@ -9,6 +9,7 @@ Adding a migration: add it at the end of *both* lists, with the same version num
 
 from __future__ import annotations
 
+from bot.store import error_codes_migration
 from bot.store.migrations import Migration, check_migrations
 from bot.store.postgres import sql
 
@@ -100,6 +101,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             sql.set_version(6),
         ),
     ),
+    Migration(7, error_codes_migration.NAME, error_codes_migration.POSTGRES_STATEMENTS),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

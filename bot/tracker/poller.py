@@ -1,0 +1,277 @@
+"""Polling: when to ask the provider about each sent job, asking, and acting on the answer.
+
+A scheduler keeps one heap of (when, job) and starts a poll task for each job that is due,
+as :func:`bot.polling.next_delay` says. A poll reads the job, ends it when its time limit
+has passed (by the tracker's clock), else asks the provider for its status within the
+job's remaining time: a change is written, then announced; a completed job's result is
+fetched, and the job ends completed (or failed, after too many failed fetches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from typing import TYPE_CHECKING
+
+from bot import job_errors
+from bot.jobs import JobRecord, JobStatus
+from bot.log_context import bind_job
+from bot.polling import PollState, error_delay, next_delay
+from bot.providers.base import Provider
+from bot.providers.errors import ProviderError, RateLimited, RequestNotFound
+from bot.providers.types import RemoteState
+from bot.store import StoreBusyError
+from bot.tracker.events import JobEvent
+
+if TYPE_CHECKING:
+    from bot.tracker.core import JobTracker
+
+log = logging.getLogger(__name__)
+
+RESULT_FAILURES_MAX = 5
+#: Unexpected errors (unreadable answers…) in a row before a job is given up.
+UNEXPECTED_FAILURES_MAX = 5
+
+
+class Poller:
+    """The polled half of :class:`~bot.tracker.core.JobTracker` (asynchronous providers)."""
+
+    def __init__(self, tracker: JobTracker) -> None:
+        self._tracker = tracker
+        self._states: dict[str, PollState] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._active: set[str] = set()  # job ids being polled right now
+        self._result_failures: dict[str, int] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self._states)
+
+    def tracks(self, job_id: str) -> bool:
+        return job_id in self._states
+
+    def polled_ids(self) -> set[str]:
+        return set(self._states)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+    def track(self, job_id: str, status: JobStatus, when: float) -> None:
+        """Follow a sent job from now on; first ask at ``when``."""
+        self._states[job_id] = PollState(status=status)
+        self._schedule(job_id, when)
+
+    def forget(self, job_id: str) -> None:
+        self._states.pop(job_id, None)
+        self._result_failures.pop(job_id, None)
+
+    def let_go(self, job_ids: set[str]) -> None:
+        """Stop polling ``job_ids`` (another process owns them now)."""
+        for job_id in job_ids & set(self._states):
+            log.warning("Job %s is owned elsewhere now: no longer polling it", job_id[:8])
+            self.forget(job_id)
+
+    # ------------------------------------------------------------------ scheduler
+
+    def _schedule(self, job_id: str, when: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, job_id))
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The scheduler: start a poll for each job that is due, forever."""
+        tracker = self._tracker
+        while True:
+            now = tracker.now()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, job_id = heapq.heappop(self._heap)
+                if job_id not in self._states or job_id in self._active:
+                    continue
+                self._active.add(job_id)
+                tracker.spawn(self._poll(job_id), f"poll-{job_id[:8]}")
+            self._wake.clear()
+            timeout = self._heap[0][0] - now if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _poll(self, job_id: str) -> None:
+        tracker = self._tracker
+        cap = tracker.config.polling.cap
+        try:
+            await self._poll_once(job_id)
+        except asyncio.CancelledError:
+            raise
+        except StoreBusyError:
+            log.warning("Database busy while polling job %s; will retry", job_id[:8])
+            self._retry_later(job_id, cap)
+        except Exception:
+            state = self._states.get(job_id)
+            failures = (state.failures + 1) if state is not None else UNEXPECTED_FAILURES_MAX
+            log.exception("Polling job %s failed unexpectedly (%d in a row)", job_id[:8],
+                          failures)
+            if state is not None:
+                state.failures = failures
+            if failures >= UNEXPECTED_FAILURES_MAX:
+                job = await tracker.store.get_job(job_id)
+                if job is not None:
+                    await tracker.finish(job, JobStatus.FAILED, error=job_errors.UNREADABLE)
+                self.forget(job_id)
+            else:
+                self._retry_later(job_id, cap)
+        finally:
+            self._active.discard(job_id)
+
+    def _retry_later(self, job_id: str, delay: float) -> None:
+        if job_id in self._states:
+            self._schedule(job_id, self._tracker.now() + delay)
+
+    # ------------------------------------------------------------------ time limits
+
+    def _call_budget(self, job: JobRecord) -> float:
+        """Seconds the next provider call for ``job`` may take: the call deadline, or less
+        when the job's own time limit comes first."""
+        limit_at = self._limit_at(job)
+        budget = self._tracker.config.call_deadline
+        if limit_at is not None:
+            budget = min(budget, limit_at - self._tracker.now())
+        return max(0.001, budget)
+
+    def _limit_at(self, job: JobRecord) -> float | None:
+        config = self._tracker.config
+        if job.status is JobStatus.QUEUED and job.submitted_at is not None:
+            return job.submitted_at + config.queue_timeout
+        if job.status is JobStatus.RUNNING and job.started_at is not None:
+            return job.started_at + config.run_timeout
+        return None
+
+    async def _check_time_limit(self, job: JobRecord) -> bool:
+        """End ``job`` if its time limit has passed (by the tracker's clock)."""
+        tracker = self._tracker
+        limit_at = self._limit_at(job)
+        if limit_at is None or tracker.now() <= limit_at:
+            return False
+        if job.status is JobStatus.QUEUED:
+            provider = tracker.provider(job.provider)
+            if job.request_id is not None and isinstance(provider, Provider):
+                with contextlib.suppress(ProviderError, TimeoutError):
+                    async with asyncio.timeout(min(5.0, tracker.config.call_deadline)):
+                        await provider.cancel(job.request_id)
+            await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
+        else:
+            await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
+        return True
+
+    # ------------------------------------------------------------------ one poll
+
+    async def _poll_once(self, job_id: str) -> None:
+        tracker = self._tracker
+        polling = tracker.config.polling
+        job = await tracker.store.get_job(job_id)
+        if job is not None:
+            bind_job(job.id, job.guild_id)  # this poll's log lines name the job
+        state = self._states.get(job_id)
+        if job is None or state is None or job.status.terminal:
+            self.forget(job_id)
+            return
+        if await self._check_time_limit(job):
+            return
+        provider = tracker.provider(job.provider)
+        assert isinstance(provider, Provider) and job.request_id is not None
+        try:
+            async with asyncio.timeout(self._call_budget(job)), \
+                    tracker.slot(job.provider, "poll"):
+                status = await provider.status(job.request_id)
+        except TimeoutError:
+            if not await self._check_time_limit(job):
+                state.failures += 1
+                log.info("Status of job %s took too long; asking again later", job.short_id)
+                self._schedule(job_id, tracker.now() + error_delay(
+                    state.failures, None, polling))
+            return
+        except RequestNotFound as exc:
+            await tracker.finish(job, JobStatus.FAILED, error=job_errors.from_provider(exc))
+            return
+        except ProviderError as exc:
+            state.failures += 1
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            delay = error_delay(state.failures, retry_after, polling)
+            log.info("Status of job %s failed (%s); next try in %.1fs", job.short_id,
+                     type(exc).__name__, delay)
+            self._schedule(job_id, tracker.now() + delay)
+            return
+        state.failures = 0
+        now = tracker.now()
+        state.last_poll = now
+
+        if status.state is RemoteState.COMPLETED:
+            await self._complete(job, state, provider)
+            return
+        if status.state is RemoteState.FAILED:
+            # The provider's own words go to the log only (they may carry anything).
+            log.info("Job %s failed at the provider", job.short_id)
+            await tracker.finish(job, JobStatus.FAILED, error=job_errors.FAILED_REMOTELY)
+            return
+        if status.state is RemoteState.CANCELLED:
+            await tracker.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED_REMOTELY)
+            return
+
+        if status.state is RemoteState.QUEUED and job.status is JobStatus.QUEUED:
+            state.last_queued_poll = now
+            state.polls_in_status += 1
+            if status.queue_position != job.queue_position:
+                updated = await tracker.store.transition_job(
+                    job.id, [JobStatus.QUEUED], queue_position=status.queue_position)
+                if updated is not None:
+                    await tracker.emit(JobEvent(job=updated, eta=tracker.eta(updated, now)))
+        elif status.state in (RemoteState.RUNNING, RemoteState.UNKNOWN) and (
+            job.status is JobStatus.QUEUED
+        ):
+            running = await tracker.store.transition_job(
+                job.id, [JobStatus.QUEUED], status=JobStatus.RUNNING, started_at=now,
+                queue_position=None)
+            state.status = JobStatus.RUNNING
+            state.polls_in_status = 0
+            state.running_seen_at = now
+            if running is not None:
+                await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, now)))
+        else:
+            state.polls_in_status += 1
+        self._schedule(job_id, now + next_delay(state, job.model, now, tracker.history,
+                                                polling))
+
+    async def _complete(self, job: JobRecord, state: PollState, provider: Provider) -> None:
+        tracker = self._tracker
+        assert job.request_id is not None
+        try:
+            async with asyncio.timeout(self._call_budget(job)), \
+                    tracker.slot(job.provider, "result"):
+                result = await provider.result(job.request_id)
+        except (ProviderError, TimeoutError) as exc:
+            failures = self._result_failures.get(job.id, 0) + 1
+            self._result_failures[job.id] = failures
+            if await self._check_time_limit(job):
+                return
+            if failures >= RESULT_FAILURES_MAX or isinstance(exc, RequestNotFound):
+                error = (job_errors.from_provider(exc) if isinstance(exc, ProviderError)
+                         else job_errors.UNREADABLE)
+                await tracker.finish(job, JobStatus.FAILED, error=error)
+            else:
+                self._schedule(job.id, tracker.now() + error_delay(
+                    failures, None, tracker.config.polling))
+            return
+        if result.state is not RemoteState.COMPLETED or not result.image_urls:
+            # Status and result disagree for a moment: ask again soon.
+            self._schedule(job.id, tracker.now() + tracker.config.polling.near_interval)
+            return
+        now = tracker.now()
+        started = job.started_at or state.running_seen_at
+        if job.submitted_at is not None:
+            queue_s = (started - job.submitted_at) if started else None
+            run_s = (now - started) if started else None
+            tracker.history.record(job.model, queue_s, run_s)
+        await tracker.finish(job, JobStatus.COMPLETED, result_urls=list(result.image_urls),
+                             cost=result.cost, started_at=job.started_at or now)

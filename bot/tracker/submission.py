@@ -1,0 +1,124 @@
+"""Submission: sending a ``pending`` job to its provider, exactly once.
+
+``submitting_at`` is written just before the request and the request id the moment it
+answers, so a restart can tell a job that was never sent (it is sent then) from one that
+may have been (it ends, never resent: a resend is a second charge). A new submit first
+lets the commands of the moment be answered (:meth:`Submissions.give_way_to`). A job on
+a synchronous provider is handed to :class:`~bot.tracker.sync_calls.SyncCalls` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bot import job_errors
+from bot.jobs import JobRecord, JobStatus
+from bot.log_context import bind_job
+from bot.providers.base import SyncProvider
+from bot.providers.errors import ProviderError
+from bot.tracker.events import JobEvent
+
+if TYPE_CHECKING:
+    from bot.tracker.core import JobTracker
+
+log = logging.getLogger(__name__)
+
+#: How long a new submit waits at most while commands are being answered.
+SUBMIT_YIELD_SECONDS = 2.0
+
+
+class Submissions:
+    """The sending half of :class:`~bot.tracker.core.JobTracker`."""
+
+    def __init__(self, tracker: JobTracker) -> None:
+        self._tracker = tracker
+        self._submitting: set[str] = set()  # job ids whose submit runs
+        self._answers_done: Callable[[], Awaitable[object]] | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self._submitting)
+
+    def tracks(self, job_id: str) -> bool:
+        return job_id in self._submitting
+
+    def clear(self) -> None:
+        self._submitting.clear()
+
+    def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
+        self._answers_done = answers_done
+
+    def accept(self, job: JobRecord) -> JobRecord:
+        """Submit a ``pending`` job, already written, in a task the tracker owns."""
+        self._submitting.add(job.id)
+        self._tracker.spawn(self._submit_owned(job), f"submit-{job.short_id}")
+        return job
+
+    async def submit(self, job: JobRecord) -> JobRecord:
+        """Write a new job row and submit it now; return how it went."""
+        await self._tracker.store.insert_job(job)
+        self._submitting.add(job.id)
+        try:
+            return await self._submit(job)
+        finally:
+            self._submitting.discard(job.id)
+
+    async def _submit_owned(self, job: JobRecord) -> None:
+        bind_job(job.id, job.guild_id)  # this task's log lines name the job
+        try:
+            if self._answers_done is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SUBMIT_YIELD_SECONDS):
+                        await self._answers_done()
+            await self._submit(job)
+        finally:
+            self._submitting.discard(job.id)
+
+    async def _submit(self, job: JobRecord) -> JobRecord:
+        tracker = self._tracker
+        store = tracker.store
+        provider = tracker.provider(job.provider)
+        if provider is None:
+            return await tracker.finish(job, JobStatus.FAILED,
+                                        error=job_errors.PROVIDER_GONE) or job
+        remember = {} if job.message_id is None else {"message_id": job.message_id}
+        if isinstance(provider, SyncProvider):
+            return await tracker.sync.enqueue(job, provider, **remember)
+        deadline = tracker.config.call_deadline
+        async with tracker.slot(job.provider, "submit"):
+            marked = await store.transition_job(
+                job.id, [JobStatus.PENDING], submitting_at=tracker.now(), **remember)
+            if marked is None:  # ended meanwhile (abandoned, or a restart's reconciliation)
+                return await store.get_job(job.id) or job
+            try:
+                async with asyncio.timeout(deadline):
+                    receipt = await provider.submit(marked.model, marked.inputs)
+            except ProviderError as exc:
+                log.info("Submit of job %s failed: %s", job.short_id, type(exc).__name__)
+                return await tracker.finish(marked, JobStatus.FAILED,
+                                            error=job_errors.from_provider(exc)) or marked
+            except TimeoutError:
+                log.warning("Submit of job %s took over %.0fs: not resent", job.short_id,
+                            deadline)
+                return await tracker.finish(marked, JobStatus.FAILED,
+                                            error=job_errors.INTERRUPTED) or marked
+            except Exception:
+                log.exception("Submit of job %s failed unexpectedly", job.short_id)
+                return await tracker.finish(marked, JobStatus.FAILED,
+                                            error=job_errors.SUBMIT_UNEXPECTED) or marked
+        now = tracker.now()
+        queued = await tracker.durable(lambda: store.transition_job(
+            job.id, [JobStatus.PENDING], status=JobStatus.QUEUED,
+            request_id=receipt.request_id, submitted_at=now))
+        if queued is None:  # cannot happen unless someone else ended it meanwhile
+            return await store.get_job(job.id) or marked
+        log.info("Job %s (%s) for user %s in guild %s sent: request %s", job.short_id,
+                 job.model, job.user_id, job.guild_id, receipt.request_id)
+        tracker.poller.track(job.id, JobStatus.QUEUED,
+                             now + tracker.config.polling.first_delay)
+        await tracker.emit(JobEvent(job=queued, eta=tracker.eta(queued, now)))
+        return queued
