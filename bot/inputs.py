@@ -1,5 +1,5 @@
 """Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges,
-and for the Ideogram-compatible synchronous generate API (seed 004).
+and for the Ideogram-compatible synchronous generate API.
 
 The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (themselves
 unchanged copies of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built
@@ -18,7 +18,7 @@ from bot.i18n import LazyText, lazy
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
 MODELS: Final = (GENERATE_MODEL, REFRAME_MODEL)
-#: ``/ideogram`` served by the Ideogram-compatible synchronous API (seed 004), not RunComfy.
+#: ``/ideogram`` served by the Ideogram-compatible synchronous API, not RunComfy.
 IDEOGRAM_GENERATE_MODEL: Final = "ideogram/generate"
 ALL_MODELS: Final = (*MODELS, IDEOGRAM_GENERATE_MODEL)
 
@@ -43,8 +43,8 @@ COLOR_PALETTES: Final = (
     "EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE",
 )
 
-#: The synchronous API's models (seed 004), and which of them take a style or a palette.
-#: Seed 004 says nothing per model, so this follows Ideogram's public API: ``style_type``
+#: The synchronous API's models, and which of them take a style or a palette.
+#: The API's reference says nothing per model, so this follows Ideogram's public API: ``style_type``
 #: and ``color_palette`` only for V_2 and V_2_TURBO; ``negative_prompt`` for all.
 IDEOGRAM_MODELS: Final = ("V_1", "V_1_TURBO", "V_2", "V_2_TURBO")
 DEFAULT_IDEOGRAM_MODEL: Final = "V_2"

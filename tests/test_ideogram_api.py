@@ -1,4 +1,4 @@
-"""/ideogram's options → the synchronous generate API's request (seed 004): every value."""
+"""/ideogram's options → the Ideogram-compatible synchronous API's request: every value."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tracker running a synchronous provider (seed 004's API) as a task it owns: the same
+"""The tracker running a synchronous provider as a task it owns: the same
 events, time limits, cancellation, quota settlement and restart rules as a polled job."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Two kinds of backend:
 
 - :class:`Provider` (RunComfy) accepts a job at once and is polled: submit, status,
   result, cancel.
-- :class:`SyncProvider` (the Ideogram-compatible API of seed 004) makes the image in one
+- :class:`SyncProvider` (the Ideogram-compatible synchronous API) makes the image in one
   long call. The tracker runs that call as a task it owns, so a job still goes
   queued → in progress → done, with the same time limits, events and quota settlement.
 

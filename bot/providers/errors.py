@@ -50,7 +50,7 @@ class AuthenticationError(ProviderError):
 
 
 class IdeogramKeyRefused(AuthenticationError):
-    """The synchronous generate API (seed 004) refused the key (401/403)."""
+    """The Ideogram-compatible synchronous API refused the key (401/403)."""
 
     code = "ideogram_key_refused"
     user_message = N_(
@@ -103,7 +103,7 @@ SERVICE_FAILED = N_("The image service failed. Please try again shortly.")
 
 
 class ServiceFailure(ProviderUnavailable):
-    """A 5xx that carried the provider's own explanation (e.g. seed 004's error envelope)."""
+    """A 5xx that carried the provider's own explanation (the synchronous API's envelope)."""
 
     code = "service_failure"
 

@@ -1,4 +1,4 @@
-"""Client of the Ideogram-compatible synchronous generate API (seed 004).
+"""Client of the Ideogram-compatible synchronous generate API.
 
 ``POST {base}{path}`` (path ``/ideogram/generate`` by default) with
 ``{"image_request": {...}}`` answers, tens of seconds later, with
