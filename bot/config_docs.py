@@ -14,7 +14,7 @@ import argparse
 import enum
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import annotated_types
 from pydantic.fields import FieldInfo
@@ -65,17 +65,19 @@ def allowed_values(info: FieldInfo) -> str:
         return ", ".join(f"`{c.value}`" for c in choices)
     if info.annotation is bool:
         return "`0`, `1`"
-    low = high = None
+    low: float | None = None
+    high: float | None = None
     low_strict = high_strict = False
+    # The settings' bounds are numbers; annotated_types types them as merely comparable.
     for item in info.metadata:
         if isinstance(item, annotated_types.Ge):
-            low = item.ge
+            low = cast(float, item.ge)
         elif isinstance(item, annotated_types.Gt):
-            low, low_strict = item.gt, True
+            low, low_strict = cast(float, item.gt), True
         elif isinstance(item, annotated_types.Le):
-            high = item.le
+            high = cast(float, item.le)
         elif isinstance(item, annotated_types.Lt):
-            high, high_strict = item.lt, True
+            high, high_strict = cast(float, item.lt), True
     if low is None and high is None:
         return ""
     if low is not None and high is not None and not low_strict and not high_strict:

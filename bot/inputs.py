@@ -182,7 +182,7 @@ class _PromptOptions:
         return payload
 
     def with_seed(self, seed: int) -> Self:
-        return replace(self, seed=seed)  # type: ignore[type-var]
+        return replace(self, seed=seed)  # type: ignore[type-var]  # mypy cannot bind Self in replace()
 
     @property
     def size(self) -> tuple[int, int]:

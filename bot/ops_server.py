@@ -48,6 +48,7 @@ async def check_health(gateway: GatewayProbe, database: DatabaseProbe, *,
     if not state.connected:
         reasons.append(f"gateway: {state.reason or 'not connected'}")
     started = time.perf_counter()
+    db_error: str | None
     try:
         async with asyncio.timeout(probe_seconds):
             await database()

@@ -106,7 +106,7 @@ def next_delay(state: PollState, model: str, now: float, history: DurationHistor
 
 def error_delay(failures: int, retry_after: float | None, config: PollingConfig) -> float:
     """Back-off after a failed status call."""
-    delay = min(60.0, config.first_delay * 2 ** min(failures, 6))
+    delay = min(60.0, config.first_delay * 2.0 ** min(failures, 6))
     if retry_after is not None:
         delay = max(delay, min(retry_after, 300.0))
     return delay

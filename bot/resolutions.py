@@ -41,8 +41,8 @@ def search(query: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
     limit = min(limit, MAX_SUGGESTIONS)
     q = query.strip().lower()
     if not q:
-        rest = [r for r in COMMON_RESOLUTIONS if r != DEFAULT_RESOLUTION]
-        return [DEFAULT_RESOLUTION, *rest][:limit]
+        others = [r for r in COMMON_RESOLUTIONS if r != DEFAULT_RESOLUTION]
+        return [DEFAULT_RESOLUTION, *others][:limit]
     words = q.split()
     pool = list(RESOLUTIONS)
     if any(w in _WIDE_WORDS for w in words):

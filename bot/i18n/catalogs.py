@@ -88,7 +88,19 @@ def extract(root: Path = SOURCE_ROOT) -> Extraction:
 
 def messages(catalog: Catalog) -> dict[Key, Message]:
     """The catalog's messages by (context, id), without the header."""
-    return {(m.context, m.id): m for m in catalog if m.id}
+    return {(m.context, _key_id(m.id)): m for m in catalog if m.id}
+
+
+def _forms(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A message's id or translation as a tuple of its forms (one unless plural)."""
+    if text is None:
+        return ()
+    return (text,) if isinstance(text, str) else tuple(text)
+
+
+def _key_id(msgid: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]:
+    """A message id made hashable: Babel may hold a plural's forms in a list."""
+    return msgid if isinstance(msgid, str) else tuple(msgid)
 
 
 def _serialize_po(catalog: Catalog) -> bytes:
@@ -161,9 +173,7 @@ def compile_catalogs(locales: Iterable[str] = TRANSLATED_LOCALES) -> list[Path]:
 
 def _texts(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(source texts, translated texts) of a message, plural forms included."""
-    sources = message.id if isinstance(message.id, tuple) else (message.id,)
-    translated = message.string if isinstance(message.string, tuple) else (message.string,)
-    return tuple(sources), tuple(translated or ())
+    return _forms(message.id), _forms(message.string)
 
 
 def _label(key: Key) -> str:

@@ -22,7 +22,7 @@ import errno
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -38,6 +38,10 @@ REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 USER_AGENT: Final = "ideogram-discord-bot/0.1"
 
 
+#: What aiohttp hands a ``socket_factory``: one entry of ``getaddrinfo``.
+AddrInfo: TypeAlias = tuple[int, int, int, str, tuple[Any, ...]]
+
+
 class FetchFailed(Exception):
     """A download was refused or failed. ``str`` is for the log; users see FETCH_FAILED."""
 
@@ -46,13 +50,13 @@ class AddressRefused(OSError):
     """A connection to a non-public address was refused before it was made."""
 
 
-def guarded_socket(addr_info: tuple[object, ...]) -> socket.socket:
+def guarded_socket(addr_info: AddrInfo) -> socket.socket:
     """aiohttp's ``socket_factory``: a socket only for a public destination address."""
     family, kind, proto, _, address = addr_info
     host = str(address[0]) if isinstance(address, tuple) and address else ""
     if not is_public_address(host):
         raise AddressRefused(errno.EACCES, f"refused to connect to non-public address {host}")
-    return socket.socket(family=family, type=kind, proto=proto)  # type: ignore[arg-type]
+    return socket.socket(family=family, type=kind, proto=proto)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,7 +112,7 @@ class ServiceFailure(ProviderUnavailable):
         return {"status": self.status_code} if self.status_code else {}
 
     @property
-    def user_message(self) -> str:  # type: ignore[override]
+    def user_message(self) -> str:  # type: ignore[override]  # the base has a class attribute
         if self.status_code:
             return SERVICE_FAILED_WITH_STATUS.format(status=self.status_code)
         return SERVICE_FAILED
@@ -160,4 +160,4 @@ def provider_error_text(code: str, params: Mapping[str, object] | None = None) -
     found = _BY_CODE.get(code)
     if found is None:
         return None
-    return _(found.user_message)  # type: ignore[arg-type]
+    return _(found.user_message)

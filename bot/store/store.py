@@ -127,7 +127,7 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(
+    async def open(  # type: ignore[override]  # Store.open picks the engine; options differ
         cls,
         database: str | os.PathLike[str],
         *,
@@ -356,14 +356,14 @@ class SqliteStore(Store):
         """Run one statement; return the number of rows it changed."""
         async with self._connection() as conn:
             with _busy_as_store_error():
-                async with conn.execute(statement, params) as cursor:  # type: ignore[arg-type]
+                async with conn.execute(statement, params) as cursor:
                     return cursor.rowcount
 
     async def _executemany(self, statement: str,
                            params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         async with self._connection() as conn:
             with _busy_as_store_error():
-                await conn.executemany(statement, params)  # type: ignore[arg-type]
+                await conn.executemany(statement, params)
 
     async def _fetchall(
         self, statement: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
@@ -371,4 +371,4 @@ class SqliteStore(Store):
     ) -> list[sqlite3.Row]:
         async with self._connection(urgent=urgent) as conn:
             with _busy_as_store_error():
-                return list(await conn.execute_fetchall(statement, params))  # type: ignore[arg-type]
+                return list(await conn.execute_fetchall(statement, params))

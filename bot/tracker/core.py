@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.inputs import ALL_MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
@@ -47,6 +47,8 @@ from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
 from bot.tracker.sync_calls import SyncCalls
 
 log = logging.getLogger(__name__)
+#: What a store write returns, handed back by ``JobTracker._durable``.
+_T = TypeVar("_T")
 
 RESULT_FAILURES_MAX = 5
 #: Unexpected errors (unreadable answers…) in a row before a job is given up.
@@ -569,7 +571,7 @@ class JobTracker:
 
     # ------------------------------------------------------------------ writing, announcing
 
-    async def _durable(self, write: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    async def _durable(self, write: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         """Run a store write until the database takes it: a lock held elsewhere delays
         it, never loses it (the result waits here, in memory)."""
         delay = 0.05
@@ -597,7 +599,7 @@ class JobTracker:
         return ended
 
     async def finish(self, job: JobRecord, status: JobStatus, *, resumed: bool = False,
-                     **fields: object) -> None:
+                     **fields: Any) -> None:
         """End ``job`` (used by :class:`SyncCalls`)."""
         await self._finish(job, status, resumed=resumed, **fields)
 

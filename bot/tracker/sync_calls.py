@@ -72,7 +72,8 @@ class SyncCalls:
     def _start(self, job: JobRecord, provider: SyncProvider) -> None:
         self._jobs.add(job.id)
         task = self._tracker.spawn(self._run(job, provider), f"sync-{job.short_id}")
-        task.add_done_callback(lambda _t, job_id=job.id: self._jobs.discard(job_id))
+        job_id = job.id
+        task.add_done_callback(lambda _task: self._jobs.discard(job_id))
 
     async def cancel(self, job: JobRecord) -> CancelOutcome:
         """Only while waiting for a slot: once running, the call is out of our hands."""

@@ -4,15 +4,13 @@ so they keep working after a restart (registered once with ``add_dynamic_items``
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import discord
 
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL
 from bot.jobs import JobRecord, JobStatus
-
-if TYPE_CHECKING:
-    from cogs.core.bot import IdeogramBot
+from cogs.core.interaction_data import bot_of
 
 ACTIONS: Final = ("cancel", "reroll", "reframe", "info", "delete", "remix")
 _LOOKS: Final[dict[str, tuple[str, discord.ButtonStyle, str]]] = {
@@ -48,7 +46,7 @@ class JobButton(
         return cls(match["job_id"], match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        bot = bot_of(interaction)
         await bot.job_actions.handle(interaction, self.job_id, self.action)
 
 
@@ -102,7 +100,7 @@ class BatchButton(
         return cls(match["batch_id"], match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        bot = bot_of(interaction)
         await bot.batch_actions.handle(interaction, self.batch_id, self.action)
 
 

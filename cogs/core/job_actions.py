@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import discord
 
@@ -18,6 +18,8 @@ from cogs.core.rendering import info_embed
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
+    from cogs.reframe import ReframeCog
+    from cogs.remix import RemixCog
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +93,14 @@ class JobActions:
         cog = self._bot.get_cog("ReframeCog")
         if cog is None:
             raise Refusal("Reframing is turned off on this bot.")
-        await cog.offer_picker(interaction, [(f"job {job.short_id}", url)])  # type: ignore[attr-defined]
+        picker = cast("ReframeCog", cog)
+        await picker.offer_picker(interaction, [(f"job {job.short_id}", url)])
 
     async def _remix(self, interaction: discord.Interaction, job: JobRecord) -> None:
         cog = self._bot.get_cog("RemixCog")
         if cog is None:
             raise Refusal("Remix is turned off on this bot.")
-        await cog.open_modal(interaction, job)  # type: ignore[attr-defined]
+        await cast("RemixCog", cog).open_modal(interaction, job)
 
     async def _info(self, interaction: discord.Interaction, job: JobRecord) -> None:
         await interaction.response.send_message(embed=info_embed(job), ephemeral=True)

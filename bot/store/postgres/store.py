@@ -29,7 +29,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias, cast
 
 import asyncpg
 import yarl
@@ -67,7 +67,10 @@ ACQUIRE_TIMEOUT = 30.0
 #: Seconds between attempts to get the notice connection back after it was lost.
 LISTEN_RETRY_SECONDS = 2.0
 
-_CURRENT: contextvars.ContextVar[tuple[PostgresStore, asyncpg.Connection, asyncio.Task[Any] | None]
+#: A connection the store runs statements on: one of a pool's (a proxy) or a direct one.
+Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+_CURRENT: contextvars.ContextVar[tuple[PostgresStore, Connection, asyncio.Task[Any] | None]
                                  | None] = contextvars.ContextVar("postgres_store_connection",
                                                                   default=None)
 
@@ -176,7 +179,7 @@ class PostgresStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(
+    async def open(  # type: ignore[override]  # Store.open picks the engine; options differ
         cls,
         database: str | os.PathLike[str],
         *,
@@ -291,14 +294,14 @@ class PostgresStore(Store):
             raise StoreError("the store is closed")
         return pool
 
-    def _current(self) -> asyncpg.Connection | None:
+    def _current(self) -> Connection | None:
         current = _CURRENT.get()
         if current is not None and current[0] is self and current[2] is asyncio.current_task():
             return current[1]
         return None
 
     @asynccontextmanager
-    async def _acquire(self, urgent: bool) -> AsyncIterator[asyncpg.Connection]:
+    async def _acquire(self, urgent: bool) -> AsyncIterator[Connection]:
         """A connection of the pool, given back afterwards; :class:`StoreBusyError` when
         none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached."""
         pool = self._require_pool(urgent)
@@ -310,7 +313,7 @@ class PostgresStore(Store):
             await pool.release(conn)
 
     @asynccontextmanager
-    async def _connection(self, *, urgent: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self, *, urgent: bool = False) -> AsyncIterator[Connection]:
         conn = self._current()
         if conn is not None:
             yield conn
@@ -321,7 +324,7 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def transaction(
         self, *, immediate: bool = True, urgent: bool = False
-    ) -> AsyncIterator[asyncpg.Connection]:
+    ) -> AsyncIterator[Connection]:
         """One transaction (READ COMMITTED) on a connection of the main pool, or of the
         urgent pool with ``urgent=True``; nested, a savepoint. ``immediate`` changes
         nothing here: writers lock the rows they need (see ``lock_quota_guilds``)."""
@@ -492,9 +495,9 @@ class PostgresStore(Store):
             reconnecting = True
             await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
-    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:
-            notice = json.loads(payload)
+            notice = json.loads(cast(str, payload))  # a NOTIFY payload is text
             topic, key, origin = notice["topic"], notice["key"], notice["origin"]
         except (ValueError, KeyError, TypeError):
             log.warning("Ignoring a malformed change notice")
