@@ -27,12 +27,11 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, TypeAlias, cast
+from typing import Any, ClassVar, cast
 
 import asyncpg
-import yarl
 
 from bot.jobs import UNFINISHED_STATUSES, JobRecord
 from bot.store.base import (
@@ -41,19 +40,25 @@ from bot.store.base import (
     LeaseConfig,
     Row,
     Store,
-    StoreBusyError,
-    StoreConflictError,
     StoreError,
     row_to_job,
     statuses_json,
 )
 from bot.store.migrations import Migration, check_migrations
 from bot.store.postgres import sql
+from bot.store.postgres.connection import (
+    Connection,
+    bind,
+    conflicts_as_store_error,
+    connection_url,
+    prepare_connection,
+    redact_url,
+    rowcount,
+    set_event,
+)
 from bot.store.postgres.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
-#: Every statement, at DEBUG, when LOG_SQL=1 enables it (the text only, never the values).
-sql_log = logging.getLogger("asyncpg.sql")
 
 #: Connections of the main pool (tracker, settings, history…) and of the urgent one.
 POOL_SIZE = 8
@@ -67,90 +72,9 @@ ACQUIRE_TIMEOUT = 30.0
 #: Seconds between attempts to get the notice connection back after it was lost.
 LISTEN_RETRY_SECONDS = 2.0
 
-#: A connection the store runs statements on: one of a pool's (a proxy) or a direct one.
-Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
 _CURRENT: contextvars.ContextVar[tuple[PostgresStore, Connection, asyncio.Task[Any] | None]
                                  | None] = contextvars.ContextVar("postgres_store_connection",
                                                                   default=None)
-
-
-def redact_url(url: str) -> str:
-    """``postgresql://user@host:port/db`` without a password, for logs and messages."""
-    try:
-        parsed = yarl.URL(url)
-    except (TypeError, ValueError):
-        return "postgresql://…"
-    host = parsed.host or "localhost"
-    port = f":{parsed.port}" if parsed.explicit_port else ""
-    user = f"{parsed.user}@" if parsed.user else ""
-    return f"postgresql://{user}{host}{port}{parsed.path}"
-
-
-def connection_url(url: str | os.PathLike[str]) -> str:
-    """The URL as asyncpg takes it (``postgresql+asyncpg://`` → ``postgresql://``)."""
-    text = os.fspath(url).strip()
-    scheme, _, rest = text.partition("://")
-    if scheme.lower() in ("postgresql+asyncpg", "postgres"):
-        return f"postgresql://{rest}"
-    return text
-
-
-def _rowcount(status: str) -> int:
-    """Rows changed, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else 0
-
-
-def _bind(statement: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[str, list[Any]]:
-    text, names = sql.compile_statement(statement)
-    if names is None:
-        if isinstance(params, Mapping):
-            raise TypeError("a statement with ? placeholders takes a sequence of values")
-        return text, list(params)
-    if not isinstance(params, Mapping):
-        raise TypeError("a statement with :name placeholders takes a mapping of values")
-    return text, [params[name] for name in names]
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """The server went away or refused for a moment (restart, failover, network)."""
-    if isinstance(exc, asyncpg.InterfaceError):
-        return "closed" in str(exc)
-    return isinstance(exc, (asyncpg.exceptions.PostgresConnectionError,
-                            asyncpg.exceptions.OperatorInterventionError, OSError,
-                            TimeoutError))
-
-
-@contextlib.contextmanager
-def _conflicts_as_store_error() -> Iterator[None]:
-    """Deadlocks become :class:`StoreConflictError` (run the transaction again); a lost or
-    refused connection, or a statement past ``COMMAND_TIMEOUT``, :class:`StoreBusyError`
-    (the same operation may succeed a moment later: the tracker retries its writes)."""
-    try:
-        yield
-    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
-        raise StoreConflictError(str(exc)) from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        if _connection_lost(exc):
-            raise StoreBusyError(f"the database cannot be reached ({type(exc).__name__})"
-                                 ) from exc
-        raise
-
-
-def _set_event(event: asyncio.Event, *_: object) -> None:
-    event.set()
-
-
-async def _prepare_connection(conn: asyncpg.Connection) -> None:
-    """Each new pool connection: log its statements when SQL logging is on."""
-    if sql_log.isEnabledFor(logging.DEBUG):
-        conn.add_query_logger(_log_query)
-
-
-def _log_query(record: Any) -> None:
-    sql_log.debug("%s (%.1f ms)", " ".join(str(record.query).split()),
-                  (record.elapsed or 0.0) * 1000)
 
 
 def default_lease_owner() -> str:
@@ -201,7 +125,7 @@ class PostgresStore(Store):
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT, init=_prepare_connection)
+                command_timeout=COMMAND_TIMEOUT, init=prepare_connection)
         except (OSError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {where}: "
@@ -209,7 +133,7 @@ class PostgresStore(Store):
         try:
             urgent_pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=urgent_pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT, init=_prepare_connection)
+                command_timeout=COMMAND_TIMEOUT, init=prepare_connection)
         except BaseException:
             await pool.close()
             raise
@@ -305,7 +229,7 @@ class PostgresStore(Store):
         """A connection of the pool, given back afterwards; :class:`StoreBusyError` when
         none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached."""
         pool = self._require_pool(urgent)
-        with _conflicts_as_store_error():
+        with conflicts_as_store_error():
             conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
         try:
             yield conn
@@ -336,7 +260,7 @@ class PostgresStore(Store):
         async with self._acquire(urgent) as conn:
             token = _CURRENT.set((self, conn, asyncio.current_task()))
             try:
-                with _conflicts_as_store_error():
+                with conflicts_as_store_error():
                     async with conn.transaction():
                         yield conn
             finally:
@@ -344,25 +268,25 @@ class PostgresStore(Store):
 
     async def _execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = ()
                        ) -> int:
-        text, args = _bind(statement, params)
+        text, args = bind(statement, params)
         async with self._connection() as conn:
-            with _conflicts_as_store_error():
-                return _rowcount(await conn.execute(text, *args))
+            with conflicts_as_store_error():
+                return rowcount(await conn.execute(text, *args))
 
     async def _executemany(self, statement: str,
                            params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         if not params:
             return
-        bound = [_bind(statement, p) for p in params]
+        bound = [bind(statement, p) for p in params]
         async with self._connection() as conn:
-            with _conflicts_as_store_error():
+            with conflicts_as_store_error():
                 await conn.executemany(bound[0][0], [args for _, args in bound])
 
     async def _fetchall(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = (),
                         *, urgent: bool = False) -> list[Row]:
-        text, args = _bind(statement, params)
+        text, args = bind(statement, params)
         async with self._connection(urgent=urgent) as conn:
-            with _conflicts_as_store_error():
+            with conflicts_as_store_error():
                 return list(await conn.fetch(text, *args))
 
     # ------------------------------------------------------------------ jobs and leases
@@ -476,7 +400,7 @@ class PostgresStore(Store):
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
-                conn.add_termination_listener(functools.partial(_set_event, lost))
+                conn.add_termination_listener(functools.partial(set_event, lost))
                 await conn.add_listener(sql.NOTICE_CHANNEL, self._on_notice)
                 self.listening.set()
                 if reconnecting:
