@@ -65,6 +65,9 @@ def connection_lost(exc: BaseException) -> bool:
     """The server went away or refused for a moment (restart, failover, network)."""
     if isinstance(exc, asyncpg.InterfaceError):
         return "closed" in str(exc)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The server dropped the connection while a statement was being prepared on it.
+        return "another operation" in str(exc)
     return isinstance(exc, (asyncpg.exceptions.PostgresConnectionError,
                             asyncpg.exceptions.OperatorInterventionError, OSError,
                             TimeoutError))
@@ -79,7 +82,8 @@ def conflicts_as_store_error() -> Iterator[None]:
         yield
     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
         raise StoreConflictError(str(exc)) from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+            OSError, TimeoutError) as exc:
         if connection_lost(exc):
             raise StoreBusyError(f"the database cannot be reached ({type(exc).__name__})"
                                  ) from exc
