@@ -41,6 +41,7 @@ def _enum_type(info: FieldInfo) -> type[enum.Enum] | None:
 
 
 def shown_default(info: FieldInfo) -> str:
+    """Return the default a setting shows in README's table."""
     extra = _extra(info)
     if "shown_default" in extra:
         return str(extra["shown_default"])
@@ -91,6 +92,7 @@ def allowed_values(info: FieldInfo) -> str:
 
 
 def settings_table() -> str:
+    """Return README's settings table (Markdown), one row a setting."""
     rows = ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
     for name, info in Settings.model_fields.items():
         doc = str(_extra(info).get("doc", "")).replace("|", "\\|")
@@ -99,6 +101,7 @@ def settings_table() -> str:
 
 
 def secret_settings() -> tuple[str, ...]:
+    """Return the names of the settings that hold secrets (kept out of logs)."""
     return tuple(name for name, info in Settings.model_fields.items()
                  if _extra(info).get("secret"))
 
@@ -113,6 +116,7 @@ def replace_table(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check README's settings table against the code, or rewrite it with ``--write``."""
     parser = argparse.ArgumentParser(prog="python -m bot.config_docs")
     parser.add_argument("--write", action="store_true", help="rewrite the table in README.md")
     args = parser.parse_args(argv)

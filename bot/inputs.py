@@ -1,4 +1,6 @@
-"""Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges,
+"""Typed model inputs, with exactly the providers' enums and ranges.
+
+Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges,
 and for the Ideogram-compatible synchronous generate API.
 
 The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (themselves
@@ -75,8 +77,11 @@ DEFAULT_RESOLUTION: Final = "1152:864 (4:3)"
 
 
 class InvalidInput(ValueError):
-    """An input outside the schema. ``message`` (and ``str(exc)``) is a short message a user
-    can act on, in the language of whoever reads it (a :class:`~bot.i18n.LazyText`)."""
+    """An input outside the schema.
+
+    ``message`` (and ``str(exc)``) is a short message a user can act on, in the language of whoever
+    reads it (a :class:`~bot.i18n.LazyText`).
+    """
 
     def __init__(self, option: str, message: str | LazyText) -> None:
         super().__init__(message)
@@ -85,6 +90,7 @@ class InvalidInput(ValueError):
 
     @property
     def message(self) -> str:
+        """The refusal in the reader's language."""
         return str(self._text)
 
     def __str__(self) -> str:
@@ -234,6 +240,7 @@ class ReframeInputs:
         _check_seed(self.seed)
 
     def to_payload(self) -> dict[str, Any]:
+        """Return the JSON body RunComfy's model API takes for a reframe."""
         payload: dict[str, Any] = {
             "image": self.image_url,
             "resolution": self.resolution,
@@ -245,18 +252,23 @@ class ReframeInputs:
         return payload
 
     def with_seed(self, seed: int) -> ReframeInputs:
+        """Return the same inputs with another seed."""
         return replace(self, seed=seed)
 
     @property
     def size(self) -> tuple[int, int]:
+        """The output's (width, height) in pixels."""
         return resolution_size(self.resolution)
 
 
 @dataclass(frozen=True, slots=True)
 class IdeogramGenerateInputs(_PromptOptions):
-    """``/ideogram`` on the synchronous API: the same options plus ``ideogram_model`` and
+    """The options of ``/ideogram`` on the Ideogram-compatible synchronous API.
+
+    ``/ideogram`` on the synchronous API: the same options plus ``ideogram_model`` and
     ``color_palette``. Validated on construction, including what the chosen model supports:
-    an option the model cannot use is refused, never silently dropped."""
+    an option the model cannot use is refused, never silently dropped.
+    """
 
     prompt: str
     seed: int

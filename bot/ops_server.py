@@ -93,6 +93,7 @@ class OpsServer:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
+        """Start serving ``/healthz`` and ``/metrics``."""
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
@@ -111,6 +112,7 @@ class OpsServer:
                  self.bound_port)
 
     async def stop(self) -> None:
+        """Stop serving (safe to call twice)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

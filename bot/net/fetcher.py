@@ -51,7 +51,7 @@ class AddressRefused(OSError):
 
 
 def guarded_socket(addr_info: AddrInfo) -> socket.socket:
-    """aiohttp's ``socket_factory``: a socket only for a public destination address."""
+    """Aiohttp's ``socket_factory``: a socket only for a public destination address."""
     family, kind, proto, _, address = addr_info
     host = str(address[0]) if isinstance(address, tuple) and address else ""
     if not is_public_address(host):
@@ -61,6 +61,8 @@ def guarded_socket(addr_info: AddrInfo) -> socket.socket:
 
 @dataclass(frozen=True, slots=True)
 class Download:
+    """A finished download: its bytes, content type and final URL."""
+
     data: bytes
     content_type: str
     url: str  # after redirects
@@ -79,9 +81,12 @@ def _web_url(text: str) -> URL:
 
 
 class SafeFetcher:
-    """Owns two aiohttp sessions: a guarded one for the world, a plain one for the
+    """Downloads from the world through guarded sessions, and from providers directly.
+
+    Owns two aiohttp sessions: a guarded one for the world, a plain one for the
     allow-listed provider hosts. Created lazily on the running loop; close with
-    :meth:`aclose`."""
+    :meth:`aclose`.
+    """
 
     def __init__(self, *, allow: AllowList | None = None, max_redirects: int = 5,
                  connect_timeout: float = 10.0, read_timeout: float = 30.0,
@@ -151,6 +156,7 @@ class SafeFetcher:
             raise FetchFailed(f"{type(exc).__name__}: {exc}"[:300]) from None
 
     async def aclose(self) -> None:
+        """Close the HTTP sessions (a new download opens them again)."""
         for session in (self._guarded, self._trusted):
             if session is not None and not session.closed:
                 await session.close()

@@ -92,8 +92,11 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
 
     @classmethod
     async def open(cls, database: str | os.PathLike[str], **options: Any) -> Store:
-        """Open (creating if needed) and migrate the database named by ``database`` (a
-        ``DATABASE_URL``, or a path to an SQLite file); return a ready store."""
+        """Open and migrate the database named by ``database``; return a ready store.
+
+        Open (creating if needed) and migrate the database named by ``database`` (a
+        ``DATABASE_URL``, or a path to an SQLite file); return a ready store.
+        """
         if is_postgres_url(database):
             from bot.store.postgres import PostgresStore
 
@@ -108,7 +111,8 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
 
     @property
     @abc.abstractmethod
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -116,12 +120,17 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
 
     @abc.abstractmethod
     async def probe_write(self) -> None:
-        """Prove the database takes a committed write (for the health check); raises
-        when it cannot."""
+        """Prove the database takes a committed write.
+
+        For the health check; raises when it cannot.
+        """
 
     async def checkpoint(self) -> bool:
-        """Before a clean stop: fold what the engine keeps aside into the database (SQLite's
-        WAL); False if that could not complete. PostgreSQL has nothing to do."""
+        """Fold what the engine keeps aside into the database, before a clean stop.
+
+        Before a clean stop: fold what the engine keeps aside into the database (SQLite's
+        WAL); False if that could not complete. PostgreSQL has nothing to do.
+        """
         return True
 
     async def __aenter__(self) -> Store:
@@ -147,8 +156,10 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
         return None
 
     async def take_unfinished_jobs(self) -> list[JobRecord]:
-        """At start: claim the unfinished jobs nobody holds, return all this process owns
-        (SQLite, one process: every unfinished job)."""
+        """At start, claim the unfinished jobs nobody holds; return all this process owns.
+
+        On SQLite (one process) that is every unfinished job.
+        """
         await self.claim_unfinished_jobs()
         return await self.owned_unfinished_jobs()
 
@@ -158,9 +169,12 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
         return await self.owned_undelivered_jobs()
 
     async def claim_unfinished_jobs(self) -> list[JobRecord]:
-        """Take the unfinished jobs nobody holds (their process died); return those that
+        """Take the unfinished jobs nobody holds; return those newly owned.
+
+        Take the unfinished jobs nobody holds (their process died); return those that
         this process now owns and did not before. SQLite, one process, owns every job
-        from the start: nothing is ever new."""
+        from the start: nothing is ever new.
+        """
         return []
 
     async def claim_undelivered_jobs(self) -> list[JobRecord]:
@@ -176,11 +190,15 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
         return await self.undelivered_finished_jobs()
 
     async def renew_leases(self) -> set[str] | None:
-        """Extend this process's leases; return the ids of the jobs it still owns (None:
-        no leases, one process owns everything)."""
+        """Extend this process's leases; return the ids of the jobs it still owns.
+
+        None when there are no leases: one process owns everything.
+        """
         return None
 
     async def subscribe(self, topic: str, callback: ChangeCallback) -> None:
-        """Call ``callback(key)`` when another process changed something under ``topic``
-        (PostgreSQL ``LISTEN``); SQLite has no other process, so nothing ever comes."""
+        """Call ``callback(key)`` when another process changed something under ``topic``.
+
+        PostgreSQL listens (``LISTEN``); SQLite has no other process, so nothing ever comes.
+        """
         return None

@@ -1,5 +1,7 @@
-"""What each engine supplies to the store's queries: a transaction, running a statement,
-fetching rows, and the hooks several processes need."""
+"""What each engine supplies to the store's queries.
+
+A transaction, running a statement, fetching rows, and the hooks several processes need.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ CONFLICT_ATTEMPTS = 6
 
 
 class StoreEngine(abc.ABC):
-    """The primitives every query of the store is written with; each engine implements
-    the abstract ones."""
+    """The primitives every query of the store is written with.
+
+    Each engine implements the abstract ones.
+    """
 
     #: ``"sqlite"`` or ``"postgresql"``.
     engine: ClassVar[str]
@@ -36,10 +40,12 @@ class StoreEngine(abc.ABC):
         self, *, immediate: bool = True, urgent: bool = False
     ) -> AbstractAsyncContextManager[Any]:
         """Run the body in one transaction: commit on success, roll back on any exception.
-        Store methods called inside the body (by the same task) join it; a nested
-        ``transaction()`` is a savepoint. ``immediate``: the body writes (SQLite takes the
-        write lock at once). ``urgent``: the body answers an interaction, so it never
-        queues behind the tracker's work. Yields the engine's connection."""
+
+        Store methods called inside the body (by the same task) join it; a nested ``transaction()``
+        is a savepoint. ``immediate``: the body writes (SQLite takes the write lock at once).
+        ``urgent``: the body answers an interaction, so it never queues behind the tracker's work.
+        Yields the engine's connection.
+        """
 
     @abc.abstractmethod
     async def _execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = ()
@@ -64,9 +70,12 @@ class StoreEngine(abc.ABC):
 
     async def run_transaction(self, body: Callable[[], Awaitable[T]], *, immediate: bool = True,
                               urgent: bool = False) -> T:
-        """``body()`` inside one transaction, run again (a few times) when the engine
+        """Run ``body()`` in one transaction, again when a deadlock aborted it.
+
+        ``body()`` inside one transaction, run again (a few times) when the engine
         aborted it to break a deadlock with another process. The body must do nothing
-        but store work, so that running it again is harmless."""
+        but store work, so that running it again is harmless.
+        """
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
                 async with self.transaction(immediate=immediate, urgent=urgent):
@@ -79,11 +88,17 @@ class StoreEngine(abc.ABC):
         raise AssertionError("unreachable")
 
     async def _lock_guild_settings(self, guild_id: int) -> None:
-        """Hold a guild's settings row until the transaction ends (a read-change-write of
-        it must not interleave with another). SQLite's write transaction holds the file."""
+        """Hold a guild's settings row until the transaction ends.
+
+        A read-change-write of it must not interleave with another. SQLite's write
+        transaction holds the whole file, so there it does nothing.
+        """
         return None
 
     async def _changed(self, topic: str, key: object) -> None:
-        """Tell the other processes (inside the current transaction, so they hear of it
-        when it commits) that something under ``topic`` changed."""
+        """Tell the other processes that something under ``topic`` changed.
+
+        Tell the other processes (inside the current transaction, so they hear of it
+        when it commits) that something under ``topic`` changed.
+        """
         return None

@@ -35,8 +35,10 @@ class JobQueries(StoreEngine):
         return job
 
     async def insert_jobs(self, jobs: Sequence[JobRecord]) -> None:
-        """Write several new job rows with one statement (inside a transaction, they join
-        it). Raises the engine's integrity error if an id exists."""
+        """Write several new job rows with one statement (inside a transaction, they join it).
+
+        Raises the engine's integrity error if an id exists.
+        """
         if not jobs:
             return
         await self._executemany(self._sql.INSERT_JOB, [job_to_params(j) for j in jobs])
@@ -133,6 +135,7 @@ class JobQueries(StoreEngine):
         return [row_to_job(row) for row in rows]
 
     async def count_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
+        """Return how many jobs a member has in a server."""
         row = await self._fetchone(self._sql.COUNT_JOBS_FOR_USER, (guild_id, user_id))
         return int(row[0]) if row is not None else 0
 
@@ -155,8 +158,11 @@ class JobQueries(StoreEngine):
     # ------------------------------------------------------------------ history, queue, retention
 
     async def jobs_by_prefix(self, guild_id: int | None, prefix: str) -> list[JobRecord]:
-        """Up to two jobs of this guild whose id starts with ``prefix``: none, one, or an
-        ambiguous pair (where :meth:`find_job_by_prefix` returns None for both)."""
+        """Return up to two jobs of a guild whose id starts with ``prefix``.
+
+        Up to two jobs of this guild whose id starts with ``prefix``: none, one, or an
+        ambiguous pair (where :meth:`find_job_by_prefix` returns None for both).
+        """
         prefix = prefix.strip().lower()
         if not prefix:
             return []
@@ -174,14 +180,18 @@ class JobQueries(StoreEngine):
         return [row_to_job(row) for row in rows]
 
     async def count_visible_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
+        """Return how many jobs ``/history`` shows a member (deleted ones left out)."""
         row = await self._fetchone(self._sql.COUNT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id))
         return int(row[0]) if row is not None else 0
 
     async def guild_jobs_after(
         self, guild_id: int | None, after: tuple[float, str] | None, limit: int = 500
     ) -> list[JobRecord]:
-        """The next ``limit`` jobs of a guild, oldest first, after ``(created_at, id)`` of
-        the last one seen (None: from the first). Keyset paging for exports."""
+        """Return a guild's next ``limit`` jobs after the last one seen, oldest first.
+
+        The next ``limit`` jobs of a guild, oldest first, after ``(created_at, id)`` of
+        the last one seen (None: from the first). Keyset paging for exports.
+        """
         created_at, job_id = after if after is not None else (None, None)
         rows = await self._fetchall(
             self._sql.SELECT_JOBS_FOR_GUILD_AFTER,
@@ -197,9 +207,12 @@ class JobQueries(StoreEngine):
         return [row_to_job(row) for row in rows]
 
     async def prune_jobs(self, created_before: float, *, batch: int = 500) -> int:
-        """Delete up to ``batch`` finished jobs created before ``created_before``; return how
+        """Delete up to ``batch`` finished jobs created before a time; return how many.
+
+        Delete up to ``batch`` finished jobs created before ``created_before``; return how
         many went. Unfinished jobs are never touched. Quota usage rows are kept (detached
-        from the job) so that spending already counted stays counted."""
+        from the job) so that spending already counted stays counted.
+        """
         terminal = statuses_json(TERMINAL_STATUSES)
 
         async def prune() -> int:  # several processes may prune at once: run again if so

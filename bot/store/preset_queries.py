@@ -21,13 +21,16 @@ class PresetQueries(StoreEngine):
         return found
 
     async def guild_presets(self, guild_id: int) -> list[Preset]:
+        """Return a server's presets, by name."""
         rows = await self._fetchall(self._sql.SELECT_GUILD_PRESETS, (guild_id,))
         return [row_to_preset(row) for row in rows]
 
     async def save_preset(self, guild_id: int, preset: Preset, *, actor_id: int,
                           limit: int) -> Preset | None:
         """Save (or replace, by name) a preset and audit it; return the one it replaced.
-        Raises :class:`PresetLimitError` when the server has ``limit`` others already."""
+
+        Raises :class:`PresetLimitError` when the server has ``limit`` others already.
+        """
         async with self.transaction(immediate=True):
             await self._lock_guild_settings(guild_id)  # counting and adding: one at a time
             row = await self._fetchone(self._sql.SELECT_PRESET, (guild_id, preset.name))

@@ -26,6 +26,7 @@ class PriorityLock:
         self._normal: deque[asyncio.Future[None]] = deque()
 
     def locked(self) -> bool:
+        """Whether a task holds the lock."""
         return self._locked
 
     @property
@@ -34,6 +35,7 @@ class PriorityLock:
         return sum(not f.done() for f in self._urgent) + sum(not f.done() for f in self._normal)
 
     async def acquire(self, *, urgent: bool = False) -> None:
+        """Wait for the lock; urgent waiters are served before the others."""
         if not self._locked and not self._urgent and (urgent or not self._normal):
             self._locked = True
             return
@@ -51,6 +53,11 @@ class PriorityLock:
             raise
 
     def release(self) -> None:
+        """Hand the lock to the next waiter (urgent first), or free it.
+
+        Raises:
+            RuntimeError: the lock is not held.
+        """
         if not self._locked:
             raise RuntimeError("PriorityLock.release() called on an unlocked lock")
         self._hand_on()

@@ -16,9 +16,11 @@ class QuotaQueries(StoreEngine):
     # ``transaction()`` / ``run_transaction()`` where several must agree.
 
     async def lock_quota_guilds(self, keys: Iterable[tuple[int, str]]) -> None:
-        """Hold the (guild, month) usage rows until the transaction ends, so that the
-        decisions of other processes about these guilds wait for this one. SQLite's
-        ``BEGIN IMMEDIATE`` already holds the whole file: nothing to do."""
+        """Hold the (guild, month) usage rows until the transaction ends.
+
+        So that the decisions of other processes about these guilds wait for this one. SQLite's
+        ``BEGIN IMMEDIATE`` already holds the whole file: nothing to do.
+        """
         return None
 
     async def quota_snapshot_row(self, params: Mapping[str, Any]) -> Row:
@@ -28,6 +30,7 @@ class QuotaQueries(StoreEngine):
         return row
 
     async def insert_reservation(self, params: Mapping[str, Any]) -> None:
+        """Write one reservation (the quota decision's ``INSERT_RESERVATION`` values)."""
         await self._execute(self._sql.INSERT_RESERVATION, params)
 
     async def quota_snapshot_rows(self, keys: Sequence[tuple[int, int]], day: str,
@@ -59,24 +62,30 @@ class QuotaQueries(StoreEngine):
         return await self._fetchall(self._sql.RECONCILE_COMMIT_COMPLETED, {"now": now})
 
     async def reconcile_release_orphans(self, now: float, older_than: float) -> int:
+        """Release the reservations that can no longer become a charge; return how many."""
         return await self._execute(self._sql.RECONCILE_RELEASE_ORPHANS,
                                    {"now": now, "older_than": older_than})
 
     async def guild_limit(self, guild_id: int, name: str) -> float | None:
+        """Return a server's limit called ``name``, or None when it has none."""
         row = await self._fetchone(self._sql.SELECT_GUILD_LIMIT, (guild_id, name))
         return None if row is None else float(row[0])
 
     async def set_guild_limit(self, guild_id: int, name: str, value: float) -> None:
+        """Set a server's limit called ``name``."""
         await self._execute(self._sql.UPSERT_GUILD_LIMIT, (guild_id, name, value))
 
     async def delete_guild_limit(self, guild_id: int, name: str) -> None:
+        """Remove a server's limit called ``name`` (no limit from now on)."""
         await self._execute(self._sql.DELETE_GUILD_LIMIT, (guild_id, name))
 
     async def member_override(self, guild_id: int, user_id: int) -> int | None:
+        """Return a member's own daily limit, or None when the server's applies."""
         row = await self._fetchone(self._sql.SELECT_MEMBER_OVERRIDE, (guild_id, user_id))
         return None if row is None else int(row[0])
 
     async def set_member_override(self, guild_id: int, user_id: int, daily: int) -> None:
+        """Set a member's own daily limit."""
         await self._execute(self._sql.UPSERT_MEMBER_OVERRIDE, (guild_id, user_id, daily))
 
     async def forgive_day_usage(self, guild_id: int, day: str, user_id: int | None) -> int:
@@ -86,8 +95,12 @@ class QuotaQueries(StoreEngine):
         return sum(int(r[0]) for r in rows)
 
     async def insert_quota_audit(self, values: Sequence[Any]) -> None:
-        """(guild_id, actor_id, action, user_id, old_value, new_value, created_at)"""
+        """Write one quota audit row.
+
+        ``values``: (guild_id, actor_id, action, user_id, old_value, new_value, created_at).
+        """
         await self._execute(self._sql.INSERT_QUOTA_AUDIT, tuple(values))
 
     async def recent_quota_audit(self, guild_id: int, limit: int) -> list[Row]:
+        """Return a server's latest quota audit rows, newest first."""
         return await self._fetchall(self._sql.SELECT_RECENT_QUOTA_AUDIT, (guild_id, limit))

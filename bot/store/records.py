@@ -1,5 +1,8 @@
-"""What the store takes and hands out: its errors, the settings and lease records, and
-rows turned into records (the same on every engine)."""
+"""What the store takes and hands out, the same on every engine.
+
+What the store takes and hands out: its errors, the settings and lease records, and
+rows turned into records (the same on every engine).
+"""
 
 from __future__ import annotations
 
@@ -44,14 +47,20 @@ class PresetLimitError(StoreError):
 
 
 class StoreBusyError(StoreError):
-    """The database is locked by another connection past ``busy_timeout``: nothing was
-    written; the same operation may succeed a moment later."""
+    """The database is locked by another connection; nothing was written.
+
+    The database is locked by another connection past ``busy_timeout``: nothing was
+    written; the same operation may succeed a moment later.
+    """
 
 
 class StoreConflictError(StoreError):
-    """The engine aborted a transaction to break a deadlock (or a serialization conflict)
+    """The engine aborted a transaction to break a deadlock; running it again is safe.
+
+    The engine aborted a transaction to break a deadlock (or a serialization conflict)
     with another connection: nothing of it was written, and running it again is safe.
-    :meth:`Store.run_transaction` does so."""
+    :meth:`Store.run_transaction` does so.
+    """
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,10 +85,12 @@ class GuildSettings:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LeaseConfig:
-    """Which jobs this process may own (PostgreSQL): those of its own shards' guilds, and
-    any other whose lease ran out ``grace`` seconds ago (its process died, and nobody who
-    owns that shard took it). ``owner`` names the process in the lease rows: a restart
-    with the same shards takes its old leases back at once."""
+    """Which jobs this process may own (PostgreSQL).
+
+    Those of its own shards' guilds, and any other whose lease ran out ``grace`` seconds ago (its
+    process died, and nobody who owns that shard took it). ``owner`` names the process in the lease
+    rows: a restart with the same shards takes its old leases back at once.
+    """
 
     owner: str
     shard_ids: tuple[int, ...] | None = None  # None: every shard
@@ -88,20 +99,24 @@ class LeaseConfig:
 
     @property
     def grace(self) -> float:
+        """How long a lease must have expired before any process may take its job."""
         return self.lease_seconds / 3
 
     def owns_guild(self, guild_id: int | None) -> bool:
+        """Whether a guild's jobs belong to this process's shards."""
         if self.shard_ids is None or self.shard_count <= 1:
             return True
         return ((guild_id or 0) >> 22) % self.shard_count in self.shard_ids
 
 
 def is_postgres_url(url: str | os.PathLike[str]) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
     text = os.fspath(url).strip().lower()
     return text.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://"))
 
 
 def job_to_params(job: JobRecord) -> dict[str, Any]:
+    """Return a job as the named parameters of ``INSERT_JOB``."""
     params = {name: getattr(job, name) for name in JOB_FIELDS}
     params["status"] = JobStatus(job.status).value
     params["inputs"] = json.dumps(job.inputs, ensure_ascii=False)
@@ -110,6 +125,7 @@ def job_to_params(job: JobRecord) -> dict[str, Any]:
 
 
 def row_to_job(row: Row) -> JobRecord:
+    """Return the job a ``jobs`` row holds."""
     keys = set(row.keys())
     data: dict[str, Any] = {name: row[name] for name in JOB_FIELDS if name in keys}
     data["status"] = JobStatus(data["status"])
@@ -119,6 +135,7 @@ def row_to_job(row: Row) -> JobRecord:
 
 
 def row_to_preset(row: Row) -> Preset:
+    """Return the preset a ``presets`` row holds."""
     magic = row["magic_prompt"]
     return Preset(
         name=str(row["name"]), style=row["style"], aspect_ratio=row["aspect_ratio"],
@@ -129,4 +146,5 @@ def row_to_preset(row: Row) -> Preset:
 
 
 def statuses_json(statuses: Iterable[JobStatus | str]) -> str:
+    """Return ``statuses`` as the sorted JSON array the SQL reads."""
     return json.dumps(sorted({JobStatus(s).value for s in statuses}))

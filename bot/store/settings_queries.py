@@ -24,6 +24,7 @@ class SettingsQueries(StoreEngine):
 
 
     async def get_guild_settings(self, guild_id: int) -> GuildSettings:
+        """Return a server's settings (the defaults when it never changed any)."""
         async with self.transaction(immediate=False):
             row = await self._fetchone(self._sql.SELECT_GUILD_SETTINGS, (guild_id,))
             channels = await self._fetchall(self._sql.SELECT_ALLOWED_CHANNELS, (guild_id,))

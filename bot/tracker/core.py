@@ -61,6 +61,8 @@ ADOPT_AFTER_SECONDS = 60.0
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
+    """The tracker's time limits, concurrency and polling."""
+
     queue_timeout: float = 600.0
     run_timeout: float = 600.0
     #: Most simultaneous calls per provider, for each of: submits, status polls, results.
@@ -73,6 +75,8 @@ class TrackerConfig:
 
 
 class JobTracker:
+    """Submits jobs, follows them to their end, and announces every change to listeners."""
+
     def __init__(
         self,
         store: Store,
@@ -105,12 +109,16 @@ class JobTracker:
     # ------------------------------------------------------------------ lifecycle
 
     def add_listener(self, listener: JobListener) -> None:
+        """Announce every job event to ``listener`` from now on."""
         self._listeners.append(listener)
 
     def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
-        """Let commands be answered first: a new submit waits for ``answers_done()`` (at
+        """Let commands be answered before new submits.
+
+        Let commands be answered first: a new submit waits for ``answers_done()`` (at
         most ``SUBMIT_YIELD_SECONDS``), so a burst is answered within Discord's limit
-        before its jobs are sent, which is never as urgent."""
+        before its jobs are sent, which is never as urgent.
+        """
         self._answers_done = answers_done
 
     def set_reply_confirmer(self, confirm: ReplyConfirmer) -> None:
@@ -119,14 +127,17 @@ class JobTracker:
 
     @property
     def history(self) -> DurationHistory:
+        """The queue and run times of recent jobs, per model."""
         return self._history
 
     @property
     def config(self) -> TrackerConfig:
+        """The tracker's configuration."""
         return self._config
 
     @property
     def store(self) -> Store:
+        """The store the tracker writes to."""
         return self._store
 
     @property
@@ -135,10 +146,12 @@ class JobTracker:
         return len(self._states) + len(self._submitting) + self._sync.count
 
     def tracks(self, job_id: str) -> bool:
+        """Whether the tracker holds ``job_id`` in memory."""
         return (job_id in self._states or job_id in self._submitting
                 or self._sync.tracks(job_id))
 
     def now(self) -> float:
+        """Return the tracker's clock (seconds since the epoch)."""
         return self._clock()
 
     async def start(self) -> None:
@@ -159,8 +172,10 @@ class JobTracker:
                                                    name="job-reconciler")
 
     async def stop(self) -> None:
-        """Cancel the scheduler and every task the tracker owns. Jobs stay in the store for
-        the next start (which fails a synchronous job that was running)."""
+        """Cancel the scheduler and every task the tracker owns.
+
+        Jobs stay in the store for the next start (which fails a synchronous job that was running).
+        """
         tasks = [t for t in (self._scheduler, self._reconciler, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -188,15 +203,20 @@ class JobTracker:
     # ------------------------------------------------------------------ taking jobs
 
     def accept(self, job: JobRecord) -> JobRecord:
-        """Take a ``pending`` job whose row (and reservation) is already written: submit it
-        in the background. ``job.message_id``, when known, is saved with the submit."""
+        """Take a ``pending`` job whose row is written, and submit it in the background.
+
+        Take a ``pending`` job whose row (and reservation) is already written: submit it
+        in the background. ``job.message_id``, when known, is saved with the submit.
+        """
         self._submitting.add(job.id)
         self.spawn(self._submit_owned(job), f"submit-{job.short_id}")
         return job
 
     async def submit(self, job: JobRecord) -> JobRecord:
-        """Write a new job row, submit it and start tracking; return how it went. Failures
-        end the job (announced); never raises :class:`ProviderError`."""
+        """Write a new job row, submit it and start tracking; return how it went.
+
+        Failures end the job (announced); never raises :class:`ProviderError`.
+        """
         await self._store.insert_job(job)
         self._submitting.add(job.id)
         try:
@@ -320,14 +340,18 @@ class JobTracker:
         return outcome
 
     async def mark_delivered(self, job_id: str) -> None:
+        """Record that a job's outcome reached Discord."""
         await self._durable(lambda: self._store.update_job(job_id, delivered_at=self._clock()))
 
     # ------------------------------------------------------------------ reconciliation
 
     async def reconcile(self) -> int:
-        """Adopt unfinished jobs that nothing tracks (an error or a lost task left them),
+        """Adopt unfinished jobs nothing tracks and announce undelivered ones.
+
+        Adopt unfinished jobs that nothing tracks (an error or a lost task left them),
         and announce finished jobs whose delivery never happened. Returns how many jobs
-        it picked up."""
+        it picked up.
+        """
         now = self._clock()
         picked = 0
         for job in await self._store.owned_unfinished_jobs():
@@ -343,8 +367,10 @@ class JobTracker:
         return picked
 
     async def take_over(self, job: JobRecord) -> None:
-        """Take a job this process has just come to own (its lease ran out elsewhere):
-        resume an unfinished one, announce a finished one for delivery."""
+        """Take a job this process has just come to own.
+
+        Its lease ran out elsewhere: resume it if unfinished, else announce it for delivery.
+        """
         if self._scheduler is None or self.tracks(job.id):
             return
         if job.status.terminal:
@@ -359,8 +385,11 @@ class JobTracker:
         return set(self._states)
 
     def let_go(self, job_ids: set[str]) -> None:
-        """Stop polling jobs this process no longer owns (another took them over while
-        this one could not renew its leases): they are the other's to follow now."""
+        """Stop polling the jobs this process no longer owns.
+
+        Stop polling jobs this process no longer owns (another took them over while
+        this one could not renew its leases): they are the other's to follow now.
+        """
         for job_id in job_ids & set(self._states):
             log.warning("Job %s is owned elsewhere now: no longer polling it", job_id[:8])
             self._forget(job_id)
@@ -433,8 +462,11 @@ class JobTracker:
             self._schedule(job_id, self._clock() + delay)
 
     def _call_budget(self, job: JobRecord) -> float:
-        """Seconds the next provider call for ``job`` may take: the call deadline, or less
-        when the job's own time limit comes first."""
+        """Return how long the next provider call for ``job`` may take.
+
+        Seconds the next provider call for ``job`` may take: the call deadline, or less
+        when the job's own time limit comes first.
+        """
         limit_at = self._limit_at(job)
         budget = self._config.call_deadline
         if limit_at is not None:
@@ -572,8 +604,10 @@ class JobTracker:
     # ------------------------------------------------------------------ writing, announcing
 
     async def _durable(self, write: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-        """Run a store write until the database takes it: a lock held elsewhere delays
-        it, never loses it (the result waits here, in memory)."""
+        """Run a store write until the database takes it.
+
+        A lock held elsewhere delays it, never loses it (the result waits here, in memory).
+        """
         delay = 0.05
         attempt = 0
         while True:
@@ -589,8 +623,11 @@ class JobTracker:
 
     async def _finish(self, job: JobRecord, status: JobStatus, *, resumed: bool = False,
                       announce: bool = True, **fields: object) -> JobRecord | None:
-        """Write a terminal state once (compare-and-set, retried while the database is
-        busy), then announce it."""
+        """Write a terminal state once, then announce it.
+
+        Write a terminal state once (compare-and-set, retried while the database is
+        busy), then announce it.
+        """
         ended = await self._durable(lambda: self._store.transition_job(
             job.id, UNFINISHED_STATUSES, status=status, finished_at=self._clock(), **fields))
         self._forget(job.id)
@@ -608,6 +645,7 @@ class JobTracker:
         self._result_failures.pop(job_id, None)
 
     def eta(self, job: JobRecord, now: float) -> float | None:
+        """Return when ``job`` should end (seconds since the epoch), or None when unknown."""
         run = self._history.typical_run(job.model)
         if job.status is JobStatus.RUNNING:
             start = job.started_at or now
@@ -618,6 +656,7 @@ class JobTracker:
         return None
 
     async def emit(self, event: JobEvent) -> None:
+        """Announce ``event`` to every listener."""
         await self._emit(event)
 
     async def _emit(self, event: JobEvent) -> None:

@@ -1,5 +1,8 @@
-"""The PostgreSQL engine: :class:`PostgresStore`, its SQL (:mod:`.sql`) and its schema
-history (:mod:`.migrations`)."""
+"""The PostgreSQL engine of the store.
+
+The PostgreSQL engine: :class:`PostgresStore`, its SQL (:mod:`.sql`) and its schema
+history (:mod:`.migrations`).
+"""
 
 from bot.store.postgres.connection import redact_url
 from bot.store.postgres.store import PostgresStore

@@ -1,5 +1,8 @@
-"""asyncpg connections as the PostgreSQL store uses them: URLs, parameters bound to
-``$n`` placeholders, the server's errors as the store's, and statement logging."""
+"""asyncpg connections as the PostgreSQL store uses them.
+
+URLs, parameters bound to ``$n`` placeholders, the server's errors as the store's, and statement
+logging.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +54,11 @@ def rowcount(status: str) -> int:
 
 
 def bind(statement: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Return a statement with ``$n`` placeholders and its values in order.
+
+    Raises:
+        TypeError: ``params`` is a mapping for ``?`` placeholders, or a sequence for ``:name``.
+    """
     text, names = sql.compile_statement(statement)
     if names is None:
         if isinstance(params, Mapping):
@@ -75,9 +83,12 @@ def connection_lost(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def conflicts_as_store_error() -> Iterator[None]:
-    """Deadlocks become :class:`StoreConflictError` (run the transaction again); a lost or
+    """Turn the server's errors into the store's.
+
+    Deadlocks become :class:`StoreConflictError` (run the transaction again); a lost or
     refused connection, or a statement past ``COMMAND_TIMEOUT``, :class:`StoreBusyError`
-    (the same operation may succeed a moment later: the tracker retries its writes)."""
+    (the same operation may succeed a moment later: the tracker retries its writes).
+    """
     try:
         yield
     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
@@ -91,6 +102,7 @@ def conflicts_as_store_error() -> Iterator[None]:
 
 
 def set_event(event: asyncio.Event, *_: object) -> None:
+    """Set ``event`` (a termination listener; its arguments are ignored)."""
     event.set()
 
 

@@ -78,6 +78,7 @@ _CURRENT: contextvars.ContextVar[tuple[PostgresStore, Connection, asyncio.Task[A
 
 
 def default_lease_owner() -> str:
+    """Return the lease owner of a process that runs every shard on this host."""
     return f"{socket.gethostname()}/all-shards"
 
 
@@ -114,7 +115,9 @@ class PostgresStore(Store):
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> PostgresStore:
         """Connect, migrate (one process at a time: an advisory lock), return a ready store.
-        ``target_version`` and ``migrations`` are for tests and tools, as with SQLite."""
+
+        ``target_version`` and ``migrations`` are for tests and tools, as with SQLite.
+        """
         check_migrations(migrations)
         latest = len(migrations)
         target = latest if target_version is None else target_version
@@ -147,6 +150,7 @@ class PostgresStore(Store):
         return store
 
     async def close(self) -> None:
+        """Stop listening, then close both pools. Safe to call twice."""
         if self._pool is None:
             return
         if self._listener is not None:
@@ -164,14 +168,19 @@ class PostgresStore(Store):
 
     @property
     def closed(self) -> bool:
+        """Whether the pools are closed."""
         return self._pool is None
 
     def describe(self) -> str:
+        """Return ``PostgreSQL <url without password>``."""
         return f"PostgreSQL {redact_url(self._url)}"
 
     async def probe_write(self) -> None:
-        """Prove the server takes a committed write (for the health check): rewrite the
-        schema version with its own value. Raises when it cannot."""
+        """Prove the server takes a committed write.
+
+        For the health check: rewrite the schema version with its own value. Raises when it
+        cannot.
+        """
         await self._execute(sql.PROBE_WRITE)
 
     async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
@@ -226,8 +235,11 @@ class PostgresStore(Store):
 
     @asynccontextmanager
     async def _acquire(self, urgent: bool) -> AsyncIterator[Connection]:
-        """A connection of the pool, given back afterwards; :class:`StoreBusyError` when
-        none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached."""
+        """Lend a connection of the pool for the body, then give it back.
+
+        A connection of the pool, given back afterwards; :class:`StoreBusyError` when
+        none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached.
+        """
         pool = self._require_pool(urgent)
         with conflicts_as_store_error():
             conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
@@ -249,9 +261,12 @@ class PostgresStore(Store):
     async def transaction(
         self, *, immediate: bool = True, urgent: bool = False
     ) -> AsyncIterator[Connection]:
-        """One transaction (READ COMMITTED) on a connection of the main pool, or of the
+        """Run the body in one transaction on a connection of a pool.
+
+        One transaction (READ COMMITTED) on a connection of the main pool, or of the
         urgent pool with ``urgent=True``; nested, a savepoint. ``immediate`` changes
-        nothing here: writers lock the rows they need (see ``lock_quota_guilds``)."""
+        nothing here: writers lock the rows they need (see ``lock_quota_guilds``).
+        """
         conn = self._current()
         if conn is not None:
             async with conn.transaction():
@@ -293,16 +308,20 @@ class PostgresStore(Store):
 
     @property
     def leases_enabled(self) -> bool:
+        """Always: several processes may share the database."""
         return True
 
     @property
     def lease_config(self) -> LeaseConfig:
+        """The jobs this process may own."""
         return self._leases
 
     def configure_leases(self, config: LeaseConfig) -> None:
+        """Own the jobs of ``config``'s shards from now on."""
         self._leases = config
 
     async def insert_job(self, job: JobRecord) -> JobRecord:
+        """Write a new job and lease it to this process."""
         await self.insert_jobs([job])
         return job
 
@@ -332,22 +351,27 @@ class PostgresStore(Store):
         return [row_to_job(row) for row in rows]
 
     async def claim_unfinished_jobs(self) -> list[JobRecord]:
+        """Lease the unfinished jobs nobody holds; return those newly taken."""
         return await self._claim(sql.CLAIM_UNFINISHED_JOBS)
 
     async def claim_undelivered_jobs(self) -> list[JobRecord]:
+        """Lease the finished, undelivered jobs nobody holds; return those newly taken."""
         return await self._claim(sql.CLAIM_UNDELIVERED_JOBS)
 
     async def owned_unfinished_jobs(self) -> list[JobRecord]:
+        """Return the unfinished jobs this run of the process holds."""
         rows = await self._fetchall(sql.SELECT_LEASED_JOBS, (
             self.incarnation, statuses_json(UNFINISHED_STATUSES)))
         return [row_to_job(row) for row in rows]
 
     async def owned_undelivered_jobs(self) -> list[JobRecord]:
+        """Return the finished, undelivered jobs this run of the process holds."""
         rows = await self._fetchall(sql.SELECT_LEASED_UNDELIVERED_JOBS, (
             self.incarnation, statuses_json(TERMINAL_STATUSES)))
         return [row_to_job(row) for row in rows]
 
     async def renew_leases(self) -> set[str] | None:
+        """Drop the leases of delivered jobs, extend the rest; return the jobs still held."""
         async with self.transaction():
             await self._execute(sql.DROP_DONE_LEASES, (self.incarnation,))
             rows = await self._fetchall(sql.RENEW_LEASES, (
@@ -358,6 +382,7 @@ class PostgresStore(Store):
 
     async def quota_snapshot_rows(self, keys: Sequence[tuple[int, int]], day: str,
                                   month: str) -> dict[tuple[int, int], Row]:
+        """Return a quota snapshot row per (guild, member) of ``keys``, in one statement."""
         if not keys:
             return {}
         rows = await self._fetchall(sql.SELECT_QUOTA_SNAPSHOTS, {
@@ -366,6 +391,7 @@ class PostgresStore(Store):
         return {(int(row["guild_id"]), int(row["user_id"])): row for row in rows}
 
     async def lock_quota_guilds(self, keys: Any) -> None:
+        """Lock each (guild, month) usage row, in a fixed order so that processes never deadlock."""
         by_month: dict[str, list[int]] = {}
         for guild_id, month in keys:
             by_month.setdefault(month, []).append(int(guild_id))
@@ -383,10 +409,13 @@ class PostgresStore(Store):
         await self._execute(sql.NOTIFY_CHANGE, (sql.NOTICE_CHANNEL, payload))
 
     async def subscribe(self, topic: str, callback: ChangeCallback) -> None:
-        """Call ``callback(key)`` (in a task the store owns) for every change another
+        """Call ``callback(key)`` for every change another process makes under ``topic``.
+
+        Call ``callback(key)`` (in a task the store owns) for every change another
         process makes under ``topic``; ``callback(None)`` after the notice connection was
         lost and found again (anything may have changed meanwhile). Returns once
-        listening."""
+        listening.
+        """
         self._subscribers.setdefault(topic, []).append(callback)
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(),

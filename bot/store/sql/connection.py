@@ -8,8 +8,11 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
 def pragma_busy_timeout(milliseconds: int) -> str:
-    """How long a statement waits for another connection's lock (a PRAGMA takes no
-    parameters, so the whole number is written into the text)."""
+    """Return the PRAGMA that sets how long a statement waits for a lock.
+
+    How long a statement waits for another connection's lock (a PRAGMA takes no
+    parameters, so the whole number is written into the text).
+    """
     return f"PRAGMA busy_timeout = {int(milliseconds)}"
 PRAGMA_SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
 PRAGMA_GET_USER_VERSION = "PRAGMA user_version"

@@ -26,7 +26,9 @@ INSERT INTO jobs (
 
 @functools.lru_cache(maxsize=256)
 def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
-    """``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
+    """Return the compare-and-set ``UPDATE`` of the given job columns.
+
+    ``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
     RETURNING *``: one statement, so a compare-and-set is atomic without a transaction.
 
     Only column *names* are put into the text (the store passes ``JobRecord`` field names,

@@ -26,9 +26,12 @@ INSERT INTO jobs (
 
 @functools.lru_cache(maxsize=256)
 def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
-    """``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
+    """Return the compare-and-set ``UPDATE`` of the given job columns.
+
+    ``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
     RETURNING *``: one statement, so a compare-and-set is atomic without a transaction.
-    Only checked column *names* go into the text; every value is a parameter."""
+    Only checked column *names* go into the text; every value is a parameter.
+    """
     if not columns or not all(_COLUMN.match(c) for c in columns):
         raise ValueError(f"bad job column list: {columns!r}")
     sets = ", ".join(f"{c} = :{c}" for c in columns)

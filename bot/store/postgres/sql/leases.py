@@ -16,11 +16,14 @@ ON CONFLICT (job_id) DO NOTHING
 
 
 def _claim(statuses: str, undelivered_only: bool) -> str:
-    """Take the jobs in ``statuses`` that nobody holds: no lease, or an expired one, of
+    """Return the statement that leases the jobs in ``statuses`` that nobody holds.
+
+    Take the jobs in ``statuses`` that nobody holds: no lease, or an expired one, of
     this process's shards (``:shard_count`` 1 or less: every shard), or of any shard once
     the lease has been expired for ``:grace`` seconds (its process died and no process of
     that shard took it); and this process's own leases from an earlier run of it. Locked
-    rows are skipped: two processes claiming at once never take the same job."""
+    rows are skipped: two processes claiming at once never take the same job.
+    """
     delivered = "AND j.delivered_at IS NULL" if undelivered_only else ""
     return f"""
 WITH candidates AS (

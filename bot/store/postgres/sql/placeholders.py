@@ -10,8 +10,11 @@ _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 @functools.lru_cache(maxsize=512)
 def compile_statement(statement: str) -> tuple[str, tuple[str, ...] | None]:
-    """``(text with $n placeholders, the parameter names in order)``; the names are None
-    for a statement with ``?`` placeholders (positional parameters)."""
+    """Return a statement with ``$n`` placeholders, and its parameter names.
+
+    ``(text with $n placeholders, the parameter names in order)``; the names are None
+    for a statement with ``?`` placeholders (positional parameters).
+    """
     if _NAMED.search(statement):
         names: list[str] = []
 

@@ -18,6 +18,7 @@ PROBE_WRITE = "UPDATE store_schema SET version = version"
 
 
 def set_version(version: int) -> str:
+    """Return the statement that records schema ``version``."""
     return f"UPDATE store_schema SET version = {int(version)}"
 
 
