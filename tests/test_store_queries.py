@@ -23,7 +23,7 @@ async def test_every_status_is_accepted_and_others_are_not(store: Store) -> None
         got = await store.get_job(job.id)
         assert got is not None and got.status is status
     with pytest.raises(ValueError):
-        await store.insert_job(make_job(status="bogus"))  # type: ignore[arg-type]
+        await store.insert_job(make_job(status="bogus"))  # type: ignore[arg-type]  # wrong on purpose
     with pytest.raises(INTEGRITY_ERRORS, match=r"(?i)check"):  # the table checks it too
         await store_rows(store, "UPDATE jobs SET status = 'bogus'")
 
