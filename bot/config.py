@@ -358,8 +358,8 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """The SQLite file the store opens when DATABASE_URL is not PostgreSQL.
 
-        The SQLite file: ``DATA_DIR/bot.db`` by default; a relative path in
-        ``DATABASE_URL`` is taken inside ``DATA_DIR``; an absolute one as it is.
+        ``DATA_DIR/bot.db`` by default; a relative path in ``DATABASE_URL`` is taken inside
+        ``DATA_DIR``; an absolute one as it is.
         """
         if self.DATABASE_URL is None:
             return self.DATA_DIR / DEFAULT_DATABASE_NAME

@@ -1,7 +1,7 @@
 """Typed model inputs, with exactly the providers' enums and ranges.
 
-Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges,
-and for the Ideogram-compatible synchronous generate API.
+For the two RunComfy models (the values of their input schemas) and for the
+Ideogram-compatible synchronous generate API.
 
 The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (themselves
 unchanged copies of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built

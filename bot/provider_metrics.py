@@ -1,8 +1,8 @@
 """Counts every provider call, without touching the clients.
 
-Counts every provider call in ``ideogram_provider_requests_total``, without touching the
-clients: each provider is wrapped in an object with the same methods that counts the
-outcome of each call (after the client's own retries) and passes everything through.
+The counter is ``ideogram_provider_requests_total``. Each provider is wrapped in an object
+with the same methods that counts the outcome of each call (after the client's own
+retries) and passes everything through.
 
 The wrapper keeps the provider's kind: a polled provider's wrapper has no ``generate`` and
 a synchronous one's has only ``generate``, so ``isinstance(p, SyncProvider)`` still tells

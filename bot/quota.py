@@ -80,8 +80,8 @@ class QuotaValueError(ValueError):
 class QuotaDenied(Exception):
     """A reservation refused by the quota.
 
-    A reservation refused: ``message`` says why and when to try again, in the language
-    of whoever reads it (the decision may be made for several commands at once).
+    ``message`` says why and when to try again, in the language of whoever reads it (the
+    decision may be made for several commands at once).
     """
 
     def __init__(self, kind: str, message: str | LazyText,

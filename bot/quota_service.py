@@ -153,7 +153,7 @@ class QuotaService:
     async def admit(self, job: JobRecord) -> Reservation:
         """Reserve one image for ``job`` and write the job's row.
 
-        With it, in the same transaction, or raise :class:`QuotaDenied` (nothing recorded).
+        Both in one transaction; else raise :class:`QuotaDenied`, and nothing is recorded.
 
         This is what answering a command waits for: the transaction is *urgent* (it goes
         before the tracker's queued store work) and shared with the other admissions that

@@ -155,8 +155,8 @@ def update_catalogs(extraction: Extraction,
                     locales: Iterable[str] = TRANSLATED_LOCALES) -> list[Path]:
     """Merge the template into each language's catalog.
 
-    Merge the template into each language's .po: new messages come in untranslated
-    (or fuzzy, guessed from a similar old one), removed ones go. Returns the files written.
+    New messages come in untranslated (or fuzzy, guessed from a similar old one); removed
+    ones go. Returns the files written.
     """
     written: list[Path] = []
     for locale in locales:

@@ -106,8 +106,8 @@ def N_(message: str, /) -> str:
 class LazyText:
     """A message translated when it is read, not when it is made.
 
-    A message translated when it is read (``str(text)``), not when it is made; with
-    ``plural`` and ``n``, the form for ``n`` (as :func:`ngettext`).
+    ``str(text)`` translates it. With ``plural`` and ``n``, it is the form for ``n`` (as
+    :func:`ngettext`).
     """
 
     __slots__ = ("message", "n", "params", "plural")

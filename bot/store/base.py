@@ -171,9 +171,8 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
     async def claim_unfinished_jobs(self) -> list[JobRecord]:
         """Take the unfinished jobs nobody holds; return those newly owned.
 
-        Take the unfinished jobs nobody holds (their process died); return those that
-        this process now owns and did not before. SQLite, one process, owns every job
-        from the start: nothing is ever new.
+        Nobody holds a job whose process died. SQLite, one process, owns every job from the
+        start: nothing is ever new.
         """
         return []
 

@@ -98,7 +98,6 @@ class StoreEngine(abc.ABC):
     async def _changed(self, topic: str, key: object) -> None:
         """Tell the other processes that something under ``topic`` changed.
 
-        Tell the other processes (inside the current transaction, so they hear of it
-        when it commits) that something under ``topic`` changed.
+        Called inside the current transaction, so that they hear of it when it commits.
         """
         return None

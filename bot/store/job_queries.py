@@ -209,9 +209,9 @@ class JobQueries(StoreEngine):
     async def prune_jobs(self, created_before: float, *, batch: int = 500) -> int:
         """Delete up to ``batch`` finished jobs created before a time; return how many.
 
-        Delete up to ``batch`` finished jobs created before ``created_before``; return how
-        many went. Unfinished jobs are never touched. Quota usage rows are kept (detached
-        from the job) so that spending already counted stays counted.
+        Only jobs created before ``created_before``; unfinished jobs are never touched. Quota
+        usage rows are kept (detached from the job) so that spending already counted stays
+        counted.
         """
         terminal = statuses_json(TERMINAL_STATUSES)
 

@@ -1,7 +1,6 @@
 """What the store takes and hands out, the same on every engine.
 
-What the store takes and hands out: its errors, the settings and lease records, and
-rows turned into records (the same on every engine).
+Its errors, the settings and lease records, and rows turned into records.
 """
 
 from __future__ import annotations
@@ -49,17 +48,16 @@ class PresetLimitError(StoreError):
 class StoreBusyError(StoreError):
     """The database is locked by another connection; nothing was written.
 
-    The database is locked by another connection past ``busy_timeout``: nothing was
-    written; the same operation may succeed a moment later.
+    The lock was held past ``busy_timeout``; the same operation may succeed a moment
+    later.
     """
 
 
 class StoreConflictError(StoreError):
     """The engine aborted a transaction to break a deadlock; running it again is safe.
 
-    The engine aborted a transaction to break a deadlock (or a serialization conflict)
-    with another connection: nothing of it was written, and running it again is safe.
-    :meth:`Store.run_transaction` does so.
+    A serialization conflict counts too. Nothing of the transaction was written;
+    :meth:`Store.run_transaction` runs it again.
     """
 
 

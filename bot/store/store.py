@@ -211,8 +211,7 @@ class SqliteStore(Store):
     async def checkpoint(self) -> bool:
         """Fold the WAL into the database file; False if a reader kept it from completing.
 
-        Fold the WAL into the database file and truncate it; False if a reader kept it
-        from completing (for a clean stop, before :meth:`close`).
+        The WAL is truncated too. For a clean stop, before :meth:`close`.
         """
         if self.path == MEMORY:
             return True

@@ -115,9 +115,9 @@ class JobTracker:
     def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
         """Let commands be answered before new submits.
 
-        Let commands be answered first: a new submit waits for ``answers_done()`` (at
-        most ``SUBMIT_YIELD_SECONDS``), so a burst is answered within Discord's limit
-        before its jobs are sent, which is never as urgent.
+        A new submit waits for ``answers_done()`` (at most ``SUBMIT_YIELD_SECONDS``), so a
+        burst is answered within Discord's limit before its jobs are sent, which is never
+        as urgent.
         """
         self._answers_done = answers_done
 
@@ -205,8 +205,8 @@ class JobTracker:
     def accept(self, job: JobRecord) -> JobRecord:
         """Take a ``pending`` job whose row is written, and submit it in the background.
 
-        Take a ``pending`` job whose row (and reservation) is already written: submit it
-        in the background. ``job.message_id``, when known, is saved with the submit.
+        Its reservation is written too. ``job.message_id``, when known, is saved with the
+        submit.
         """
         self._submitting.add(job.id)
         self.spawn(self._submit_owned(job), f"submit-{job.short_id}")
@@ -348,9 +348,8 @@ class JobTracker:
     async def reconcile(self) -> int:
         """Adopt unfinished jobs nothing tracks and announce undelivered ones.
 
-        Adopt unfinished jobs that nothing tracks (an error or a lost task left them),
-        and announce finished jobs whose delivery never happened. Returns how many jobs
-        it picked up.
+        An error or a lost task may leave an unfinished job untracked, or a finished one
+        undelivered. Returns how many jobs it picked up.
         """
         now = self._clock()
         picked = 0
@@ -625,8 +624,7 @@ class JobTracker:
                       announce: bool = True, **fields: object) -> JobRecord | None:
         """Write a terminal state once, then announce it.
 
-        Write a terminal state once (compare-and-set, retried while the database is
-        busy), then announce it.
+        A compare-and-set, retried while the database is busy.
         """
         ended = await self._durable(lambda: self._store.transition_job(
             job.id, UNFINISHED_STATUSES, status=status, finished_at=self._clock(), **fields))

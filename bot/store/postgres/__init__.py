@@ -1,7 +1,6 @@
 """The PostgreSQL engine of the store.
 
-The PostgreSQL engine: :class:`PostgresStore`, its SQL (:mod:`.sql`) and its schema
-history (:mod:`.migrations`).
+:class:`PostgresStore`, its SQL (:mod:`.sql`) and its schema history (:mod:`.migrations`).
 """
 
 from bot.store.postgres.connection import redact_url
