@@ -176,8 +176,8 @@ def _defer_first() -> None:
         await interaction.response.defer(thinking=True)
         return []
 
-    JobLauncher.launch = launch  # type: ignore[method-assign,assignment]
-    JobLauncher._answer_and_hand_over = answer_only  # type: ignore[method-assign]
+    JobLauncher.launch = launch  # type: ignore[method-assign,assignment]  # the bench's stand-in
+    JobLauncher._answer_and_hand_over = answer_only  # type: ignore[method-assign]  # the bench's stand-in
 
 
 async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -212,7 +212,7 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
                 cpu_at_last.append(rusage()[0])
                 all_answered.set()
 
-    JobLauncher._answer_and_hand_over = counting  # type: ignore[method-assign]
+    JobLauncher._answer_and_hand_over = counting  # type: ignore[method-assign]  # the bench's stand-in
 
     with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp:
         db = Path(tmp) / "bot.db"

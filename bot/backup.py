@@ -28,6 +28,8 @@ class BackupError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BackupReport:
+    """What a backup copied, where to, and how long it took."""
+
     source: Path
     destination: Path
     size_bytes: int
@@ -35,6 +37,7 @@ class BackupReport:
     seconds: float
 
     def describe(self) -> str:
+        """One line for the operator: source, destination, size, schema version, time."""
         return (f"Backed up {self.source} to {self.destination} "
                 f"({self.size_bytes / 1024:,.0f} KiB, schema version {self.schema_version}, "
                 f"{self.seconds:.2f} s).")

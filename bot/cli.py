@@ -66,6 +66,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def run(settings: Settings) -> int:
+    """Run the bot until it is stopped; return the process's exit status."""
     try:
         token = require_discord_token(settings)
     except ConfigError as exc:
@@ -101,6 +102,7 @@ def _run_bot(settings: Settings, token: str) -> int:
 
 
 def backup(settings: Settings, target: str) -> int:
+    """Copy the SQLite database to ``target``, even while the bot runs; return the exit status."""
     if settings.uses_postgres:
         return _fail("Backup failed: DATABASE_URL is PostgreSQL; back it up with pg_dump "
                      "(README.md, section 'Moving to PostgreSQL').", 1)
@@ -113,6 +115,7 @@ def backup(settings: Settings, target: str) -> int:
 
 
 def healthcheck(settings: Settings) -> int:
+    """Ask the running bot's ``/healthz``; return 0 when it answers healthy, else 1."""
     if settings.METRICS_PORT is None:
         return _fail("METRICS_PORT is not set, so the bot serves no /healthz.", 1)
     host = "127.0.0.1" if settings.METRICS_HOST in _ANY_ADDRESS else settings.METRICS_HOST

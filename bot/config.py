@@ -73,11 +73,15 @@ class ConfigError(Exception):
 
 
 class ProviderName(enum.StrEnum):
+    """Which backend serves ``/ideogram``."""
+
     RUNCOMFY = "runcomfy"
     IDEOGRAM = "ideogram"
 
 
 class IdeogramAuth(enum.StrEnum):
+    """How the Ideogram-compatible API takes its key: a bearer token or an ``Api-Key`` header."""
+
     BEARER = "bearer"
     API_KEY = "api-key"
 
@@ -90,6 +94,8 @@ def _check_http_url(value: str) -> str:
 
 
 class LogFormat(enum.StrEnum):
+    """How log lines are written: plain text, or one JSON object a line."""
+
     TEXT = "text"
     JSON = "json"
 
@@ -114,9 +120,11 @@ def _doc(text: str, *, shown_default: str | None = None, allowed: str | None = N
 
 
 class Settings(BaseSettings):
-    """Every setting of the bot. README's configuration table is generated from the
-    ``doc`` text and bounds here (``python -m bot.config_docs``), and a test keeps
-    README.md and .env.example in step with this class."""
+    """Every setting of the bot.
+
+    README's configuration table is generated from the ``doc`` text and bounds here (``python -m
+    bot.config_docs``), and a test keeps README.md and .env.example in step with this class.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -348,8 +356,11 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
-        """The SQLite file: ``DATA_DIR/bot.db`` by default; a relative path in
-        ``DATABASE_URL`` is taken inside ``DATA_DIR``; an absolute one as it is."""
+        """The SQLite file the store opens when DATABASE_URL is not PostgreSQL.
+
+        ``DATA_DIR/bot.db`` by default; a relative path in ``DATABASE_URL`` is taken inside
+        ``DATA_DIR``; an absolute one as it is.
+        """
         if self.DATABASE_URL is None:
             return self.DATA_DIR / DEFAULT_DATABASE_NAME
         named = Path(self.DATABASE_URL.removeprefix("sqlite:///")).expanduser()
@@ -357,6 +368,7 @@ class Settings(BaseSettings):
 
     @property
     def uses_postgres(self) -> bool:
+        """Whether ``DATABASE_URL`` names a PostgreSQL database."""
         return self.DATABASE_URL is not None and self.DATABASE_URL.startswith(POSTGRES_SCHEMES)
 
     @property
@@ -374,19 +386,23 @@ class Settings(BaseSettings):
 
     @property
     def uses_local_provider(self) -> bool:
-        """No RunComfy token: the bot runs the built-in local preview provider (unless
-        PROVIDER=ideogram: then RunComfy, and so /reframe, is simply not available)."""
+        """Which backend serves /ideogram and which models are available.
+
+        No RunComfy token: the bot runs the built-in local preview provider (unless
+        PROVIDER=ideogram: then RunComfy, and so /reframe, is simply not available).
+        """
         return self.RUNCOMFY_API_TOKEN is None
 
     @property
     def ideogram_configured(self) -> bool:
+        """Whether the Ideogram-compatible API has both a base URL and a key."""
         return self.IDEOGRAM_BASE_URL is not None and self.IDEOGRAM_API_KEY is not None
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Read and validate settings; raise :class:`ConfigError` with one helpful line."""
     try:
-        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first.get("loc") else "configuration"
@@ -399,8 +415,11 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
 
 
 def check_shard_settings(settings: Settings) -> None:
-    """SHARD_IDS needs SHARD_COUNT and must stay below it; a process that runs only some
-    shards shares its database with the others, which only PostgreSQL can do."""
+    """Check SHARD_IDS against SHARD_COUNT and the database.
+
+    SHARD_IDS needs SHARD_COUNT and must stay below it; a process that runs only some
+    shards shares its database with the others, which only PostgreSQL can do.
+    """
     ids, count = settings.SHARD_IDS, settings.SHARD_COUNT
     if ids is not None and count is None:
         raise ConfigError(f"SHARD_COUNT is missing (SHARD_IDS needs it): "
@@ -416,8 +435,11 @@ def check_shard_settings(settings: Settings) -> None:
 
 
 def check_provider_settings(settings: Settings) -> None:
-    """The Ideogram-compatible API needs both its URL and its key: with PROVIDER=ideogram,
-    or when either one is given (half a configuration is a mistake)."""
+    """Check that the Ideogram-compatible API is configured whole or not at all.
+
+    The Ideogram-compatible API needs both its URL and its key: with PROVIDER=ideogram,
+    or when either one is given (half a configuration is a mistake).
+    """
     url, key = settings.IDEOGRAM_BASE_URL is not None, settings.IDEOGRAM_API_KEY is not None
     if settings.PROVIDER is ProviderName.IDEOGRAM or url != key:
         why = ("PROVIDER=ideogram needs it" if settings.PROVIDER is ProviderName.IDEOGRAM
@@ -428,6 +450,11 @@ def check_provider_settings(settings: Settings) -> None:
 
 
 def require_discord_token(settings: Settings) -> str:
+    """Return the Discord token.
+
+    Raises:
+        ConfigError: ``DISCORD_TOKEN`` is not set (the message says where to get one).
+    """
     if settings.DISCORD_TOKEN is None:
         raise ConfigError(f"DISCORD_TOKEN is missing: {HINTS['DISCORD_TOKEN']}; {README_SETUP}.")
     return settings.DISCORD_TOKEN.get_secret_value()

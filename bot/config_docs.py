@@ -14,7 +14,7 @@ import argparse
 import enum
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import annotated_types
 from pydantic.fields import FieldInfo
@@ -41,6 +41,7 @@ def _enum_type(info: FieldInfo) -> type[enum.Enum] | None:
 
 
 def shown_default(info: FieldInfo) -> str:
+    """Return the default a setting shows in README's table."""
     extra = _extra(info)
     if "shown_default" in extra:
         return str(extra["shown_default"])
@@ -65,17 +66,19 @@ def allowed_values(info: FieldInfo) -> str:
         return ", ".join(f"`{c.value}`" for c in choices)
     if info.annotation is bool:
         return "`0`, `1`"
-    low = high = None
+    low: float | None = None
+    high: float | None = None
     low_strict = high_strict = False
+    # The settings' bounds are numbers; annotated_types types them as merely comparable.
     for item in info.metadata:
         if isinstance(item, annotated_types.Ge):
-            low = item.ge
+            low = cast(float, item.ge)
         elif isinstance(item, annotated_types.Gt):
-            low, low_strict = item.gt, True
+            low, low_strict = cast(float, item.gt), True
         elif isinstance(item, annotated_types.Le):
-            high = item.le
+            high = cast(float, item.le)
         elif isinstance(item, annotated_types.Lt):
-            high, high_strict = item.lt, True
+            high, high_strict = cast(float, item.lt), True
     if low is None and high is None:
         return ""
     if low is not None and high is not None and not low_strict and not high_strict:
@@ -89,6 +92,7 @@ def allowed_values(info: FieldInfo) -> str:
 
 
 def settings_table() -> str:
+    """Return README's settings table (Markdown), one row a setting."""
     rows = ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
     for name, info in Settings.model_fields.items():
         doc = str(_extra(info).get("doc", "")).replace("|", "\\|")
@@ -97,6 +101,7 @@ def settings_table() -> str:
 
 
 def secret_settings() -> tuple[str, ...]:
+    """Return the names of the settings that hold secrets (kept out of logs)."""
     return tuple(name for name, info in Settings.model_fields.items()
                  if _extra(info).get("secret"))
 
@@ -111,6 +116,7 @@ def replace_table(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check README's settings table against the code, or rewrite it with ``--write``."""
     parser = argparse.ArgumentParser(prog="python -m bot.config_docs")
     parser.add_argument("--write", action="store_true", help="rewrite the table in README.md")
     args = parser.parse_args(argv)

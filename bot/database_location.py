@@ -45,8 +45,11 @@ def _user() -> str:
 
 
 def check_database_location(path: Path) -> None:
-    """Create the folder if needed and make sure the bot can write the file and its
-    ``-wal``/``-shm`` companions there; else :class:`ConfigError`, one line."""
+    """Make sure the bot can write its SQLite file where the settings say.
+
+    Create the folder if needed and make sure the bot can write the file and its
+    ``-wal``/``-shm`` companions there; else :class:`ConfigError`, one line.
+    """
     folder = path.parent
     def refuse(reason: str) -> ConfigError:
         return ConfigError(

@@ -49,8 +49,11 @@ FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportTooLarge(Exception):
-    """Even split into :data:`MAX_PARTS` compressed parts, the export does not fit;
-    ``str(exc)`` says by how much, in the language of whoever reads it."""
+    """The export is too large for Discord, even split.
+
+    Even split into :data:`MAX_PARTS` compressed parts, the export does not fit;
+    ``str(exc)`` says by how much, in the language of whoever reads it.
+    """
 
     def __init__(self, message: LazyText) -> None:
         super().__init__(message)
@@ -62,6 +65,8 @@ class ExportTooLarge(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ExportPart:
+    """One file of an export: where it is, its name for Discord, its size and rows."""
+
     path: Path
     filename: str
     size: int
@@ -70,6 +75,8 @@ class ExportPart:
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
+    """A whole export: its parts, rows, the CSV's size and whether it was gzipped."""
+
     parts: tuple[ExportPart, ...]
     rows: int
     csv_size: int  # bytes of the uncompressed CSV
@@ -77,6 +84,7 @@ class ExportResult:
 
     @property
     def split(self) -> bool:
+        """Whether the export needed more than one file."""
         return len(self.parts) > 1
 
 
@@ -182,8 +190,11 @@ def _gzip_ranges(source: Path, target: Path, header: bytes,
 
 
 def _split_points(ends: Sequence[int], parts: int) -> list[int]:
-    """Indices into ``ends`` (record boundaries; ``ends[0]`` is the header's end) cutting
-    the records into ``parts`` runs of about equal size, each at least one record."""
+    """Return where to cut an export's records into ``parts`` files.
+
+    Indices into ``ends`` (record boundaries; ``ends[0]`` is the header's end) cutting
+    the records into ``parts`` runs of about equal size, each at least one record.
+    """
     records = len(ends) - 1
     start, total = ends[0], ends[-1] - ends[0]
     cuts = [0]
@@ -258,6 +269,7 @@ async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Pat
 
 
 async def remove_tree(directory: Path) -> None:
+    """Delete an export's working directory (and everything in it) off the event loop."""
     await asyncio.to_thread(shutil.rmtree, directory, True)
 
 

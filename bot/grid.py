@@ -39,6 +39,8 @@ class GridError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GridImage:
+    """An encoded grid picture and its size."""
+
     data: bytes
     format: str  # "WEBP" or "PNG"
     width: int
@@ -46,6 +48,7 @@ class GridImage:
 
     @property
     def extension(self) -> str:
+        """The file extension of its format (``webp`` or ``png``)."""
         return "webp" if self.format == "WEBP" else "png"
 
 
@@ -132,9 +135,10 @@ def _encode(image: Image.Image) -> tuple[bytes, str]:
 
 def compose_grid(tiles: Sequence[bytes | None], *, max_bytes: int,
                  failed_label: str = "failed") -> GridImage:
-    """The grid of ``tiles`` (image bytes, or None for a failed image), at most
-    ``max_bytes`` long. Raises :class:`GridError` when a tile cannot be read or the grid
-    cannot be made small enough."""
+    """The grid of ``tiles`` (image bytes, or None for a failed image), at most ``max_bytes`` long.
+
+    Raises :class:`GridError` when a tile cannot be read or the grid cannot be made small enough.
+    """
     try:
         grid = _assemble(tiles, failed_label)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:

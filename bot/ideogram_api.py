@@ -1,4 +1,4 @@
-"""From ``/ideogram``'s options to the synchronous generate API's request (seed 004).
+"""From ``/ideogram``'s options to the Ideogram-compatible synchronous API's request.
 
 Pure functions and tables, no I/O: ``tests/test_ideogram_api.py`` checks every value.
 The request is ``{"image_request": {...}}`` with only the fields that have values:
@@ -7,9 +7,9 @@ The request is ``{"image_request": {...}}`` with only the fields that have value
 ``negative_prompt`` and ``color_palette``. ``resolution`` is never sent: ``/ideogram`` asks
 for an aspect ratio, and Ideogram takes one or the other.
 
-``color_palette`` is sent as Ideogram's palette object ``{"name": "EMBER"}``: seed 004 lists
-every field as a flat "string" and defers to Ideogram's documentation for the full
-parameters, where a preset palette is that object (the same shape ``/reframe`` sends).
+``color_palette`` is sent as Ideogram's palette object ``{"name": "EMBER"}``: the API's
+reference lists every field as a flat "string" and defers to Ideogram's documentation for
+the full parameters, where a preset palette is that object (the same shape ``/reframe`` sends).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ ASPECT_RATIO_ENUMS: Final[Mapping[str, str]] = {
     "9:16": "ASPECT_9_16",
     "1:3": "ASPECT_1_3",
 }
-#: The values seed 004 lists for ``magic_prompt_option``; ``/ideogram`` sends ON or OFF.
+#: The values the API's reference lists for ``magic_prompt_option``; ``/ideogram`` sends
+#: ON or OFF.
 MAGIC_PROMPT_OPTIONS: Final = ("AUTO", "ON", "OFF")
 
 assert tuple(STYLE_TYPES) == STYLES and tuple(ASPECT_RATIO_ENUMS) == ASPECT_RATIOS

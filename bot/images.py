@@ -35,6 +35,8 @@ class ImageFetchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FetchedImage:
+    """A downloaded image, checked: its bytes, format and size."""
+
     data: bytes
     format: str  # PNG, JPEG, WEBP, GIF
     width: int
@@ -42,6 +44,7 @@ class FetchedImage:
 
     @property
     def extension(self) -> str:
+        """The file extension of its format (``png`` when unknown)."""
         return _EXTENSIONS.get(self.format, "png")
 
 
@@ -62,14 +65,22 @@ def _inspect(data: bytes) -> tuple[str, int, int]:
 
 
 async def decode_image(data: bytes) -> FetchedImage:
+    """Read an image's format and size, off the event loop.
+
+    Raises:
+        ImageFetchError: not a readable image of a supported format, or too many pixels.
+    """
     fmt, width, height = await asyncio.to_thread(_inspect, data)
     return FetchedImage(data=data, format=fmt, width=width, height=height)
 
 
 async def fetch_image(fetcher: SafeFetcher, url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES,
                       time_limit: float = 60.0) -> FetchedImage:
-    """Download ``url`` under the fetcher's rules, with a deadline and a size cap, then
-    check that it decodes as an image."""
+    """Download an image and check that it decodes.
+
+    Download ``url`` under the fetcher's rules, with a deadline and a size cap, then
+    check that it decodes as an image.
+    """
     try:
         download = await fetcher.fetch(url, max_bytes=max_bytes, deadline=time_limit)
     except FetchFailed as exc:

@@ -1,5 +1,7 @@
-"""Typed model inputs for the two RunComfy models, with exactly the schemas' enums and ranges,
-and for the Ideogram-compatible synchronous generate API (seed 004).
+"""Typed model inputs, with exactly the providers' enums and ranges.
+
+For the two RunComfy models (the values of their input schemas) and for the
+Ideogram-compatible synchronous generate API.
 
 The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (themselves
 unchanged copies of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built
@@ -18,7 +20,7 @@ from bot.i18n import LazyText, lazy
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
 MODELS: Final = (GENERATE_MODEL, REFRAME_MODEL)
-#: ``/ideogram`` served by the Ideogram-compatible synchronous API (seed 004), not RunComfy.
+#: ``/ideogram`` served by the Ideogram-compatible synchronous API, not RunComfy.
 IDEOGRAM_GENERATE_MODEL: Final = "ideogram/generate"
 ALL_MODELS: Final = (*MODELS, IDEOGRAM_GENERATE_MODEL)
 
@@ -43,8 +45,8 @@ COLOR_PALETTES: Final = (
     "EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE",
 )
 
-#: The synchronous API's models (seed 004), and which of them take a style or a palette.
-#: Seed 004 says nothing per model, so this follows Ideogram's public API: ``style_type``
+#: The synchronous API's models, and which of them take a style or a palette.
+#: The API's reference says nothing per model, so this follows Ideogram's public API: ``style_type``
 #: and ``color_palette`` only for V_2 and V_2_TURBO; ``negative_prompt`` for all.
 IDEOGRAM_MODELS: Final = ("V_1", "V_1_TURBO", "V_2", "V_2_TURBO")
 DEFAULT_IDEOGRAM_MODEL: Final = "V_2"
@@ -75,8 +77,11 @@ DEFAULT_RESOLUTION: Final = "1152:864 (4:3)"
 
 
 class InvalidInput(ValueError):
-    """An input outside the schema. ``message`` (and ``str(exc)``) is a short message a user
-    can act on, in the language of whoever reads it (a :class:`~bot.i18n.LazyText`)."""
+    """An input outside the schema.
+
+    ``message`` (and ``str(exc)``) is a short message a user can act on, in the language of whoever
+    reads it (a :class:`~bot.i18n.LazyText`).
+    """
 
     def __init__(self, option: str, message: str | LazyText) -> None:
         super().__init__(message)
@@ -85,6 +90,7 @@ class InvalidInput(ValueError):
 
     @property
     def message(self) -> str:
+        """The refusal in the reader's language."""
         return str(self._text)
 
     def __str__(self) -> str:
@@ -182,7 +188,7 @@ class _PromptOptions:
         return payload
 
     def with_seed(self, seed: int) -> Self:
-        return replace(self, seed=seed)  # type: ignore[type-var]
+        return replace(self, seed=seed)  # type: ignore[type-var]  # mypy cannot bind Self in replace()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -234,6 +240,7 @@ class ReframeInputs:
         _check_seed(self.seed)
 
     def to_payload(self) -> dict[str, Any]:
+        """Return the JSON body RunComfy's model API takes for a reframe."""
         payload: dict[str, Any] = {
             "image": self.image_url,
             "resolution": self.resolution,
@@ -245,18 +252,23 @@ class ReframeInputs:
         return payload
 
     def with_seed(self, seed: int) -> ReframeInputs:
+        """Return the same inputs with another seed."""
         return replace(self, seed=seed)
 
     @property
     def size(self) -> tuple[int, int]:
+        """The output's (width, height) in pixels."""
         return resolution_size(self.resolution)
 
 
 @dataclass(frozen=True, slots=True)
 class IdeogramGenerateInputs(_PromptOptions):
-    """``/ideogram`` on the synchronous API: the same options plus ``ideogram_model`` and
+    """The options of ``/ideogram`` on the Ideogram-compatible synchronous API.
+
+    ``/ideogram`` on the synchronous API: the same options plus ``ideogram_model`` and
     ``color_palette``. Validated on construction, including what the chosen model supports:
-    an option the model cannot use is refused, never silently dropped."""
+    an option the model cannot use is refused, never silently dropped.
+    """
 
     prompt: str
     seed: int

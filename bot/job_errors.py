@@ -128,8 +128,10 @@ def decode(stored: str) -> JobError | None:
 
 
 def _fits(code: str, params: Mapping[str, object]) -> bool:
-    """Whether ``params`` are what ``code`` takes (any text or whole numbers for a code
-    this version does not know)."""
+    """Tell whether ``params`` are what ``code`` takes.
+
+    A code this version does not know takes any text or whole numbers.
+    """
     if not all(isinstance(value, str | int) and not isinstance(value, bool)
                for value in params.values()):
         return False

@@ -10,6 +10,8 @@ from typing import Any
 
 
 class JobStatus(enum.StrEnum):
+    """Where a job is in its life; the last three are terminal."""
+
     # Row written with its reservation, before the interaction was answered. While
     # ``submitting_at`` is unset the provider has certainly not been called; once it is set
     # the request may have reached the provider.
@@ -22,6 +24,7 @@ class JobStatus(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Whether the job has ended (completed, failed or cancelled)."""
         return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -33,6 +36,7 @@ TOKEN_MARGIN_SECONDS = 30.0
 
 
 def new_job_id() -> str:
+    """Return a new random job id (32 hex digits)."""
     return uuid.uuid4().hex
 
 
@@ -84,6 +88,7 @@ class JobRecord:
 
     @property
     def short_id(self) -> str:
+        """The first 8 hex digits: what people see and type."""
         return self.id[:8]
 
     @property
@@ -93,6 +98,7 @@ class JobRecord:
 
     @property
     def in_batch(self) -> bool:
+        """Whether the job is one image of a ``count`` > 1 batch."""
         return self.batch_id is not None
 
     def token_alive(self, now: float) -> bool:
@@ -101,4 +107,5 @@ class JobRecord:
                 and now < self.token_expires_at - TOKEN_MARGIN_SECONDS)
 
     def evolve(self, **changes: Any) -> JobRecord:
+        """Return a copy with ``changes`` applied."""
         return replace(self, **changes)

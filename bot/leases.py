@@ -1,4 +1,6 @@
-"""Job leases: with several bot processes on one PostgreSQL database, each unfinished job
+"""Job leases: each unfinished job is followed by exactly one bot process.
+
+Job leases: with several bot processes on one PostgreSQL database, each unfinished job
 is followed by exactly one of them.
 
 A process leases the jobs it launches (the job row and its lease are written together),
@@ -34,9 +36,12 @@ log = logging.getLogger(__name__)
 
 
 def lease_owner(shard_ids: tuple[int, ...] | None, shard_count: int | None) -> str:
-    """The name this process leases jobs under: its host and shards, so that a restart
+    """Return the name this process leases jobs under.
+
+    The name this process leases jobs under: its host and shards, so that a restart
     of the same process takes its own jobs back at once (two processes for the same
-    shards on one host would be one owner: run each shard set once)."""
+    shards on one host would be one owner: run each shard set once).
+    """
     shards = ("all" if shard_ids is None
               else f"{','.join(map(str, shard_ids))}-of-{shard_count}")
     return f"{socket.gethostname()}/shards-{shards}"
@@ -44,6 +49,7 @@ def lease_owner(shard_ids: tuple[int, ...] | None, shard_count: int | None) -> s
 
 def lease_config(shard_ids: tuple[int, ...] | None, shard_count: int | None,
                  lease_seconds: float) -> LeaseConfig:
+    """Return the lease configuration of a process that runs ``shard_ids`` of ``shard_count``."""
     every_shard = shard_ids is None or shard_count is None
     return LeaseConfig(owner=lease_owner(shard_ids, shard_count),
                        shard_ids=None if every_shard else shard_ids,
@@ -65,8 +71,10 @@ class LeaseKeeper(PeriodicTask):
         self.taken_over = 0
 
     async def run_once(self) -> int:
-        """One round: renew, let go of lost jobs, claim and hand over free ones. Returns
-        how many jobs were taken over."""
+        """One round: renew, let go of lost jobs, claim and hand over free ones.
+
+        Returns how many jobs were taken over.
+        """
         held = await self._store.renew_leases()
         if held is None:  # one process owns everything (SQLite)
             return 0

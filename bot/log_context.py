@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class LogContext:
+    """The job and server that the current task's log lines are about."""
+
     job_id: str | None = None
     guild_id: int | None = None
 
@@ -26,6 +28,7 @@ _current: contextvars.ContextVar[LogContext | None] = contextvars.ContextVar(
 
 
 def current() -> LogContext:
+    """Return the current task's log context (empty outside any job)."""
     return _current.get() or _NOTHING
 
 

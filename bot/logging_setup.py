@@ -48,6 +48,7 @@ class Redactor:
                                      key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
+        """Return ``text`` with every secret and URL token replaced."""
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
@@ -55,10 +56,14 @@ class Redactor:
 
 
 class ContextFields(logging.Filter):
-    """Puts ``job_id`` and ``guild_id`` from :mod:`bot.log_context` on each record
-    (an ``extra=`` given to the log call wins)."""
+    """Puts the current job and server on each log record.
+
+    Puts ``job_id`` and ``guild_id`` from :mod:`bot.log_context` on each record
+    (an ``extra=`` given to the log call wins).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Add the task's job id and server id to the record."""
         context = log_context.current()
         if getattr(record, "job_id", None) is None:
             record.job_id = context.job_id
@@ -81,9 +86,11 @@ class TextFormatter(logging.Formatter):
         self._redact = redact
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """Return the record's time as ISO 8601 (UTC, milliseconds)."""
         return iso_time(record)
 
     def format(self, record: logging.LogRecord) -> str:
+        """Return one redacted text line, with the job and server when known."""
         parts = []
         job_id, guild_id = getattr(record, "job_id", None), getattr(record, "guild_id", None)
         if job_id is not None:
@@ -107,16 +114,19 @@ class JsonLineFormatter(JsonFormatter):
         self._redact = redact
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """Return the record's time as ISO 8601 (UTC, milliseconds)."""
         return iso_time(record)
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
                    message_dict: dict[str, Any]) -> None:
+        """Add the record's fields, keeping ``job_id`` and ``guild_id`` only when known."""
         super().add_fields(log_data, record, message_dict)
         for key in ("job_id", "guild_id"):  # only when known
             if log_data.get(key) is None:
                 log_data.pop(key, None)
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Return the record's fields with every secret redacted."""
         return {key: self._scrub(value) for key, value in log_data.items()}
 
     def _scrub(self, value: Any) -> Any:
@@ -132,8 +142,11 @@ class JsonLineFormatter(JsonFormatter):
 
 
 class LevelGate(logging.Filter):
-    """What the handler prints: records at ``level`` or above, and the SQL loggers' lines
-    at any level when ``log_sql`` (loggers themselves may let more through, for counting)."""
+    """Decides which records the handler prints.
+
+    What the handler prints: records at ``level`` or above, and the SQL loggers' lines
+    at any level when ``log_sql`` (loggers themselves may let more through, for counting).
+    """
 
     def __init__(self, level: int, *, log_sql: bool = False) -> None:
         super().__init__()
@@ -141,6 +154,7 @@ class LevelGate(logging.Filter):
         self._log_sql = log_sql
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Let through records at the level, and SQL statements when ``LOG_SQL`` asks for them."""
         if record.levelno >= self._level:
             return True
         return self._log_sql and record.name.split(".", 1)[0] in _SQL_LOGGERS
@@ -148,6 +162,7 @@ class LevelGate(logging.Filter):
 
 def make_handler(level: str, secrets: Iterable[str] = (), *, log_format: str = "text",
                  log_sql: bool = False, stream: TextIO | None = None) -> logging.Handler:
+    """Return a log handler writing redacted lines (text or JSON) to ``stream``."""
     redact = Redactor(secrets)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(LevelGate(logging.getLevelName(level), log_sql=log_sql))

@@ -22,6 +22,8 @@ BUSY_LAG_SECONDS: Final = 1.5
 
 
 class LoopLagMonitor:
+    """Measures how late the event loop runs its callbacks, to shed load when busy."""
+
     def __init__(self, *, interval: float = 0.1, threshold: float = BUSY_LAG_SECONDS,
                  hold: float = 1.0) -> None:
         self._interval = interval
@@ -42,10 +44,12 @@ class LoopLagMonitor:
         return time.monotonic() < self._high_until
 
     def start(self) -> None:
+        """Start measuring (once; a second call does nothing)."""
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="loop-lag-monitor")
 
     async def stop(self) -> None:
+        """Stop measuring and wait for the measuring task to end."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -127,10 +127,12 @@ def observe_delivery(finished_at: float | None, *, now: float | None = None) -> 
 
 
 def count_quota_refusal(limit: str) -> None:
+    """Count a quota refusal under the limit that refused."""
     QUOTA_REFUSALS.labels(_known(limit, LIMIT_NAMES)).inc()
 
 
 def count_provider_request(provider: str, endpoint: str, outcome: str) -> None:
+    """Count one call to a provider, with its endpoint and outcome."""
     PROVIDER_REQUESTS.labels(_known(provider, PROVIDER_KEYS), _known(endpoint, ENDPOINTS),
                              _known(outcome, OUTCOMES)).inc()
 
@@ -153,6 +155,7 @@ class JobMetrics:
             JOBS_IN_FLIGHT.labels(status).set(0)
 
     async def on_job_event(self, event: JobEvent) -> None:
+        """Count the job's move between statuses, and its end."""
         job = event.job
         before = self._statuses.pop(job.id, None)
         if before is not None:
@@ -184,6 +187,7 @@ class RateLimitCounter(logging.Filter):
     """Counts discord.py's "rate limited" warnings; lets every record through."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Count discord.py's rate-limit warnings; let every record through."""
         if record.levelno == logging.WARNING and isinstance(record.msg, str) \
                 and record.msg.startswith(RATE_LIMIT_MESSAGES):
             DISCORD_RATE_LIMITED.inc()

@@ -22,8 +22,11 @@ _SEPARATORS: Final = re.compile(r"[,\n;]")
 
 
 class InvalidPhrases(ValueError):
-    """The list cannot be used as given; ``str(exc)`` tells the moderator what to change,
-    in the language of whoever reads it."""
+    """A blocked-words list that cannot be used as given.
+
+    The list cannot be used as given; ``str(exc)`` tells the moderator what to change,
+    in the language of whoever reads it.
+    """
 
     def __init__(self, message: LazyText) -> None:
         super().__init__(message)
@@ -73,10 +76,10 @@ def _phrase_regex(phrase: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def blocked_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One compiled pattern for a server's list (cached), or None for an empty list.
+    r"""One compiled pattern for a server's list (cached), or None for an empty list.
 
-    ``(?<!\\w)`` / ``(?!\\w)`` are word boundaries that also work for phrases that start or
-    end with punctuation (where ``\\b`` would never match). Longer phrases come first so the
+    ``(?<!\w)`` / ``(?!\w)`` are word boundaries that also work for phrases that start or
+    end with punctuation (where ``\b`` would never match). Longer phrases come first so the
     reported match is the most specific one.
     """
     parts = sorted({_phrase_regex(p) for p in phrases if p.strip()}, key=len, reverse=True)

@@ -48,6 +48,7 @@ async def check_health(gateway: GatewayProbe, database: DatabaseProbe, *,
     if not state.connected:
         reasons.append(f"gateway: {state.reason or 'not connected'}")
     started = time.perf_counter()
+    db_error: str | None
     try:
         async with asyncio.timeout(probe_seconds):
             await database()
@@ -92,6 +93,7 @@ class OpsServer:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
+        """Start serving ``/healthz`` and ``/metrics``."""
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
@@ -110,6 +112,7 @@ class OpsServer:
                  self.bound_port)
 
     async def stop(self) -> None:
+        """Stop serving (safe to call twice)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -11,8 +11,10 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicTask:
-    """Runs ``action`` after ``first_delay`` seconds, then every ``interval`` seconds. A
-    failed run is logged and tried again at the next interval."""
+    """Runs ``action`` after ``first_delay`` seconds, then every ``interval`` seconds.
+
+    A failed run is logged and tried again at the next interval.
+    """
 
     def __init__(self, name: str, action: Callable[[], Awaitable[object]], *,
                  interval: float, first_delay: float | None = None) -> None:
@@ -26,13 +28,16 @@ class PeriodicTask:
 
     @property
     def running(self) -> bool:
+        """Whether the loop is running."""
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
+        """Start the loop unless it is running."""
         if not self.running:
             self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
+        """Stop the loop and wait for it to end."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -17,6 +17,8 @@ from bot.jobs import JobStatus
 
 @dataclass(frozen=True, slots=True)
 class PollingConfig:
+    """How often a job's status is asked for, and the timings assumed before any are known."""
+
     first_delay: float = 1.0  # first status call after submit
     backoff: float = 2.0  # growth of the interval while nothing is expected
     cap: float = 6.0  # never slower than this
@@ -39,6 +41,7 @@ class DurationHistory:
             lambda: deque(maxlen=config.history))
 
     def record(self, model: str, queue_seconds: float | None, run_seconds: float | None) -> None:
+        """Remember how long a finished job queued and ran (absurd values are ignored)."""
         if queue_seconds is not None and 0 <= queue_seconds < 86_400:
             self._queues[model].append(queue_seconds)
         if run_seconds is not None and 0 <= run_seconds < 86_400:
@@ -55,10 +58,12 @@ class DurationHistory:
         return max(0.0, low - self._config.near_interval), high + self._config.near_interval
 
     def typical_queue(self, model: str) -> float:
+        """Return the median queue time of ``model``'s recent jobs."""
         queues = self._queues[model]
         return statistics.median(queues) if queues else self._config.default_queue
 
     def typical_run(self, model: str) -> float:
+        """Return the median run time of ``model``'s recent jobs."""
         runs = self._runs[model]
         if not runs:
             return (self._config.default_run_low + self._config.default_run_high) / 4
@@ -106,7 +111,7 @@ def next_delay(state: PollState, model: str, now: float, history: DurationHistor
 
 def error_delay(failures: int, retry_after: float | None, config: PollingConfig) -> float:
     """Back-off after a failed status call."""
-    delay = min(60.0, config.first_delay * 2 ** min(failures, 6))
+    delay = min(60.0, config.first_delay * 2.0 ** min(failures, 6))
     if retry_after is not None:
         delay = max(delay, min(retry_after, 300.0))
     return delay

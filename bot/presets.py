@@ -133,9 +133,12 @@ def apply_preset(preset: Preset | None, *, prompt: str, style: str | None = None
                  aspect_ratio: str | None = None, magic_prompt: bool | None = None,
                  negative_prompt: str | None = None,
                  color_palette: str | None = None) -> PromptOptions:
-    """The options to use: the member's where given, else the preset's, else the defaults;
+    """Return the options a job runs with, a preset applied.
+
+    The options to use: the member's where given, else the preset's, else the defaults;
     the preset's suffix appended to the prompt. :class:`InvalidInput` when the prompt with
-    its suffix is longer than the limit."""
+    its suffix is longer than the limit.
+    """
     chosen = preset or Preset(name="")
     if chosen.prompt_suffix:
         prompt = f"{prompt.rstrip()}{SUFFIX_SEPARATOR}{chosen.prompt_suffix}"

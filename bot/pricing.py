@@ -23,6 +23,8 @@ DEFAULT_REFRAME_PRICES: Mapping[str, float] = {"TURBO": 0.03, "BALANCED": 0.06, 
 
 
 class PriceSettings(Protocol):
+    """The price settings a :class:`PriceTable` is made from."""
+
     PRICE_GENERATE: float
     PRICE_REFRAME_TURBO: float
     PRICE_REFRAME_BALANCED: float
@@ -38,6 +40,7 @@ class PriceTable:
 
     @classmethod
     def from_settings(cls, settings: PriceSettings) -> PriceTable:
+        """Return the price table the settings describe."""
         return cls(
             generate=settings.PRICE_GENERATE,
             reframe={
@@ -49,8 +52,9 @@ class PriceTable:
 
     def estimate(self, model: str, inputs: Mapping[str, Any]) -> float:
         """The price of one job of ``model`` with these inputs (an image counts once).
-        ``/ideogram`` costs ``generate`` on either provider (the synchronous API reports no
-        cost)."""
+
+        ``/ideogram`` costs ``generate`` on either provider (the synchronous API reports no cost).
+        """
         if model in (GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL):
             return self.generate
         if model == REFRAME_MODEL:

@@ -1,6 +1,8 @@
-"""Counts every provider call in ``ideogram_provider_requests_total``, without touching the
-clients: each provider is wrapped in an object with the same methods that counts the
-outcome of each call (after the client's own retries) and passes everything through.
+"""Counts every provider call, without touching the clients.
+
+The counter is ``ideogram_provider_requests_total``. Each provider is wrapped in an object
+with the same methods that counts the outcome of each call (after the client's own
+retries) and passes everything through.
 
 The wrapper keeps the provider's kind: a polled provider's wrapper has no ``generate`` and
 a synchronous one's has only ``generate``, so ``isinstance(p, SyncProvider)`` still tells
@@ -83,20 +85,25 @@ class MeteredProvider:
         self.inner = inner
 
     async def submit(self, model: str, inputs: Mapping[str, Any]) -> SubmitReceipt:
+        """Submit through the wrapped provider, counting the call."""
         return await _counted(self.key, "submit", self.inner.submit(model, inputs))
 
     async def status(self, request_id: str) -> RequestStatus:
+        """Ask the wrapped provider for a status, counting the call."""
         return await _counted(self.key, "status", self.inner.status(request_id))
 
     async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult:
+        """Fetch a result from the wrapped provider, counting the call."""
         return await _counted(self.key, "result",
                               self.inner.result(request_id, include_cost=include_cost),
                               _result_outcome)
 
     async def cancel(self, request_id: str) -> CancelOutcome:
+        """Cancel through the wrapped provider, counting the call."""
         return await _counted(self.key, "cancel", self.inner.cancel(request_id))
 
     async def aclose(self) -> None:
+        """Close the wrapped provider."""
         await self.inner.aclose()
 
 
@@ -108,10 +115,12 @@ class MeteredSyncProvider:
         self.inner = inner
 
     async def generate(self, model: str, inputs: Mapping[str, Any]) -> RequestResult:
+        """Make the image through the wrapped provider, counting the call."""
         return await _counted(self.key, "generate", self.inner.generate(model, inputs),
                               _result_outcome)
 
     async def aclose(self) -> None:
+        """Close the wrapped provider."""
         await self.inner.aclose()
 
 

@@ -70,6 +70,7 @@ class QuotaValueError(ValueError):
 
     @property
     def message(self) -> str:
+        """The refusal in the reader's language."""
         return str(self._text)
 
     def __str__(self) -> str:
@@ -77,8 +78,11 @@ class QuotaValueError(ValueError):
 
 
 class QuotaDenied(Exception):
-    """A reservation refused: ``message`` says why and when to try again, in the language
-    of whoever reads it (the decision may be made for several commands at once)."""
+    """A reservation refused by the quota.
+
+    ``message`` says why and when to try again, in the language of whoever reads it (the
+    decision may be made for several commands at once).
+    """
 
     def __init__(self, kind: str, message: str | LazyText,
                  retry_at: float | None = None) -> None:
@@ -89,6 +93,7 @@ class QuotaDenied(Exception):
 
     @property
     def message(self) -> str:
+        """The refusal in the reader's language."""
         return str(self._text)
 
     def __str__(self) -> str:
@@ -121,6 +126,11 @@ def validate_limit(name: object, value: object) -> int | float:
 
 
 def validate_member_daily(value: object) -> int:
+    """Return a member's daily override as a whole number.
+
+    Raises:
+        QuotaValueError: not a whole number in range.
+    """
     return _whole("daily", value, MAX_COUNT)
 
 
@@ -134,8 +144,11 @@ def _whole(name: str, value: object, maximum: int) -> int:
 
 
 def format_value(name: str, value: float | None) -> str:
-    """A limit's value for people, in the reader's language: ``unlimited``, ``$25.00``,
-    ``30 s``, ``10``."""
+    """Return a limit's value written for people, in the reader's language.
+
+    A limit's value for people, in the reader's language: ``unlimited``, ``$25.00``,
+    ``30 s``, ``10``.
+    """
     if value is None:
         return _("unlimited") if name in LIMIT_NAMES else _("none")
     if name == GUILD_MONTHLY_BUDGET:
@@ -168,6 +181,7 @@ class Window:
 
     @classmethod
     def at(cls, now: float) -> Window:
+        """Return the day and month (UTC) that ``now`` falls in, with their ends."""
         moment = datetime.fromtimestamp(now, UTC)
         start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         if moment.month == 12:
@@ -187,6 +201,8 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """A server's limits; None means no limit."""
+
     user_daily: int | None = None
     guild_daily: int | None = None
     guild_monthly: int | None = None
@@ -195,12 +211,15 @@ class Limits:
     guild_monthly_budget: float | None = None
 
     def get(self, name: str) -> int | float | None:
+        """Return the limit called ``name``."""
         value: int | float | None = getattr(self, name)
         return value
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """What a member and their server have used, as the limits count it."""
+
     user_day: int = 0  # the member's images today (forgiven ones excluded)
     guild_day: int = 0  # the server's images today (forgiven ones excluded)
     guild_month: int = 0  # the server's images this month
@@ -211,6 +230,7 @@ class Usage:
 
     @property
     def month_committed_and_reserved(self) -> float:
+        """The month's committed cost plus the estimates still in flight (USD)."""
         return _money(self.month_spent + self.month_reserved)
 
 
@@ -263,8 +283,11 @@ def snapshot_from_row(row: sqlite3.Row) -> Snapshot:
 
 def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS_PER_IMAGE,
            estimate: float = 0.0) -> QuotaDenied | None:
-    """None if a request of ``units`` images costing ``estimate`` fits every limit, else
-    the first limit it breaks, with a message saying why and when to try again."""
+    """Return the limit a request would break, or None when it fits.
+
+    None if a request of ``units`` images costing ``estimate`` fits every limit, else
+    the first limit it breaks, with a message saying why and when to try again.
+    """
     limits, use = snapshot.limits, snapshot.usage
     user_daily = snapshot.user_daily
     if user_daily is not None and use.user_day + units > user_daily:
@@ -360,6 +383,7 @@ class Allowance:
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Allowance:
+        """Return what a snapshot leaves the member: images today and budget this month."""
         limits, use = snapshot.limits, snapshot.usage
         daily = [limit - used for limit, used in ((snapshot.user_daily, use.user_day),
                                                   (limits.guild_daily, use.guild_day))
@@ -374,8 +398,11 @@ class Allowance:
         )
 
     def footer_text(self) -> str | None:
-        """A few words for a result's footer in the reader's language, e.g. ``7 images left
-        today``; None when unlimited."""
+        """Return the allowance for a result's footer, or None when unlimited.
+
+        A few words for a result's footer in the reader's language, e.g. ``7 images left
+        today``; None when unlimited.
+        """
         if self.daily_left is not None:
             return ngettext("{n} image left today", "{n} images left today", self.daily_left)
         if self.monthly_left is not None:
@@ -392,6 +419,8 @@ class Allowance:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
+    """A quota reservation: the images and estimated cost one job holds until it ends."""
+
     job_key: str
     guild_id: int
     user_id: int
@@ -413,6 +442,7 @@ class Change:
 
     @property
     def audit_action(self) -> str:
+        """The action as the audit table stores it (``set:user_daily``, ``reset``, ...)."""
         return self.action if self.action == "reset" else f"{self.action}:{self.name}"
 
     def describe(self) -> str:
@@ -427,12 +457,15 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One moderator's change to the quota, as ``/quota history`` shows it."""
+
     actor_id: int
     change: Change
     created_at: float
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AuditEntry:
+        """Return the entry stored in an audit row."""
         action, _separator, name = str(row["action"]).partition(":")
         return cls(
             actor_id=int(row["actor_id"]),
@@ -444,5 +477,7 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class ReconcileReport:
+    """What the start-up reconciliation did: reservations committed and released."""
+
     committed: int
     released: int

@@ -98,10 +98,13 @@ def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now
 
 
 class _BatchState:
-    """The snapshots of one batch, read once inside its transaction (after the guilds'
+    """The quota snapshots of one batch of decisions.
+
+    The snapshots of one batch, read once inside its transaction (after the guilds'
     usage rows were locked), and the batch's own grants counted on top exactly as the usage
     triggers will count their reservation rows, in the same order: every decision sees the
-    ones before it, as if it had read the database again."""
+    ones before it, as if it had read the database again.
+    """
 
     def __init__(self, rows: Mapping[tuple[int, int], Any]) -> None:
         self._read: dict[tuple[int, int], Snapshot] = {
@@ -131,8 +134,11 @@ class _BatchState:
 
 
 class QuotaService:
-    """Reserves, settles and administers quotas on the store. Also the tracker listener
-    that settles a reservation when its job ends (register it before the Discord one)."""
+    """Reserves, settles and administers quotas on the store.
+
+    Also the tracker listener that settles a reservation when its job ends (register it before the
+    Discord one).
+    """
 
     def __init__(self, store: Store, prices: PriceTable | None = None, *,
                  clock: Callable[[], float] = time.time, max_batch: int = MAX_BATCH) -> None:
@@ -148,8 +154,9 @@ class QuotaService:
     # -- reserve / settle ------------------------------------------------------------
 
     async def admit(self, job: JobRecord) -> Reservation:
-        """Reserve one image for ``job`` and write the job's row with it, in the same
-        transaction, or raise :class:`QuotaDenied` (nothing recorded).
+        """Reserve one image for ``job`` and write the job's row.
+
+        Both in one transaction; else raise :class:`QuotaDenied`, and nothing is recorded.
 
         This is what answering a command waits for: the transaction is *urgent* (it goes
         before the tracker's queued store work) and shared with the other admissions that
@@ -160,9 +167,12 @@ class QuotaService:
         return (await self._request([job], record_job=True))[0]
 
     async def admit_batch(self, jobs: list[JobRecord]) -> list[Reservation]:
-        """:meth:`admit` for the images of one command (``count:N``), in one decision: all
+        """Reserve the images of one command, all or none.
+
+        :meth:`admit` for the images of one command (``count:N``), in one decision: all
         are reserved (one reservation each, settled each on its own) or none, and a
-        refusal says how many would still fit."""
+        refusal says how many would still fit.
+        """
         if not jobs:
             raise ValueError("a batch has at least one job")
         return await self._request(list(jobs), record_job=True)
@@ -284,8 +294,10 @@ class QuotaService:
                           "releases it)", job_key[:8])
 
     async def release(self, job_key: str) -> bool:
-        """Give a reserved image back (failure, cancellation, a launch that never got to
-        submit). False if there was nothing reserved under ``job_key``."""
+        """Give a reserved image back (failure, cancellation, a launch that never got to submit).
+
+        False if there was nothing reserved under ``job_key``.
+        """
         now = self._clock()
 
         async def release() -> bool:
@@ -294,8 +306,11 @@ class QuotaService:
         return await self._store.run_transaction(release)
 
     async def commit(self, job: JobRecord) -> bool:
-        """Charge a completed job: at the provider's cost, else the price table's (which
-        then becomes the job's cost too). False if there was nothing reserved."""
+        """Charge a completed job.
+
+        At the provider's cost, else the price table's (which then becomes the job's cost too).
+        False if there was nothing reserved.
+        """
         cost = job.cost if job.cost is not None else self.prices.estimate(job.model, job.inputs)
         now = self._clock()
 
@@ -308,8 +323,11 @@ class QuotaService:
         return await self._store.run_transaction(commit)
 
     async def settle(self, job: JobRecord) -> bool:
-        """Commit (completed) or release (failed, cancelled) an ended job's reservation;
-        settling twice is harmless. Unfinished jobs are left alone."""
+        """Settle an ended job's reservation.
+
+        Commit (completed) or release (failed, cancelled) an ended job's reservation;
+        settling twice is harmless. Unfinished jobs are left alone.
+        """
         if not job.status.terminal:
             return False
         if job.status is JobStatus.COMPLETED:
@@ -317,9 +335,11 @@ class QuotaService:
         return await self.release(job.id)
 
     async def on_job_event(self, event: JobEvent) -> None:
-        """Settle an ended job's reservation. A database that stays busy is retried a few
-        times; past that the periodic reconciliation settles it (never blocking the
-        member's next request until a restart)."""
+        """Settle an ended job's reservation.
+
+        A database that stays busy is retried a few times; past that the periodic reconciliation
+        settles it (never blocking the member's next request until a restart).
+        """
         if not event.status.terminal:
             return
         for attempt in range(1, SETTLE_ATTEMPTS + 1):
@@ -336,8 +356,9 @@ class QuotaService:
                 await asyncio.sleep(0.1 * 2 ** attempt)
 
     async def reconcile(self, *, orphan_age: float = 0.0) -> ReconcileReport:
-        """Settle what an error or a stopped process left reserved: at start (before the
-        tracker resumes) and periodically.
+        """Settle what an error or a stopped process left reserved.
+
+        At start (before the tracker resumes) and periodically.
 
         Completed job → committed; no job row, or a job failed or cancelled → released;
         unfinished jobs keep their reservation (their end settles it). Reservations younger
@@ -370,6 +391,7 @@ class QuotaService:
         return snapshot_from_row(row), window
 
     async def allowance(self, guild_id: int, user_id: int) -> Allowance:
+        """Return what the member may still use today and this month."""
         snapshot, _ = await self.snapshot(guild_id, user_id)
         return Allowance.of(snapshot)
 
@@ -381,6 +403,7 @@ class QuotaService:
 
     async def recent_changes(self, guild_id: int,
                              limit: int = RECENT_CHANGES) -> list[AuditEntry]:
+        """Return the server's latest quota changes, newest first."""
         rows = await self._store.recent_quota_audit(guild_id, limit)
         return [AuditEntry.from_row(row) for row in rows]
 
@@ -388,8 +411,11 @@ class QuotaService:
 
     async def set_limits(self, guild_id: int, actor_id: int,
                          values: Mapping[str, object]) -> list[Change]:
-        """Validate every value first (nothing changes if one is bad), then set them and
-        audit each actual change, in one transaction. Returns the changes."""
+        """Set a server's limits, audited, in one transaction.
+
+        Validate every value first (nothing changes if one is bad), then set them and
+        audit each actual change, in one transaction. Returns the changes.
+        """
         clean = {name: validate_limit(name, value) for name, value in values.items()}
 
         async def set_limits() -> list[Change]:
@@ -440,8 +466,11 @@ class QuotaService:
         return await self._store.run_transaction(set_member)
 
     async def reset(self, guild_id: int, actor_id: int, user_id: int | None) -> Change:
-        """Forgive today's use of one member (or of everyone): it stops counting towards
-        the daily limits and the cooldown; the month's count and the spend keep it."""
+        """Forgive today's use of one member, or of everyone.
+
+        It stops counting towards the daily limits and the cooldown; the month's count and the spend
+        keep it.
+        """
         day = Window.at(self._clock()).day
 
         async def reset() -> Change:

@@ -41,6 +41,7 @@ class TokenSealer:
         return "<TokenSealer>"
 
     def seal(self, token: str) -> str:
+        """Return ``token`` encrypted (a fresh nonce each time) for the database."""
         nonce = os.urandom(_NONCE_BYTES)
         sealed = nonce + self._aead.encrypt(nonce, token.encode(), _CONTEXT)
         return _VERSION + base64.urlsafe_b64encode(sealed).decode("ascii")

@@ -25,8 +25,10 @@ COMMON_RESOLUTIONS: Final = (
 
 
 def label(resolution: str) -> str:
-    """``"1152:864 (4:3)"`` → ``"1152 × 864 (4:3) · landscape"`` (the shape in the reader's
-    language)."""
+    """Describe a resolution: ``"1152:864"`` → ``"1152 × 864 (4:3) · landscape"``.
+
+    The shape word is in the reader's language.
+    """
     w, h = resolution_size(resolution)
     if w == h:
         shape = pgettext("image shape", "square")
@@ -47,8 +49,8 @@ def search(query: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
     limit = min(limit, MAX_SUGGESTIONS)
     q = query.strip().lower()
     if not q:
-        rest = [r for r in COMMON_RESOLUTIONS if r != DEFAULT_RESOLUTION]
-        return [DEFAULT_RESOLUTION, *rest][:limit]
+        others = [r for r in COMMON_RESOLUTIONS if r != DEFAULT_RESOLUTION]
+        return [DEFAULT_RESOLUTION, *others][:limit]
     words = q.split()
     pool = list(RESOLUTIONS)
     if any(w in _WIDE_WORDS for w in words):

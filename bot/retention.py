@@ -55,6 +55,7 @@ class RetentionTask(PeriodicTask):
         self.last_pruned: int = 0
 
     async def run_once(self) -> int:
+        """Delete the finished jobs past the retention period; return how many."""
         removed = await prune_old_jobs(self._store, self.days, now=self._clock())
         self.last_run = self._clock()
         self.last_pruned = removed

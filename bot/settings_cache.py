@@ -1,5 +1,6 @@
-"""Every server's settings and presets in memory: read with no query, written through the
-store.
+"""Every server's settings and presets in memory.
+
+Read with no query, written through the store.
 
 Answering a command must not wait for the database, so the launch checks (allowed
 channels, blocked words, command switches, provider) and the choice of language for public
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class GuildSettingsCache:
+    """Every server's settings and presets in memory, written through to the store."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
         self._by_guild: dict[int, GuildSettings] = {}
@@ -75,14 +78,17 @@ class GuildSettingsCache:
         return self._presets.get(guild_id, {}).get(" ".join(name.split()).casefold())
 
     async def save_preset(self, guild_id: int, preset: Preset, *, actor_id: int) -> Preset | None:
-        """Save (or replace) a preset; the one it replaced, if any. Raises
-        :class:`bot.store.PresetLimitError` past ``MAX_PRESETS``."""
+        """Save (or replace) a preset; the one it replaced, if any.
+
+        Raises :class:`bot.store.PresetLimitError` past ``MAX_PRESETS``.
+        """
         old = await self._store.save_preset(guild_id, preset, actor_id=actor_id,
                                             limit=MAX_PRESETS)
         await self.refresh_presets(guild_id)
         return old
 
     async def delete_preset(self, guild_id: int, name: str, *, actor_id: int) -> Preset | None:
+        """Delete a preset and refresh the cache; return the deleted one, if any."""
         old = await self._store.delete_preset(guild_id, name, actor_id=actor_id)
         await self.refresh_presets(guild_id)
         return old
@@ -110,22 +116,26 @@ class GuildSettingsCache:
         return current
 
     async def add_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
+        """Allow a channel and refresh the cache; return whether it was new."""
         added = await self._store.add_allowed_channel(guild_id, channel_id)
         await self.refresh(guild_id)
         return added
 
     async def remove_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
+        """Stop allowing a channel and refresh the cache; return whether it was listed."""
         removed = await self._store.remove_allowed_channel(guild_id, channel_id)
         await self.refresh(guild_id)
         return removed
 
     async def add_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
+        """Block phrases and refresh the cache; return those that were new."""
         added = await self._store.add_blocked_words(guild_id, phrases)
         await self.refresh(guild_id)
         return added
 
     async def remove_blocked_words(self, guild_id: int,
                                    phrases: Iterable[str]) -> tuple[str, ...]:
+        """Unblock phrases and refresh the cache; return those that were blocked."""
         removed = await self._store.remove_blocked_words(guild_id, phrases)
         await self.refresh(guild_id)
         return removed

@@ -26,6 +26,7 @@ from bot.jobs import JobRecord, JobStatus
 from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
 from cogs.core.components import JobButton, job_view
 from cogs.core.errors import Refusal, report_error
+from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import (
@@ -121,7 +122,7 @@ class HistoryNav(
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             guild_id = check_history_click(interaction, self.owner, self.target)
-            bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+            bot = bot_of(interaction)
             embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
                                               viewer_is_moderator=is_moderator(interaction))
             await interaction.response.edit_message(content=None, embed=embed, view=view)
@@ -156,9 +157,9 @@ class HistoryDelete(
 
     async def _delete(self, interaction: discord.Interaction) -> None:
         guild_id = check_history_click(interaction, self.owner, self.target)
-        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
-        values = (interaction.data or {}).get("values") or []
-        job_id = str(values[0]) if len(values) == 1 else ""
+        bot = bot_of(interaction)
+        values = selected_values(interaction)
+        job_id = values[0] if len(values) == 1 else ""
         if not re.fullmatch(r"[0-9a-f]{32}", job_id):
             raise Refusal(_("Pick one of the listed jobs."))
         job = await bot.store.get_job(job_id)
@@ -182,12 +183,12 @@ class HistoryDelete(
 
 def check_history_click(interaction: discord.Interaction, owner: int, target: int) -> int:
     """The guild id, after checking that this user may use these history controls."""
-    guild_id_of(interaction)
+    guild_id = guild_id_of(interaction)
     if interaction.user.id != owner:
         raise Refusal(_(NOT_YOUR_BUTTONS))
     if target != owner and not is_moderator(interaction):
         raise Refusal(_(OTHERS_HISTORY))
-    return interaction.guild_id
+    return guild_id
 
 
 async def history_page(
@@ -246,7 +247,7 @@ class HistoryCog(commands.Cog):
                            page=locale_str("Page number (default 1)"))
     async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
                       page: app_commands.Range[int, 1, MAX_PAGE] = 1) -> None:
-        guild_id_of(interaction)
+        guild_id = guild_id_of(interaction)
         if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
             raise Refusal(_("The page must be a whole number from 1 to {limit}.",
                             limit=format_number(MAX_PAGE)))
@@ -254,7 +255,7 @@ class HistoryCog(commands.Cog):
         target = member.id if member is not None else owner
         if target != owner and not is_moderator(interaction):
             raise Refusal(_(OTHERS_HISTORY))
-        embed, view = await history_page(self.bot, interaction.guild_id, owner, target, page,
+        embed, view = await history_page(self.bot, guild_id, owner, target, page,
                                          viewer_is_moderator=is_moderator(interaction))
         if view is None:
             await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -28,6 +28,7 @@ from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
 from cogs.core.errors import Refusal, report_error
+from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.job_actions import NOT_CANCELLABLE
 from cogs.core.languages import SpeaksReaderLocale
 from cogs.core.mentions import user_mention
@@ -155,9 +156,9 @@ class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[A
 
     async def _cancel(self, interaction: discord.Interaction) -> None:
         require_moderator(interaction)
-        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
-        values = (interaction.data or {}).get("values") or []
-        job_id = str(values[0]) if len(values) == 1 else ""
+        bot = bot_of(interaction)
+        values = selected_values(interaction)
+        job_id = values[0] if len(values) == 1 else ""
         if not re.fullmatch(r"[0-9a-f]{32}", job_id):
             raise Refusal(_("Pick one of the listed jobs."))
         job = await bot.store.get_job(job_id)
@@ -200,8 +201,8 @@ class QueueCog(commands.Cog):
                           description=locale_str("This server's unfinished image jobs"))
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
-        guild_id_of(interaction)
-        embed, view = await queue_message(self.bot, interaction.guild_id,
+        guild_id = guild_id_of(interaction)
+        embed, view = await queue_message(self.bot, guild_id,
                                           moderator=is_moderator(interaction),
                                           visible=visibility_for(interaction))
         if view is None:

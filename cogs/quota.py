@@ -72,7 +72,7 @@ def describe_change(change: Change) -> str:
                             member=user_mention(change.user_id))
         return ngettext("forgave {n} image of the server's use today",
                         "forgave {n} images of the server's use today", forgiven)
-    if change.action == "member":
+    if change.action == "member" and change.user_id is not None:
         return _("daily limit of {member}: {old} → {new}", member=user_mention(change.user_id),
                  old=format_value("daily", change.old), new=format_value("daily", change.new))
     return change.describe()

@@ -16,6 +16,7 @@ from bot.i18n import N_, _, format_number
 from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
 from cogs.core.choices import RENDERING_SPEED_CHOICES
 from cogs.core.errors import Refusal, report_error
+from cogs.core.interaction_data import selected_values
 from cogs.core.languages import LocalizedView
 from cogs.core.rendering import truncate
 
@@ -36,8 +37,9 @@ Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTE
 class ResolutionTransformer(app_commands.Transformer):
     """Autocomplete over the 69 resolutions, and strict conversion of whatever arrives."""
 
-    async def autocomplete(self, interaction: discord.Interaction,  # type: ignore[override]
-                           value: str) -> list[app_commands.Choice[str]]:
+    async def autocomplete(self, interaction: discord.Interaction,
+                           value: int | float | str, /,
+                           ) -> list[app_commands.Choice[int | float | str]]:
         return [app_commands.Choice(name=resolutions.label(r), value=r)
                 for r in resolutions.search(str(value))]
 
@@ -94,13 +96,13 @@ class ReframePicker(LocalizedView):
                 options=[discord.SelectOption(label=truncate(name, 100), value=str(i),
                                               default=i == 0)
                          for i, (name, _url) in enumerate(images)])
-            select.callback = self._pick_image  # type: ignore[method-assign]
+            select.callback = self._pick_image  # type: ignore[method-assign]  # discord.py's way
             self.add_item(select)
         res: discord.ui.Select[ReframePicker] = discord.ui.Select(
             placeholder=_("New size (default 1152 × 864, 4:3)"), custom_id="reframe:resolution",
             options=[discord.SelectOption(label=truncate(resolutions.label(r), 100), value=r)
                      for r in resolutions.COMMON_RESOLUTIONS])
-        res.callback = self._pick_resolution  # type: ignore[method-assign]
+        res.callback = self._pick_resolution  # type: ignore[method-assign]  # discord.py's way
         self.add_item(res)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
@@ -108,14 +110,14 @@ class ReframePicker(LocalizedView):
         return interaction.user.id == self._owner_id
 
     async def _pick_image(self, interaction: discord.Interaction) -> None:
-        values = interaction.data.get("values", []) if interaction.data else []
-        index = int(values[0]) if values and str(values[0]).isdigit() else 0
+        values = selected_values(interaction)
+        index = int(values[0]) if values and values[0].isdigit() else 0
         self._chosen = self._images[min(index, len(self._images) - 1)][1]
         await interaction.response.defer()
 
     async def _pick_resolution(self, interaction: discord.Interaction) -> None:
-        values = interaction.data.get("values", []) if interaction.data else []
-        resolution = str(values[0]) if values else DEFAULT_RESOLUTION
+        values = selected_values(interaction)
+        resolution = values[0] if values else DEFAULT_RESOLUTION
         await self._launch(interaction, self._chosen, resolution)
         self.stop()
 

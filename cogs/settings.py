@@ -111,7 +111,7 @@ class SettingsCog(commands.Cog):
 
     # ------------------------------------------------------------------ /settings
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Every /settings subcommand: Manage Server (or Administrator), checked here."""
         require_moderator(interaction)
         return True

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 import yarl
 
-from bot.store.postgres.store import redact_url
+from bot.store.postgres import redact_url
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: Children before parents; a few rows each between tests, so DELETE beats TRUNCATE's

@@ -74,7 +74,7 @@ def kill(bot: IdeogramBot) -> asyncio.Task[Corpse]:
     """Kill ``bot`` now: from this instant its store never answers again; its sessions are
     closed right after. Returns a task that yields the :class:`Corpse`."""
     dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    bot.store._lock = _DeadLock(dead)  # type: ignore[assignment]
+    bot.store._lock = _DeadLock(dead)  # type: ignore[assignment]  # a lock that never opens
     me = asyncio.current_task()
     tasks = {t for t in asyncio.all_tasks() if t is not me and not t.done() and _bots(t)}
 

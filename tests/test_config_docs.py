@@ -152,7 +152,7 @@ def _normalized(name: str) -> str:
 
 def test_the_lock_file_pins_every_dependency_of_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    wanted = {_normalized(re.match(r"[A-Za-z0-9_.\-]+", dep).group(0))  # type: ignore[union-attr]
+    wanted = {_normalized(re.split(r"[^A-Za-z0-9_.\-]", dep, maxsplit=1)[0])
               for dep in project["dependencies"]}
     lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
     pinned = {_normalized(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==", lock, re.M)}

@@ -39,7 +39,7 @@ def ping_bot(bot: commands.Bot | None = None) -> commands.Bot:
     async def on_guild_join(guild: discord.Guild) -> None:
         joined.append(guild.id)
 
-    the_bot.joined = joined  # type: ignore[attr-defined]
+    the_bot.joined = joined  # type: ignore[attr-defined]  # the test's own record
     return the_bot
 
 
@@ -161,8 +161,9 @@ async def test_joining_a_guild_fires_guild_join(fake: FakeDiscord) -> None:
     async with gateway_bot(fake, ping_bot()) as bot:
         new_guild = guild_payload(GUILD_ID + 4 * (1 << 22), name="New Friends")
         await fake.gateway.guild_join(new_guild)
-        await eventually(lambda: bot.joined, what="on_guild_join")  # type: ignore[attr-defined]
-        assert bot.joined == [int(new_guild["id"])]  # type: ignore[attr-defined]
+        joined: list[int] = bot.joined  # type: ignore[attr-defined]  # set by the fixture
+        await eventually(lambda: joined, what="on_guild_join")
+        assert joined == [int(new_guild["id"])]
 
 
 async def test_interactions_need_a_connected_bot(fake: FakeDiscord) -> None:

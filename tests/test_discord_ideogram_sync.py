@@ -1,4 +1,4 @@
-"""/ideogram on the Ideogram-compatible synchronous API (seed 004), end to end: real
+"""/ideogram on the Ideogram-compatible synchronous API, end to end: real
 discord.py dispatch, recorded Discord HTTP, the local server's /ideogram/generate."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""/ideogram's options → the synchronous generate API's request (seed 004): every value."""
+"""/ideogram's options → the Ideogram-compatible synchronous API's request: every value."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_magic_prompt_option() -> None:
     assert magic_prompt_option(True) == "ON"
     assert magic_prompt_option(False) == "OFF"
     with pytest.raises(InvalidInput):
-        magic_prompt_option("yes")  # type: ignore[arg-type]
+        magic_prompt_option("yes")  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_request_sends_only_fields_with_values() -> None:
@@ -141,7 +141,7 @@ def test_stored_payload_round_trips_for_reroll_and_info() -> None:
 def test_invalid_values_are_refused(field: str, value: object) -> None:
     kwargs: dict[str, object] = {"prompt": "p", "seed": 1, field: value}
     with pytest.raises(InvalidInput):
-        IdeogramGenerateInputs(**kwargs)  # type: ignore[arg-type]
+        IdeogramGenerateInputs(**kwargs)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_price_is_the_generate_price() -> None:

@@ -1,4 +1,4 @@
-"""The synchronous generate client (seed 004) against the local server's /ideogram/generate,
+"""The Ideogram-compatible synchronous client against the local server's /ideogram/generate,
 and against scripted answers for what the local server never says."""
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ async def test_every_answer_field_is_validated(body: dict[str, Any]) -> None:
 
 
 async def test_the_seeds_example_answer_is_read() -> None:
-    """Seed 004's own example: two images, the first one's prompt is the revised prompt."""
+    """The API reference's example: two images; the first one's prompt is the revised one."""
     url = "https://ideogram.ai/api/images/direct/8YEpFzHuS-S6xXEGmCsf7g"
     body = {"created": "2000-01-23T04:56:07Z",
             "data": [item(url=url, prompt="A serene tropical beach scene."),

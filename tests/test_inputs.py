@@ -121,7 +121,7 @@ def test_random_seeds_validate() -> None:
 def test_generate_refuses_out_of_range(kwargs: dict[str, object], option: str) -> None:
     args: dict[str, object] = {"prompt": "ok", "seed": 5, **kwargs}
     with pytest.raises(InvalidInput) as info:
-        GenerateInputs(**args)  # type: ignore[arg-type]
+        GenerateInputs(**args)  # type: ignore[arg-type]  # wrong on purpose
     assert info.value.option == option
     assert len(info.value.message) < 200
 
@@ -146,7 +146,7 @@ def test_generate_limits_are_inclusive() -> None:
 def test_reframe_refuses_out_of_range(kwargs: dict[str, object], option: str) -> None:
     args: dict[str, object] = {"image_url": "https://x.test/a.png", "seed": 1, **kwargs}
     with pytest.raises(InvalidInput) as info:
-        ReframeInputs(**args)  # type: ignore[arg-type]
+        ReframeInputs(**args)  # type: ignore[arg-type]  # wrong on purpose
     assert info.value.option == option
 
 

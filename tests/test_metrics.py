@@ -88,7 +88,7 @@ class FakeSync:
 
 
 async def test_provider_calls_are_counted_by_outcome_and_keep_their_kind() -> None:
-    wrapped = metered({"runcomfy": FakePolled(), "ideogram": FakeSync()})  # type: ignore[dict-item]
+    wrapped = metered({"runcomfy": FakePolled(), "ideogram": FakeSync()})  # type: ignore[dict-item]  # fakes
     assert isinstance(wrapped["runcomfy"], MeteredProvider)
     assert not isinstance(wrapped["runcomfy"], SyncProvider)
     assert isinstance(wrapped["ideogram"], MeteredSyncProvider)

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.jobs import JobStatus
+from bot.jobs import JobRecord, JobStatus
 from bot.presets import Preset
 from bot.quota import QuotaDenied
 from bot.quota_service import QuotaService
@@ -76,7 +76,9 @@ async def test_fresh_database_migrates_once_even_from_two_processes_at_once(
     try:
         assert all(isinstance(s, PostgresStore) for s in stores)
         assert [s.schema_version for s in stores] == [pg_migrations.LATEST_VERSION] * 2
-        assert await stores[0].user_version() == pg_migrations.LATEST_VERSION  # type: ignore[attr-defined]
+        first = stores[0]
+        assert isinstance(first, PostgresStore)
+        assert await first.user_version() == pg_migrations.LATEST_VERSION
     finally:
         for store in stores:
             await store.close()
@@ -365,8 +367,8 @@ class TrackerStub:
         self.let_go_of |= job_ids
         self.polled -= job_ids
 
-    async def take_over(self, job: object) -> None:
-        self.taken.append(job.id)  # type: ignore[attr-defined]
+    async def take_over(self, job: JobRecord) -> None:
+        self.taken.append(job.id)
 
 
 async def test_the_lease_keeper_hands_jobs_over_and_lets_lost_ones_go(
@@ -378,8 +380,8 @@ async def test_the_lease_keeper_hands_jobs_over_and_lets_lost_ones_go(
     second.configure_leases(two_shards(1, lease_seconds=0.6))
     job = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
     stalled, survivor = TrackerStub({job.id}), TrackerStub()
-    first_keeper = LeaseKeeper(first, stalled)  # type: ignore[arg-type]
-    second_keeper = LeaseKeeper(second, survivor)  # type: ignore[arg-type]
+    first_keeper = LeaseKeeper(first, stalled)  # type: ignore[arg-type]  # a stub tracker
+    second_keeper = LeaseKeeper(second, survivor)  # type: ignore[arg-type]  # a stub tracker
     assert await first_keeper.run_once() == 0 and not stalled.let_go_of  # renewed, kept
     assert await second_keeper.run_once() == 0  # held by a live process
     await asyncio.sleep(0.65)  # the first stalls past its lease
@@ -394,7 +396,7 @@ async def test_sqlite_needs_no_lease_keeper(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "one.db") as store:
         assert not store.leases_enabled
         stub = TrackerStub({"x"})
-        assert await LeaseKeeper(store, stub).run_once() == 0  # type: ignore[arg-type]
+        assert await LeaseKeeper(store, stub).run_once() == 0  # type: ignore[arg-type]  # a stub tracker
         assert stub.polled == {"x"} and await store.claim_unfinished_jobs() == []
 
 

@@ -34,7 +34,7 @@ def test_the_suffix_counts_against_the_prompt_limit() -> None:
 ])
 def test_bad_presets_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):
-        make_preset("ok", **kwargs)  # type: ignore[arg-type]
+        make_preset("ok", **kwargs)  # type: ignore[arg-type]  # wrong on purpose
 
 
 @pytest.mark.parametrize("name", ["", " ", "x" * 33, "bad\x07name", 5])

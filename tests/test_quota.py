@@ -9,6 +9,7 @@ import random
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,8 +44,9 @@ class Clock:
         self.now = when.timestamp()
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
+        second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def job(user_id: int = 3, guild_id: int = GUILD, prompt: str = "a lighthouse") -> JobRecord:
@@ -282,9 +284,9 @@ async def test_callers_that_give_up_leave_nothing_reserved(store: Store) -> None
         """Every third caller gives up just after its reservation was written, before the
         batch commits: the reservation must not stay."""
 
-        async def _decide(self, request: object, *when: object) -> object:
-            outcome = await super()._decide(request, *when)  # type: ignore[arg-type]
-            job_id = request.job.id  # type: ignore[attr-defined]
+        async def _decide(self, request: Any, *when: Any) -> Any:
+            outcome = await super()._decide(request, *when)
+            job_id = request.job.id
             if list(tasks).index(job_id) % 3 == 0:
                 tasks[job_id].cancel()
             return outcome
@@ -315,8 +317,8 @@ async def test_a_store_failure_fails_the_batch_and_records_nothing(tmp_path: Pat
     assert all(type(r).__name__ == "StoreError" for r in results)
 
 
-def _rounded(rows: list[tuple[object, ...]]) -> set[tuple[object, ...]]:
-    return {(int(g), int(u), str(p), int(n), round(float(a), 6), round(float(b), 6))  # type: ignore[arg-type]
+def _rounded(rows: list[tuple[Any, ...]]) -> set[tuple[object, ...]]:
+    return {(int(g), int(u), str(p), int(n), round(float(a), 6), round(float(b), 6))
             for g, u, p, n, a, b in rows}
 
 

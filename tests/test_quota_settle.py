@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -57,11 +58,11 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyCli
         yield c
 
 
-async def wired(store: Store, client: RunComfyClient, **config: object
+async def wired(store: Store, client: RunComfyClient, **config: Any
                 ) -> tuple[QuotaService, JobTracker, Ends]:
     quota = QuotaService(store)
     tracker = JobTracker(store, {"local": client},
-                         config=TrackerConfig(polling=FAST_POLLING, **config))  # type: ignore[arg-type]
+                         config=TrackerConfig(polling=FAST_POLLING, **config))
     ends = Ends()
     tracker.add_listener(quota)
     tracker.add_listener(ends)

@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import socket
+from typing import Any
 
 import httpx
 import pytest
@@ -49,10 +50,10 @@ async def download(url: str) -> bytes:
         return response.content
 
 
-def client_for(server: LocalRunComfyServer, *, token: str = TOKEN, **kwargs: object
+def client_for(server: LocalRunComfyServer, *, token: str = TOKEN, **kwargs: Any
                ) -> RunComfyClient:
     return RunComfyClient(token=token, base_url=server.base_url,
-                          retry=kwargs.pop("retry", FAST_RETRY), **kwargs)  # type: ignore[arg-type]
+                          retry=kwargs.pop("retry", FAST_RETRY), **kwargs)
 
 
 async def wait_state(client: RunComfyClient, request_id: str, state: RemoteState,

@@ -29,8 +29,8 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyCli
         yield c
 
 
-def tracker_for(store: Store, client: RunComfyClient, **config: object) -> JobTracker:
-    cfg = TrackerConfig(polling=FAST_POLLING, **config)  # type: ignore[arg-type]
+def tracker_for(store: Store, client: RunComfyClient, **config: Any) -> JobTracker:
+    cfg = TrackerConfig(polling=FAST_POLLING, **config)
     return JobTracker(store, {"local": client}, config=cfg)
 
 

@@ -1,4 +1,4 @@
-"""The tracker running a synchronous provider (seed 004's API) as a task it owns: the same
+"""The tracker running a synchronous provider as a task it owns: the same
 events, time limits, cancellation, quota settlement and restart rules as a polled job."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -39,15 +40,21 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[IdeogramCli
         yield c
 
 
-def wired(store: Store, client: IdeogramClient, **config: object
+def wired(store: Store, client: IdeogramClient, **config: Any
           ) -> tuple[JobTracker, QuotaService, Recorder]:
     tracker = JobTracker(store, {"ideogram": client},
-                         config=TrackerConfig(polling=FAST_POLLING, **config))  # type: ignore[arg-type]
+                         config=TrackerConfig(polling=FAST_POLLING, **config))
     quota = QuotaService(store)
     recorder = Recorder(store)
     tracker.add_listener(quota)
     tracker.add_listener(recorder)
     return tracker, quota, recorder
+
+
+async def status_of(store: Store, job_id: str) -> JobStatus:
+    job = await store.get_job(job_id)
+    assert job is not None, job_id
+    return job.status
 
 
 async def reservation_state(database_url: str, job_id: str) -> str:
@@ -147,13 +154,13 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
             for job in (first, second, third):
                 await tracker.submit(job)
             await asyncio.sleep(0.1)
-            assert (await store.get_job(first.id)).status is JobStatus.RUNNING  # type: ignore[union-attr]
-            assert (await store.get_job(second.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+            assert await status_of(store, first.id) is JobStatus.RUNNING
+            assert await status_of(store, second.id) is JobStatus.QUEUED
             assert await tracker.cancel(second.id) is CancelOutcome.CANCELLED
             assert await tracker.cancel(first.id) is CancelOutcome.NOT_CANCELLABLE
             await recorder.wait_terminal(first.id)
             await asyncio.sleep(0.05)
-            assert (await store.get_job(third.id)).status is JobStatus.RUNNING  # type: ignore[union-attr]
+            assert await status_of(store, third.id) is JobStatus.RUNNING
         finally:
             await tracker.stop()
         assert recorder.statuses(second.id) == [JobStatus.QUEUED, JobStatus.CANCELLED]

@@ -52,26 +52,34 @@ Key = tuple[str | None, str | tuple[str, ...]]
 
 
 def template_path() -> Path:
+    """Return the path of the message template (``.pot``)."""
     return LOCALE_DIR / f"{DOMAIN}.pot"
 
 
 def po_path(locale: str) -> Path:
+    """Return the path of one language's catalog (``.po``)."""
     return LOCALE_DIR / catalog_name(locale) / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def mo_path(locale: str) -> Path:
+    """Return the path of one language's compiled catalog (``.mo``)."""
     return po_path(locale).with_suffix(".mo")
 
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
+    """The messages found in the code, and Babel's warnings about them."""
+
     catalog: Catalog
     warnings: tuple[str, ...]
 
 
 def extract(root: Path = SOURCE_ROOT) -> Extraction:
-    """Every marked message in the code, as a template catalog (and Babel's warnings, e.g.
-    an f-string given to ``_``, which cannot be translated)."""
+    """Extract every marked message of the code.
+
+    Every marked message in the code, as a template catalog (and Babel's warnings, e.g.
+    an f-string given to ``_``, which cannot be translated).
+    """
     catalog = Catalog(project=PROJECT, domain=DOMAIN, header_comment=HEADER_COMMENT,
                       fuzzy=False)
     stderr = io.StringIO()
@@ -88,7 +96,19 @@ def extract(root: Path = SOURCE_ROOT) -> Extraction:
 
 def messages(catalog: Catalog) -> dict[Key, Message]:
     """The catalog's messages by (context, id), without the header."""
-    return {(m.context, m.id): m for m in catalog if m.id}
+    return {(m.context, _key_id(m.id)): m for m in catalog if m.id}
+
+
+def _forms(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A message's id or translation as a tuple of its forms (one unless plural)."""
+    if text is None:
+        return ()
+    return (text,) if isinstance(text, str) else tuple(text)
+
+
+def _key_id(msgid: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]:
+    """A message id made hashable: Babel may hold a plural's forms in a list."""
+    return msgid if isinstance(msgid, str) else tuple(msgid)
 
 
 def _serialize_po(catalog: Catalog) -> bytes:
@@ -120,19 +140,24 @@ def _write_if_changed(path: Path, data: bytes, *, ignore_dates: bool) -> bool:
 
 
 def read_catalog(path: Path, locale: str | None = None) -> Catalog:
+    """Read a ``.po`` or ``.pot`` file."""
     with path.open("rb") as file:
         return read_po(file, locale=catalog_name(locale) if locale else None, domain=DOMAIN)
 
 
 def write_template(extraction: Extraction) -> bool:
+    """Write the template if its messages changed; return whether it did."""
     return _write_if_changed(template_path(), _serialize_po(extraction.catalog),
                              ignore_dates=True)
 
 
 def update_catalogs(extraction: Extraction,
                     locales: Iterable[str] = TRANSLATED_LOCALES) -> list[Path]:
-    """Merge the template into each language's .po: new messages come in untranslated
-    (or fuzzy, guessed from a similar old one), removed ones go. Returns the files written."""
+    """Merge the template into each language's catalog.
+
+    New messages come in untranslated (or fuzzy, guessed from a similar old one); removed
+    ones go. Returns the files written.
+    """
     written: list[Path] = []
     for locale in locales:
         path = po_path(locale)
@@ -161,9 +186,7 @@ def compile_catalogs(locales: Iterable[str] = TRANSLATED_LOCALES) -> list[Path]:
 
 def _texts(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(source texts, translated texts) of a message, plural forms included."""
-    sources = message.id if isinstance(message.id, tuple) else (message.id,)
-    translated = message.string if isinstance(message.string, tuple) else (message.string,)
-    return tuple(sources), tuple(translated or ())
+    return _forms(message.id), _forms(message.string)
 
 
 def _label(key: Key) -> str:
@@ -210,8 +233,11 @@ def catalog_problems(locale: str, template: Catalog) -> list[str]:
 
 
 def check(locales: Sequence[str] = TRANSLATED_LOCALES) -> list[str]:
-    """Everything out of step: Babel's warnings, a stale template, and each catalog's
-    problems (empty when all is well)."""
+    """Return every problem of the catalogs (empty when all is well).
+
+    Everything out of step: Babel's warnings, a stale template, and each catalog's
+    problems (empty when all is well).
+    """
     extraction = extract()
     problems = [f"extract: {warning}" for warning in extraction.warnings]
     pot = template_path()
@@ -224,6 +250,7 @@ def check(locales: Sequence[str] = TRANSLATED_LOCALES) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one catalog command: extract, update, compile or check."""
     parser = argparse.ArgumentParser(prog="python -m bot.i18n.catalogs",
                                      description="Manage the bot's message catalogs (Babel).")
     parser.add_argument("command", choices=("extract", "update", "compile", "check"))

@@ -1,5 +1,8 @@
-"""Numbers, money and lists written the reader's way, with Babel: ``1,234`` / ``1.234``,
-``$0.08`` / ``US$ 0,08`` / ``0,08 USD``, ``A, B and C`` / ``A, B e C``."""
+"""Numbers, money and lists written the reader's way.
+
+With Babel: ``1,234`` / ``1.234``, ``$0.08`` / ``US$ 0,08`` / ``0,08 USD``, ``A, B and C`` / ``A, B
+e C``.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,11 @@ def format_number(value: int | float | Decimal, *, digits: int | None = None) ->
 
 
 def format_cost(usd: int | float | Decimal, *, digits: int = 2) -> str:
-    """A cost in US dollars with ``digits`` decimals, the reader's way: ``$0.08`` (en),
-    ``US$ 0,08`` (pt-BR), ``0,08 USD`` (it)."""
+    """Return a cost in US dollars written the reader's way.
+
+    A cost in US dollars with ``digits`` decimals, the reader's way: ``$0.08`` (en),
+    ``US$ 0,08`` (pt-BR), ``0,08 USD`` (it).
+    """
     locale = babel_locale(current_locale())
     pattern = locale.currency_formats["standard"].pattern.split(";")[0]
     fraction = "0." + "0" * digits if digits > 0 else "0"
@@ -42,8 +48,11 @@ def format_list(items: Sequence[str]) -> str:
 
 
 class LocalNumber:
-    """A number written the reader's way when it is shown (for a :class:`LazyText`'s
-    parameters, made before anyone knows who will read them)."""
+    """A number that is written the reader's way only when it is shown.
+
+    A number written the reader's way when it is shown (for a :class:`LazyText`'s
+    parameters, made before anyone knows who will read them).
+    """
 
     __slots__ = ("digits", "value")
 

@@ -27,9 +27,12 @@ LOCALE_NAMES: Final[dict[str, str]] = {
 
 
 def supported_locale(code: object) -> str | None:
-    """The bot's language for a Discord locale (``en-US``, ``en-GB`` → ``en``; ``pt-BR``;
+    """Return the bot's language for a Discord locale, or None.
+
+    The bot's language for a Discord locale (``en-US``, ``en-GB`` → ``en``; ``pt-BR``;
     ``it``), or None when the bot does not speak it (``pt-PT`` included: it is not
-    Brazilian Portuguese). Anything that is not a locale code is None too."""
+    Brazilian Portuguese). Anything that is not a locale code is None too.
+    """
     if not isinstance(code, str):
         code = getattr(code, "value", None)
         if not isinstance(code, str):
@@ -46,8 +49,11 @@ def supported_locale(code: object) -> str | None:
 
 
 def reader_locale(code: object) -> str:
-    """The language to answer a reader whose Discord locale is ``code``: the one the bot
-    speaks, else English."""
+    """Return the language to answer a reader in (English by default).
+
+    The language to answer a reader whose Discord locale is ``code``: the one the bot
+    speaks, else English.
+    """
     return supported_locale(code) or DEFAULT_LOCALE
 
 

@@ -83,8 +83,11 @@ def _(message: str, /, **params: object) -> str:
 
 
 def ngettext(singular: str, plural: str, n: int, /, **params: object) -> str:
-    """The singular or a plural form for ``n``, in the reader's language; ``{n}`` is ``n``
-    written the reader's way (``1,000`` / ``1.000``)."""
+    """Return the singular or plural form for ``n`` in the reader's language.
+
+    The singular or a plural form for ``n``, in the reader's language; ``{n}`` is ``n``
+    written the reader's way (``1,000`` / ``1.000``).
+    """
     chosen = translations(current_locale()).ngettext(singular, plural, n)
     source = singular if n == 1 else plural
     return _fill(chosen, source, {"n": format_number(n), **params})
@@ -101,8 +104,11 @@ def N_(message: str, /) -> str:
 
 
 class LazyText:
-    """A message translated when it is read (``str(text)``), not when it is made; with
-    ``plural`` and ``n``, the form for ``n`` (as :func:`ngettext`)."""
+    """A message translated when it is read, not when it is made.
+
+    ``str(text)`` translates it. With ``plural`` and ``n``, it is the form for ``n`` (as
+    :func:`ngettext`).
+    """
 
     __slots__ = ("message", "n", "params", "plural")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import Final
+from typing import Final, TypeAlias
 
 import jsonschema
 
@@ -15,6 +15,11 @@ SCHEMA_FILES: Final[Mapping[str, str]] = {
     GENERATE_MODEL: "ideogram-v2-generate.input.schema.json",
     REFRAME_MODEL: "ideogram-v3-reframe.input.schema.json",
 }
+
+#: A decoded JSON document, as the validators take it.
+JsonValue: TypeAlias = (
+    str | int | float | bool | Mapping[str, "JsonValue"] | Sequence["JsonValue"] | None
+)
 
 
 def load_validators() -> dict[str, jsonschema.protocols.Validator]:
@@ -29,7 +34,7 @@ def load_validators() -> dict[str, jsonschema.protocols.Validator]:
     return validators
 
 
-def schema_error(validator: jsonschema.protocols.Validator, body: object) -> str | None:
+def schema_error(validator: jsonschema.protocols.Validator, body: JsonValue) -> str | None:
     """The most relevant schema error as ``"<path>: <message>"``, or None when valid."""
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:

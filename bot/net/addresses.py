@@ -49,8 +49,11 @@ class AllowList:
 
     @classmethod
     def of(cls, items: Iterable[str]) -> AllowList:
-        """From base URLs (``http://127.0.0.1:8787``) or ``host[:port]`` strings; a missing
-        port means the default ports (80 and 443). Empty items are skipped."""
+        """Return the allow list of the given hosts and ports.
+
+        From base URLs (``http://127.0.0.1:8787``) or ``host[:port]`` strings; a missing
+        port means the default ports (80 and 443). Empty items are skipped.
+        """
         entries: set[tuple[str, int]] = set()
         for item in items:
             text = item.strip()
@@ -69,6 +72,7 @@ class AllowList:
         return cls(frozenset(entries))
 
     def allows(self, url: URL) -> bool:
+        """Whether ``url``'s host and port are on the list."""
         host = (url.host or "").lower()
         port = url.port or DEFAULT_PORTS.get(url.scheme, 0)
         return (host, port) in self.entries

@@ -35,8 +35,11 @@ class _Inflater:
                       else None)
 
     def feed(self, chunk: bytes, room: int) -> bytes:
-        """Decode ``chunk``; at most ``room + 1`` bytes come out (one past the cap is enough
-        to know it is exceeded)."""
+        """Decode one compressed chunk, stopping just past the size cap.
+
+        Decode ``chunk``; at most ``room + 1`` bytes come out (one past the cap is enough
+        to know it is exceeded).
+        """
         if self._zlib is None:
             return chunk[: room + 1]
         if self._zlib.eof:  # trailing bytes after the stream's end are ignored

@@ -22,7 +22,7 @@ import errno
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -40,6 +40,10 @@ REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 USER_AGENT: Final = "ideogram-discord-bot/0.1"
 
 
+#: What aiohttp hands a ``socket_factory``: one entry of ``getaddrinfo``.
+AddrInfo: TypeAlias = tuple[int, int, int, str, tuple[Any, ...]]
+
+
 class FetchFailed(Exception):
     """A download was refused or failed. ``str`` is for the log; users see FETCH_FAILED."""
 
@@ -48,17 +52,19 @@ class AddressRefused(OSError):
     """A connection to a non-public address was refused before it was made."""
 
 
-def guarded_socket(addr_info: tuple[object, ...]) -> socket.socket:
-    """aiohttp's ``socket_factory``: a socket only for a public destination address."""
+def guarded_socket(addr_info: AddrInfo) -> socket.socket:
+    """Aiohttp's ``socket_factory``: a socket only for a public destination address."""
     family, kind, proto, _, address = addr_info
     host = str(address[0]) if isinstance(address, tuple) and address else ""
     if not is_public_address(host):
         raise AddressRefused(errno.EACCES, f"refused to connect to non-public address {host}")
-    return socket.socket(family=family, type=kind, proto=proto)  # type: ignore[arg-type]
+    return socket.socket(family=family, type=kind, proto=proto)
 
 
 @dataclass(frozen=True, slots=True)
 class Download:
+    """A finished download: its bytes, content type and final URL."""
+
     data: bytes
     content_type: str
     url: str  # after redirects
@@ -77,9 +83,12 @@ def _web_url(text: str) -> URL:
 
 
 class SafeFetcher:
-    """Owns two aiohttp sessions: a guarded one for the world, a plain one for the
+    """Downloads from the world through guarded sessions, and from providers directly.
+
+    Owns two aiohttp sessions: a guarded one for the world, a plain one for the
     allow-listed provider hosts. Created lazily on the running loop; close with
-    :meth:`aclose`."""
+    :meth:`aclose`.
+    """
 
     def __init__(self, *, allow: AllowList | None = None, max_redirects: int = 5,
                  connect_timeout: float = 10.0, read_timeout: float = 30.0,
@@ -149,6 +158,7 @@ class SafeFetcher:
             raise FetchFailed(f"{type(exc).__name__}: {exc}"[:300]) from None
 
     async def aclose(self) -> None:
+        """Close the HTTP sessions (a new download opens them again)."""
         for session in (self._guarded, self._trusted):
             if session is not None and not session.closed:
                 await session.close()

@@ -26,8 +26,11 @@ STATUS_WORDS_REMEMBERED: Final = 64
 
 
 def json_body(content: bytes) -> object:
-    """The parsed JSON, or None when the body is not JSON (or nests beyond Python's
-    recursion limit)."""
+    """Return the parsed JSON body, or None when it is not JSON.
+
+    The parsed JSON, or None when the body is not JSON (or nests beyond Python's
+    recursion limit).
+    """
     try:
         return json.loads(content)
     except (ValueError, RecursionError):
@@ -36,8 +39,11 @@ def json_body(content: bytes) -> object:
 
 @contextlib.contextmanager
 def reading(what: str, error: type[ProviderError] = MalformedResponse) -> Iterator[None]:
-    """Turn any exception raised while reading ``what`` into ``error`` (a ProviderError
-    passes through unchanged)."""
+    """Turn any failure to read a provider's answer into a provider error.
+
+    Turn any exception raised while reading ``what`` into ``error`` (a ProviderError
+    passes through unchanged).
+    """
     try:
         yield
     except ProviderError:

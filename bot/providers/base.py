@@ -4,7 +4,7 @@ Two kinds of backend:
 
 - :class:`Provider` (RunComfy) accepts a job at once and is polled: submit, status,
   result, cancel.
-- :class:`SyncProvider` (the Ideogram-compatible API of seed 004) makes the image in one
+- :class:`SyncProvider` (the Ideogram-compatible synchronous API) makes the image in one
   long call. The tracker runs that call as a task it owns, so a job still goes
   queued → in progress → done, with the same time limits, events and quota settlement.
 
@@ -24,15 +24,20 @@ from bot.providers.types import CancelOutcome, RequestResult, RequestStatus, Sub
 class Provider(Protocol):
     """An image backend. RunComfy submits and is polled; every call may raise ProviderError."""
 
-    async def submit(self, model: str, inputs: Mapping[str, Any]) -> SubmitReceipt: ...
+    async def submit(self, model: str, inputs: Mapping[str, Any]) -> SubmitReceipt:
+        """Queue a job; return its request id (never resend once this returned or failed late)."""
 
-    async def status(self, request_id: str) -> RequestStatus: ...
+    async def status(self, request_id: str) -> RequestStatus:
+        """Return where a request is (queued, running or ended)."""
 
-    async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult: ...
+    async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult:
+        """Return a request's outcome: its images, or why it failed."""
 
-    async def cancel(self, request_id: str) -> CancelOutcome: ...
+    async def cancel(self, request_id: str) -> CancelOutcome:
+        """Ask the provider to cancel a request; say whether it did."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the client's connections."""
 
 
 @runtime_checkable
@@ -45,9 +50,11 @@ class SyncProvider(Protocol):
     second charge.
     """
 
-    async def generate(self, model: str, inputs: Mapping[str, Any]) -> RequestResult: ...
+    async def generate(self, model: str, inputs: Mapping[str, Any]) -> RequestResult:
+        """Make the image in one call; return the result."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the client's connections."""
 
 
 AnyProvider = Provider | SyncProvider

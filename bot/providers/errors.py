@@ -43,6 +43,8 @@ class ProviderError(Exception):
 
 
 class AuthenticationError(ProviderError):
+    """The provider refused the bot's credentials (401/403)."""
+
     code = "provider_token_refused"
     user_message = N_(
         "The bot's image-service token was refused. Ask the bot's owner to check "
@@ -51,7 +53,7 @@ class AuthenticationError(ProviderError):
 
 
 class IdeogramKeyRefused(AuthenticationError):
-    """The synchronous generate API (seed 004) refused the key (401/403)."""
+    """The Ideogram-compatible synchronous API refused the key (401/403)."""
 
     code = "ideogram_key_refused"
     user_message = N_(
@@ -61,6 +63,8 @@ class IdeogramKeyRefused(AuthenticationError):
 
 
 class InsufficientBalance(ProviderError):
+    """The provider's account has no credit left (402)."""
+
     code = "insufficient_balance"
     user_message = N_(
         "The bot's image-service account is out of credit. Ask the bot's owner to top it up."
@@ -76,11 +80,15 @@ class InputRejected(ProviderError):
 
 
 class RequestNotFound(ProviderError):
+    """The provider does not know the request id (404)."""
+
     code = "request_not_found"
     user_message = N_("The image service no longer knows this job (it may have expired).")
 
 
 class RateLimited(ProviderError):
+    """The provider asked to slow down (429); ``retry_after`` says for how long."""
+
     code = "rate_limited"
     user_message = N_("The image service is busy right now. Please try again in a minute.")
     retryable = True
@@ -92,6 +100,8 @@ class RateLimited(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
+    """The provider cannot be reached or failed (5xx, timeouts, connection errors)."""
+
     code = "provider_unavailable"
     user_message = N_("The image service is unavailable right now. Please try again shortly.")
     retryable = True
@@ -104,22 +114,26 @@ SERVICE_FAILED = N_("The image service failed. Please try again shortly.")
 
 
 class ServiceFailure(ProviderUnavailable):
-    """A 5xx that carried the provider's own explanation (e.g. seed 004's error envelope)."""
+    """A 5xx that carried the provider's own explanation (the synchronous API's envelope)."""
 
     code = "service_failure"
 
     @property
     def params(self) -> dict[str, object]:
+        """The status code, for the message in the reader's language."""
         return {"status": self.status_code} if self.status_code else {}
 
     @property
-    def user_message(self) -> str:  # type: ignore[override]
+    def user_message(self) -> str:  # type: ignore[override]  # the base has a class attribute
+        """The message, with the status code when there is one."""
         if self.status_code:
             return SERVICE_FAILED_WITH_STATUS.format(status=self.status_code)
         return SERVICE_FAILED
 
 
 class MalformedResponse(ProviderError):
+    """The provider's answer could not be read (not JSON, or not the expected shape)."""
+
     code = "malformed_response"
     user_message = N_(
         "The image service sent an answer the bot could not read. Please try again.")
@@ -149,12 +163,15 @@ _BY_CODE: dict[str, type[ProviderError]] = {
 
 
 def provider_error_text(code: str, params: Mapping[str, object] | None = None) -> str | None:
-    """The text of a provider error ``code`` (with its ``params``) in the reader's
-    language; None for a code that is not a provider error's."""
+    """Return the text of a provider error code in the reader's language.
+
+    The text of a provider error ``code`` (with its ``params``) in the reader's
+    language; None for a code that is not a provider error's.
+    """
     if code == ServiceFailure.code:
         status = (params or {}).get("status")
         return _(SERVICE_FAILED_WITH_STATUS, status=status) if status else _(SERVICE_FAILED)
     found = _BY_CODE.get(code)
     if found is None:
         return None
-    return _(found.user_message)  # type: ignore[arg-type]
+    return _(found.user_message)

@@ -1,4 +1,4 @@
-"""Client of the Ideogram-compatible synchronous generate API (seed 004).
+"""Client of the Ideogram-compatible synchronous generate API.
 
 ``POST {base}{path}`` (path ``/ideogram/generate`` by default) with
 ``{"image_request": {...}}`` answers, tens of seconds later, with
@@ -79,8 +79,11 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _message(body: object, depth: int = 0) -> str:
-    """The provider's explanation from the seed's envelope, ``{"error": ...}`` or ``detail``
-    (for the log)."""
+    """Return the provider's own explanation of an error, for the log.
+
+    The provider's explanation from the seed's envelope, ``{"error": ...}`` or ``detail``
+    (for the log).
+    """
     if not isinstance(body, Mapping) or depth > 3:
         return ""
     for key in ("message", "error", "detail"):
@@ -118,8 +121,11 @@ def _is_error_body(body: Mapping[str, Any]) -> bool:
 
 def error_for(status: int, body: object, *, retry_after: float | None = None,
               secret: str = "") -> ProviderError:
-    """The typed error for an error answer (``status``: HTTP status, or the envelope's code
-    when the HTTP status was 2xx). A ``secret`` the provider echoed is blanked out."""
+    """Return the typed error for an error answer of the synchronous API.
+
+    The typed error for an error answer (``status``: HTTP status, or the envelope's code
+    when the HTTP status was 2xx). A ``secret`` the provider echoed is blanked out.
+    """
     detail = redact(_message(body), [secret])
     if status in (401, 403):
         return IdeogramKeyRefused(detail, status_code=status)
@@ -263,6 +269,7 @@ class IdeogramClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the client's connections."""
         await self._http.aclose()
 
     async def generate(self, model: str, inputs: Mapping[str, Any]) -> RequestResult:

@@ -1,5 +1,8 @@
-"""Blanking credentials out of text a provider sent back before it is logged, stored or
-shown (a provider may echo the request's ``Authorization`` header in its error text)."""
+"""Blanking credentials out of text a provider sent back.
+
+Before it is logged, stored or shown (a provider may echo the request's ``Authorization`` header in
+its error text).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,11 @@ _LABELLED: Final = re.compile(
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every given secret (as is or URL-encoded) and every labelled credential
-    replaced by ``[redacted]``."""
+    """Return ``text`` with every credential replaced by ``[redacted]``.
+
+    ``text`` with every given secret (as is or URL-encoded) and every labelled credential
+    replaced by ``[redacted]``.
+    """
     for secret in secrets:
         if secret:
             for form in {secret, quote(secret, safe=""), quote_plus(secret)}:

@@ -78,8 +78,11 @@ _ERROR_CODES: Final[Mapping[int, type[ProviderError]]] = {
 
 
 def parse_state(raw: object) -> RemoteState:
-    """Map a provider status word; an unknown word is logged (once while it is among the
-    last few remembered) and means still running."""
+    """Return the state a provider status word means.
+
+    Map a provider status word; an unknown word is logged (once while it is among the
+    last few remembered) and means still running.
+    """
     word = raw[:40].strip().lower() if isinstance(raw, str) else ""
     state = _STATUS_WORDS.get(word)
     if state is None:
@@ -189,7 +192,9 @@ def _detail(body: object, depth: int = 0) -> str:
 def error_for_response(response: httpx.Response, body: object,
                        secret: str = "") -> ProviderError:
     """The typed error for a non-2xx answer (or a 2xx answer carrying ``error_code``).
-    A ``secret`` the provider echoed is blanked out of the detail."""
+
+    A ``secret`` the provider echoed is blanked out of the detail.
+    """
     code = response.status_code
     detail = redact(_detail(body), [secret])
     error_code = body.get("error_code") if isinstance(body, Mapping) else None
@@ -257,11 +262,13 @@ class RunComfyClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the client's connections."""
         await self._http.aclose()
 
     # ------------------------------------------------------------------ public calls
 
     async def submit(self, model: str, inputs: ModelInputs | Mapping[str, Any]) -> SubmitReceipt:
+        """POST the inputs to RunComfy's model API; return the request id it gave."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}")
         payload = dict(inputs) if isinstance(inputs, Mapping) else inputs.to_payload()
@@ -279,6 +286,7 @@ class RunComfyClient:
             )
 
     async def status(self, request_id: str) -> RequestStatus:
+        """GET a request's status from RunComfy."""
         body = await self._call("GET", f"/v1/requests/{self._check_id(request_id)}/status")
         with reading("status"):
             state = parse_state(body.get("status"))
@@ -293,6 +301,7 @@ class RunComfyClient:
             )
 
     async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult:
+        """GET a request's result (its image URLs, and its cost when asked) from RunComfy."""
         params = {"include_cost": "true"} if include_cost else None
         body = await self._call(
             "GET", f"/v1/requests/{self._check_id(request_id)}/result", params=params
@@ -314,6 +323,7 @@ class RunComfyClient:
             )
 
     async def cancel(self, request_id: str) -> CancelOutcome:
+        """Ask RunComfy to cancel a request; return whether it was still cancellable."""
         body = await self._call("POST", f"/v1/requests/{self._check_id(request_id)}/cancel")
         with reading("cancel"):
             outcome = _scalar(body.get("outcome", body.get("status", "")), 40).lower()

@@ -59,6 +59,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through aiohttp and return httpx's response, body read and capped."""
         session = self._get_session()
         headers = [(k, v) for k, v in request.headers.multi_items()
                    if k.lower() not in ("host", "content-length", "transfer-encoding",
@@ -100,5 +101,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                                      request=request) from None
 
     async def aclose(self) -> None:
+        """Close the aiohttp session."""
         if self._session is not None and not self._session.closed:
             await self._session.close()

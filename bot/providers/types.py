@@ -19,16 +19,21 @@ class RemoteState(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Whether the request has ended."""
         return self in (RemoteState.COMPLETED, RemoteState.FAILED, RemoteState.CANCELLED)
 
 
 class CancelOutcome(enum.StrEnum):
+    """What a cancel request achieved."""
+
     CANCELLED = "cancelled"
     NOT_CANCELLABLE = "not_cancellable"
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitReceipt:
+    """What the provider answered to a submit: the request id and its URLs."""
+
     request_id: str
     status_url: str | None = None
     result_url: str | None = None
@@ -37,6 +42,8 @@ class SubmitReceipt:
 
 @dataclass(frozen=True, slots=True)
 class RequestStatus:
+    """A request's status as the provider reported it."""
+
     request_id: str
     state: RemoteState
     raw_status: str
@@ -49,6 +56,8 @@ class RequestStatus:
 
 @dataclass(frozen=True, slots=True)
 class RequestResult:
+    """A request's outcome: its images (and cost), or its error."""
+
     request_id: str
     state: RemoteState
     raw_status: str

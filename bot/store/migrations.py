@@ -15,6 +15,8 @@ from bot.store import error_codes_migration, sql
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One step of the schema: its statements, which end by setting ``version``."""
+
     version: int
     name: str
     statements: tuple[str, ...]

@@ -13,8 +13,8 @@ or, equivalently, ``async with await Store.open(url) as store: ...``.
 One aiosqlite connection in autocommit mode (``isolation_level=None``) serves the whole
 process. Every use of it — a single statement or an explicit transaction — holds
 ``self._lock``, so coroutines never see each other's half-done transactions and never
-interleave ``BEGIN``\\s. The task that holds the lock may call store methods again (and
-open nested ``transaction()``\\s, run as SAVEPOINTs): ownership is per asyncio task, so
+interleave ``BEGIN`` statements. The task that holds the lock may call store methods again (and
+open nested ``transaction()`` calls, run as SAVEPOINTs): ownership is per asyncio task, so
 a transaction body must not hand store work to *other* tasks and wait for them.
 """
 
@@ -52,9 +52,11 @@ __all__ = ["GuildSettings", "JobNotFoundError", "SqliteStore", "StoreBusyError",
 
 
 def _make_private(path: Path) -> None:
-    """Create the database file readable by its owner only (0600) before SQLite opens it;
-    SQLite gives its -wal and -shm files the database file's mode. An existing file (and
-    its -wal/-shm) is tightened to 0600 too."""
+    """Create the database file readable by its owner only (0600).
+
+    Before SQLite opens it; SQLite gives its -wal and -shm files the database file's mode. An
+    existing file (and its -wal/-shm) is tightened to 0600 too.
+    """
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     os.close(fd)
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -109,8 +111,10 @@ def parse_database_url(url: str | os.PathLike[str]) -> str:
 
 
 class SqliteStore(Store):
-    """Jobs, guild settings and quotas in one SQLite file, for one process. Open it with
-    ``await Store.open("sqlite:///…")`` (or ``SqliteStore.open``)."""
+    """Jobs, guild settings and quotas in one SQLite file, for one process.
+
+    Open it with ``await Store.open("sqlite:///…")`` (or ``SqliteStore.open``).
+    """
 
     engine: ClassVar[str] = "sqlite"
     _sql = sql
@@ -127,7 +131,7 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(
+    async def open(  # type: ignore[override]  # Store.open picks the engine; options differ
         cls,
         database: str | os.PathLike[str],
         *,
@@ -187,22 +191,28 @@ class SqliteStore(Store):
 
     @property
     def closed(self) -> bool:
+        """Whether the connection is closed."""
         return self._conn is None
 
     def describe(self) -> str:
+        """Return ``SQLite file <path>``."""
         return f"SQLite file {self.path}"
 
     async def probe_write(self) -> None:
-        """Prove the file takes a committed write (for the health check): rewrite the
-        schema version with its own value in one IMMEDIATE transaction. Raises
-        ``sqlite3.Error`` or :class:`StoreError` when it cannot."""
+        """Prove the file takes a committed write.
+
+        For the health check: rewrite the schema version with its own value in one IMMEDIATE
+        transaction. Raises ``sqlite3.Error`` or :class:`StoreError` when it cannot.
+        """
         async with self.transaction(immediate=True) as conn:
             version = await self.user_version()
             await conn.execute(sql.PRAGMA_SET_USER_VERSION.format(version=int(version)))
 
     async def checkpoint(self) -> bool:
-        """Fold the WAL into the database file and truncate it; False if a reader kept it
-        from completing (for a clean stop, before :meth:`close`)."""
+        """Fold the WAL into the database file; False if a reader kept it from completing.
+
+        The WAL is truncated too. For a clean stop, before :meth:`close`.
+        """
         if self.path == MEMORY:
             return True
         row = await self._fetchone(sql.PRAGMA_WAL_CHECKPOINT_TRUNCATE)
@@ -356,14 +366,14 @@ class SqliteStore(Store):
         """Run one statement; return the number of rows it changed."""
         async with self._connection() as conn:
             with _busy_as_store_error():
-                async with conn.execute(statement, params) as cursor:  # type: ignore[arg-type]
+                async with conn.execute(statement, params) as cursor:
                     return cursor.rowcount
 
     async def _executemany(self, statement: str,
                            params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         async with self._connection() as conn:
             with _busy_as_store_error():
-                await conn.executemany(statement, params)  # type: ignore[arg-type]
+                await conn.executemany(statement, params)
 
     async def _fetchall(
         self, statement: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
@@ -371,4 +381,4 @@ class SqliteStore(Store):
     ) -> list[sqlite3.Row]:
         async with self._connection(urgent=urgent) as conn:
             with _busy_as_store_error():
-                return list(await conn.execute_fetchall(statement, params))  # type: ignore[arg-type]
+                return list(await conn.execute_fetchall(statement, params))

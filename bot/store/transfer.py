@@ -1,5 +1,6 @@
-"""Copying a bot's SQLite file into an empty PostgreSQL database
-(``python -m bot migrate-to-postgres SQLITE_PATH POSTGRES_URL``).
+"""Copying a bot's SQLite file into an empty PostgreSQL database.
+
+``python -m bot migrate-to-postgres SQLITE_PATH POSTGRES_URL`` runs it.
 
 Both databases are first brought to the latest schema by the store itself (so the SQLite
 file is migrated too, as the bot's next start would do), then every table is copied in
@@ -43,9 +44,12 @@ USAGE = "usage: python -m bot migrate-to-postgres SQLITE_PATH POSTGRES_URL"
 
 @dataclass(frozen=True, slots=True)
 class TransferReport:
+    """How many rows of each table a migration to PostgreSQL copied."""
+
     rows: dict[str, int]
 
     def lines(self) -> list[str]:
+        """Return one aligned line per table, for the operator."""
         width = max(len(t) for t in self.rows)
         return [f"  {table:<{width}}  {count:>9,}" for table, count in self.rows.items()]
 

@@ -41,6 +41,7 @@ class Adoption:
         self._confirm: ReplyConfirmer | None = None
 
     def set_reply_confirmer(self, confirm: ReplyConfirmer) -> None:
+        """Use ``confirm`` to ask Discord whether an unrecorded reply exists."""
         self._confirm = confirm
 
     async def adopt(self, job: JobRecord, *, resumed: bool = True) -> None:
@@ -87,8 +88,10 @@ class Adoption:
         tracker.accept(job)
 
     async def reconcile(self) -> int:
-        """Adopt unfinished jobs nothing tracks, announce finished ones never delivered;
-        return how many jobs it picked up."""
+        """Adopt unfinished jobs nothing tracks, and announce finished ones never delivered.
+
+        Returns how many jobs it picked up.
+        """
         tracker = self._tracker
         now = tracker.now()
         picked = 0
@@ -105,6 +108,7 @@ class Adoption:
         return picked
 
     async def reconcile_forever(self) -> None:
+        """Reconcile every ``reconcile_interval`` seconds until cancelled."""
         while True:
             await asyncio.sleep(self._tracker.config.reconcile_interval)
             try:
@@ -115,8 +119,7 @@ class Adoption:
                 log.exception("Job reconciliation failed; trying again later")
 
     async def take_over(self, job: JobRecord) -> None:
-        """Resume an unfinished job this process has just come to own, or announce a
-        finished one for delivery."""
+        """Resume an unfinished job this process now owns, or announce a finished one."""
         tracker = self._tracker
         if tracker.tracks(job.id):
             return

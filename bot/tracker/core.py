@@ -56,6 +56,8 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
+    """Time limits, concurrency and intervals of the tracker (seconds)."""
+
     queue_timeout: float = 600.0
     run_timeout: float = 600.0
     #: Most simultaneous calls per provider, for each of: submits, status polls, results.
@@ -68,6 +70,8 @@ class TrackerConfig:
 
 
 class JobTracker:
+    """Follows every unfinished job from submit to its end, and announces each change."""
+
     def __init__(
         self,
         store: Store,
@@ -94,12 +98,16 @@ class JobTracker:
     # ------------------------------------------------------------------ lifecycle
 
     def add_listener(self, listener: JobListener) -> None:
+        """Announce every job event to ``listener`` too."""
         self._listeners.append(listener)
 
     def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
-        """Let commands be answered first: a new submit waits for ``answers_done()`` (at
-        most ``SUBMIT_YIELD_SECONDS``), so a burst is answered within Discord's limit
-        before its jobs are sent, which is never as urgent."""
+        """Let commands be answered before jobs are sent.
+
+        A new submit waits for ``answers_done()`` (at most ``SUBMIT_YIELD_SECONDS``), so a
+        burst is answered within Discord's limit before its jobs are sent, which is never
+        as urgent.
+        """
         self._submissions.give_way_to(answers_done)
 
     def set_reply_confirmer(self, confirm: ReplyConfirmer) -> None:
@@ -108,14 +116,17 @@ class JobTracker:
 
     @property
     def history(self) -> DurationHistory:
+        """Recent queue and run times, per model."""
         return self._history
 
     @property
     def config(self) -> TrackerConfig:
+        """The tracker's limits and intervals."""
         return self._config
 
     @property
     def store(self) -> Store:
+        """The store every state change is written to."""
         return self._store
 
     def provider(self, key: str) -> AnyProvider | None:
@@ -128,10 +139,12 @@ class JobTracker:
         return self.poller.count + self._submissions.count + self.sync.count
 
     def tracks(self, job_id: str) -> bool:
+        """Tell whether this tracker follows the job now."""
         return (self.poller.tracks(job_id) or self._submissions.tracks(job_id)
                 or self.sync.tracks(job_id))
 
     def now(self) -> float:
+        """The tracker's clock (Unix time)."""
         return self._clock()
 
     async def start(self) -> None:
@@ -152,8 +165,11 @@ class JobTracker:
                                                    name="job-reconciler")
 
     async def stop(self) -> None:
-        """Cancel the scheduler and every task the tracker owns. Jobs stay in the store for
-        the next start (which fails a synchronous job that was running)."""
+        """Cancel the scheduler and every task the tracker owns.
+
+        Jobs stay in the store for the next start (which fails a synchronous job that was
+        running).
+        """
         tasks = [t for t in (self._scheduler, self._reconciler, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -189,18 +205,24 @@ class JobTracker:
     # ------------------------------------------------------------------ taking jobs
 
     def accept(self, job: JobRecord) -> JobRecord:
-        """Take a ``pending`` job whose row (and reservation) is already written: submit it
-        in the background. ``job.message_id``, when known, is saved with the submit."""
+        """Take a ``pending`` job whose row and reservation are written; submit it later.
+
+        The submit runs in the background; ``job.message_id``, when known, is saved with it.
+        """
         return self._submissions.accept(job)
 
     async def submit(self, job: JobRecord) -> JobRecord:
-        """Write a new job row, submit it and start tracking; return how it went. Failures
-        end the job (announced); never raises :class:`ProviderError`."""
+        """Write a new job row, submit it and start tracking; return how it went.
+
+        Failures end the job (announced); never raises :class:`ProviderError`.
+        """
         return await self._submissions.submit(job)
 
     async def abandon(self, job: JobRecord, reason: str) -> JobRecord | None:
         """End a job whose interaction was never answered: failed, settled, not shown.
-        ``reason`` is a stored reason (:mod:`bot.job_errors`)."""
+
+        ``reason`` is a stored reason (:mod:`bot.job_errors`).
+        """
         return await self.finish(job, JobStatus.FAILED, announce=False, error=reason,
                                  delivered_at=self._clock())
 
@@ -223,19 +245,23 @@ class JobTracker:
         return outcome
 
     async def mark_delivered(self, job_id: str) -> None:
+        """Record that the job's final message reached Discord."""
         await self.durable(lambda: self._store.update_job(job_id, delivered_at=self._clock()))
 
     # ------------------------------------------------------------------ reconciliation
 
     async def reconcile(self) -> int:
-        """Adopt unfinished jobs that nothing tracks (an error or a lost task left them),
-        and announce finished jobs whose delivery never happened. Returns how many jobs
-        it picked up."""
+        """Adopt untracked unfinished jobs, and announce finished ones never delivered.
+
+        An error or a lost task can leave such jobs. Returns how many jobs it picked up.
+        """
         return await self._adoption.reconcile()
 
     async def take_over(self, job: JobRecord) -> None:
-        """Take a job this process has just come to own (its lease ran out elsewhere):
-        resume an unfinished one, announce a finished one for delivery."""
+        """Take a job this process has just come to own (its lease ran out elsewhere).
+
+        An unfinished one is resumed, a finished one announced for delivery.
+        """
         if self._scheduler is None:
             return
         await self._adoption.take_over(job)
@@ -245,15 +271,19 @@ class JobTracker:
         return self.poller.polled_ids()
 
     def let_go(self, job_ids: set[str]) -> None:
-        """Stop polling jobs this process no longer owns (another took them over while
-        this one could not renew its leases): they are the other's to follow now."""
+        """Stop polling jobs this process no longer owns.
+
+        Another process took them over while this one could not renew its leases.
+        """
         self.poller.let_go(job_ids)
 
     # ------------------------------------------------------------------ writing, announcing
 
     async def durable(self, write: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-        """Run a store write until the database takes it: a lock held elsewhere delays
-        it, never loses it (the result waits here, in memory)."""
+        """Run a store write until the database takes it.
+
+        A lock held elsewhere delays it, never loses it (the result waits here, in memory).
+        """
         delay = 0.05
         attempt = 0
         while True:
@@ -269,8 +299,10 @@ class JobTracker:
 
     async def finish(self, job: JobRecord, status: JobStatus, *, resumed: bool = False,
                      announce: bool = True, **fields: Any) -> JobRecord | None:
-        """End ``job``: write its terminal state once (compare-and-set, retried while the
-        database is busy), then announce it."""
+        """End ``job``: write its terminal state once, then announce it.
+
+        The write is a compare-and-set, retried while the database is busy.
+        """
         ended = await self.durable(lambda: self._store.transition_job(
             job.id, UNFINISHED_STATUSES, status=status, finished_at=self._clock(), **fields))
         self.poller.forget(job.id)
@@ -279,6 +311,7 @@ class JobTracker:
         return ended
 
     def eta(self, job: JobRecord, now: float) -> float | None:
+        """When the job's result is expected (Unix time), or None when it cannot be told."""
         run = self._history.typical_run(job.model)
         if job.status is JobStatus.RUNNING:
             start = job.started_at or now
@@ -289,6 +322,7 @@ class JobTracker:
         return None
 
     async def emit(self, event: JobEvent) -> None:
+        """Announce ``event`` to every listener; a failing listener is logged and skipped."""
         for listener in self._listeners:
             try:
                 await listener.on_job_event(event)

@@ -25,11 +25,15 @@ class JobEvent:
 
     @property
     def status(self) -> JobStatus:
+        """The job's status at the event."""
         return self.job.status
 
 
 class JobListener(Protocol):
-    async def on_job_event(self, event: JobEvent) -> None: ...
+    """Anything that wants the tracker's job events (delivery, metrics, quota)."""
+
+    async def on_job_event(self, event: JobEvent) -> None:
+        """Handle one event; an exception is logged and does not stop the others."""
 
 
 class ReplyConfirmer(Protocol):
@@ -40,4 +44,5 @@ class ReplyConfirmer(Protocol):
     answering). Only jobs whose message id was never recorded are asked about.
     """
 
-    async def __call__(self, job: JobRecord) -> int | None: ...
+    async def __call__(self, job: JobRecord) -> int | None:
+        """Return the reply's message id if it exists, else None."""

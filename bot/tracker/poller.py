@@ -49,15 +49,19 @@ class Poller:
 
     @property
     def count(self) -> int:
+        """How many jobs are polled."""
         return len(self._states)
 
     def tracks(self, job_id: str) -> bool:
+        """Tell whether the job is polled."""
         return job_id in self._states
 
     def polled_ids(self) -> set[str]:
+        """The ids of the polled jobs."""
         return set(self._states)
 
     def clear(self) -> None:
+        """Forget every polled job."""
         self._states.clear()
 
     def track(self, job_id: str, status: JobStatus, when: float) -> None:
@@ -66,6 +70,7 @@ class Poller:
         self._schedule(job_id, when)
 
     def forget(self, job_id: str) -> None:
+        """Stop polling the job."""
         self._states.pop(job_id, None)
         self._result_failures.pop(job_id, None)
 
@@ -132,8 +137,10 @@ class Poller:
     # ------------------------------------------------------------------ time limits
 
     def _call_budget(self, job: JobRecord) -> float:
-        """Seconds the next provider call for ``job`` may take: the call deadline, or less
-        when the job's own time limit comes first."""
+        """Seconds the next provider call for ``job`` may take.
+
+        The call deadline, or less when the job's own time limit comes first.
+        """
         limit_at = self._limit_at(job)
         budget = self._tracker.config.call_deadline
         if limit_at is not None:

@@ -41,15 +41,19 @@ class Submissions:
 
     @property
     def count(self) -> int:
+        """How many jobs are being submitted."""
         return len(self._submitting)
 
     def tracks(self, job_id: str) -> bool:
+        """Tell whether the job is being submitted."""
         return job_id in self._submitting
 
     def clear(self) -> None:
+        """Forget every job being submitted."""
         self._submitting.clear()
 
     def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
+        """Make each submit wait for ``answers_done()`` first (bounded)."""
         self._answers_done = answers_done
 
     def accept(self, job: JobRecord) -> JobRecord:

@@ -37,12 +37,15 @@ class SyncCalls:
 
     @property
     def count(self) -> int:
+        """How many jobs are waiting for or in a call."""
         return len(self._jobs)
 
     def tracks(self, job_id: str) -> bool:
+        """Whether ``job_id`` is waiting for or in a call."""
         return job_id in self._jobs
 
     def clear(self) -> None:
+        """Forget every job (the tasks themselves are the tracker's to cancel)."""
         self._jobs.clear()
 
     async def enqueue(self, job: JobRecord, provider: SyncProvider,
@@ -59,8 +62,11 @@ class SyncCalls:
         return queued
 
     async def adopt(self, job: JobRecord, provider: SyncProvider, *, resumed: bool) -> None:
-        """A job found in the store: a running call is lost (never resent); a queued one
-        was never sent, and runs."""
+        """Take over a job found in the store.
+
+        A job found in the store: a running call is lost (never resent); a queued one
+        was never sent, and runs.
+        """
         tracker = self._tracker
         if job.status is JobStatus.RUNNING:
             await tracker.finish(job, JobStatus.FAILED, resumed=resumed,

@@ -4,17 +4,15 @@ so they keep working after a restart (registered once with ``add_dynamic_items``
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import discord
 
 from bot.i18n import N_, _
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL
 from bot.jobs import JobRecord, JobStatus
+from cogs.core.interaction_data import bot_of
 from cogs.core.languages import SpeaksReaderLocale
-
-if TYPE_CHECKING:
-    from cogs.core.bot import IdeogramBot
 
 ACTIONS: Final = ("cancel", "reroll", "reframe", "info", "delete", "remix")
 #: Each button's label (English; shown in the reader's language), style and emoji.
@@ -54,7 +52,7 @@ class JobButton(
         return cls(match["job_id"], match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        bot = bot_of(interaction)
         await bot.job_actions.handle(interaction, self.job_id, self.action)
 
 
@@ -110,7 +108,7 @@ class BatchButton(
         return cls(match["batch_id"], match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+        bot = bot_of(interaction)
         await bot.batch_actions.handle(interaction, self.batch_id, self.action)
 
 

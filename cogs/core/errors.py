@@ -104,7 +104,10 @@ def message_for(error: BaseException) -> tuple[str, bool]:
 
 def _unwrap(error: BaseException) -> BaseException:
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        return error.__cause__ or getattr(error, "original", error)
+        if error.__cause__ is not None:
+            return error.__cause__
+        original = getattr(error, "original", error)
+        return original if isinstance(original, BaseException) else error
     return error
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import discord
 
@@ -21,6 +21,8 @@ from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
+    from cogs.reframe import ReframeCog
+    from cogs.remix import RemixCog
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +100,14 @@ class JobActions:
         cog = self._bot.get_cog("ReframeCog")
         if cog is None:
             raise Refusal(_("Reframing is turned off on this bot."))
-        label = _("job {job}", job=job.short_id)
-        await cog.offer_picker(interaction, [(label, url)])  # type: ignore[attr-defined]
+        picker = cast("ReframeCog", cog)
+        await picker.offer_picker(interaction, [(_("job {job}", job=job.short_id), url)])
 
     async def _remix(self, interaction: discord.Interaction, job: JobRecord) -> None:
         cog = self._bot.get_cog("RemixCog")
         if cog is None:
             raise Refusal(_("Remix is turned off on this bot."))
-        await cog.open_modal(interaction, job)  # type: ignore[attr-defined]
+        await cast("RemixCog", cog).open_modal(interaction, job)
 
     async def _info(self, interaction: discord.Interaction, job: JobRecord) -> None:
         await interaction.response.send_message(embed=info_embed(job), ephemeral=True)

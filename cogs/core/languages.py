@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.i18n import DEFAULT_LOCALE, reader_locale, set_locale, supported_locale
+from cogs.core.interaction_data import bot_of
 
 if TYPE_CHECKING:
     from bot.jobs import JobRecord
@@ -55,7 +56,7 @@ def public_locale(bot: IdeogramBot, guild_id: int | None,
 
 def interaction_public_locale(interaction: discord.Interaction) -> str:
     """:func:`public_locale` of the server an interaction came from."""
-    bot: IdeogramBot = interaction.client  # type: ignore[assignment]
+    bot = bot_of(interaction)
     return public_locale(bot, interaction.guild_id, interaction.guild_locale)
 
 
@@ -77,7 +78,7 @@ class SpeaksReaderLocale:
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         enter_interaction_locale(interaction)
-        check: Any = super().interaction_check  # type: ignore[misc]
+        check: Any = super().interaction_check  # type: ignore[misc]  # a mixin: the item has it
         return bool(await check(interaction))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import discord
 from discord import AppCommandOptionType as Kind
@@ -81,7 +81,7 @@ def check_options(interaction: discord.Interaction) -> None:
     """Raise :class:`OptionRefused` when a slash command's options do not fit it."""
     if interaction.type is not discord.InteractionType.application_command:
         return
-    data = interaction.data or {}
+    data = cast("Mapping[str, Any]", interaction.data or {})
     if data.get("type", 1) != 1:
         return  # context menus carry no options
     command = interaction.command

@@ -137,7 +137,7 @@ class ReplySender:
             raise discord.ClientException("channel is not messageable")
         if message_id is not None:
             try:
-                await channel.get_partial_message(message_id).edit(  # type: ignore[union-attr]
+                await channel.get_partial_message(message_id).edit(
                     content=out.content, embed=out.embed, view=out.view,
                     attachments=out.files())
                 return

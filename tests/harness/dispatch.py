@@ -8,11 +8,14 @@ import copy
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
 from tests.harness.bots import fake_of
+
+if TYPE_CHECKING:
+    from discord.types.interactions import Interaction as InteractionPayload
 
 
 class HarnessDispatchError(AssertionError):
@@ -123,7 +126,8 @@ def start_dispatch(
     logging.getLogger("discord").addHandler(collector)
     state: Any = bot._connection
     try:
-        interaction: discord.Interaction[Any] = discord.Interaction(data=data, state=state)  # type: ignore[arg-type]
+        interaction: discord.Interaction[Any] = discord.Interaction(
+            data=cast("InteractionPayload", data), state=state)
         before = asyncio.all_tasks()
         kind = int(data["type"])
         if kind in (2, 4):

@@ -1,6 +1,9 @@
-"""The PostgreSQL engine: :class:`PostgresStore`, its SQL (:mod:`.sql`) and its schema
-history (:mod:`.migrations`)."""
+"""The PostgreSQL engine of the store.
 
-from bot.store.postgres.store import PostgresStore, redact_url
+:class:`PostgresStore`, its SQL (:mod:`.sql`) and its schema history (:mod:`.migrations`).
+"""
+
+from bot.store.postgres.connection import redact_url
+from bot.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresStore", "redact_url"]

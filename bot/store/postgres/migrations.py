@@ -1,8 +1,9 @@
-"""The PostgreSQL schema's history: the same migrations, in intent, as SQLite's
-(:mod:`bot.store.migrations`), version for version, so that a database of either engine
-at version *n* holds the same tables and columns. Tracked in ``store_schema.version``;
-each migration's last statement sets it (the runner checks). PostgreSQL alone has the
-``job_leases`` table (several processes), created with version 1.
+"""The PostgreSQL schema's history, version for version the same as SQLite's.
+
+The same migrations, in intent, as SQLite's (:mod:`bot.store.migrations`), so that a
+database of either engine at version *n* holds the same tables and columns. Tracked in
+``store_schema.version``; each migration's last statement sets it (the runner checks).
+PostgreSQL alone has the ``job_leases`` table (several processes), created with version 1.
 
 Adding a migration: add it at the end of *both* lists, with the same version number.
 """

@@ -27,12 +27,11 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import asyncpg
-import yarl
 
 from bot.jobs import UNFINISHED_STATUSES, JobRecord
 from bot.store.base import (
@@ -42,18 +41,25 @@ from bot.store.base import (
     Row,
     Store,
     StoreBusyError,
-    StoreConflictError,
     StoreError,
     row_to_job,
     statuses_json,
 )
 from bot.store.migrations import Migration, check_migrations
 from bot.store.postgres import sql
+from bot.store.postgres.connection import (
+    Connection,
+    bind,
+    conflicts_as_store_error,
+    connection_url,
+    prepare_connection,
+    redact_url,
+    rowcount,
+    set_event,
+)
 from bot.store.postgres.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
-#: Every statement, at DEBUG, when LOG_SQL=1 enables it (the text only, never the values).
-sql_log = logging.getLogger("asyncpg.sql")
 
 #: Connections of the main pool (tracker, settings, history…) and of the urgent one.
 POOL_SIZE = 8
@@ -67,90 +73,13 @@ ACQUIRE_TIMEOUT = 30.0
 #: Seconds between attempts to get the notice connection back after it was lost.
 LISTEN_RETRY_SECONDS = 2.0
 
-_CURRENT: contextvars.ContextVar[tuple[PostgresStore, asyncpg.Connection, asyncio.Task[Any] | None]
+_CURRENT: contextvars.ContextVar[tuple[PostgresStore, Connection, asyncio.Task[Any] | None]
                                  | None] = contextvars.ContextVar("postgres_store_connection",
                                                                   default=None)
 
 
-def redact_url(url: str) -> str:
-    """``postgresql://user@host:port/db`` without a password, for logs and messages."""
-    try:
-        parsed = yarl.URL(url)
-    except (TypeError, ValueError):
-        return "postgresql://…"
-    host = parsed.host or "localhost"
-    port = f":{parsed.port}" if parsed.explicit_port else ""
-    user = f"{parsed.user}@" if parsed.user else ""
-    return f"postgresql://{user}{host}{port}{parsed.path}"
-
-
-def connection_url(url: str | os.PathLike[str]) -> str:
-    """The URL as asyncpg takes it (``postgresql+asyncpg://`` → ``postgresql://``)."""
-    text = os.fspath(url).strip()
-    scheme, _, rest = text.partition("://")
-    if scheme.lower() in ("postgresql+asyncpg", "postgres"):
-        return f"postgresql://{rest}"
-    return text
-
-
-def _rowcount(status: str) -> int:
-    """Rows changed, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else 0
-
-
-def _bind(statement: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[str, list[Any]]:
-    text, names = sql.compile_statement(statement)
-    if names is None:
-        if isinstance(params, Mapping):
-            raise TypeError("a statement with ? placeholders takes a sequence of values")
-        return text, list(params)
-    if not isinstance(params, Mapping):
-        raise TypeError("a statement with :name placeholders takes a mapping of values")
-    return text, [params[name] for name in names]
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """The server went away or refused for a moment (restart, failover, network)."""
-    if isinstance(exc, asyncpg.InterfaceError):
-        return "closed" in str(exc)
-    return isinstance(exc, (asyncpg.exceptions.PostgresConnectionError,
-                            asyncpg.exceptions.OperatorInterventionError, OSError,
-                            TimeoutError))
-
-
-@contextlib.contextmanager
-def _conflicts_as_store_error() -> Iterator[None]:
-    """Deadlocks become :class:`StoreConflictError` (run the transaction again); a lost or
-    refused connection, or a statement past ``COMMAND_TIMEOUT``, :class:`StoreBusyError`
-    (the same operation may succeed a moment later: the tracker retries its writes)."""
-    try:
-        yield
-    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
-        raise StoreConflictError(str(exc)) from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        if _connection_lost(exc):
-            raise StoreBusyError(f"the database cannot be reached ({type(exc).__name__})"
-                                 ) from exc
-        raise
-
-
-def _set_event(event: asyncio.Event, *_: object) -> None:
-    event.set()
-
-
-async def _prepare_connection(conn: asyncpg.Connection) -> None:
-    """Each new pool connection: log its statements when SQL logging is on."""
-    if sql_log.isEnabledFor(logging.DEBUG):
-        conn.add_query_logger(_log_query)
-
-
-def _log_query(record: Any) -> None:
-    sql_log.debug("%s (%.1f ms)", " ".join(str(record.query).split()),
-                  (record.elapsed or 0.0) * 1000)
-
-
 def default_lease_owner() -> str:
+    """Return the lease owner of a process that runs every shard on this host."""
     return f"{socket.gethostname()}/all-shards"
 
 
@@ -176,7 +105,7 @@ class PostgresStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(
+    async def open(  # type: ignore[override]  # Store.open picks the engine; options differ
         cls,
         database: str | os.PathLike[str],
         *,
@@ -187,7 +116,9 @@ class PostgresStore(Store):
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> PostgresStore:
         """Connect, migrate (one process at a time: an advisory lock), return a ready store.
-        ``target_version`` and ``migrations`` are for tests and tools, as with SQLite."""
+
+        ``target_version`` and ``migrations`` are for tests and tools, as with SQLite.
+        """
         check_migrations(migrations)
         latest = len(migrations)
         target = latest if target_version is None else target_version
@@ -198,7 +129,7 @@ class PostgresStore(Store):
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT, init=_prepare_connection)
+                command_timeout=COMMAND_TIMEOUT, init=prepare_connection)
         except (OSError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {where}: "
@@ -206,7 +137,7 @@ class PostgresStore(Store):
         try:
             urgent_pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=urgent_pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT, init=_prepare_connection)
+                command_timeout=COMMAND_TIMEOUT, init=prepare_connection)
         except BaseException:
             await pool.close()
             raise
@@ -220,6 +151,7 @@ class PostgresStore(Store):
         return store
 
     async def close(self) -> None:
+        """Stop listening, then close both pools. Safe to call twice."""
         if self._pool is None:
             return
         if self._listener is not None:
@@ -237,14 +169,19 @@ class PostgresStore(Store):
 
     @property
     def closed(self) -> bool:
+        """Whether the pools are closed."""
         return self._pool is None
 
     def describe(self) -> str:
+        """Return ``PostgreSQL <url without password>``."""
         return f"PostgreSQL {redact_url(self._url)}"
 
     async def probe_write(self) -> None:
-        """Prove the server takes a committed write (for the health check): rewrite the
-        schema version with its own value. Raises when it cannot."""
+        """Prove the server takes a committed write.
+
+        For the health check: rewrite the schema version with its own value. Raises when it
+        cannot.
+        """
         await self._execute(sql.PROBE_WRITE)
 
     async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
@@ -291,18 +228,21 @@ class PostgresStore(Store):
             raise StoreError("the store is closed")
         return pool
 
-    def _current(self) -> asyncpg.Connection | None:
+    def _current(self) -> Connection | None:
         current = _CURRENT.get()
         if current is not None and current[0] is self and current[2] is asyncio.current_task():
             return current[1]
         return None
 
     @asynccontextmanager
-    async def _acquire(self, urgent: bool) -> AsyncIterator[asyncpg.Connection]:
-        """A connection of the pool, given back afterwards; :class:`StoreBusyError` when
-        none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached."""
+    async def _acquire(self, urgent: bool) -> AsyncIterator[Connection]:
+        """Lend a connection of the pool for the body, then give it back.
+
+        A connection of the pool, given back afterwards; :class:`StoreBusyError` when
+        none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached.
+        """
         pool = self._require_pool(urgent)
-        with _conflicts_as_store_error():
+        with conflicts_as_store_error():
             conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
         try:
             yield conn
@@ -316,7 +256,7 @@ class PostgresStore(Store):
             await pool.release(conn)
 
     @asynccontextmanager
-    async def _connection(self, *, urgent: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self, *, urgent: bool = False) -> AsyncIterator[Connection]:
         conn = self._current()
         if conn is not None:
             yield conn
@@ -327,10 +267,13 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def transaction(
         self, *, immediate: bool = True, urgent: bool = False
-    ) -> AsyncIterator[asyncpg.Connection]:
-        """One transaction (READ COMMITTED) on a connection of the main pool, or of the
+    ) -> AsyncIterator[Connection]:
+        """Run the body in one transaction on a connection of a pool.
+
+        One transaction (READ COMMITTED) on a connection of the main pool, or of the
         urgent pool with ``urgent=True``; nested, a savepoint. ``immediate`` changes
-        nothing here: writers lock the rows they need (see ``lock_quota_guilds``)."""
+        nothing here: writers lock the rows they need (see ``lock_quota_guilds``).
+        """
         conn = self._current()
         if conn is not None:
             async with conn.transaction():
@@ -339,7 +282,7 @@ class PostgresStore(Store):
         async with self._acquire(urgent) as conn:
             token = _CURRENT.set((self, conn, asyncio.current_task()))
             try:
-                with _conflicts_as_store_error():
+                with conflicts_as_store_error():
                     async with conn.transaction():
                         yield conn
             finally:
@@ -347,41 +290,45 @@ class PostgresStore(Store):
 
     async def _execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = ()
                        ) -> int:
-        text, args = _bind(statement, params)
+        text, args = bind(statement, params)
         async with self._connection() as conn:
-            with _conflicts_as_store_error():
-                return _rowcount(await conn.execute(text, *args))
+            with conflicts_as_store_error():
+                return rowcount(await conn.execute(text, *args))
 
     async def _executemany(self, statement: str,
                            params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         if not params:
             return
-        bound = [_bind(statement, p) for p in params]
+        bound = [bind(statement, p) for p in params]
         async with self._connection() as conn:
-            with _conflicts_as_store_error():
+            with conflicts_as_store_error():
                 await conn.executemany(bound[0][0], [args for _, args in bound])
 
     async def _fetchall(self, statement: str, params: Sequence[Any] | Mapping[str, Any] = (),
                         *, urgent: bool = False) -> list[Row]:
-        text, args = _bind(statement, params)
+        text, args = bind(statement, params)
         async with self._connection(urgent=urgent) as conn:
-            with _conflicts_as_store_error():
+            with conflicts_as_store_error():
                 return list(await conn.fetch(text, *args))
 
     # ------------------------------------------------------------------ jobs and leases
 
     @property
     def leases_enabled(self) -> bool:
+        """Always: several processes may share the database."""
         return True
 
     @property
     def lease_config(self) -> LeaseConfig:
+        """The jobs this process may own."""
         return self._leases
 
     def configure_leases(self, config: LeaseConfig) -> None:
+        """Own the jobs of ``config``'s shards from now on."""
         self._leases = config
 
     async def insert_job(self, job: JobRecord) -> JobRecord:
+        """Write a new job and lease it to this process."""
         await self.insert_jobs([job])
         return job
 
@@ -411,22 +358,27 @@ class PostgresStore(Store):
         return [row_to_job(row) for row in rows]
 
     async def claim_unfinished_jobs(self) -> list[JobRecord]:
+        """Lease the unfinished jobs nobody holds; return those newly taken."""
         return await self._claim(sql.CLAIM_UNFINISHED_JOBS)
 
     async def claim_undelivered_jobs(self) -> list[JobRecord]:
+        """Lease the finished, undelivered jobs nobody holds; return those newly taken."""
         return await self._claim(sql.CLAIM_UNDELIVERED_JOBS)
 
     async def owned_unfinished_jobs(self) -> list[JobRecord]:
+        """Return the unfinished jobs this run of the process holds."""
         rows = await self._fetchall(sql.SELECT_LEASED_JOBS, (
             self.incarnation, statuses_json(UNFINISHED_STATUSES)))
         return [row_to_job(row) for row in rows]
 
     async def owned_undelivered_jobs(self) -> list[JobRecord]:
+        """Return the finished, undelivered jobs this run of the process holds."""
         rows = await self._fetchall(sql.SELECT_LEASED_UNDELIVERED_JOBS, (
             self.incarnation, statuses_json(TERMINAL_STATUSES)))
         return [row_to_job(row) for row in rows]
 
     async def renew_leases(self) -> set[str] | None:
+        """Drop the leases of delivered jobs, extend the rest; return the jobs still held."""
         async with self.transaction():
             await self._execute(sql.DROP_DONE_LEASES, (self.incarnation,))
             rows = await self._fetchall(sql.RENEW_LEASES, (
@@ -437,6 +389,7 @@ class PostgresStore(Store):
 
     async def quota_snapshot_rows(self, keys: Sequence[tuple[int, int]], day: str,
                                   month: str) -> dict[tuple[int, int], Row]:
+        """Return a quota snapshot row per (guild, member) of ``keys``, in one statement."""
         if not keys:
             return {}
         rows = await self._fetchall(sql.SELECT_QUOTA_SNAPSHOTS, {
@@ -445,6 +398,7 @@ class PostgresStore(Store):
         return {(int(row["guild_id"]), int(row["user_id"])): row for row in rows}
 
     async def lock_quota_guilds(self, keys: Any) -> None:
+        """Lock each (guild, month) usage row, in a fixed order so that processes never deadlock."""
         by_month: dict[str, list[int]] = {}
         for guild_id, month in keys:
             by_month.setdefault(month, []).append(int(guild_id))
@@ -462,10 +416,13 @@ class PostgresStore(Store):
         await self._execute(sql.NOTIFY_CHANGE, (sql.NOTICE_CHANNEL, payload))
 
     async def subscribe(self, topic: str, callback: ChangeCallback) -> None:
-        """Call ``callback(key)`` (in a task the store owns) for every change another
+        """Call ``callback(key)`` for every change another process makes under ``topic``.
+
+        Call ``callback(key)`` (in a task the store owns) for every change another
         process makes under ``topic``; ``callback(None)`` after the notice connection was
         lost and found again (anything may have changed meanwhile). Returns once
-        listening."""
+        listening.
+        """
         self._subscribers.setdefault(topic, []).append(callback)
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(),
@@ -479,7 +436,7 @@ class PostgresStore(Store):
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
-                conn.add_termination_listener(functools.partial(_set_event, lost))
+                conn.add_termination_listener(functools.partial(set_event, lost))
                 await conn.add_listener(sql.NOTICE_CHANNEL, self._on_notice)
                 self.listening.set()
                 if reconnecting:
@@ -498,9 +455,9 @@ class PostgresStore(Store):
             reconnecting = True
             await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
-    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:
-            notice = json.loads(payload)
+            notice = json.loads(cast(str, payload))  # a NOTIFY payload is text
             topic, key, origin = notice["topic"], notice["key"], notice["origin"]
         except (ValueError, KeyError, TypeError):
             log.warning("Ignoring a malformed change notice")

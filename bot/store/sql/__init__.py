@@ -1,0 +1,20 @@
+"""Every SQL statement the SQLite store runs, as a named constant (``sql.NAME``).
+
+Values are always bound as parameters (``?`` or ``:name``); nothing here is built by
+formatting values into text. Statements that take a variable-length list of values
+bind it as one JSON array and read it back with ``json_each`` (see ``*_IN_STATUSES``).
+
+The ``jobs`` statements use named parameters whose names are the ``JobRecord`` fields.
+
+The statements live by area in the modules of this package; this one gathers them under
+one namespace, which is what the store (``Store._sql``) reads.
+"""
+
+from __future__ import annotations
+
+from bot.store.sql.connection import *  # noqa: F403
+from bot.store.sql.jobs import *  # noqa: F403
+from bot.store.sql.presets import *  # noqa: F403
+from bot.store.sql.quota import *  # noqa: F403
+from bot.store.sql.schema import *  # noqa: F403
+from bot.store.sql.settings import *  # noqa: F403
