@@ -40,10 +40,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.burst_report import Row, ack_table, delivery_table, targets
 from bench.common import (
     ROOT,
     LocalProvider,
@@ -66,11 +66,6 @@ MEMBERS_PER_GUILD = 40
 QUEUE = "0.5-2"
 RUN = "1-3"
 ACK_LIMIT = 3.0
-# Targets (printed, not asserted).
-TARGET_P99_1000 = 1.0
-TARGET_P99_100 = 0.1
-TARGET_BASELINE_FACTOR = 2.0
-TARGET_DELIVERY_P95_500 = 3.0
 
 
 def _guilds(n: int) -> int:
@@ -311,26 +306,6 @@ async def _wait_deliveries(bot: Any, n: int, guilds: int) -> dict[str, Any]:
 # ============================================================================ parent
 
 
-@dataclass
-class Row:
-    variant: str
-    level: str
-    n: int
-    guilds: int
-    acks: list[float]
-    late: int
-    unknown_10062: int
-    channel_posts: int
-    cpu_per_1000: float
-    rss_mb: float
-    log_mb: float
-    deliveries: list[float] = field(default_factory=list)
-    delivered: int = 0
-    #: Provider completion → the tracker's terminal event; that event → image at the fake.
-    noticing: list[float] = field(default_factory=list)
-    sending: list[float] = field(default_factory=list)
-
-
 def _run_one(variant: str, level: str, n: int, deliveries: bool,
              profile: str | None = None, profile_delivery: str | None = None) -> Row:
     guilds = _guilds(n)
@@ -396,64 +371,6 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
     return row
 
 
-def _fmt(x: float) -> str:
-    return f"{x * 1000:.0f}"
-
-
-def _table(rows: Sequence[Row]) -> str:
-    head = ("| variant | log | N | servers | ack p50 ms | p90 ms | p99 ms | max ms | acks > 3 s "
-            "| 10062 | channel posts | CPU s / 1000 | peak RSS MB | log MB |")
-    lines = [head, "|" + "---|" * 14]
-    for r in rows:
-        lines.append(
-            f"| {r.variant} | {r.level} | {r.n} | {r.guilds} | {_fmt(percentile(r.acks, 50))} "
-            f"| {_fmt(percentile(r.acks, 90))} | {_fmt(percentile(r.acks, 99))} "
-            f"| {_fmt(max(r.acks, default=float('nan')))} | {r.late} | {r.unknown_10062} "
-            f"| {r.channel_posts} | {r.cpu_per_1000:.2f} | {r.rss_mb:.0f} | {r.log_mb:.1f} |")
-    return "\n".join(lines)
-
-
-def _delivery_table(rows: Sequence[Row]) -> str:
-    lines = ["| N | delivered | completion → image p50 s | p95 s | max s "
-             "| completion → noticed p50 s | p95 s | noticed → image p50 s | p95 s |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if r.deliveries or r.delivered:
-            lines.append(f"| {r.n} | {r.delivered}/{r.n} | {percentile(r.deliveries, 50):.2f} "
-                         f"| {percentile(r.deliveries, 95):.2f} | {max(r.deliveries):.2f} "
-                         f"| {percentile(r.noticing, 50):.2f} | {percentile(r.noticing, 95):.2f} "
-                         f"| {percentile(r.sending, 50):.2f} | {percentile(r.sending, 95):.2f} |")
-    return "\n".join(lines)
-
-
-def _targets(rows: Sequence[Row]) -> list[str]:
-    out = []
-    floor = {(r.level, r.n): percentile(r.acks, 99) for r in rows if r.variant == "defer-first"}
-    for r in rows:
-        if r.variant != "launch":
-            continue
-        p99 = percentile(r.acks, 99)
-        if r.n == 1000:
-            ok = r.late == 0 and p99 <= TARGET_P99_1000
-            out.append(f"{'PASS' if ok else 'FAIL'}  {r.level} N=1000: every ack < 3 s "
-                       f"({r.late} late), p99 {p99 * 1000:.0f} ms <= 1000 ms")
-        if r.n == 100:
-            ok = p99 <= TARGET_P99_100
-            out.append(f"{'PASS' if ok else 'FAIL'}  {r.level} N=100: p99 {p99 * 1000:.0f} ms "
-                       "<= 100 ms")
-        base = floor.get((r.level, r.n))
-        if base is not None and r.n in (100, 1000):
-            ok = p99 <= TARGET_BASELINE_FACTOR * base
-            out.append(f"{'PASS' if ok else 'FAIL'}  {r.level} N={r.n}: p99 {p99 * 1000:.0f} ms "
-                       f"<= 2 x defer-first p99 {base * 1000:.0f} ms")
-        if r.n == 500 and r.deliveries:
-            p95 = percentile(r.deliveries, 95)
-            ok = p95 <= TARGET_DELIVERY_P95_500 and r.delivered == r.n
-            out.append(f"{'PASS' if ok else 'FAIL'}  N=500: completion → image p95 {p95:.2f} s "
-                       f"<= 3 s ({r.delivered}/{r.n} delivered)")
-    return out
-
-
 def _parent(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     levels = [s.strip().upper() for s in args.levels.split(",")]
@@ -472,12 +389,12 @@ def _parent(args: argparse.Namespace) -> None:
                       f"{percentile(row.acks, 99) * 1000:.0f} ms, late {row.late}, "
                       f"{time.monotonic() - started:.0f} s", flush=True)
     print()
-    print(_table(rows))
+    print(ack_table(rows))
     print()
-    print(_delivery_table(rows))
+    print(delivery_table(rows))
     print()
     print("Targets:")
-    for line in _targets(rows):
+    for line in targets(rows):
         print(line)
 
 
