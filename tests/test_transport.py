@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from bot.providers.transport import AiohttpTransport
+from tests.helpers import serve_on_loopback
 
 
 @pytest.fixture
@@ -32,12 +33,8 @@ async def echo() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
+    runner, url = await serve_on_loopback(app)
+    yield url
     await runner.cleanup()
 
 
