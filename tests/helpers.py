@@ -1,7 +1,8 @@
 """The shared helpers of the tests (fixtures live in conftest.py).
 
 * servers: :func:`local_provider` (the local RunComfy-compatible server with the tests'
-  token), :func:`serve_on_loopback` (any aiohttp app on a free 127.0.0.1 port);
+  token), :func:`serve_on_loopback` (any aiohttp app on a free 127.0.0.1 port),
+  :func:`free_port` (one nothing listens on);
 * the bot: :func:`ideogram_bot` runs the real IdeogramBot against the fake Discord and the
   local provider server, on a real SQLite file (:func:`build_bot` builds one,
   :func:`start_unmanaged_bot` starts one a test will kill);
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
@@ -66,6 +68,13 @@ def local_provider(*, queue_seconds: float = 0.3, run_seconds: float = 0.4
     as ``async with local_provider() as server:``."""
     return LocalRunComfyServer(LocalServerConfig(token=TOKEN, queue_seconds=queue_seconds,
                                                  run_seconds=run_seconds))
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (as this returns)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from bot.providers.base import Provider, SyncProvider
 from bot.providers.ideogram import WITHHELD, IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.types import RemoteState
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, free_port
 
 NO_WAIT = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002, total_seconds=1)
 
@@ -256,9 +255,7 @@ async def test_connect_errors_are_retried_before_sending() -> None:
         result = await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     assert len(calls) == 3 and result.image_urls == ("https://img.example/a.png",)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with IdeogramClient(api_key=TOKEN, base_url=f"http://127.0.0.1:{port}",
                               connect_retry=NO_WAIT) as client:
         with pytest.raises(errors.ProviderUnavailable):

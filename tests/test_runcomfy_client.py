@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import socket
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from bot.providers import errors
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient, parse_state
 from bot.providers.types import CancelOutcome, RemoteState
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, free_port
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total_seconds=5)
 
@@ -264,9 +263,7 @@ async def test_http_200_error_body_is_an_error(local_server: LocalRunComfyServer
 
 
 async def test_connection_refused_is_retried_then_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     sleeps = SleepRecorder()
     async with RunComfyClient(token=TOKEN, base_url=f"http://127.0.0.1:{port}",
                               retry=FAST_RETRY, sleep=sleeps) as client:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.providers.transport import AiohttpTransport
-from tests.helpers import serve_on_loopback
+from tests.helpers import free_port, serve_on_loopback
 
 
 @pytest.fixture
@@ -59,9 +58,7 @@ async def test_read_timeout_is_httpx_read_timeout(echo: str) -> None:
 
 
 async def test_refused_connection_is_connect_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/")
