@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
@@ -74,8 +75,9 @@ def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: boo
 
 def chosen_job_id(interaction: discord.Interaction) -> str:
     """The job id a member picked in a menu of jobs (one value, a full job id)."""
-    values = (interaction.data or {}).get("values") or []
-    job_id = str(values[0]) if len(values) == 1 else ""
+    data: Mapping[str, object] = interaction.data or {}
+    values = data.get("values")
+    job_id = str(values[0]) if isinstance(values, list) and len(values) == 1 else ""
     if not re.fullmatch(r"[0-9a-f]{32}", job_id):
         raise Refusal(_("Pick one of the listed jobs."))
     return job_id

@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
 
 import discord
 from discord import app_commands
@@ -137,8 +137,8 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 
 
 def reports_errors(
-    callback: Callable[[_Item, discord.Interaction], Awaitable[None]],
-) -> Callable[[_Item, discord.Interaction], Awaitable[None]]:
+    callback: Callable[[_Item, discord.Interaction], Coroutine[Any, Any, None]],
+) -> Callable[[_Item, discord.Interaction], Coroutine[Any, Any, None]]:
     """For a component's ``callback``: whatever it raises is answered by
     :func:`report_error`, as the command tree's handler answers a command's errors."""
 
