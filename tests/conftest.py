@@ -43,8 +43,8 @@ async def local_server() -> AsyncIterator[LocalRunComfyServer]:
 
 @pytest.fixture
 async def server() -> AsyncIterator[LocalRunComfyServer]:
-    """The local server's own tests: it on real time, queue 0.2 s and run 0.3 s, with the
-    token of :mod:`tests.localserver_client`."""
+    """For the local server's own tests: a local RunComfy-compatible server on real time
+    (queue 0.2 s, run 0.3 s) with the token of :mod:`tests.localserver_client`."""
     async with LocalRunComfyServer(quick_config()) as started:
         yield started
 
