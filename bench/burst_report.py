@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bench.common import percentile
+from bench.common import markdown_table, percentile
 
 # Targets (printed, not asserted).
 TARGET_P99_1000 = 1.0
@@ -39,29 +39,25 @@ def fmt_ms(x: float) -> str:
 
 
 def ack_table(rows: Sequence[Row]) -> str:
-    head = ("| variant | log | N | servers | ack p50 ms | p90 ms | p99 ms | max ms | acks > 3 s "
-            "| 10062 | channel posts | CPU s / 1000 | peak RSS MB | log MB |")
-    lines = [head, "|" + "---|" * 14]
-    for r in rows:
-        lines.append(
-            f"| {r.variant} | {r.level} | {r.n} | {r.guilds} | {fmt_ms(percentile(r.acks, 50))} "
-            f"| {fmt_ms(percentile(r.acks, 90))} | {fmt_ms(percentile(r.acks, 99))} "
-            f"| {fmt_ms(max(r.acks, default=float('nan')))} | {r.late} | {r.unknown_10062} "
-            f"| {r.channel_posts} | {r.cpu_per_1000:.2f} | {r.rss_mb:.0f} | {r.log_mb:.1f} |")
-    return "\n".join(lines)
+    head = ("variant", "log", "N", "servers", "ack p50 ms", "p90 ms", "p99 ms", "max ms",
+            "acks > 3 s", "10062", "channel posts", "CPU s / 1000", "peak RSS MB", "log MB")
+    return markdown_table(head, (
+        (r.variant, r.level, r.n, r.guilds, fmt_ms(percentile(r.acks, 50)),
+         fmt_ms(percentile(r.acks, 90)), fmt_ms(percentile(r.acks, 99)),
+         fmt_ms(max(r.acks, default=float("nan"))), r.late, r.unknown_10062, r.channel_posts,
+         f"{r.cpu_per_1000:.2f}", f"{r.rss_mb:.0f}", f"{r.log_mb:.1f}")
+        for r in rows))
 
 
 def delivery_table(rows: Sequence[Row]) -> str:
-    lines = ["| N | delivered | completion → image p50 s | p95 s | max s "
-             "| completion → noticed p50 s | p95 s | noticed → image p50 s | p95 s |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if r.deliveries or r.delivered:
-            lines.append(f"| {r.n} | {r.delivered}/{r.n} | {percentile(r.deliveries, 50):.2f} "
-                         f"| {percentile(r.deliveries, 95):.2f} | {max(r.deliveries):.2f} "
-                         f"| {percentile(r.noticing, 50):.2f} | {percentile(r.noticing, 95):.2f} "
-                         f"| {percentile(r.sending, 50):.2f} | {percentile(r.sending, 95):.2f} |")
-    return "\n".join(lines)
+    head = ("N", "delivered", "completion → image p50 s", "p95 s", "max s",
+            "completion → noticed p50 s", "p95 s", "noticed → image p50 s", "p95 s")
+    return markdown_table(head, (
+        (r.n, f"{r.delivered}/{r.n}", *(f"{value:.2f}" for value in (
+            percentile(r.deliveries, 50), percentile(r.deliveries, 95), max(r.deliveries),
+            percentile(r.noticing, 50), percentile(r.noticing, 95),
+            percentile(r.sending, 50), percentile(r.sending, 95))))
+        for r in rows if r.deliveries or r.delivered))
 
 
 def targets(rows: Sequence[Row]) -> list[str]:

@@ -4,7 +4,6 @@ never touches the data of the database it was pointed at."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import Iterator
@@ -13,16 +12,9 @@ import yarl
 
 
 def _admin(url: str, statement: str) -> None:
-    import asyncpg
+    from tests.postgres import execute
 
-    async def run() -> None:
-        conn = await asyncpg.connect(url, timeout=10)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+    execute(url, statement, timeout=10)
 
 
 @contextlib.contextmanager

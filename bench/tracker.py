@@ -55,6 +55,7 @@ from typing import Any
 from bench.common import (
     ROOT,
     LocalProvider,
+    markdown_table,
     proc_cpu,
     rusage,
     same_time_namespace,
@@ -342,16 +343,13 @@ def _row(variant: str, n: int, out: dict[str, Any], state: dict[str, Any],
 
 
 def _table(rows: Sequence[Row]) -> str:
-    head = ("| impl | N | done | status calls/job | other calls/job | delay p50 s | "
-            "delay p95 s | delay max s | bot CPU s | bot peak RSS MB | wall s |")
-    lines = [head, "|" + "---|" * 11]
-    for r in rows:
-        lines.append(
-            f"| {r.impl} | {r.n} | {r.done} | {r.status_per_job:.2f} | {r.other_per_job:.2f} "
-            f"| {r.pct(0.5):.2f} | {r.pct(0.95):.2f} | {max(r.delays, default=math.nan):.2f} "
-            f"| {r.cpu_s:.1f} | {r.rss_peak_mb:.0f} | {r.wall_s:.1f} |"
-        )
-    return "\n".join(lines)
+    head = ("impl", "N", "done", "status calls/job", "other calls/job", "delay p50 s",
+            "delay p95 s", "delay max s", "bot CPU s", "bot peak RSS MB", "wall s")
+    return markdown_table(head, (
+        (r.impl, r.n, r.done, f"{r.status_per_job:.2f}", f"{r.other_per_job:.2f}",
+         f"{r.pct(0.5):.2f}", f"{r.pct(0.95):.2f}", f"{max(r.delays, default=math.nan):.2f}",
+         f"{r.cpu_s:.1f}", f"{r.rss_peak_mb:.0f}", f"{r.wall_s:.1f}")
+        for r in rows))
 
 
 def _verdict(ok: bool) -> str:

@@ -25,7 +25,7 @@ from bot.inputs import REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
 from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
 from cogs.core.components import JobButton, job_view
-from cogs.core.errors import Refusal, report_error
+from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
 from cogs.core.mentions import user_mention
@@ -71,6 +71,15 @@ def prompt_preview(job: JobRecord, limit: int = PROMPT_PREVIEW, *, markdown: boo
         return _("Reframe to {resolution}", resolution=job.inputs.get("resolution", "?"))
     text = " ".join(str(job.inputs.get("prompt", "")).split()) or _("(no prompt)")
     return user_text(text, limit) if markdown else truncate(text, limit)
+
+
+def chosen_job_id(interaction: discord.Interaction) -> str:
+    """The job id a member picked in a menu of jobs (one value, a full job id)."""
+    values = selected_values(interaction)
+    job_id = values[0] if len(values) == 1 else ""
+    if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+        raise Refusal(_("Pick one of the listed jobs."))
+    return job_id
 
 
 def history_line(job: JobRecord) -> str:
@@ -119,15 +128,13 @@ class HistoryNav(
                              match: re.Match[str], /) -> HistoryNav:
         return cls(int(match["owner"]), int(match["target"]), int(match["page"]), match["dir"])
 
+    @reports_errors
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            guild_id = check_history_click(interaction, self.owner, self.target)
-            bot = bot_of(interaction)
-            embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
-                                              viewer_is_moderator=is_moderator(interaction))
-            await interaction.response.edit_message(content=None, embed=embed, view=view)
-        except Exception as exc:
-            await report_error(interaction, exc)
+        guild_id = check_history_click(interaction, self.owner, self.target)
+        bot = bot_of(interaction)
+        embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
+                                          viewer_is_moderator=is_moderator(interaction))
+        await interaction.response.edit_message(content=None, embed=embed, view=view)
 
 
 class HistoryDelete(
@@ -149,20 +156,11 @@ class HistoryDelete(
                              match: re.Match[str], /) -> HistoryDelete:
         return cls(int(match["owner"]), int(match["target"]), int(match["page"]))
 
+    @reports_errors
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await self._delete(interaction)
-        except Exception as exc:
-            await report_error(interaction, exc)
-
-    async def _delete(self, interaction: discord.Interaction) -> None:
         guild_id = check_history_click(interaction, self.owner, self.target)
         bot = bot_of(interaction)
-        values = selected_values(interaction)
-        job_id = values[0] if len(values) == 1 else ""
-        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
-            raise Refusal(_("Pick one of the listed jobs."))
-        job = await bot.store.get_job(job_id)
+        job = await bot.store.get_job(chosen_job_id(interaction))
         if job is None or job.guild_id != guild_id or job.user_id != self.target:
             raise Refusal(_("I no longer have that job."))
         if job.user_id != interaction.user.id and not is_moderator(interaction):

@@ -27,14 +27,14 @@ from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
-from cogs.core.errors import Refusal, report_error
-from cogs.core.interaction_data import bot_of, selected_values
+from cogs.core.errors import Refusal, reports_errors
+from cogs.core.interaction_data import bot_of
 from cogs.core.job_actions import NOT_CANCELLABLE
 from cogs.core.languages import SpeaksReaderLocale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import discord_timestamp, model_title, truncate
 from cogs.core.status_names import status_name
-from cogs.history import prompt_preview
+from cogs.history import chosen_job_id, prompt_preview
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -148,20 +148,11 @@ class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[A
                              match: re.Match[str], /) -> QueueCancel:
         return cls()
 
+    @reports_errors
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await self._cancel(interaction)
-        except Exception as exc:
-            await report_error(interaction, exc)
-
-    async def _cancel(self, interaction: discord.Interaction) -> None:
         require_moderator(interaction)
         bot = bot_of(interaction)
-        values = selected_values(interaction)
-        job_id = values[0] if len(values) == 1 else ""
-        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
-            raise Refusal(_("Pick one of the listed jobs."))
-        job = await bot.store.get_job(job_id)
+        job = await bot.store.get_job(chosen_job_id(interaction))
         if job is None or job.guild_id != interaction.guild_id:
             raise Refusal(_("I no longer have that job."))
         if not cancellable(job):

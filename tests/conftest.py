@@ -1,5 +1,6 @@
-"""Shared fixtures: the local RunComfy-compatible server, the fake Discord API and a fully
-wired bot on a real SQLite file.
+"""Shared fixtures: the local RunComfy-compatible server (``local_server``; ``server`` and
+its ``client`` for the local server's own tests), the fake Discord API and a fully wired bot
+on a real SQLite file.
 
 Test modules that need a different bot or Discord (the harness's own tests, a guild with
 more channels, a bot with the second provider) override these fixtures by defining their
@@ -11,14 +12,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.localserver.app import LocalRunComfyServer
 from bot.store import Store
 from cogs.core.bot import IdeogramBot
 from tests import postgres
 from tests.harness import FakeDiscord
-from tests.helpers import TOKEN, ideogram_bot
+from tests.helpers import ideogram_bot, local_provider
+from tests.localserver_client import authed_client, quick_config
 
 
 @pytest.fixture
@@ -33,13 +36,24 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 async def local_server() -> AsyncIterator[LocalRunComfyServer]:
-    server = LocalRunComfyServer(LocalServerConfig(token=TOKEN, queue_seconds=0.3,
-                                                   run_seconds=0.4))
-    await server.start()
-    try:
+    """The local RunComfy-compatible server: queue 0.3 s, run 0.4 s."""
+    async with local_provider() as server:
         yield server
-    finally:
-        await server.stop()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalRunComfyServer]:
+    """For the local server's own tests: a local RunComfy-compatible server on real time
+    (queue 0.2 s, run 0.3 s) with the token of :mod:`tests.localserver_client`."""
+    async with LocalRunComfyServer(quick_config()) as started:
+        yield started
+
+
+@pytest.fixture
+async def client(server: LocalRunComfyServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of :func:`server` that sends its token."""
+    async with authed_client(server) as http:
+        yield http
 
 
 @pytest.fixture

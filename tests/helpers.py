@@ -1,11 +1,17 @@
 """The shared helpers of the tests (fixtures live in conftest.py).
 
+* servers: :func:`local_provider` (the local RunComfy-compatible server with the tests'
+  token), :func:`serve_on_loopback` (any aiohttp app on a free 127.0.0.1 port),
+  :func:`free_port` (one nothing listens on);
 * the bot: :func:`ideogram_bot` runs the real IdeogramBot against the fake Discord and the
   local provider server, on a real SQLite file (:func:`build_bot` builds one,
   :func:`start_unmanaged_bot` starts one a test will kill);
 * jobs: :func:`make_job` builds one; :func:`wait_for_job` and :func:`wait_delivered` wait
   for one in a running bot's store; :class:`Recorder` follows a tracker's events;
-* what Discord was told: :func:`callback`, :func:`custom_ids`, :func:`final_edit`;
+  :func:`tracker_running` starts a tracker and stops it at the end; :func:`run_to_end`
+  submits jobs and waits until all have ended;
+* what Discord was told: :func:`answer`, :func:`run_command`, :func:`callback`,
+  :func:`custom_ids`, :func:`final_edit`;
 * the database file: :func:`db_rows`.
 """
 
@@ -14,20 +20,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import socket
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from bot.config import load_settings
 from bot.inputs import GenerateInputs, IdeogramGenerateInputs
 from bot.jobs import JobRecord, JobStatus, new_job_id
-from bot.localserver.app import LocalRunComfyServer
+from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
 from bot.net import AllowList, SafeFetcher
 from bot.polling import PollingConfig
 from bot.providers.retry import RetryPolicy
 from bot.store import Store
-from bot.tracker import JobEvent
+from bot.tracker import JobEvent, JobTracker
 from cogs.core.bot import IdeogramBot
 from cogs.core.services import build_services
 from tests.harness import (
@@ -35,6 +44,8 @@ from tests.harness import (
     USER_ID,
     FakeDiscord,
     RecordedRequest,
+    chat_input,
+    dispatch,
     eventually,
     running_bot,
 )
@@ -46,6 +57,34 @@ FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.01)
 #: Polling for a local provider that finishes in tenths of a second.
 FAST_POLLING = PollingConfig(first_delay=0.05, backoff=1.5, cap=0.3, near_interval=0.05,
                              min_interval=0.02, default_run_low=0.1, default_run_high=2.0)
+
+
+# ---------------------------------------------------------------------------- servers
+
+
+def local_provider(*, queue_seconds: float = 0.3, run_seconds: float = 0.4
+                   ) -> LocalRunComfyServer:
+    """The local RunComfy-compatible server with the tests' token, not started yet: use it
+    as ``async with local_provider() as server:``."""
+    return LocalRunComfyServer(LocalServerConfig(token=TOKEN, queue_seconds=queue_seconds,
+                                                 run_seconds=run_seconds))
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (as this returns)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Start *app* on a free port of 127.0.0.1: its runner (``await runner.cleanup()``
+    stops it) and its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
 
 
 # ---------------------------------------------------------------------------- the bot
@@ -162,6 +201,32 @@ async def wait_delivered(bot: IdeogramBot, job_id: str | None = None, *,
     return await eventually(done, timeout=limit, interval=0.02, what=f"job {job_id} delivered")
 
 
+@contextlib.asynccontextmanager
+async def tracker_running(tracker: JobTracker) -> AsyncIterator[JobTracker]:
+    """*tracker* started for the block, stopped after it (whatever the block raised)."""
+    await tracker.start()
+    try:
+        yield tracker
+    finally:
+        await tracker.stop()
+
+
+async def run_to_end(tracker: JobTracker, store: Store, jobs: Iterable[JobRecord], *,
+                     limit: float = 5.0) -> list[JobRecord]:
+    """Submit *jobs* to the running *tracker*; once every one has ended, their stored rows
+    (an AssertionError after *limit* seconds)."""
+    submitted = list(jobs)
+    for job in submitted:
+        await tracker.submit(job)
+
+    async def all_ended() -> list[JobRecord] | None:
+        ended = [await store.get_job(job.id) for job in submitted]
+        done = [j for j in ended if j is not None and j.status.terminal]
+        return done if len(done) == len(submitted) else None
+
+    return await eventually(all_ended, timeout=limit, interval=0.02, what="every job ended")
+
+
 class Recorder:
     """A tracker listener that records every event and checks it was persisted first."""
 
@@ -202,6 +267,19 @@ def callback(fake: FakeDiscord, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The one interaction callback the bot sent for *payload*."""
     [answer] = fake.interaction_callbacks(payload["id"])
     return answer
+
+
+async def answer(fake: FakeDiscord, bot: IdeogramBot, payload: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """Dispatch *payload* to *bot*; the one interaction callback it sent for it."""
+    await dispatch(bot, payload)
+    return callback(fake, payload)
+
+
+async def run_command(fake: FakeDiscord, bot: IdeogramBot, name: str, options: Any = None, *,
+                      subcommand: str | None = None, **ctx: Any) -> dict[str, Any]:
+    """Run the slash command *name* (``chat_input``'s arguments); its one callback."""
+    return await answer(fake, bot, chat_input(name, options, subcommand=subcommand, **ctx))
 
 
 def custom_ids(body: Mapping[str, Any]) -> list[str]:

@@ -36,18 +36,22 @@ def database_url(name: str) -> str:
     return str(yarl.URL(ADMIN_URL).with_path(f"/{name}"))
 
 
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+def execute(url: str, statement: str, *, timeout: float = 5.0) -> None:
+    """Run one SQL *statement* on the database at *url*, on a connection of its own."""
+    async def run() -> None:
+        conn = await asyncpg.connect(url, timeout=timeout)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def server_or_skip() -> None:
     """Skip (or fail, with REQUIRE_POSTGRES=1) when no PostgreSQL server answers."""
     try:
-        asyncio.run(_admin("SELECT 1"))
+        execute(ADMIN_URL, "SELECT 1")
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         reason = (f"no PostgreSQL server answers at {redact_url(ADMIN_URL)} "
                   f"({type(exc).__name__}: {exc})")
@@ -60,13 +64,13 @@ def server_or_skip() -> None:
 def create_database(prefix: str = "bot_test") -> str:
     """Make a new, empty database; return its URL."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    execute(ADMIN_URL, f'CREATE DATABASE "{name}"')
     return database_url(name)
 
 
 def drop_database(url: str) -> None:
     name = yarl.URL(url).path.lstrip("/")
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    execute(ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def temporary_database(prefix: str = "bot_test") -> Iterator[str]:
@@ -81,14 +85,7 @@ def temporary_database(prefix: str = "bot_test") -> Iterator[str]:
 
 def empty(url: str) -> None:
     """Empty every table of the store's database at ``url`` (after it was migrated)."""
-    async def truncate() -> None:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            await conn.execute(EMPTY)
-        finally:
-            await conn.close()
-
-    asyncio.run(truncate())
+    execute(url, EMPTY)
 
 
 def migrate(url: str) -> None:
@@ -103,11 +100,4 @@ def migrate(url: str) -> None:
 
 
 def set_schema_version(url: str, version: int) -> None:
-    async def update() -> None:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            await conn.execute(f"UPDATE store_schema SET version = {int(version)}")
-        finally:
-            await conn.close()
-
-    asyncio.run(update())
+    execute(url, f"UPDATE store_schema SET version = {int(version)}")

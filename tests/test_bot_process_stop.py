@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from bot.localserver.app import LocalRunComfyServer
 from tests.harness import BotProcess, FakeDiscord, InteractionRecord, bot_process_env, chat_input
 from tests.harness.process import BOT_TOKEN
 from tests.harness.waiting import eventually
+from tests.helpers import free_port
 from tests.test_bot_process import image_delivered
 from tests.test_config_docs import ENV_EXAMPLE, dockerfile_env
 
@@ -45,12 +45,6 @@ def namespace_launcher() -> tuple[str, ...]:
     command = (unshare, "--user", "--pid", "--fork", "--kill-child")
     probe = subprocess.run([*command, "true"], capture_output=True, check=False, timeout=10)
     return command if probe.returncode == 0 else ()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def container_env(fake: FakeDiscord, provider: LocalRunComfyServer, app: Path,

@@ -33,6 +33,16 @@ async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"
     return payload, job
 
 
+async def left_queued(fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path
+                      ) -> tuple[dict[str, Any], JobRecord]:
+    """A job whose bot stopped while it was still queued: its payload and job."""
+    local_server.state.config.queue_seconds = 1.0
+    async with ideogram_bot(fake, local_server, db) as first:
+        payload, job = await start_job(fake, first)
+    assert job.status is JobStatus.QUEUED
+    return payload, job
+
+
 def button(fake: FakeDiscord, payload: dict[str, Any], job: JobRecord, action: str,
            **ctx: Any) -> dict[str, Any]:
     message = fake.original_message(payload["token"])
@@ -45,11 +55,8 @@ def button(fake: FakeDiscord, payload: dict[str, Any], job: JobRecord, action: s
 
 async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
-    local_server.state.config.queue_seconds = 1.0
     db = tmp_path / "bot.db"
-    async with ideogram_bot(fake, local_server, db) as first:
-        payload, job = await start_job(fake, first)
-    assert job.status is JobStatus.QUEUED  # the first process stopped mid-job
+    payload, job = await left_queued(fake, local_server, db)
 
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_delivered(second, user_id=USER_ID)
@@ -77,10 +84,8 @@ async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(
 
 async def test_restart_after_the_token_expired_edits_through_the_channel(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
-    local_server.state.config.queue_seconds = 1.0
     db = tmp_path / "bot.db"
-    async with ideogram_bot(fake, local_server, db) as first:
-        payload, job = await start_job(fake, first)
+    payload, job = await left_queued(fake, local_server, db)
     fake.expire_interaction(payload["token"])
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_delivered(second, user_id=USER_ID)
@@ -94,10 +99,8 @@ async def test_restart_after_the_token_expired_edits_through_the_channel(
 
 async def test_restart_when_the_message_is_gone_posts_a_new_mention(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
-    local_server.state.config.queue_seconds = 1.0
     db = tmp_path / "bot.db"
-    async with ideogram_bot(fake, local_server, db) as first:
-        _, job = await start_job(fake, first)
+    _, job = await left_queued(fake, local_server, db)
     fake.messages.pop(job.message_id or 0)  # someone deleted the reply meanwhile
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_delivered(second, user_id=USER_ID)

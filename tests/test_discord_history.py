@@ -27,7 +27,7 @@ from tests.harness import (
     user_option,
     user_payload,
 )
-from tests.helpers import callback, ideogram_bot, wait_delivered
+from tests.helpers import answer, callback, ideogram_bot, wait_delivered
 
 BASE_TIME = 1_750_000_000.0
 
@@ -67,9 +67,7 @@ def shown_ids(embed: dict[str, Any]) -> list[str]:
 
 async def click(fake: FakeDiscord, bot: IdeogramBot, message: dict[str, Any], custom_id: str,
                 **ctx: Any) -> dict[str, Any]:
-    payload = component(custom_id, message=message, **ctx)
-    await dispatch(bot, payload)
-    return callback(fake, payload)
+    return await answer(fake, bot, component(custom_id, message=message, **ctx))
 
 
 async def test_paging_both_ways_stops_at_the_ends_and_survives_a_restart(

@@ -34,7 +34,7 @@ from tests.harness import (
     guild_payload,
     png_bytes,
 )
-from tests.helpers import callback, db_rows, ideogram_bot, wait_for_job
+from tests.helpers import callback, db_rows, ideogram_bot, run_command, wait_for_job
 
 ART_CHANNEL_ID = 1300000000000000003
 
@@ -49,16 +49,9 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     assert not f.server_errors, f.server_errors
 
 
-async def run(fake: FakeDiscord, bot: IdeogramBot, name: str, options: Any = None, *,
-              subcommand: str | None = None, **ctx: Any) -> dict[str, Any]:
-    payload = chat_input(name, options, subcommand=subcommand, **ctx)
-    await dispatch(bot, payload)
-    return callback(fake, payload)
-
-
 async def settings(fake: FakeDiscord, bot: IdeogramBot, subcommand: str, options: Any = None,
                    user_id: int = MOD_USER_ID) -> str:
-    cb = await run(fake, bot, "settings", options, subcommand=subcommand, user_id=user_id)
+    cb = await run_command(fake, bot, "settings", options, subcommand=subcommand, user_id=user_id)
     assert cb["type"] == 4 and cb["data"]["flags"] & 64, cb
     return str(cb["data"].get("content") or cb["data"].get("embeds"))
 
@@ -101,7 +94,7 @@ async def test_blocked_words_refuse_without_echo_submit_or_count_and_are_logged(
 
     for options in ({"prompt": "a basket of FORBIDDEN\nfruit, still life"},
                     {"prompt": "a quiet lake", "negative_prompt": "no zorp."}):
-        cb = await run(fake, bot, "ideogram", options)
+        cb = await run_command(fake, bot, "ideogram", options)
         assert is_private_refusal(cb)
         content = cb["data"]["content"]
         assert "doesn't allow" in content
@@ -115,10 +108,10 @@ async def test_blocked_words_refuse_without_echo_submit_or_count_and_are_logged(
     assert "Blocked" in log_post.json["content"] and f"<@{USER_ID}>" in log_post.json["content"]
 
     # A word inside another word is fine; a failing log post never breaks the refusal.
-    cb = await run(fake, bot, "ideogram", {"prompt": "zorpish fruitcake"})
+    cb = await run_command(fake, bot, "ideogram", {"prompt": "zorpish fruitcake"})
     assert cb == {"type": 5}
     fake.fail_next("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$", status=403)
-    cb = await run(fake, bot, "ideogram", {"prompt": "zorp"})
+    cb = await run_command(fake, bot, "ideogram", {"prompt": "zorp"})
     assert is_private_refusal(cb)
     await bot.mod_log.wait_idle()
 
@@ -131,12 +124,12 @@ async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: Id
     text = await settings(fake, bot, "channel-allow", [channel_option("channel", ART_CHANNEL_ID)])
     assert f"<#{ART_CHANNEL_ID}>" in text and "only" in text
 
-    cb = await run(fake, bot, "ideogram", {"prompt": "a fox"})
+    cb = await run_command(fake, bot, "ideogram", {"prompt": "a fox"})
     assert is_private_refusal(cb)
     assert "can't be made in this channel" in cb["data"]["content"]
     assert f"<#{ART_CHANNEL_ID}>" in cb["data"]["content"]
     assert local_server.state.submit_count == 0
-    assert (await run(fake, bot, "ideogram", {"prompt": "a fox"}, channel_id=ART_CHANNEL_ID)
+    assert (await run_command(fake, bot, "ideogram", {"prompt": "a fox"}, channel_id=ART_CHANNEL_ID)
             ) == {"type": 5}
 
     text = await settings(fake, bot, "channel-disallow",
@@ -146,15 +139,15 @@ async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: Id
     assert "**off**" in await settings(fake, bot, "command",
                                        {"command": "reframe", "enabled": False})
     image = attachment_option("image", data=png_bytes(8, 8), filename="in.png")
-    cb = await run(fake, bot, "reframe", [image])
+    cb = await run_command(fake, bot, "reframe", [image])
     assert is_private_refusal(cb) and "`/reframe` is turned off" in cb["data"]["content"]
     await settings(fake, bot, "command", {"command": "ideogram", "enabled": False})
-    cb = await run(fake, bot, "ideogram", {"prompt": "a fox"})
+    cb = await run_command(fake, bot, "ideogram", {"prompt": "a fox"})
     assert is_private_refusal(cb) and "`/ideogram` is turned off" in cb["data"]["content"]
     assert local_server.state.submit_count == 1  # only the job in the allowed channel
 
     await settings(fake, bot, "command", {"command": "ideogram", "enabled": True})
-    assert await run(fake, bot, "ideogram", {"prompt": "a fox"}) == {"type": 5}
+    assert await run_command(fake, bot, "ideogram", {"prompt": "a fox"}) == {"type": 5}
 
 
 async def test_show_log_channel_and_provider(fake: FakeDiscord, bot: IdeogramBot) -> None:
@@ -163,7 +156,7 @@ async def test_show_log_channel_and_provider(fake: FakeDiscord, bot: IdeogramBot
     assert "not configured" in await settings(fake, bot, "provider", {"provider": "ideogram"})
     assert "runcomfy" in await settings(fake, bot, "provider", {"provider": "runcomfy"})
 
-    cb = await run(fake, bot, "settings", subcommand="show", user_id=MOD_USER_ID)
+    cb = await run_command(fake, bot, "settings", subcommand="show", user_id=MOD_USER_ID)
     fields = {f["name"]: f["value"] for f in cb["data"]["embeds"][0]["fields"]}
     assert fields["Allowed channels"] == "Everywhere"
     assert fields["Log channel"] == f"<#{LOG_CHANNEL_ID}>"
@@ -190,12 +183,12 @@ async def test_queue_lists_jobs_and_a_moderator_cancel_reaches_the_provider(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 30.0
     await settings(fake, bot, "log-channel", [channel_option("channel", LOG_CHANNEL_ID)])
-    await run(fake, bot, "ideogram", {"prompt": "first in line"})
-    await run(fake, bot, "ideogram", {"prompt": "second in line"}, user_id=OTHER_USER_ID)
+    await run_command(fake, bot, "ideogram", {"prompt": "first in line"})
+    await run_command(fake, bot, "ideogram", {"prompt": "second in line"}, user_id=OTHER_USER_ID)
     first = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=USER_ID)
     second = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=OTHER_USER_ID)
 
-    cb = await run(fake, bot, "queue")
+    cb = await run_command(fake, bot, "queue")
     assert cb["type"] == 4 and cb["data"]["flags"] & 64
     description = cb["data"]["embeds"][0]["description"]
     assert f"**1.** `{first.short_id}`" in description
@@ -244,7 +237,7 @@ async def test_history_export_for_moderators(fake: FakeDiscord, bot: IdeogramBot
     for job in jobs:
         await bot.store.insert_job(job)
 
-    cb = await run(fake, bot, "history-export")
+    cb = await run_command(fake, bot, "history-export")
     assert is_private_refusal(cb) and "Only moderators" in cb["data"]["content"]
 
     payload = chat_input("history-export", {}, user_id=MOD_USER_ID)

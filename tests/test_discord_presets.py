@@ -19,16 +19,11 @@ from tests.harness import (
     component,
     dispatch,
 )
-from tests.helpers import callback, db_rows, wait_delivered
+from tests.helpers import answer, callback, db_rows, wait_delivered
 
 
 def preset(sub: str, options: dict[str, Any], user_id: int = MOD_USER_ID) -> dict[str, Any]:
     return chat_input("preset", options, subcommand=sub, user_id=user_id)
-
-
-async def answer(fake: FakeDiscord, bot: IdeogramBot, payload: dict[str, Any]) -> dict[str, Any]:
-    await dispatch(bot, payload)
-    return callback(fake, payload)
 
 
 def private_text(answer: dict[str, Any]) -> str:

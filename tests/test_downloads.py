@@ -24,6 +24,7 @@ from PIL import Image
 
 from bot.images import IMAGE_FETCH_FAILED, MAX_PIXELS, ImageFetchError, decode_image, fetch_image
 from bot.net import AllowList, SafeFetcher, is_public_address
+from tests.helpers import serve_on_loopback
 
 
 def png(width: int = 8, height: int = 6) -> bytes:
@@ -61,12 +62,7 @@ class Server:
     async def start(self) -> Server:
         app = web.Application()
         app.router.add_get("/{name}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

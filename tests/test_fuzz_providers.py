@@ -7,7 +7,6 @@ Every client call ends in a value or a ProviderError, nothing else; every tracke
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, IdeogramGenerateInputs
-from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.jobs import JobStatus
 from bot.polling import PollingConfig
 from bot.providers.errors import ProviderError
 from bot.providers.ideogram import IdeogramClient
@@ -28,6 +27,7 @@ from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
+from tests.helpers import make_job, run_to_end, tracker_running
 from tests.hostile_provider import HostileProvider
 
 FUZZ = settings(max_examples=40, deadline=None, database=None,
@@ -140,26 +140,15 @@ async def test_the_tracker_ends_every_job_whatever_the_answers(
                                 timeout=httpx.Timeout(1.0, read=0.5))
         tracker = JobTracker(store, {"runcomfy": client}, config=TrackerConfig(
             queue_timeout=0.3, run_timeout=0.3, concurrency=4, polling=FAST))
-        await tracker.start()
         try:
-            jobs = [JobRecord(id=new_job_id(), provider="runcomfy", model=GENERATE,
-                              guild_id=1, channel_id=2, user_id=3,
-                              inputs={"prompt": "fuzz", "seed": 1}, seed=1)
-                    for _ in range(JOBS_PER_EXAMPLE)]
-            for job in jobs:
-                await tracker.submit(job)
-            async with asyncio.timeout(5.0):
-                while True:
-                    ended = [await store.get_job(job.id) for job in jobs]
-                    if all(j is not None and j.status.terminal for j in ended):
-                        break
-                    await asyncio.sleep(0.02)
-            assert all(j is not None and j.status in (JobStatus.COMPLETED, JobStatus.FAILED,
-                                                      JobStatus.CANCELLED) for j in ended)
-            assert all(j is not None and (j.status is not JobStatus.FAILED or j.error)
-                       for j in ended)
-            assert tracker.tracked == 0
-            assert "unexpectedly" not in caplog.text
+            async with tracker_running(tracker):
+                ended = await run_to_end(tracker, store, (
+                    make_job("fuzz", seed=1, provider="runcomfy")
+                    for _ in range(JOBS_PER_EXAMPLE)))
+                assert all(j.status in (JobStatus.COMPLETED, JobStatus.FAILED,
+                                        JobStatus.CANCELLED) for j in ended)
+                assert all(j.status is not JobStatus.FAILED or j.error for j in ended)
+                assert tracker.tracked == 0
+                assert "unexpectedly" not in caplog.text
         finally:
-            await tracker.stop()
             await client.aclose()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,22 +20,12 @@ from bot.localserver.app import (
     LocalRunComfyServer,
     LocalServerConfig,
 )
+from bot.providers import errors
 from bot.providers.base import Provider, SyncProvider
-from bot.providers.errors import (
-    IdeogramKeyRefused,
-    InputRejected,
-    InsufficientBalance,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
-    ServiceFailure,
-    SubmitUncertain,
-)
 from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.types import RemoteState
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, free_port
 
 NO_WAIT = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002, total_seconds=1)
 
@@ -107,7 +96,7 @@ async def test_auth_styles_send_the_right_header(server: LocalRunComfyServer, au
 
     client = IdeogramClient(api_key=TOKEN, base_url="http://x.test", auth=auth,
                             transport=httpx.MockTransport(capture))
-    with pytest.raises(IdeogramKeyRefused):
+    with pytest.raises(errors.IdeogramKeyRefused):
         await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     await client.aclose()
     expected = f"Bearer {TOKEN}" if auth == "bearer" else TOKEN
@@ -120,7 +109,7 @@ async def test_wrong_key_is_refused_with_a_message_for_the_owner(
         server: LocalRunComfyServer) -> None:
     for auth in ("bearer", "api-key"):
         async with client_for(server, api_key="not-the-key", auth=auth) as client:
-            with pytest.raises(IdeogramKeyRefused) as info:
+            with pytest.raises(errors.IdeogramKeyRefused) as info:
                 await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         assert info.value.status_code == 401 and "IDEOGRAM_API_KEY" in info.value.user_message
     assert server.state.ideogram_auth == ["bearer", "api-key"] and not server.state.jobs
@@ -129,7 +118,7 @@ async def test_wrong_key_is_refused_with_a_message_for_the_owner(
 async def test_the_seeds_500_envelope_gives_a_clear_message(
         server: LocalRunComfyServer) -> None:
     async with client_for(server) as client:
-        with pytest.raises(ServiceFailure) as info:
+        with pytest.raises(errors.ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored(prompt="boom [fail]"))
         assert info.value.status_code == 500
         # Users see the bot's own words; the provider's go to the log (``detail``).
@@ -137,11 +126,11 @@ async def test_the_seeds_500_envelope_gives_a_clear_message(
             "The image service failed (error 500). Please try again shortly.")
         assert info.value.detail == "simulated failure"
         server.state.faults.server_error(1, kind="generate")
-        with pytest.raises(ServiceFailure, match="internal error"):
+        with pytest.raises(errors.ServiceFailure, match="internal error"):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         # The seed's envelope with HTTP 200 is an error too.
         server.state.faults.error_body(1, kind="generate", code=500, message="upstream down")
-        with pytest.raises(ServiceFailure) as info:
+        with pytest.raises(errors.ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         assert "upstream down" in info.value.detail
         assert "upstream down" not in info.value.user_message
@@ -153,14 +142,14 @@ async def test_faults_map_to_typed_errors(server: LocalRunComfyServer) -> None:
     faults = server.state.faults
     async with client_for(server) as client:
         faults.rate_limit(1, kind="generate", retry_after=7)
-        with pytest.raises(RateLimited) as limited:
+        with pytest.raises(errors.RateLimited) as limited:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         assert limited.value.retry_after == 7
         faults.insufficient_balance(1, kind="generate")
-        with pytest.raises(InsufficientBalance):
+        with pytest.raises(errors.InsufficientBalance):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         faults.malformed(1, kind="generate")
-        with pytest.raises(MalformedResponse):
+        with pytest.raises(errors.MalformedResponse):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     assert server.state.request_counts["generate"] == 3 and not server.state.jobs
 
@@ -175,14 +164,16 @@ async def test_unsafe_image_is_withheld(server: LocalRunComfyServer) -> None:
 
 
 @pytest.mark.parametrize(("status", "body", "error", "text"), [
-    (400, {"error": "prompt rejected by policy"}, InputRejected, "prompt rejected by policy"),
-    (422, {"error": {"message": "bad aspect"}}, InputRejected, "bad aspect"),
-    (403, {"error": "forbidden"}, IdeogramKeyRefused, "IDEOGRAM_API_KEY"),
-    (402, {"code": "402", "message": "no credit", "data": None}, InsufficientBalance, "credit"),
-    (503, None, ProviderUnavailable, "unavailable"),
-    (200, {"error": "quota exceeded"}, ServiceFailure, "quota exceeded"),
+    (400, {"error": "prompt rejected by policy"}, errors.InputRejected,
+     "prompt rejected by policy"),
+    (422, {"error": {"message": "bad aspect"}}, errors.InputRejected, "bad aspect"),
+    (403, {"error": "forbidden"}, errors.IdeogramKeyRefused, "IDEOGRAM_API_KEY"),
+    (402, {"code": "402", "message": "no credit", "data": None}, errors.InsufficientBalance,
+     "credit"),
+    (503, None, errors.ProviderUnavailable, "unavailable"),
+    (200, {"error": "quota exceeded"}, errors.ServiceFailure, "quota exceeded"),
 ])
-async def test_error_bodies(status: int, body: object, error: type[ProviderError],
+async def test_error_bodies(status: int, body: object, error: type[errors.ProviderError],
                             text: str) -> None:
     async with scripted(answer(status, body)) as client:
         with pytest.raises(error) as info:
@@ -193,7 +184,7 @@ async def test_error_bodies(status: int, body: object, error: type[ProviderError
 async def test_retry_after_header() -> None:
     async with scripted(answer(429, {"error": "slow down"},
                                headers={"Retry-After": "12"})) as client:
-        with pytest.raises(RateLimited) as info:
+        with pytest.raises(errors.RateLimited) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     assert info.value.retry_after == 12
 
@@ -223,7 +214,7 @@ def item(**changes: Any) -> dict[str, Any]:
 ])
 async def test_every_answer_field_is_validated(body: dict[str, Any]) -> None:
     async with scripted(answer(200, body)) as client:
-        with pytest.raises(MalformedResponse):
+        with pytest.raises(errors.MalformedResponse):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
 
 
@@ -246,7 +237,7 @@ async def test_the_seeds_example_answer_is_read() -> None:
 async def test_no_resend_after_the_request_was_sent(server: LocalRunComfyServer) -> None:
     server.state.config.run_seconds = 1.0
     async with client_for(server, timeout_seconds=0.2) as client:
-        with pytest.raises(SubmitUncertain) as info:
+        with pytest.raises(errors.SubmitUncertain) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     assert "double charge" in info.value.user_message
     assert server.state.request_counts["generate"] == 1
@@ -265,12 +256,10 @@ async def test_connect_errors_are_retried_before_sending() -> None:
         result = await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     assert len(calls) == 3 and result.image_urls == ("https://img.example/a.png",)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with IdeogramClient(api_key=TOKEN, base_url=f"http://127.0.0.1:{port}",
                               connect_retry=NO_WAIT) as client:
-        with pytest.raises(ProviderUnavailable):
+        with pytest.raises(errors.ProviderUnavailable):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
 
 
@@ -282,7 +271,7 @@ async def test_broken_connection_after_sending_is_not_resent() -> None:
         raise httpx.RemoteProtocolError("server hung up", request=request)
 
     async with scripted(broken) as client:
-        with pytest.raises(SubmitUncertain):
+        with pytest.raises(errors.SubmitUncertain):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
     assert calls == [1]
 
@@ -296,7 +285,7 @@ async def test_stored_inputs_are_checked_before_sending() -> None:
 
     async with scripted(never) as client:
         bad = stored() | {"model": "V_1", "color_palette": "EMBER"}
-        with pytest.raises(InputRejected, match="color_palette"):
+        with pytest.raises(errors.InputRejected, match="color_palette"):
             await client.generate(IDEOGRAM_GENERATE_MODEL, bad)
         with pytest.raises(ValueError):
             await client.generate("ideogram/ideogram-v2/generate", stored())
@@ -316,19 +305,19 @@ async def test_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
                 await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
                 for fault in ("server_error", "malformed", "rate_limit"):
                     getattr(srv.state.faults, fault)(1, kind="generate")
-                    with pytest.raises(ProviderError) as info:
+                    with pytest.raises(errors.ProviderError) as info:
                         await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
                     texts += [str(info.value), repr(info.value), info.value.user_message]
             async with IdeogramClient(api_key=secret + "x", base_url=srv.base_url, auth=auth,
                                       connect_retry=NO_WAIT) as wrong:
-                with pytest.raises(ProviderError) as info:
+                with pytest.raises(errors.ProviderError) as info:
                     await wrong.generate(IDEOGRAM_GENERATE_MODEL, stored())
                 texts += [str(info.value), repr(info.value), info.value.user_message]
     # A provider that echoes the key in its error text: blanked out.
     echo = {"code": "500", "message": f"bad key {secret}", "data": None}
     async with IdeogramClient(api_key=secret, base_url="http://x.test",
                               transport=httpx.MockTransport(answer(500, echo))) as client:
-        with pytest.raises(ServiceFailure) as info:
+        with pytest.raises(errors.ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
         texts += [str(info.value), repr(info.value), info.value.user_message]
     assert info.value.detail == "bad key [redacted]"

@@ -18,6 +18,7 @@ from PIL import Image
 from bot.inputs import aspect_ratio_size, resolution_size
 from bot.localserver import LocalRunComfyServer, LocalServerConfig, create_app
 from bot.localserver.app import STATE_KEY, ServerState
+from tests.helpers import serve_on_loopback
 from tests.localserver_client import (
     AUTH,
     GENERATE,
@@ -25,7 +26,6 @@ from tests.localserver_client import (
     TOKEN,
     authed_client,
     get_status,
-    quick_config,
     submit,
 )
 
@@ -45,18 +45,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[LocalRunComfyServer]:
-    async with LocalRunComfyServer(quick_config()) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: LocalRunComfyServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed_client(server) as c:
-        yield c
 
 
 @pytest.fixture
@@ -175,12 +163,8 @@ async def input_server() -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/input.png", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}/input.png", hits
+    runner, url = await serve_on_loopback(app)
+    yield f"{url}/input.png", hits
     await runner.cleanup()
 
 

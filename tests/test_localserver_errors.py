@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,24 +18,9 @@ from tests.localserver_client import (
     GENERATE,
     REFRAME,
     TOKEN,
-    authed_client,
     get_status,
-    quick_config,
     submit,
 )
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[LocalRunComfyServer]:
-    async with LocalRunComfyServer(quick_config()) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: LocalRunComfyServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed_client(server) as c:
-        yield c
-
 
 # -- auth and validation --------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ what the provider echoes, and a bounded memory of unknown status words."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import time
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from bot.inputs import IDEOGRAM_GENERATE_MODEL, IdeogramGenerateInputs
 from bot.job_errors import FAILED_REMOTELY
-from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.jobs import JobStatus
 from bot.polling import PollingConfig
 from bot.providers.answers import STATUS_WORDS_REMEMBERED, note_unknown_status
 from bot.providers.errors import (
@@ -37,6 +36,7 @@ from bot.providers.types import RemoteState
 from bot.store import Store
 from bot.tracker import JobTracker, TrackerConfig
 from cogs.core.rendering import status_line
+from tests.helpers import make_job, run_to_end, tracker_running
 from tests.hostile_provider import HostileProvider, json_bomb, raw, trickle
 
 SECRET = "rc-SECRET-token-4d3c2b1a"
@@ -214,22 +214,10 @@ async def test_an_echoed_token_reaches_neither_the_job_row_nor_its_message(
             await Store.open(tmp_path / "echo.db") as store, runcomfy(server.url) as client:
         tracker = JobTracker(store, {"runcomfy": client}, config=TrackerConfig(
             polling=PollingConfig(first_delay=0.01, min_interval=0.01)))
-        await tracker.start()
-        try:
-            jobs = [JobRecord(id=new_job_id(), provider="runcomfy", model=GENERATE,
-                              guild_id=1, channel_id=2, user_id=3,
-                              inputs={"prompt": prompt, "seed": 1}, seed=1)
-                    for prompt in ("please refuse", "fail later")]
-            for job in jobs:
-                await tracker.submit(job)
-            async with asyncio.timeout(5):
-                while True:
-                    ended = [await store.get_job(job.id) for job in jobs]
-                    if all(j is not None and j.status.terminal for j in ended):
-                        break
-                    await asyncio.sleep(0.02)
-        finally:
-            await tracker.stop()
+        async with tracker_running(tracker):
+            jobs = await run_to_end(tracker, store, (
+                make_job(prompt, seed=1, provider="runcomfy")
+                for prompt in ("please refuse", "fail later")))
         for job in jobs:
             ended = await store.get_job(job.id)
             assert ended is not None and ended.status is JobStatus.FAILED and ended.error

@@ -49,6 +49,12 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
+def clocked_quota(store: Store, *when: int) -> tuple[Clock, QuotaService]:
+    """A quota service whose clock starts at ``utc(*when)`` and moves when the test says."""
+    clock = Clock(utc(*when))
+    return clock, QuotaService(store, clock=clock)
+
+
 def job(user_id: int = 3, guild_id: int = GUILD, prompt: str = "a lighthouse") -> JobRecord:
     return make_job(prompt, seed=1, guild_id=guild_id, user_id=user_id)
 
@@ -138,8 +144,7 @@ async def test_500_concurrent_reservations_grant_exactly_50(database_url: str, l
 
 
 async def test_daily_limit_rolls_at_midnight_utc(store: Store) -> None:
-    clock = Clock(utc(2024, 1, 31, 23, 59, 59))
-    quota = QuotaService(store, clock=clock)
+    clock, quota = clocked_quota(store, 2024, 1, 31, 23, 59, 59)
     await quota.set_limits(GUILD, MOD, {"user_daily": 1, "guild_daily": 5})
     await quota.reserve(job())
     with pytest.raises(QuotaDenied) as info:
@@ -155,8 +160,7 @@ async def test_daily_limit_rolls_at_midnight_utc(store: Store) -> None:
 
 
 async def test_monthly_limit_and_budget_roll_at_month_end(store: Store) -> None:
-    clock = Clock(utc(2024, 12, 31, 23, 59, 59))
-    quota = QuotaService(store, clock=clock)
+    clock, quota = clocked_quota(store, 2024, 12, 31, 23, 59, 59)
     await quota.set_limits(GUILD, MOD, {"guild_monthly": 1})
     await quota.reserve(job())
     with pytest.raises(QuotaDenied) as info:
@@ -177,8 +181,7 @@ async def test_monthly_limit_and_budget_roll_at_month_end(store: Store) -> None:
 
 
 async def test_cooldown_and_concurrency_messages(store: Store) -> None:
-    clock = Clock(utc(2024, 5, 5, 12))
-    quota = QuotaService(store, clock=clock)
+    clock, quota = clocked_quota(store, 2024, 5, 5, 12)
     await quota.set_limits(GUILD, MOD, {"cooldown_seconds": 30, "max_concurrent": 2})
     first = job()
     await quota.reserve(first)
@@ -219,8 +222,7 @@ async def test_no_limit_means_unlimited_and_use_is_still_recorded(store: Store) 
 
 
 async def test_changes_are_audited_old_to_new(store: Store) -> None:
-    clock = Clock(utc(2024, 3, 3, 3))
-    quota = QuotaService(store, clock=clock)
+    clock, quota = clocked_quota(store, 2024, 3, 3, 3)
     changes = await quota.set_limits(GUILD, MOD, {"user_daily": 10, "guild_monthly_budget": 5})
     assert [c.describe() for c in changes] == ["user_daily: unlimited → 10",
                                                "guild_monthly_budget: unlimited → $5.00"]
@@ -246,8 +248,7 @@ async def test_changes_are_audited_old_to_new(store: Store) -> None:
 
 
 async def test_reset_forgives_today_not_the_month_or_the_spend(store: Store) -> None:
-    clock = Clock(utc(2024, 6, 1, 10))
-    quota = QuotaService(store, clock=clock)
+    _, quota = clocked_quota(store, 2024, 6, 1, 10)
     await quota.set_limits(GUILD, MOD, {"user_daily": 2, "cooldown_seconds": 3600})
     done = job()
     await quota.reserve(done)
@@ -353,8 +354,7 @@ async def _store_totals(store: Store) -> set[tuple[object, ...]]:
 
 
 async def test_running_totals_always_match_the_reservations(store: Store) -> None:
-    clock = Clock(utc(2024, 7, 31, 23, 59))
-    quota = QuotaService(store, clock=clock)
+    clock, quota = clocked_quota(store, 2024, 7, 31, 23, 59)
     jobs = [job(user_id=3 + i % 3) for i in range(12)]
     for i, j in enumerate(jobs):
         if i == 6:

@@ -16,7 +16,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.quota_service import QuotaService
 from bot.store import Store
 from bot.tracker import JobEvent, JobTracker, TrackerConfig
-from tests.helpers import FAST_POLLING, TOKEN, make_job, url_rows
+from tests.helpers import FAST_POLLING, TOKEN, make_job, tracker_running, url_rows
 
 GUILD = 1  # make_job's guild
 MOD = 99
@@ -79,8 +79,7 @@ async def test_success_commits_at_the_providers_cost_and_failures_release(
     async with await Store.open(database_url) as store:
         quota, tracker, ends = await wired(store, client)
         await quota.set_limits(GUILD, MOD, {"user_daily": 4})
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             local_server.state.config.queue_seconds = 2.0  # the job to cancel stays queued
             to_cancel = await launch(quota, tracker, make_job("never mind"))
             local_server.state.config.queue_seconds = 0.1
@@ -94,8 +93,6 @@ async def test_success_commits_at_the_providers_cost_and_failures_release(
             await tracker.cancel(to_cancel.id)
             for j in (ok, failing, refused, to_cancel):
                 await ends.wait(j.id)
-        finally:
-            await tracker.stop()
         assert await reservation(database_url, ok.id) == charged(ok.id)
         for j in (failing, refused, to_cancel):
             assert await reservation(database_url, j.id) == ("released", None, j.id)
@@ -108,12 +105,9 @@ async def test_a_timed_out_job_releases(database_url: str, client: RunComfyClien
     local_server.state.config.queue_seconds = 30.0
     async with await Store.open(database_url) as store:
         quota, tracker, ends = await wired(store, client, queue_timeout=0.3)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             slow = await launch(quota, tracker, make_job())
             await ends.wait(slow.id)
-        finally:
-            await tracker.stop()
     assert await reservation(database_url, slow.id) == ("released", None, slow.id)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import socket
 from typing import Any
 
 import httpx
@@ -15,21 +14,11 @@ from PIL import Image
 from bot.inputs import GenerateInputs, ReframeInputs
 from bot.job_errors import FAILED_REMOTELY
 from bot.localserver.app import LocalRunComfyServer
-from bot.providers.errors import (
-    AuthenticationError,
-    InputRejected,
-    InsufficientBalance,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
-    RequestNotFound,
-    SubmitUncertain,
-)
+from bot.providers import errors
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient, parse_state
 from bot.providers.types import CancelOutcome, RemoteState
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, free_port
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total_seconds=5)
 
@@ -154,9 +143,9 @@ async def test_failed_job_logs_the_provider_error(local_server: LocalRunComfySer
 async def test_bad_token_is_401_and_not_retried(local_server: LocalRunComfyServer) -> None:
     sleeps = SleepRecorder()
     async with client_for(local_server, token="wrong-token", sleep=sleeps) as client:
-        with pytest.raises(AuthenticationError) as info:
+        with pytest.raises(errors.AuthenticationError) as info:
             await client.status("abc")
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(errors.AuthenticationError):
             await client.submit("ideogram/ideogram-v2/generate", {"prompt": "x"})
     assert info.value.status_code == 401
     assert "RUNCOMFY_API_TOKEN" in info.value.user_message
@@ -168,7 +157,7 @@ async def test_bad_token_is_401_and_not_retried(local_server: LocalRunComfyServe
 async def test_insufficient_balance_402(local_server: LocalRunComfyServer) -> None:
     local_server.state.faults.insufficient_balance(1)
     async with client_for(local_server) as client:
-        with pytest.raises(InsufficientBalance) as info:
+        with pytest.raises(errors.InsufficientBalance) as info:
             await client.submit("ideogram/ideogram-v2/generate", {"prompt": "x"})
     assert info.value.status_code == 402
     assert "credit" in info.value.user_message
@@ -178,7 +167,7 @@ async def test_insufficient_balance_402(local_server: LocalRunComfyServer) -> No
 
 async def test_invalid_input_422_carries_detail(local_server: LocalRunComfyServer) -> None:
     async with client_for(local_server) as client:
-        with pytest.raises(InputRejected) as info:
+        with pytest.raises(errors.InputRejected) as info:
             await client.submit("ideogram/ideogram-v2/generate",
                                 {"prompt": "x", "aspect_ratio": "7:5"})
     assert info.value.status_code == 422
@@ -188,7 +177,7 @@ async def test_invalid_input_422_carries_detail(local_server: LocalRunComfyServe
 
 async def test_unknown_request_is_not_found(local_server: LocalRunComfyServer) -> None:
     async with client_for(local_server) as client:
-        with pytest.raises(RequestNotFound):
+        with pytest.raises(errors.RequestNotFound):
             await client.status("0123456789abcdef")
 
 
@@ -209,7 +198,7 @@ async def test_429_beyond_budget_raises_rate_limited(local_server: LocalRunComfy
     policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, total_seconds=1)
     async with client_for(local_server, sleep=sleeps, retry=policy) as client:
         local_server.state.faults.rate_limit(1, kind="status", retry_after=30)
-        with pytest.raises(RateLimited) as info:
+        with pytest.raises(errors.RateLimited) as info:
             await client.status("abc")
     assert info.value.retry_after == 30
     assert sleeps.delays == []
@@ -234,7 +223,7 @@ async def test_500_on_status_is_retried(local_server: LocalRunComfyServer) -> No
         status = await client.status(receipt.request_id)
         assert status.request_id == receipt.request_id
         local_server.state.faults.server_error(10, kind="status")
-        with pytest.raises(ProviderUnavailable):
+        with pytest.raises(errors.ProviderUnavailable):
             await client.status(receipt.request_id)
 
 
@@ -243,7 +232,7 @@ async def test_timeout_during_submit_is_never_resent(local_server: LocalRunComfy
     sleeps = SleepRecorder()
     timeout = httpx.Timeout(connect=2.0, read=0.3, write=2.0, pool=2.0)
     async with client_for(local_server, sleep=sleeps, timeout=timeout) as client:
-        with pytest.raises(SubmitUncertain) as info:
+        with pytest.raises(errors.SubmitUncertain) as info:
             await client.submit("ideogram/ideogram-v2/generate", {"prompt": "x", "seed": 1})
     await asyncio.sleep(0.9)  # let the server finish its slow answer
     assert local_server.state.submit_count == 1  # the provider took it once; we never resent
@@ -257,10 +246,10 @@ async def test_malformed_json(local_server: LocalRunComfyServer) -> None:
         inputs = GenerateInputs(prompt="x", seed=1)
         receipt = await client.submit(inputs.model, inputs)
         local_server.state.faults.malformed(1, kind="status")
-        with pytest.raises(MalformedResponse):
+        with pytest.raises(errors.MalformedResponse):
             await client.status(receipt.request_id)
         local_server.state.faults.malformed(1, kind="submit")
-        with pytest.raises(SubmitUncertain):
+        with pytest.raises(errors.SubmitUncertain):
             await client.submit(inputs.model, inputs)
     assert local_server.state.submit_count == 2
 
@@ -268,21 +257,19 @@ async def test_malformed_json(local_server: LocalRunComfyServer) -> None:
 async def test_http_200_error_body_is_an_error(local_server: LocalRunComfyServer) -> None:
     async with client_for(local_server) as client:
         local_server.state.faults.error_body(1, kind="status", code=500001, message="boom")
-        with pytest.raises(ProviderError, match="boom"):
+        with pytest.raises(errors.ProviderError, match="boom"):
             await client.status("abc")
         local_server.state.faults.error_body(1, kind="status", code=400004, message="bad token")
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(errors.AuthenticationError):
             await client.status("abc")
 
 
 async def test_connection_refused_is_retried_then_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     sleeps = SleepRecorder()
     async with RunComfyClient(token=TOKEN, base_url=f"http://127.0.0.1:{port}",
                               retry=FAST_RETRY, sleep=sleeps) as client:
-        with pytest.raises(ProviderUnavailable):
+        with pytest.raises(errors.ProviderUnavailable):
             await client.submit("ideogram/ideogram-v2/generate", {"prompt": "x"})
     assert len(sleeps.delays) == FAST_RETRY.attempts - 1
 
@@ -297,7 +284,7 @@ async def test_token_never_leaks(local_server: LocalRunComfyServer,
         texts.append(repr(client))
         texts.append(str(vars(client).get("base_url")))
         for call in (client.status("abc"), client.submit("ideogram/ideogram-v2/generate", {})):
-            with pytest.raises(ProviderError) as info:
+            with pytest.raises(errors.ProviderError) as info:
                 await call
             texts += [str(info.value), repr(info.value), info.value.user_message]
     local_server.state.faults.clear()

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.localserver.app import LocalRunComfyServer, LocalServerConfig
+from bot.localserver.app import LocalRunComfyServer
 from tests import postgres
 from tests.harness import (
     CHANNEL_ID,
@@ -37,7 +37,7 @@ from tests.harness import (
     guild_payload,
     shard_for,
 )
-from tests.helpers import TOKEN
+from tests.helpers import local_provider, serve_on_loopback
 
 #: GUILD_ID is on shard 1 of 2; this one on shard 0, with its own channels.
 GUILD_A = GUILD_ID + (1 << 22)
@@ -61,12 +61,7 @@ class RecordingProxy:
         self._session = aiohttp.ClientSession()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = self.runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.runner, self.url = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         await self._session.close()
@@ -100,13 +95,8 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 async def provider() -> AsyncIterator[LocalRunComfyServer]:
-    server = LocalRunComfyServer(LocalServerConfig(token=TOKEN, queue_seconds=0.2,
-                                                   run_seconds=0.4))
-    await server.start()
-    try:
+    async with local_provider(queue_seconds=0.2) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

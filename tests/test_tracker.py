@@ -19,7 +19,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
 from bot.store import Store
 from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
-from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job, tracker_running
 
 
 @pytest.fixture
@@ -38,12 +38,9 @@ async def run_one_job(tracker: JobTracker, store: Store) -> tuple[JobRecord, Job
     """Start the tracker, submit one job, wait for its end, stop: (submitted, final event)."""
     recorder = Recorder(store)
     tracker.add_listener(recorder)
-    await tracker.start()
-    try:
+    async with tracker_running(tracker):
         job = await tracker.submit(make_job())
         return job, await recorder.wait_terminal(job.id)
-    finally:
-        await tracker.stop()
 
 
 async def test_full_life_persisted_before_announced(store: Store, client: RunComfyClient,
@@ -51,13 +48,10 @@ async def test_full_life_persisted_before_announced(store: Store, client: RunCom
     tracker = tracker_for(store, client)
     recorder = Recorder(store)
     tracker.add_listener(recorder)
-    await tracker.start()
-    try:
+    async with tracker_running(tracker):
         job = await tracker.submit(make_job())
         assert job.status is JobStatus.QUEUED and job.request_id in local_server.state.jobs
         final = await recorder.wait_terminal(job.id)
-    finally:
-        await tracker.stop()
     assert recorder.statuses(job.id) == [JobStatus.QUEUED, JobStatus.RUNNING,
                                          JobStatus.COMPLETED]
     assert recorder.persisted_first
@@ -79,16 +73,13 @@ async def test_failed_and_cancelled(store: Store, client: RunComfyClient,
     tracker = tracker_for(store, client)
     recorder = Recorder(store)
     tracker.add_listener(recorder)
-    await tracker.start()
-    try:
+    async with tracker_running(tracker):
         failing = await tracker.submit(make_job("boom [fail]"))
         to_cancel = await tracker.submit(make_job("never mind"))
         assert await tracker.cancel(to_cancel.id) is CancelOutcome.CANCELLED
         cancelled = await recorder.wait_terminal(to_cancel.id)
         failed = await recorder.wait_terminal(failing.id)
         assert await tracker.cancel(failing.id) is CancelOutcome.NOT_CANCELLABLE
-    finally:
-        await tracker.stop()
     assert cancelled.status is JobStatus.CANCELLED
     assert local_server.state.jobs[to_cancel.request_id or ""].status().value == "cancelled"
     assert failed.status is JobStatus.FAILED
@@ -169,11 +160,8 @@ async def test_job_never_sent_at_restart_is_sent_once(
     tracker = tracker_for(store, client)
     recorder = Recorder(store)
     tracker.add_listener(recorder)
-    await tracker.start()
-    try:
+    async with tracker_running(tracker):
         final = await recorder.wait_terminal(pending.id)
-    finally:
-        await tracker.stop()
     assert final.status is JobStatus.COMPLETED
     assert local_server.state.submit_count == 1
     stored = await store.get_job(pending.id)
@@ -275,13 +263,10 @@ async def test_each_kind_of_provider_call_has_its_own_bound(
         tracker = tracker_for(store, client, concurrency=3)
         recorder = Recorder(store)
         tracker.add_listener(recorder)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             jobs = await asyncio.gather(*(tracker.submit(make_job(f"p{i}")) for i in range(30)))
             for job in jobs:
                 await recorder.wait_terminal(job.id, limit=20)
-        finally:
-            await tracker.stop()
     assert set(Counting.peak) == {"submit", "status", "result"}
     assert all(peak <= 3 for peak in Counting.peak.values()), Counting.peak
     assert Counting.peak["submit"] == 3  # the bound is used, not only respected

@@ -24,7 +24,14 @@ from bot.tracker import (
     JobTracker,
     TrackerConfig,
 )
-from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_sync_job, url_rows
+from tests.helpers import (
+    FAST_POLLING,
+    TOKEN,
+    Recorder,
+    make_sync_job,
+    tracker_running,
+    url_rows,
+)
 
 GUILD = 10
 
@@ -67,15 +74,12 @@ async def test_queued_running_completed_with_the_revised_prompt(
         database_url: str, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
     async with await Store.open(database_url) as store:
         tracker, quota, recorder = wired(store, client)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             job = sync_job()
             await quota.reserve(job)
             queued = await tracker.submit(job)
             assert queued.status is JobStatus.QUEUED and queued.request_id is None
             final = await recorder.wait_terminal(job.id)
-        finally:
-            await tracker.stop()
         assert recorder.statuses(job.id) == [JobStatus.QUEUED, JobStatus.RUNNING,
                                              JobStatus.COMPLETED]
         assert recorder.persisted_first
@@ -98,14 +102,11 @@ async def test_withheld_image_fails_and_is_not_counted(
         database_url: str, client: IdeogramClient) -> None:
     async with await Store.open(database_url) as store:
         tracker, quota, recorder = wired(store, client)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             job = sync_job("a thing [unsafe]")
             await quota.reserve(job)
             await tracker.submit(job)
             final = await recorder.wait_terminal(job.id)
-        finally:
-            await tracker.stop()
         assert final.job.status is JobStatus.FAILED and final.job.error == WITHHELD
         assert final.job.result_urls == [] and final.job.revised_prompt
         snapshot, _ = await quota.snapshot(GUILD, 3)
@@ -132,11 +133,8 @@ async def test_restart_while_running_fails_without_resending(
     async with await Store.open(database_url) as store:  # the next process
         tracker, quota, recorder = wired(store, client)
         await quota.reconcile()
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             final = await recorder.wait_terminal(job.id)
-        finally:
-            await tracker.stop()
         assert final.resumed and final.job.status is JobStatus.FAILED
         assert final.job.error == SYNC_INTERRUPTED
     assert local_server.state.request_counts["generate"] == 1  # never resent
@@ -172,12 +170,9 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
         waiting = sync_job("four")
         await store.insert_job(waiting.evolve(status=JobStatus.QUEUED, submitted_at=time.time()))
         tracker, _, recorder = wired(store, client)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             done = await recorder.wait_terminal(waiting.id)
             interrupted = await recorder.wait_terminal(third.id)
-        finally:
-            await tracker.stop()
     assert done.job.status is JobStatus.COMPLETED
     assert interrupted.job.error == SYNC_INTERRUPTED
     assert local_server.state.request_counts["generate"] == 3
@@ -189,15 +184,12 @@ async def test_time_limits(database_url: str, client: IdeogramClient,
     async with await Store.open(database_url) as store:
         tracker, _, recorder = wired(store, client, concurrency=1, run_timeout=0.2,
                                      queue_timeout=0.1)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             slow, waiting = sync_job("slow"), sync_job("waiting")
             await tracker.submit(slow)
             await tracker.submit(waiting)
             timed_out = await recorder.wait_terminal(slow.id)
             never_ran = await recorder.wait_terminal(waiting.id)
-        finally:
-            await tracker.stop()
     assert timed_out.job.error == TIMED_OUT_RUNNING
     assert never_ran.job.error == TIMED_OUT_QUEUED
     assert recorder.statuses(waiting.id) == [JobStatus.QUEUED, JobStatus.FAILED]
@@ -209,11 +201,8 @@ async def test_provider_errors_end_the_job(database_url: str, client: IdeogramCl
     local_server.state.faults.insufficient_balance(1, kind="generate")
     async with await Store.open(database_url) as store:
         tracker, _, recorder = wired(store, client)
-        await tracker.start()
-        try:
+        async with tracker_running(tracker):
             job = sync_job()
             await tracker.submit(job)
             final = await recorder.wait_terminal(job.id)
-        finally:
-            await tracker.stop()
     assert final.job.status is JobStatus.FAILED and final.job.error == "insufficient_balance"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.providers.transport import AiohttpTransport
+from tests.helpers import free_port, serve_on_loopback
 
 
 @pytest.fixture
@@ -32,12 +32,8 @@ async def echo() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}"
+    runner, url = await serve_on_loopback(app)
+    yield url
     await runner.cleanup()
 
 
@@ -62,9 +58,7 @@ async def test_read_timeout_is_httpx_read_timeout(echo: str) -> None:
 
 
 async def test_refused_connection_is_connect_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/")

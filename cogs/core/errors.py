@@ -3,9 +3,11 @@ reference id that is also logged, so an owner can find the traceback."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
-from typing import Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
 
 import discord
 from discord import app_commands
@@ -19,6 +21,8 @@ from cogs.core.option_check import OptionRefused, check_options
 from cogs.core.permissions import permission_label
 
 log = logging.getLogger(__name__)
+
+_Item = TypeVar("_Item")
 
 #: The refusal of a command used outside a server (English; shown as ``_(SERVER_ONLY)``).
 SERVER_ONLY: Final = N_("This command works in a server, not in direct messages.")
@@ -133,6 +137,22 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         await reply_privately(interaction, text)
     except discord.HTTPException:
         log.warning("Could not tell user about an error in interaction %s", interaction.id)
+
+
+def reports_errors(
+    callback: Callable[[_Item, discord.Interaction], Coroutine[Any, Any, None]],
+) -> Callable[[_Item, discord.Interaction], Coroutine[Any, Any, None]]:
+    """For a component's ``callback``: whatever it raises is answered by
+    :func:`report_error`, as the command tree's handler answers a command's errors."""
+
+    @functools.wraps(callback)
+    async def reporting(item: _Item, interaction: discord.Interaction) -> None:
+        try:
+            await callback(item, interaction)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    return reporting
 
 
 class BotTree(app_commands.CommandTree[discord.Client]):
