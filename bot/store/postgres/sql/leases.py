@@ -21,8 +21,13 @@ def _claim(statuses: str, undelivered_only: bool) -> str:
     Take the jobs in ``statuses`` that nobody holds: no lease, or an expired one, of
     this process's shards (``:shard_count`` 1 or less: every shard), or of any shard once
     the lease has been expired for ``:grace`` seconds (its process died and no process of
-    that shard took it); and this process's own leases from an earlier run of it. Locked
-    rows are skipped: two processes claiming at once never take the same job.
+    that shard took it); and this process's own leases from an earlier run of it.
+
+    Two processes claiming at once never take the same job: locked job rows are skipped,
+    and a lease row is taken over only if it is still expired (or this owner's earlier
+    run's) when the write meets it. The candidates come from the statement's snapshot, so
+    without that last check a lease another process wrote a moment ago would be
+    overwritten and the job returned to both.
     """
     delivered = "AND j.delivered_at IS NULL" if undelivered_only else ""
     return f"""
@@ -44,6 +49,8 @@ INSERT INTO job_leases AS l (job_id, owner, incarnation, expires_at)
 SELECT id, :owner, :incarnation, {_NOW} + :lease_seconds::double precision FROM candidates
 ON CONFLICT (job_id) DO UPDATE SET
     owner = excluded.owner, incarnation = excluded.incarnation, expires_at = excluded.expires_at
+WHERE l.expires_at < {_NOW}
+   OR (l.owner = excluded.owner AND l.incarnation <> excluded.incarnation)
 RETURNING l.job_id
 """
 
