@@ -87,6 +87,8 @@ def history_line(job: JobRecord) -> str:
     icon = STATUS_ICONS.get(job.status, "")
     head = (f"**`{job.short_id}`** · {model} · {icon} {status_name(job.status)} · "
             + _("seed `{seed}`", seed=job.seed) + f" · {discord_timestamp(job.created_at, 'f')}")
+    if job.preset:
+        head += " · " + _("preset {name}", name=user_text(job.preset, 100))
     link = jump_link(job)
     tail = " · " + _("[jump]({link})", link=link) if link else ""
     return f"{head}{tail}\n> {prompt_preview(job)}"

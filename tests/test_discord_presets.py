@@ -61,6 +61,9 @@ async def test_save_list_use_and_the_members_option_wins(
     info = component(f"job:{job.id}:info", message=message)
     await dispatch(bot, info)
     assert "Brand Kit" in str(callback(fake, info)["data"]["embeds"])
+    # So does /history.
+    history = private_text(await answer(fake, bot, chat_input("history", {})))
+    assert "preset Brand Kit" in history
     # Recorded, and posted to the moderation log.
     assert db_rows(db, "SELECT action, actor_id FROM settings_audit") == [
         ("preset:save", MOD_USER_ID)]
