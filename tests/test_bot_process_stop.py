@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.localserver.app import LocalRunComfyServer
@@ -166,10 +167,13 @@ async def test_sigterm_mid_job_exits_0_within_the_grace_and_the_restart_delivers
             await bot.__aexit__(None, None, None)
 
 
+@pytest.mark.parametrize("after", [0.05, 0.4, 0.8])
 async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
-        fake_discord: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
-    """A stop sent during the imports (before the event loop's handlers exist) still ends
-    the bot with exit 0: as PID 1 it would otherwise be dropped, as a child it would kill."""
+        fake_discord: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path,
+        after: float) -> None:
+    """A stop at any moment of the start ends the bot with exit 0: during the imports
+    (before the event loop's handlers exist: as PID 1 it would otherwise be dropped, as a
+    child it would kill), while opening the database, logging in or syncing commands."""
     launcher = namespace_launcher()
     env = bot_process_env(fake_discord, tmp_path / "bot.db", provider=local_server)
     process = await asyncio.create_subprocess_exec(
@@ -182,7 +186,7 @@ async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
             children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
             target = int(await eventually(lambda: _only_child(children), timeout=10,
                                           what="the bot under unshare"))
-        await asyncio.sleep(0.05)  # Python is up; the bot's modules are still importing
+        await asyncio.sleep(after)  # 0.05 s: Python is up, the bot's modules importing
         os.kill(target, signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), 30)
         text = output.decode("utf-8", "replace")

@@ -129,6 +129,10 @@ class IdeogramBot(commands.Bot):
         self.job_metrics = JobMetrics()
         install_rate_limit_counter()
         self.stopping = False
+        #: Set just before the gateway connection starts: a stop before that only marks
+        #: the bot stopping, and the start returns between its steps (login, command sync)
+        #: instead of closing the HTTP session under them.
+        self.connecting = False
         self._force_stop = asyncio.Event()
         self._shutdown: asyncio.Task[None] | None = None
         self._stop_request: asyncio.Task[None] | None = None
@@ -213,6 +217,11 @@ class IdeogramBot(commands.Bot):
             return GatewayState(False, "no gateway heartbeat answered yet")
         return GatewayState(True, latency=latency)
 
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """Connect to the gateway (from here on, a stop closes the connection)."""
+        self.connecting = True
+        await super().connect(reconnect=reconnect)
+
     def request_stop(self, reason: str) -> None:
         """A stop signal: refuse new commands and close gracefully; a second one cuts the
         grace period short."""
@@ -223,7 +232,8 @@ class IdeogramBot(commands.Bot):
         log.info("%s: stopping. New commands are refused; waiting up to %g s for in-flight "
                  "Discord edits.", reason, self.settings.SHUTDOWN_GRACE_SECONDS)
         self.stopping = True
-        self._stop_request = asyncio.create_task(self.close(), name="bot-stop")
+        if self.connecting:
+            self._stop_request = asyncio.create_task(self.close(), name="bot-stop")
 
     async def close(self) -> None:
         """Stop gracefully (once; later calls wait for the same stop):

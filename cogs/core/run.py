@@ -83,10 +83,12 @@ async def run_bot(settings: Settings, token: str) -> None:
                 raise ConfigError(
                     f"cannot reach Discord ({type(exc).__name__}): check this machine's "
                     "network connection and try again.") from None
-            if not bot.stopping:
-                await bot.sync_commands()
-            if not bot.stopping:
-                await bot.connect()
+            if bot.stopping:
+                return
+            await bot.sync_commands()
+            if bot.stopping:
+                return
+            await bot.connect()
     finally:
         loop = asyncio.get_running_loop()
         for sig in installed:
