@@ -206,7 +206,7 @@ class SqliteStore(Store):
         """
         async with self.transaction(immediate=True) as conn:
             version = await self.user_version()
-            await conn.execute(sql.PRAGMA_SET_USER_VERSION.format(version=int(version)))
+            await conn.execute(sql.set_version(version))
 
     async def checkpoint(self) -> bool:
         """Fold the WAL into the database file; False if a reader kept it from completing.
