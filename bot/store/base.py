@@ -29,6 +29,7 @@ from typing import Any
 from bot.jobs import JobRecord
 from bot.store.engine import CONFLICT_ATTEMPTS, StoreEngine
 from bot.store.job_queries import JobQueries
+from bot.store.migrator import SchemaMigrator
 from bot.store.preset_queries import PresetQueries
 from bot.store.quota_queries import QuotaQueries
 from bot.store.records import (
@@ -79,13 +80,14 @@ __all__ = [
 ]
 
 
-class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
+class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigrator):
     """Jobs, server settings and quotas. Create one with ``await Store.open(url)``.
 
     The queries come by area from the mixins (:mod:`bot.store.job_queries`,
     :mod:`bot.store.settings_queries`, :mod:`bot.store.preset_queries`,
     :mod:`bot.store.quota_queries`); the primitives they run on from
-    :class:`bot.store.engine.StoreEngine`, which each engine implements.
+    :class:`bot.store.engine.StoreEngine`, which each engine implements; opening's
+    migrations from :class:`bot.store.migrator.SchemaMigrator`.
     """
 
     # ------------------------------------------------------------------ opening
@@ -113,10 +115,6 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
     @abc.abstractmethod
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-
-    @abc.abstractmethod
-    def describe(self) -> str:
-        """Where the data lives, for logs (never a password)."""
 
     @abc.abstractmethod
     async def probe_write(self) -> None:
