@@ -22,13 +22,16 @@ Several processes (PostgreSQL only) add two things, which do nothing on SQLite:
 from __future__ import annotations
 
 import abc
+import logging
 import os
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from bot.jobs import JobRecord
 from bot.store.engine import CONFLICT_ATTEMPTS, StoreEngine
 from bot.store.job_queries import JobQueries
+from bot.store.migrations import Migration
 from bot.store.migrator import SchemaMigrator
 from bot.store.preset_queries import PresetQueries
 from bot.store.quota_queries import QuotaQueries
@@ -53,6 +56,8 @@ from bot.store.records import (
     statuses_json,
 )
 from bot.store.settings_queries import SettingsQueries
+
+log = logging.getLogger(__name__)
 
 # The records and the engine's primitives are used through this module too.
 __all__ = [
@@ -106,6 +111,16 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigr
         from bot.store.store import SqliteStore
 
         return await SqliteStore.open(database, **options)
+
+    async def _ready(self, migrations: Sequence[Migration], target: int) -> None:
+        """Set up and migrate a store just connected; close it again if that fails."""
+        try:
+            await self._set_up(migrations, target)
+        except BaseException:
+            await self.close()
+            raise
+        log.info("opened database (%s, schema version %d)", self.describe(),
+                 self.schema_version)
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -53,6 +53,13 @@ class SchemaMigrator(abc.ABC):
         """The schema version recorded in the database."""
 
     @abc.abstractmethod
+    async def _set_up(self, migrations: Sequence[Migration], target: int) -> None:
+        """Make a store just connected ready.
+
+        Its connection's settings, then one transaction that calls :meth:`_apply_migrations`.
+        """
+
+    @abc.abstractmethod
     async def _apply_migration(self, migration: Migration) -> None:
         """Run one migration's statements, inside the opening transaction."""
 

@@ -159,17 +159,10 @@ class SqliteStore(Store):
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path!r}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
         store = cls(conn, path, 0)
         store._busy_timeout_ms = busy_timeout_ms
-        try:
-            conn.row_factory = sqlite3.Row
-            await store._configure()
-            await store._migrate(migrations, target)
-        except BaseException:
-            await conn.close()
-            store._conn = None
-            raise
-        log.info("opened database %s (schema version %d)", path, store.schema_version)
+        await store._ready(migrations, target)
         return store
 
     async def close(self) -> None:
@@ -226,7 +219,8 @@ class SqliteStore(Store):
         await conn.execute(sql.pragma_busy_timeout(self._busy_timeout_ms))
         await conn.execute(sql.PRAGMA_SYNCHRONOUS_NORMAL)
 
-    async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
+    async def _set_up(self, migrations: Sequence[Migration], target: int) -> None:
+        await self._configure()
         async with self.transaction(immediate=True):
             await self._apply_migrations(migrations, target)
 

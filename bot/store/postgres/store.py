@@ -141,12 +141,7 @@ class PostgresStore(Store):
             await pool.close()
             raise
         store = cls(url, pool, urgent_pool)
-        try:
-            await store._migrate(migrations, target)
-        except BaseException:
-            await store.close()
-            raise
-        log.info("opened database %s (schema version %d)", where, store.schema_version)
+        await store._ready(migrations, target)
         return store
 
     async def close(self) -> None:
@@ -183,7 +178,7 @@ class PostgresStore(Store):
         """
         await self._execute(sql.PROBE_WRITE)
 
-    async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
+    async def _set_up(self, migrations: Sequence[Migration], target: int) -> None:
         async with self.transaction() as conn:
             await conn.execute(sql.LOCK_MIGRATIONS)
             await conn.execute(sql.CREATE_SCHEMA_TABLE)
