@@ -8,7 +8,9 @@ statements on either engine: each engine names its SQL in one namespace (``bot.s
 for SQLite, ``bot.store.postgres.sql`` for PostgreSQL) under the same constant names, with
 the same parameters, and supplies the few primitives of :class:`bot.store.engine.StoreEngine`
 (a transaction, run a statement, fetch rows). A new query goes into the mixin of its area,
-with its SQL under the same name in each engine's ``sql`` package.
+with its SQL under the same name in each engine's ``sql`` package (written once, in
+``bot.store.sql``, when its text is the same in both dialects). Opening migrates the schema
+the same way on both (:mod:`bot.store.migrator`).
 
 Several processes (PostgreSQL only) add two things, which do nothing on SQLite:
 
