@@ -21,6 +21,7 @@ from bot.quota_service import QuotaService
 from bot.settings_cache import GuildSettingsCache
 from bot.store import LeaseConfig, Store, StoreBusyError, StoreError
 from bot.store import migrations as sqlite_migrations
+from bot.store.migrations import Migration
 from bot.store.postgres import PostgresStore
 from bot.store.postgres import migrations as pg_migrations
 from tests import postgres
@@ -66,8 +67,25 @@ async def pair(pg_url: str) -> AsyncIterator[tuple[Store, Store]]:
 
 def test_both_engines_have_the_same_migrations() -> None:
     """Version n means the same tables and columns on either engine."""
-    assert [m.version for m in pg_migrations.MIGRATIONS] == [
-        m.version for m in sqlite_migrations.MIGRATIONS]
+    assert [(m.version, m.name) for m in pg_migrations.MIGRATIONS] == [
+        (m.version, m.name) for m in sqlite_migrations.MIGRATIONS]
+
+
+async def test_a_failing_migration_applies_none(fresh_url: str) -> None:
+    broken = Migration(pg_migrations.LATEST_VERSION + 1, "broken",
+                       ("CREATE TABLE extra (a integer)", "SELECT * FROM no_such_table"))
+    with pytest.raises(StoreError, match=r"migration \d+ \(broken\) failed.*left at version 0"):
+        await Store.open(fresh_url, migrations=(*pg_migrations.MIGRATIONS, broken))
+    async with await Store.open(fresh_url, target_version=0) as store:
+        assert await store_rows(store, "SELECT to_regclass('jobs'), to_regclass('extra')") == [
+            (None, None)]
+
+
+async def test_a_migration_must_record_its_version(fresh_url: str) -> None:
+    forgetful = Migration(pg_migrations.LATEST_VERSION + 1, "forgetful",
+                          ("CREATE TABLE extra (a integer)",))
+    with pytest.raises(StoreError, match=r"store_schema\.version"):
+        await Store.open(fresh_url, migrations=(*pg_migrations.MIGRATIONS, forgetful))
 
 
 async def test_fresh_database_migrates_once_even_from_two_processes_at_once(

@@ -4,7 +4,9 @@ Open it once with ``store = await Store.open(database_url)`` and ``await store.c
 at shutdown (or ``async with await Store.open(url) as store:``). ``Store`` is the interface
 (:mod:`bot.store.base`); the engines are :mod:`bot.store.store` (SQLite: SQL in
 ``bot.store.sql``, schema history in ``bot.store.migrations``) and
-:mod:`bot.store.postgres` (its own ``sql`` and ``migrations``).
+:mod:`bot.store.postgres` (its own ``sql``, which imports the portable statements of
+``bot.store.sql``, and ``migrations``, whose versions are named once in
+``bot.store.migrations``).
 """
 
 from bot.store.base import (

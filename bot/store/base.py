@@ -8,7 +8,9 @@ statements on either engine: each engine names its SQL in one namespace (``bot.s
 for SQLite, ``bot.store.postgres.sql`` for PostgreSQL) under the same constant names, with
 the same parameters, and supplies the few primitives of :class:`bot.store.engine.StoreEngine`
 (a transaction, run a statement, fetch rows). A new query goes into the mixin of its area,
-with its SQL under the same name in each engine's ``sql`` package.
+with its SQL under the same name in each engine's ``sql`` package (written once, in
+``bot.store.sql``, when its text is the same in both dialects). Opening migrates the schema
+the same way on both (:mod:`bot.store.migrator`).
 
 Several processes (PostgreSQL only) add two things, which do nothing on SQLite:
 
@@ -22,13 +24,17 @@ Several processes (PostgreSQL only) add two things, which do nothing on SQLite:
 from __future__ import annotations
 
 import abc
+import logging
 import os
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from bot.jobs import JobRecord
 from bot.store.engine import CONFLICT_ATTEMPTS, StoreEngine
 from bot.store.job_queries import JobQueries
+from bot.store.migrations import Migration
+from bot.store.migrator import SchemaMigrator
 from bot.store.preset_queries import PresetQueries
 from bot.store.quota_queries import QuotaQueries
 from bot.store.records import (
@@ -52,6 +58,8 @@ from bot.store.records import (
     statuses_json,
 )
 from bot.store.settings_queries import SettingsQueries
+
+log = logging.getLogger(__name__)
 
 # The records and the engine's primitives are used through this module too.
 __all__ = [
@@ -79,13 +87,14 @@ __all__ = [
 ]
 
 
-class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
+class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigrator):
     """Jobs, server settings and quotas. Create one with ``await Store.open(url)``.
 
     The queries come by area from the mixins (:mod:`bot.store.job_queries`,
     :mod:`bot.store.settings_queries`, :mod:`bot.store.preset_queries`,
     :mod:`bot.store.quota_queries`); the primitives they run on from
-    :class:`bot.store.engine.StoreEngine`, which each engine implements.
+    :class:`bot.store.engine.StoreEngine`, which each engine implements; opening's
+    migrations from :class:`bot.store.migrator.SchemaMigrator`.
     """
 
     # ------------------------------------------------------------------ opening
@@ -105,6 +114,16 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
 
         return await SqliteStore.open(database, **options)
 
+    async def _ready(self, migrations: Sequence[Migration], target: int) -> None:
+        """Set up and migrate a store just connected; close it again if that fails."""
+        try:
+            await self._set_up(migrations, target)
+        except BaseException:
+            await self.close()
+            raise
+        log.info("opened database (%s, schema version %d)", self.describe(),
+                 self.schema_version)
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Finish what is in progress, then close. Safe to call twice."""
@@ -113,10 +132,6 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries):
     @abc.abstractmethod
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-
-    @abc.abstractmethod
-    def describe(self) -> str:
-        """Where the data lives, for logs (never a password)."""
 
     @abc.abstractmethod
     async def probe_write(self) -> None:

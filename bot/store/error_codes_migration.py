@@ -97,7 +97,3 @@ POSTGRES_CONVERT: Final = _convert(
         "^" + STATUS_PREFIX.replace("(", r"\(") + "[1-5][0-9]{2}"
         + STATUS_SUFFIX.replace(")", r"\)").replace(".", r"\.") + "$"),
     "json_build_object('detail', error)::text")
-
-SQLITE_STATEMENTS: Final = (SQLITE_CONVERT, f"PRAGMA user_version = {VERSION}")
-POSTGRES_STATEMENTS: Final = (POSTGRES_CONVERT,
-                                f"UPDATE store_schema SET version = {VERSION}")

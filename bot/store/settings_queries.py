@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.store.engine import StoreEngine
-from bot.store.records import GUILD_SETTINGS_TOPIC, GuildSettings
+from bot.store.records import GUILD_SETTINGS_TOPIC, GuildSettings, Row
 
 _GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
     {"provider", "log_channel_id", "ideogram_enabled", "reframe_enabled", "language"}
@@ -17,6 +17,19 @@ _GUILD_SETTINGS_FIELDS: frozenset[str] = frozenset(
 
 def _normalize_phrase(phrase: str) -> str:
     return " ".join(phrase.split()).lower()
+
+
+def _row_to_settings(row: Row) -> GuildSettings:
+    """A ``guild_settings`` row as settings, without its channel and word lists."""
+    return GuildSettings(
+        guild_id=int(row["guild_id"]),
+        provider=row["provider"],
+        log_channel_id=row["log_channel_id"],
+        ideogram_enabled=bool(row["ideogram_enabled"]),
+        reframe_enabled=bool(row["reframe_enabled"]),
+        language=row["language"],
+        updated_at=row["updated_at"],
+    )
 
 
 class SettingsQueries(StoreEngine):
@@ -31,15 +44,7 @@ class SettingsQueries(StoreEngine):
             words = await self._fetchall(self._sql.SELECT_BLOCKED_WORDS, (guild_id,))
         base = GuildSettings(guild_id=guild_id)
         if row is not None:
-            base = GuildSettings(
-                guild_id=guild_id,
-                provider=row["provider"],
-                log_channel_id=row["log_channel_id"],
-                ideogram_enabled=bool(row["ideogram_enabled"]),
-                reframe_enabled=bool(row["reframe_enabled"]),
-                language=row["language"],
-                updated_at=row["updated_at"],
-            )
+            base = _row_to_settings(row)
         return dataclasses.replace(
             base,
             allowed_channel_ids=frozenset(int(r[0]) for r in channels),
@@ -54,15 +59,7 @@ class SettingsQueries(StoreEngine):
             words = await self._fetchall(self._sql.SELECT_ALL_BLOCKED_WORDS)
         found: dict[int, GuildSettings] = {}
         for row in rows:
-            found[int(row["guild_id"])] = GuildSettings(
-                guild_id=int(row["guild_id"]),
-                provider=row["provider"],
-                log_channel_id=row["log_channel_id"],
-                ideogram_enabled=bool(row["ideogram_enabled"]),
-                reframe_enabled=bool(row["reframe_enabled"]),
-                language=row["language"],
-                updated_at=row["updated_at"],
-            )
+            found[int(row["guild_id"])] = _row_to_settings(row)
         allowed: dict[int, set[int]] = {}
         for row in channels:
             allowed.setdefault(int(row[0]), set()).add(int(row[1]))
@@ -101,37 +98,37 @@ class SettingsQueries(StoreEngine):
 
     async def add_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
         """True if the channel was added, False if it was already allowed."""
-        async with self.transaction(immediate=True):
-            added = await self._execute(self._sql.INSERT_ALLOWED_CHANNEL, (guild_id, channel_id))
-            await self._changed(GUILD_SETTINGS_TOPIC, guild_id)
-        return added == 1
+        return await self._change_allowed_channel(self._sql.INSERT_ALLOWED_CHANNEL, guild_id,
+                                                  channel_id)
 
     async def remove_allowed_channel(self, guild_id: int, channel_id: int) -> bool:
         """True if the channel was removed, False if it was not in the list."""
-        async with self.transaction(immediate=True):
-            removed = await self._execute(self._sql.DELETE_ALLOWED_CHANNEL,
-                                          (guild_id, channel_id))
-            await self._changed(GUILD_SETTINGS_TOPIC, guild_id)
-        return removed == 1
+        return await self._change_allowed_channel(self._sql.DELETE_ALLOWED_CHANNEL, guild_id,
+                                                  channel_id)
 
     async def add_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
         """Add phrases (stored lowercased, whitespace collapsed); return those newly added."""
-        added: list[str] = []
-        async with self.transaction(immediate=True):
-            for phrase in dict.fromkeys(_normalize_phrase(p) for p in phrases):
-                if phrase and await self._execute(self._sql.INSERT_BLOCKED_WORD,
-                                                  (guild_id, phrase)):
-                    added.append(phrase)
-            await self._changed(GUILD_SETTINGS_TOPIC, guild_id)
-        return tuple(added)
+        return await self._change_blocked_words(self._sql.INSERT_BLOCKED_WORD, guild_id, phrases)
 
     async def remove_blocked_words(self, guild_id: int, phrases: Iterable[str]) -> tuple[str, ...]:
         """Remove phrases (matched after the same normalization); return those removed."""
-        removed: list[str] = []
+        return await self._change_blocked_words(self._sql.DELETE_BLOCKED_WORD, guild_id, phrases)
+
+    async def _change_allowed_channel(self, statement: str, guild_id: int,
+                                      channel_id: int) -> bool:
+        """Run an insert or delete of one allowed channel; True if it changed the row."""
+        async with self.transaction(immediate=True):
+            changed = await self._execute(statement, (guild_id, channel_id))
+            await self._changed(GUILD_SETTINGS_TOPIC, guild_id)
+        return changed == 1
+
+    async def _change_blocked_words(self, statement: str, guild_id: int,
+                                    phrases: Iterable[str]) -> tuple[str, ...]:
+        """Run an insert or delete per normalized phrase; return the phrases it changed."""
+        changed: list[str] = []
         async with self.transaction(immediate=True):
             for phrase in dict.fromkeys(_normalize_phrase(p) for p in phrases):
-                if phrase and await self._execute(self._sql.DELETE_BLOCKED_WORD,
-                                                  (guild_id, phrase)):
-                    removed.append(phrase)
+                if phrase and await self._execute(statement, (guild_id, phrase)):
+                    changed.append(phrase)
             await self._changed(GUILD_SETTINGS_TOPIC, guild_id)
-        return tuple(removed)
+        return tuple(changed)

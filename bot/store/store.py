@@ -40,7 +40,8 @@ from bot.store.base import (
     StoreBusyError,
     StoreError,
 )
-from bot.store.migrations import MIGRATIONS, Migration, check_migrations
+from bot.store.migrations import MIGRATIONS, Migration
+from bot.store.migrator import migration_target
 from bot.store.priority_lock import PriorityLock
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ class SqliteStore(Store):
 
     engine: ClassVar[str] = "sqlite"
     _sql = sql
+    version_record: ClassVar[str] = "user_version"
+    statement_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
 
     def __init__(self, conn: aiosqlite.Connection, path: str, schema_version: int) -> None:
         # Use Store.open(); this constructor does no I/O and applies no migrations.
@@ -147,12 +150,7 @@ class SqliteStore(Store):
         settings methods assume the latest schema. ``busy_timeout_ms``: how long a
         statement waits for another connection's lock before :class:`StoreBusyError`.
         """
-        check_migrations(migrations)
-        latest = len(migrations)
-        target = latest if target_version is None else target_version
-        if not 0 <= target <= latest:
-            raise StoreError(f"target_version {target} is outside 0..{latest}")
-
+        target = migration_target(migrations, target_version)
         path = parse_database_url(database)
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -161,17 +159,10 @@ class SqliteStore(Store):
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path!r}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
         store = cls(conn, path, 0)
         store._busy_timeout_ms = busy_timeout_ms
-        try:
-            conn.row_factory = sqlite3.Row
-            await store._configure()
-            await store._migrate(migrations, target)
-        except BaseException:
-            await conn.close()
-            store._conn = None
-            raise
-        log.info("opened database %s (schema version %d)", path, store.schema_version)
+        await store._ready(migrations, target)
         return store
 
     async def close(self) -> None:
@@ -206,7 +197,7 @@ class SqliteStore(Store):
         """
         async with self.transaction(immediate=True) as conn:
             version = await self.user_version()
-            await conn.execute(sql.PRAGMA_SET_USER_VERSION.format(version=int(version)))
+            await conn.execute(sql.set_version(version))
 
     async def checkpoint(self) -> bool:
         """Fold the WAL into the database file; False if a reader kept it from completing.
@@ -228,38 +219,14 @@ class SqliteStore(Store):
         await conn.execute(sql.pragma_busy_timeout(self._busy_timeout_ms))
         await conn.execute(sql.PRAGMA_SYNCHRONOUS_NORMAL)
 
-    async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
-        known = len(migrations)
+    async def _set_up(self, migrations: Sequence[Migration], target: int) -> None:
+        await self._configure()
         async with self.transaction(immediate=True):
-            current = await self.user_version()
-            if current > known:
-                raise StoreError(
-                    f"database {self.path!r} has schema version {current}, but this version "
-                    f"of the bot knows only up to {known}: it was written by a newer "
-                    "release. Upgrade the bot, or point DATABASE_URL at another file."
-                )
-            for migration in migrations[current:target]:
-                log.info(
-                    "database %s: applying migration %d (%s)",
-                    self.path,
-                    migration.version,
-                    migration.name,
-                )
-                try:
-                    for statement in migration.statements:
-                        await self._execute(statement)
-                except sqlite3.Error as exc:
-                    raise StoreError(
-                        f"migration {migration.version} ({migration.name}) failed: {exc}; "
-                        f"the database is left at version {current}"
-                    ) from exc
-                reached = await self.user_version()
-                if reached != migration.version:
-                    raise StoreError(
-                        f"migration {migration.version} ({migration.name}) left "
-                        f"user_version at {reached}"
-                    )
-            self.schema_version = max(current, target)
+            await self._apply_migrations(migrations, target)
+
+    async def _apply_migration(self, migration: Migration) -> None:
+        for statement in migration.statements:
+            await self._execute(statement)
 
     async def user_version(self) -> int:
         """The schema version recorded in the file (``PRAGMA user_version``)."""

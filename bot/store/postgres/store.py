@@ -45,7 +45,8 @@ from bot.store.base import (
     row_to_job,
     statuses_json,
 )
-from bot.store.migrations import Migration, check_migrations
+from bot.store.migrations import Migration
+from bot.store.migrator import migration_target
 from bot.store.postgres import sql
 from bot.store.postgres.connection import (
     Connection,
@@ -88,6 +89,8 @@ class PostgresStore(Store):
 
     engine: ClassVar[str] = "postgresql"
     _sql = sql
+    version_record: ClassVar[str] = "store_schema.version"
+    statement_errors: ClassVar[tuple[type[Exception], ...]] = (asyncpg.PostgresError,)
 
     def __init__(self, url: str, pool: asyncpg.Pool, urgent_pool: asyncpg.Pool) -> None:
         # Use PostgresStore.open(); this constructor does no I/O.
@@ -119,11 +122,7 @@ class PostgresStore(Store):
 
         ``target_version`` and ``migrations`` are for tests and tools, as with SQLite.
         """
-        check_migrations(migrations)
-        latest = len(migrations)
-        target = latest if target_version is None else target_version
-        if not 0 <= target <= latest:
-            raise StoreError(f"target_version {target} is outside 0..{latest}")
+        target = migration_target(migrations, target_version)
         url = connection_url(database)
         where = redact_url(url)
         try:
@@ -142,12 +141,7 @@ class PostgresStore(Store):
             await pool.close()
             raise
         store = cls(url, pool, urgent_pool)
-        try:
-            await store._migrate(migrations, target)
-        except BaseException:
-            await store.close()
-            raise
-        log.info("opened database %s (schema version %d)", where, store.schema_version)
+        await store._ready(migrations, target)
         return store
 
     async def close(self) -> None:
@@ -184,36 +178,17 @@ class PostgresStore(Store):
         """
         await self._execute(sql.PROBE_WRITE)
 
-    async def _migrate(self, migrations: Sequence[Migration], target: int) -> None:
-        known = len(migrations)
+    async def _set_up(self, migrations: Sequence[Migration], target: int) -> None:
         async with self.transaction() as conn:
             await conn.execute(sql.LOCK_MIGRATIONS)
             await conn.execute(sql.CREATE_SCHEMA_TABLE)
             await conn.execute(sql.INSERT_SCHEMA_ROW)
-            current = await self.user_version()
-            if current > known:
-                raise StoreError(
-                    f"database {redact_url(self._url)} has schema version {current}, but "
-                    f"this version of the bot knows only up to {known}: it was written by a "
-                    "newer release. Upgrade the bot, or point DATABASE_URL at another "
-                    "database.")
-            for migration in migrations[current:target]:
-                log.info("database %s: applying migration %d (%s)", redact_url(self._url),
-                         migration.version, migration.name)
-                try:
-                    async with conn.transaction():
-                        for statement in migration.statements:
-                            await conn.execute(statement)
-                except asyncpg.PostgresError as exc:
-                    raise StoreError(
-                        f"migration {migration.version} ({migration.name}) failed: {exc}; "
-                        f"the database is left at version {current}") from exc
-                reached = await self.user_version()
-                if reached != migration.version:
-                    raise StoreError(f"migration {migration.version} ({migration.name}) "
-                                     f"left the schema version at {reached}")
-                current = reached
-            self.schema_version = max(current, target)
+            await self._apply_migrations(migrations, target)
+
+    async def _apply_migration(self, migration: Migration) -> None:
+        async with self.transaction() as conn:  # a savepoint in the opening transaction
+            for statement in migration.statements:
+                await conn.execute(statement)
 
     async def user_version(self) -> int:
         """The schema version recorded in the database (``store_schema.version``)."""

@@ -7,7 +7,9 @@ bind it as one JSON array and read it back with ``json_each`` (see ``*_IN_STATUS
 The ``jobs`` statements use named parameters whose names are the ``JobRecord`` fields.
 
 The statements live by area in the modules of this package; this one gathers them under
-one namespace, which is what the store (``Store._sql``) reads.
+one namespace, which is what the store (``Store._sql``) reads. Each module begins with its
+portable statements, those whose text is the same in PostgreSQL's dialect: they are
+written only here, and :mod:`bot.store.postgres.sql` imports them.
 """
 
 from __future__ import annotations

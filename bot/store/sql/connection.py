@@ -18,9 +18,6 @@ PRAGMA_SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
 PRAGMA_GET_USER_VERSION = "PRAGMA user_version"
 PRAGMA_GET_JOURNAL_MODE = "PRAGMA journal_mode"
 PRAGMA_GET_FOREIGN_KEYS = "PRAGMA foreign_keys"
-#: The health probe's write: the schema version rewritten with its own value. A PRAGMA
-#: takes no bound parameters; the one value formatted in is the int just read back.
-PRAGMA_SET_USER_VERSION = "PRAGMA user_version = {version:d}"
 #: On a clean stop: fold the WAL into the database file and empty it.
 PRAGMA_WAL_CHECKPOINT_TRUNCATE = "PRAGMA wal_checkpoint(TRUNCATE)"
 

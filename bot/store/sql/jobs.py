@@ -1,4 +1,8 @@
-"""Jobs: writing, reading, the history, the queue and retention."""
+"""Jobs: writing, reading, the history, the queue and retention.
+
+The first statements here are portable: the PostgreSQL store runs the same text (its
+``jobs`` module imports them). The rest are SQLite's own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import functools
 import re
 
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+# --------------------------------------------------------------------------- portable
 
 INSERT_JOB = """
 INSERT INTO jobs (
@@ -22,14 +28,18 @@ INSERT INTO jobs (
     :token_expires_at, :batch_id, :batch_index, :batch_size, :preset, :locale
 )
 """
+SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
+# (batch_id): every job of a batch, in its order
+SELECT_BATCH_JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index ASC"
 
 
-@functools.lru_cache(maxsize=256)
-def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
-    """Return the compare-and-set ``UPDATE`` of the given job columns.
+def compare_and_set_job(columns: tuple[str, ...], status_in_expected: str | None) -> str:
+    """Return the compare-and-set ``UPDATE`` of the given job columns, in either dialect.
 
-    ``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
+    ``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND <status_in_expected>]
     RETURNING *``: one statement, so a compare-and-set is atomic without a transaction.
+    ``status_in_expected`` is the dialect's test of ``status`` against the JSON array
+    ``:expected``, or None for an unconditional update.
 
     Only column *names* are put into the text (the store passes ``JobRecord`` field names,
     checked against that fixed list); every value is bound as a parameter.
@@ -38,14 +48,40 @@ def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
         raise ValueError(f"bad job column list: {columns!r}")
     sets = ", ".join(f"{c} = :{c}" for c in columns)
     where = "id = :id"
-    if if_status_in:
-        where += " AND status IN (SELECT value FROM json_each(:expected))"
+    if status_in_expected is not None:
+        where += f" AND {status_in_expected}"
     return f"UPDATE jobs SET {sets} WHERE {where} RETURNING *"
 
 
-SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
-# (batch_id): every job of a batch, in its order
-SELECT_BATCH_JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index ASC"
+def select_recent_durations(larger_of: str) -> str:
+    """Return the statement that reads a model's recent queue and run times.
+
+    ``(model, completed status, limit) -> (queue_seconds, run_seconds)``, newest first.
+    ``larger_of`` is the dialect's function for the larger of two values (a clock step
+    back never gives a negative time).
+    """
+    return f"""
+SELECT {larger_of}(0.0, started_at - submitted_at) AS queue_seconds,
+       {larger_of}(0.0, finished_at - started_at) AS run_seconds
+FROM jobs
+WHERE model = ? AND status = ?
+  AND submitted_at IS NOT NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL
+ORDER BY finished_at DESC, id DESC
+LIMIT ?
+"""
+
+
+# --------------------------------------------------------------------------- SQLite's own
+
+
+@functools.lru_cache(maxsize=256)
+def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
+    """Return :func:`compare_and_set_job`'s statement, the statuses read with ``json_each``."""
+    return compare_and_set_job(
+        columns,
+        "status IN (SELECT value FROM json_each(:expected))" if if_status_in else None)
+
+
 # (guild_id, prefix length, prefix); two rows at most, so the caller can spot ambiguity.
 SELECT_JOBS_BY_PREFIX = """
 SELECT * FROM jobs
@@ -81,16 +117,7 @@ WHERE guild_id IS ?
 ORDER BY created_at DESC, id DESC
 LIMIT ? OFFSET ?
 """
-# (model, completed status, limit) -> (queue_seconds, run_seconds), newest first
-SELECT_RECENT_DURATIONS = """
-SELECT max(0.0, started_at - submitted_at) AS queue_seconds,
-       max(0.0, finished_at - started_at) AS run_seconds
-FROM jobs
-WHERE model = ? AND status = ?
-  AND submitted_at IS NOT NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL
-ORDER BY finished_at DESC, id DESC
-LIMIT ?
-"""
+SELECT_RECENT_DURATIONS = select_recent_durations("max")
 
 # ------------------------------------------------------------- history, queue, retention
 

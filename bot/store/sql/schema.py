@@ -1,6 +1,19 @@
-"""The SQLite schema, migration by migration (``bot/store/migrations.py`` runs them)."""
+"""The SQLite schema, migration by migration (``bot/store/migrations.py`` runs them).
+
+The indexes are portable: PostgreSQL's schema module imports them as they are. Tables and
+columns are each dialect's own (its types).
+"""
 
 from __future__ import annotations
+
+
+def set_version(version: int) -> str:
+    """Return the statement that records schema ``version`` (a migration's last).
+
+    A PRAGMA takes no bound parameters: the whole number is written into the text.
+    """
+    return f"PRAGMA user_version = {int(version)}"
+
 
 M0001_CREATE_JOBS = """
 CREATE TABLE jobs (
@@ -123,7 +136,6 @@ CREATE TABLE quota_audit (
 M0001_INDEX_QUOTA_AUDIT_GUILD = (
     "CREATE INDEX idx_quota_audit_guild_created ON quota_audit (guild_id, created_at)"
 )
-M0001_SET_VERSION = "PRAGMA user_version = 1"
 
 # --------------------------------------------------------------------------- migration 2
 
@@ -132,7 +144,6 @@ M0002_ADD_JOBS_DELETED_AT = "ALTER TABLE jobs ADD COLUMN deleted_at REAL"
 M0002_INDEX_JOBS_MODEL_FINISHED = (
     "CREATE INDEX idx_jobs_model_finished ON jobs (model, status, finished_at)"
 )
-M0002_SET_VERSION = "PRAGMA user_version = 2"
 
 # --------------------------------------------------------------------------- migration 3
 
@@ -238,7 +249,6 @@ SELECT coalesce(guild_id, 0), 0, month,
        sum(CASE WHEN state = 'reserved' THEN coalesce(cost_estimate, 0) ELSE 0 END)
 FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
 """
-M0003_SET_VERSION = "PRAGMA user_version = 3"
 
 # --------------------------------------------------------------------------- migration 4
 
@@ -252,7 +262,6 @@ M0004_ADD_JOBS_TOKEN_EXPIRES_AT = "ALTER TABLE jobs ADD COLUMN token_expires_at 
 M0004_INDEX_JOBS_UNDELIVERED = (
     "CREATE INDEX idx_jobs_undelivered ON jobs (finished_at) WHERE delivered_at IS NULL"
 )
-M0004_SET_VERSION = "PRAGMA user_version = 4"
 
 # --------------------------------------------------------------------------- migration 5
 
@@ -293,7 +302,6 @@ CREATE TABLE settings_audit (
 M0005_INDEX_SETTINGS_AUDIT = (
     "CREATE INDEX idx_settings_audit_guild ON settings_audit (guild_id, created_at)"
 )
-M0005_SET_VERSION = "PRAGMA user_version = 5"
 
 # --------------------------------------------------------------------------- migration 6
 
@@ -302,4 +310,3 @@ M0005_SET_VERSION = "PRAGMA user_version = 5"
 # when the job starts so that a restart and a channel post still speak it.
 M0006_ADD_GUILD_SETTINGS_LANGUAGE = "ALTER TABLE guild_settings ADD COLUMN language TEXT"
 M0006_ADD_JOBS_LOCALE = "ALTER TABLE jobs ADD COLUMN locale TEXT"
-M0006_SET_VERSION = "PRAGMA user_version = 6"

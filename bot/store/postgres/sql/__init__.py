@@ -14,7 +14,9 @@ the tables PostgreSQL alone needs: ``store_schema`` (the schema version, SQLite'
 ``PRAGMA user_version``) and ``job_leases`` (which process owns which job).
 
 The statements live by area in the modules of this package; this one gathers them under
-one namespace, which is what the store (``Store._sql``) reads.
+one namespace, which is what the store (``Store._sql``) reads. A statement whose text is
+the same in both dialects is written once, in the SQLite module of its area, and imported
+by the module here; these modules write only what differs.
 """
 
 from __future__ import annotations

@@ -1,51 +1,32 @@
-"""Jobs: writing, reading, the history, the queue and retention."""
+"""Jobs: writing, reading, the history, the queue and retention.
+
+The statements whose text differs from SQLite's; the portable ones are imported from
+:mod:`bot.store.sql.jobs`.
+"""
 
 from __future__ import annotations
 
 import functools
-import re
 
-_COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-INSERT_JOB = """
-INSERT INTO jobs (
-    id, request_id, provider, model, guild_id, channel_id, user_id, application_id,
-    interaction_id, message_id, inputs, seed, status, queue_position, error, result_urls,
-    cost, created_at, submitted_at, started_at, finished_at, delivered_at, updated_at,
-    revised_prompt, deleted_at, submitting_at, sealed_token, token_expires_at, batch_id,
-    batch_index, batch_size, preset, locale
-) VALUES (
-    :id, :request_id, :provider, :model, :guild_id, :channel_id, :user_id, :application_id,
-    :interaction_id, :message_id, :inputs, :seed, :status, :queue_position, :error,
-    :result_urls, :cost, :created_at, :submitted_at, :started_at, :finished_at,
-    :delivered_at, :updated_at, :revised_prompt, :deleted_at, :submitting_at, :sealed_token,
-    :token_expires_at, :batch_id, :batch_index, :batch_size, :preset, :locale
-)
-"""
+# Portable: the same text in both dialects.
+from bot.store.sql.jobs import INSERT_JOB as INSERT_JOB
+from bot.store.sql.jobs import SELECT_BATCH_JOBS as SELECT_BATCH_JOBS
+from bot.store.sql.jobs import SELECT_JOB as SELECT_JOB
+from bot.store.sql.jobs import compare_and_set_job, select_recent_durations
 
 
 @functools.lru_cache(maxsize=256)
 def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
-    """Return the compare-and-set ``UPDATE`` of the given job columns.
-
-    ``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND status IN :expected]
-    RETURNING *``: one statement, so a compare-and-set is atomic without a transaction.
-    Only checked column *names* go into the text; every value is a parameter.
-    """
-    if not columns or not all(_COLUMN.match(c) for c in columns):
-        raise ValueError(f"bad job column list: {columns!r}")
-    sets = ", ".join(f"{c} = :{c}" for c in columns)
-    where = "id = :id"
-    if if_status_in:
-        where += " AND status IN (SELECT jsonb_array_elements_text(:expected::jsonb))"
-    return f"UPDATE jobs SET {sets} WHERE {where} RETURNING *"
+    """Return :func:`compare_and_set_job`'s statement, the statuses read from ``jsonb``."""
+    return compare_and_set_job(
+        columns,
+        "status IN (SELECT jsonb_array_elements_text(:expected::jsonb))" if if_status_in
+        else None)
 
 
 _GUILD_IS = "coalesce(guild_id, 0) = coalesce(?::bigint, 0)"
 _STATUS_IN = "status IN (SELECT jsonb_array_elements_text(?::jsonb))"
 
-SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
-SELECT_BATCH_JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index ASC"
 SELECT_JOBS_BY_PREFIX = f"""
 SELECT * FROM jobs
 WHERE {_GUILD_IS} AND left(id, ?::integer) = ?
@@ -76,15 +57,7 @@ WHERE {_GUILD_IS}
 ORDER BY created_at DESC, id DESC
 LIMIT nullif(?::bigint, -1) OFFSET ?
 """
-SELECT_RECENT_DURATIONS = """
-SELECT greatest(0.0, started_at - submitted_at) AS queue_seconds,
-       greatest(0.0, finished_at - started_at) AS run_seconds
-FROM jobs
-WHERE model = ? AND status = ?
-  AND submitted_at IS NOT NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL
-ORDER BY finished_at DESC, id DESC
-LIMIT ?
-"""
+SELECT_RECENT_DURATIONS = select_recent_durations("greatest")
 
 # ------------------------------------------------------------- history, queue, retention
 
