@@ -36,6 +36,7 @@ from typing import Any, Final
 from bot.i18n import (
     LazyText,
     LocalCost,
+    LocalizedError,
     LocalNumber,
     _,
     format_cost,
@@ -61,23 +62,11 @@ UNITS_PER_IMAGE: Final = 1
 RECENT_CHANGES: Final = 5
 
 
-class QuotaValueError(ValueError):
+class QuotaValueError(LocalizedError, ValueError):
     """A limit name or value a moderator may not set; ``message`` says what is allowed."""
 
-    def __init__(self, message: str | LazyText) -> None:
-        super().__init__(message)
-        self._text = message
 
-    @property
-    def message(self) -> str:
-        """The refusal in the reader's language."""
-        return str(self._text)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class QuotaDenied(Exception):
+class QuotaDenied(LocalizedError):
     """A reservation refused by the quota.
 
     ``message`` says why and when to try again, in the language of whoever reads it (the
@@ -88,16 +77,7 @@ class QuotaDenied(Exception):
                  retry_at: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
-        self._text = message
         self.retry_at = retry_at
-
-    @property
-    def message(self) -> str:
-        """The refusal in the reader's language."""
-        return str(self._text)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # --------------------------------------------------------------------------- values
