@@ -10,7 +10,7 @@ import enum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 README_SETUP = "see README.md, section 'Set-up'"
@@ -300,27 +300,13 @@ class Settings(BaseSettings):
             return tuple(sorted({int(p) for p in parts}))
         return value
 
-    @field_validator("DATA_DIR", mode="before")
+    @field_validator("DATA_DIR", "LOG_SQL", "METRICS_PORT", mode="before")
     @classmethod
-    def _data_dir(cls, value: Any) -> Any:
+    def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             value = value.strip()
             if not value:
-                return DEFAULT_DATA_DIR
-        return value
-
-    @field_validator("LOG_SQL", mode="before")
-    @classmethod
-    def _blank_is_false(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return False
-        return value
-
-    @field_validator("METRICS_PORT", mode="before")
-    @classmethod
-    def _blank_port(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return None
+                return cls.model_fields[str(info.field_name)].default
         return value
 
     @field_validator("METRICS_HOST")
