@@ -119,6 +119,14 @@ def _doc(text: str, *, shown_default: str | None = None, allowed: str | None = N
     return extra
 
 
+def _number_list(text: str) -> list[int]:
+    """``"1, 2,3"`` → ``[1, 2, 3]`` (blanks skipped); ValueError for anything but numbers."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise ValueError("must be comma-separated numbers")
+    return [int(p) for p in parts]
+
+
 class Settings(BaseSettings):
     """Every setting of the bot.
 
@@ -292,12 +300,7 @@ class Settings(BaseSettings):
     @classmethod
     def _shard_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            if not parts:
-                return None
-            if not all(p.isdigit() for p in parts):
-                raise ValueError("must be comma-separated numbers")
-            return tuple(sorted({int(p) for p in parts}))
+            return tuple(sorted(set(numbers))) if (numbers := _number_list(value)) else None
         return value
 
     @field_validator("DATA_DIR", "LOG_SQL", "METRICS_PORT", mode="before")
@@ -328,12 +331,7 @@ class Settings(BaseSettings):
     @field_validator("DISCORD_GUILD_IDS", mode="before")
     @classmethod
     def _guild_ids(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            if not all(p.isdigit() for p in parts):
-                raise ValueError("must be comma-separated numbers")
-            return tuple(int(p) for p in parts)
-        return value
+        return tuple(_number_list(value)) if isinstance(value, str) else value
 
     @field_validator("PROVIDER", "IDEOGRAM_AUTH", "LOG_FORMAT", mode="before")
     @classmethod
