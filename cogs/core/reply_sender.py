@@ -14,7 +14,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Runs a coroutine as a task its owner keeps (:meth:`bot.owned_tasks.OwnedTasks.spawn`).
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+#: Shows a reply's pending progress after waiting the given seconds.
+Flush = Callable[["Reply", float], Coroutine[Any, Any, None]]
+
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 EXPIRED_TOKEN_CODE = 50027
 
@@ -43,6 +48,21 @@ class Reply:
     last_edit: float = 0.0
     pending: Any = None  # the latest progress not yet shown
     flush: asyncio.Task[None] | None = None
+
+    def cancel_flush(self) -> None:
+        """Drop the progress edit scheduled, if any (the final message replaces it)."""
+        if self.flush is not None:
+            self.flush.cancel()
+            self.flush = None
+
+    def flush_soon(self, pending: Any, interval: float, flush: Flush, spawn: Spawn,
+                   name: str) -> None:
+        """Keep ``pending`` as the progress to show; unless an edit is scheduled already,
+        schedule ``flush`` no sooner than ``interval`` seconds after the last edit."""
+        self.pending = pending
+        if self.flush is None:
+            delay = max(0.0, self.last_edit + interval - time.monotonic())
+            self.flush = spawn(flush(self, delay), name)
 
 
 @dataclass(slots=True)

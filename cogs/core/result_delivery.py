@@ -134,18 +134,13 @@ class ResultDelivery:
         if event.status.terminal:
             if event.job.id in self._delivering:
                 return  # announced again (reconciliation) while being delivered
-            if reply.flush is not None:
-                reply.flush.cancel()
-                reply.flush = None
+            reply.cancel_flush()
             reply.pending = None
             self._delivering.add(event.job.id)
             self._tasks.spawn(self._deliver_final(reply, event), f"deliver-{event.job.short_id}")
             return
-        reply.pending = event
-        if reply.flush is None:
-            delay = max(0.0, reply.last_edit + self._interval - time.monotonic())
-            reply.flush = self._tasks.spawn(self._flush_later(reply, delay),
-                                      f"edit-{event.job.short_id}")
+        reply.flush_soon(event, self._interval, self._flush_later, self._tasks.spawn,
+                         f"edit-{event.job.short_id}")
 
     async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:
