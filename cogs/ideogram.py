@@ -30,10 +30,10 @@ from bot.inputs import (
     random_seed,
 )
 from bot.presets import Preset, PromptOptions, apply_preset
-from cogs.core.checks import require_preset
 from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
 from cogs.core.errors import Refusal
 from cogs.core.launch import MAX_BATCH
+from cogs.core.preset_lookup import preset_choices, require_preset
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -135,13 +135,7 @@ class IdeogramCog(commands.Cog):
     @ideogram.autocomplete("preset")
     async def preset_names(self, interaction: discord.Interaction,
                            current: str) -> list[app_commands.Choice[str]]:
-        """The server's presets whose names contain what was typed (from memory)."""
-        if interaction.guild_id is None:
-            return []
-        typed = str(current).casefold()
-        return [app_commands.Choice(name=p.name, value=p.name)
-                for p in self.bot.guild_settings.presets(interaction.guild_id)
-                if typed in p.key][:25]
+        return preset_choices(self.bot.guild_settings, interaction, current)
 
 
 async def setup(bot: IdeogramBot) -> None:

@@ -19,10 +19,11 @@ from bot.i18n import N_, _, ngettext
 from bot.inputs import NEGATIVE_PROMPT_MAX, InvalidInput
 from bot.presets import MAX_PRESETS, NAME_MAX, PROMPT_SUFFIX_MAX, Preset, make_preset
 from bot.store import PresetLimitError
-from cogs.core.checks import guild_id_of, require_moderator, require_preset
+from cogs.core.checks import guild_id_of, require_moderator
 from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
 from cogs.core.errors import Refusal
 from cogs.core.mentions import user_mention
+from cogs.core.preset_lookup import preset_choices, require_preset
 from cogs.core.rendering import truncate, user_text
 
 if TYPE_CHECKING:
@@ -80,12 +81,7 @@ class PresetCog(commands.Cog):
 
     async def _names(self, interaction: discord.Interaction,
                      current: str) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        typed = str(current).casefold()
-        return [app_commands.Choice(name=p.name, value=p.name)
-                for p in self.bot.guild_settings.presets(interaction.guild_id)
-                if typed in p.key][:25]
+        return preset_choices(self.bot.guild_settings, interaction, current)
 
     @preset.command(name="save", description=locale_str(
         "Save a preset, or replace one of that name (moderators)"))

@@ -1,6 +1,6 @@
 """Checks several cogs share: the command is used in a server; the member is a moderator
 (Manage Server or Administrator, checked in code whatever Discord's default permissions
-say); the job was not deleted; the server has the preset named."""
+say); the job was not deleted."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import discord
 
 from bot.i18n import N_, _
 from bot.jobs import JobRecord
-from bot.presets import Preset
-from bot.settings_cache import GuildSettingsCache
 from cogs.core.errors import SERVER_ONLY, Refusal
-from cogs.core.rendering import truncate
 
 MODERATORS_ONLY: Final = N_("Only moderators (Manage Server permission) can do that.")
 
@@ -43,12 +40,3 @@ def refuse_if_deleted(job: JobRecord) -> None:
     if job.deleted_at is not None:
         raise Refusal(_("Job `{job}` was deleted.", job=job.short_id))
 
-
-def require_preset(settings: GuildSettingsCache, guild_id: int, name: str) -> Preset:
-    """The server's preset named ``name`` (any case), or a :class:`Refusal` naming
-    ``/preset list``."""
-    found = settings.preset(guild_id, str(name))
-    if found is None:
-        raise Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
-                        name=truncate(str(name), 40)))
-    return found
