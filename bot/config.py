@@ -10,7 +10,7 @@ import enum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 README_SETUP = "see README.md, section 'Set-up'"
@@ -117,6 +117,14 @@ def _doc(text: str, *, shown_default: str | None = None, allowed: str | None = N
     if secret:
         extra["secret"] = True
     return extra
+
+
+def _number_list(text: str) -> list[int]:
+    """``"1, 2,3"`` → ``[1, 2, 3]`` (blanks skipped); ValueError for anything but numbers."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise ValueError("must be comma-separated numbers")
+    return [int(p) for p in parts]
 
 
 class Settings(BaseSettings):
@@ -292,35 +300,16 @@ class Settings(BaseSettings):
     @classmethod
     def _shard_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            if not parts:
-                return None
-            if not all(p.isdigit() for p in parts):
-                raise ValueError("must be comma-separated numbers")
-            return tuple(sorted({int(p) for p in parts}))
+            return tuple(sorted(set(numbers))) if (numbers := _number_list(value)) else None
         return value
 
-    @field_validator("DATA_DIR", mode="before")
+    @field_validator("DATA_DIR", "LOG_SQL", "METRICS_PORT", mode="before")
     @classmethod
-    def _data_dir(cls, value: Any) -> Any:
+    def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             value = value.strip()
             if not value:
-                return DEFAULT_DATA_DIR
-        return value
-
-    @field_validator("LOG_SQL", mode="before")
-    @classmethod
-    def _blank_is_false(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return False
-        return value
-
-    @field_validator("METRICS_PORT", mode="before")
-    @classmethod
-    def _blank_port(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return None
+                return cls.model_fields[str(info.field_name)].default
         return value
 
     @field_validator("METRICS_HOST")
@@ -342,12 +331,7 @@ class Settings(BaseSettings):
     @field_validator("DISCORD_GUILD_IDS", mode="before")
     @classmethod
     def _guild_ids(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            if not all(p.isdigit() for p in parts):
-                raise ValueError("must be comma-separated numbers")
-            return tuple(int(p) for p in parts)
-        return value
+        return tuple(_number_list(value)) if isinstance(value, str) else value
 
     @field_validator("PROVIDER", "IDEOGRAM_AUTH", "LOG_FORMAT", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Self
 
-from bot.i18n import LazyText, lazy
+from bot.i18n import LazyText, LocalizedError, lazy
 
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
@@ -76,7 +76,7 @@ RESOLUTIONS: Final = (
 DEFAULT_RESOLUTION: Final = "1152:864 (4:3)"
 
 
-class InvalidInput(ValueError):
+class InvalidInput(LocalizedError, ValueError):
     """An input outside the schema.
 
     ``message`` (and ``str(exc)``) is a short message a user can act on, in the language of whoever
@@ -86,15 +86,6 @@ class InvalidInput(ValueError):
     def __init__(self, option: str, message: str | LazyText) -> None:
         super().__init__(message)
         self.option = option
-        self._text = message
-
-    @property
-    def message(self) -> str:
-        """The refusal in the reader's language."""
-        return str(self._text)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def random_seed() -> int:

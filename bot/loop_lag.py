@@ -10,10 +10,11 @@ a fixed interval and notes how late it wakes up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Final
+
+from bot.owned_tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,7 @@ class LoopLagMonitor:
     async def stop(self) -> None:
         """Stop measuring and wait for the measuring task to end."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([task])
 
     def observe(self, lag: float) -> None:
         """Record one measurement (the monitor's own, or a caller's)."""

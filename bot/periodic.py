@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from bot.owned_tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,7 @@ class PeriodicTask:
     async def stop(self) -> None:
         """Stop the loop and wait for it to end."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([task])
 
     async def _loop(self) -> None:
         delay = self._first_delay

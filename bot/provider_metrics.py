@@ -16,17 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from bot.metrics import count_provider_request
+from bot.providers import errors
 from bot.providers.base import AnyProvider, Provider, SyncProvider
-from bot.providers.errors import (
-    AuthenticationError,
-    InputRejected,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
-    RequestNotFound,
-    SubmitUncertain,
-)
 from bot.providers.types import (
     CancelOutcome,
     RemoteState,
@@ -38,14 +29,14 @@ from bot.providers.types import (
 T = TypeVar("T")
 
 #: Most specific first.
-_ERROR_OUTCOMES: tuple[tuple[type[ProviderError], str], ...] = (
-    (RateLimited, "rate_limited"),
-    (SubmitUncertain, "uncertain"),
-    (ProviderUnavailable, "unavailable"),
-    (MalformedResponse, "malformed"),
-    (InputRejected, "rejected"),
-    (RequestNotFound, "not_found"),
-    (AuthenticationError, "auth"),
+_ERROR_OUTCOMES: tuple[tuple[type[errors.ProviderError], str], ...] = (
+    (errors.RateLimited, "rate_limited"),
+    (errors.SubmitUncertain, "uncertain"),
+    (errors.ProviderUnavailable, "unavailable"),
+    (errors.MalformedResponse, "malformed"),
+    (errors.InputRejected, "rejected"),
+    (errors.RequestNotFound, "not_found"),
+    (errors.AuthenticationError, "auth"),
 )
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -36,6 +37,7 @@ from typing import Any, Final
 from bot.i18n import (
     LazyText,
     LocalCost,
+    LocalizedError,
     LocalNumber,
     _,
     format_cost,
@@ -61,23 +63,11 @@ UNITS_PER_IMAGE: Final = 1
 RECENT_CHANGES: Final = 5
 
 
-class QuotaValueError(ValueError):
+class QuotaValueError(LocalizedError, ValueError):
     """A limit name or value a moderator may not set; ``message`` says what is allowed."""
 
-    def __init__(self, message: str | LazyText) -> None:
-        super().__init__(message)
-        self._text = message
 
-    @property
-    def message(self) -> str:
-        """The refusal in the reader's language."""
-        return str(self._text)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class QuotaDenied(Exception):
+class QuotaDenied(LocalizedError):
     """A reservation refused by the quota.
 
     ``message`` says why and when to try again, in the language of whoever reads it (the
@@ -88,16 +78,7 @@ class QuotaDenied(Exception):
                  retry_at: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
-        self._text = message
         self.retry_at = retry_at
-
-    @property
-    def message(self) -> str:
-        """The refusal in the reader's language."""
-        return str(self._text)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # --------------------------------------------------------------------------- values
@@ -289,51 +270,39 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
     the first limit it breaks, with a message saying why and when to try again.
     """
     limits, use = snapshot.limits, snapshot.usage
-    user_daily = snapshot.user_daily
-    if user_daily is not None and use.user_day + units > user_daily:
-        if user_daily == 0:
-            return QuotaDenied(USER_DAILY, lazy(
-                "You can't make images on this server: your daily limit is 0. Ask a "
-                "moderator if that's a mistake."))
-        left = user_daily - use.user_day
-        if units > 1 and left > 0:
-            return QuotaDenied(USER_DAILY, _fewer_left(
-                lazy_ngettext("You have {n} image left today (your limit is {limit}).",
-                              "You have {n} images left today (your limit is {limit}).",
-                              left, limit=LocalNumber(user_daily)), window.day_end),
-                window.day_end)
-        return QuotaDenied(USER_DAILY, lazy("Daily limit for you ({limit}) reached — resets "
-                                            "{when}", limit=LocalNumber(user_daily),
-                                            when=relative(window.day_end)), window.day_end)
-    if limits.guild_daily is not None and use.guild_day + units > limits.guild_daily:
-        if limits.guild_daily == 0:
-            return QuotaDenied(GUILD_DAILY, _turned_off(lazy("daily limit 0")))
-        left = limits.guild_daily - use.guild_day
-        if units > 1 and left > 0:
-            return QuotaDenied(GUILD_DAILY, _fewer_left(
-                lazy_ngettext("This server has {n} image left today (its limit is {limit}).",
-                              "This server has {n} images left today (its limit is {limit}).",
-                              left, limit=LocalNumber(limits.guild_daily)), window.day_end),
-                window.day_end)
-        return QuotaDenied(GUILD_DAILY, lazy(
-            "Daily limit for this server ({limit}) reached — resets {when}",
-            limit=LocalNumber(limits.guild_daily), when=relative(window.day_end)),
-            window.day_end)
-    if limits.guild_monthly is not None and use.guild_month + units > limits.guild_monthly:
-        if limits.guild_monthly == 0:
-            return QuotaDenied(GUILD_MONTHLY, _turned_off(lazy("monthly limit 0")))
-        left = limits.guild_monthly - use.guild_month
-        if units > 1 and left > 0:
-            return QuotaDenied(GUILD_MONTHLY, _fewer_left(
-                lazy_ngettext(
-                    "This server has {n} image left this month (its limit is {limit}).",
-                    "This server has {n} images left this month (its limit is {limit}).",
-                    left, limit=LocalNumber(limits.guild_monthly)), window.month_end),
-                window.month_end)
-        return QuotaDenied(GUILD_MONTHLY, lazy(
-            "Monthly limit for this server ({limit}) reached — resets {when}",
-            limit=LocalNumber(limits.guild_monthly), when=relative(window.month_end)),
-            window.month_end)
+    user_daily, guild_daily, guild_monthly = (snapshot.user_daily, limits.guild_daily,
+                                              limits.guild_monthly)
+    denied = _over_count(
+        USER_DAILY, user_daily, use.user_day, units, window.day_end,
+        zero=lazy("You can't make images on this server: your daily limit is 0. Ask a "
+                  "moderator if that's a mistake."),
+        left=lambda n: lazy_ngettext(
+            "You have {n} image left today (your limit is {limit}).",
+            "You have {n} images left today (your limit is {limit}).",
+            n, limit=LocalNumber(user_daily or 0)),
+        reached=lazy("Daily limit for you ({limit}) reached — resets {when}",
+                     limit=LocalNumber(user_daily or 0), when=relative(window.day_end)),
+    ) or _over_count(
+        GUILD_DAILY, guild_daily, use.guild_day, units, window.day_end,
+        zero=_turned_off(lazy("daily limit 0")),
+        left=lambda n: lazy_ngettext(
+            "This server has {n} image left today (its limit is {limit}).",
+            "This server has {n} images left today (its limit is {limit}).",
+            n, limit=LocalNumber(guild_daily or 0)),
+        reached=lazy("Daily limit for this server ({limit}) reached — resets {when}",
+                     limit=LocalNumber(guild_daily or 0), when=relative(window.day_end)),
+    ) or _over_count(
+        GUILD_MONTHLY, guild_monthly, use.guild_month, units, window.month_end,
+        zero=_turned_off(lazy("monthly limit 0")),
+        left=lambda n: lazy_ngettext(
+            "This server has {n} image left this month (its limit is {limit}).",
+            "This server has {n} images left this month (its limit is {limit}).",
+            n, limit=LocalNumber(guild_monthly or 0)),
+        reached=lazy("Monthly limit for this server ({limit}) reached — resets {when}",
+                     limit=LocalNumber(guild_monthly or 0), when=relative(window.month_end)),
+    )
+    if denied is not None:
+        return denied
     budget = limits.guild_monthly_budget
     if budget is not None and (
         _money(use.month_committed_and_reserved + estimate) > _money(budget)
@@ -362,6 +331,25 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
         return QuotaDenied(COOLDOWN_SECONDS, lazy("Cooldown: try again {when}",
                                                   when=relative(retry)), retry)
     return None
+
+
+def _over_count(kind: str, limit: int | None, used: int, units: int, resets: float, *,
+                zero: LazyText, left: Callable[[int], LazyText],
+                reached: LazyText) -> QuotaDenied | None:
+    """The refusal when ``units`` more images pass a count limit (None: no limit), else None.
+
+    A limit of 0 says image making is off (``zero``); a batch larger than what is left says
+    how many are (``left(n)``) and to ask for fewer; otherwise the limit is ``reached``. All
+    but the first name when it ``resets``.
+    """
+    if limit is None or used + units <= limit:
+        return None
+    if limit == 0:
+        return QuotaDenied(kind, zero)
+    remaining = limit - used
+    if units > 1 and remaining > 0:
+        return QuotaDenied(kind, _fewer_left(left(remaining), resets), resets)
+    return QuotaDenied(kind, reached, resets)
 
 
 def _turned_off(why: LazyText) -> LazyText:

@@ -45,27 +45,30 @@ class GuildSettingsCache:
         await self._store.subscribe(PRESETS_TOPIC, self._presets_changed_elsewhere)
 
     async def _changed_elsewhere(self, key: str | None) -> None:
-        if key is None:  # notices were interrupted: anything may have changed
-            await self.load()
-            return
-        try:
-            guild_id = int(key)
-        except ValueError:
-            log.warning("Ignoring a settings notice for %r", key[:40])
-            return
-        await self.refresh(guild_id)
-        log.debug("Settings of server %d changed in another process", guild_id)
+        guild_id = await self._noticed_guild(key, "settings")
+        if guild_id is not None:
+            await self.refresh(guild_id)
+            log.debug("Settings of server %d changed in another process", guild_id)
 
     async def _presets_changed_elsewhere(self, key: str | None) -> None:
+        guild_id = await self._noticed_guild(key, "presets")
+        if guild_id is not None:
+            await self.refresh_presets(guild_id)
+
+    async def _noticed_guild(self, key: str | None, what: str) -> int | None:
+        """Return the server a change notice names, or None when nothing more is to be done.
+
+        None: the notices were interrupted (anything may have changed, so everything is
+        read again), or the key is not a server id (logged).
+        """
         if key is None:
             await self.load()
-            return
+            return None
         try:
-            guild_id = int(key)
+            return int(key)
         except ValueError:
-            log.warning("Ignoring a presets notice for %r", key[:40])
-            return
-        await self.refresh_presets(guild_id)
+            log.warning("Ignoring a %s notice for %r", what, key[:40])
+            return None
 
     # -- presets ---------------------------------------------------------------------
 

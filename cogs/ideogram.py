@@ -30,18 +30,15 @@ from bot.inputs import (
     random_seed,
 )
 from bot.presets import Preset, PromptOptions, apply_preset
-from cogs.core.choices import STYLE_CHOICES
+from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
 from cogs.core.errors import Refusal
 from cogs.core.launch import MAX_BATCH
+from cogs.core.preset_lookup import preset_choices, require_preset
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",
-                      "9:16", "1:3"]
 IdeogramModel = Literal["V_1", "V_1_TURBO", "V_2", "V_2_TURBO"]
-Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
-                  "ULTRAMARINE"]
 
 
 def runcomfy_refusal(model: str | None, color_palette: str | None,
@@ -133,22 +130,12 @@ class IdeogramCog(commands.Cog):
     def _preset(self, interaction: discord.Interaction, name: str | None) -> Preset | None:
         if name is None or interaction.guild_id is None:
             return None
-        found = self.bot.guild_settings.preset(interaction.guild_id, str(name))
-        if found is None:
-            raise Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
-                            name=str(name)[:40]))
-        return found
+        return require_preset(self.bot.guild_settings, interaction.guild_id, name)
 
     @ideogram.autocomplete("preset")
     async def preset_names(self, interaction: discord.Interaction,
                            current: str) -> list[app_commands.Choice[str]]:
-        """The server's presets whose names contain what was typed (from memory)."""
-        if interaction.guild_id is None:
-            return []
-        typed = str(current).casefold()
-        return [app_commands.Choice(name=p.name, value=p.name)
-                for p in self.bot.guild_settings.presets(interaction.guild_id)
-                if typed in p.key][:25]
+        return preset_choices(self.bot.guild_settings, interaction, current)
 
 
 async def setup(bot: IdeogramBot) -> None:

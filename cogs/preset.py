@@ -8,7 +8,7 @@ replaces it. Changes are recorded (the settings audit) and posted to the moderat
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 import discord
 from discord import app_commands
@@ -20,9 +20,10 @@ from bot.inputs import NEGATIVE_PROMPT_MAX, InvalidInput
 from bot.presets import MAX_PRESETS, NAME_MAX, PROMPT_SUFFIX_MAX, Preset, make_preset
 from bot.store import PresetLimitError
 from cogs.core.checks import guild_id_of, require_moderator
-from cogs.core.choices import STYLE_CHOICES
+from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
 from cogs.core.errors import Refusal
 from cogs.core.mentions import user_mention
+from cogs.core.preset_lookup import preset_choices, require_preset
 from cogs.core.rendering import truncate, user_text
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",
-                      "9:16", "1:3"]
-Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
-                  "ULTRAMARINE"]
 #: Each option's label (English; shown in the reader's language with :func:`option_label`).
 OPTION_LABELS: dict[str, str] = {
     "style": N_("Style"), "aspect_ratio": N_("Aspect ratio"),
@@ -84,19 +81,7 @@ class PresetCog(commands.Cog):
 
     async def _names(self, interaction: discord.Interaction,
                      current: str) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        typed = str(current).casefold()
-        return [app_commands.Choice(name=p.name, value=p.name)
-                for p in self.bot.guild_settings.presets(interaction.guild_id)
-                if typed in p.key][:25]
-
-    def _find(self, guild_id: int, name: str) -> Preset:
-        found = self.bot.guild_settings.preset(guild_id, str(name))
-        if found is None:
-            raise Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
-                            name=truncate(str(name), 40)))
-        return found
+        return preset_choices(self.bot.guild_settings, interaction, current)
 
     @preset.command(name="save", description=locale_str(
         "Save a preset, or replace one of that name (moderators)"))
@@ -190,7 +175,7 @@ class PresetCog(commands.Cog):
     @app_commands.describe(name=locale_str("The preset"))
     async def show(self, interaction: discord.Interaction,
                    name: app_commands.Range[str, 1, 100]) -> None:
-        preset = self._find(guild_id_of(interaction), name)
+        preset = require_preset(self.bot.guild_settings, guild_id_of(interaction), name)
         await interaction.response.send_message(embed=preset_embed(preset), ephemeral=True)
 
     @preset.command(name="delete", description=locale_str("Delete a preset (moderators)"))
@@ -199,7 +184,7 @@ class PresetCog(commands.Cog):
                      name: app_commands.Range[str, 1, 100]) -> None:
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
-        preset = self._find(guild_id, name)
+        preset = require_preset(self.bot.guild_settings, guild_id, name)
         await self.bot.guild_settings.delete_preset(guild_id, preset.name,
                                                     actor_id=interaction.user.id)
         shown = user_text(preset.name, 40)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 import discord
 from discord import app_commands
@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import resolutions
 from bot.i18n import N_, _, format_number
 from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
-from cogs.core.choices import RENDERING_SPEED_CHOICES
+from cogs.core.choices import RENDERING_SPEED_CHOICES, Palette
 from cogs.core.errors import Refusal, report_error
 from cogs.core.interaction_data import selected_values
 from cogs.core.languages import LocalizedView
@@ -30,8 +30,6 @@ ACCEPTED_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp"}
 MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
 ACCEPTED_TEXT: Final = N_("PNG, JPEG or WebP images up to 50 MB")
 
-Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
-                  "ULTRAMARINE"]
 
 
 class ResolutionTransformer(app_commands.Transformer):

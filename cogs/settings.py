@@ -166,8 +166,7 @@ class SettingsCog(commands.Cog):
                             channel: AllowableChannel) -> None:
         guild_id = guild_id_of(interaction)
         added = await self.bot.guild_settings.add_allowed_channel(guild_id, channel.id)
-        current = self.bot.guild_settings.get(guild_id)
-        count = len(current.allowed_channel_ids)
+        count = len(self.bot.guild_settings.get(guild_id).allowed_channel_ids)
         if not added:
             text = _("{channel} was already allowed.", channel=channel.mention)
         elif count == 1:

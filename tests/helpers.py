@@ -40,13 +40,12 @@ from bot.tracker import JobEvent, JobTracker
 from cogs.core.bot import IdeogramBot
 from cogs.core.services import build_services
 from tests.harness import (
-    GUILD_ID,
-    USER_ID,
     FakeDiscord,
     RecordedRequest,
     chat_input,
     dispatch,
     eventually,
+    ids,
     running_bot,
 )
 
@@ -178,15 +177,15 @@ async def wait_for_job(bot: IdeogramBot, predicate: Callable[[JobRecord], object
     count = 1 if newest_only else 20
 
     async def matching() -> JobRecord | None:
-        jobs = await (bot.store.jobs_for_guild(GUILD_ID, limit=count) if user_id is None
-                      else bot.store.jobs_for_user(GUILD_ID, user_id, limit=count))
+        jobs = await (bot.store.jobs_for_guild(ids.GUILD_ID, limit=count) if user_id is None
+                      else bot.store.jobs_for_user(ids.GUILD_ID, user_id, limit=count))
         return next((job for job in jobs if predicate(job)), None)
 
     return await eventually(matching, timeout=limit, interval=0.02, what="a matching job")
 
 
 async def wait_delivered(bot: IdeogramBot, job_id: str | None = None, *,
-                         user_id: int | None = USER_ID, newest_only: bool = False,
+                         user_id: int | None = ids.USER_ID, newest_only: bool = False,
                          limit: float = 10.0) -> JobRecord:
     """The job *job_id* once delivered; without it, the newest delivered job of *user_id*
     (``newest_only``: wait until the user's newest job is delivered)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.localserver.app import LocalRunComfyServer
 from bot.loop_lag import LoopLagMonitor
 from cogs.core.bot import IdeogramBot
-from tests.harness import GUILD_ID, FakeDiscord, chat_input, dispatch
+from tests.harness import FakeDiscord, chat_input, dispatch, ids
 
 
 async def test_the_monitor_sees_a_blocked_loop() -> None:
@@ -37,5 +37,5 @@ async def test_a_lagging_bot_refuses_new_commands_at_once(
     [callback] = fake.interaction_callbacks(payload["id"])
     assert callback["type"] == 4 and callback["data"]["flags"] & 64
     assert "busy" in callback["data"]["content"]
-    assert await bot.store.jobs_for_guild(GUILD_ID) == []
+    assert await bot.store.jobs_for_guild(ids.GUILD_ID) == []
     assert local_server.state.submit_count == 0

@@ -12,13 +12,7 @@ import pytest
 
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    CHANNEL_ID,
-    FakeDiscord,
-    chat_input,
-    eventually,
-    start_dispatch,
-)
+from tests.harness import FakeDiscord, chat_input, eventually, ids, start_dispatch
 from tests.helpers import db_rows, ideogram_bot, start_unmanaged_bot
 from tests.process_death import Corpse, kill
 
@@ -96,7 +90,7 @@ def assert_recovered(fake: FakeDiscord, server: LocalRunComfyServer, db: Path,
         if text.startswith("❌"):
             assert len(text) > len("❌ Failed — ") + 10  # a reason, not a bare failure
     # Into the replies, never as new messages in the channel.
-    assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$"), fake.summary()
+    assert not fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$"), fake.summary()
     # Nothing sent twice: one provider request per job at most.
     prompts = [job.inputs.get("prompt") for job in server.state.jobs.values()]
     assert len(prompts) == len(set(prompts)), prompts
@@ -153,7 +147,7 @@ async def test_a_kill_early_in_a_burst(fake: FakeDiscord, local_server: LocalRun
                     and r.callback_type is not None}
         for token in answered:
             assert final_state(fake, token).startswith(("✅ Done", "❌ Failed — "))
-        assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+        assert not fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
         prompts = [job.inputs.get("prompt") for job in local_server.state.jobs.values()]
         assert len(prompts) == len(set(prompts))
         assert db_rows(db, "SELECT count(*) FROM usage_reservations "

@@ -14,16 +14,7 @@ from bot.grid import GUTTER, TILE_BOX
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    GUILD_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    FakeDiscord,
-    chat_input,
-    component,
-    dispatch,
-    eventually,
-)
+from tests.harness import FakeDiscord, chat_input, component, dispatch, eventually, ids
 from tests.helpers import custom_ids, db_rows, final_edit, ideogram_bot
 
 
@@ -31,7 +22,7 @@ async def batch_delivered(bot: IdeogramBot, count: int = 4,
                           limit: float = 15.0) -> list[JobRecord]:
     """The jobs of the test's batch once every one of them was delivered."""
     async def done() -> list[JobRecord] | None:
-        jobs = await bot.store.jobs_for_guild(GUILD_ID, limit=50)
+        jobs = await bot.store.jobs_for_guild(ids.GUILD_ID, limit=50)
         batches = {j.batch_id for j in jobs if j.batch_id}
         for batch_id in batches:
             members = await bot.store.batch_jobs(batch_id)
@@ -93,7 +84,7 @@ async def test_four_images_one_grid_and_a_button_per_image(
     assert second is not None and second.message_id == int(post.response["id"])
 
     # Someone else may not post the requester's images.
-    stranger = component(f"batch:{batch_id}:3", message=message, user_id=OTHER_USER_ID)
+    stranger = component(f"batch:{batch_id}:3", message=message, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, stranger)
     [refusal] = fake.interaction_callbacks(stranger["id"])
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
@@ -101,7 +92,7 @@ async def test_four_images_one_grid_and_a_button_per_image(
 
 async def test_a_batch_that_does_not_fit_is_refused_whole(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
-    set_limit = chat_input("quota", {"user_daily": 3}, subcommand="set", user_id=MOD_USER_ID)
+    set_limit = chat_input("quota", {"user_daily": 3}, subcommand="set", user_id=ids.MOD_USER_ID)
     await dispatch(bot, set_limit)
     payload = chat_input("ideogram", {"prompt": "four cats", "count": 4})
     await dispatch(bot, payload)
@@ -146,8 +137,8 @@ async def test_cancel_a_queued_batch(fake: FakeDiscord, bot: IdeogramBot,
 
     async def queued_with_cancel() -> dict[str, Any] | None:
         message = fake.original_message(payload["token"])
-        ids = custom_ids(message) if message else []
-        return message if any(i.endswith(":cancel") for i in ids) else None
+        shown = custom_ids(message) if message else []
+        return message if any(i.endswith(":cancel") for i in shown) else None
 
     message = await eventually(queued_with_cancel, timeout=5, what="a Cancel button")
     [cancel] = [i for i in custom_ids(message) if i.endswith(":cancel")]

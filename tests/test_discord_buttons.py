@@ -11,16 +11,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    CHANNEL_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
-    FakeDiscord,
-    chat_input,
-    component,
-    dispatch,
-)
+from tests.harness import FakeDiscord, chat_input, component, dispatch, ids
 from tests.helpers import delivered, ideogram_bot, wait_delivered, wait_for_job
 
 
@@ -29,7 +20,7 @@ async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"
     payload = chat_input("ideogram", {"prompt": prompt, "seed": 7})
     await dispatch(bot, payload)
     await fake.wait_for(method="PATCH", path=r"/messages/@original$")
-    job = await wait_for_job(bot, lambda j: j.message_id is not None, user_id=USER_ID)
+    job = await wait_for_job(bot, lambda j: j.message_id is not None, user_id=ids.USER_ID)
     return payload, job
 
 
@@ -47,9 +38,9 @@ def button(fake: FakeDiscord, payload: dict[str, Any], job: JobRecord, action: s
            **ctx: Any) -> dict[str, Any]:
     message = fake.original_message(payload["token"])
     assert message is not None
-    ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
+    shown = [c["custom_id"] for row in message["components"] for c in row["components"]]
     custom_id = f"job:{job.id}:{action}"
-    assert custom_id in ids, ids
+    assert custom_id in shown, shown
     return component(custom_id, message=message, **ctx)
 
 
@@ -59,7 +50,7 @@ async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(
     payload, job = await left_queued(fake, local_server, db)
 
     async with ideogram_bot(fake, local_server, db) as second:
-        done = await wait_delivered(second, user_id=USER_ID)
+        done = await wait_delivered(second, user_id=ids.USER_ID)
         assert done.id == job.id and done.status is JobStatus.COMPLETED
         # The token is still alive: the reply is edited through the interaction's webhook,
         # from the token sealed in the job row.
@@ -69,11 +60,11 @@ async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(
         assert final, fake.summary()
         assert final[-1].files[0].data == local_server.state.jobs[job.request_id or ""].image_bytes
         assert local_server.state.submit_count == 1
-        assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+        assert not fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
 
         message = fake.message(job.message_id or 0)
         assert message is not None
-        info = component(f"job:{job.id}:info", message=message, user_id=OTHER_USER_ID)
+        info = component(f"job:{job.id}:info", message=message, user_id=ids.OTHER_USER_ID)
         await dispatch(second, info)
         [callback] = fake.interaction_callbacks(info["id"])
         assert callback["type"] == 4 and callback["data"]["flags"] & 64
@@ -88,13 +79,13 @@ async def test_restart_after_the_token_expired_edits_through_the_channel(
     payload, job = await left_queued(fake, local_server, db)
     fake.expire_interaction(payload["token"])
     async with ideogram_bot(fake, local_server, db) as second:
-        done = await wait_delivered(second, user_id=USER_ID)
+        done = await wait_delivered(second, user_id=ids.USER_ID)
     assert done.status is JobStatus.COMPLETED
-    edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+    edits = fake.calls("PATCH", rf"^/channels/{ids.CHANNEL_ID}/messages/{job.message_id}$")
     final = [e for e in edits if e.files]
     assert final, fake.summary()
     assert final[-1].auth_scheme == "Bot"
-    assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+    assert not fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
 
 
 async def test_restart_when_the_message_is_gone_posts_a_new_mention(
@@ -103,11 +94,11 @@ async def test_restart_when_the_message_is_gone_posts_a_new_mention(
     _, job = await left_queued(fake, local_server, db)
     fake.messages.pop(job.message_id or 0)  # someone deleted the reply meanwhile
     async with ideogram_bot(fake, local_server, db) as second:
-        done = await wait_delivered(second, user_id=USER_ID)
-    posts = fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+        done = await wait_delivered(second, user_id=ids.USER_ID)
+    posts = fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
     assert posts, fake.summary()
-    assert posts[-1].json["content"].startswith(f"<@{USER_ID}>")
-    assert [int(u) for u in posts[-1].json["allowed_mentions"]["users"]] == [USER_ID]
+    assert posts[-1].json["content"].startswith(f"<@{ids.USER_ID}>")
+    assert [int(u) for u in posts[-1].json["allowed_mentions"]["users"]] == [ids.USER_ID]
     assert posts[-1].files[0].data == local_server.state.jobs[job.request_id or ""].image_bytes
     assert done.message_id is not None and done.message_id != job.message_id
 
@@ -117,7 +108,7 @@ async def test_cancel_while_queued(fake: FakeDiscord, local_server: LocalRunComf
     local_server.state.config.queue_seconds = 5.0
     async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
         payload, job = await start_job(fake, bot)
-        stranger = button(fake, payload, job, "cancel", user_id=OTHER_USER_ID)
+        stranger = button(fake, payload, job, "cancel", user_id=ids.OTHER_USER_ID)
         await dispatch(bot, stranger)
         [refusal] = fake.interaction_callbacks(stranger["id"])
         assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
@@ -129,7 +120,7 @@ async def test_cancel_while_queued(fake: FakeDiscord, local_server: LocalRunComf
         assert fake.interaction_callbacks(click["id"]) == [{"type": 5, "data": {"flags": 64}}]
         assert "Cancelled." in fake.followups(click["token"])[-1].json["content"]
         assert local_server.state.jobs[job.request_id or ""].status().value == "cancelled"
-        done = await wait_delivered(bot, user_id=USER_ID)
+        done = await wait_delivered(bot, user_id=ids.USER_ID)
         assert done.status is JobStatus.CANCELLED
         last = fake.edits_of_original(payload["token"])[-1]
         assert last.json["content"].startswith("🚫 Cancelled")
@@ -141,11 +132,11 @@ async def test_moderator_may_cancel_and_running_jobs_cannot_be(
     local_server.state.config.run_seconds = 3.0
     async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
         payload, job = await start_job(fake, bot)
-        await wait_for_job(bot, lambda j: j.status is JobStatus.RUNNING, user_id=USER_ID)
+        await wait_for_job(bot, lambda j: j.status is JobStatus.RUNNING, user_id=ids.USER_ID)
         # A click on the Cancel button of the queued reply, just as the job started.
         message = dict(fake.original_message(payload["token"]) or {})
         message["components"] = fake.edits_of_original(payload["token"])[0].json["components"]
-        click = component(f"job:{job.id}:cancel", user_id=MOD_USER_ID, message=message)
+        click = component(f"job:{job.id}:cancel", user_id=ids.MOD_USER_ID, message=message)
         await dispatch(bot, click)
         callbacks = fake.interaction_callbacks(click["id"])
         assert len(callbacks) == 1, fake.summary()
@@ -160,12 +151,12 @@ async def test_reroll_info_reframe_and_delete(fake: FakeDiscord,
                                               tmp_path: Path) -> None:
     async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
         payload, job = await start_job(fake, bot, "a lantern")
-        await wait_delivered(bot, user_id=USER_ID)
+        await wait_delivered(bot, user_id=ids.USER_ID)
 
-        reroll = button(fake, payload, job, "reroll", user_id=OTHER_USER_ID)
+        reroll = button(fake, payload, job, "reroll", user_id=ids.OTHER_USER_ID)
         await dispatch(bot, reroll)
         assert fake.interaction_callbacks(reroll["id"]) == [{"type": 5}]
-        again = await wait_delivered(bot, user_id=OTHER_USER_ID)
+        again = await wait_delivered(bot, user_id=ids.OTHER_USER_ID)
         assert again.inputs["prompt"] == "a lantern" and again.id != job.id
         assert {k: v for k, v in again.inputs.items() if k != "seed"} == {
             k: v for k, v in job.inputs.items() if k != "seed"}
@@ -181,12 +172,12 @@ async def test_reroll_info_reframe_and_delete(fake: FakeDiscord,
                            message=picker_message)
         await dispatch(bot, choose)
         framed = await wait_for_job(bot, lambda j: j.model.endswith("reframe") and delivered(j),
-                                    user_id=USER_ID)
+                                    user_id=ids.USER_ID)
         result_message = fake.original_message(payload["token"])
         assert result_message is not None
         assert framed.inputs["image"] == result_message["attachments"][0]["url"]
 
-        stranger = button(fake, payload, job, "delete", user_id=OTHER_USER_ID)
+        stranger = button(fake, payload, job, "delete", user_id=ids.OTHER_USER_ID)
         await dispatch(bot, stranger)
         assert "not your job" in fake.interaction_callbacks(stranger["id"])[0]["data"]["content"]
         delete = button(fake, payload, job, "delete")

@@ -10,18 +10,12 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.harness import (
-    GUILD_ID,
-    FakeDiscord,
-    chat_input,
-    gateway_bot,
-    guild_payload,
-)
+from tests.harness import FakeDiscord, chat_input, gateway_bot, guild_payload, ids
 from tests.harness.gateway import GatewayError, Op, shard_for
 from tests.harness.waiting import eventually
 
-#: A second guild on the other of two shards (GUILD_ID is on shard 1 of 2).
-OTHER_GUILD_ID = GUILD_ID + (1 << 22)
+#: A second guild on the other of two shards (ids.GUILD_ID is on shard 1 of 2).
+OTHER_GUILD_ID = ids.GUILD_ID + (1 << 22)
 INTENTS = discord.Intents.default()
 
 
@@ -64,7 +58,7 @@ async def test_identify_ready_and_an_interaction_through_the_websocket(fake: Fak
         assert session.connection.compress == "zlib-stream"  # what discord.py asked for
         assert session.intents == INTENTS.value
         # READY named both guilds as unavailable; each GUILD_CREATE then filled one in.
-        assert {g.id for g in bot.guilds} == {GUILD_ID, OTHER_GUILD_ID}
+        assert {g.id for g in bot.guilds} == {ids.GUILD_ID, OTHER_GUILD_ID}
         assert all(not g.unavailable and g.get_channel(g.channels[0].id) for g in bot.guilds)
         assert bot.user is not None and bot.user.id == int(fake.bot_user["id"])
 
@@ -97,7 +91,7 @@ async def test_a_dropped_connection_resumes_and_gets_what_it_missed(fake: FakeDi
         await fake.gateway.drop(session)
         await fake.gateway.wait_disconnected(session)
         # Discord keeps dispatching into the session while its client is away.
-        late_guild = guild_payload(GUILD_ID + 2 * (1 << 22), name="Joined While Away")
+        late_guild = guild_payload(ids.GUILD_ID + 2 * (1 << 22), name="Joined While Away")
         fake.add_guild(late_guild)
         await session.dispatch("GUILD_CREATE", fake.guilds[int(late_guild["id"])])
         await fake.gateway.wait_ready([0], timeout=10)
@@ -133,13 +127,13 @@ async def test_an_unknown_session_is_invalidated_and_the_bot_identifies_again(
 
 
 async def test_each_shard_gets_only_its_own_guilds(fake: FakeDiscord) -> None:
-    assert shard_for(GUILD_ID, 2) == 1 and shard_for(OTHER_GUILD_ID, 2) == 0
+    assert shard_for(ids.GUILD_ID, 2) == 1 and shard_for(OTHER_GUILD_ID, 2) == 0
     bot = ping_bot(commands.AutoShardedBot(command_prefix=commands.when_mentioned, intents=INTENTS))
     async with gateway_bot(fake, bot):  # asks GET /gateway/bot: 2 shards
         sessions = sorted(fake.gateway.live_sessions(), key=lambda s: s.shard_id)
         assert [s.shard for s in sessions] == [(0, 2), (1, 2)]
-        assert [s.guild_ids for s in sessions] == [[OTHER_GUILD_ID], [GUILD_ID]]
-        for guild_id, shard in ((GUILD_ID, 1), (OTHER_GUILD_ID, 0)):
+        assert [s.guild_ids for s in sessions] == [[OTHER_GUILD_ID], [ids.GUILD_ID]]
+        for guild_id, shard in ((ids.GUILD_ID, 1), (OTHER_GUILD_ID, 0)):
             payload = chat_input("ping", guild_id=guild_id)
             await fake.gateway.push_interaction(payload)
             assert await answered(fake, payload) == f"pong from shard {shard}"
@@ -152,14 +146,14 @@ async def test_a_process_with_some_shards_does_not_get_the_others_guilds(
     bot = ping_bot(commands.AutoShardedBot(command_prefix=commands.when_mentioned, intents=INTENTS,
                                            shard_ids=[1], shard_count=2))
     async with gateway_bot(fake, bot):
-        assert [g.id for g in bot.guilds] == [GUILD_ID]
+        assert [g.id for g in bot.guilds] == [ids.GUILD_ID]
         with pytest.raises(GatewayError, match="no connected bot owns guild"):
             await fake.gateway.push_interaction(chat_input("ping", guild_id=OTHER_GUILD_ID))
 
 
 async def test_joining_a_guild_fires_guild_join(fake: FakeDiscord) -> None:
     async with gateway_bot(fake, ping_bot()) as bot:
-        new_guild = guild_payload(GUILD_ID + 4 * (1 << 22), name="New Friends")
+        new_guild = guild_payload(ids.GUILD_ID + 4 * (1 << 22), name="New Friends")
         await fake.gateway.guild_join(new_guild)
         joined: list[int] = bot.joined  # type: ignore[attr-defined]  # set by the fixture
         await eventually(lambda: joined, what="on_guild_join")

@@ -15,13 +15,6 @@ from discord.ext import commands
 from discord.http import Route
 
 from tests.harness import (
-    APPLICATION_ID,
-    BOT_USER_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
     FakeDiscord,
     HarnessDispatchError,
     action_row,
@@ -32,6 +25,7 @@ from tests.harness import (
     chat_input,
     component,
     dispatch,
+    ids,
     message_context,
     message_payload,
     opt,
@@ -202,19 +196,19 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[HarnessBot]:
 async def test_login_setup_hook_cache_and_sync(fake: FakeDiscord, bot: HarnessBot) -> None:
     assert fake.api_base == Route.BASE and Route.BASE.startswith("http://127.0.0.1:")
     assert bot.seen["setup_hook"] is True
-    assert bot.user is not None and bot.user.id == BOT_USER_ID
-    assert bot.application_id == APPLICATION_ID
+    assert bot.user is not None and bot.user.id == ids.BOT_USER_ID
+    assert bot.application_id == ids.APPLICATION_ID
     assert bot.is_ready()
     assert [r.path for r in fake.requests[:2]] == ["/users/@me", "/oauth2/applications/@me"]
     assert all(r.auth_scheme == "Bot" for r in fake.requests)
     assert all("Authorization" not in r.headers for r in fake.requests)
-    channel = bot.get_channel(CHANNEL_ID)
-    assert isinstance(channel, discord.TextChannel) and channel.guild.id == GUILD_ID
-    fetched = await bot.fetch_channel(CHANNEL_ID)
-    assert fetched.id == CHANNEL_ID
+    channel = bot.get_channel(ids.CHANNEL_ID)
+    assert isinstance(channel, discord.TextChannel) and channel.guild.id == ids.GUILD_ID
+    fetched = await bot.fetch_channel(ids.CHANNEL_ID)
+    assert fetched.id == ids.CHANNEL_ID
 
     synced = await bot.tree.sync()
-    put = fake.calls("PUT", rf"^/applications/{APPLICATION_ID}/commands$")
+    put = fake.calls("PUT", rf"^/applications/{ids.APPLICATION_ID}/commands$")
     assert len(put) == 1
     names = {c["name"] for c in put[0].json}
     assert {"draw", "secret", "pick", "Inspect image"} <= names
@@ -255,7 +249,7 @@ async def test_defer_then_edit_original_with_file_embed_and_view(
     assert not message.flags.ephemeral and not message.flags.loading
     stored = fake.original_message(payload["token"])
     assert stored is not None and stored["id"] == str(message.id)
-    assert stored["interaction_metadata"]["user"]["id"] == str(USER_ID)
+    assert stored["interaction_metadata"]["user"]["id"] == str(ids.USER_ID)
     assert interaction.response.type is discord.InteractionResponseType.deferred_channel_message
 
 
@@ -280,10 +274,10 @@ async def test_autocomplete(fake: FakeDiscord, bot: HarnessBot) -> None:
 async def test_persistent_view_button(fake: FakeDiscord, bot: HarnessBot) -> None:
     message = message_payload(
         "ping me",
-        author=user_payload(BOT_USER_ID),
+        author=user_payload(ids.BOT_USER_ID),
         components=[action_row(button("persist:ping", label="Ping"))],
     )
-    payload = component("persist:ping", message=message, user_id=OTHER_USER_ID)
+    payload = component("persist:ping", message=message, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, payload)  # returns once the view callback has finished
     [callback] = fake.interaction_callbacks(payload["id"])
     assert callback["type"] == 7
@@ -331,7 +325,7 @@ async def test_expired_token_then_channel_edit(fake: FakeDiscord, bot: HarnessBo
     [callback] = fake.interaction_callbacks(payload["id"])
     assert callback["type"] == 5
     mid = int(fake.calls("POST", r"/callback$")[0].response["interaction"]["response_message_id"])
-    [patch] = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{mid}$")
+    [patch] = fake.calls("PATCH", rf"^/channels/{ids.CHANNEL_ID}/messages/{mid}$")
     assert patch.auth_scheme == "Bot"
     assert patch.json["content"] == "result (through the channel)"
     assert bot.seen["fallback"].content == "result (through the channel)"
@@ -351,15 +345,16 @@ async def test_expire_interaction(fake: FakeDiscord, bot: HarnessBot) -> None:
 
 
 async def test_options_permissions_and_resolved_member(fake: FakeDiscord, bot: HarnessBot) -> None:
-    payload = chat_input("whoami", [user_option("member", OTHER_USER_ID)], user_id=MOD_USER_ID)
+    payload = chat_input("whoami", [user_option("member", ids.OTHER_USER_ID)],
+                         user_id=ids.MOD_USER_ID)
     interaction = await dispatch(bot, payload)
-    assert interaction.guild is not None and interaction.guild.id == GUILD_ID
+    assert interaction.guild is not None and interaction.guild.id == ids.GUILD_ID
     assert isinstance(interaction.channel, discord.TextChannel)
     assert isinstance(interaction.user, discord.Member)
     assert interaction.user.name == "morgan"
     assert interaction.permissions.manage_guild
     assert not (await dispatch(bot, chat_input("whoami"))).permissions.manage_guild
-    assert interaction.namespace.member.id == OTHER_USER_ID
+    assert interaction.namespace.member.id == ids.OTHER_USER_ID
     assert fake.interaction_callbacks(payload["id"])[0]["data"]["content"] == "bob"
     option = attachment_option("image", data=PNG, filename="in.png")
     built = chat_input("reframe", [option])
@@ -369,11 +364,11 @@ async def test_options_permissions_and_resolved_member(fake: FakeDiscord, bot: H
 
 
 async def test_rate_limit_with_via_is_retried(fake: FakeDiscord, bot: HarnessBot) -> None:
-    fake.fail_next("POST", rf"^/channels/{CHANNEL_ID}/messages$", status=429)
-    channel = bot.get_channel(CHANNEL_ID)
+    fake.fail_next("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$", status=429)
+    channel = bot.get_channel(ids.CHANNEL_ID)
     assert isinstance(channel, discord.TextChannel)
     sent = await channel.send("hello", file=discord.File(io.BytesIO(PNG), filename="a.png"))
-    attempts = fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+    attempts = fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
     assert [r.status for r in attempts] == [429, 200]
     assert attempts[1].files[0].data == PNG
     assert sent.content == "hello" and sent.attachments[0].size == len(PNG)
@@ -404,7 +399,8 @@ async def test_background_work_and_followup_replacing_thinking(
     dispatched = start_dispatch(bot, payload)
     await dispatched.wait()
     assert fake.interaction_callbacks(payload["id"]) == [{"type": 5, "data": {"flags": 64}}]
-    request = await fake.wait_for(method="POST", path=rf"^/webhooks/{APPLICATION_ID}/", timeout=2)
+    request = await fake.wait_for(method="POST", path=rf"^/webhooks/{ids.APPLICATION_ID}/",
+                                  timeout=2)
     original = fake.original_message(payload["token"])
     assert original is not None
     # The first followup after a deferral replaces the "thinking" message, ephemeral as it was.

@@ -11,18 +11,13 @@ from bot.jobs import JobRecord, JobStatus, new_job_id
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
 from tests.harness import (
-    BOT_USER_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
     FakeDiscord,
     action_row,
     button,
     chat_input,
     component,
     dispatch,
+    ids,
     message_payload,
     user_option,
     user_payload,
@@ -32,10 +27,10 @@ from tests.helpers import answer, callback, ideogram_bot, wait_delivered
 BASE_TIME = 1_750_000_000.0
 
 
-def stored_job(number: int, user_id: int = USER_ID, **overrides: Any) -> JobRecord:
+def stored_job(number: int, user_id: int = ids.USER_ID, **overrides: Any) -> JobRecord:
     values: dict[str, Any] = {
         "id": new_job_id(), "provider": "runcomfy", "model": "ideogram/ideogram-v2/generate",
-        "guild_id": GUILD_ID, "channel_id": CHANNEL_ID, "user_id": user_id,
+        "guild_id": ids.GUILD_ID, "channel_id": ids.CHANNEL_ID, "user_id": user_id,
         "inputs": {"prompt": f"prompt number {number} *bold*", "seed": number},
         "seed": number, "status": JobStatus.COMPLETED, "message_id": 9_000_000 + number,
         "created_at": BASE_TIME + number,
@@ -44,7 +39,7 @@ def stored_job(number: int, user_id: int = USER_ID, **overrides: Any) -> JobReco
     return JobRecord(**values)
 
 
-async def add_jobs(bot: IdeogramBot, count: int, user_id: int = USER_ID) -> list[JobRecord]:
+async def add_jobs(bot: IdeogramBot, count: int, user_id: int = ids.USER_ID) -> list[JobRecord]:
     jobs = [stored_job(i, user_id) for i in range(count)]
     for job in jobs:
         await bot.store.insert_job(job)
@@ -76,7 +71,7 @@ async def test_paging_both_ways_stops_at_the_ends_and_survives_a_restart(
         jobs = await add_jobs(bot, 12)
         deleted = stored_job(50, deleted_at=BASE_TIME + 60)
         await bot.store.insert_job(deleted)
-        await add_jobs(bot, 3, OTHER_USER_ID)
+        await add_jobs(bot, 3, ids.OTHER_USER_ID)
         newest_first = [j.short_id for j in reversed(jobs)]
 
         payload = chat_input("history", {})
@@ -88,7 +83,7 @@ async def test_paging_both_ways_stops_at_the_ends_and_survives_a_restart(
         assert deleted.short_id not in embed["description"]
         assert "page 1/3" in embed["description"] and "12 images" in embed["description"]
         newest = jobs[-1]
-        assert (f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{newest.message_id}"
+        assert (f"https://discord.com/channels/{ids.GUILD_ID}/{ids.CHANNEL_ID}/{newest.message_id}"
                 in embed["description"])
         assert f"<t:{int(newest.created_at)}:f>" in embed["description"]
         assert f"seed `{newest.seed}`" in embed["description"]
@@ -124,28 +119,28 @@ async def test_paging_both_ways_stops_at_the_ends_and_survives_a_restart(
 
 async def test_other_members_history_is_for_moderators(fake: FakeDiscord,
                                                        bot: IdeogramBot) -> None:
-    await add_jobs(bot, 2, OTHER_USER_ID)
-    nosy = chat_input("history", [user_option("member", OTHER_USER_ID)])
+    await add_jobs(bot, 2, ids.OTHER_USER_ID)
+    nosy = chat_input("history", [user_option("member", ids.OTHER_USER_ID)])
     await dispatch(bot, nosy)
     refusal = callback(fake, nosy)
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
     assert "Only moderators" in refusal["data"]["content"]
     assert "embeds" not in refusal["data"] or not refusal["data"]["embeds"]
 
-    mine = chat_input("history", [user_option("member", USER_ID)])  # naming yourself is fine
+    mine = chat_input("history", [user_option("member", ids.USER_ID)])  # naming yourself is fine
     await dispatch(bot, mine)
     assert "No images yet" in callback(fake, mine)["data"]["embeds"][0]["description"]
 
-    mod = chat_input("history", [user_option("member", OTHER_USER_ID)], user_id=MOD_USER_ID)
+    mod = chat_input("history", [user_option("member", ids.OTHER_USER_ID)], user_id=ids.MOD_USER_ID)
     await dispatch(bot, mod)
     embed = callback(fake, mod)["data"]["embeds"][0]
-    assert f"<@{OTHER_USER_ID}>" in embed["description"] and len(shown_ids(embed)) == 2
+    assert f"<@{ids.OTHER_USER_ID}>" in embed["description"] and len(shown_ids(embed)) == 2
 
     # Someone else clicking the moderator's buttons is refused.
     message = fake.original_message(mod["token"]) or {}
     select_id = next(cid for cid in custom_ids(message) if cid.startswith("histdel:"))
     stranger = component(select_id, component_type=3, values=[new_job_id()],
-                         message=message, user_id=OTHER_USER_ID)
+                         message=message, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, stranger)
     cb = callback(fake, stranger)
     assert cb["type"] == 4 and "belong to whoever ran /history" in cb["data"]["content"]
@@ -167,7 +162,7 @@ async def test_delete_from_history_marks_the_job_and_removes_its_message(
     choose = component(select_id, component_type=3, values=[target.id], message=message)
     await dispatch(bot, choose)
     assert callback(fake, choose) == {"type": 6}
-    assert fake.calls("DELETE", rf"^/channels/{CHANNEL_ID}/messages/{target.message_id}$")
+    assert fake.calls("DELETE", rf"^/channels/{ids.CHANNEL_ID}/messages/{target.message_id}$")
     assert fake.message(target.message_id or 0) is None
     gone = await bot.store.get_job(target.id)
     assert gone is not None and gone.deleted_at is not None
@@ -187,14 +182,14 @@ async def test_job_recall_for_owner_and_moderator_not_others(
     job = await wait_delivered(bot)
     png = local_server.state.jobs[job.request_id or ""].image_bytes
 
-    other = chat_input("job", {"id": job.short_id}, user_id=OTHER_USER_ID)
+    other = chat_input("job", {"id": job.short_id}, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, other)
     refusal = callback(fake, other)
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
     assert "someone else's job" in refusal["data"]["content"]
 
     files_before = local_server.state.request_counts["file"]
-    for user in (USER_ID, MOD_USER_ID):
+    for user in (ids.USER_ID, ids.MOD_USER_ID):
         payload = chat_input("job", {"id": job.short_id.upper()}, user_id=user)
         await dispatch(bot, payload)
         assert callback(fake, payload) == {"type": 5}
@@ -203,12 +198,12 @@ async def test_job_recall_for_owner_and_moderator_not_others(
         embed = edit.json["embeds"][0]
         assert embed["image"]["url"] == f"attachment://{edit.files[0].filename}"
         assert embed["description"] == "a paper crane"
-        ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
+        custom_ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
         # A recalled copy has no Delete: Delete works only on the job's own message.
-        assert ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info", "remix")]
+        assert custom_ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info", "remix")]
     # The image came from the original result message, not the provider's URL.
     assert local_server.state.request_counts["file"] == files_before
-    assert fake.calls("GET", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+    assert fake.calls("GET", rf"^/channels/{ids.CHANNEL_ID}/messages/{job.message_id}$")
 
     # The buttons of the recalled message work: Info.
     recalled = fake.original_message(payload["token"]) or {}
@@ -262,7 +257,7 @@ async def test_delete_works_only_on_the_jobs_own_message(
     delete_row = action_row(button(f"job:{job.id}:delete"))
     others = [recalled | {"components": [delete_row]},
               fake.add_message(message_payload("someone else's result",
-                                               author=user_payload(BOT_USER_ID),
+                                               author=user_payload(ids.BOT_USER_ID),
                                                components=[delete_row]))]
     for message in others:
         delete = component(f"job:{job.id}:delete", message=message)

@@ -18,27 +18,22 @@ from bot.store import GuildSettings
 from cogs.core.bot import IdeogramBot
 from cogs.core.choices import LANGUAGE_NEUTRAL_OPTIONS
 from tests.harness import (
-    BOT_USER_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
     FakeDiscord,
     channel_option,
     channel_payload,
     chat_input,
     component,
     dispatch,
+    fake_with_log_channel,
     gateway_bot,
     guild_payload,
+    ids,
     member_payload,
     role_payload,
     user_option,
 )
 from tests.harness.limits import validate_commands
-from tests.helpers import build_bot, callback, db_rows, ideogram_bot, wait_delivered
+from tests.helpers import build_bot, callback, db_rows, ideogram_bot, run_command, wait_delivered
 
 #: Discord's own limit on one command: names, descriptions and choice values, per locale.
 COMMAND_CHARACTERS = 4000
@@ -46,18 +41,8 @@ COMMAND_CHARACTERS = 4000
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
-    channels = [channel_payload(CHANNEL_ID, position=0),
-                channel_payload(LOG_CHANNEL_ID, position=1)]
-    async with FakeDiscord(guilds=[guild_payload(channels=channels)]) as f:
-        yield f
-    assert not f.server_errors, f.server_errors
-
-
-async def run(fake: FakeDiscord, bot: IdeogramBot, name: str, options: Any = None, *,
-              subcommand: str | None = None, **ctx: Any) -> dict[str, Any]:
-    payload = chat_input(name, options, subcommand=subcommand, **ctx)
-    await dispatch(bot, payload)
-    return callback(fake, payload)
+    async with fake_with_log_channel() as started:
+        yield started
 
 
 def private_text(cb: dict[str, Any]) -> str:
@@ -163,10 +148,11 @@ async def test_every_description_and_worded_choice_is_localized(
 
 async def test_a_refusal_speaks_the_members_language(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    await run(fake, bot, "quota", {"user_daily": 0}, subcommand="set", user_id=MOD_USER_ID)
+    await run_command(fake, bot, "quota", {"user_daily": 0}, subcommand="set",
+                      user_id=ids.MOD_USER_ID)
     said = {}
     for locale in ("pt-BR", "it", "en-GB", "ja"):
-        cb = await run(fake, bot, "ideogram", {"prompt": "a red fox"}, locale=locale)
+        cb = await run_command(fake, bot, "ideogram", {"prompt": "a red fox"}, locale=locale)
         said[locale] = private_text(cb)
     assert said["pt-BR"].startswith("Você não pode criar imagens neste servidor: seu limite "
                                     "diário é 0.")
@@ -177,14 +163,14 @@ async def test_a_refusal_speaks_the_members_language(
     assert local_server.state.submit_count == 0
 
     # The tree's own check of raw options, and a command's refusal, too.
-    odd = await run(fake, bot, "quota", {"member": str(OTHER_USER_ID)}, subcommand="show",
-                    locale="it")
+    odd = await run_command(fake, bot, "quota", {"member": str(ids.OTHER_USER_ID)},
+                            subcommand="show", locale="it")
     assert private_text(odd) == ("`member` ha ricevuto un valore del tipo o della dimensione "
                                  "sbagliati.")
-    others = await run(fake, bot, "quota", [user_option("member", OTHER_USER_ID)],
-                       subcommand="show", locale="it")
+    others = await run_command(fake, bot, "quota", [user_option("member", ids.OTHER_USER_ID)],
+                               subcommand="show", locale="it")
     assert private_text(others).startswith("Puoi vedere solo il tuo utilizzo.")
-    mine = await run(fake, bot, "history", locale="it")
+    mine = await run_command(fake, bot, "history", locale="it")
     assert "Ancora nessuna immagine" in private_text(mine)
 
 
@@ -203,7 +189,7 @@ async def test_a_component_speaks_the_language_of_whoever_clicks(
     page = fake.original_message(payload["token"]) or {}
     assert page["embeds"][0]["title"] == "Le tue immagini"
     assert nav(page, "next")["label"] == "Successiva"
-    stranger = component(nav(page, "next")["custom_id"], message=page, user_id=OTHER_USER_ID,
+    stranger = component(nav(page, "next")["custom_id"], message=page, user_id=ids.OTHER_USER_ID,
                          locale="pt-BR")
     await dispatch(bot, stranger)
     assert private_text(callback(fake, stranger)).startswith("Estes botões são de quem usou")
@@ -220,34 +206,35 @@ async def test_settings_language_makes_the_servers_public_messages_italian(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         db: Path) -> None:
     async def settings(subcommand: str, options: Any = None, **ctx: Any) -> str:
-        return private_text(await run(fake, bot, "settings", options, subcommand=subcommand,
-                                      user_id=MOD_USER_ID, **ctx))
+        return private_text(await run_command(fake, bot, "settings", options,
+                                              subcommand=subcommand, user_id=ids.MOD_USER_ID,
+                                              **ctx))
 
-    await settings("log-channel", [channel_option("channel", LOG_CHANNEL_ID)])
+    await settings("log-channel", [channel_option("channel", ids.LOG_CHANNEL_ID)])
     await settings("blocked-words-add", {"words": "zorp"})
     # The server's Discord language is English; the moderator reads Portuguese.
     text = await settings("language", {"language": "it"}, locale="pt-BR")
     assert text == ("As mensagens públicas daqui (andamento, resultados, registro de "
                     "moderação) agora estão em **Italiano**.")
-    assert bot.guild_settings.get(GUILD_ID).language == "it"
+    assert bot.guild_settings.get(ids.GUILD_ID).language == "it"
     assert db_rows(db, "SELECT language FROM guild_settings WHERE guild_id = ?",
-                   GUILD_ID) == [("it",)]
+                   ids.GUILD_ID) == [("it",)]
 
     # A blocked attempt: the member's refusal in Portuguese, the log line in Italian.
-    refusal = await run(fake, bot, "ideogram", {"prompt": "a zorp"}, locale="pt-BR")
+    refusal = await run_command(fake, bot, "ideogram", {"prompt": "a zorp"}, locale="pt-BR")
     assert private_text(refusal).startswith("Seu prompt tem uma palavra ou expressão")
-    post = await fake.wait_for(method="POST", path=rf"^/channels/{LOG_CHANNEL_ID}/messages$")
-    assert post.json["content"].startswith(f"🚫 Bloccato `/ideogram` di <@{USER_ID}> in "
-                                           f"<#{CHANNEL_ID}>: corrisponde a ||zorp||.")
+    post = await fake.wait_for(method="POST", path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
+    assert post.json["content"].startswith(f"🚫 Bloccato `/ideogram` di <@{ids.USER_ID}> in "
+                                           f"<#{ids.CHANNEL_ID}>: corrisponde a ||zorp||.")
 
     # A quota change by a Portuguese-speaking moderator: the log speaks Italian.
     mark = len(fake.requests)
-    answer = await run(fake, bot, "quota", {"user_daily": 5}, subcommand="set",
-                       user_id=MOD_USER_ID, locale="pt-BR")
+    answer = await run_command(fake, bot, "quota", {"user_daily": 5}, subcommand="set",
+                               user_id=ids.MOD_USER_ID, locale="pt-BR")
     assert private_text(answer).startswith("Cota atualizada:\n• user_daily: ilimitado → 5")
-    change = await fake.wait_for(method="POST", path=rf"^/channels/{LOG_CHANNEL_ID}/messages$",
+    change = await fake.wait_for(method="POST", path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$",
                                  since=mark)
-    assert change.json["content"] == (f"🧮 <@{MOD_USER_ID}> ha modificato la quota di "
+    assert change.json["content"] == (f"🧮 <@{ids.MOD_USER_ID}> ha modificato la quota di "
                                       "immagini: user_daily: illimitato → 5")
 
     # A recalled result is public: Italian, whoever asks for it.
@@ -256,7 +243,7 @@ async def test_settings_language_makes_the_servers_public_messages_italian(
     recall = chat_input("job", {"id": job.short_id}, locale="pt-BR")
     await dispatch(bot, recall)
     [edit] = fake.edits_of_original(recall["token"])
-    assert edit.json["content"].startswith(f"🔁 Richiesta `{job.short_id}` di <@{USER_ID}>, "
+    assert edit.json["content"].startswith(f"🔁 Richiesta `{job.short_id}` di <@{ids.USER_ID}>, "
                                            "creata il <t:")
 
     shown = await settings("show", locale="it")
@@ -266,31 +253,31 @@ async def test_settings_language_makes_the_servers_public_messages_italian(
 async def test_without_a_setting_the_servers_discord_language_is_used_and_kept(
         fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> None:
     async with ideogram_bot(fake, local_server, db) as bot:
-        cb = await run(fake, bot, "settings", {"language": "pt-BR"}, subcommand="language",
-                       user_id=MOD_USER_ID)
+        cb = await run_command(fake, bot, "settings", {"language": "pt-BR"},
+                               subcommand="language", user_id=ids.MOD_USER_ID)
         assert private_text(cb).endswith("are now in **Português (Brasil)**.")
     # After a restart the setting is read back into the cache.
     async with ideogram_bot(fake, local_server, db) as bot:
-        assert bot.guild_settings.get(GUILD_ID).language == "pt-BR"
-        cleared = await run(fake, bot, "settings", subcommand="language", user_id=MOD_USER_ID,
-                            guild_locale="it")
+        assert bot.guild_settings.get(ids.GUILD_ID).language == "pt-BR"
+        cleared = await run_command(fake, bot, "settings", subcommand="language",
+                                    user_id=ids.MOD_USER_ID, guild_locale="it")
         assert private_text(cleared).endswith(
             "now follow the server's language in Discord: **Italiano**.")
-        assert bot.guild_settings.get(GUILD_ID) == GuildSettings(
-            guild_id=GUILD_ID, updated_at=bot.guild_settings.get(GUILD_ID).updated_at)
+        assert bot.guild_settings.get(ids.GUILD_ID) == GuildSettings(
+            guild_id=ids.GUILD_ID, updated_at=bot.guild_settings.get(ids.GUILD_ID).updated_at)
         # A value Discord would never send (a client can send anything) is refused.
-        odd = await run(fake, bot, "settings", {"language": "fr"}, subcommand="language",
-                        user_id=MOD_USER_ID)
+        odd = await run_command(fake, bot, "settings", {"language": "fr"},
+                                subcommand="language", user_id=ids.MOD_USER_ID)
         assert private_text(odd) == "Choose en, pt-BR, and it."
 
 
 async def test_the_greeting_speaks_the_joined_servers_language(
         fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> None:
-    guild_id = GUILD_ID + 7
-    channel = channel_payload(CHANNEL_ID + 7, guild_id=guild_id)
+    guild_id = ids.GUILD_ID + 7
+    channel = channel_payload(ids.CHANNEL_ID + 7, guild_id=guild_id)
     guild = guild_payload(guild_id, name="Sala", channels=[channel], roles=[
         role_payload(guild_id, name="@everyone", permissions=str(2**50 - 1), position=0)],
-        members=[member_payload(BOT_USER_ID, roles=())])
+        members=[member_payload(ids.BOT_USER_ID, roles=())])
     guild["system_channel_id"] = channel["id"]
     guild["preferred_locale"] = "it"
     bot = await build_bot(fake, local_server, db)

@@ -14,18 +14,7 @@ from bot.grid import GridImage, compose_grid
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    CHANNEL_ID,
-    GUILD_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
-    FakeDiscord,
-    chat_input,
-    component,
-    dispatch,
-    eventually,
-)
+from tests.harness import FakeDiscord, chat_input, component, dispatch, eventually, ids
 from tests.helpers import callback, db_rows, final_edit, ideogram_bot, wait_delivered
 from tests.test_discord_batches import batch_delivered
 
@@ -41,10 +30,10 @@ def labels(message: dict[str, Any]) -> list[str]:
 
 async def italian_server(fake: FakeDiscord, bot: IdeogramBot) -> None:
     payload = chat_input("settings", {"language": "it"}, subcommand="language",
-                         user_id=MOD_USER_ID)
+                         user_id=ids.MOD_USER_ID)
     await dispatch(bot, payload)
     assert callback(fake, payload)["type"] == 4
-    assert bot.guild_settings.get(GUILD_ID).language == "it"
+    assert bot.guild_settings.get(ids.GUILD_ID).language == "it"
 
 
 async def test_an_italian_server_sees_its_jobs_in_italian_and_members_their_own_language(
@@ -63,7 +52,7 @@ async def test_an_italian_server_sees_its_jobs_in_italian_and_members_their_own_
     assert any(text.startswith(("⏳ In coda", "🎨 Creazione dell'immagine"))
                for text in progress), progress
     final = final_edit(edits).json
-    assert final["content"] == f"✅ Pronta per <@{USER_ID}>"
+    assert final["content"] == f"✅ Pronta per <@{ids.USER_ID}>"
     embed = final["embeds"][0]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert {"Stile", "Formato", "Prompt magico", "Seed", "Tempo impiegato"} <= set(fields)
@@ -77,7 +66,7 @@ async def test_an_italian_server_sees_its_jobs_in_italian_and_members_their_own_
     assert private_text(callback(fake, refused)) == "`count` vai de 1 a 4."
     message = fake.original_message(payload["token"])
     assert message is not None
-    stranger = component(f"job:{job.id}:delete", message=message, user_id=OTHER_USER_ID,
+    stranger = component(f"job:{job.id}:delete", message=message, user_id=ids.OTHER_USER_ID,
                          locale="pt-BR")
     await dispatch(bot, stranger)
     assert private_text(callback(fake, stranger)).startswith("Essa tarefa não é sua")
@@ -131,7 +120,7 @@ async def test_an_italian_batch_counts_and_marks_its_failed_tile_in_italian(
     progress = [e.json["content"] for e in edits if not e.files]
     assert any(" di 4 pront" in text for text in progress), progress
     final = final_edit(edits).json
-    assert final["content"] == (f"✅ 3 di 4 pronte per <@{USER_ID}> (le altre non sono "
+    assert final["content"] == (f"✅ 3 di 4 pronte per <@{ids.USER_ID}> (le altre non sono "
                                 "riuscite)")
     assert drawn == ["non riuscita"]
     embed = final["embeds"][0]
@@ -147,7 +136,7 @@ async def test_an_italian_batch_counts_and_marks_its_failed_tile_in_italian(
     click = component(f"batch:{jobs[0].batch_id}:{number}", message=message, locale="pt-BR")
     await dispatch(bot, click)
     [post] = fake.edits_of_original(click["token"])
-    assert post.json["content"] == f"🖼️ Immagine {number} di 4 per <@{USER_ID}>"
+    assert post.json["content"] == f"🖼️ Immagine {number} di 4 per <@{ids.USER_ID}>"
 
 
 async def test_after_a_restart_the_job_still_speaks_its_language_also_in_the_channel(
@@ -167,19 +156,19 @@ async def test_after_a_restart_the_job_still_speaks_its_language_also_in_the_cha
     fake.expire_interaction(by_channel["token"])
 
     async with ideogram_bot(fake, local_server, db) as second:
-        guild = second.get_guild(GUILD_ID)
+        guild = second.get_guild(ids.GUILD_ID)
         assert guild is not None and str(guild.preferred_locale) == "en-US"
         jobs: list[JobRecord] = [await wait_delivered(second, job.id) for job in
-                                 await second.store.jobs_for_guild(GUILD_ID, limit=5)]
+                                 await second.store.jobs_for_guild(ids.GUILD_ID, limit=5)]
     assert {job.locale for job in jobs} == {"it"}
     assert all(job.status is JobStatus.COMPLETED for job in jobs)
 
     webhook = final_edit(fake.calls("PATCH", rf"^/webhooks/\d+/{by_token['token']}/messages/"))
-    assert webhook.json["content"] == f"✅ Pronta per <@{USER_ID}>"
+    assert webhook.json["content"] == f"✅ Pronta per <@{ids.USER_ID}>"
     assert "Stile" in {f["name"] for f in webhook.json["embeds"][0]["fields"]}
     [expired] = [job for job in jobs if job.interaction_id == int(by_channel["id"])]
     channel = final_edit(fake.calls(
-        "PATCH", rf"^/channels/{CHANNEL_ID}/messages/{expired.message_id}$"))
+        "PATCH", rf"^/channels/{ids.CHANNEL_ID}/messages/{expired.message_id}$"))
     assert channel.auth_scheme == "Bot"
-    assert channel.json["content"] == f"✅ Pronta per <@{USER_ID}>"
+    assert channel.json["content"] == f"✅ Pronta per <@{ids.USER_ID}>"
     assert labels(channel.json) == ["Rigenera", "Reinquadra", "Info", "Elimina", "Remix"]

@@ -13,19 +13,12 @@ from PIL import Image
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    CHANNEL_ID,
-    GUILD_ID,
-    USER_ID,
-    FakeDiscord,
-    chat_input,
-    dispatch,
-)
+from tests.harness import FakeDiscord, chat_input, dispatch, ids
 from tests.helpers import custom_ids, final_edit, wait_delivered
 
 
-async def only_job(bot: IdeogramBot, user_id: int = USER_ID) -> JobRecord:
-    jobs = await bot.store.jobs_for_user(GUILD_ID, user_id, limit=5)
+async def only_job(bot: IdeogramBot, user_id: int = ids.USER_ID) -> JobRecord:
+    jobs = await bot.store.jobs_for_user(ids.GUILD_ID, user_id, limit=5)
     assert len(jobs) == 1, jobs
     return jobs[0]
 
@@ -111,7 +104,7 @@ async def test_invalid_options_are_refused_privately_before_anything(
     assert callback["data"]["flags"] & 64
     assert expected in callback["data"]["content"]
     assert local_server.state.submit_count == 0
-    assert await bot.store.jobs_for_user(GUILD_ID, USER_ID) == []
+    assert await bot.store.jobs_for_user(ids.GUILD_ID, ids.USER_ID) == []
 
 
 async def test_direct_message_is_refused(fake: FakeDiscord, bot: IdeogramBot,
@@ -164,7 +157,7 @@ async def test_expired_token_falls_back_to_the_channel(
     await fake.wait_for(method="PATCH", path=r"/messages/@original$")
     fake.expire_interaction(payload["token"])
     job = await wait_delivered(bot, (await only_job(bot)).id)
-    channel_edits = fake.calls("PATCH", rf"^/channels/{CHANNEL_ID}/messages/{job.message_id}$")
+    channel_edits = fake.calls("PATCH", rf"^/channels/{ids.CHANNEL_ID}/messages/{job.message_id}$")
     assert channel_edits, fake.summary()
     final = channel_edits[-1]
     assert final.auth_scheme == "Bot"
@@ -215,9 +208,9 @@ async def test_a_database_error_before_the_answer_is_a_private_reference(
     assert text.startswith("Something went wrong on the bot's side (ref `")
     ref = text.split("`")[1]
     assert f"Unexpected error (ref {ref})" in caplog.text
-    snapshot, _ = await bot.quota.snapshot(GUILD_ID, USER_ID)
+    snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.in_flight == 0  # the reservation went with the failed transaction
-    assert await bot.store.jobs_for_guild(GUILD_ID) == []
+    assert await bot.store.jobs_for_guild(ids.GUILD_ID) == []
 
 
 async def test_an_error_after_the_answer_edits_the_reply_with_a_reference(
@@ -235,7 +228,7 @@ async def test_an_error_after_the_answer_edits_the_reply_with_a_reference(
     assert text.startswith("Something went wrong on the bot's side (ref `")
     ref = text.split("`")[1]
     assert f"Unexpected error (ref {ref})" in caplog.text
-    [job] = await bot.store.jobs_for_guild(GUILD_ID)
+    [job] = await bot.store.jobs_for_guild(ids.GUILD_ID)
     assert job.status is JobStatus.FAILED and job.delivered_at is not None
-    snapshot, _ = await bot.quota.snapshot(GUILD_ID, USER_ID)
+    snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.in_flight == 0 and snapshot.usage.user_day == 0

@@ -18,15 +18,12 @@ from bot.tracker import SYNC_INTERRUPTED
 from cogs.core.bot import IdeogramBot
 from cogs.core.services import build_services
 from tests.harness import (
-    CHANNEL_ID,
-    GUILD_ID,
-    MOD_USER_ID,
-    USER_ID,
     FakeDiscord,
     attachment_option,
     chat_input,
     component,
     dispatch,
+    ids,
     png_bytes,
 )
 from tests.helpers import (
@@ -49,7 +46,7 @@ async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
 
 
 async def usage(bot: IdeogramBot) -> tuple[int, int]:
-    snapshot, _ = await bot.quota.snapshot(GUILD_ID, USER_ID)
+    snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     return snapshot.usage.user_day, snapshot.usage.in_flight
 
 
@@ -96,7 +93,7 @@ async def test_full_life_on_the_synchronous_provider(
     assert await usage(bot) == (1, 0)
 
     # Info shows every parameter and the prompt the provider actually used.
-    info = component(f"job:{job.id}:info", user_id=USER_ID)
+    info = component(f"job:{job.id}:info", user_id=ids.USER_ID)
     await dispatch(bot, info)
     [callback] = fake.interaction_callbacks(info["id"])
     assert callback["type"] == 4 and callback["data"]["flags"] & 64
@@ -108,9 +105,9 @@ async def test_full_life_on_the_synchronous_provider(
     assert info_fields["Provider"] == "ideogram"
 
     # Reroll: the same options on the same provider, a new seed.
-    reroll = component(f"job:{job.id}:reroll", user_id=USER_ID)
+    reroll = component(f"job:{job.id}:reroll", user_id=ids.USER_ID)
     await dispatch(bot, reroll)
-    again = await wait_for_job(bot, lambda j: j.id != job.id and delivered(j), user_id=USER_ID)
+    again = await wait_for_job(bot, lambda j: j.id != job.id and delivered(j), user_id=ids.USER_ID)
     assert again.provider == "ideogram" and again.seed != job.seed
     assert {k: v for k, v in again.inputs.items() if k != "seed"} == {
         k: v for k, v in job.inputs.items() if k != "seed"}
@@ -121,7 +118,7 @@ async def test_the_servers_setting_picks_the_provider(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
     async with ideogram_bot(fake, local_server, tmp_path / "bot.db", ideogram=True) as bot:
         setting = chat_input("settings", {"provider": "ideogram"}, subcommand="provider",
-                             user_id=MOD_USER_ID)
+                             user_id=ids.MOD_USER_ID)
         await dispatch(bot, setting)
         [answer] = fake.interaction_callbacks(setting["id"])
         assert "ideogram" in answer["data"]["content"] and "RunComfy" in answer["data"]["content"]
@@ -131,11 +128,11 @@ async def test_the_servers_setting_picks_the_provider(
         assert first.status is JobStatus.COMPLETED and local_server.state.submit_count == 0
 
         back = chat_input("settings", {"provider": "runcomfy"}, subcommand="provider",
-                          user_id=MOD_USER_ID)
+                          user_id=ids.MOD_USER_ID)
         await dispatch(bot, back)
         await dispatch(bot, chat_input("ideogram", {"prompt": "a badger"}))
         second = await wait_for_job(bot, lambda j: j.id != first.id and delivered(j),
-                                    user_id=USER_ID)
+                                    user_id=ids.USER_ID)
         assert second.provider == "runcomfy" and second.model == "ideogram/ideogram-v2/generate"
         assert local_server.state.submit_count == 1 and len(generated(local_server)) == 1
 
@@ -189,7 +186,7 @@ async def test_unsupported_options_are_refused_privately_before_anything(
         assert expected in callback["data"]["content"], callback["data"]["content"]
         assert local_server.state.submit_count == 0
         assert local_server.state.request_counts["generate"] == 0
-        assert await bot.store.jobs_for_user(GUILD_ID, USER_ID) == []
+        assert await bot.store.jobs_for_user(ids.GUILD_ID, ids.USER_ID) == []
         assert await usage(bot) == (0, 0)
 
 
@@ -202,7 +199,7 @@ async def test_restart_while_in_flight_fails_the_job_and_never_resends(
         payload = chat_input("ideogram", {"prompt": "a long one"})
         await dispatch(first, payload)
         job = await wait_for_job(
-            first, lambda j: j.status is JobStatus.RUNNING and j.message_id, user_id=USER_ID)
+            first, lambda j: j.status is JobStatus.RUNNING and j.message_id, user_id=ids.USER_ID)
         await asyncio.sleep(0.05)
         assert await usage(first) == (1, 1)
     assert local_server.state.request_counts["generate"] == 1
@@ -216,7 +213,7 @@ async def test_restart_while_in_flight_fails_the_job_and_never_resends(
         token = payload["token"]
         edits = fake.calls("PATCH", rf"^/webhooks/\d+/{token}/messages/{job.message_id}$")
         assert edits and edits[-1].json["content"].startswith("❌ Failed — The bot restarted")
-        assert not fake.calls("POST", rf"^/channels/{CHANNEL_ID}/messages$")
+        assert not fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
         assert await usage(second) == (0, 0)
     assert local_server.state.request_counts["generate"] == 1
 
@@ -235,7 +232,7 @@ async def test_without_runcomfy_reframe_says_so_and_ideogram_still_works(
         assert "RUNCOMFY_API_TOKEN" in callback["data"]["content"]
 
         setting = chat_input("settings", {"provider": "runcomfy"}, subcommand="provider",
-                             user_id=MOD_USER_ID)
+                             user_id=ids.MOD_USER_ID)
         await dispatch(bot, setting)
         [answer] = fake.interaction_callbacks(setting["id"])
         assert "runcomfy provider is not configured" in answer["data"]["content"]

@@ -9,7 +9,7 @@ from typing import Any
 from bot.jobs import JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import TIMED_OUT_QUEUED
-from tests.harness import MOD_USER_ID, FakeDiscord, chat_input, dispatch
+from tests.harness import FakeDiscord, chat_input, dispatch, ids
 from tests.helpers import callback, db_rows, ideogram_bot, wait_delivered
 
 ITALIAN_TIMEOUT = "Tempo scaduto durante l'attesa nella coda del servizio di immagini."
@@ -29,7 +29,7 @@ async def test_a_job_timed_out_in_an_italian_server_says_so_in_italian(
     local_server.state.config.queue_seconds = 30.0  # it never leaves the queue in time
     async with ideogram_bot(fake, local_server, db, queue_timeout=0.5) as bot:
         language = chat_input("settings", {"language": "it"}, subcommand="language",
-                              user_id=MOD_USER_ID)
+                              user_id=ids.MOD_USER_ID)
         await dispatch(bot, language)
         payload = chat_input("ideogram", {"prompt": "a slow lighthouse"}, locale="pt-BR")
         await dispatch(bot, payload)

@@ -17,13 +17,6 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.store import GuildSettings
 from cogs.core.bot import IdeogramBot
 from tests.harness import (
-    CHANNEL_ID,
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    OWNER_USER_ID,
-    USER_ID,
     FakeDiscord,
     attachment_option,
     channel_option,
@@ -31,7 +24,8 @@ from tests.harness import (
     chat_input,
     component,
     dispatch,
-    guild_payload,
+    fake_with_log_channel,
+    ids,
     png_bytes,
 )
 from tests.helpers import callback, db_rows, ideogram_bot, run_command, wait_for_job
@@ -41,16 +35,13 @@ ART_CHANNEL_ID = 1300000000000000003
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
-    channels = [channel_payload(CHANNEL_ID, position=0),
-                channel_payload(LOG_CHANNEL_ID, position=1),
-                channel_payload(ART_CHANNEL_ID, name="art", position=2)]
-    async with FakeDiscord(guilds=[guild_payload(channels=channels)]) as f:
-        yield f
-    assert not f.server_errors, f.server_errors
+    async with fake_with_log_channel(channel_payload(ART_CHANNEL_ID, name="art",
+                                                     position=2)) as started:
+        yield started
 
 
 async def settings(fake: FakeDiscord, bot: IdeogramBot, subcommand: str, options: Any = None,
-                   user_id: int = MOD_USER_ID) -> str:
+                   user_id: int = ids.MOD_USER_ID) -> str:
     cb = await run_command(fake, bot, "settings", options, subcommand=subcommand, user_id=user_id)
     assert cb["type"] == 4 and cb["data"]["flags"] & 64, cb
     return str(cb["data"].get("content") or cb["data"].get("embeds"))
@@ -71,16 +62,16 @@ async def test_non_moderators_are_refused_by_code_and_nothing_changes(
         ("channel-allow", [channel_option("channel", ART_CHANNEL_ID)]),
         ("blocked-words-add", {"words": "cat"}),
         ("command", {"command": "ideogram", "enabled": False}),
-        ("log-channel", [channel_option("channel", LOG_CHANNEL_ID)]),
+        ("log-channel", [channel_option("channel", ids.LOG_CHANNEL_ID)]),
         ("provider", {"provider": "runcomfy"}),
     ]
     for subcommand, options in attempts:
-        text = await settings(fake, bot, subcommand, options, user_id=USER_ID)
+        text = await settings(fake, bot, subcommand, options, user_id=ids.USER_ID)
         assert "Only moderators" in text, (subcommand, text)
-    assert await bot.store.get_guild_settings(GUILD_ID) == GuildSettings(guild_id=GUILD_ID)
+    assert await bot.store.get_guild_settings(ids.GUILD_ID) == GuildSettings(guild_id=ids.GUILD_ID)
     # The same commands work for Administrators and Manage Server.
     assert "Blocked 1" in await settings(fake, bot, "blocked-words-add", {"words": "cat"},
-                                         user_id=OWNER_USER_ID)
+                                         user_id=ids.OWNER_USER_ID)
 
 
 async def test_blocked_words_refuse_without_echo_submit_or_count_and_are_logged(
@@ -90,7 +81,7 @@ async def test_blocked_words_refuse_without_echo_submit_or_count_and_are_logged(
                           {"words": "Forbidden  Fruit, zorp, zorp"})
     assert "Blocked 2" in text
     assert "Blocked 0" in await settings(fake, bot, "blocked-words-add", {"words": "ZORP"})
-    await settings(fake, bot, "log-channel", [channel_option("channel", LOG_CHANNEL_ID)])
+    await settings(fake, bot, "log-channel", [channel_option("channel", ids.LOG_CHANNEL_ID)])
 
     for options in ({"prompt": "a basket of FORBIDDEN\nfruit, still life"},
                     {"prompt": "a quiet lake", "negative_prompt": "no zorp."}):
@@ -101,22 +92,23 @@ async def test_blocked_words_refuse_without_echo_submit_or_count_and_are_logged(
         for word in ("forbidden", "fruit", "zorp"):
             assert word not in content.lower()
     assert local_server.state.submit_count == 0
-    assert await bot.store.jobs_for_user(GUILD_ID, USER_ID) == []
+    assert await bot.store.jobs_for_user(ids.GUILD_ID, ids.USER_ID) == []
     assert table_count(db, "usage_reservations") == 0
 
-    log_post = await fake.wait_for(method="POST", path=rf"^/channels/{LOG_CHANNEL_ID}/messages$")
-    assert "Blocked" in log_post.json["content"] and f"<@{USER_ID}>" in log_post.json["content"]
+    log_post = await fake.wait_for(method="POST",
+                                   path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
+    assert "Blocked" in log_post.json["content"] and f"<@{ids.USER_ID}>" in log_post.json["content"]
 
     # A word inside another word is fine; a failing log post never breaks the refusal.
     cb = await run_command(fake, bot, "ideogram", {"prompt": "zorpish fruitcake"})
     assert cb == {"type": 5}
-    fake.fail_next("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$", status=403)
+    fake.fail_next("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$", status=403)
     cb = await run_command(fake, bot, "ideogram", {"prompt": "zorp"})
     assert is_private_refusal(cb)
     await bot.mod_log.wait_idle()
 
     assert "Removed 1" in await settings(fake, bot, "blocked-words-remove", {"words": "zorp"})
-    assert (await bot.store.get_guild_settings(GUILD_ID)).blocked_words == ("forbidden fruit",)
+    assert (await bot.store.get_guild_settings(ids.GUILD_ID)).blocked_words == ("forbidden fruit",)
 
 
 async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: IdeogramBot,
@@ -152,20 +144,20 @@ async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: Id
 
 async def test_show_log_channel_and_provider(fake: FakeDiscord, bot: IdeogramBot) -> None:
     await settings(fake, bot, "blocked-words-add", {"words": "alpha, beta gamma"})
-    await settings(fake, bot, "log-channel", [channel_option("channel", LOG_CHANNEL_ID)])
+    await settings(fake, bot, "log-channel", [channel_option("channel", ids.LOG_CHANNEL_ID)])
     assert "not configured" in await settings(fake, bot, "provider", {"provider": "ideogram"})
     assert "runcomfy" in await settings(fake, bot, "provider", {"provider": "runcomfy"})
 
-    cb = await run_command(fake, bot, "settings", subcommand="show", user_id=MOD_USER_ID)
+    cb = await run_command(fake, bot, "settings", subcommand="show", user_id=ids.MOD_USER_ID)
     fields = {f["name"]: f["value"] for f in cb["data"]["embeds"][0]["fields"]}
     assert fields["Allowed channels"] == "Everywhere"
-    assert fields["Log channel"] == f"<#{LOG_CHANNEL_ID}>"
+    assert fields["Log channel"] == f"<#{ids.LOG_CHANNEL_ID}>"
     assert fields["Provider"] == "runcomfy" and fields["/ideogram"] == "on"
     assert fields["Blocked words (2)"] == "||alpha||, ||beta gamma||"
     assert fields["Retention"] == "90 days"
 
     assert "No log channel" in await settings(fake, bot, "log-channel")
-    assert (await bot.store.get_guild_settings(GUILD_ID)).log_channel_id is None
+    assert (await bot.store.get_guild_settings(ids.GUILD_ID)).log_channel_id is None
     # A category is not a channel to allow; a too-long phrase is refused.
     assert "Pick a text" in await settings(
         fake, bot, "channel-allow", [channel_option("channel", ART_CHANNEL_ID, channel_type=4)])
@@ -176,17 +168,19 @@ async def test_provider_ideogram_is_stored_when_configured(
         fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> None:
     async with ideogram_bot(fake, local_server, db, ideogram=True) as bot:
         assert "ideogram" in await settings(fake, bot, "provider", {"provider": "ideogram"})
-        assert (await bot.store.get_guild_settings(GUILD_ID)).provider == "ideogram"
+        assert (await bot.store.get_guild_settings(ids.GUILD_ID)).provider == "ideogram"
 
 
 async def test_queue_lists_jobs_and_a_moderator_cancel_reaches_the_provider(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 30.0
-    await settings(fake, bot, "log-channel", [channel_option("channel", LOG_CHANNEL_ID)])
+    await settings(fake, bot, "log-channel", [channel_option("channel", ids.LOG_CHANNEL_ID)])
     await run_command(fake, bot, "ideogram", {"prompt": "first in line"})
-    await run_command(fake, bot, "ideogram", {"prompt": "second in line"}, user_id=OTHER_USER_ID)
-    first = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=USER_ID)
-    second = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=OTHER_USER_ID)
+    await run_command(fake, bot, "ideogram", {"prompt": "second in line"},
+                      user_id=ids.OTHER_USER_ID)
+    first = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED, user_id=ids.USER_ID)
+    second = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED,
+                                user_id=ids.OTHER_USER_ID)
 
     cb = await run_command(fake, bot, "queue")
     assert cb["type"] == 4 and cb["data"]["flags"] & 64
@@ -195,20 +189,20 @@ async def test_queue_lists_jobs_and_a_moderator_cancel_reaches_the_provider(
     assert f"**2.** `{second.short_id}`" in description and "<t:" in description
     assert not cb["data"].get("components")  # members can't cancel from here
 
-    payload = chat_input("queue", {}, user_id=MOD_USER_ID)
+    payload = chat_input("queue", {}, user_id=ids.MOD_USER_ID)
     await dispatch(bot, payload)
     message = fake.original_message(payload["token"]) or {}
     [select] = [c for row in message["components"] for c in row["components"]]
     assert [o["value"] for o in select["options"]] == [first.id, second.id]
 
     stranger = component(select["custom_id"], component_type=3, values=[second.id],
-                         message=message, user_id=USER_ID)
+                         message=message, user_id=ids.USER_ID)
     await dispatch(bot, stranger)
     assert "Only moderators" in callback(fake, stranger)["data"]["content"]
     assert local_server.state.request_counts["cancel"] == 0
 
     choose = component(select["custom_id"], component_type=3, values=[second.id],
-                       message=message, user_id=MOD_USER_ID)
+                       message=message, user_id=ids.MOD_USER_ID)
     await dispatch(bot, choose)
     assert callback(fake, choose) == {"type": 6}
     assert local_server.state.request_counts["cancel"] == 1
@@ -218,14 +212,14 @@ async def test_queue_lists_jobs_and_a_moderator_cancel_reaches_the_provider(
     refreshed = fake.message(message["id"]) or {}
     assert "Cancelled job" in refreshed["content"]
     assert second.short_id not in refreshed["embeds"][0]["description"]
-    post = await fake.wait_for(method="POST", path=rf"^/channels/{LOG_CHANNEL_ID}/messages$")
-    assert f"<@{MOD_USER_ID}> cancelled job `{second.short_id}`" in post.json["content"]
+    post = await fake.wait_for(method="POST", path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
+    assert f"<@{ids.MOD_USER_ID}> cancelled job `{second.short_id}`" in post.json["content"]
 
 
 def stored_job(number: int, prompt: str) -> JobRecord:
     return JobRecord(
         id=new_job_id(), provider="runcomfy", model="ideogram/ideogram-v2/generate",
-        guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=USER_ID,
+        guild_id=ids.GUILD_ID, channel_id=ids.CHANNEL_ID, user_id=ids.USER_ID,
         inputs={"prompt": prompt, "seed": number, "style": "auto"}, seed=number,
         status=JobStatus.COMPLETED, cost=0.08, message_id=70 + number,
         created_at=1_750_000_000.0 + number)
@@ -240,7 +234,7 @@ async def test_history_export_for_moderators(fake: FakeDiscord, bot: IdeogramBot
     cb = await run_command(fake, bot, "history-export")
     assert is_private_refusal(cb) and "Only moderators" in cb["data"]["content"]
 
-    payload = chat_input("history-export", {}, user_id=MOD_USER_ID)
+    payload = chat_input("history-export", {}, user_id=ids.MOD_USER_ID)
     await dispatch(bot, payload)
     assert callback(fake, payload) == {"type": 5, "data": {"flags": 64}}
     [edit] = fake.edits_of_original(payload["token"])
@@ -251,18 +245,18 @@ async def test_history_export_for_moderators(fake: FakeDiscord, bot: IdeogramBot
     assert [(r["id"], r["prompt"], r["user_id"]) for r in rows] == [
         (j.id, j.inputs["prompt"], str(j.user_id)) for j in jobs]
     assert rows[0]["message_link"] == (
-        f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{jobs[0].message_id}")
+        f"https://discord.com/channels/{ids.GUILD_ID}/{ids.CHANNEL_ID}/{jobs[0].message_id}")
 
     # A small upload limit: compressed, then split; the message says so.
-    small = chat_input("history-export", {}, user_id=MOD_USER_ID, attachment_size_limit=1500)
+    small = chat_input("history-export", {}, user_id=ids.MOD_USER_ID, attachment_size_limit=1500)
     await dispatch(bot, small)
     [edit] = fake.edits_of_original(small["token"])
     assert "gzip" in edit.json["content"] and "split" in edit.json["content"]
     files = edit.files + [f for r in fake.followups(small["token"]) for f in r.files]
     assert len(files) >= 2 and all(len(f.data) <= 1500 for f in files)
-    ids = [r["id"] for f in files for r in csv.DictReader(
+    job_ids = [r["id"] for f in files for r in csv.DictReader(
         io.StringIO(gzip.decompress(f.data).decode("utf-8-sig"), newline=""))]
-    assert ids == [j.id for j in jobs]
+    assert job_ids == [j.id for j in jobs]
 
 
 async def test_commands_sync_with_the_documented_names_and_options(

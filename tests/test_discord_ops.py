@@ -24,12 +24,6 @@ from cogs.core.bot import RESTARTING, IdeogramBot
 from cogs.core.services import build_services
 from cogs.help import INVITE_PERMISSIONS
 from tests.harness import (
-    APPLICATION_ID,
-    BOT_USER_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    MOD_USER_ID,
-    USER_ID,
     FakeDiscord,
     InteractionRecord,
     RecordedRequest,
@@ -38,6 +32,7 @@ from tests.harness import (
     component,
     gateway_bot,
     guild_payload,
+    ids,
     member_payload,
     role_payload,
 )
@@ -111,7 +106,7 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
         await bot_send(fake, chat_input("ideogram", {"prompt": "a lighthouse", "seed": 3}))
         done = await wait_for_job(bot, delivered)
         # Then the quota refuses the next one.
-        await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 1})
+        await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 1})
         refused = await bot_send(fake, chat_input("ideogram", {"prompt": "again"}))
         callback = await answered(fake, refused)
         assert callback.json["type"] == 4 and "Daily limit" in str(callback.json)
@@ -140,7 +135,7 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
     # Bounded labels: no ids anywhere in the exposition.
     for name, labels in after:
         for _, label_value in labels:
-            assert str(GUILD_ID) not in label_value and done.id not in label_value, name
+            assert str(ids.GUILD_ID) not in label_value and done.id not in label_value, name
 
 
 async def bot_send(fake: FakeDiscord, payload: dict[str, Any]) -> InteractionRecord:
@@ -184,7 +179,7 @@ async def test_a_stop_refuses_new_work_and_lets_the_pending_edit_finish(
         assert callback.json["data"]["content"] == RESTARTING
         message = fake.original_message(first.token)
         assert message is not None
-        reroll = component(f"job:{done.id}:reroll", message=message, user_id=USER_ID)
+        reroll = component(f"job:{done.id}:reroll", message=message, user_id=ids.USER_ID)
         button = await bot_send(fake, reroll)
         callback = await answered(fake, button)
         assert callback.json["type"] == 4 and callback.json["data"]["content"] == RESTARTING
@@ -218,22 +213,22 @@ async def test_help_is_private_and_says_how_to_start(fake_discord: FakeDiscord,
     assert callback.json["type"] == 4 and data["flags"] & 64
     text = str(data["embeds"][0])
     for wanted in ("/ideogram prompt:", "/reframe", "/quota set", "/settings",
-                   "Manage Server", f"client_id={APPLICATION_ID}",
+                   "Manage Server", f"client_id={ids.APPLICATION_ID}",
                    f"permissions={INVITE_PERMISSIONS.value}"):
         assert wanted in text, wanted
     assert not fake.violations
     assert INVITE_PERMISSIONS.value == 274878024704  # README, Set-up, explains this number
-    assert (f"Invite link: https://discord.com/oauth2/authorize?client_id={APPLICATION_ID}"
+    assert (f"Invite link: https://discord.com/oauth2/authorize?client_id={ids.APPLICATION_ID}"
             f"&scope=bot+applications.commands&permissions=274878024704 (permissions "
             "274878024704: View Channels, Send Messages, Embed Links, Attach Files, Read "
             "Message History, Send Messages in Threads)") in caplog.text
 
 
 def _joined_guild(guild_id: int, *, everyone: str, system_channel: bool) -> dict[str, Any]:
-    channel = channel_payload(CHANNEL_ID + guild_id % 1000, guild_id=guild_id)
+    channel = channel_payload(ids.CHANNEL_ID + guild_id % 1000, guild_id=guild_id)
     guild = guild_payload(guild_id, name=f"Guild {guild_id}", channels=[channel], roles=[
         role_payload(guild_id, name="@everyone", permissions=everyone, position=0)],
-        members=[member_payload(BOT_USER_ID, roles=())])
+        members=[member_payload(ids.BOT_USER_ID, roles=())])
     guild["system_channel_id"] = channel["id"] if system_channel else None
     return guild
 
@@ -244,9 +239,9 @@ async def test_the_greeting_goes_to_the_system_channel_only_when_allowed(
     fake = fake_discord
     member = str(INVITE_PERMISSIONS.value)
     read_only = str(1024)  # View Channels only
-    welcoming = _joined_guild(GUILD_ID + 1, everyone=member, system_channel=True)
-    muted = _joined_guild(GUILD_ID + 2, everyone=read_only, system_channel=True)
-    no_channel = _joined_guild(GUILD_ID + 3, everyone=member, system_channel=False)
+    welcoming = _joined_guild(ids.GUILD_ID + 1, everyone=member, system_channel=True)
+    muted = _joined_guild(ids.GUILD_ID + 2, everyone=read_only, system_channel=True)
+    no_channel = _joined_guild(ids.GUILD_ID + 3, everyone=member, system_channel=False)
     caplog.set_level("INFO", logger="cogs.help")
     async with ops_bot(fake, local_server, db):
         for guild in (welcoming, muted, no_channel):
@@ -257,6 +252,6 @@ async def test_the_greeting_goes_to_the_system_channel_only_when_allowed(
     assert "/ideogram prompt:" in str(post.json["embeds"][0])
     posts = fake.calls("POST", r"^/channels/\d+/messages$")
     assert [p.path for p in posts] == [post.path]
-    assert f"Joined server {GUILD_ID + 2}; no system channel I may post in" in caplog.text
-    assert f"Joined server {GUILD_ID + 3}; no system channel I may post in" in caplog.text
-    assert str(USER_ID) not in post.path
+    assert f"Joined server {ids.GUILD_ID + 2}; no system channel I may post in" in caplog.text
+    assert f"Joined server {ids.GUILD_ID + 3}; no system channel I may post in" in caplog.text
+    assert str(ids.USER_ID) not in post.path

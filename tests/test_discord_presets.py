@@ -8,21 +8,11 @@ from typing import Any
 from bot.localserver.app import LocalRunComfyServer
 from bot.presets import MAX_PRESETS
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_USER_ID,
-    USER_ID,
-    FakeDiscord,
-    autocomplete,
-    chat_input,
-    component,
-    dispatch,
-)
+from tests.harness import FakeDiscord, autocomplete, chat_input, component, dispatch, ids
 from tests.helpers import answer, callback, db_rows, wait_delivered
 
 
-def preset(sub: str, options: dict[str, Any], user_id: int = MOD_USER_ID) -> dict[str, Any]:
+def preset(sub: str, options: dict[str, Any], user_id: int = ids.MOD_USER_ID) -> dict[str, Any]:
     return chat_input("preset", options, subcommand=sub, user_id=user_id)
 
 
@@ -34,15 +24,15 @@ def private_text(answer: dict[str, Any]) -> str:
 
 async def test_save_list_use_and_the_members_option_wins(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
-    await bot.guild_settings.update(GUILD_ID, log_channel_id=LOG_CHANNEL_ID)
+    await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
     saved = private_text(await answer(fake, bot, preset("save", {
         "name": "Brand Kit", "style": "design", "aspect_ratio": "16:9",
         "negative_prompt": "blurry", "prompt_suffix": "flat colours, our logo top left"})))
     assert "Saved the preset" in saved and "Brand Kit" in saved
-    listed = private_text(await answer(fake, bot, preset("list", {}, user_id=USER_ID)))
+    listed = private_text(await answer(fake, bot, preset("list", {}, user_id=ids.USER_ID)))
     assert "Brand Kit" in listed
     shown = private_text(await answer(fake, bot, preset("show", {"name": "brand kit"},
-                                                        user_id=USER_ID)))
+                                                        user_id=ids.USER_ID)))
     assert "flat colours, our logo top left" in shown
 
     run = chat_input("ideogram", {"prompt": "a summer poster", "preset": "brand kit",
@@ -66,8 +56,8 @@ async def test_save_list_use_and_the_members_option_wins(
     assert "preset Brand Kit" in history
     # Recorded, and posted to the moderation log.
     assert db_rows(db, "SELECT action, actor_id FROM settings_audit") == [
-        ("preset:save", MOD_USER_ID)]
-    posts = fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
+        ("preset:save", ids.MOD_USER_ID)]
+    posts = fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
     assert posts and "Brand Kit" in posts[-1].json["content"]
 
 
@@ -82,7 +72,7 @@ async def test_an_unknown_preset_is_refused(
 async def test_members_cannot_save_or_delete(fake: FakeDiscord, bot: IdeogramBot,
                                              db: Path) -> None:
     text = private_text(await answer(fake, bot, preset("save", {"name": "mine", "style": "anime"},
-                                                       user_id=USER_ID)))
+                                                       user_id=ids.USER_ID)))
     assert "moderators" in text.lower()
     assert db_rows(db, "SELECT count(*) FROM presets") == [(0,)]
 
@@ -123,7 +113,7 @@ async def test_a_palette_preset_is_refused_on_a_runcomfy_server(
     refused = private_text(await answer(fake, bot, preset("save", {
         "name": "bright", "color_palette": "EMBER"})))
     assert "colour palette" in refused and "RunComfy" in refused
-    assert bot.guild_settings.presets(GUILD_ID) == []
+    assert bot.guild_settings.presets(ids.GUILD_ID) == []
 
 
 async def test_a_suffix_past_the_prompt_limit_is_refused(

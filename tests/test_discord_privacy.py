@@ -17,14 +17,6 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.net import AllowList
 from cogs.core.bot import IdeogramBot
 from tests.harness import (
-    BOT_USER_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_ROLE_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
     FakeDiscord,
     action_row,
     attachment_payload,
@@ -33,6 +25,7 @@ from tests.harness import (
     chat_input,
     component,
     dispatch,
+    ids,
     message_context,
     message_payload,
     png_bytes,
@@ -50,21 +43,21 @@ LIVE_LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]\((?!\\)")
 @pytest.fixture
 def fake(fake_discord: FakeDiscord) -> FakeDiscord:
     """The default guild plus #secret, which only moderators can view."""
-    guild = fake_discord.guilds[GUILD_ID]
+    guild = fake_discord.guilds[ids.GUILD_ID]
     secret = channel_payload(SECRET_CHANNEL_ID, name="secret", position=2)
     secret["permission_overwrites"] = [
-        {"id": str(GUILD_ID), "type": 0, "allow": "0", "deny": VIEW},
-        {"id": str(MOD_ROLE_ID), "type": 0, "allow": VIEW, "deny": "0"},
+        {"id": str(ids.GUILD_ID), "type": 0, "allow": "0", "deny": VIEW},
+        {"id": str(ids.MOD_ROLE_ID), "type": 0, "allow": VIEW, "deny": "0"},
     ]
     guild["channels"].append(secret)
     return fake_discord
 
 
-def stored(prompt: str, *, user_id: int = USER_ID, channel_id: int = CHANNEL_ID,
+def stored(prompt: str, *, user_id: int = ids.USER_ID, channel_id: int = ids.CHANNEL_ID,
            **overrides: Any) -> JobRecord:
     values: dict[str, Any] = {
         "id": new_job_id(), "provider": "runcomfy", "model": "ideogram/ideogram-v2/generate",
-        "guild_id": GUILD_ID, "channel_id": channel_id, "user_id": user_id,
+        "guild_id": ids.GUILD_ID, "channel_id": channel_id, "user_id": user_id,
         "inputs": {"prompt": prompt, "seed": 5}, "seed": 5, "status": JobStatus.QUEUED,
         "request_id": "req-" + new_job_id()[:8], "created_at": time.time(),
     }
@@ -85,17 +78,17 @@ async def queue_seen_by(fake: FakeDiscord, bot: IdeogramBot, user_id: int) -> st
 
 async def test_queue_shows_prompts_only_where_the_member_can_look(
         fake: FakeDiscord, bot: IdeogramBot) -> None:
-    await bot.store.insert_job(stored("a public kite", user_id=OTHER_USER_ID))
-    await bot.store.insert_job(stored("the secret plans", user_id=OTHER_USER_ID,
+    await bot.store.insert_job(stored("a public kite", user_id=ids.OTHER_USER_ID))
+    await bot.store.insert_job(stored("the secret plans", user_id=ids.OTHER_USER_ID,
                                       channel_id=SECRET_CHANNEL_ID))
     await bot.store.insert_job(stored("my own secret", channel_id=SECRET_CHANNEL_ID))
 
-    member = await queue_seen_by(fake, bot, USER_ID)
+    member = await queue_seen_by(fake, bot, ids.USER_ID)
     assert "a public kite" in member and "my own secret" in member
     assert "the secret plans" not in member
     assert member.count("a job in another channel") == 1
 
-    moderator = await queue_seen_by(fake, bot, MOD_USER_ID)
+    moderator = await queue_seen_by(fake, bot, ids.MOD_USER_ID)
     assert "the secret plans" in moderator and "another channel" not in moderator
 
 
@@ -104,7 +97,7 @@ async def test_a_deleted_jobs_info_reroll_and_recall_are_refused(
     job = stored("gone for good", status=JobStatus.COMPLETED, message_id=4242,
                  deleted_at=time.time())
     await bot.store.insert_job(job)
-    message = message_payload("result", author=user_payload(BOT_USER_ID),
+    message = message_payload("result", author=user_payload(ids.BOT_USER_ID),
                               message_id=4242, components=[action_row(
                                   button(f"job:{job.id}:info"),
                                   button(f"job:{job.id}:reroll"))])
@@ -117,20 +110,20 @@ async def test_a_deleted_jobs_info_reroll_and_recall_are_refused(
     recall = chat_input("job", {"id": job.short_id})
     await dispatch(bot, recall)
     assert "was deleted" in answer(fake, recall)["data"]["content"]
-    assert len(await bot.store.jobs_for_guild(GUILD_ID, limit=5)) == 1  # no reroll
+    assert len(await bot.store.jobs_for_guild(ids.GUILD_ID, limit=5)) == 1  # no reroll
 
 
 async def test_job_recall_obeys_the_channel_list_and_the_command_switch(
         fake: FakeDiscord, bot: IdeogramBot) -> None:
     job = stored("a recalled moon", status=JobStatus.COMPLETED)
     await bot.store.insert_job(job)
-    await bot.guild_settings.add_allowed_channel(GUILD_ID, LOG_CHANNEL_ID)
+    await bot.guild_settings.add_allowed_channel(ids.GUILD_ID, ids.LOG_CHANNEL_ID)
     here = chat_input("job", {"id": job.short_id})
     await dispatch(bot, here)
     assert "can't be made in this channel" in answer(fake, here)["data"]["content"]
 
-    await bot.guild_settings.remove_allowed_channel(GUILD_ID, LOG_CHANNEL_ID)
-    await bot.guild_settings.update(GUILD_ID, ideogram_enabled=False)
+    await bot.guild_settings.remove_allowed_channel(ids.GUILD_ID, ids.LOG_CHANNEL_ID)
+    await bot.guild_settings.update(ids.GUILD_ID, ideogram_enabled=False)
     switched_off = chat_input("job", {"id": job.short_id})
     await dispatch(bot, switched_off)
     assert "turned off" in answer(fake, switched_off)["data"]["content"]
@@ -142,7 +135,7 @@ async def test_a_masked_link_in_a_prompt_is_shown_as_typed(
     payload = chat_input("ideogram", {"prompt": prompt,
                                       "negative_prompt": f"no {MASKED}"})
     await dispatch(bot, payload)
-    job = await wait_for_job(bot, delivered, user_id=USER_ID)
+    job = await wait_for_job(bot, delivered, user_id=ids.USER_ID)
     embed = fake.edits_of_original(payload["token"])[-1].json["embeds"][0]
     negative = {f["name"]: f["value"] for f in embed["fields"]}["Negative prompt"]
     info = component(f"job:{job.id}:info", message=fake.original_message(payload["token"]))
@@ -172,7 +165,7 @@ async def test_reframe_menu_and_button_take_only_discord_attachments(
                  result_urls=["http://169.254.169.254/x.png"])
     await bot.store.insert_job(job)
     linked = message_payload("too big to attach: [open it](http://169.254.169.254/x.png)",
-                             author=user_payload(BOT_USER_ID), message_id=5151,
+                             author=user_payload(ids.BOT_USER_ID), message_id=5151,
                              embeds=[{"type": "rich", "image": {
                                  "url": "http://169.254.169.254/x.png"}}],
                              components=[action_row(button(f"job:{job.id}:reframe"))])
@@ -193,7 +186,7 @@ async def test_a_refused_download_shows_one_generic_text(
     bot.services.downloads.allow = AllowList.of([fake.url])
     payload = chat_input("ideogram", {"prompt": "an unreachable result"})
     await dispatch(bot, payload)
-    await wait_for_job(bot, delivered, user_id=USER_ID)
+    await wait_for_job(bot, delivered, user_id=ids.USER_ID)
     final = fake.edits_of_original(payload["token"])[-1]
     content = final.json["content"]
     assert "I could not fetch the image." in content and not final.files

@@ -10,18 +10,7 @@ import pytest
 
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    OWNER_USER_ID,
-    USER_ID,
-    FakeDiscord,
-    chat_input,
-    dispatch,
-    user_option,
-)
+from tests.harness import FakeDiscord, chat_input, dispatch, ids, user_option
 from tests.helpers import db_rows, ideogram_bot, wait_delivered
 
 
@@ -52,49 +41,49 @@ def ephemeral_text(callback: dict[str, Any]) -> str:
 @pytest.mark.parametrize(("sub", "options"), [
     ("set", {"user_daily": 0}),
     ("clear", {"limit": "user_daily"}),
-    ("member", [user_option("member", USER_ID), {"name": "daily", "type": 4, "value": 99}]),
+    ("member", [user_option("member", ids.USER_ID), {"name": "daily", "type": 4, "value": 99}]),
     ("reset", []),
-    ("show", [user_option("member", OTHER_USER_ID)]),
+    ("show", [user_option("member", ids.OTHER_USER_ID)]),
 ])
 async def test_members_without_manage_server_are_refused_by_the_code(
         fake: FakeDiscord, bot: IdeogramBot, db: Path, sub: str, options: Any) -> None:
-    await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 5})
+    await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 5})
     before = db_rows(db, "SELECT * FROM guild_limits"), db_rows(db, "SELECT * FROM quota_audit")
     # Discord delivered the command (an admin let everyone see /quota), but alice is no mod.
-    text = ephemeral_text(await answer(fake, bot, quota(sub, options, user_id=USER_ID)))
+    text = ephemeral_text(await answer(fake, bot, quota(sub, options, user_id=ids.USER_ID)))
     assert "moderators" in text.lower() or "only your own" in text
     assert (db_rows(db, "SELECT * FROM guild_limits"), db_rows(db, "SELECT * FROM quota_audit")) \
         == before
     assert db_rows(db, "SELECT * FROM member_overrides") == []
-    assert not fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
+    assert not fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
 
 
 async def test_moderator_sets_limits_audited_and_logged(
         fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
-    await bot.guild_settings.update(GUILD_ID, log_channel_id=LOG_CHANNEL_ID)
+    await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
     text = ephemeral_text(await answer(fake, bot, quota(
-        "set", {"user_daily": 10, "guild_monthly_budget": 25.5}, user_id=MOD_USER_ID)))
+        "set", {"user_daily": 10, "guild_monthly_budget": 25.5}, user_id=ids.MOD_USER_ID)))
     assert "user_daily: unlimited → 10" in text and "$25.50" in text
-    [post] = fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")
+    [post] = fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
     assert post.auth_scheme == "Bot"
-    assert f"<@{MOD_USER_ID}>" in post.json["content"] and "user_daily" in post.json["content"]
+    assert f"<@{ids.MOD_USER_ID}>" in post.json["content"] and "user_daily" in post.json["content"]
 
     ephemeral_text(await answer(fake, bot, quota(
-        "member", [user_option("member", USER_ID), {"name": "daily", "type": 4, "value": 3}],
-        user_id=OWNER_USER_ID)))  # Administrator counts too
+        "member", [user_option("member", ids.USER_ID), {"name": "daily", "type": 4, "value": 3}],
+        user_id=ids.OWNER_USER_ID)))  # Administrator counts too
     ephemeral_text(await answer(fake, bot, quota("clear", {"limit": "guild_monthly_budget"},
-                                                 user_id=MOD_USER_ID)))
+                                                 user_id=ids.MOD_USER_ID)))
     assert db_rows(db, "SELECT action, actor_id, user_id, old_value, new_value FROM quota_audit "
                        "ORDER BY id") == [
-        ("set:user_daily", MOD_USER_ID, None, None, 10.0),
-        ("set:guild_monthly_budget", MOD_USER_ID, None, None, 25.5),
-        ("member:daily", OWNER_USER_ID, USER_ID, None, 3.0),
-        ("clear:guild_monthly_budget", MOD_USER_ID, None, 25.5, None),
+        ("set:user_daily", ids.MOD_USER_ID, None, None, 10.0),
+        ("set:guild_monthly_budget", ids.MOD_USER_ID, None, None, 25.5),
+        ("member:daily", ids.OWNER_USER_ID, ids.USER_ID, None, 3.0),
+        ("clear:guild_monthly_budget", ids.MOD_USER_ID, None, 25.5, None),
     ]
-    assert len(fake.calls("POST", rf"^/channels/{LOG_CHANNEL_ID}/messages$")) == 3
+    assert len(fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")) == 3
 
-    shown = await answer(fake, bot, quota("show", [user_option("member", USER_ID)],
-                                          user_id=MOD_USER_ID))
+    shown = await answer(fake, bot, quota("show", [user_option("member", ids.USER_ID)],
+                                          user_id=ids.MOD_USER_ID))
     ephemeral_text(shown)
     embed = str(shown["data"]["embeds"][0])
     assert "Spend this month" in embed and "Recent changes" in embed
@@ -108,19 +97,19 @@ async def test_moderator_sets_limits_audited_and_logged(
 async def test_every_value_is_validated_in_code(fake: FakeDiscord, bot: IdeogramBot, db: Path,
                                                 options: dict[str, Any]) -> None:
     payload = quota("set", [{"name": k, "type": 10 if k.endswith("budget") else 4, "value": v}
-                            for k, v in options.items()], user_id=MOD_USER_ID)
+                            for k, v in options.items()], user_id=ids.MOD_USER_ID)
     text = ephemeral_text(await answer(fake, bot, payload))
     # (1.5 for a whole number is refused before the command runs, by the options check.)
     assert "must be" in text or "at least one limit" in text or "wrong kind" in text
     assert db_rows(db, "SELECT * FROM guild_limits") == []
     assert db_rows(db, "SELECT * FROM quota_audit") == []
-    bad_clear = quota("clear", {"limit": "everything"}, user_id=MOD_USER_ID)
+    bad_clear = quota("clear", {"limit": "everything"}, user_id=ids.MOD_USER_ID)
     assert "Unknown limit" in ephemeral_text(await answer(fake, bot, bad_clear))
 
 
 async def test_a_refusal_is_the_ephemeral_first_response_and_nothing_is_submitted(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
-    await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 0})
+    await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 0})
     payload = chat_input("ideogram", {"prompt": "a fox"})
     text = ephemeral_text(await answer(fake, bot, payload))
     assert "daily limit is 0" in text
@@ -131,7 +120,8 @@ async def test_a_refusal_is_the_ephemeral_first_response_and_nothing_is_submitte
 
 async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
-    await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 3, "cooldown_seconds": 60})
+    await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID,
+                               {"user_daily": 3, "cooldown_seconds": 60})
     payload = chat_input("ideogram", {"prompt": "a lantern"})
     await dispatch(bot, payload)
     await wait_delivered(bot, newest_only=True)
@@ -143,7 +133,7 @@ async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
     assert ephemeral_text(await answer(fake, bot, again)).startswith("Cooldown: try again <t:")
     assert local_server.state.submit_count == 1
 
-    mine = await answer(fake, bot, quota("show", user_id=USER_ID))  # anyone sees their own
+    mine = await answer(fake, bot, quota("show", user_id=ids.USER_ID))  # anyone sees their own
     ephemeral_text(mine)
     embed = str(mine["data"]["embeds"][0])
     assert "Today: **1** of 3" in embed

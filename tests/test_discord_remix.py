@@ -9,16 +9,7 @@ from typing import Any
 from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
-from tests.harness import (
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    USER_ID,
-    FakeDiscord,
-    chat_input,
-    component,
-    dispatch,
-    modal_submit,
-)
+from tests.harness import FakeDiscord, chat_input, component, dispatch, ids, modal_submit
 from tests.helpers import ideogram_bot, wait_delivered
 
 
@@ -66,7 +57,7 @@ async def test_a_remix_meets_the_servers_rules(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     job, _ = await a_result(fake, bot)
     words = chat_input("settings", {"words": "forbidden fruit"}, subcommand="blocked-words-add",
-                       user_id=MOD_USER_ID)
+                       user_id=ids.MOD_USER_ID)
     await dispatch(bot, words)
     submit = modal_submit(f"remix:{job.id}", {"prompt": "a bowl of FORBIDDEN fruit",
                                               "negative_prompt": ""})
@@ -81,14 +72,14 @@ async def test_a_remix_meets_the_servers_rules(
 async def test_only_the_requester_or_a_moderator_may_remix(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     job, message = await a_result(fake, bot)
-    click = component(f"job:{job.id}:remix", message=message, user_id=OTHER_USER_ID)
+    click = component(f"job:{job.id}:remix", message=message, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, click)
     [refusal] = fake.interaction_callbacks(click["id"])
     assert refusal["type"] == 4 and "not your job" in refusal["data"]["content"]
-    forged = modal_submit(f"remix:{job.id}", {"prompt": "mine now"}, user_id=OTHER_USER_ID)
+    forged = modal_submit(f"remix:{job.id}", {"prompt": "mine now"}, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, forged, expect_handler=False)
     assert "not your job" in fake.interaction_callbacks(forged["id"])[0]["data"]["content"]
-    moderator = component(f"job:{job.id}:remix", message=message, user_id=MOD_USER_ID)
+    moderator = component(f"job:{job.id}:remix", message=message, user_id=ids.MOD_USER_ID)
     await dispatch(bot, moderator)
     assert fake.interaction_callbacks(moderator["id"])[0]["type"] == 9
     assert local_server.state.submit_count == 1
@@ -97,7 +88,7 @@ async def test_only_the_requester_or_a_moderator_may_remix(
 async def test_an_empty_prompt_is_refused_like_the_commands_option(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     job, _ = await a_result(fake, bot)
-    submit = modal_submit(f"remix:{job.id}", {"prompt": "   "}, user_id=USER_ID)
+    submit = modal_submit(f"remix:{job.id}", {"prompt": "   "}, user_id=ids.USER_ID)
     await dispatch(bot, submit, expect_handler=False)
     [refusal] = fake.interaction_callbacks(submit["id"])
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64

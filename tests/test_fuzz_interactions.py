@@ -17,13 +17,11 @@ from hypothesis import strategies as st
 
 from cogs.core.bot import IdeogramBot
 from tests.harness import (
-    GUILD_ID,
-    MOD_USER_ID,
-    USER_ID,
     FakeDiscord,
     attachment_option,
     chat_input,
     dispatch,
+    ids,
     opt,
     png_bytes,
     user_option,
@@ -72,7 +70,7 @@ def typed(draw: st.DrawFn, name: str, kind: str) -> dict[str, Any]:
             content_type=draw(st.sampled_from(["image/png", "text/plain", None])),
             size=draw(st.integers(min_value=0, max_value=2**40)), data=png_bytes(2, 2))
     if kind == "u":
-        return user_option(name, draw(st.sampled_from([USER_ID, MOD_USER_ID, 1, 2**63])))
+        return user_option(name, draw(st.sampled_from([ids.USER_ID, ids.MOD_USER_ID, 1, 2**63])))
     value: Any = {"s": TEXT, "i": WHOLE, "b": st.booleans(),
                   "n": st.floats(min_value=-1e12, max_value=1e12)}[kind]
     return opt(name, draw(value), {"s": 3, "i": 4, "b": 5, "n": 10}[kind])
@@ -93,7 +91,7 @@ def payloads(draw: st.DrawFn) -> dict[str, Any]:
     options = [typed(draw, option, known[option])
                if option in known and draw(st.integers(0, 9)) else opt(option, draw(VALUES))
                for option in names]
-    user = draw(st.sampled_from([USER_ID, MOD_USER_ID]))
+    user = draw(st.sampled_from([ids.USER_ID, ids.MOD_USER_ID]))
     return chat_input(name, options, subcommand=subcommand, user_id=user)
 
 
@@ -114,13 +112,13 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
         assert answer["type"] == 5  # deferred: a job started
     # Whatever it started ends, and then nothing stays reserved.
     async with asyncio.timeout(20):
-        while await bot.store.unfinished_jobs_for_guild(GUILD_ID):  # noqa: ASYNC110
+        while await bot.store.unfinished_jobs_for_guild(ids.GUILD_ID):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     await bot.result_delivery.wait_idle()
     for edit in fake.edits_of_original(payload["token"]):
         assert UNEXPECTED not in ((edit.json or {}).get("content") or "")
-    for user in (USER_ID, MOD_USER_ID):
-        snapshot, _ = await bot.quota.snapshot(GUILD_ID, user)
+    for user in (ids.USER_ID, ids.MOD_USER_ID):
+        snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, user)
         assert snapshot.usage.in_flight == 0
 
 
@@ -134,7 +132,7 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
     (chat_input("ideogram", [opt("prompt", "a"), opt("prompt", "b")]), "given twice"),
     (chat_input("job", [opt("id", "1a2b"), opt("bogus", 1)]), "/job has no option `bogus`"),
     (chat_input("quota", [opt("guild_monthly_budget", float("nan"))], subcommand="set",
-                user_id=MOD_USER_ID), "`guild_monthly_budget`"),
+                user_id=ids.MOD_USER_ID), "`guild_monthly_budget`"),
 ])
 async def test_option_payloads_that_do_not_fit_are_refused_cleanly(
         fake: FakeDiscord, bot: IdeogramBot, payload: dict[str, Any], expected: str) -> None:
@@ -143,4 +141,4 @@ async def test_option_payloads_that_do_not_fit_are_refused_cleanly(
     [answer] = fake.interaction_callbacks(payload["id"])
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     assert expected in answer["data"]["content"]
-    assert not await bot.store.jobs_for_guild(GUILD_ID, limit=1)
+    assert not await bot.store.jobs_for_guild(ids.GUILD_ID, limit=1)

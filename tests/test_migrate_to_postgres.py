@@ -16,15 +16,7 @@ import pytest
 from bot.localserver.app import LocalRunComfyServer
 from bot.store import Store
 from tests import postgres
-from tests.harness import (
-    GUILD_ID,
-    MOD_USER_ID,
-    BotProcess,
-    FakeDiscord,
-    bot_process_env,
-    chat_input,
-    dispatch,
-)
+from tests.harness import BotProcess, FakeDiscord, bot_process_env, chat_input, dispatch, ids
 from tests.harness.process import REPO_ROOT
 from tests.helpers import ideogram_bot, store_rows, wait_delivered
 
@@ -70,8 +62,8 @@ async def test_a_populated_file_is_copied_and_the_bot_runs_on_it(
         tmp_path: Path) -> None:
     # A bot's life on SQLite: limits, a blocked word, two images.
     async with ideogram_bot(fake, local_server, db) as bot:
-        await bot.quota.set_limits(GUILD_ID, MOD_USER_ID, {"user_daily": 3})
-        await bot.guild_settings.add_blocked_words(GUILD_ID, ["zorblax"])
+        await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 3})
+        await bot.guild_settings.add_blocked_words(ids.GUILD_ID, ["zorblax"])
         for seed in (1, 2):
             await dispatch(bot, chat_input("ideogram", {"prompt": f"fox {seed}", "seed": seed}))
             await wait_delivered(bot, newest_only=True)
@@ -83,7 +75,7 @@ async def test_a_populated_file_is_copied_and_the_bot_runs_on_it(
     async with await Store.open(db) as source, await Store.open(target) as copied:
         for table in TABLES:
             assert await table_rows(copied, table) == await table_rows(source, table), table
-        for job in await source.jobs_for_guild(GUILD_ID, limit=None):
+        for job in await source.jobs_for_guild(ids.GUILD_ID, limit=None):
             assert await copied.get_job(job.id) == job
         assert await copied.all_guild_settings() == await source.all_guild_settings()
         totals = "SELECT guild_id, user_id, period, units FROM usage_totals WHERE units <> 0"

@@ -19,15 +19,8 @@ from bot.inputs import IDEOGRAM_GENERATE_MODEL, IdeogramGenerateInputs
 from bot.job_errors import FAILED_REMOTELY
 from bot.jobs import JobStatus
 from bot.polling import PollingConfig
+from bot.providers import errors
 from bot.providers.answers import STATUS_WORDS_REMEMBERED, note_unknown_status
-from bot.providers.errors import (
-    InputRejected,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-    ServiceFailure,
-    SubmitUncertain,
-)
 from bot.providers.ideogram import IdeogramClient
 from bot.providers.redact import redact
 from bot.providers.retry import RetryPolicy
@@ -70,11 +63,11 @@ async def test_a_trickling_answer_meets_one_overall_deadline() -> None:
             started = time.monotonic()
             if call == "status":
                 async with runcomfy(server.url) as client:
-                    with pytest.raises(ProviderUnavailable, match=r"within 0\.5 s"):
+                    with pytest.raises(errors.ProviderUnavailable, match=r"within 0\.5 s"):
                         await client.status("req-1")
             else:
                 async with ideogram(server.url) as sync:
-                    with pytest.raises(SubmitUncertain):
+                    with pytest.raises(errors.SubmitUncertain):
                         await sync.generate(IDEOGRAM_GENERATE_MODEL, stored())
             assert time.monotonic() - started < 1.2
 
@@ -83,7 +76,7 @@ async def test_a_submit_cut_by_the_deadline_is_uncertain_not_resent() -> None:
     slow = trickle(b'{"request_id": "r-1"}' + b" " * 40, every=0.05)
     async with HostileProvider(slow) as server, \
             runcomfy(server.url, retry=RetryPolicy(attempts=3)) as client:
-        with pytest.raises(SubmitUncertain):
+        with pytest.raises(errors.SubmitUncertain):
             await client.submit(GENERATE, {"prompt": "x"})
     assert len(server.requests) == 1
 
@@ -95,10 +88,10 @@ async def test_a_gzip_bomb_stops_at_the_cap_for_both_clients() -> None:
         tracemalloc.start()
         try:
             async with runcomfy(server.url) as client:
-                with pytest.raises(MalformedResponse, match="over the cap"):
+                with pytest.raises(errors.MalformedResponse, match="over the cap"):
                     await client.status("req-1")
             async with ideogram(server.url) as sync:
-                with pytest.raises(MalformedResponse, match="over the cap"):
+                with pytest.raises(errors.MalformedResponse, match="over the cap"):
                     await sync.generate(IDEOGRAM_GENERATE_MODEL, stored())
             _, peak = tracemalloc.get_traced_memory()
         finally:
@@ -132,7 +125,7 @@ async def test_malformed_answers_are_provider_errors(body: bytes, status: int) -
                      sync.generate(IDEOGRAM_GENERATE_MODEL, stored())):
             try:
                 await call
-            except ProviderError as exc:
+            except errors.ProviderError as exc:
                 assert exc.user_message and len(exc.detail) <= 500
             # Anything else (RecursionError, TypeError…) fails the test.
 
@@ -151,7 +144,7 @@ async def test_an_echoed_token_never_reaches_users_logs_or_the_job(
     texts: list[str] = []
     async with HostileProvider(echo) as server:
         async with runcomfy(server.url) as client:
-            with pytest.raises(InputRejected) as info:
+            with pytest.raises(errors.InputRejected) as info:
                 await client.submit(GENERATE, {"prompt": "x"})
             texts += [str(info.value), repr(info.value), info.value.detail,
                       info.value.user_message]
@@ -160,7 +153,7 @@ async def test_an_echoed_token_never_reaches_users_logs_or_the_job(
             assert status.state is RemoteState.FAILED and status.error == FAILED_REMOTELY
             texts.append(status.error or "")
         async with ideogram(server.url) as sync:
-            with pytest.raises(InputRejected) as info:
+            with pytest.raises(errors.InputRejected) as info:
                 await sync.generate(IDEOGRAM_GENERATE_MODEL, stored())
             texts += [str(info.value), info.value.detail, info.value.user_message]
     texts.append(caplog.text)
@@ -169,10 +162,10 @@ async def test_an_echoed_token_never_reaches_users_logs_or_the_job(
 
 
 def test_users_see_the_bots_words_per_error_class() -> None:
-    assert InputRejected("prompt: field required").user_message == (
+    assert errors.InputRejected("prompt: field required").user_message == (
         "The image service refused these options. Try a shorter or different prompt, "
         "or other options.")
-    failure = ServiceFailure("[free nitro](https://evil.example)", status_code=503)
+    failure = errors.ServiceFailure("[free nitro](https://evil.example)", status_code=503)
     assert failure.user_message == "The image service failed (error 503). Please try again " \
                                    "shortly."
 

@@ -21,10 +21,6 @@ from aiohttp import web
 from bot.localserver.app import LocalRunComfyServer
 from tests import postgres
 from tests.harness import (
-    CHANNEL_ID,
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_USER_ID,
     BotProcess,
     FakeDiscord,
     InteractionRecord,
@@ -35,14 +31,15 @@ from tests.harness import (
     component,
     eventually,
     guild_payload,
+    ids,
     shard_for,
 )
 from tests.helpers import local_provider, serve_on_loopback
 
-#: GUILD_ID is on shard 1 of 2; this one on shard 0, with its own channels.
-GUILD_A = GUILD_ID + (1 << 22)
-CHANNEL_A, LOG_CHANNEL_A = CHANNEL_ID + 100, LOG_CHANNEL_ID + 100
-GUILD_B, CHANNEL_B = GUILD_ID, CHANNEL_ID
+#: ids.GUILD_ID is on shard 1 of 2; this one on shard 0, with its own channels.
+GUILD_A = ids.GUILD_ID + (1 << 22)
+CHANNEL_A, LOG_CHANNEL_A = ids.CHANNEL_ID + 100, ids.LOG_CHANNEL_ID + 100
+GUILD_B, CHANNEL_B = ids.GUILD_ID, ids.CHANNEL_ID
 LEASE_SECONDS = 3.0  # the keeper renews every second; a dead process's jobs move after
 #                     the lease, plus a third of it for another shard's process
 STATUS = re.compile(r"^/v1/requests/([^/]+)/status$")
@@ -204,7 +201,7 @@ async def settings_change_is_enforced_by_the_other_within_5s(
     # The moderator blocks a word on shard 0's guild, through process 0.
     change = await processes[0].bot.send(chat_input(
         "settings", {"words": "zorblax"}, subcommand="blocked-words-add", guild_id=GUILD_A,
-        channel_id=CHANNEL_A, user_id=MOD_USER_ID))
+        channel_id=CHANNEL_A, user_id=ids.MOD_USER_ID))
     await fake.wait_for(method="POST", path=rf"^/interactions/{change.id}/", timeout=10)
     changed_at = time.monotonic()
     # Process 1 gets a command for that guild (a guild can move between processes, e.g.
@@ -229,9 +226,9 @@ async def test_the_other_process_enforces_settings_and_lists_and_cancels_jobs(
 
     def cancel_button() -> tuple[str, dict[str, object]] | None:
         reply = fake.original_message(launched.token)
-        ids = [c["custom_id"] for row in (reply or {}).get("components", [])
-               for c in row["components"]]
-        found = [i for i in ids if i.endswith(":cancel")]
+        shown = [c["custom_id"] for row in (reply or {}).get("components", [])
+                 for c in row["components"]]
+        found = [i for i in shown if i.endswith(":cancel")]
         return (found[0], reply) if found and reply else None
 
     custom_id, reply = await eventually(cancel_button, timeout=10, what="the Cancel button")

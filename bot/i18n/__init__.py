@@ -28,6 +28,7 @@ from bot.i18n.locales import (
 from bot.i18n.translate import (
     N_,
     LazyText,
+    LocalizedError,
     _,
     _l,
     gettext_in,
@@ -50,6 +51,7 @@ __all__ = [
     "LazyText",
     "LocalCost",
     "LocalNumber",
+    "LocalizedError",
     "_",
     "_l",
     "current_locale",

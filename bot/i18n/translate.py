@@ -131,6 +131,26 @@ class LazyText:
         return f"LazyText({self.message!r})"
 
 
+class LocalizedError(Exception):
+    """An error whose text is a refusal a user can act on, in the reader's language.
+
+    Give it text already translated (``_("...")``) or a :class:`LazyText`, translated each
+    time it is shown: ``message`` and ``str(exc)`` are that text.
+    """
+
+    def __init__(self, message: str | LazyText) -> None:
+        super().__init__(message)
+        self._text = message
+
+    @property
+    def message(self) -> str:
+        """The refusal in the reader's language."""
+        return str(self._text)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def lazy(message: str, /, **params: object) -> LazyText:
     """``message`` (with ``params``), translated each time it is shown."""
     return LazyText(message, params)

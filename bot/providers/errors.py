@@ -153,6 +153,25 @@ class SubmitUncertain(ProviderError):
     )
 
 
+def client_error(status: int, detail: str, *, retry_after: float | None = None,
+                 refused: type[AuthenticationError] = AuthenticationError,
+                 ) -> ProviderError | None:
+    """The typed error for an HTTP status both providers' APIs use alike, else None.
+
+    401/403: ``refused`` (the credentials), 402: no credit, 400/422: the inputs refused,
+    429: slow down (for ``retry_after`` seconds, when the answer said).
+    """
+    if status in (401, 403):
+        return refused(detail, status_code=status)
+    if status == 402:
+        return InsufficientBalance(detail, status_code=status)
+    if status in (400, 422):
+        return InputRejected(detail, status_code=status)
+    if status == 429:
+        return RateLimited(detail, status_code=status, retry_after=retry_after)
+    return None
+
+
 _BY_CODE: dict[str, type[ProviderError]] = {
     cls.code: cls for cls in (
         ProviderError, AuthenticationError, IdeogramKeyRefused, InsufficientBalance,

@@ -37,21 +37,20 @@ from bot.inputs import (
     inputs_from_payload,
 )
 from bot.job_errors import WITHHELD
-from bot.providers.answers import MAX_ANSWER_BYTES, json_body, reading
+from bot.providers.answers import json_body, reading
 from bot.providers.errors import (
     IdeogramKeyRefused,
     InputRejected,
-    InsufficientBalance,
     MalformedResponse,
     ProviderError,
     ProviderUnavailable,
-    RateLimited,
     ServiceFailure,
     SubmitUncertain,
+    client_error,
 )
+from bot.providers.http_client import ProviderHttpClient, check_secret, retry_after
 from bot.providers.redact import redact
 from bot.providers.retry import RetryPolicy
-from bot.providers.transport import AiohttpTransport
 from bot.providers.types import RemoteState, RequestResult
 
 log = logging.getLogger(__name__)
@@ -66,16 +65,6 @@ _RESOLUTION = re.compile(r"^\d{2,5}x\d{2,5}$")
 _MAX_IMAGES: Final = 16
 #: Connection attempts before the request is sent (connect errors only).
 CONNECT_RETRY: Final = RetryPolicy(attempts=3, base_delay=0.5, max_delay=2.0, total_seconds=10.0)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), 3600.0)
-    except ValueError:
-        return None
 
 
 def _message(body: object, depth: int = 0) -> str:
@@ -127,14 +116,9 @@ def error_for(status: int, body: object, *, retry_after: float | None = None,
     when the HTTP status was 2xx). A ``secret`` the provider echoed is blanked out.
     """
     detail = redact(_message(body), [secret])
-    if status in (401, 403):
-        return IdeogramKeyRefused(detail, status_code=status)
-    if status == 402:
-        return InsufficientBalance(detail, status_code=status)
-    if status in (400, 422):
-        return InputRejected(detail, status_code=status)
-    if status == 429:
-        return RateLimited(detail, status_code=status, retry_after=retry_after)
+    known = client_error(status, detail, retry_after=retry_after, refused=IdeogramKeyRefused)
+    if known is not None:
+        return known
     if status >= 500:
         if detail:
             return ServiceFailure(detail, status_code=status)
@@ -204,7 +188,7 @@ def parse_answer(body: Mapping[str, Any]) -> RequestResult:
                          finished_at=datetime.now(UTC), revised_prompt=revised)
 
 
-class IdeogramClient:
+class IdeogramClient(ProviderHttpClient):
     """The synchronous generate API (a :class:`~bot.providers.base.SyncProvider`).
 
     Use ``async with`` or call :meth:`aclose`.
@@ -223,54 +207,32 @@ class IdeogramClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         call_deadline: float | None = None,
     ) -> None:
-        if not api_key or any(c.isspace() for c in api_key):
-            raise ValueError("Ideogram API key is empty or malformed")
+        check_secret(api_key, "Ideogram API key")
         if auth not in (AUTH_BEARER, AUTH_API_KEY):
             raise ValueError("auth must be 'bearer' or 'api-key'")
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
-        self.base_url = base_url.rstrip("/")
         self.path = path
         self.auth = str(auth)
         self.timeout_seconds = float(timeout_seconds)
-        #: The most one call may take in all, whatever the server trickles.
-        self.call_deadline = (self.timeout_seconds + 30.0 if call_deadline is None
-                              else float(call_deadline))
-        if self.call_deadline <= 0:
-            raise ValueError("call_deadline must be positive")
-        self._connect_retry = connect_retry
-        self._sleep = sleep
-        self._key = api_key  # only to blank it out of error text the provider might echo
-        key_header = ({"Authorization": f"Bearer {api_key}"} if auth == AUTH_BEARER
-                      else {"Api-Key": api_key})
-        self._timeout = httpx.Timeout(connect=10.0, read=self.timeout_seconds, write=30.0,
-                                      pool=10.0)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=self._timeout,
-            transport=transport or AiohttpTransport(max_body_bytes=MAX_ANSWER_BYTES),
-            headers={
-                **key_header,
-                "Accept": "application/json",
-                "User-Agent": "ideogram-discord-bot/0.1",
-            },
-            follow_redirects=False,
+        super().__init__(
+            base_url=base_url,
+            secret_headers=({"Authorization": f"Bearer {api_key}"} if auth == AUTH_BEARER
+                            else {"Api-Key": api_key}),
+            timeout=httpx.Timeout(connect=10.0, read=self.timeout_seconds, write=30.0,
+                                  pool=10.0),
+            call_deadline=(self.timeout_seconds + 30.0 if call_deadline is None
+                           else call_deadline),
+            transport=transport,
+            sleep=sleep,
         )
+        self._connect_retry = connect_retry
+        self._key = api_key  # only to blank it out of error text the provider might echo
 
     def __repr__(self) -> str:
         return f"<IdeogramClient base_url={self.base_url!r} path={self.path!r} auth={self.auth}>"
-
-    async def __aenter__(self) -> IdeogramClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        await self._http.aclose()
 
     async def generate(self, model: str, inputs: Mapping[str, Any]) -> RequestResult:
         """Make the image: one call, never resent once sent."""
@@ -287,7 +249,7 @@ class IdeogramClient:
         with reading("generate"):
             if not response.is_success:
                 raise error_for(response.status_code, body,
-                                retry_after=_retry_after(response), secret=self._key)
+                                retry_after=retry_after(response), secret=self._key)
             if not isinstance(body, Mapping):
                 raise MalformedResponse("the answer was not a JSON object")
             if _is_error_body(body):

@@ -28,10 +28,9 @@ import httpx
 
 from bot.inputs import MODELS, ModelInputs
 from bot.job_errors import FAILED_REMOTELY
-from bot.providers.answers import MAX_ANSWER_BYTES, json_body, note_unknown_status, reading
+from bot.providers.answers import json_body, note_unknown_status, reading
 from bot.providers.errors import (
     AuthenticationError,
-    InputRejected,
     InsufficientBalance,
     MalformedResponse,
     ProviderError,
@@ -39,10 +38,11 @@ from bot.providers.errors import (
     RateLimited,
     RequestNotFound,
     SubmitUncertain,
+    client_error,
 )
+from bot.providers.http_client import ProviderHttpClient, check_secret, retry_after
 from bot.providers.redact import redact
 from bot.providers.retry import RetryPolicy
-from bot.providers.transport import AiohttpTransport
 from bot.providers.types import (
     CancelOutcome,
     RemoteState,
@@ -151,16 +151,6 @@ def _image_urls(output: object) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), 3600.0)
-    except ValueError:
-        return None
-
-
 def _scalar(value: object, limit: int = 200) -> str:
     return str(value)[:limit] if isinstance(value, str | int | float) else ""
 
@@ -200,16 +190,11 @@ def error_for_response(response: httpx.Response, body: object,
     error_code = body.get("error_code") if isinstance(body, Mapping) else None
     if isinstance(error_code, int) and error_code in _ERROR_CODES:
         return _ERROR_CODES[error_code](detail, status_code=code)
-    if code in (401, 403):
-        return AuthenticationError(detail, status_code=code)
-    if code == 402:
-        return InsufficientBalance(detail, status_code=code)
-    if code in (400, 422):
-        return InputRejected(detail, status_code=code)
+    known = client_error(code, detail, retry_after=retry_after(response))
+    if known is not None:
+        return known
     if code == 404:
         return RequestNotFound(detail, status_code=code)
-    if code == 429:
-        return RateLimited(detail, status_code=code, retry_after=_retry_after(response))
     if code >= 500:
         return ProviderUnavailable(detail or f"HTTP {code}", status_code=code)
     if 200 <= code < 300:  # HTTP 200 with an error envelope
@@ -217,7 +202,7 @@ def error_for_response(response: httpx.Response, body: object,
     return ProviderError(detail or f"HTTP {code}", status_code=code)
 
 
-class RunComfyClient:
+class RunComfyClient(ProviderHttpClient):
     """Async client for RunComfy's model API. Use ``async with`` or call :meth:`aclose`."""
 
     def __init__(
@@ -231,39 +216,12 @@ class RunComfyClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         call_deadline: float = DEFAULT_CALL_DEADLINE,
     ) -> None:
-        if not token or any(c.isspace() for c in token):
-            raise ValueError("RunComfy token is empty or malformed")
-        if call_deadline <= 0:
-            raise ValueError("call_deadline must be positive")
-        self.base_url = base_url.rstrip("/")
+        check_secret(token, "RunComfy token")
+        super().__init__(base_url=base_url, secret_headers={"Authorization": f"Bearer {token}"},
+                         timeout=timeout, call_deadline=call_deadline, transport=transport,
+                         sleep=sleep)
         self.retry = retry or RetryPolicy()
-        self.call_deadline = float(call_deadline)
-        self._sleep = sleep
         self._token = token  # only to blank it out of text the provider might echo
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            transport=transport or AiohttpTransport(max_body_bytes=MAX_ANSWER_BYTES),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": "ideogram-discord-bot/0.1",
-            },
-            follow_redirects=False,
-        )
-
-    def __repr__(self) -> str:
-        return f"<RunComfyClient base_url={self.base_url!r}>"
-
-    async def __aenter__(self) -> RunComfyClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        await self._http.aclose()
 
     # ------------------------------------------------------------------ public calls
 
@@ -362,8 +320,8 @@ class RunComfyClient:
             except ProviderError as exc:
                 if not exc.retryable or isinstance(exc, MalformedResponse | SubmitUncertain):
                     raise
-                retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-                delay = self.retry.delay(attempt, retry_after)
+                asked = exc.retry_after if isinstance(exc, RateLimited) else None
+                delay = self.retry.delay(attempt, asked)
                 elapsed = time.monotonic() - started
                 if attempt >= self.retry.attempts or elapsed + delay > self.retry.total_seconds:
                     raise

@@ -29,7 +29,6 @@ later. Nothing here imports Discord.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -39,6 +38,7 @@ from typing import Any, TypeVar
 from bot import job_errors
 from bot.inputs import ALL_MODELS
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
+from bot.owned_tasks import OwnedTasks, cancel_and_wait
 from bot.polling import DurationHistory, PollingConfig
 from bot.providers.base import AnyProvider, SyncProvider
 from bot.providers.types import CancelOutcome
@@ -89,7 +89,7 @@ class JobTracker:
         self._history = DurationHistory(self._config.polling)
         self._scheduler: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks()
         self.poller = Poller(self)
         self.sync = SyncCalls(self)
         self._submissions = Submissions(self)
@@ -170,29 +170,19 @@ class JobTracker:
         Jobs stay in the store for the next start (which fails a synchronous job that was
         running).
         """
-        tasks = [t for t in (self._scheduler, self._reconciler, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([self._scheduler, self._reconciler, *self._tasks.take()])
         self._scheduler = self._reconciler = None
-        self._tasks.clear()
         self.poller.clear()
         self._submissions.clear()
         self.sync.clear()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` as a task the tracker owns (cancelled by :meth:`stop`)."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro, name)
 
     async def wait_idle(self) -> None:
         """Wait until no submit, poll or call task is running (tests and benchmarks)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait_idle()
 
     def slot(self, provider_key: str, kind: str) -> asyncio.Semaphore:
         """The call slots of one provider for one kind of call (submit, poll, result)."""

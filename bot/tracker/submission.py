@@ -21,6 +21,7 @@ from bot.log_context import bind_job
 from bot.providers.base import SyncProvider
 from bot.providers.errors import ProviderError
 from bot.tracker.events import JobEvent
+from bot.tracker.job_ids import TrackedJobs
 
 if TYPE_CHECKING:
     from bot.tracker.core import JobTracker
@@ -31,26 +32,13 @@ log = logging.getLogger(__name__)
 SUBMIT_YIELD_SECONDS = 2.0
 
 
-class Submissions:
+class Submissions(TrackedJobs):
     """The sending half of :class:`~bot.tracker.core.JobTracker`."""
 
     def __init__(self, tracker: JobTracker) -> None:
+        super().__init__()  # the ids of the jobs whose submit runs
         self._tracker = tracker
-        self._submitting: set[str] = set()  # job ids whose submit runs
         self._answers_done: Callable[[], Awaitable[object]] | None = None
-
-    @property
-    def count(self) -> int:
-        """How many jobs are being submitted."""
-        return len(self._submitting)
-
-    def tracks(self, job_id: str) -> bool:
-        """Tell whether the job is being submitted."""
-        return job_id in self._submitting
-
-    def clear(self) -> None:
-        """Forget every job being submitted."""
-        self._submitting.clear()
 
     def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
         """Make each submit wait for ``answers_done()`` first (bounded)."""
@@ -58,18 +46,18 @@ class Submissions:
 
     def accept(self, job: JobRecord) -> JobRecord:
         """Submit a ``pending`` job, already written, in a task the tracker owns."""
-        self._submitting.add(job.id)
+        self._job_ids.add(job.id)
         self._tracker.spawn(self._submit_owned(job), f"submit-{job.short_id}")
         return job
 
     async def submit(self, job: JobRecord) -> JobRecord:
         """Write a new job row and submit it now; return how it went."""
         await self._tracker.store.insert_job(job)
-        self._submitting.add(job.id)
+        self._job_ids.add(job.id)
         try:
             return await self._submit(job)
         finally:
-            self._submitting.discard(job.id)
+            self._job_ids.discard(job.id)
 
     async def _submit_owned(self, job: JobRecord) -> None:
         bind_job(job.id, job.guild_id)  # this task's log lines name the job
@@ -80,7 +68,7 @@ class Submissions:
                         await self._answers_done()
             await self._submit(job)
         finally:
-            self._submitting.discard(job.id)
+            self._job_ids.discard(job.id)
 
     async def _submit(self, job: JobRecord) -> JobRecord:
         tracker = self._tracker

@@ -20,6 +20,7 @@ from bot.providers.base import SyncProvider
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome, RemoteState
 from bot.tracker.events import JobEvent
+from bot.tracker.job_ids import TrackedJobs
 
 if TYPE_CHECKING:
     from bot.tracker.core import JobTracker
@@ -27,26 +28,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SyncCalls:
+class SyncCalls(TrackedJobs):
     """The synchronous-provider half of :class:`~bot.tracker.core.JobTracker`."""
 
     def __init__(self, tracker: JobTracker) -> None:
+        super().__init__()  # the ids of the jobs whose call task exists
         self._tracker = tracker
-        self._jobs: set[str] = set()  # job ids whose call task exists
         self._limits: dict[str, asyncio.Semaphore] = {}  # provider key → its call slots
-
-    @property
-    def count(self) -> int:
-        """How many jobs are waiting for or in a call."""
-        return len(self._jobs)
-
-    def tracks(self, job_id: str) -> bool:
-        """Whether ``job_id`` is waiting for or in a call."""
-        return job_id in self._jobs
-
-    def clear(self) -> None:
-        """Forget every job (the tasks themselves are the tracker's to cancel)."""
-        self._jobs.clear()
 
     async def enqueue(self, job: JobRecord, provider: SyncProvider,
                       **fields: Any) -> JobRecord:
@@ -76,10 +64,10 @@ class SyncCalls:
         self._start(job, provider)
 
     def _start(self, job: JobRecord, provider: SyncProvider) -> None:
-        self._jobs.add(job.id)
+        self._job_ids.add(job.id)
         task = self._tracker.spawn(self._run(job, provider), f"sync-{job.short_id}")
         job_id = job.id
-        task.add_done_callback(lambda _task: self._jobs.discard(job_id))
+        task.add_done_callback(lambda _task: self._job_ids.discard(job_id))
 
     async def cancel(self, job: JobRecord) -> CancelOutcome:
         """Only while waiting for a slot: once running, the call is out of our hands."""

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import discord
 
@@ -30,7 +29,7 @@ from bot.tracker import JobEvent
 from cogs.core.components import batch_view
 from cogs.core.languages import job_public_locale
 from cogs.core.rendering import batch_embed, batch_status_line
-from cogs.core.reply_sender import Outgoing, Reply, ReplySender
+from cogs.core.reply_sender import Outgoing, Reply, ReplySender, Spawn
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -40,9 +39,6 @@ log = logging.getLogger(__name__)
 DELIVERY_ATTEMPTS: Final = 3
 #: Grids composed at the same time (each decodes up to four images).
 GRID_CONCURRENCY: Final = 2
-
-Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
-
 
 class BatchDelivery:
     """Shows the jobs of batches; :class:`~cogs.core.result_delivery.ResultDelivery` hands
@@ -68,17 +64,12 @@ class BatchDelivery:
             if jobs and all(job.status.terminal for job in jobs):
                 if batch_id in self._delivering or all(j.delivered_at for j in jobs):
                     return
-                if reply.flush is not None:
-                    reply.flush.cancel()
-                    reply.flush = None
+                reply.cancel_flush()
                 self._delivering.add(batch_id)
                 self._spawn(self._deliver(reply, batch_id), f"grid-{batch_id[:8]}")
                 return
-        reply.pending = batch_id
-        if reply.flush is None:
-            delay = max(0.0, reply.last_edit + self._interval - time.monotonic())
-            reply.flush = self._spawn(self._flush_later(reply, delay),
-                                      f"batch-edit-{batch_id[:8]}")
+        reply.flush_soon(batch_id, self._interval, self._flush_later, self._spawn,
+                         f"batch-edit-{batch_id[:8]}")
 
     async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:

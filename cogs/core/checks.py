@@ -39,3 +39,4 @@ def refuse_if_deleted(job: JobRecord) -> None:
     that reuses it) are refused with :class:`Refusal`."""
     if job.deleted_at is not None:
         raise Refusal(_("Job `{job}` was deleted.", job=job.short_id))
+

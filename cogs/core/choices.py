@@ -10,9 +10,16 @@ and provider names, limit names, language names) keep their names as they are: l
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 from discord.app_commands import Choice, locale_str
+
+#: Ideogram's aspect ratios (/ideogram's and a preset's ``aspect_ratio``).
+AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",
+                      "9:16", "1:3"]
+#: Ideogram's colour palette presets (``color_palette`` of /ideogram, /reframe and a preset).
+Palette = Literal["EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL",
+                  "ULTRAMARINE"]
 
 #: /ideogram's ``style`` (and a preset's): Ideogram's style types.
 STYLE_CHOICES: Final[list[Choice[str]]] = [

@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar
 import discord
 from discord import app_commands
 
-from bot.i18n import N_, LazyText, _, format_number
+from bot.i18n import N_, LocalizedError, _, format_number
 from bot.inputs import InvalidInput
 from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
@@ -30,18 +30,10 @@ SERVER_ONLY: Final = N_("This command works in a server, not in direct messages.
 LATE_CODES = (10062, 40060)
 
 
-class Refusal(app_commands.AppCommandError):
+class Refusal(LocalizedError, app_commands.AppCommandError):
     """A refusal a user can act on; its text is shown as it is. Give it text already in
     the reader's language (``_("...")``), or a :class:`~bot.i18n.LazyText`, translated
     when it is shown."""
-
-    def __init__(self, message: str | LazyText) -> None:
-        super().__init__(message)
-        self._text = message
-
-    @property
-    def message(self) -> str:
-        return str(self._text)
 
 
 async def reply_privately(interaction: discord.Interaction, content: str) -> None:

@@ -10,14 +10,14 @@ missing, deleted or forbidden channel is only logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import discord
 
 from bot.i18n import use_locale
+from bot.owned_tasks import OwnedTasks
 from cogs.core.languages import public_locale
 from cogs.core.rendering import truncate
 
@@ -35,7 +35,7 @@ CLOSE_GRACE_SECONDS = 5.0
 class ModLog:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
-        self._tasks: set[asyncio.Task[bool]] = set()
+        self._tasks = OwnedTasks()
 
     async def post(self, guild_id: int, content: LogLine) -> bool:
         """Post ``content`` to the guild's log channel; False if none is set or it failed."""
@@ -66,29 +66,15 @@ class ModLog:
 
     def post_soon(self, guild_id: int, content: LogLine) -> None:
         """Post in the background (for use before an interaction has been answered)."""
-        self._spawn(self.post(guild_id, content))
-
-    def _spawn(self, coro: Coroutine[Any, Any, bool]) -> None:
-        task = asyncio.create_task(coro, name="mod-log-post")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.post(guild_id, content), "mod-log-post")
 
     async def wait_idle(self) -> None:
         """Wait for the posts in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait_idle()
 
     async def close(self) -> None:
         """Let posts in flight finish for a moment, then cancel the rest."""
-        tasks = list(self._tasks)
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE_SECONDS)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close(CLOSE_GRACE_SECONDS)
 
 
 __all__ = ["ModLog"]

@@ -14,8 +14,9 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Runs a coroutine as a task its owner keeps (:meth:`bot.owned_tasks.OwnedTasks.spawn`).
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+#: Shows a reply's pending progress after waiting the given seconds.
+Flush = Callable[["Reply", float], Coroutine[Any, Any, None]]
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 EXPIRED_TOKEN_CODE = 50027
@@ -41,6 +48,21 @@ class Reply:
     last_edit: float = 0.0
     pending: Any = None  # the latest progress not yet shown
     flush: asyncio.Task[None] | None = None
+
+    def cancel_flush(self) -> None:
+        """Drop the progress edit scheduled, if any (the final message replaces it)."""
+        if self.flush is not None:
+            self.flush.cancel()
+            self.flush = None
+
+    def flush_soon(self, pending: Any, interval: float, flush: Flush, spawn: Spawn,
+                   name: str) -> None:
+        """Keep ``pending`` as the progress to show; unless an edit is scheduled already,
+        schedule ``flush`` no sooner than ``interval`` seconds after the last edit."""
+        self.pending = pending
+        if self.flush is None:
+            delay = max(0.0, self.last_edit + interval - time.monotonic())
+            self.flush = spawn(flush(self, delay), name)
 
 
 @dataclass(slots=True)
@@ -83,16 +105,11 @@ class ReplySender:
         :class:`discord.HTTPException` when Discord refuses it."""
         interaction = reply.interaction
         if interaction is not None and not interaction.is_expired():
-            try:
-                message = await interaction.edit_original_response(
+            message = await self._unless_token_gone(
+                job, "Interaction token", interaction.edit_original_response(
                     content=out.content, embed=out.embed, view=out.view,
-                    attachments=out.files())
-            except discord.HTTPException as exc:
-                if not token_gone(exc):
-                    raise
-                log.info("Interaction token of job %s is gone (%s); trying the channel",
-                         job.short_id, exc.code or exc.status)
-            else:
+                    attachments=out.files()))
+            if message is not None:
                 await self._remember_message(job, message.id)
                 return
         reply.interaction = None
@@ -111,22 +128,32 @@ class ReplySender:
         token = self._bot.token_sealer.unseal(job.sealed_token)
         if token is None or not job.token_alive(time.time()) or job.application_id is None:
             return False
-        try:
+        if message_id is None:
+            message_id = await self._unless_token_gone(
+                job, "Stored token", original_message_id(self._bot, job, token))
             if message_id is None:
-                message_id = await original_message_id(self._bot, job, token)
-                if message_id is None:
-                    return False
-            message = await edit_reply(self._bot, job, token, message_id, content=out.content,
-                                       embed=out.embed, view=out.view,
-                                       attachments=out.files())
-        except discord.HTTPException as exc:
-            if not token_gone(exc):
-                raise
-            log.info("Stored token of job %s no longer works (%s); trying the channel",
-                     job.short_id, exc.code or exc.status)
+                return False
+        message = await self._unless_token_gone(
+            job, "Stored token", edit_reply(self._bot, job, token, message_id,
+                                            content=out.content, embed=out.embed,
+                                            view=out.view, attachments=out.files()))
+        if message is None:
             return False
         await self._remember_message(job, message.id)
         return True
+
+    @staticmethod
+    async def _unless_token_gone(job: JobRecord, which: str, call: Awaitable[T]) -> T | None:
+        """What ``call`` answers, or None (logged) when its token no longer works; any other
+        refusal is raised."""
+        try:
+            return await call
+        except discord.HTTPException as exc:
+            if not token_gone(exc):
+                raise
+            log.info("%s of job %s no longer works (%s); trying the channel", which,
+                     job.short_id, exc.code or exc.status)
+            return None
 
     async def _send_via_channel(self, job: JobRecord, message_id: int | None, out: Outgoing,
                                 *, final: bool) -> None:

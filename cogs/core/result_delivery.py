@@ -16,11 +16,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -29,6 +28,7 @@ from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
+from bot.owned_tasks import OwnedTasks
 from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
 from cogs.core.batch_delivery import BatchDelivery
@@ -60,12 +60,12 @@ class ResultDelivery:
         self._downloads = downloads
         self._interval = min_edit_interval
         self._replies: dict[str, Reply] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
         self._send_slots = PrioritySlots(SEND_CONCURRENCY)
         self.sender = ReplySender(bot)
-        self.batches = BatchDelivery(bot, self.sender, downloads, self._spawn,
+        self.batches = BatchDelivery(bot, self.sender, downloads, self._tasks.spawn,
                                      min_edit_interval=min_edit_interval)
 
     def add_footer_source(self, source: FooterSource) -> None:
@@ -100,23 +100,11 @@ class ResultDelivery:
         self._replies.pop(key, None)
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        await self._tasks.cancel_all()
 
     async def wait_idle(self) -> None:
         """Wait until every scheduled edit and delivery has finished (for tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait_idle()
 
     # ------------------------------------------------------------------ events
 
@@ -146,18 +134,13 @@ class ResultDelivery:
         if event.status.terminal:
             if event.job.id in self._delivering:
                 return  # announced again (reconciliation) while being delivered
-            if reply.flush is not None:
-                reply.flush.cancel()
-                reply.flush = None
+            reply.cancel_flush()
             reply.pending = None
             self._delivering.add(event.job.id)
-            self._spawn(self._deliver_final(reply, event), f"deliver-{event.job.short_id}")
+            self._tasks.spawn(self._deliver_final(reply, event), f"deliver-{event.job.short_id}")
             return
-        reply.pending = event
-        if reply.flush is None:
-            delay = max(0.0, reply.last_edit + self._interval - time.monotonic())
-            reply.flush = self._spawn(self._flush_later(reply, delay),
-                                      f"edit-{event.job.short_id}")
+        reply.flush_soon(event, self._interval, self._flush_later, self._tasks.spawn,
+                         f"edit-{event.job.short_id}")
 
     async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:

@@ -17,7 +17,8 @@ Typical use::
 
 The parts, one module each:
 
-* payloads — :mod:`~tests.harness.ids` (the fixed guild, channels, users, permissions),
+* payloads — :mod:`~tests.harness.ids` (the fixed guild, channels, users, permissions;
+  ``from tests.harness import ids``, then ``ids.USER_ID``),
   :mod:`~tests.harness.objects` (users, guilds, attachments, components, messages),
   :mod:`~tests.harness.options` and :mod:`~tests.harness.interactions` (INTERACTION_CREATE
   payloads: :func:`chat_input`, :func:`autocomplete`, :func:`component`,
@@ -33,24 +34,15 @@ The parts, one module each:
   process, :class:`BotProcess` runs the real ``python -m bot``.
 """
 
+from tests.harness import ids
 from tests.harness.bots import gateway_bot, make_bot, running_bot
 from tests.harness.dispatch import Dispatched, HarnessDispatchError, dispatch, start_dispatch
 from tests.harness.gateway import FakeGateway, GatewayError, GatewaySession, shard_for
 from tests.harness.ids import (
     APP_PERMISSIONS,
-    APPLICATION_ID,
-    BOT_USER_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    LOG_CHANNEL_ID,
-    MOD_ROLE_ID,
-    MOD_USER_ID,
-    OTHER_USER_ID,
-    OWNER_USER_ID,
     PERMS_ADMIN,
     PERMS_MANAGE_GUILD,
     PERMS_MEMBER,
-    USER_ID,
     new_snowflake,
     new_token,
     png_bytes,
@@ -78,24 +70,14 @@ from tests.harness.objects import (
 from tests.harness.options import attachment_option, channel_option, opt, user_option
 from tests.harness.process import BotProcess, bot_process_env
 from tests.harness.records import FailureRule, InteractionRecord, RecordedFile, RecordedRequest
-from tests.harness.server import FakeDiscord
+from tests.harness.server import FakeDiscord, fake_with_log_channel
 from tests.harness.waiting import eventually
 
 __all__ = [
-    "APPLICATION_ID",
     "APP_PERMISSIONS",
-    "BOT_USER_ID",
-    "CHANNEL_ID",
-    "GUILD_ID",
-    "LOG_CHANNEL_ID",
-    "MOD_ROLE_ID",
-    "MOD_USER_ID",
-    "OTHER_USER_ID",
-    "OWNER_USER_ID",
     "PERMS_ADMIN",
     "PERMS_MANAGE_GUILD",
     "PERMS_MEMBER",
-    "USER_ID",
     "BotProcess",
     "Dispatched",
     "FailureRule",
@@ -119,8 +101,10 @@ __all__ = [
     "component",
     "dispatch",
     "eventually",
+    "fake_with_log_channel",
     "gateway_bot",
     "guild_payload",
+    "ids",
     "make_bot",
     "member_payload",
     "message_context",

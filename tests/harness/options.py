@@ -30,34 +30,13 @@ def opt(name: str, value: Any, type: int | None = None) -> dict[str, Any]:
     return {"name": name, "type": type, "value": value}
 
 
-def attachment_option(
-    name: str,
-    *,
-    filename: str = "image.png",
-    content_type: str | None = None,
-    size: int | None = None,
-    url: str | None = None,
-    data: bytes | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    attachment: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+def attachment_option(name: str, *, attachment: Mapping[str, Any] | None = None,
+                      **payload: Any) -> dict[str, Any]:
     """An attachment option (type 11). The matching ``resolved.attachments`` entry rides
     along and is moved into ``data.resolved`` by :func:`chat_input`/:func:`autocomplete`.
-    Pass ``data=`` (bytes served by the running fake) or a prebuilt ``attachment``."""
-    att = (
-        dict(attachment)
-        if attachment is not None
-        else attachment_payload(
-            filename,
-            content_type=content_type,
-            data=data,
-            size=size,
-            url=url,
-            width=width,
-            height=height,
-        )
-    )
+    Pass a prebuilt ``attachment``, or :func:`attachment_payload`'s arguments (``data=``:
+    bytes served by the running fake)."""
+    att = dict(attachment) if attachment is not None else attachment_payload(**payload)
     return {
         "name": name,
         "type": 11,

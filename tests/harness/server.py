@@ -5,11 +5,12 @@ request log and the gateway (one module each)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import yarl
@@ -20,9 +21,15 @@ from discord.http import Route
 from tests.harness.bot_routes import BotRoutes
 from tests.harness.fake_base import Refusal
 from tests.harness.gateway import GATEWAY_PATH, FakeGateway
-from tests.harness.ids import APPLICATION_ID, BOT_USER_ID, BOT_USERNAME
+from tests.harness.ids import (
+    APPLICATION_ID,
+    BOT_USER_ID,
+    BOT_USERNAME,
+    CHANNEL_ID,
+    LOG_CHANNEL_ID,
+)
 from tests.harness.interaction_routes import InteractionRoutes
-from tests.harness.objects import guild_payload, user_payload
+from tests.harness.objects import channel_payload, guild_payload, user_payload
 from tests.harness.records import (
     API_PREFIX,
     DEFAULT_ERROR_BODIES,
@@ -298,3 +305,15 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
                 return result
         self.unhandled.append(rec)
         return 404, {"message": "Unknown", "code": 0}, {}
+
+
+@contextlib.asynccontextmanager
+async def fake_with_log_channel(*more: dict[str, Any]) -> AsyncIterator[FakeDiscord]:
+    """A started fake Discord whose guild has #general, the moderation log channel
+    (``ids.LOG_CHANNEL_ID``) and the ``more`` channels; fails the test at the end if the fake
+    itself crashed on a request."""
+    channels = [channel_payload(CHANNEL_ID, position=0),
+                channel_payload(LOG_CHANNEL_ID, position=1), *more]
+    async with FakeDiscord(guilds=[guild_payload(channels=channels)]) as fake:
+        yield fake
+    assert not fake.server_errors, fake.server_errors
