@@ -40,7 +40,6 @@ from bot.store.base import (
     LeaseConfig,
     Row,
     Store,
-    StoreBusyError,
     StoreError,
     row_to_job,
     statuses_json,
@@ -221,12 +220,6 @@ class PostgresStore(Store):
             conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
         try:
             yield conn
-        except asyncpg.exceptions.InternalClientError as exc:
-            # The server ended this connection just as a statement began on it (a restart,
-            # a failover): its protocol is left mid-operation. Drop it; the call may be
-            # retried on a fresh one.
-            conn.terminate()
-            raise StoreBusyError("the database connection was lost mid-statement") from exc
         finally:
             await pool.release(conn)
 
