@@ -34,11 +34,6 @@ class PrioritySlots:
         """How many tasks wait for a slot (urgent and normal)."""
         return sum(not f.done() for f in self._urgent) + sum(not f.done() for f in self._normal)
 
-    @property
-    def urgent_waiting(self) -> int:
-        """How many urgent tasks wait for a slot."""
-        return sum(not f.done() for f in self._urgent)
-
     def full(self) -> bool:
         """Whether every slot is taken."""
         return self._free == 0
