@@ -25,6 +25,7 @@ from bot.images import ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
 from bot.net import SafeFetcher
+from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
 from cogs.core.components import batch_view
 from cogs.core.languages import job_public_locale
@@ -36,18 +37,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DELIVERY_ATTEMPTS: Final = 3
 #: Grids composed at the same time (each decodes up to four images).
 GRID_CONCURRENCY: Final = 2
+
 
 class BatchDelivery:
     """Shows the jobs of batches; :class:`~cogs.core.result_delivery.ResultDelivery` hands
     it every event of a job that belongs to one."""
 
     def __init__(self, bot: IdeogramBot, sender: ReplySender, downloads: SafeFetcher,
-                 spawn: Spawn, *, min_edit_interval: float = 2.0) -> None:
+                 spawn: Spawn, send_slots: PrioritySlots, *,
+                 min_edit_interval: float = 2.0) -> None:
         self._bot = bot
         self._sender = sender
+        #: Shared with single results: grids go before progress edits (urgent), like them.
+        self._send_slots = send_slots
         self._downloads = downloads
         self._spawn = spawn
         self._interval = min_edit_interval
@@ -74,7 +78,7 @@ class BatchDelivery:
     async def _flush_later(self, reply: Reply, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        async with reply.lock:
+        async with self._send_slots.normal(), reply.lock:
             reply.flush = None
             batch_id, reply.pending = reply.pending, None
             if batch_id is None:
@@ -93,7 +97,7 @@ class BatchDelivery:
 
     async def _deliver(self, reply: Reply, batch_id: str) -> None:
         try:
-            async with reply.lock:
+            async with self._send_slots.urgent(), reply.lock:
                 jobs = await self._bot.store.batch_jobs(batch_id)
                 with use_locale(job_public_locale(self._bot, jobs[0])):
                     try:
@@ -110,21 +114,11 @@ class BatchDelivery:
             self._delivering.discard(batch_id)
 
     async def _send_final(self, reply: Reply, jobs: list[JobRecord], out: Outgoing) -> None:
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            try:
-                await self._sender.send(reply, jobs[0], out, final=True)
-            except discord.HTTPException as exc:
-                log.warning("Delivering batch %s failed (try %d): HTTP %s",
-                            str(jobs[0].batch_id)[:8], attempt, exc.status)
-                if attempt < DELIVERY_ATTEMPTS:
-                    await asyncio.sleep(2 ** attempt)
-                continue
+        if await self._sender.send_final(reply, jobs[0], out,
+                                         what=f"batch {str(jobs[0].batch_id)[:8]}"):
             for job in jobs:
                 if job.status is JobStatus.COMPLETED:
                     observe_delivery(job.finished_at)
-            return
-        log.error("Giving up delivering batch %s to channel %s", str(jobs[0].batch_id)[:8],
-                  jobs[0].channel_id)
 
     async def _final_message(self, jobs: list[JobRecord], reply: Reply) -> Outgoing:
         content = batch_status_line(jobs)

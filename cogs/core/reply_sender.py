@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
+
+#: Tries of a final message (the result, or a batch's grid) before it is given up.
+DELIVERY_ATTEMPTS = 3
 T = TypeVar("T")
 
 #: Runs a coroutine as a task its owner keeps (:meth:`bot.owned_tasks.OwnedTasks.spawn`).
@@ -120,6 +123,25 @@ class ReplySender:
         if await self._send_via_token(job, message_id, out):
             return
         await self._send_via_channel(job, message_id, out, final=final)
+
+    async def send_final(self, reply: Reply, job: JobRecord, out: Outgoing, *,
+                         what: str) -> bool:
+        """Send a final message, retrying Discord's refusals with backoff.
+
+        ``what`` names it in the log (``"job 1a2b3c4d"``). Returns False when every try
+        failed (logged); never raises :class:`discord.HTTPException`.
+        """
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            try:
+                await self.send(reply, job, out, final=True)
+                return True
+            except discord.HTTPException as exc:
+                log.warning("Delivering %s failed (try %d): HTTP %s", what, attempt,
+                            exc.status)
+                if attempt < DELIVERY_ATTEMPTS:
+                    await asyncio.sleep(2 ** attempt)
+        log.error("Giving up delivering %s to channel %s", what, job.channel_id)
+        return False
 
     async def _send_via_token(self, job: JobRecord, message_id: int | None,
                               out: Outgoing) -> bool:

@@ -2,8 +2,8 @@
 
 - Progress edits to one message are coalesced to at most one every ``min_edit_interval``;
   the final edit is never dropped (it waits for an in-flight edit, then goes).
-- Sends share a bounded number of slots, and finished images take them first: under a
-  burst, progress edits wait (and coalesce) rather than delay a result.
+- Sends share a bounded number of slots (batches' too), and finished images and grids take
+  them first: under a burst, progress edits wait (and coalesce) rather than delay a result.
 - The result image is downloaded and attached, so it outlives the provider's temporary URL;
   over the interaction's upload limit it is linked instead, and the message says why.
 - Edits reach the job's own reply whatever happened since (:mod:`cogs.core.reply_sender`).
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DELIVERY_ATTEMPTS = 3
 #: Messages prepared and sent at the same time (results: download, attach, upload).
 SEND_CONCURRENCY = 16
 
@@ -66,7 +65,7 @@ class ResultDelivery:
         self._send_slots = PrioritySlots(SEND_CONCURRENCY)
         self.sender = ReplySender(bot)
         self.batches = BatchDelivery(bot, self.sender, downloads, self._tasks.spawn,
-                                     min_edit_interval=min_edit_interval)
+                                     self._send_slots, min_edit_interval=min_edit_interval)
 
     def add_footer_source(self, source: FooterSource) -> None:
         """Add words to the footer of each completed result (a failing source is skipped)."""
@@ -178,20 +177,9 @@ class ResultDelivery:
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
                 out = Outgoing(status_line(job), job_embed(job), job_view(job))
-            for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-                try:
-                    await self.sender.send(reply, job, out, final=True)
-                    if job.status is JobStatus.COMPLETED:
-                        observe_delivery(job.finished_at)
-                    break
-                except discord.HTTPException as exc:
-                    log.warning("Delivering job %s failed (try %d): HTTP %s", job.short_id,
-                                attempt, exc.status)
-                    if attempt < DELIVERY_ATTEMPTS:
-                        await asyncio.sleep(2 ** attempt)
-            else:
-                log.error("Giving up delivering job %s to channel %s", job.short_id,
-                          job.channel_id)
+            sent = await self.sender.send_final(reply, job, out, what=f"job {job.short_id}")
+            if sent and job.status is JobStatus.COMPLETED:
+                observe_delivery(job.finished_at)
             reply.last_edit = time.monotonic()
         self._replies.pop(job.id, None)
         await self._bot.tracker.mark_delivered(job.id)
