@@ -66,6 +66,8 @@ async def run_bot(settings: Settings, token: str) -> None:
                 raise ConfigError(f"METRICS_PORT: {exc.strerror}; choose a free port or "
                                   "leave METRICS_PORT empty.") from None
         async with bot:
+            if bot.stopping:  # stopped while starting: no need to reach Discord at all
+                return
             try:
                 await bot.login(token)
                 if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
