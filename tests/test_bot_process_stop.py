@@ -86,13 +86,19 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (none once it has gone)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
 def stop_target(bot: BotProcess) -> int:
     """The pid to signal: the bot itself (PID 1 inside the namespace), as Docker does."""
     if not bot.launcher:
         return bot.pid
-    children = Path(f"/proc/{bot.pid}/task/{bot.pid}/children").read_text().split()
+    children = children_of(bot.pid)
     assert len(children) == 1, children
-    return int(children[0])
+    return children[0]
 
 
 def image_edits(fake: FakeDiscord, record: InteractionRecord) -> int:
@@ -183,9 +189,9 @@ async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
     try:
         target = process.pid
         if launcher:  # the bot is unshare's child, PID 1 of its namespace
-            children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
-            target = int(await eventually(lambda: _only_child(children), timeout=10,
-                                          what="the bot under unshare"))
+            children = await eventually(lambda: children_of(process.pid), timeout=10,
+                                        what="the bot under unshare")
+            target = children[0]
         await asyncio.sleep(after)  # 0.05 s: Python is up, the bot's modules importing
         os.kill(target, signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), 30)
@@ -197,7 +203,3 @@ async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
             process.kill()
             await process.wait()
 
-
-def _only_child(children: Path) -> int | None:
-    found = children.read_text().split() if children.exists() else []
-    return int(found[0]) if found else None
