@@ -202,4 +202,3 @@ async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
         if process.returncode is None:
             process.kill()
             await process.wait()
-
