@@ -17,8 +17,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final
 
-import discord
-
 from bot.grid import GridError, compose_grid
 from bot.i18n import _, pgettext, use_locale
 from bot.images import ImageFetchError, fetch_image
@@ -76,11 +74,7 @@ class BatchDelivery:
                          f"batch-edit-{batch_id[:8]}")
 
     async def _flush_later(self, reply: Reply, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        async with self._send_slots.normal(), reply.lock:
-            reply.flush = None
-            batch_id, reply.pending = reply.pending, None
+        async with reply.progress_owed(delay, self._send_slots) as batch_id:
             if batch_id is None:
                 return
             jobs = await self._bot.store.batch_jobs(batch_id)
@@ -88,12 +82,8 @@ class BatchDelivery:
                 return  # the grid is on its way
             with use_locale(job_public_locale(self._bot, jobs[0])):
                 out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
-                try:
-                    await self._sender.send(reply, jobs[0], out, final=False)
-                except discord.HTTPException as exc:
-                    log.info("Progress edit of batch %s failed: %s", batch_id[:8],
-                             exc.status)
-            reply.last_edit = time.monotonic()
+                await self._sender.send_progress(reply, jobs[0], out,
+                                                 what=f"batch {batch_id[:8]}")
 
     async def _deliver(self, reply: Reply, batch_id: str) -> None:
         try:

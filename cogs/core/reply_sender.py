@@ -11,16 +11,18 @@ mentions the requester.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 
 from bot.jobs import JobRecord
+from bot.priority_slots import PrioritySlots
 from cogs.core.rendering import truncate
 from cogs.core.reply_webhook import edit_reply, original_message_id
 
@@ -66,6 +68,18 @@ class Reply:
         if self.flush is None:
             delay = max(0.0, self.last_edit + interval - time.monotonic())
             self.flush = spawn(flush(self, delay), name)
+
+    @contextlib.asynccontextmanager
+    async def progress_owed(self, delay: float, slots: PrioritySlots) -> AsyncIterator[Any]:
+        """For a scheduled ``flush``: after ``delay`` seconds, in a normal send slot (behind
+        every waiting result) and the reply's lock, yield the progress still to show, or
+        None. Progress that arrives meanwhile replaces it, so only the latest is shown."""
+        if delay:
+            await asyncio.sleep(delay)
+        async with slots.normal(), self.lock:
+            self.flush = None
+            pending, self.pending = self.pending, None
+            yield pending
 
 
 @dataclass(slots=True)
@@ -123,6 +137,16 @@ class ReplySender:
         if await self._send_via_token(job, message_id, out):
             return
         await self._send_via_channel(job, message_id, out, final=final)
+
+    async def send_progress(self, reply: Reply, job: JobRecord, out: Outgoing, *,
+                            what: str) -> None:
+        """Show progress in the reply; a refusal is only logged (the next edit or the final
+        message replaces it). ``what`` names it in the log (``"job 1a2b3c4d"``)."""
+        try:
+            await self.send(reply, job, out, final=False)
+        except discord.HTTPException as exc:
+            log.info("Progress edit of %s failed: %s", what, exc.status)
+        reply.last_edit = time.monotonic()
 
     async def send_final(self, reply: Reply, job: JobRecord, out: Outgoing, *,
                          what: str) -> bool:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -142,22 +141,13 @@ class ResultDelivery:
                          f"edit-{event.job.short_id}")
 
     async def _flush_later(self, reply: Reply, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        # Behind every waiting result; events that arrive meanwhile replace the pending one.
-        async with self._send_slots.normal(), reply.lock:
-            reply.flush = None
-            event, reply.pending = reply.pending, None
+        async with reply.progress_owed(delay, self._send_slots) as event:
             if event is None:
                 return
             job = event.job
             with use_locale(job_public_locale(self._bot, job)):
                 out = Outgoing(status_line(job, eta=event.eta), job_embed(job), job_view(job))
-                try:
-                    await self.sender.send(reply, job, out, final=False)
-                except discord.HTTPException as exc:
-                    log.info("Progress edit of job %s failed: %s", job.short_id, exc.status)
-            reply.last_edit = time.monotonic()
+                await self.sender.send_progress(reply, job, out, what=f"job {job.short_id}")
 
     async def _deliver_final(self, reply: Reply, event: JobEvent) -> None:
         try:
