@@ -41,13 +41,12 @@ class SubmitReceipt:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestStatus:
-    """A request's status as the provider reported it."""
+class RequestReport:
+    """What the provider says of a request in both its status and its result answers."""
 
     request_id: str
     state: RemoteState
     raw_status: str
-    queue_position: int | None = None
     #: Why the provider made no image, as a job stores it (:mod:`bot.job_errors`).
     error: str | None = None
     created_at: datetime | None = None
@@ -55,17 +54,17 @@ class RequestStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestResult:
+class RequestStatus(RequestReport):
+    """A request's status as the provider reported it: also its place in the queue."""
+
+    queue_position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult(RequestReport):
     """A request's outcome: its images (and cost), or its error."""
 
-    request_id: str
-    state: RemoteState
-    raw_status: str
     image_urls: tuple[str, ...] = field(default_factory=tuple)
-    #: Why the provider made no image, as a job stores it (:mod:`bot.job_errors`).
-    error: str | None = None
-    created_at: datetime | None = None
-    finished_at: datetime | None = None
     cost: float | None = None
     #: The prompt the provider actually used (after its magic prompt), when it says.
     revised_prompt: str | None = None
