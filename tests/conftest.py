@@ -19,7 +19,7 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.store import Store
 from cogs.core.bot import IdeogramBot
 from tests import postgres
-from tests.harness import FakeDiscord
+from tests.harness import FakeDiscord, fake_with_log_channel
 from tests.helpers import ideogram_bot, local_provider
 from tests.localserver_client import authed_client, quick_config
 
@@ -32,6 +32,14 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
         yield fake
     if fake.server_errors:
         raise AssertionError(f"the fake Discord server failed: {fake.server_errors}")
+
+
+@pytest.fixture
+async def fake_discord_with_log() -> AsyncIterator[FakeDiscord]:
+    """Like :func:`fake_discord`, with the moderation log channel (``ids.LOG_CHANNEL_ID``)
+    in the guild, for modules whose ``fake`` posts there."""
+    async with fake_with_log_channel() as fake:
+        yield fake
 
 
 @pytest.fixture

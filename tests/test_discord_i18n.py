@@ -5,7 +5,7 @@ every locale, ephemeral answers in the member's language, public messages in the
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,12 @@ from cogs.core.choices import LANGUAGE_NEUTRAL_OPTIONS
 from tests.harness import (
     FakeDiscord,
     channel_option,
-    channel_payload,
     chat_input,
     component,
     dispatch,
-    fake_with_log_channel,
     gateway_bot,
-    guild_payload,
     ids,
-    member_payload,
-    role_payload,
+    objects,
     user_option,
 )
 from tests.harness.limits import validate_commands
@@ -40,9 +36,8 @@ COMMAND_CHARACTERS = 4000
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with fake_with_log_channel() as started:
-        yield started
+def fake(fake_discord_with_log: FakeDiscord) -> FakeDiscord:
+    return fake_discord_with_log
 
 
 def private_text(cb: dict[str, Any]) -> str:
@@ -274,10 +269,10 @@ async def test_without_a_setting_the_servers_discord_language_is_used_and_kept(
 async def test_the_greeting_speaks_the_joined_servers_language(
         fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> None:
     guild_id = ids.GUILD_ID + 7
-    channel = channel_payload(ids.CHANNEL_ID + 7, guild_id=guild_id)
-    guild = guild_payload(guild_id, name="Sala", channels=[channel], roles=[
-        role_payload(guild_id, name="@everyone", permissions=str(2**50 - 1), position=0)],
-        members=[member_payload(ids.BOT_USER_ID, roles=())])
+    channel = objects.channel_payload(ids.CHANNEL_ID + 7, guild_id=guild_id)
+    guild = objects.guild_payload(guild_id, name="Sala", channels=[channel], roles=[
+        objects.role_payload(guild_id, name="@everyone", permissions=str(2**50 - 1), position=0)],
+        members=[objects.member_payload(ids.BOT_USER_ID, roles=())])
     guild["system_channel_id"] = channel["id"]
     guild["preferred_locale"] = "it"
     bot = await build_bot(fake, local_server, db)

@@ -18,18 +18,13 @@ from bot.net import AllowList
 from cogs.core.bot import IdeogramBot
 from tests.harness import (
     FakeDiscord,
-    action_row,
-    attachment_payload,
-    button,
-    channel_payload,
     chat_input,
     component,
     dispatch,
     ids,
     message_context,
-    message_payload,
+    objects,
     png_bytes,
-    user_payload,
 )
 from tests.helpers import delivered, wait_for_job
 
@@ -44,7 +39,7 @@ LIVE_LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]\((?!\\)")
 def fake(fake_discord: FakeDiscord) -> FakeDiscord:
     """The default guild plus #secret, which only moderators can view."""
     guild = fake_discord.guilds[ids.GUILD_ID]
-    secret = channel_payload(SECRET_CHANNEL_ID, name="secret", position=2)
+    secret = objects.channel_payload(SECRET_CHANNEL_ID, name="secret", position=2)
     secret["permission_overwrites"] = [
         {"id": str(ids.GUILD_ID), "type": 0, "allow": "0", "deny": VIEW},
         {"id": str(ids.MOD_ROLE_ID), "type": 0, "allow": VIEW, "deny": "0"},
@@ -97,10 +92,10 @@ async def test_a_deleted_jobs_info_reroll_and_recall_are_refused(
     job = stored("gone for good", status=JobStatus.COMPLETED, message_id=4242,
                  deleted_at=time.time())
     await bot.store.insert_job(job)
-    message = message_payload("result", author=user_payload(ids.BOT_USER_ID),
-                              message_id=4242, components=[action_row(
-                                  button(f"job:{job.id}:info"),
-                                  button(f"job:{job.id}:reroll"))])
+    message = objects.message_payload("result", author=objects.user_payload(ids.BOT_USER_ID),
+                              message_id=4242, components=[objects.action_row(
+                                  objects.button(f"job:{job.id}:info"),
+                                  objects.button(f"job:{job.id}:reroll"))])
     for action in ("info", "reroll"):
         payload = component(f"job:{job.id}:{action}", message=message)
         await dispatch(bot, payload)
@@ -155,7 +150,7 @@ async def test_a_masked_link_in_a_prompt_is_shown_as_typed(
 
 async def test_reframe_menu_and_button_take_only_discord_attachments(
         fake: FakeDiscord, bot: IdeogramBot) -> None:
-    embed_only = message_payload("look", embeds=[{"type": "rich", "image": {
+    embed_only = objects.message_payload("look", embeds=[{"type": "rich", "image": {
         "url": "http://169.254.169.254/latest/meta-data.png"}}])
     menu = message_context("Reframe image", embed_only)
     await dispatch(bot, menu)
@@ -164,16 +159,16 @@ async def test_reframe_menu_and_button_take_only_discord_attachments(
     job = stored("framed", status=JobStatus.COMPLETED, message_id=5151,
                  result_urls=["http://169.254.169.254/x.png"])
     await bot.store.insert_job(job)
-    linked = message_payload("too big to attach: [open it](http://169.254.169.254/x.png)",
-                             author=user_payload(ids.BOT_USER_ID), message_id=5151,
+    linked = objects.message_payload("too big to attach: [open it](http://169.254.169.254/x.png)",
+                             author=objects.user_payload(ids.BOT_USER_ID), message_id=5151,
                              embeds=[{"type": "rich", "image": {
                                  "url": "http://169.254.169.254/x.png"}}],
-                             components=[action_row(button(f"job:{job.id}:reframe"))])
+                             components=[objects.action_row(objects.button(f"job:{job.id}:reframe"))])
     click = component(f"job:{job.id}:reframe", message=linked)
     await dispatch(bot, click)
     assert "no image attached" in answer(fake, click)["data"]["content"]
 
-    attached = attachment_payload("cat.png", data=png_bytes(4, 4), content_type="image/png")
+    attached = objects.attachment_payload("cat.png", data=png_bytes(4, 4), content_type="image/png")
     with_image = linked | {"attachments": [attached], "embeds": []}
     click = component(f"job:{job.id}:reframe", message=with_image)
     await dispatch(bot, click)
