@@ -139,35 +139,31 @@ async def test_each_task_keeps_its_own_language() -> None:
         ["Fila", "Fila"], ["Coda", "Coda"], ["Queue", "Queue"]]
 
 
-@pytest.mark.parametrize(("locale", "one", "three"), [
-    ("en", "1 image left today", "3 images left today"),
-    ("pt-BR", "1 imagem restante hoje", "3 imagens restantes hoje"),
-    ("it", "1 immagine rimasta oggi", "3 immagini rimaste oggi"),
-])
-def test_plural_with_one_and_three(locale: str, one: str, three: str) -> None:
+#: One row per locale: 1 and 3 images left today, a cost and a monthly budget.
+READERS_NUMBERS = [
+    ("en", "1 image left today", "3 images left today", "$0.08", "$25.50"),
+    ("pt-BR", "1 imagem restante hoje", "3 imagens restantes hoje", "US$\xa00,08",
+     "US$\xa025,50"),
+    ("it", "1 immagine rimasta oggi", "3 immagini rimaste oggi", "0,08\xa0USD", "25,50\xa0USD"),
+]
+
+
+@pytest.mark.parametrize(("locale", "one", "three", "cost", "budget"), READERS_NUMBERS)
+def test_plurals_and_money_are_written_for_the_reader(locale: str, one: str, three: str,
+                                                      cost: str, budget: str) -> None:
     with use_locale(locale):
         assert Allowance(daily_left=1, monthly_left=None, budget_left=None).footer_text() == one
         assert Allowance(daily_left=3, monthly_left=None, budget_left=None).footer_text() == three
-
-
-def test_counts_in_plurals_are_written_the_readers_way() -> None:
-    with use_locale("pt-BR"):
-        assert ngettext("{n} day", "{n} days", 1500) == "1.500 dias"
-    assert ngettext("{n} day", "{n} days", 1500) == "1,500 days"
-
-
-@pytest.mark.parametrize(("locale", "cost", "budget"), [
-    ("en", "$0.08", "$25.50"),
-    ("pt-BR", "US$\xa00,08", "US$\xa025,50"),
-    ("it", "0,08\xa0USD", "25,50\xa0USD"),
-])
-def test_a_cost_is_formatted_for_the_reader(locale: str, cost: str, budget: str) -> None:
-    with use_locale(locale):
         assert format_cost(0.08) == cost
         assert format_value(GUILD_MONTHLY_BUDGET, 25.5) == budget
+
+
+def test_counts_and_costs_in_portuguese() -> None:
     with use_locale("pt-BR"):
+        assert ngettext("{n} day", "{n} days", 1500) == "1.500 dias"
         assert format_cost(0.035, digits=3) == "US$\xa00,035"
         assert format_number(1234567) == "1.234.567"
+    assert ngettext("{n} day", "{n} days", 1500) == "1,500 days"
 
 
 def _snapshot(*, user_daily: int | None = None, used: int = 0,
