@@ -188,6 +188,10 @@ def parse_answer(body: Mapping[str, Any]) -> RequestResult:
                          finished_at=datetime.now(UTC), revised_prompt=revised)
 
 
+
+class _NotConnected(ProviderUnavailable):
+    """The request never left (no connection): safe to send again."""
+
 class IdeogramClient(ProviderHttpClient):
     """The synchronous generate API (a :class:`~bot.providers.base.SyncProvider`).
 
@@ -259,26 +263,22 @@ class IdeogramClient(ProviderHttpClient):
             return parse_answer(body)
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response:
+        retrying = self._connect_retry.retrying(
+            retry_on=lambda exc: isinstance(exc, _NotConnected), sleep=self._sleep, log=log,
+            what="Ideogram API: connecting")
+        return await retrying(self._post_once, body)
+
+    async def _post_once(self, body: dict[str, Any]) -> httpx.Response:
         # The whole call, not only each read, is bounded.
-        deadline = self.call_deadline
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with asyncio.timeout(deadline):
-                    return await self._http.post(self.path, json=body)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # The request never left: safe to try again.
-                delay = self._connect_retry.delay(attempt)
-                if attempt >= self._connect_retry.attempts:
-                    raise ProviderUnavailable(
-                        f"could not connect ({type(exc).__name__})") from None
-                log.info("Ideogram API: could not connect (%s); retry %d in %.1fs",
-                         type(exc).__name__, attempt, delay)
-                await self._sleep(delay)
-            except (httpx.TimeoutException, TimeoutError) as exc:
-                raise SubmitUncertain(f"no answer in time ({type(exc).__name__})") from None
-            except httpx.DecodingError as exc:  # over the size cap, or undecodable
-                raise MalformedResponse(f"unreadable answer ({exc})") from None
-            except httpx.HTTPError as exc:
-                raise SubmitUncertain(f"connection lost ({type(exc).__name__})") from None
+        try:
+            async with asyncio.timeout(self.call_deadline):
+                return await self._http.post(self.path, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left: safe to try again.
+            raise _NotConnected(f"could not connect ({type(exc).__name__})") from None
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise SubmitUncertain(f"no answer in time ({type(exc).__name__})") from None
+        except httpx.DecodingError as exc:  # over the size cap, or undecodable
+            raise MalformedResponse(f"unreadable answer ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise SubmitUncertain(f"connection lost ({type(exc).__name__})") from None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -202,6 +201,20 @@ def error_for_response(response: httpx.Response, body: object,
     return ProviderError(detail or f"HTTP {code}", status_code=code)
 
 
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """Whether another try may get past ``exc``.
+
+    Never after a submit that may have been acted on, nor an answer that made no sense.
+    """
+    return (isinstance(exc, ProviderError) and exc.retryable
+            and not isinstance(exc, MalformedResponse | SubmitUncertain))
+
+
+def _asked_delay(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, RateLimited) else None
+
+
 class RunComfyClient(ProviderHttpClient):
     """Async client for RunComfy's model API. Use ``async with`` or call :meth:`aclose`."""
 
@@ -311,23 +324,10 @@ class RunComfyClient(ProviderHttpClient):
 
     async def _call(self, method: str, path: str, *, is_submit: bool = False,
                     **kwargs: Any) -> dict[str, Any]:
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._once(method, path, is_submit=is_submit, **kwargs)
-            except ProviderError as exc:
-                if not exc.retryable or isinstance(exc, MalformedResponse | SubmitUncertain):
-                    raise
-                asked = exc.retry_after if isinstance(exc, RateLimited) else None
-                delay = self.retry.delay(attempt, asked)
-                elapsed = time.monotonic() - started
-                if attempt >= self.retry.attempts or elapsed + delay > self.retry.total_seconds:
-                    raise
-                log.info("RunComfy %s %s failed (%s); retry %d in %.1fs", method,
-                         path.split("/")[2], type(exc).__name__, attempt, delay)
-                await self._sleep(delay)
+        retrying = self.retry.retrying(
+            retry_on=_worth_retrying, retry_after=_asked_delay, sleep=self._sleep, log=log,
+            what=f"RunComfy {method} {path.split('/')[2]}")
+        return await retrying(self._once, method, path, is_submit=is_submit, **kwargs)
 
     async def _once(self, method: str, path: str, *, is_submit: bool,
                     **kwargs: Any) -> dict[str, Any]:
