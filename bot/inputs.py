@@ -144,12 +144,22 @@ def aspect_ratio_size(aspect_ratio: str) -> tuple[int, int]:
     return max(64, round(rw * scale / 64) * 64), max(64, round(rh * scale / 64) * 64)
 
 
-class _PromptOptions:
-    """What ``/ideogram``'s inputs share on both providers: checks, payload, reseeding."""
+class _Reseedable:
+    """Inputs whose ``seed`` a reroll replaces."""
+
+    __slots__ = ()
+    seed: int
+
+    def with_seed(self, seed: int) -> Self:
+        """Return the same inputs with another seed."""
+        return replace(self, seed=seed)  # type: ignore[type-var]  # mypy cannot bind Self in replace()
+
+
+class _PromptOptions(_Reseedable):
+    """What ``/ideogram``'s inputs share on both providers: checks and payload."""
 
     __slots__ = ()
     prompt: str
-    seed: int
     style: str
     aspect_ratio: str
     magic_prompt: bool
@@ -178,9 +188,6 @@ class _PromptOptions:
             payload["negative_prompt"] = self.negative_prompt
         return payload
 
-    def with_seed(self, seed: int) -> Self:
-        return replace(self, seed=seed)  # type: ignore[type-var]  # mypy cannot bind Self in replace()
-
     @property
     def size(self) -> tuple[int, int]:
         return aspect_ratio_size(self.aspect_ratio)
@@ -208,7 +215,7 @@ class GenerateInputs(_PromptOptions):
 
 
 @dataclass(frozen=True, slots=True)
-class ReframeInputs:
+class ReframeInputs(_Reseedable):
     """Inputs of ``ideogram/ideogram-v3/reframe``; validated on construction."""
 
     image_url: str
@@ -241,10 +248,6 @@ class ReframeInputs:
         if self.color_palette is not None:
             payload["color_palette"] = {"name": self.color_palette}
         return payload
-
-    def with_seed(self, seed: int) -> ReframeInputs:
-        """Return the same inputs with another seed."""
-        return replace(self, seed=seed)
 
     @property
     def size(self) -> tuple[int, int]:
