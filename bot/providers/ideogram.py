@@ -188,9 +188,9 @@ def parse_answer(body: Mapping[str, Any]) -> RequestResult:
                          finished_at=datetime.now(UTC), revised_prompt=revised)
 
 
-
 class _NotConnected(ProviderUnavailable):
     """The request never left (no connection): safe to send again."""
+
 
 class IdeogramClient(ProviderHttpClient):
     """The synchronous generate API (a :class:`~bot.providers.base.SyncProvider`).

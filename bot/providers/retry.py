@@ -22,7 +22,7 @@ from tenacity import (
 
 from bot.providers.errors import ProviderError
 
-#: A refusal the server asked to be retried after this many seconds carries it here.
+#: Reads from an exception the seconds a server asked to wait before the next try, if any.
 RetryAfter = Callable[[BaseException], float | None]
 
 

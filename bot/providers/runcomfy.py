@@ -201,7 +201,6 @@ def error_for_response(response: httpx.Response, body: object,
     return ProviderError(detail or f"HTTP {code}", status_code=code)
 
 
-
 def _worth_retrying(exc: BaseException) -> bool:
     """Whether another try may get past ``exc``.
 
