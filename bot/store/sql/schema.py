@@ -1,10 +1,17 @@
-"""The SQLite schema, migration by migration (``bot/store/migrations.py`` runs them).
+"""The SQLite schema, migration by migration: every statement its migrations run.
+
+Each constant named ``M<version>_…`` is a statement of that migration; a migration's
+statements run in the order they stand here (:func:`bot.store.migrations.collected`). A
+new column or table goes at the end, in a new migration (named in
+:data:`bot.store.migrations.NAMES`), never into a released one.
 
 The indexes are portable: PostgreSQL's schema module imports them as they are. Tables and
 columns are each dialect's own (its types).
 """
 
 from __future__ import annotations
+
+from bot.store import error_codes_migration
 
 
 def set_version(version: int) -> str:
@@ -14,6 +21,8 @@ def set_version(version: int) -> str:
     """
     return f"PRAGMA user_version = {int(version)}"
 
+
+# --------------------------------------------------------------------------- migration 1
 
 M0001_CREATE_JOBS = """
 CREATE TABLE jobs (
@@ -167,6 +176,11 @@ M0003_INDEX_USAGE_USER_CREATED = (
     "CREATE INDEX idx_usage_guild_user_created "
     "ON usage_reservations (guild_id, user_id, created_at)"
 )
+# With the totals, these migration-1 indexes serve no query; each cost every reservation
+# write a B-tree update (dropping them: about a quarter more grants per second).
+M0003_DROP_INDEX_USAGE_GUILD_USER_DAY = "DROP INDEX IF EXISTS idx_usage_guild_user_day"
+M0003_DROP_INDEX_USAGE_GUILD_MONTH = "DROP INDEX IF EXISTS idx_usage_guild_month"
+M0003_DROP_INDEX_USAGE_STATE = "DROP INDEX IF EXISTS idx_usage_state"
 # Running totals of usage_reservations, kept by the triggers below in the same transaction
 # as every insert, update and delete of a reservation, so a quota decision reads a few
 # rows instead of summing a busy month. Rows: (guild, member, day) and (guild, 0, day):
@@ -182,6 +196,27 @@ CREATE TABLE usage_totals (
     reserved_cost  REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, user_id, period)
 ) WITHOUT ROWID
+"""
+# Totals of the reservations that exist already (three disjoint sets of keys).
+M0003_FILL_USAGE_TOTALS_MEMBER_DAY = """
+INSERT INTO usage_totals (guild_id, user_id, period, units)
+SELECT coalesce(guild_id, 0), user_id, day,
+       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), user_id, day
+"""
+M0003_FILL_USAGE_TOTALS_GUILD_DAY = """
+INSERT INTO usage_totals (guild_id, user_id, period, units)
+SELECT coalesce(guild_id, 0), 0, day,
+       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), day
+"""
+M0003_FILL_USAGE_TOTALS_GUILD_MONTH = """
+INSERT INTO usage_totals (guild_id, user_id, period, units, spent, reserved_cost)
+SELECT coalesce(guild_id, 0), 0, month,
+       sum(CASE WHEN state <> 'released' THEN units ELSE 0 END),
+       sum(CASE WHEN state = 'committed' THEN coalesce(cost_actual, 0) ELSE 0 END),
+       sum(CASE WHEN state = 'reserved' THEN coalesce(cost_estimate, 0) ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
 """
 
 
@@ -223,33 +258,6 @@ AFTER UPDATE OF guild_id, user_id, units, cost_estimate, cost_actual, state, day
 BEGIN{_totals_upsert("OLD", "-")}{_totals_upsert("NEW", "+")}
 END
 """
-# With the totals, these migration-1 indexes serve no query; each cost every reservation
-# write a B-tree update (dropping them: about a quarter more grants per second).
-M0003_DROP_INDEX_USAGE_GUILD_USER_DAY = "DROP INDEX IF EXISTS idx_usage_guild_user_day"
-M0003_DROP_INDEX_USAGE_GUILD_MONTH = "DROP INDEX IF EXISTS idx_usage_guild_month"
-M0003_DROP_INDEX_USAGE_STATE = "DROP INDEX IF EXISTS idx_usage_state"
-# Totals of the reservations that exist already (three disjoint sets of keys).
-M0003_FILL_USAGE_TOTALS_MEMBER_DAY = """
-INSERT INTO usage_totals (guild_id, user_id, period, units)
-SELECT coalesce(guild_id, 0), user_id, day,
-       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END)
-FROM usage_reservations GROUP BY coalesce(guild_id, 0), user_id, day
-"""
-M0003_FILL_USAGE_TOTALS_GUILD_DAY = """
-INSERT INTO usage_totals (guild_id, user_id, period, units)
-SELECT coalesce(guild_id, 0), 0, day,
-       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END)
-FROM usage_reservations GROUP BY coalesce(guild_id, 0), day
-"""
-M0003_FILL_USAGE_TOTALS_GUILD_MONTH = """
-INSERT INTO usage_totals (guild_id, user_id, period, units, spent, reserved_cost)
-SELECT coalesce(guild_id, 0), 0, month,
-       sum(CASE WHEN state <> 'released' THEN units ELSE 0 END),
-       sum(CASE WHEN state = 'committed' THEN coalesce(cost_actual, 0) ELSE 0 END),
-       sum(CASE WHEN state = 'reserved' THEN coalesce(cost_estimate, 0) ELSE 0 END)
-FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
-"""
-
 # --------------------------------------------------------------------------- migration 4
 
 # A job row is now written with its reservation, before the interaction is answered:
@@ -310,3 +318,7 @@ M0005_INDEX_SETTINGS_AUDIT = (
 # when the job starts so that a restart and a channel post still speak it.
 M0006_ADD_GUILD_SETTINGS_LANGUAGE = "ALTER TABLE guild_settings ADD COLUMN language TEXT"
 M0006_ADD_JOBS_LOCALE = "ALTER TABLE jobs ADD COLUMN locale TEXT"
+
+# --------------------------------------------------------------------------- migration 7
+
+M0007_CONVERT_JOB_ERRORS = error_codes_migration.SQLITE_CONVERT
