@@ -4,14 +4,16 @@ Migration *n* takes a database from version *n - 1* to *n*; its last statement r
 *n* (SQLite: ``PRAGMA user_version``; the runner checks it). Both engines have the same
 versions, named once in :data:`NAMES`. Each engine's statements are the constants of its
 schema module named ``M<version>_…`` (``M0003_ADD_USAGE_FORGIVEN`` runs in migration 3),
-in the order the module defines them: :func:`collected` gathers them and :func:`numbered`
-adds the statement that records each version. SQLite's schema module is
+in the order the module defines them: :func:`collected` gathers them (writing the
+placeholders of portable statements, ``{text}``, as the engine's dialect does) and
+:func:`numbered` adds the statement that records each version. SQLite's schema module is
 :mod:`bot.store.sql.schema` (its migrations: :data:`MIGRATIONS`, here), PostgreSQL's
 :mod:`bot.store.postgres.sql.schema` (:mod:`bot.store.postgres.migrations`).
 
 Never edit a released migration: add a new one at the end, on both engines. To add a
 migration: write its ``M0008_…`` statements in both schema modules and name it in
-:data:`NAMES`.
+:data:`NAMES`. A new table or column is written once, in SQLite's schema module with
+placeholders for its types, and imported by PostgreSQL's in its migration's section.
 """
 
 from __future__ import annotations
@@ -48,17 +50,43 @@ NAMES: Mapping[int, str] = {
 #: A migration statement's name: ``M``, its version in four digits, ``_`` and what it does.
 STATEMENT_NAME = re.compile(r"M(\d{4})_\w+")
 
+#: A placeholder in a portable statement: ``{name}`` or ``{name:argument}``
+#: (:data:`bot.store.sql.schema.PLACEHOLDERS`).
+PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^{}]*))?\}")
 
-def collected(schema_module: ModuleType) -> dict[int, tuple[str, ...]]:
-    """Return a schema module's migration statements, by version.
+
+def render(statement: str, dialect: Mapping[str, str]) -> str:
+    """Return ``statement`` with each placeholder written as ``dialect`` writes it.
+
+    ``{name}`` becomes ``dialect[name]``; ``{name:argument}`` too, with ``argument`` where
+    that text has ``{}``. Other braces are text (``DEFAULT '{}'``, a regular expression's
+    ``{2}``).
+
+    Raises:
+        ValueError: the statement has a placeholder ``dialect`` does not name.
+    """
+    def written(placeholder: re.Match[str]) -> str:
+        name, argument = placeholder[1], placeholder[2]
+        if name not in dialect:
+            raise ValueError(f"unknown placeholder {placeholder[0]}")
+        text = dialect[name]
+        return text if argument is None else text.replace("{}", argument)
+
+    return PLACEHOLDER.sub(written, statement)
+
+
+def collected(schema_module: ModuleType,
+              dialect: Mapping[str, str]) -> dict[int, tuple[str, ...]]:
+    """Return a schema module's migration statements, by version, rendered for its engine.
 
     Every constant of ``schema_module`` named ``M<version>_…`` (:data:`STATEMENT_NAME`) is
     a statement of that version; each version's statements run in the order the module
-    defines (or imports) them, and the versions must come in order too.
+    defines (or imports) them, and the versions must come in order too. Each is rendered
+    with the engine's ``dialect`` (:func:`render`).
 
     Raises:
-        ValueError: a statement of one version comes after one of a later version, or such
-            a constant is not a ``str``.
+        ValueError: a statement of one version comes after one of a later version, such a
+            constant is not a ``str``, or it has a placeholder ``dialect`` does not name.
     """
     statements: dict[int, list[str]] = {}
     latest = 0
@@ -74,7 +102,10 @@ def collected(schema_module: ModuleType) -> dict[int, tuple[str, ...]]:
             raise ValueError(f"{where} comes after statements of migration {latest}: "
                              "define the statements migration by migration, in order")
         latest = version
-        statements.setdefault(version, []).append(value)
+        try:
+            statements.setdefault(version, []).append(render(value, dialect))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
     return {version: tuple(texts) for version, texts in statements.items()}
 
 
@@ -100,7 +131,7 @@ def numbered(set_version: Callable[[int], str],
                  for version in sorted(statements))
 
 
-MIGRATIONS: tuple[Migration, ...] = numbered(schema.set_version, collected(schema))
+MIGRATIONS: tuple[Migration, ...] = numbered(schema.set_version, collected(schema, schema.DIALECT))
 
 LATEST_VERSION: int = MIGRATIONS[-1].version
 

@@ -9,7 +9,9 @@ processes), created with version 1.
 Each migration's statements are the ``M<version>_…`` constants of
 :mod:`bot.store.postgres.sql.schema`, in the order that module defines or imports them
 (:func:`bot.store.migrations.collected`). Adding a migration: name it in ``NAMES`` and
-write its statements in both schema modules.
+write its statements in both schema modules; a new table or column is written once, in
+:mod:`bot.store.sql.schema` with placeholders for its types, and imported by PostgreSQL's
+schema module where it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from bot.store.migrations import Migration, check_migrations, collected, numbered
 from bot.store.postgres.sql import schema
 
-MIGRATIONS: tuple[Migration, ...] = numbered(schema.set_version, collected(schema))
+MIGRATIONS: tuple[Migration, ...] = numbered(schema.set_version, collected(schema, schema.DIALECT))
 
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
