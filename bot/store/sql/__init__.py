@@ -9,7 +9,9 @@ The ``jobs`` statements use named parameters whose names are the ``JobRecord`` f
 The statements live by area in the modules of this package; this one gathers them under
 one namespace, which is what the store (``Store._sql``) reads. Each module begins with its
 portable statements, those whose text is the same in PostgreSQL's dialect: they are
-written only here, and :mod:`bot.store.postgres.sql` imports them.
+written only here, and :mod:`bot.store.postgres.sql` imports them. The schema module
+(:mod:`bot.store.sql.schema`) is the migrations' statements in the order they run; its
+portable tables and columns write their types as placeholders, rendered per dialect.
 """
 
 from __future__ import annotations

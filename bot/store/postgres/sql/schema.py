@@ -1,25 +1,25 @@
 """The PostgreSQL schema: its version table, then migration by migration.
 
-The statements whose text differs from SQLite's (tables and columns, with their types);
-the portable ones (most indexes) are imported from :mod:`bot.store.sql.schema`.
+As in SQLite's schema module, each constant named ``M<version>_…`` is a statement of that
+migration, run in the order it stands here (:func:`bot.store.migrations.collected`). Most
+are portable, written once in :mod:`bot.store.sql.schema` (tables and columns with their
+types as placeholders, which :data:`DIALECT` writes as PostgreSQL's) and imported here,
+each where it runs. This module writes only what really differs: expression indexes, the
+PL/pgSQL that keeps the usage totals, PostgreSQL's own ``job_leases`` table and the
+version table ``store_schema``.
+
+A new table or column: write it once in :mod:`bot.store.sql.schema`, with placeholders
+for its types, and import it here in its migration's section. A statement whose text must
+differ is written here under the same name.
 """
 
 from __future__ import annotations
 
-# Portable: the same text in both dialects (the indexes).
-from bot.store.sql.schema import M0001_INDEX_JOBS_REQUEST as M0001_INDEX_JOBS_REQUEST
-from bot.store.sql.schema import M0001_INDEX_JOBS_STATUS as M0001_INDEX_JOBS_STATUS
-from bot.store.sql.schema import M0001_INDEX_JOBS_USER_CREATED as M0001_INDEX_JOBS_USER_CREATED
-from bot.store.sql.schema import M0001_INDEX_QUOTA_AUDIT_GUILD as M0001_INDEX_QUOTA_AUDIT_GUILD
-from bot.store.sql.schema import M0001_INDEX_USAGE_GUILD_DAY as M0001_INDEX_USAGE_GUILD_DAY
-from bot.store.sql.schema import M0001_INDEX_USAGE_JOB as M0001_INDEX_USAGE_JOB
-from bot.store.sql.schema import M0002_INDEX_JOBS_MODEL_FINISHED as M0002_INDEX_JOBS_MODEL_FINISHED
-from bot.store.sql.schema import M0003_INDEX_USAGE_IN_FLIGHT as M0003_INDEX_USAGE_IN_FLIGHT
-from bot.store.sql.schema import M0003_INDEX_USAGE_JOB_KEY as M0003_INDEX_USAGE_JOB_KEY
-from bot.store.sql.schema import M0003_INDEX_USAGE_USER_CREATED as M0003_INDEX_USAGE_USER_CREATED
-from bot.store.sql.schema import M0004_INDEX_JOBS_UNDELIVERED as M0004_INDEX_JOBS_UNDELIVERED
-from bot.store.sql.schema import M0005_INDEX_JOBS_BATCH as M0005_INDEX_JOBS_BATCH
-from bot.store.sql.schema import M0005_INDEX_SETTINGS_AUDIT as M0005_INDEX_SETTINGS_AUDIT
+from collections.abc import Mapping
+from typing import Final
+
+from bot.store import error_codes_migration
+from bot.store.sql.schema import PLACEHOLDERS
 
 #: One transaction-wide lock for migrations: two processes starting at once migrate once.
 MIGRATION_LOCK_KEY = 7_150_915_001
@@ -41,109 +41,40 @@ def set_version(version: int) -> str:
     return f"UPDATE store_schema SET version = {int(version)}"
 
 
+#: PostgreSQL's text for each placeholder of the portable statements.
+DIALECT: Final[Mapping[str, str]] = {name: text.postgres for name, text in PLACEHOLDERS.items()}
+
+# Each portable statement (written once, in bot.store.sql.schema) is imported where it
+# runs: the order of this module's ``M…`` constants is the order of its migrations. Hence
+# imports below code (E402), unsorted.
+# isort: off
+
 # --------------------------------------------------------------------------- migration 1
 
-M0001_CREATE_JOBS = """
-CREATE TABLE jobs (
-    id              text PRIMARY KEY NOT NULL,
-    request_id      text,
-    provider        text NOT NULL,
-    model           text NOT NULL,
-    guild_id        bigint,
-    channel_id      bigint NOT NULL,
-    user_id         bigint NOT NULL,
-    application_id  bigint,
-    interaction_id  bigint,
-    message_id      bigint,
-    inputs          jsonb NOT NULL DEFAULT '{}',
-    seed            bigint NOT NULL,
-    status          text NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'queued', 'running',
-                                      'completed', 'failed', 'cancelled')),
-    queue_position  integer,
-    error           text,
-    result_urls     jsonb NOT NULL DEFAULT '[]',
-    cost            double precision,
-    created_at      double precision NOT NULL,
-    submitted_at    double precision,
-    started_at      double precision,
-    finished_at     double precision,
-    delivered_at    double precision,
-    updated_at      double precision NOT NULL
+from bot.store.sql.schema import (  # noqa: E402
+    M0001_CREATE_JOBS as M0001_CREATE_JOBS,
+    M0001_INDEX_JOBS_STATUS as M0001_INDEX_JOBS_STATUS,
 )
-"""
+
+# A job's guild as the queries match it, coalesce(guild_id, 0) (see bot.store.postgres.sql).
 M0001_INDEX_JOBS_GUILD_CREATED = (
     "CREATE INDEX idx_jobs_guild_created ON jobs ((coalesce(guild_id, 0)), created_at)"
 )
-M0001_CREATE_GUILD_SETTINGS = """
-CREATE TABLE guild_settings (
-    guild_id          bigint PRIMARY KEY NOT NULL,
-    provider          text,
-    log_channel_id    bigint,
-    ideogram_enabled  smallint NOT NULL DEFAULT 1 CHECK (ideogram_enabled IN (0, 1)),
-    reframe_enabled   smallint NOT NULL DEFAULT 1 CHECK (reframe_enabled IN (0, 1)),
-    updated_at        double precision
+from bot.store.sql.schema import (  # noqa: E402
+    M0001_INDEX_JOBS_USER_CREATED as M0001_INDEX_JOBS_USER_CREATED,
+    M0001_INDEX_JOBS_REQUEST as M0001_INDEX_JOBS_REQUEST,
+    M0001_CREATE_GUILD_SETTINGS as M0001_CREATE_GUILD_SETTINGS,
+    M0001_CREATE_GUILD_ALLOWED_CHANNELS as M0001_CREATE_GUILD_ALLOWED_CHANNELS,
+    M0001_CREATE_GUILD_BLOCKED_WORDS as M0001_CREATE_GUILD_BLOCKED_WORDS,
+    M0001_CREATE_GUILD_LIMITS as M0001_CREATE_GUILD_LIMITS,
+    M0001_CREATE_MEMBER_OVERRIDES as M0001_CREATE_MEMBER_OVERRIDES,
+    M0001_CREATE_USAGE_RESERVATIONS as M0001_CREATE_USAGE_RESERVATIONS,
+    M0001_INDEX_USAGE_GUILD_DAY as M0001_INDEX_USAGE_GUILD_DAY,
+    M0001_INDEX_USAGE_JOB as M0001_INDEX_USAGE_JOB,
+    M0001_CREATE_QUOTA_AUDIT as M0001_CREATE_QUOTA_AUDIT,
+    M0001_INDEX_QUOTA_AUDIT_GUILD as M0001_INDEX_QUOTA_AUDIT_GUILD,
 )
-"""
-M0001_CREATE_GUILD_ALLOWED_CHANNELS = """
-CREATE TABLE guild_allowed_channels (
-    guild_id    bigint NOT NULL,
-    channel_id  bigint NOT NULL,
-    PRIMARY KEY (guild_id, channel_id)
-)
-"""
-M0001_CREATE_GUILD_BLOCKED_WORDS = """
-CREATE TABLE guild_blocked_words (
-    guild_id  bigint NOT NULL,
-    phrase    text NOT NULL,
-    PRIMARY KEY (guild_id, phrase)
-)
-"""
-M0001_CREATE_GUILD_LIMITS = """
-CREATE TABLE guild_limits (
-    guild_id  bigint NOT NULL,
-    name      text NOT NULL,
-    value     double precision NOT NULL,
-    PRIMARY KEY (guild_id, name)
-)
-"""
-M0001_CREATE_MEMBER_OVERRIDES = """
-CREATE TABLE member_overrides (
-    guild_id  bigint NOT NULL,
-    user_id   bigint NOT NULL,
-    daily     integer NOT NULL,
-    PRIMARY KEY (guild_id, user_id)
-)
-"""
-M0001_CREATE_USAGE_RESERVATIONS = """
-CREATE TABLE usage_reservations (
-    id             bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    job_id         text REFERENCES jobs (id) ON DELETE CASCADE,
-    guild_id       bigint,
-    user_id        bigint NOT NULL,
-    units          integer NOT NULL DEFAULT 1 CHECK (units >= 0),
-    cost_estimate  double precision,
-    cost_actual    double precision,
-    state          text NOT NULL DEFAULT 'reserved'
-                   CHECK (state IN ('reserved', 'committed', 'released')),
-    day            text NOT NULL,
-    month          text NOT NULL,
-    created_at     double precision NOT NULL,
-    settled_at     double precision
-)
-"""
-M0001_CREATE_QUOTA_AUDIT = """
-CREATE TABLE quota_audit (
-    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    guild_id    bigint NOT NULL,
-    actor_id    bigint NOT NULL,
-    action      text NOT NULL,
-    user_id     bigint,
-    old_value   double precision,
-    new_value   double precision,
-    created_at  double precision NOT NULL
-)
-"""
+
 # Which process owns an unfinished (or undelivered) job: ``owner`` names the process by
 # its shards (stable across its restarts), ``incarnation`` this run of it, ``expires_at``
 # (epoch seconds, the server's clock) when others may take the job over.
@@ -159,26 +90,38 @@ M0001_INDEX_JOB_LEASES_OWNER = "CREATE INDEX idx_job_leases_owner ON job_leases 
 
 # --------------------------------------------------------------------------- migration 2
 
-M0002_ADD_JOBS_REVISED_PROMPT = "ALTER TABLE jobs ADD COLUMN revised_prompt text"
-M0002_ADD_JOBS_DELETED_AT = "ALTER TABLE jobs ADD COLUMN deleted_at double precision"
+from bot.store.sql.schema import (  # noqa: E402
+    M0002_ADD_JOBS_REVISED_PROMPT as M0002_ADD_JOBS_REVISED_PROMPT,
+    M0002_ADD_JOBS_DELETED_AT as M0002_ADD_JOBS_DELETED_AT,
+    M0002_INDEX_JOBS_MODEL_FINISHED as M0002_INDEX_JOBS_MODEL_FINISHED,
+)
 
 # --------------------------------------------------------------------------- migration 3
 
-M0003_ADD_USAGE_JOB_KEY = "ALTER TABLE usage_reservations ADD COLUMN job_key text"
-M0003_ADD_USAGE_FORGIVEN = (
-    "ALTER TABLE usage_reservations ADD COLUMN forgiven smallint NOT NULL DEFAULT 0 "
-    "CHECK (forgiven IN (0, 1))"
+from bot.store.sql.schema import (  # noqa: E402
+    M0003_ADD_USAGE_JOB_KEY as M0003_ADD_USAGE_JOB_KEY,
+    M0003_ADD_USAGE_FORGIVEN as M0003_ADD_USAGE_FORGIVEN,
+    M0003_INDEX_USAGE_JOB_KEY as M0003_INDEX_USAGE_JOB_KEY,
+    M0003_INDEX_USAGE_IN_FLIGHT as M0003_INDEX_USAGE_IN_FLIGHT,
+    M0003_INDEX_USAGE_USER_CREATED as M0003_INDEX_USAGE_USER_CREATED,
+    M0003_CREATE_USAGE_TOTALS as M0003_CREATE_USAGE_TOTALS,
 )
-M0003_CREATE_USAGE_TOTALS = """
-CREATE TABLE usage_totals (
-    guild_id       bigint NOT NULL,
-    user_id        bigint NOT NULL,
-    period         text NOT NULL,
-    units          integer NOT NULL DEFAULT 0,
-    spent          double precision NOT NULL DEFAULT 0,
-    reserved_cost  double precision NOT NULL DEFAULT 0,
-    PRIMARY KEY (guild_id, user_id, period)
-)
+
+M0003_FILL_USAGE_TOTALS = """
+INSERT INTO usage_totals (guild_id, user_id, period, units, spent, reserved_cost)
+SELECT coalesce(guild_id, 0), user_id, day,
+       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END), 0, 0
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), user_id, day
+UNION ALL
+SELECT coalesce(guild_id, 0), 0, day,
+       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END), 0, 0
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), day
+UNION ALL
+SELECT coalesce(guild_id, 0), 0, month,
+       sum(CASE WHEN state <> 'released' THEN units ELSE 0 END),
+       sum(CASE WHEN state = 'committed' THEN coalesce(cost_actual, 0) ELSE 0 END),
+       sum(CASE WHEN state = 'reserved' THEN coalesce(cost_estimate, 0) ELSE 0 END)
+FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
 """
 # The running totals, as SQLite's triggers keep them. The (guild, 0, month) row comes
 # first: it is the row a quota decision locks (LOCK_QUOTA_GUILDS), so every writer takes
@@ -224,65 +167,44 @@ AFTER INSERT OR DELETE OR UPDATE OF guild_id, user_id, units, cost_estimate, cos
     state, day, month, forgiven
 ON usage_reservations FOR EACH ROW EXECUTE FUNCTION usage_totals_follow()
 """
-M0003_FILL_USAGE_TOTALS = """
-INSERT INTO usage_totals (guild_id, user_id, period, units, spent, reserved_cost)
-SELECT coalesce(guild_id, 0), user_id, day,
-       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END), 0, 0
-FROM usage_reservations GROUP BY coalesce(guild_id, 0), user_id, day
-UNION ALL
-SELECT coalesce(guild_id, 0), 0, day,
-       sum(CASE WHEN state <> 'released' AND forgiven = 0 THEN units ELSE 0 END), 0, 0
-FROM usage_reservations GROUP BY coalesce(guild_id, 0), day
-UNION ALL
-SELECT coalesce(guild_id, 0), 0, month,
-       sum(CASE WHEN state <> 'released' THEN units ELSE 0 END),
-       sum(CASE WHEN state = 'committed' THEN coalesce(cost_actual, 0) ELSE 0 END),
-       sum(CASE WHEN state = 'reserved' THEN coalesce(cost_estimate, 0) ELSE 0 END)
-FROM usage_reservations GROUP BY coalesce(guild_id, 0), month
-"""
 
 # --------------------------------------------------------------------------- migration 4
 
-M0004_ADD_JOBS_SUBMITTING_AT = "ALTER TABLE jobs ADD COLUMN submitting_at double precision"
-M0004_ADD_JOBS_SEALED_TOKEN = "ALTER TABLE jobs ADD COLUMN sealed_token text"
-M0004_ADD_JOBS_TOKEN_EXPIRES_AT = "ALTER TABLE jobs ADD COLUMN token_expires_at double precision"
+from bot.store.sql.schema import (  # noqa: E402
+    M0004_ADD_JOBS_SUBMITTING_AT as M0004_ADD_JOBS_SUBMITTING_AT,
+    M0004_ADD_JOBS_SEALED_TOKEN as M0004_ADD_JOBS_SEALED_TOKEN,
+    M0004_ADD_JOBS_TOKEN_EXPIRES_AT as M0004_ADD_JOBS_TOKEN_EXPIRES_AT,
+    M0004_INDEX_JOBS_UNDELIVERED as M0004_INDEX_JOBS_UNDELIVERED,
+)
 
 # --------------------------------------------------------------------------- migration 5
 
-M0005_ADD_JOBS_BATCH_ID = "ALTER TABLE jobs ADD COLUMN batch_id text"
-M0005_ADD_JOBS_BATCH_INDEX = "ALTER TABLE jobs ADD COLUMN batch_index integer"
-M0005_ADD_JOBS_BATCH_SIZE = "ALTER TABLE jobs ADD COLUMN batch_size integer"
-M0005_ADD_JOBS_PRESET = "ALTER TABLE jobs ADD COLUMN preset text"
-# SQLite's ``name ... COLLATE NOCASE`` key: one preset per name whatever its case.
-M0005_CREATE_PRESETS = """
-CREATE TABLE presets (
-    guild_id         bigint NOT NULL,
-    name             text NOT NULL,
-    style            text,
-    aspect_ratio     text,
-    magic_prompt     smallint CHECK (magic_prompt IN (0, 1)),
-    negative_prompt  text,
-    prompt_suffix    text,
-    color_palette    text,
-    created_by       bigint NOT NULL,
-    updated_at       double precision NOT NULL
+from bot.store.sql.schema import (  # noqa: E402
+    M0005_ADD_JOBS_BATCH_ID as M0005_ADD_JOBS_BATCH_ID,
+    M0005_ADD_JOBS_BATCH_INDEX as M0005_ADD_JOBS_BATCH_INDEX,
+    M0005_ADD_JOBS_BATCH_SIZE as M0005_ADD_JOBS_BATCH_SIZE,
+    M0005_ADD_JOBS_PRESET as M0005_ADD_JOBS_PRESET,
+    M0005_INDEX_JOBS_BATCH as M0005_INDEX_JOBS_BATCH,
+    M0005_CREATE_PRESETS as M0005_CREATE_PRESETS,
 )
-"""
+
+# SQLite's ``name ... COLLATE NOCASE`` key: one preset per name whatever its case.
 M0005_INDEX_PRESETS_NAME = (
     "CREATE UNIQUE INDEX idx_presets_guild_name ON presets (guild_id, lower(name))"
 )
-M0005_CREATE_SETTINGS_AUDIT = """
-CREATE TABLE settings_audit (
-    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    guild_id    bigint NOT NULL,
-    actor_id    bigint NOT NULL,
-    action      text NOT NULL,
-    detail      text NOT NULL DEFAULT '',
-    created_at  double precision NOT NULL
+
+from bot.store.sql.schema import (  # noqa: E402
+    M0005_CREATE_SETTINGS_AUDIT as M0005_CREATE_SETTINGS_AUDIT,
+    M0005_INDEX_SETTINGS_AUDIT as M0005_INDEX_SETTINGS_AUDIT,
 )
-"""
 
 # --------------------------------------------------------------------------- migration 6
 
-M0006_ADD_GUILD_SETTINGS_LANGUAGE = "ALTER TABLE guild_settings ADD COLUMN language text"
-M0006_ADD_JOBS_LOCALE = "ALTER TABLE jobs ADD COLUMN locale text"
+from bot.store.sql.schema import (  # noqa: E402
+    M0006_ADD_GUILD_SETTINGS_LANGUAGE as M0006_ADD_GUILD_SETTINGS_LANGUAGE,
+    M0006_ADD_JOBS_LOCALE as M0006_ADD_JOBS_LOCALE,
+)
+
+# --------------------------------------------------------------------------- migration 7
+
+M0007_CONVERT_JOB_ERRORS = error_codes_migration.POSTGRES_CONVERT
