@@ -24,7 +24,7 @@ from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.inputs import REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
 from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
-from cogs.core.components import JobButton, job_view
+from cogs.core.components import ReplyButton, job_view
 from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
@@ -99,7 +99,7 @@ def recall_view(job: JobRecord) -> discord.ui.View:
     own result message."""
     view = job_view(job)
     for item in list(view.children):
-        if isinstance(item, JobButton) and item.action == "delete":
+        if isinstance(item, ReplyButton) and item.action == "delete":
             view.remove_item(item)
     return view
 

@@ -31,7 +31,7 @@ from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import JobTracker
 from cogs.core.batch_actions import BatchActions
-from cogs.core.components import BatchButton, JobButton
+from cogs.core.components import ReplyButton
 from cogs.core.errors import BotTree, Refusal
 from cogs.core.job_actions import JobActions
 from cogs.core.languages import enter_interaction_locale
@@ -171,7 +171,7 @@ class IdeogramBot(commands.Bot):
         self.result_delivery.add_footer_source(self.quota.footer_text)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(JobButton, BatchButton)
+        self.add_dynamic_items(ReplyButton)
         # Settle what a stopped process left reserved, before the tracker resumes jobs; the
         # quota listens first, so a result's footer already counts its own settlement.
         await self.quota.reconcile()

@@ -1,5 +1,6 @@
-"""Persistent buttons on job and batch replies. The custom_id carries the job (or batch) id,
-so they keep working after a restart (registered once with ``add_dynamic_items``)."""
+"""Persistent buttons on job and batch replies. The custom_id carries the job (or batch) id
+and the action, so they keep working after a restart (:class:`ReplyButton`, registered once
+with ``add_dynamic_items``)."""
 
 from __future__ import annotations
 
@@ -34,26 +35,65 @@ def custom_id(job_id: str, action: str) -> str:
     return f"job:{job_id}:{action}"
 
 
-class JobButton(
+def batch_custom_id(batch_id: str, action: str) -> str:
+    return f"batch:{batch_id}:{action}"
+
+
+class ReplyButton(
     SpeaksReaderLocale,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"job:(?P<job_id>[0-9a-f]{32}):(?P<action>cancel|reroll|reframe|info|delete|remix)",
+    template=(rf"job:(?P<job_id>[0-9a-f]{{32}}):(?P<job_action>{'|'.join(ACTIONS)})"
+              r"|batch:(?P<batch_id>[0-9a-f]{32}):(?P<batch_action>[1-4]|rerollall|cancel)"),
 ):
-    def __init__(self, job_id: str, action: str) -> None:
-        label, style, emoji = _LOOKS[action]
-        super().__init__(discord.ui.Button(label=_(label), style=style, emoji=emoji,
-                                           custom_id=custom_id(job_id, action)))
-        self.job_id = job_id
+    """A button on a job's reply (:meth:`for_job`) or a batch's (:meth:`for_batch`).
+
+    A click goes to that kind's handler (``bot.job_actions`` or ``bot.batch_actions``)
+    with the id and the action its custom id carries.
+    """
+
+    def __init__(self, button: discord.ui.Button[Any], *, batch: bool, target_id: str,
+                 action: str) -> None:
+        super().__init__(button)
+        self.batch = batch
+        self.target_id = target_id
         self.action = action
 
     @classmethod
+    def for_job(cls, job_id: str, action: str) -> ReplyButton:
+        """Cancel, Reroll, Reframe, Info, Delete or Remix under a job's reply."""
+        label, style, emoji = _LOOKS[action]
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            label=_(label), style=style, emoji=emoji, custom_id=custom_id(job_id, action))
+        return cls(button, batch=False, target_id=job_id, action=action)
+
+    @classmethod
+    def for_batch(cls, batch_id: str, action: str, *, disabled: bool = False) -> ReplyButton:
+        """Under a batch's reply: 1…N (post that image full size), Reroll all, Cancel."""
+        custom = batch_custom_id(batch_id, action)
+        if action == "rerollall":
+            button: discord.ui.Button[Any] = discord.ui.Button(
+                label=_(REROLL_ALL), style=discord.ButtonStyle.primary, emoji="🎲",
+                custom_id=custom)
+        elif action == "cancel":
+            label, style, emoji = _LOOKS["cancel"]
+            button = discord.ui.Button(label=_(label), style=style, emoji=emoji,
+                                       custom_id=custom)
+        else:
+            button = discord.ui.Button(label=action, style=discord.ButtonStyle.secondary,
+                                       custom_id=custom, disabled=disabled)
+        return cls(button, batch=True, target_id=batch_id, action=action)
+
+    @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> JobButton:
-        return cls(match["job_id"], match["action"])
+                             match: re.Match[str], /) -> ReplyButton:
+        if match["job_id"] is not None:
+            return cls.for_job(match["job_id"], match["job_action"])
+        return cls.for_batch(match["batch_id"], match["batch_action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = bot_of(interaction)
-        await bot.job_actions.handle(interaction, self.job_id, self.action)
+        handler = bot.batch_actions if self.batch else bot.job_actions
+        await handler.handle(interaction, self.target_id, self.action)
 
 
 def buttons_for(job: JobRecord) -> list[str]:
@@ -70,46 +110,8 @@ def buttons_for(job: JobRecord) -> list[str]:
 def job_view(job: JobRecord) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in buttons_for(job):
-        view.add_item(JobButton(job.id, action))
+        view.add_item(ReplyButton.for_job(job.id, action))
     return view
-
-
-def batch_custom_id(batch_id: str, action: str) -> str:
-    return f"batch:{batch_id}:{action}"
-
-
-class BatchButton(
-    SpeaksReaderLocale,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"batch:(?P<batch_id>[0-9a-f]{32}):(?P<action>[1-4]|rerollall|cancel)",
-):
-    """A batch's buttons: 1…N (post that image full size), Reroll all, Cancel."""
-
-    def __init__(self, batch_id: str, action: str, *, disabled: bool = False) -> None:
-        if action == "rerollall":
-            button: discord.ui.Button[Any] = discord.ui.Button(
-                label=_(REROLL_ALL), style=discord.ButtonStyle.primary, emoji="🎲",
-                custom_id=batch_custom_id(batch_id, action))
-        elif action == "cancel":
-            label, style, emoji = _LOOKS["cancel"]
-            button = discord.ui.Button(label=_(label), style=style, emoji=emoji,
-                                       custom_id=batch_custom_id(batch_id, action))
-        else:
-            button = discord.ui.Button(label=action, style=discord.ButtonStyle.secondary,
-                                       custom_id=batch_custom_id(batch_id, action),
-                                       disabled=disabled)
-        super().__init__(button)
-        self.batch_id = batch_id
-        self.action = action
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> BatchButton:
-        return cls(match["batch_id"], match["action"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot = bot_of(interaction)
-        await bot.batch_actions.handle(interaction, self.batch_id, self.action)
 
 
 def batch_view(jobs: list[JobRecord]) -> discord.ui.View:
@@ -120,10 +122,10 @@ def batch_view(jobs: list[JobRecord]) -> discord.ui.View:
     assert batch_id is not None
     if not all(job.status.terminal for job in jobs):
         if any(job.status in (JobStatus.PENDING, JobStatus.QUEUED) for job in jobs):
-            view.add_item(BatchButton(batch_id, "cancel"))
+            view.add_item(ReplyButton.for_batch(batch_id, "cancel"))
         return view
     for number, job in enumerate(jobs, start=1):
-        view.add_item(BatchButton(batch_id, str(number),
-                                  disabled=job.status is not JobStatus.COMPLETED))
-    view.add_item(BatchButton(batch_id, "rerollall"))
+        view.add_item(ReplyButton.for_batch(batch_id, str(number),
+                                            disabled=job.status is not JobStatus.COMPLETED))
+    view.add_item(ReplyButton.for_batch(batch_id, "rerollall"))
     return view
