@@ -22,7 +22,7 @@ from bot.localserver.app import (
 )
 from bot.providers import errors
 from bot.providers.base import Provider, SyncProvider
-from bot.providers.ideogram import IdeogramClient
+from bot.providers.ideogram import CONNECT_RETRY, CONNECT_SECONDS, IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.types import RemoteState
 from tests.helpers import TOKEN, free_port
@@ -261,6 +261,34 @@ async def test_connect_errors_are_retried_before_sending() -> None:
                               connect_retry=NO_WAIT) as client:
         with pytest.raises(errors.ProviderUnavailable):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+async def test_every_kind_of_failed_connection_is_retried(failure: type[httpx.TransportError],
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.providers.ideogram")
+    calls: list[int] = []
+
+    def never_connects(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise failure("no connection", request=request)
+
+    async with scripted(never_connects) as client:
+        with pytest.raises(errors.CouldNotConnect) as info:
+            await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
+    assert len(calls) == NO_WAIT.attempts
+    assert isinstance(info.value, errors.ProviderUnavailable)
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert retries == [f"Ideogram API: connecting failed (CouldNotConnect); retry {n} in "
+                       f"{retries[n - 1].rsplit(' ', 1)[1]}" for n in (1, 2)]
+
+
+def test_a_slow_connect_timeout_leaves_room_for_every_try() -> None:
+    """Each try may wait out the whole connect timeout: no time budget may cut the tries."""
+    needed = CONNECT_RETRY.attempts * CONNECT_SECONDS + (
+        CONNECT_RETRY.attempts - 1) * CONNECT_RETRY.max_delay
+    assert CONNECT_RETRY.total_seconds > needed
 
 
 async def test_broken_connection_after_sending_is_not_resent() -> None:

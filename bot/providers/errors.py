@@ -107,6 +107,10 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class CouldNotConnect(ProviderUnavailable):
+    """No connection was made: the request never left, so sending it again is safe."""
+
+
 #: :class:`ServiceFailure`'s text, with the HTTP status and without it.
 SERVICE_FAILED_WITH_STATUS = N_(
     "The image service failed (error {status}). Please try again shortly.")

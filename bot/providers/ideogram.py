@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from bot.inputs import (
 from bot.job_errors import WITHHELD
 from bot.providers.answers import json_body, reading
 from bot.providers.errors import (
+    CouldNotConnect,
     IdeogramKeyRefused,
     InputRejected,
     MalformedResponse,
@@ -63,8 +65,11 @@ _URL_MAX: Final = 4096
 _PROMPT_MAX: Final = 10_000
 _RESOLUTION = re.compile(r"^\d{2,5}x\d{2,5}$")
 _MAX_IMAGES: Final = 16
-#: Connection attempts before the request is sent (connect errors only).
-CONNECT_RETRY: Final = RetryPolicy(attempts=3, base_delay=0.5, max_delay=2.0, total_seconds=10.0)
+#: The longest wait for a connection (and for a free one in the pool), each try.
+CONNECT_SECONDS: Final = 10.0
+#: Tries to connect: bounded by count alone, since each may wait out ``CONNECT_SECONDS``.
+CONNECT_RETRY: Final = RetryPolicy(attempts=3, base_delay=0.5, max_delay=2.0,
+                                   total_seconds=math.inf)
 
 
 def _message(body: object, depth: int = 0) -> str:
@@ -188,10 +193,6 @@ def parse_answer(body: Mapping[str, Any]) -> RequestResult:
                          finished_at=datetime.now(UTC), revised_prompt=revised)
 
 
-class _NotConnected(ProviderUnavailable):
-    """The request never left (no connection): safe to send again."""
-
-
 class IdeogramClient(ProviderHttpClient):
     """The synchronous generate API (a :class:`~bot.providers.base.SyncProvider`).
 
@@ -225,8 +226,8 @@ class IdeogramClient(ProviderHttpClient):
             base_url=base_url,
             secret_headers=({"Authorization": f"Bearer {api_key}"} if auth == AUTH_BEARER
                             else {"Api-Key": api_key}),
-            timeout=httpx.Timeout(connect=10.0, read=self.timeout_seconds, write=30.0,
-                                  pool=10.0),
+            timeout=httpx.Timeout(connect=CONNECT_SECONDS, read=self.timeout_seconds,
+                                  write=30.0, pool=CONNECT_SECONDS),
             call_deadline=(self.timeout_seconds + 30.0 if call_deadline is None
                            else call_deadline),
             transport=transport,
@@ -264,7 +265,7 @@ class IdeogramClient(ProviderHttpClient):
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response:
         retrying = self._connect_retry.retrying(
-            retry_on=lambda exc: isinstance(exc, _NotConnected), sleep=self._sleep, log=log,
+            retry_on=lambda exc: isinstance(exc, CouldNotConnect), sleep=self._sleep, log=log,
             what="Ideogram API: connecting")
         return await retrying(self._post_once, body)
 
@@ -275,7 +276,7 @@ class IdeogramClient(ProviderHttpClient):
                 return await self._http.post(self.path, json=body)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left: safe to try again.
-            raise _NotConnected(f"could not connect ({type(exc).__name__})") from None
+            raise CouldNotConnect(f"could not connect ({type(exc).__name__})") from None
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise SubmitUncertain(f"no answer in time ({type(exc).__name__})") from None
         except httpx.DecodingError as exc:  # over the size cap, or undecodable

@@ -20,8 +20,6 @@ from tenacity import (
     stop_before_delay,
 )
 
-from bot.providers.errors import ProviderError
-
 #: Reads from an exception the seconds a server asked to wait before the next try, if any.
 RetryAfter = Callable[[BaseException], float | None]
 
@@ -32,7 +30,11 @@ def _no_retry_after(exc: BaseException) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """At most ``attempts`` tries, and no retry that would start after ``total_seconds``."""
+    """How a kind of call is retried.
+
+    At most ``attempts`` tries, and no retry that would start at or after ``total_seconds``
+    from the first try (``math.inf``: no time limit).
+    """
 
     attempts: int = 4
     base_delay: float = 0.5
@@ -69,10 +71,9 @@ class RetryPolicy:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
             sleep_for = state.next_action.sleep if state.next_action is not None else 0.0
-            # A provider error's text is the bot's own, already cleared of secrets.
-            why = str(exc) if isinstance(exc, ProviderError) else type(exc).__name__
-            log.info("%s failed (%s); retry %d in %.1fs", what, why, state.attempt_number,
-                     sleep_for)
+            # The class only: a provider error's text may quote the provider's answer.
+            log.info("%s failed (%s); retry %d in %.1fs", what, type(exc).__name__,
+                     state.attempt_number, sleep_for)
 
         return AsyncRetrying(
             stop=stop_after_attempt(self.attempts) | stop_before_delay(self.total_seconds),

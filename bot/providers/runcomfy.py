@@ -30,6 +30,7 @@ from bot.job_errors import FAILED_REMOTELY
 from bot.providers.answers import json_body, note_unknown_status, reading
 from bot.providers.errors import (
     AuthenticationError,
+    CouldNotConnect,
     InsufficientBalance,
     MalformedResponse,
     ProviderError,
@@ -344,7 +345,7 @@ class RunComfyClient(ProviderHttpClient):
             raise MalformedResponse(f"unreadable answer ({exc})") from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left: safe to retry, even a submit.
-            raise ProviderUnavailable(f"could not connect ({type(exc).__name__})") from None
+            raise CouldNotConnect(f"could not connect ({type(exc).__name__})") from None
         except httpx.TimeoutException as exc:
             if is_submit:
                 raise SubmitUncertain(f"no answer in time ({type(exc).__name__})") from None
