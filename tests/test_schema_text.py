@@ -4,6 +4,7 @@ statements are written once and rendered for each dialect."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from types import ModuleType
 
@@ -99,3 +100,23 @@ def test_an_unknown_placeholder_is_refused() -> None:
     with pytest.raises(ValueError, match=r"fake\.M0001_ADD_X: unknown placeholder \{uuid\}"):
         collected(module("fake", M0001_ADD_X="ALTER TABLE t ADD COLUMN x {uuid}"),
                   sqlite_schema.DIALECT)
+
+
+#: Each released migration's statements, as run (rendered, joined with "\n;\n"): the first
+#: 16 hex digits of their SHA-256. A change to a shared statement or to a dialect's spelling
+#: of a placeholder must not reach a released migration; a new migration adds its line.
+RELEASED = {
+    "sqlite": {1: "fa36a816f86a9327", 2: "bde1e5a7909cb7b7", 3: "e84cc598d38d2057",
+               4: "e01b906f03babaa1", 5: "209c168da792aaa2", 6: "2bf3644526f70830",
+               7: "86ef7ae82ee2b483"},
+    "postgresql": {1: "0c13be0ee34529c6", 2: "589d6061b7ab404a", 3: "f94940b1a4278819",
+                   4: "dd68b6e59aa15ed7", 5: "5ec2b0b5e0b05320", 6: "33e5f4165e12687f",
+                   7: "527a061f9bfd0d3e"},
+}
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_released_migrations_never_change(engine: str) -> None:
+    ran = {m.version: hashlib.sha256("\n;\n".join(m.statements).encode()).hexdigest()[:16]
+           for m in ENGINES[engine] if m.version in RELEASED[engine]}
+    assert ran == RELEASED[engine]
