@@ -92,10 +92,10 @@ async def test_a_deleted_jobs_info_reroll_and_recall_are_refused(
     job = stored("gone for good", status=JobStatus.COMPLETED, message_id=4242,
                  deleted_at=time.time())
     await bot.store.insert_job(job)
+    buttons = objects.action_row(objects.button(f"job:{job.id}:info"),
+                                 objects.button(f"job:{job.id}:reroll"))
     message = objects.message_payload("result", author=objects.user_payload(ids.BOT_USER_ID),
-                              message_id=4242, components=[objects.action_row(
-                                  objects.button(f"job:{job.id}:info"),
-                                  objects.button(f"job:{job.id}:reroll"))])
+                                      message_id=4242, components=[buttons])
     for action in ("info", "reroll"):
         payload = component(f"job:{job.id}:{action}", message=message)
         await dispatch(bot, payload)
@@ -159,11 +159,11 @@ async def test_reframe_menu_and_button_take_only_discord_attachments(
     job = stored("framed", status=JobStatus.COMPLETED, message_id=5151,
                  result_urls=["http://169.254.169.254/x.png"])
     await bot.store.insert_job(job)
-    linked = objects.message_payload("too big to attach: [open it](http://169.254.169.254/x.png)",
-                             author=objects.user_payload(ids.BOT_USER_ID), message_id=5151,
-                             embeds=[{"type": "rich", "image": {
-                                 "url": "http://169.254.169.254/x.png"}}],
-                             components=[objects.action_row(objects.button(f"job:{job.id}:reframe"))])
+    linked = objects.message_payload(
+        "too big to attach: [open it](http://169.254.169.254/x.png)",
+        author=objects.user_payload(ids.BOT_USER_ID), message_id=5151,
+        embeds=[{"type": "rich", "image": {"url": "http://169.254.169.254/x.png"}}],
+        components=[objects.action_row(objects.button(f"job:{job.id}:reframe"))])
     click = component(f"job:{job.id}:reframe", message=linked)
     await dispatch(bot, click)
     assert "no image attached" in answer(fake, click)["data"]["content"]
