@@ -28,13 +28,13 @@ import logging
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Self, cast
 
 from bot.jobs import JobRecord
 from bot.store.engine import CONFLICT_ATTEMPTS, StoreEngine
 from bot.store.job_queries import JobQueries
 from bot.store.migrations import Migration
-from bot.store.migrator import SchemaMigrator
+from bot.store.migrator import SchemaMigrator, migration_target
 from bot.store.preset_queries import PresetQueries
 from bot.store.quota_queries import QuotaQueries
 from bot.store.records import (
@@ -99,20 +99,35 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigr
 
     # ------------------------------------------------------------------ opening
 
+    #: This engine's migrations, oldest first (:mod:`bot.store.migrations`).
+    MIGRATIONS: ClassVar[Sequence[Migration]]
+
     @classmethod
-    async def open(cls, database: str | os.PathLike[str], **options: Any) -> Store:
-        """Open and migrate the database named by ``database``; return a ready store.
+    async def open(cls, database: str | os.PathLike[str], *, target_version: int | None = None,
+                   migrations: Sequence[Migration] | None = None, **options: Any) -> Self:
+        """Open (creating if needed) and migrate a database; return a ready store.
 
-        Open (creating if needed) and migrate the database named by ``database`` (a
-        ``DATABASE_URL``, or a path to an SQLite file); return a ready store.
+        ``database`` is a ``DATABASE_URL`` or a path to an SQLite file. Called on
+        :class:`Store`, it picks the engine from ``database``; on an engine's class, that
+        engine. ``target_version`` stops migrating at that version and ``migrations``
+        replaces the engine's :attr:`MIGRATIONS`: both exist for tests and tools, the bot
+        passes neither (job and settings methods assume the latest schema). ``options`` are
+        the engine's own (its :meth:`_connect`).
         """
-        if is_postgres_url(database):
-            from bot.store.postgres import PostgresStore
+        engine = _engine_for(database) if cls is Store else cls
+        steps = engine.MIGRATIONS if migrations is None else migrations
+        target = migration_target(steps, target_version)
+        store = await engine._connect(database, **options)
+        await store._ready(steps, target)
+        return cast(Self, store)
 
-            return await PostgresStore.open(database, **options)
-        from bot.store.store import SqliteStore
+    @classmethod
+    @abc.abstractmethod
+    async def _connect(cls, *args: Any, **options: Any) -> Store:
+        """Connect to the database named by the first argument, with the engine's options.
 
-        return await SqliteStore.open(database, **options)
+        The schema is not touched yet: :meth:`open` migrates it next.
+        """
 
     async def _ready(self, migrations: Sequence[Migration], target: int) -> None:
         """Set up and migrate a store just connected; close it again if that fails."""
@@ -216,3 +231,14 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigr
         PostgreSQL listens (``LISTEN``); SQLite has no other process, so nothing ever comes.
         """
         return None
+
+
+def _engine_for(database: str | os.PathLike[str]) -> type[Store]:
+    """The engine ``database`` names: PostgreSQL for a ``postgresql://`` URL, else SQLite."""
+    if is_postgres_url(database):
+        from bot.store.postgres import PostgresStore
+
+        return PostgresStore
+    from bot.store.store import SqliteStore
+
+    return SqliteStore

@@ -41,7 +41,6 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.migrations import MIGRATIONS, Migration
-from bot.store.migrator import migration_target
 from bot.store.priority_lock import PriorityLock
 
 log = logging.getLogger(__name__)
@@ -117,6 +116,8 @@ class SqliteStore(Store):
     Open it with ``await Store.open("sqlite:///…")`` (or ``SqliteStore.open``).
     """
 
+    MIGRATIONS = MIGRATIONS
+
     engine: ClassVar[str] = "sqlite"
     _sql = sql
     version_record: ClassVar[str] = "user_version"
@@ -134,23 +135,14 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(  # type: ignore[override]  # Store.open picks the engine; options differ
-        cls,
-        database: str | os.PathLike[str],
-        *,
-        target_version: int | None = None,
-        migrations: Sequence[Migration] = MIGRATIONS,
-        busy_timeout_ms: int = sql.DEFAULT_BUSY_TIMEOUT_MS,
-    ) -> SqliteStore:
-        """Open (creating if needed) and migrate the database; return a ready store.
+    async def _connect(cls, database: str | os.PathLike[str], *,
+                       busy_timeout_ms: int = sql.DEFAULT_BUSY_TIMEOUT_MS) -> SqliteStore:
+        """Open (creating if needed) the file ``database`` names.
 
         ``database`` is a ``DATABASE_URL`` or a path (see ``parse_database_url``).
-        ``target_version`` stops migrating at that version and ``migrations`` replaces the
-        migration list: both exist for tests and tools; the bot passes neither. Job and
-        settings methods assume the latest schema. ``busy_timeout_ms``: how long a
-        statement waits for another connection's lock before :class:`StoreBusyError`.
+        ``busy_timeout_ms``: how long a statement waits for another connection's lock
+        before :class:`StoreBusyError`.
         """
-        target = migration_target(migrations, target_version)
         path = parse_database_url(database)
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +154,6 @@ class SqliteStore(Store):
         conn.row_factory = sqlite3.Row
         store = cls(conn, path, 0)
         store._busy_timeout_ms = busy_timeout_ms
-        await store._ready(migrations, target)
         return store
 
     async def close(self) -> None:

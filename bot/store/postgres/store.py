@@ -45,7 +45,6 @@ from bot.store.base import (
     statuses_json,
 )
 from bot.store.migrations import Migration
-from bot.store.migrator import migration_target
 from bot.store.postgres import sql
 from bot.store.postgres.connection import (
     Connection,
@@ -83,8 +82,21 @@ def default_lease_owner() -> str:
     return f"{socket.gethostname()}/all-shards"
 
 
+async def _create_pool(url: str, size: int, connect_timeout: float) -> asyncpg.Pool:
+    """One pool of up to ``size`` connections; not reaching the server is a StoreError."""
+    try:
+        return await asyncpg.create_pool(url, min_size=1, max_size=size, timeout=connect_timeout,
+                                         command_timeout=COMMAND_TIMEOUT,
+                                         init=prepare_connection)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"cannot connect to PostgreSQL at {redact_url(url)}: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
 class PostgresStore(Store):
     """The store on a PostgreSQL server. Open it with ``await Store.open("postgresql://…")``."""
+
+    MIGRATIONS = MIGRATIONS
 
     engine: ClassVar[str] = "postgresql"
     _sql = sql
@@ -107,41 +119,21 @@ class PostgresStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(  # type: ignore[override]  # Store.open picks the engine; options differ
-        cls,
-        database: str | os.PathLike[str],
-        *,
-        target_version: int | None = None,
-        migrations: Sequence[Migration] = MIGRATIONS,
-        pool_size: int = POOL_SIZE,
-        urgent_pool_size: int = URGENT_POOL_SIZE,
-        connect_timeout: float = CONNECT_TIMEOUT,
-    ) -> PostgresStore:
-        """Connect, migrate (one process at a time: an advisory lock), return a ready store.
+    async def _connect(cls, database: str | os.PathLike[str], *, pool_size: int = POOL_SIZE,
+                       urgent_pool_size: int = URGENT_POOL_SIZE,
+                       connect_timeout: float = CONNECT_TIMEOUT) -> PostgresStore:
+        """Connect both pools to the server ``database`` names.
 
-        ``target_version`` and ``migrations`` are for tests and tools, as with SQLite.
+        Migrations then run one process at a time, under an advisory lock.
         """
-        target = migration_target(migrations, target_version)
         url = connection_url(database)
-        where = redact_url(url)
+        pool = await _create_pool(url, pool_size, connect_timeout)
         try:
-            pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT, init=prepare_connection)
-        except (OSError, TimeoutError, asyncpg.PostgresError,
-                asyncpg.InterfaceError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {where}: "
-                             f"{type(exc).__name__}: {exc}") from None
-        try:
-            urgent_pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=urgent_pool_size, timeout=connect_timeout,
-                command_timeout=COMMAND_TIMEOUT, init=prepare_connection)
+            urgent_pool = await _create_pool(url, urgent_pool_size, connect_timeout)
         except BaseException:
             await pool.close()
             raise
-        store = cls(url, pool, urgent_pool)
-        await store._ready(migrations, target)
-        return store
+        return cls(url, pool, urgent_pool)
 
     async def close(self) -> None:
         """Stop listening, then close both pools. Safe to call twice."""
