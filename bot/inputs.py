@@ -292,7 +292,6 @@ class IdeogramGenerateInputs(_PromptOptions):
         return payload
 
 
-
 def _one_of(names: tuple[str, ...]) -> LazyText:
     """"V_2 or V_2_TURBO", in the reader's language."""
     return lazy("{names} or {last}", names=", ".join(names[:-1]), last=names[-1])

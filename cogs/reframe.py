@@ -31,7 +31,6 @@ MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
 ACCEPTED_TEXT: Final = N_("PNG, JPEG or WebP images up to 50 MB")
 
 
-
 class ResolutionTransformer(app_commands.Transformer):
     """Autocomplete over the 69 resolutions, and strict conversion of whatever arrives."""
 

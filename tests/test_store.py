@@ -46,8 +46,6 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.db"
 
 
-
-
 @pytest.fixture
 async def sqlite_store(db_path: Path) -> AsyncIterator[Store]:
     s = await Store.open(db_path)

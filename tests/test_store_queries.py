@@ -259,7 +259,6 @@ async def test_blocked_words(store: Store) -> None:
     assert (await store.get_guild_settings(GUILD)).blocked_words == ("spam", "ünïcode")
 
 
-
 # ---------------------------------------------------------------- presets, languages, batches
 
 
