@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from bot.i18n import LazyText, LocalNumber, lazy
+from bot.i18n import LocalizedError, LocalNumber, lazy
 from bot.jobs import JobRecord
 from bot.store import Store
 
@@ -48,19 +48,12 @@ _COPY_CHUNK: Final = 1024 * 1024
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
-class ExportTooLarge(Exception):
+class ExportTooLarge(LocalizedError):
     """The export is too large for Discord, even split.
 
     Even split into :data:`MAX_PARTS` compressed parts, the export does not fit;
     ``str(exc)`` says by how much, in the language of whoever reads it.
     """
-
-    def __init__(self, message: LazyText) -> None:
-        super().__init__(message)
-        self._text = message
-
-    def __str__(self) -> str:
-        return str(self._text)
 
 
 @dataclass(frozen=True, slots=True)

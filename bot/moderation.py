@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from bot.i18n import LazyText, lazy
+from bot.i18n import LocalizedError, lazy
 
 #: Longest phrase, most phrases per server, most phrases per add/remove command.
 MAX_PHRASE_LENGTH: Final = 100
@@ -21,19 +21,11 @@ MAX_PHRASES_PER_CHANGE: Final = 50
 _SEPARATORS: Final = re.compile(r"[,\n;]")
 
 
-class InvalidPhrases(ValueError):
+class InvalidPhrases(LocalizedError, ValueError):
     """A blocked-words list that cannot be used as given.
 
-    The list cannot be used as given; ``str(exc)`` tells the moderator what to change,
-    in the language of whoever reads it.
+    ``str(exc)`` tells the moderator what to change, in the language of whoever reads it.
     """
-
-    def __init__(self, message: LazyText) -> None:
-        super().__init__(message)
-        self._text = message
-
-    def __str__(self) -> str:
-        return str(self._text)
 
 
 def normalize_phrase(phrase: str) -> str:
