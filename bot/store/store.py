@@ -253,6 +253,12 @@ class SqliteStore(Store):
         if self._owns_lock():
             yield self._require_conn()
             return
+        async with self._holding(urgent=urgent) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _holding(self, *, urgent: bool) -> AsyncIterator[aiosqlite.Connection]:
+        """This task holds the connection, and its lock, for the body; others wait."""
         await self._lock.acquire(urgent=urgent)
         try:
             conn = self._require_conn()
@@ -293,10 +299,7 @@ class SqliteStore(Store):
             await conn.execute(sql.RELEASE_SAVEPOINT)
             return
 
-        await self._lock.acquire(urgent=urgent)
-        try:
-            conn = self._require_conn()
-            self._owner = asyncio.current_task()
+        async with self._holding(urgent=urgent) as conn:
             try:
                 with _busy_as_store_error():
                     await conn.execute(sql.BEGIN_IMMEDIATE if immediate else sql.BEGIN_DEFERRED)
@@ -308,9 +311,6 @@ class SqliteStore(Store):
                 # connection is never handed on with a transaction open.
                 await self._rollback(conn)
                 raise
-        finally:
-            self._owner = None
-            self._lock.release()
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
