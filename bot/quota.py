@@ -270,36 +270,34 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
     the first limit it breaks, with a message saying why and when to try again.
     """
     limits, use = snapshot.limits, snapshot.usage
-    user_daily, guild_daily, guild_monthly = (snapshot.user_daily, limits.guild_daily,
-                                              limits.guild_monthly)
     denied = _over_count(
-        USER_DAILY, user_daily, use.user_day, units, window.day_end,
-        zero=lazy("You can't make images on this server: your daily limit is 0. Ask a "
-                  "moderator if that's a mistake."),
-        left=lambda n: lazy_ngettext(
+        USER_DAILY, snapshot.user_daily, use.user_day, units, window.day_end,
+        zero=lambda: lazy("You can't make images on this server: your daily limit is 0. Ask "
+                          "a moderator if that's a mistake."),
+        left=lambda n, limit: lazy_ngettext(
             "You have {n} image left today (your limit is {limit}).",
-            "You have {n} images left today (your limit is {limit}).",
-            n, limit=LocalNumber(user_daily or 0)),
-        reached=lazy("Daily limit for you ({limit}) reached — resets {when}",
-                     limit=LocalNumber(user_daily or 0), when=relative(window.day_end)),
+            "You have {n} images left today (your limit is {limit}).", n, limit=limit),
+        reached=lambda limit, when: lazy(
+            "Daily limit for you ({limit}) reached — resets {when}", limit=limit, when=when),
     ) or _over_count(
-        GUILD_DAILY, guild_daily, use.guild_day, units, window.day_end,
-        zero=_turned_off(lazy("daily limit 0")),
-        left=lambda n: lazy_ngettext(
+        GUILD_DAILY, limits.guild_daily, use.guild_day, units, window.day_end,
+        zero=lambda: _turned_off(lazy("daily limit 0")),
+        left=lambda n, limit: lazy_ngettext(
             "This server has {n} image left today (its limit is {limit}).",
-            "This server has {n} images left today (its limit is {limit}).",
-            n, limit=LocalNumber(guild_daily or 0)),
-        reached=lazy("Daily limit for this server ({limit}) reached — resets {when}",
-                     limit=LocalNumber(guild_daily or 0), when=relative(window.day_end)),
+            "This server has {n} images left today (its limit is {limit}).", n, limit=limit),
+        reached=lambda limit, when: lazy(
+            "Daily limit for this server ({limit}) reached — resets {when}", limit=limit,
+            when=when),
     ) or _over_count(
-        GUILD_MONTHLY, guild_monthly, use.guild_month, units, window.month_end,
-        zero=_turned_off(lazy("monthly limit 0")),
-        left=lambda n: lazy_ngettext(
+        GUILD_MONTHLY, limits.guild_monthly, use.guild_month, units, window.month_end,
+        zero=lambda: _turned_off(lazy("monthly limit 0")),
+        left=lambda n, limit: lazy_ngettext(
             "This server has {n} image left this month (its limit is {limit}).",
-            "This server has {n} images left this month (its limit is {limit}).",
-            n, limit=LocalNumber(guild_monthly or 0)),
-        reached=lazy("Monthly limit for this server ({limit}) reached — resets {when}",
-                     limit=LocalNumber(guild_monthly or 0), when=relative(window.month_end)),
+            "This server has {n} images left this month (its limit is {limit}).", n,
+            limit=limit),
+        reached=lambda limit, when: lazy(
+            "Monthly limit for this server ({limit}) reached — resets {when}", limit=limit,
+            when=when),
     )
     if denied is not None:
         return denied
@@ -334,22 +332,24 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
 
 
 def _over_count(kind: str, limit: int | None, used: int, units: int, resets: float, *,
-                zero: LazyText, left: Callable[[int], LazyText],
-                reached: LazyText) -> QuotaDenied | None:
+                zero: Callable[[], LazyText], left: Callable[[int, LocalNumber], LazyText],
+                reached: Callable[[LocalNumber, str], LazyText]) -> QuotaDenied | None:
     """The refusal when ``units`` more images pass a count limit (None: no limit), else None.
 
-    A limit of 0 says image making is off (``zero``); a batch larger than what is left says
-    how many are (``left(n)``) and to ask for fewer; otherwise the limit is ``reached``. All
-    but the first name when it ``resets``.
+    A limit of 0 says image making is off (``zero()``); a batch larger than what is left
+    says how many are (``left(n, limit)``) and to ask for fewer; otherwise the limit is
+    ``reached(limit, when)``. All but the first name when it ``resets``. The texts are made
+    only for a refusal: most requests fit.
     """
     if limit is None or used + units <= limit:
         return None
     if limit == 0:
-        return QuotaDenied(kind, zero)
+        return QuotaDenied(kind, zero())
     remaining = limit - used
     if units > 1 and remaining > 0:
-        return QuotaDenied(kind, _fewer_left(left(remaining), resets), resets)
-    return QuotaDenied(kind, reached, resets)
+        return QuotaDenied(kind, _fewer_left(left(remaining, LocalNumber(limit)), resets),
+                           resets)
+    return QuotaDenied(kind, reached(LocalNumber(limit), relative(resets)), resets)
 
 
 def _turned_off(why: LazyText) -> LazyText:
