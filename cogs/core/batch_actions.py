@@ -18,7 +18,7 @@ from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import is_moderator, refuse_if_deleted
 from cogs.core.components import job_view
-from cogs.core.errors import Refusal, report_error
+from cogs.core.errors import Refusal
 from cogs.core.job_actions import NOT_YOURS
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
@@ -36,19 +36,16 @@ class BatchActions:
 
     async def handle(self, interaction: discord.Interaction, batch_id: str,
                      action: str) -> None:
-        try:
-            jobs = await self._bot.store.batch_jobs(batch_id)
-            if not jobs or jobs[0].guild_id != interaction.guild_id:
-                raise Refusal(_("I no longer have these images (they may have been "
-                                "deleted)."))
-            if action == "rerollall":
-                await self._reroll_all(interaction, jobs)
-            elif action == "cancel":
-                await self._cancel(interaction, jobs)
-            else:
-                await self._post_full_size(interaction, jobs, int(action))
-        except Exception as exc:
-            await report_error(interaction, exc)
+        """Do ``action`` on the batch (the button's callback reports what this raises)."""
+        jobs = await self._bot.store.batch_jobs(batch_id)
+        if not jobs or jobs[0].guild_id != interaction.guild_id:
+            raise Refusal(_("I no longer have these images (they may have been deleted)."))
+        if action == "rerollall":
+            await self._reroll_all(interaction, jobs)
+        elif action == "cancel":
+            await self._cancel(interaction, jobs)
+        else:
+            await self._post_full_size(interaction, jobs, int(action))
 
     @staticmethod
     def _require_owner_or_moderator(interaction: discord.Interaction, job: JobRecord) -> None:

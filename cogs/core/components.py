@@ -12,6 +12,7 @@ import discord
 from bot.i18n import N_, _
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL
 from bot.jobs import JobRecord, JobStatus
+from cogs.core.errors import reports_errors
 from cogs.core.interaction_data import bot_of
 from cogs.core.languages import SpeaksReaderLocale
 
@@ -90,6 +91,7 @@ class ReplyButton(
             return cls.for_job(match["job_id"], match["job_action"])
         return cls.for_batch(match["batch_id"], match["batch_action"])
 
+    @reports_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = bot_of(interaction)
         handler = bot.batch_actions if self.batch else bot.job_actions

@@ -14,7 +14,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import is_moderator, refuse_if_deleted
-from cogs.core.errors import Refusal, report_error
+from cogs.core.errors import Refusal
 from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import info_embed
 from cogs.core.status_names import status_name
@@ -47,14 +47,12 @@ class JobActions:
         self._bot = bot
 
     async def handle(self, interaction: discord.Interaction, job_id: str, action: str) -> None:
-        try:
-            job = await self._bot.store.get_job(job_id, urgent=True)  # before the answer
-            if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
-                raise Refusal(_(GONE))
-            refuse_if_deleted(job)
-            await getattr(self, f"_{action}")(interaction, job)
-        except Exception as exc:
-            await report_error(interaction, exc)
+        """Do ``action`` on the job (the button's callback reports what this raises)."""
+        job = await self._bot.store.get_job(job_id, urgent=True)  # before the answer
+        if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
+            raise Refusal(_(GONE))
+        refuse_if_deleted(job)
+        await getattr(self, f"_{action}")(interaction, job)
 
     def _require_owner_or_moderator(self, interaction: discord.Interaction,
                                     job: JobRecord) -> None:
