@@ -233,17 +233,19 @@ async def test_a_process_claims_only_its_own_shards_and_nothing_held(
 async def test_a_dead_processs_jobs_move_own_shard_first_then_anyone(
         pair: tuple[Store, Store]) -> None:
     first, second = pair
-    first.configure_leases(two_shards(0, lease_seconds=0.6))  # grace: 0.2 s
-    second.configure_leases(two_shards(1, lease_seconds=0.6))
+    # The grace (a third of the lease: 0.6 s) leaves a loaded machine room to make the
+    # first claims after the leases ran out but before the grace did.
+    first.configure_leases(two_shards(0, lease_seconds=1.8))
+    second.configure_leases(two_shards(1, lease_seconds=1.8))
     on_shard0 = await first.insert_job(make_job(guild_id=SHARD0_GUILD))
     on_shard1 = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
     done = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
     await first.update_job(done.id, status=JobStatus.COMPLETED, finished_at=time.time())
     # The first process dies: it renews nothing any more.
-    await asyncio.sleep(0.65)
+    await asyncio.sleep(1.85)
     assert [j.id for j in await second.claim_unfinished_jobs()] == [on_shard1.id]
     assert [j.id for j in await second.claim_undelivered_jobs()] == [done.id]
-    await asyncio.sleep(0.25)  # past the grace: the other shard's job too
+    await asyncio.sleep(0.65)  # past the grace: the other shard's job too
     assert [j.id for j in await second.claim_unfinished_jobs()] == [on_shard0.id]
     assert await second.claim_unfinished_jobs() == []  # claimed once
     assert await first.renew_leases() == set()  # the first lost them all
