@@ -196,6 +196,13 @@ class Limits:
         value: int | float | None = getattr(self, name)
         return value
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Limits:
+        """The limits in a row whose columns are named after them (NULL: no limit)."""
+        budget = row[GUILD_MONTHLY_BUDGET]
+        return cls(**{name: _int_or_none(row[name]) for name in COUNT_LIMITS},
+                   guild_monthly_budget=None if budget is None else float(budget))
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -235,16 +242,8 @@ def _int_or_none(value: Any) -> int | None:
 
 def snapshot_from_row(row: sqlite3.Row) -> Snapshot:
     """A :class:`Snapshot` from a row of ``sql.SELECT_QUOTA_SNAPSHOT``."""
-    budget = row["guild_monthly_budget"]
     return Snapshot(
-        limits=Limits(
-            user_daily=_int_or_none(row["user_daily"]),
-            guild_daily=_int_or_none(row["guild_daily"]),
-            guild_monthly=_int_or_none(row["guild_monthly"]),
-            cooldown_seconds=_int_or_none(row["cooldown_seconds"]),
-            max_concurrent=_int_or_none(row["max_concurrent"]),
-            guild_monthly_budget=None if budget is None else float(budget),
-        ),
+        limits=Limits.from_row(row),
         member_daily=_int_or_none(row["member_daily"]),
         usage=Usage(
             user_day=int(row["user_day_units"]),

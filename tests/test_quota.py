@@ -4,6 +4,7 @@ fixture runs): the policy, concurrency, windows and administration."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 import sqlite3
@@ -17,7 +18,9 @@ from bot.inputs import ReframeInputs
 from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
 from bot.quota import (
+    LIMIT_NAMES,
     Allowance,
+    Limits,
     QuotaDenied,
     QuotaValueError,
     Reservation,
@@ -82,6 +85,19 @@ def test_good_values() -> None:
     assert validate_member_daily(7) == 7
     with pytest.raises(QuotaValueError):
         validate_member_daily(-3)
+
+
+def test_limits_read_from_a_row_by_their_names() -> None:
+    # Limits.from_row reads each limit from the column of its name.
+    assert [f.name for f in dataclasses.fields(Limits)] == list(LIMIT_NAMES)
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+    columns = ", ".join(f"{value} AS {name}" for name, value in
+                        zip(LIMIT_NAMES, ("10", "NULL", "300", "0", "2", "12.5"), strict=True))
+    row = conn.execute(f"SELECT {columns}").fetchone()
+    assert Limits.from_row(row) == Limits(user_daily=10, guild_monthly=300, cooldown_seconds=0,
+                                          max_concurrent=2, guild_monthly_budget=12.5)
+    conn.close()
 
 
 def test_windows_are_utc_days_and_months() -> None:
