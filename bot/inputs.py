@@ -155,15 +155,16 @@ class _Reseedable:
         return replace(self, seed=seed)  # type: ignore[type-var]  # mypy cannot bind Self in replace()
 
 
+@dataclass(frozen=True, slots=True)
 class _PromptOptions(_Reseedable):
-    """What ``/ideogram``'s inputs share on both providers: checks and payload."""
+    """What ``/ideogram``'s inputs share on both providers: options, checks and payload."""
 
-    __slots__ = ()
     prompt: str
-    style: str
-    aspect_ratio: str
-    magic_prompt: bool
-    negative_prompt: str
+    seed: int
+    style: str = DEFAULT_STYLE
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    magic_prompt: bool = True
+    negative_prompt: str = ""
 
     def _check_prompt_options(self) -> None:
         _check_text("prompt", self.prompt, maximum=PROMPT_MAX, required=True)
@@ -196,13 +197,6 @@ class _PromptOptions(_Reseedable):
 @dataclass(frozen=True, slots=True)
 class GenerateInputs(_PromptOptions):
     """Inputs of ``ideogram/ideogram-v2/generate``; validated on construction."""
-
-    prompt: str
-    seed: int
-    style: str = DEFAULT_STYLE
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
-    magic_prompt: bool = True
-    negative_prompt: str = ""
 
     model: str = field(default=GENERATE_MODEL, init=False)
 
@@ -264,12 +258,6 @@ class IdeogramGenerateInputs(_PromptOptions):
     an option the model cannot use is refused, never silently dropped.
     """
 
-    prompt: str
-    seed: int
-    style: str = DEFAULT_STYLE
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
-    magic_prompt: bool = True
-    negative_prompt: str = ""
     ideogram_model: str = DEFAULT_IDEOGRAM_MODEL
     color_palette: str | None = None
 
