@@ -3,7 +3,6 @@ discord.py dispatch, recorded Discord HTTP, the local server's /ideogram/generat
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.harness import (
     chat_input,
     component,
     dispatch,
+    eventually,
     ids,
     png_bytes,
 )
@@ -200,7 +200,8 @@ async def test_restart_while_in_flight_fails_the_job_and_never_resends(
         await dispatch(first, payload)
         job = await wait_for_job(
             first, lambda j: j.status is JobStatus.RUNNING and j.message_id, user_id=ids.USER_ID)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: local_server.state.request_counts["generate"] == 1,
+                         what="the call on the wire")
         assert await usage(first) == (1, 1)
     assert local_server.state.request_counts["generate"] == 1
 

@@ -24,6 +24,7 @@ from bot.tracker import (
     JobTracker,
     TrackerConfig,
 )
+from tests.harness import eventually
 from tests.helpers import (
     FAST_POLLING,
     TOKEN,
@@ -126,7 +127,8 @@ async def test_restart_while_running_fails_without_resending(
         async with asyncio.timeout(5), recorder.changed:
             await recorder.changed.wait_for(
                 lambda: JobStatus.RUNNING in recorder.statuses(job.id))
-        await asyncio.sleep(0.05)  # the call is on the wire
+        await eventually(lambda: local_server.state.request_counts["generate"] == 1,
+                         what="the call on the wire")
         await tracker.stop()
     assert local_server.state.request_counts["generate"] == 1
 
@@ -141,6 +143,10 @@ async def test_restart_while_running_fails_without_resending(
     assert await reservation_state(database_url, job.id) == "released"
 
 
+async def is_running(store: Store, job_id: str) -> bool:
+    return await status_of(store, job_id) is JobStatus.RUNNING
+
+
 async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
         database_url: str, client: IdeogramClient, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.run_seconds = 0.5
@@ -151,14 +157,12 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
         try:
             for job in (first, second, third):
                 await tracker.submit(job)
-            await asyncio.sleep(0.1)
-            assert await status_of(store, first.id) is JobStatus.RUNNING
+            await eventually(lambda: is_running(store, first.id), what="the first running")
             assert await status_of(store, second.id) is JobStatus.QUEUED
             assert await tracker.cancel(second.id) is CancelOutcome.CANCELLED
             assert await tracker.cancel(first.id) is CancelOutcome.NOT_CANCELLABLE
             await recorder.wait_terminal(first.id)
-            await asyncio.sleep(0.05)
-            assert await status_of(store, third.id) is JobStatus.RUNNING
+            await eventually(lambda: is_running(store, third.id), what="the third running")
         finally:
             await tracker.stop()
         assert recorder.statuses(second.id) == [JobStatus.QUEUED, JobStatus.CANCELLED]
