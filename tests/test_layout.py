@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,11 @@ def test_cogs_top_level_holds_exactly_the_extensions() -> None:
     for name in machinery:
         module = importlib.import_module(f"cogs.core.{name}")
         assert not hasattr(module, "setup"), f"cogs.core.{name} looks like an extension"
+
+
+def test_readme_layout_names_every_extension() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    bullet = re.search(r"^- `cogs/` —(.*?)^- ", readme, re.MULTILINE | re.DOTALL)
+    assert bullet is not None, "README's Layout has no `cogs/` entry"
+    named = set(re.findall(r"`(\w+)`", bullet.group(1)))
+    assert {name.removeprefix("cogs.") for name in EXTENSIONS} <= named

@@ -57,7 +57,8 @@ RESTARTING = N_("The bot is restarting: try again in a moment.")
 _HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "discord.py: ",
                           "submit-")
 
-#: The extensions, one per user-facing feature (RoboDanny's habit: an explicit tuple).
+#: The extensions, one per user-facing feature, listed here rather than discovered
+#: (tests/test_layout.py checks that they are exactly the modules in cogs/).
 EXTENSIONS: tuple[str, ...] = (
     "cogs.settings", "cogs.ideogram", "cogs.reframe", "cogs.remix", "cogs.preset",
     "cogs.history", "cogs.export", "cogs.queue", "cogs.quota", "cogs.help",
