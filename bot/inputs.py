@@ -3,10 +3,11 @@
 For the two RunComfy models (the values of their input schemas) and for the
 Ideogram-compatible synchronous generate API.
 
-The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (themselves
-unchanged copies of the seeds' schemas); ``tests/test_inputs.py`` proves every payload built
-here validates. The synchronous API's inputs are stored in the same ``/ideogram`` shape plus
-its own ``model`` and ``color_palette``; :mod:`bot.ideogram_api` maps them to its request.
+The RunComfy values below are copied from ``bot/spec/*.input.schema.json`` (unchanged
+copies of the JSON schemas the providers publish); ``tests/test_inputs.py`` proves every
+payload built here validates. The synchronous API's inputs are stored in the same
+``/ideogram`` shape plus its own ``model`` and ``color_palette``; :mod:`bot.ideogram_api` maps
+them to its request.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ async def test_the_seeds_500_envelope_gives_a_clear_message(
         server.state.faults.server_error(1, kind="generate")
         with pytest.raises(errors.ServiceFailure, match="internal error"):
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
-        # The seed's envelope with HTTP 200 is an error too.
+        # The API's error envelope with HTTP 200 is an error too.
         server.state.faults.error_body(1, kind="generate", code=500, message="upstream down")
         with pytest.raises(errors.ServiceFailure) as info:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())

@@ -1,4 +1,5 @@
-"""Every payload the bot can build validates against the seeds' schemas, and nothing else does."""
+"""Every payload the bot can build validates against the JSON schemas the providers publish,
+and nothing else does."""
 
 from __future__ import annotations
 

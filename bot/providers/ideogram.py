@@ -3,7 +3,7 @@
 ``POST {base}{path}`` (path ``/ideogram/generate`` by default) with
 ``{"image_request": {...}}`` answers, tens of seconds later, with
 ``{"created": ..., "data": [{"url", "prompt", "resolution", "is_image_safe", "seed"}]}``.
-Errors come as the seed's envelope ``{"code": "500", "message": ..., "data": null}``
+Errors come as the API's error envelope ``{"code": "500", "message": ..., "data": null}``
 (sometimes with HTTP 200) or as Ideogram's ``{"error": ...}``; both map to the typed errors
 of :mod:`bot.providers.errors`.
 
@@ -75,7 +75,7 @@ CONNECT_RETRY: Final = RetryPolicy(attempts=3, base_delay=0.5, max_delay=2.0,
 def _message(body: object, depth: int = 0) -> str:
     """Return the provider's own explanation of an error, for the log.
 
-    The provider's explanation from the seed's envelope, ``{"error": ...}`` or ``detail``
+    The provider's explanation from the API's error envelope, ``{"error": ...}`` or ``detail``
     (for the log).
     """
     if not isinstance(body, Mapping) or depth > 3:
@@ -107,7 +107,7 @@ def _envelope_status(body: Mapping[str, Any]) -> int | None:
 
 
 def _is_error_body(body: Mapping[str, Any]) -> bool:
-    """A 2xx answer that is an error: the seed's envelope or ``{"error": ...}``, no images."""
+    """A 2xx answer that is an error: the API's error envelope or ``{"error": ...}``, no images."""
     if isinstance(body.get("data"), list):
         return False
     return "error" in body or ("code" in body and "message" in body)
