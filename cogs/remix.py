@@ -30,10 +30,10 @@ from bot.inputs import (
     random_seed,
 )
 from bot.jobs import JobRecord
-from cogs.core.checks import is_moderator, refuse_if_deleted
+from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
 from cogs.core.components import REMIXABLE_MODELS
 from cogs.core.errors import Refusal, report_error
-from cogs.core.job_actions import GONE, NOT_REMIXABLE, NOT_YOURS
+from cogs.core.job_actions import GONE, NOT_REMIXABLE
 from cogs.core.languages import enter_interaction_locale
 
 if TYPE_CHECKING:
@@ -86,8 +86,7 @@ class RemixCog(commands.Cog):
 
     async def open_modal(self, interaction: discord.Interaction, job: JobRecord) -> None:
         """The Remix button: the modal, for the requester or a moderator."""
-        if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(_(NOT_YOURS))
+        require_owner_or_moderator(interaction, job)
         if job.model not in REMIXABLE_MODELS:
             raise Refusal(_(NOT_REMIXABLE))
         await interaction.response.send_modal(remix_modal(job))
@@ -112,8 +111,7 @@ class RemixCog(commands.Cog):
         if job is None or job.guild_id != interaction.guild_id:
             raise Refusal(_(GONE))
         refuse_if_deleted(job)
-        if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(_(NOT_YOURS))
+        require_owner_or_moderator(interaction, job)
         if job.model not in REMIXABLE_MODELS:
             raise Refusal(_(NOT_REMIXABLE))
         prompt = values.get("prompt", "").strip()

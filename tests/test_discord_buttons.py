@@ -11,6 +11,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.core.bot import IdeogramBot
+from cogs.core.components import ACTIONS
 from tests.harness import FakeDiscord, chat_input, component, dispatch, ids
 from tests.helpers import delivered, ideogram_bot, wait_delivered, wait_for_job
 
@@ -42,6 +43,10 @@ def button(fake: FakeDiscord, payload: dict[str, Any], job: JobRecord, action: s
     custom_id = f"job:{job.id}:{action}"
     assert custom_id in shown, shown
     return component(custom_id, message=message, **ctx)
+
+
+def test_every_job_button_has_its_handler(bot: IdeogramBot) -> None:
+    assert sorted(bot.job_actions._handlers()) == sorted(ACTIONS)
 
 
 async def test_restart_mid_job_delivers_into_its_own_reply_and_buttons_work(

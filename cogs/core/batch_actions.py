@@ -16,10 +16,9 @@ from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
-from cogs.core.checks import is_moderator, refuse_if_deleted
+from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
 from cogs.core.components import job_view
 from cogs.core.errors import Refusal
-from cogs.core.job_actions import NOT_YOURS
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
@@ -47,18 +46,13 @@ class BatchActions:
         else:
             await self._post_full_size(interaction, jobs, int(action))
 
-    @staticmethod
-    def _require_owner_or_moderator(interaction: discord.Interaction, job: JobRecord) -> None:
-        if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(_(NOT_YOURS))
-
     async def _post_full_size(self, interaction: discord.Interaction, jobs: list[JobRecord],
                               number: int) -> None:
         if not 1 <= number <= len(jobs):
             raise Refusal(ngettext("This batch has {n} image.", "This batch has {n} images.",
                                    len(jobs)))
         job = jobs[number - 1]
-        self._require_owner_or_moderator(interaction, job)
+        require_owner_or_moderator(interaction, job)
         refuse_if_deleted(job)
         if job.status is not JobStatus.COMPLETED or not job.result_urls:
             reason = user_text(render_job_error(job.error, N_("it was not made")), 300)
@@ -101,7 +95,7 @@ class BatchActions:
                                         preset=first.preset)
 
     async def _cancel(self, interaction: discord.Interaction, jobs: list[JobRecord]) -> None:
-        self._require_owner_or_moderator(interaction, jobs[0])
+        require_owner_or_moderator(interaction, jobs[0])
         waiting = [job for job in jobs if job.status is JobStatus.QUEUED]
         if not waiting:
             raise Refusal(_("Nothing of this batch is waiting any more: the images being "

@@ -1,6 +1,6 @@
 """Checks several cogs share: the command is used in a server; the member is a moderator
 (Manage Server or Administrator, checked in code whatever Discord's default permissions
-say); the job was not deleted."""
+say), or the job's requester; the job was not deleted."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from bot.jobs import JobRecord
 from cogs.core.errors import SERVER_ONLY, Refusal
 
 MODERATORS_ONLY: Final = N_("Only moderators (Manage Server permission) can do that.")
+NOT_YOURS: Final = N_("That's not your job: only the person who asked for it (or a moderator) "
+                      "can do that.")
 
 
 def guild_id_of(interaction: discord.Interaction) -> int:
@@ -32,6 +34,12 @@ def require_moderator(interaction: discord.Interaction) -> None:
     guild_id_of(interaction)
     if not is_moderator(interaction):
         raise Refusal(_(MODERATORS_ONLY))
+
+
+def require_owner_or_moderator(interaction: discord.Interaction, job: JobRecord) -> None:
+    """Raise :class:`Refusal` unless the user asked for ``job`` or is a moderator here."""
+    if interaction.user.id != job.user_id and not is_moderator(interaction):
+        raise Refusal(_(NOT_YOURS))
 
 
 def refuse_if_deleted(job: JobRecord) -> None:

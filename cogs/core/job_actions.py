@@ -1,9 +1,10 @@
-"""What the persistent job buttons do: Cancel, Reroll, Reframe, Info, Delete."""
+"""What the persistent job buttons do: Cancel, Reroll, Reframe, Remix, Info, Delete."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
 import discord
@@ -13,7 +14,7 @@ from bot.inputs import inputs_from_payload, random_seed
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
-from cogs.core.checks import is_moderator, refuse_if_deleted
+from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
 from cogs.core.errors import Refusal
 from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import info_embed
@@ -26,9 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Refusals kept in English here, shown as ``_(NOT_YOURS)`` in the reader's language.
-NOT_YOURS = N_("That's not your job: only the person who asked for it (or a moderator) can "
-               "do that.")
+#: Refusals kept in English here, shown as ``_(GONE)`` in the reader's language.
 NOT_CANCELLABLE = N_(
     "Too late to cancel: the image service has already started this job, and running jobs "
     "can't be stopped."
@@ -52,15 +51,16 @@ class JobActions:
         if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
             raise Refusal(_(GONE))
         refuse_if_deleted(job)
-        await getattr(self, f"_{action}")(interaction, job)
+        await self._handlers()[action](interaction, job)
 
-    def _require_owner_or_moderator(self, interaction: discord.Interaction,
-                                    job: JobRecord) -> None:
-        if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(_(NOT_YOURS))
+    def _handlers(self) -> dict[str, Callable[[discord.Interaction, JobRecord],
+                                              Awaitable[None]]]:
+        """Each of ``components.ACTIONS`` (a job button) and what it does."""
+        return {"cancel": self._cancel, "reroll": self._reroll, "reframe": self._reframe,
+                "remix": self._remix, "info": self._info, "delete": self._delete}
 
     async def _cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        self._require_owner_or_moderator(interaction, job)
+        require_owner_or_moderator(interaction, job)
         if job.status.terminal or job.status is JobStatus.RUNNING:
             raise Refusal(_(NOT_CANCELLABLE) if job.status is JobStatus.RUNNING
                           else _("This job has already ended ({status}).",
@@ -111,8 +111,7 @@ class JobActions:
         await interaction.response.send_message(embed=info_embed(job), ephemeral=True)
 
     async def _delete(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        if interaction.user.id != job.user_id and not is_moderator(interaction):
-            raise Refusal(_(NOT_YOURS))
+        require_owner_or_moderator(interaction, job)
         clicked = interaction.message.id if interaction.message is not None else None
         if clicked is None or clicked != job.message_id:
             raise Refusal(_(NOT_THIS_MESSAGE))
