@@ -96,11 +96,6 @@ class JobRecord:
         """True once the request may have reached the provider (never send it again)."""
         return self.request_id is not None or self.submitting_at is not None
 
-    @property
-    def in_batch(self) -> bool:
-        """Whether the job is one image of a ``count`` > 1 batch."""
-        return self.batch_id is not None
-
     def token_alive(self, now: float) -> bool:
         """Whether the interaction token can still edit the reply (with a small margin)."""
         return (self.sealed_token is not None and self.token_expires_at is not None

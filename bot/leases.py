@@ -1,7 +1,7 @@
-"""Job leases: each unfinished job is followed by exactly one bot process.
+"""Job leases: which bot process follows each unfinished job.
 
-Job leases: with several bot processes on one PostgreSQL database, each unfinished job
-is followed by exactly one of them.
+With several bot processes on one PostgreSQL database, each unfinished job is followed by
+exactly one of them.
 
 A process leases the jobs it launches (the job row and its lease are written together),
 and at start claims the unfinished jobs of its own shards that nobody holds. The

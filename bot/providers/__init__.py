@@ -1,1 +1,4 @@
-"""Provider clients (RunComfy model API) and the types they answer with."""
+"""Provider clients and the types they answer with.
+
+The clients: RunComfy's model API and the Ideogram-compatible synchronous API.
+"""

@@ -79,6 +79,3 @@ class RetryPolicy:
             stop=stop_after_attempt(self.attempts) | stop_before_delay(self.total_seconds),
             wait=wait, retry=retry_if_exception(retry_on), sleep=sleep,
             before_sleep=before_sleep, reraise=True)
-
-
-NO_RETRY = RetryPolicy(attempts=1)

@@ -29,10 +29,6 @@ class QuotaQueries(StoreEngine):
         assert row is not None  # the statement always returns one row
         return row
 
-    async def insert_reservation(self, params: Mapping[str, Any]) -> None:
-        """Write one reservation (the quota decision's ``INSERT_RESERVATION`` values)."""
-        await self._execute(self._sql.INSERT_RESERVATION, params)
-
     async def quota_snapshot_rows(self, keys: Sequence[tuple[int, int]], day: str,
                                   month: str) -> dict[tuple[int, int], Row]:
         """:meth:`quota_snapshot_row` for each (guild, member) of ``keys``."""

@@ -15,11 +15,13 @@ from bot.job_errors import (
 )
 from bot.tracker.core import JobTracker, TrackerConfig
 from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
+from bot.tracker.submission import SUBMIT_TASK_PREFIX
 
 __all__ = [
     "INTERRUPTED",
     "NOT_ACKNOWLEDGED",
     "PROVIDER_GONE",
+    "SUBMIT_TASK_PREFIX",
     "SYNC_INTERRUPTED",
     "SYNC_UNEXPECTED",
     "TIMED_OUT_QUEUED",

@@ -202,9 +202,11 @@ class JobTracker:
         return self._submissions.accept(job)
 
     async def submit(self, job: JobRecord) -> JobRecord:
-        """Write a new job row, submit it and start tracking; return how it went.
+        """For tests and benchmarks: write a new job row, submit it and start tracking.
 
-        Failures end the job (announced); never raises :class:`ProviderError`.
+        Returns how it went. Failures end the job (announced); never raises
+        :class:`ProviderError`. The bot's launch path writes the row with its reservation
+        (:meth:`bot.quota_service.QuotaService.admit_batch`), then calls :meth:`accept`.
         """
         return await self._submissions.submit(job)
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from bot import job_errors
 from bot.jobs import JobRecord, JobStatus
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 #: How long a new submit waits at most while commands are being answered.
 SUBMIT_YIELD_SECONDS = 2.0
+#: The start of each submit task's name: a graceful stop waits for the tasks named so
+#: (``cogs/core/bot.py``), since a submit cut short could only end "interrupted".
+SUBMIT_TASK_PREFIX: Final = "submit-"
 
 
 class Submissions(TrackedJobs):
@@ -47,11 +50,14 @@ class Submissions(TrackedJobs):
     def accept(self, job: JobRecord) -> JobRecord:
         """Submit a ``pending`` job, already written, in a task the tracker owns."""
         self._job_ids.add(job.id)
-        self._tracker.spawn(self._submit_owned(job), f"submit-{job.short_id}")
+        self._tracker.spawn(self._submit_owned(job), f"{SUBMIT_TASK_PREFIX}{job.short_id}")
         return job
 
     async def submit(self, job: JobRecord) -> JobRecord:
-        """Write a new job row and submit it now; return how it went."""
+        """For tests and benchmarks: write a new job row and submit it now.
+
+        The bot's launch path writes the row with its reservation, then calls :meth:`accept`.
+        """
         await self._tracker.store.insert_job(job)
         self._job_ids.add(job.id)
         try:

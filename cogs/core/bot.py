@@ -29,7 +29,7 @@ from bot.reply_token import TokenSealer
 from bot.retention import RetentionTask
 from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
-from bot.tracker import JobTracker
+from bot.tracker import SUBMIT_TASK_PREFIX, JobTracker
 from cogs.core.batch_actions import BatchActions
 from cogs.core.components import ReplyButton
 from cogs.core.errors import BotTree, Refusal
@@ -55,7 +55,7 @@ RESTARTING = N_("The bot is restarting: try again in a moment.")
 #: discord.py's tasks that run a command or a component callback, and the tracker's
 #: submits of jobs already answered (cut short, such a job could only end "interrupted").
 _HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch-", "discord.py: ",
-                          "submit-")
+                          SUBMIT_TASK_PREFIX)
 
 #: The extensions, one per user-facing feature, listed here rather than discovered
 #: (tests/test_layout.py checks that they are exactly the modules in cogs/).

@@ -1,6 +1,6 @@
 """The one path every new job takes from an interaction: local checks, one durable write,
-a public deferral, then the tracker. Used by /ideogram, /reframe, the Reframe image menu
-and the buttons.
+a public deferral, then the tracker. Used by /ideogram, /reframe, the Reframe image menu,
+the buttons and the Remix form.
 
 The path is built to answer within Discord's 3 seconds however many commands arrive:
 

@@ -39,8 +39,8 @@ def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:
     return installed
 
 
-def start_ops_server(settings: Settings, bot: IdeogramBot) -> OpsServer | None:
-    """The /healthz and /metrics server, when METRICS_PORT is set (not started yet)."""
+def ops_server_for(settings: Settings, bot: IdeogramBot) -> OpsServer | None:
+    """The /healthz and /metrics server to start, when METRICS_PORT is set."""
     if settings.METRICS_PORT is None:
         return None
     return OpsServer(settings.METRICS_HOST, settings.METRICS_PORT, bot.gateway_state,
@@ -58,7 +58,7 @@ async def run_bot(settings: Settings, token: str) -> None:
         bot = create_bot(settings, services)
         Route.BASE = settings.DISCORD_API_BASE
         installed = _install_stop_signals(bot)
-        ops = start_ops_server(settings, bot)
+        ops = ops_server_for(settings, bot)
         if ops is not None:
             try:
                 await ops.start()
