@@ -15,7 +15,7 @@ bot processes sharing the server would.
 
 Each scenario runs ``--rounds`` rounds. A round starts ``--requesters`` coroutines at once,
 one request each, through :meth:`bot.quota_service.QuotaService.reserve` (which decides
-queued requests in arrival order, up to ``MAX_BATCH`` per ``BEGIN IMMEDIATE``
+queued requests in arrival order, up to ``MAX_GROUP`` per ``BEGIN IMMEDIATE``
 transaction), against a fresh server (guild) whose limit lets 50 through: with 500
 requesters every round is 50 grants and 450 refusals. Decisions/s is all decisions over
 the wall time of all rounds. Overspend counts, per round, the grants above what the limit
@@ -46,7 +46,7 @@ from bench.postgres import scratch_database
 from bot.inputs import GenerateInputs
 from bot.jobs import JobRecord, new_job_id
 from bot.quota import QuotaDenied, Window
-from bot.quota_service import MAX_BATCH, QuotaService
+from bot.quota_service import MAX_GROUP, QuotaService
 from bot.store import Store
 
 TARGET = 2000.0
@@ -122,10 +122,10 @@ async def timed(quota: QuotaService, job: JobRecord) -> tuple[bool, float]:
 
 
 async def run_scenario(index: int, scenario: Scenario, database: str, requesters: int,
-                       rounds: int, busy: int, max_batch: int, processes: int = 1) -> Result:
+                       rounds: int, busy: int, max_group: int, processes: int = 1) -> Result:
     path = database
     store = await Store.open(path)
-    quota = QuotaService(store, max_batch=max_batch)
+    quota = QuotaService(store, max_group=max_group)
     guilds = [index * 1000 + r for r in range(rounds)]
     for guild_id in guilds:
         if scenario.limits:
@@ -141,7 +141,7 @@ async def run_scenario(index: int, scenario: Scenario, database: str, requesters
     for guild_id in guilds:
         jobs = [make_job(guild_id, 7 if scenario.one_member else 100 + i)
                 for i in range(requesters)]
-        answers, seconds = run_round(path, jobs, max_batch, processes)
+        answers, seconds = run_round(path, jobs, max_group, processes)
         elapsed += seconds
         granted = sum(1 for ok, _ in answers if ok)
         latencies.extend(lat for _, lat in answers)
@@ -168,7 +168,7 @@ async def run_scenario(index: int, scenario: Scenario, database: str, requesters
     )
 
 
-def run_round(database: str, jobs: list[JobRecord], max_batch: int,
+def run_round(database: str, jobs: list[JobRecord], max_group: int,
               processes: int) -> tuple[list[tuple[bool, float]], float]:
     """One round: every job's request at once, from ``processes`` event loops (threads),
     each with its own store; returns the answers and the wall time from the common start."""
@@ -181,7 +181,7 @@ def run_round(database: str, jobs: list[JobRecord], max_batch: int,
         async def run() -> None:
             store = await Store.open(database)
             try:
-                quota = QuotaService(store, max_batch=max_batch)
+                quota = QuotaService(store, max_group=max_group)
                 ready.wait()
                 answers[index] = await asyncio.gather(*(timed(quota, j) for j in parts[index]))
                 finished[index] = time.perf_counter()
@@ -200,10 +200,10 @@ def run_round(database: str, jobs: list[JobRecord], max_batch: int,
 
 
 def table(results: list[Result], requesters: int, rounds: int, busy: int,
-          max_batch: int) -> str:
+          max_group: int) -> str:
     lines = [
         f"Quota reservations: {requesters} concurrent requesters × {rounds} rounds per "
-        f"scenario; up to {max_batch} decision(s) per transaction; "
+        f"scenario; up to {max_group} decision(s) per transaction; "
         f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL; "
         f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}. Busy month = {busy:,} "
         "settled reservations already this month.",
@@ -257,16 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--busy-month", type=int, default=20_000)
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--unbatched", action="store_true",
-                        help="one transaction per decision (MAX_BATCH = 1), for comparison")
+                        help="one transaction per decision (MAX_GROUP = 1), for comparison")
     args = parser.parse_args(argv)
-    max_batch = 1 if args.unbatched else MAX_BATCH
+    max_group = 1 if args.unbatched else MAX_GROUP
     scenarios = [(i, s) for i, s in enumerate(SCENARIOS, start=1)
                  if not args.only or args.only in s.name]
     engines: dict[str, list[Result]] = {"SQLite": []}
     with tempfile.TemporaryDirectory(prefix="bench-quota-") as tmp:
         for index, scenario in scenarios:
             url = f"sqlite:///{Path(tmp) / f'scenario-{index}.db'}"
-            engines["SQLite"].append(_run_sync(index, scenario, url, args, max_batch, 1))
+            engines["SQLite"].append(_run_sync(index, scenario, url, args, max_group, 1))
             print(f"… SQLite, {scenario.name}: {engines['SQLite'][-1].rate:,.0f}/s",
                   file=sys.stderr)
     if args.database:
@@ -275,21 +275,21 @@ def main(argv: list[str] | None = None) -> int:
             for index, scenario in scenarios:
                 with scratch_database(args.database, "bench_quota") as url:
                     engines[label].append(
-                        _run_sync(index, scenario, url, args, max_batch, processes))
+                        _run_sync(index, scenario, url, args, max_group, processes))
                 print(f"… {label}, {scenario.name}: {engines[label][-1].rate:,.0f}/s",
                       file=sys.stderr)
         print(side_by_side(engines, args.requesters, args.rounds))
     else:
         print(table(engines["SQLite"], args.requesters, args.rounds, args.busy_month,
-                    max_batch))
+                    max_group))
     failed: Any = any(r.overspend or r.overspend_db for rs in engines.values() for r in rs)
     return 1 if failed else 0
 
 
 def _run_sync(index: int, scenario: Scenario, url: str, args: argparse.Namespace,
-              max_batch: int, processes: int) -> Result:
+              max_group: int, processes: int) -> Result:
     return asyncio.run(run_scenario(index, scenario, url, args.requesters, args.rounds,
-                                    args.busy_month, max_batch, processes))
+                                    args.busy_month, max_group, processes))
 
 
 if __name__ == "__main__":

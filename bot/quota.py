@@ -8,13 +8,15 @@ Limits (none set = unlimited; 0 stops generation, except ``cooldown_seconds`` 0 
 - ``max_concurrent`` — a member's images in flight at once;
 - ``guild_monthly_budget`` — USD per UTC month.
 
-An image counts once (a reframe is one image). Use is counted in reservations: a submit
-*reserves* (one ``BEGIN IMMEDIATE`` transaction reads every limit and every use figure in
-one statement, decides, and inserts the reservation), so concurrent requests can never
-overspend: a reservation counts as use while it is in flight. The job's end *settles* it:
-completed → committed at the real cost (the provider's, else the price table's); failed,
-cancelled, timed out or refused by the provider → released. Reservations name their job
-by ``job_key`` (the job id), because the check runs before the tracker writes the job row;
+An image counts once (a reframe is one image). Use is counted in reservations: admitting
+a command *reserves* (one write transaction reads every limit and every use figure in one
+statement, decides, and inserts the reservation with the job's row), so concurrent requests
+can never overspend: a reservation counts as use while it is in flight. The job's end
+*settles* it: completed → committed at the real cost (the provider's, else the price
+table's); failed, cancelled, timed out or refused by the provider → released. Reservations
+name their job by ``job_key`` (the job id, no foreign key: the reservation row is written
+before the job's, and :meth:`bot.quota_service.QuotaService.reserve` takes one without a
+job row); settling fills in ``job_id``.
 :meth:`bot.quota_service.QuotaService.reconcile` settles, at start, whatever a stopped
 process left reserved. This module is the policy (pure); the service applies it on the store.
 

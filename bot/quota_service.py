@@ -1,17 +1,18 @@
 """The quota service: applies :mod:`bot.quota`'s policy on the store.
 
-- :meth:`QuotaService.admit` — what answering a command waits for: one image reserved and
-  the job's row written with it, or :class:`~bot.quota.QuotaDenied`. Concurrent requests
-  are decided in arrival order by one drainer task, up to ``MAX_BATCH`` per write
-  transaction (group commit). The transaction reads the snapshots of the batch's members
-  once, then decides in order, counting each grant on top exactly as the usage triggers
-  will count its reservation, so a batch decides exactly as the same requests one
-  transaction each would, with one BEGIN/COMMIT (and one log write), one read and one
-  write of reservations for many (see ``bench/quota.py``). :meth:`QuotaService.reserve`
-  is the same without the job row. On SQLite the transaction holds the file (``BEGIN
-  IMMEDIATE``); on PostgreSQL it first locks the usage row of each (server, month) it
-  decides for, so decisions of other processes about the same servers wait for it, then
-  read what it wrote: exact across processes too.
+- :meth:`QuotaService.admit_batch` — what answering a command waits for: the command's
+  images (one, or ``count:N``) reserved and their job rows written with them, or
+  :class:`~bot.quota.QuotaDenied`. Concurrent requests are decided in arrival order by one
+  drainer task, up to ``MAX_GROUP`` per write transaction (group commit). The transaction
+  reads the snapshots of the group's members once, then decides in order, counting each
+  grant on top exactly as the usage triggers will count its reservation, so a group
+  decides exactly as the same requests one transaction each would, with one BEGIN/COMMIT
+  (and one log write), one read and one write of reservations for many (see
+  ``bench/quota.py``). :meth:`QuotaService.admit` is the same for one job, and
+  :meth:`QuotaService.reserve` without the job row. On SQLite the transaction holds the
+  file (``BEGIN IMMEDIATE``); on PostgreSQL it first locks the usage row of each (server,
+  month) it decides for, so decisions of other processes about the same servers wait for
+  it, then read what it wrote: exact across processes too.
 - :meth:`QuotaService.on_job_event` — the tracker listener: a job's end commits
   (completed) or releases (failed, cancelled, timed out, refused) its reservation.
 - :meth:`QuotaService.reconcile` — at start and periodically, settles what a stopped
@@ -59,9 +60,9 @@ from bot.tracker import JobEvent
 
 log = logging.getLogger(__name__)
 
-#: The most reservation decisions one transaction makes (it holds the store meanwhile:
-#: about 10-20 ms at this size on a small machine).
-MAX_BATCH: Final = 128
+#: The most reservation decisions one transaction makes, for as many commands (group
+#: commit; it holds the store meanwhile: about 10-20 ms at this size on a small machine).
+MAX_GROUP: Final = 128
 #: Tries to settle a reservation while the database is busy, before leaving it to the
 #: periodic reconciliation.
 SETTLE_ATTEMPTS: Final = 4
@@ -69,7 +70,7 @@ SETTLE_ATTEMPTS: Final = 4
 
 @dataclass(slots=True)
 class _Request:
-    """One decision: one job, or the jobs of a batch (all or none)."""
+    """One decision: one job, or the jobs of a ``count:N`` batch (all or none)."""
 
     jobs: list[JobRecord]
     estimates: list[float]
@@ -97,11 +98,11 @@ def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now
         fits, reason=denial, count=fits), denial.retry_at)
 
 
-class _BatchState:
-    """The quota snapshots of one batch of decisions.
+class _GroupState:
+    """The quota snapshots of one group of decisions (one transaction).
 
-    The snapshots of one batch, read once inside its transaction (after the guilds'
-    usage rows were locked), and the batch's own grants counted on top exactly as the usage
+    The snapshots of one group, read once inside its transaction (after the guilds'
+    usage rows were locked), and the group's own grants counted on top exactly as the usage
     triggers will count their reservation rows, in the same order: every decision sees the
     ones before it, as if it had read the database again.
     """
@@ -110,7 +111,7 @@ class _BatchState:
         self._read: dict[tuple[int, int], Snapshot] = {
             key: snapshot_from_row(row) for key, row in rows.items()}
         # Running figures: per guild (day, month, reserved cost), per member (day, in
-        # flight, latest reservation); present once the batch granted something there.
+        # flight, latest reservation); present once the group granted something there.
         self._guilds: dict[int, tuple[int, int, float]] = {}
         self._members: dict[tuple[int, int], tuple[int, int, float | None]] = {}
         self.reservations: list[dict[str, object]] = []
@@ -141,13 +142,13 @@ class QuotaService:
     """
 
     def __init__(self, store: Store, prices: PriceTable | None = None, *,
-                 clock: Callable[[], float] = time.time, max_batch: int = MAX_BATCH) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+                 clock: Callable[[], float] = time.time, max_group: int = MAX_GROUP) -> None:
+        if max_group < 1:
+            raise ValueError("max_group must be at least 1")
         self._store = store
         self.prices = prices or PriceTable()
         self._clock = clock
-        self._max_batch = max_batch
+        self._max_group = max_group
         self._queue: deque[_Request] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
@@ -181,7 +182,7 @@ class QuotaService:
         """Reserve one image for ``job`` or raise :class:`QuotaDenied` (nothing recorded).
 
         The decision and the reservation happen in one ``BEGIN IMMEDIATE`` transaction
-        (shared with the other requests of the same batch); with ``record_job`` the job's
+        (shared with the other requests of the same group); with ``record_job`` the job's
         row is inserted in it too (see :meth:`admit`). If the caller is cancelled after a
         reservation without a job row was recorded, the reservation is released.
         """
@@ -208,31 +209,31 @@ class QuotaService:
             raise
 
     async def _drain(self) -> None:
-        batch: list[_Request] = []
+        group: list[_Request] = []
         try:
             while self._queue:
-                batch = [self._queue.popleft()
-                         for _ in range(min(self._max_batch, len(self._queue)))]
-                await self._decide_batch(batch)
-                batch = []
+                group = [self._queue.popleft()
+                         for _ in range(min(self._max_group, len(self._queue)))]
+                await self._decide_group(group)
+                group = []
         except BaseException:
             # Only a cancellation gets here (shutdown): nobody will decide the rest.
-            for request in (*batch, *self._queue):
+            for request in (*group, *self._queue):
                 request.future.cancel()
             self._queue.clear()
             raise
         finally:
             self._drainer = None
 
-    async def _decide_batch(self, batch: list[_Request]) -> None:
+    async def _decide_group(self, group: list[_Request]) -> None:
         now = self._clock()
         window = Window.at(now)
 
         async def decide_all() -> list[tuple[_Request, list[Reservation] | QuotaDenied]]:
-            waiting = [r for r in batch if not r.future.done()]  # else its caller gave up
+            waiting = [r for r in group if not r.future.done()]  # else its caller gave up
             await self._store.lock_quota_guilds(
                 {(r.job.guild_id, window.month) for r in waiting if r.job.guild_id is not None})
-            state = _BatchState(await self._store.quota_snapshot_rows(
+            state = _GroupState(await self._store.quota_snapshot_rows(
                 sorted({(r.job.guild_id, r.job.user_id) for r in waiting
                         if r.job.guild_id is not None}), window.day, window.month))
             decided = [(request, await self._decide(request, now, window, state))
@@ -248,13 +249,13 @@ class QuotaService:
 
         try:
             decided = await self._store.run_transaction(decide_all, immediate=True, urgent=True)
-        except Exception as exc:  # nothing of the batch was recorded
-            for request in batch:
+        except Exception as exc:  # nothing of the group was recorded
+            for request in group:
                 if not request.future.done():
                     request.future.set_exception(exc)
             return
         for request, outcome in decided:
-            if request.future.done():  # the caller was cancelled while the batch ran
+            if request.future.done():  # the caller was cancelled while the group ran
                 if not isinstance(outcome, QuotaDenied) and not request.record_job:
                     for reservation in outcome:
                         await self._release_abandoned(reservation.job_key)
@@ -264,7 +265,7 @@ class QuotaService:
                 request.future.set_result(outcome)
 
     async def _decide(self, request: _Request, now: float, window: Window,
-                      state: _BatchState) -> list[Reservation] | QuotaDenied:
+                      state: _GroupState) -> list[Reservation] | QuotaDenied:
         job = request.job
         assert job.guild_id is not None
         key = (job.guild_id, job.user_id)

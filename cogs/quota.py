@@ -2,7 +2,7 @@
 
 Also puts the member's remaining allowance into each result's footer ("7 images left
 today"). The policy itself lives in :mod:`bot.quota`; the launch path reserves through
-:meth:`bot.quota_service.QuotaService.admit`, and settling on job events is wired in
+:meth:`bot.quota_service.QuotaService.admit_batch`, and settling on job events is wired in
 ``setup_hook``. Changes go to the moderation log in the server's language.
 """
 

@@ -153,7 +153,7 @@ def test_500_decisions_from_two_processes_never_overspend(pg_url: str, limit: st
     def process(index: int) -> None:
         async def run() -> None:
             async with await Store.open(pg_url) as store:
-                quota = QuotaService(store, max_batch=16)
+                quota = QuotaService(store, max_group=16)
                 jobs = [make_job(user_id=1000 + index * 1000 + i) for i in range(250)]
                 start.wait()
                 outcomes[index] = await asyncio.gather(

@@ -287,7 +287,7 @@ async def test_reset_forgives_today_not_the_month_or_the_spend(store: Store) -> 
 
 
 async def test_requests_are_decided_in_arrival_order(store: Store) -> None:
-    quota = QuotaService(store, max_batch=16)
+    quota = QuotaService(store, max_group=16)
     await quota.set_limits(GUILD, MOD, {"guild_daily": 50})
     jobs = [job(user_id=1000 + i) for i in range(200)]
     results = await asyncio.gather(*(quota.reserve(j) for j in jobs), return_exceptions=True)
@@ -308,7 +308,7 @@ async def test_callers_that_give_up_leave_nothing_reserved(store: Store) -> None
                 tasks[job_id].cancel()
             return outcome
 
-    quota = GivingUp(store, max_batch=8)
+    quota = GivingUp(store, max_group=8)
     for i in range(90):
         j = job(user_id=1000 + i)
         tasks[j.id] = asyncio.create_task(quota.reserve(j))
@@ -421,9 +421,9 @@ async def test_a_batch_decides_exactly_as_one_decision_at_a_time(
     requests = [job(user_id=rng.randint(3, 12), guild_id=rng.choice([GUILD, GUILD + 1]))
                 for _ in range(120)]
 
-    async def decisions(target: Store, max_batch: int) -> list[str]:
+    async def decisions(target: Store, max_group: int) -> list[str]:
         clock = Clock(utc(2025, 3, 14, 12))
-        quota = QuotaService(target, clock=clock, max_batch=max_batch)
+        quota = QuotaService(target, clock=clock, max_group=max_group)
         earlier = [job(user_id=u) for u in (3, 4, 4)]
         for j in earlier:
             await quota.reserve(j)
@@ -438,6 +438,6 @@ async def test_a_batch_decides_exactly_as_one_decision_at_a_time(
         return [r.kind if isinstance(r, QuotaDenied) else "granted" for r in results]
 
     async with await Store.open(tmp_path / "one-at-a-time.db") as reference:
-        expected = await decisions(reference, max_batch=1)
-    assert await decisions(store, max_batch=128) == expected
+        expected = await decisions(reference, max_group=1)
+    assert await decisions(store, max_group=128) == expected
     assert 0 < expected.count("granted") < len(expected)
