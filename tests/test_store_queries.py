@@ -138,24 +138,25 @@ async def test_unfinished_and_undelivered(store: Store) -> None:
     assert len(await store.undelivered_finished_jobs()) == 2
 
 
-async def test_find_job_by_prefix(store: Store) -> None:
+async def test_jobs_by_prefix(store: Store) -> None:
     here = await store.insert_job(make_job(id="abcdef0123456789", guild_id=GUILD))
     await store.insert_job(make_job(id="feedface00000000", guild_id=OTHER_GUILD))
     dm = await store.insert_job(make_job(id="dddddddd11111111", guild_id=None))
 
-    assert await store.find_job_by_prefix(GUILD, here.short_id) == here
-    assert await store.find_job_by_prefix(GUILD, " ABCDEF01 ") == here
-    assert await store.find_job_by_prefix(GUILD, here.id) == here
-    assert await store.find_job_by_prefix(GUILD, "feedface") is None  # other guild's job
-    assert await store.find_job_by_prefix(OTHER_GUILD, "abcdef01") is None
-    assert await store.find_job_by_prefix(None, "dddddddd") == dm
-    assert await store.find_job_by_prefix(GUILD, "") is None
-    assert await store.find_job_by_prefix(GUILD, "%") is None
-    assert await store.find_job_by_prefix(GUILD, "zzzz") is None
+    assert await store.jobs_by_prefix(GUILD, here.short_id) == [here]
+    assert await store.jobs_by_prefix(GUILD, " ABCDEF01 ") == [here]
+    assert await store.jobs_by_prefix(GUILD, here.id) == [here]
+    assert await store.jobs_by_prefix(GUILD, "feedface") == []  # other guild's job
+    assert await store.jobs_by_prefix(OTHER_GUILD, "abcdef01") == []
+    assert await store.jobs_by_prefix(None, "dddddddd") == [dm]
+    assert await store.jobs_by_prefix(GUILD, "") == []
+    assert await store.jobs_by_prefix(GUILD, "%") == []
+    assert await store.jobs_by_prefix(GUILD, "zzzz") == []
 
-    await store.insert_job(make_job(id="abcdef01ffffffff", guild_id=GUILD))
-    assert await store.find_job_by_prefix(GUILD, "abcdef01") is None  # ambiguous
-    assert await store.find_job_by_prefix(GUILD, "abcdef012") == here
+    other = await store.insert_job(make_job(id="abcdef01ffffffff", guild_id=GUILD))
+    ambiguous = await store.jobs_by_prefix(GUILD, "abcdef01")
+    assert sorted(j.id for j in ambiguous) == sorted([here.id, other.id])
+    assert await store.jobs_by_prefix(GUILD, "abcdef012") == [here]
 
 
 async def test_history_queries(store: Store) -> None:
@@ -163,8 +164,6 @@ async def test_history_queries(store: Store) -> None:
     await store.insert_job(make_job(user_id=43, created_at=200.0))
     await store.insert_job(make_job(user_id=42, guild_id=OTHER_GUILD, created_at=300.0))
 
-    assert await store.count_jobs_for_user(GUILD, 42) == 5
-    assert await store.count_jobs_for_user(GUILD, 99) == 0
     page1 = await store.jobs_for_user(GUILD, 42, limit=2, offset=0)
     page3 = await store.jobs_for_user(GUILD, 42, limit=2, offset=4)
     assert [j.id for j in page1] == [mine[4].id, mine[3].id]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,8 +17,6 @@ from bot.store.records import (
     row_to_job,
     statuses_json,
 )
-
-log = logging.getLogger(__name__)
 
 _JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(JOB_FIELDS) - {"id"}
 
@@ -47,23 +44,6 @@ class JobQueries(StoreEngine):
         """The job, or None. ``urgent``: before an interaction's answer (see ``transaction``)."""
         row = await self._fetchone(self._sql.SELECT_JOB, (job_id,), urgent=urgent)
         return None if row is None else row_to_job(row)
-
-    async def find_job_by_prefix(self, guild_id: int | None, prefix: str) -> JobRecord | None:
-        """The job of this guild (None: DMs) whose id starts with ``prefix`` (a short id).
-
-        Returns None when nothing matches, and also when the prefix matches more than one
-        job (the caller should ask for more characters).
-        """
-        prefix = prefix.strip().lower()
-        if not prefix:
-            return None
-        rows = await self._fetchall(self._sql.SELECT_JOBS_BY_PREFIX,
-                                    (guild_id, len(prefix), prefix))
-        if len(rows) != 1:
-            if rows:
-                log.debug("short id %r is ambiguous in guild %s", prefix, guild_id)
-            return None
-        return row_to_job(rows[0])
 
     @staticmethod
     def _job_changes(fields: dict[str, Any]) -> dict[str, Any]:
@@ -129,20 +109,21 @@ class JobQueries(StoreEngine):
     async def jobs_for_user(
         self, guild_id: int | None, user_id: int, limit: int = 10, offset: int = 0
     ) -> list[JobRecord]:
-        """A member's jobs in a guild, newest first."""
+        """A member's jobs in a guild, newest first, deleted ones too.
+
+        For tests and tools; /history shows :meth:`visible_jobs_for_user`.
+        """
         rows = await self._fetchall(self._sql.SELECT_JOBS_FOR_USER,
                                     (guild_id, user_id, limit, offset))
         return [row_to_job(row) for row in rows]
 
-    async def count_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
-        """Return how many jobs a member has in a server."""
-        row = await self._fetchone(self._sql.COUNT_JOBS_FOR_USER, (guild_id, user_id))
-        return int(row[0]) if row is not None else 0
-
     async def jobs_for_guild(
         self, guild_id: int | None, limit: int | None = 50, offset: int = 0
     ) -> list[JobRecord]:
-        """A guild's jobs, newest first; ``limit=None`` returns them all (CSV export)."""
+        """A guild's jobs, newest first; ``limit=None`` returns them all.
+
+        For tests and tools; the CSV export pages with :meth:`guild_jobs_after`.
+        """
         rows = await self._fetchall(
             self._sql.SELECT_JOBS_FOR_GUILD, (guild_id, -1 if limit is None else limit, offset)
         )
@@ -158,10 +139,9 @@ class JobQueries(StoreEngine):
     # ------------------------------------------------------------------ history, queue, retention
 
     async def jobs_by_prefix(self, guild_id: int | None, prefix: str) -> list[JobRecord]:
-        """Return up to two jobs of a guild whose id starts with ``prefix``.
+        """Return up to two jobs of a guild (None: DMs) whose id starts with ``prefix``.
 
-        Up to two jobs of this guild whose id starts with ``prefix``: none, one, or an
-        ambiguous pair (where :meth:`find_job_by_prefix` returns None for both).
+        None, one, or an ambiguous pair (the caller should ask for more characters).
         """
         prefix = prefix.strip().lower()
         if not prefix:

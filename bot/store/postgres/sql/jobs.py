@@ -49,7 +49,6 @@ WHERE {_GUILD_IS} AND user_id = ?
 ORDER BY created_at DESC, id DESC
 LIMIT ? OFFSET ?
 """
-COUNT_JOBS_FOR_USER = f"SELECT count(*) FROM jobs WHERE {_GUILD_IS} AND user_id = ?"
 # (guild_id, limit, offset); a limit of -1 means no limit.
 SELECT_JOBS_FOR_GUILD = f"""
 SELECT * FROM jobs
