@@ -370,12 +370,12 @@ class Settings(BaseSettings):
 
     @property
     def uses_local_provider(self) -> bool:
-        """Which backend serves /ideogram and which models are available.
+        """Whether the bot runs the built-in local preview provider in place of RunComfy.
 
-        No RunComfy token: the bot runs the built-in local preview provider (unless
-        PROVIDER=ideogram: then RunComfy, and so /reframe, is simply not available).
+        It does with no RunComfy token while RunComfy serves /ideogram; with
+        PROVIDER=ideogram and no token, RunComfy (and so /reframe) is simply not available.
         """
-        return self.RUNCOMFY_API_TOKEN is None
+        return self.RUNCOMFY_API_TOKEN is None and self.PROVIDER is ProviderName.RUNCOMFY
 
     @property
     def ideogram_configured(self) -> bool:

@@ -139,7 +139,7 @@ class SettingsCog(commands.Cog):
         embed.add_field(name=_("Log channel"), value=(
             f"<#{current.log_channel_id}>" if current.log_channel_id else _("none")))
         provider = current.provider or _("{provider} (bot default)",
-                                          provider=self.bot.provider_name)
+                                          provider=self.bot.default_provider_key)
         embed.add_field(name=_("Provider"), value=provider)
         days = self.bot.settings.RETENTION_DAYS
         embed.add_field(name=_("Retention"), value=ngettext("{n} day", "{n} days", days))

@@ -116,6 +116,7 @@ def test_ideogram_provider_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDEOGRAM_TIMEOUT_SECONDS", "90")
     s = load_settings(None)
     assert s.PROVIDER is ProviderName.IDEOGRAM and s.ideogram_configured
+    assert not s.uses_local_provider  # no RunComfy token: /reframe is off, no preview server
     assert s.IDEOGRAM_GENERATE_PATH == "/generate" and s.IDEOGRAM_TIMEOUT_SECONDS == 90
     assert "ig-secret-key-123" not in repr(s)
     # Half a configuration is a mistake whatever PROVIDER says.

@@ -177,7 +177,7 @@ async def test_without_runcomfy_token_the_local_preview_provider_serves(
                              LOCAL_PROVIDER_QUEUE_SECONDS=0.1, LOCAL_PROVIDER_RUN_SECONDS=0.1)
     services = await build_services(settings)
     try:
-        assert services.provider_name == "local" and services.local_server is not None
+        assert services.default_provider_key == "local" and services.local_server is not None
         assert services.local_server.base_url.startswith("http://127.0.0.1:")
         local_bot = IdeogramBot(settings, services, min_edit_interval=0.0)
         async with running_bot(fake, local_bot):

@@ -254,7 +254,7 @@ async def test_build_services_for_provider_ideogram(local_server: LocalRunComfyS
     try:
         # No RunComfy token with PROVIDER=ideogram: no local RunComfy preview either.
         assert services.local_server is None and set(services.providers) == {"ideogram"}
-        assert services.provider_name == "ideogram"
+        assert services.default_provider_key == "ideogram"
         assert "k-123456" not in repr(services.providers["ideogram"])
     finally:
         await services.aclose()

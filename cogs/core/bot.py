@@ -94,7 +94,7 @@ class IdeogramBot(commands.Bot):
     token_sealer: TokenSealer
     lag_monitor: LoopLagMonitor
     tracker: JobTracker
-    provider_name: str
+    default_provider_key: str
     result_delivery: ResultDelivery
     job_actions: JobActions
     batch_actions: BatchActions
@@ -124,7 +124,7 @@ class IdeogramBot(commands.Bot):
         self.token_sealer = TokenSealer(settings.DISCORD_TOKEN.get_secret_value()
                                         if settings.DISCORD_TOKEN is not None else "")
         self.lag_monitor = LoopLagMonitor()
-        self.provider_name = services.provider_name
+        self.default_provider_key = services.default_provider_key
         self.tracker = JobTracker(services.store, metered(services.providers),
                                   config=services.tracker_config)
         self.job_metrics = JobMetrics()

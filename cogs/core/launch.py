@@ -89,7 +89,7 @@ class JobLauncher:
                 except ValueError:
                     log.warning("Guild %s has an unknown provider %r; using the default",
                                 guild_id, chosen)
-        return provider_kind(self._bot.provider_name)
+        return provider_kind(self._bot.default_provider_key)
 
     def provider_for(self, inputs: ModelInputs) -> str:
         """The providers-dict key for a job of these inputs, or a :class:`Refusal`."""

@@ -26,13 +26,14 @@ log = logging.getLogger(__name__)
 class Services:
     """What the bot runs on, built before Discord is touched (and closed after it).
 
-    ``provider_name`` is the key of the backend that serves ``/ideogram`` by default;
+    ``default_provider_key`` is the ``providers`` key (``runcomfy``, ``local`` for the
+    preview server, or ``ideogram``) of the backend that serves ``/ideogram`` by default;
     ``downloads`` is the one way anything is downloaded (result images, past results).
     """
 
     store: Store
     providers: dict[str, AnyProvider]
-    provider_name: str
+    default_provider_key: str
     downloads: SafeFetcher
     local_server: LocalRunComfyServer | None = None
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
@@ -81,7 +82,7 @@ async def build_services(settings: Settings, *, retry: RetryPolicy | None = None
         providers["runcomfy"] = RunComfyClient(
             token=settings.RUNCOMFY_API_TOKEN.get_secret_value(),
             base_url=settings.RUNCOMFY_BASE_URL, retry=retry)
-    elif settings.PROVIDER is ProviderName.RUNCOMFY:
+    elif settings.uses_local_provider:
         token = secrets.token_urlsafe(24)
         local_server = LocalRunComfyServer(LocalServerConfig(
             token=token, queue_seconds=settings.LOCAL_PROVIDER_QUEUE_SECONDS,
@@ -117,7 +118,7 @@ async def build_services(settings: Settings, *, retry: RetryPolicy | None = None
         provider_hosts.append(settings.IDEOGRAM_BASE_URL)
     downloads = SafeFetcher(allow=AllowList.of(provider_hosts))
     return Services(
-        store=store, providers=providers, provider_name=name, downloads=downloads,
+        store=store, providers=providers, default_provider_key=name, downloads=downloads,
         local_server=local_server,
         tracker_config=TrackerConfig(
             queue_timeout=settings.JOB_QUEUE_TIMEOUT_SECONDS,
