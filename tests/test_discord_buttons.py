@@ -131,6 +131,26 @@ async def test_cancel_while_queued(fake: FakeDiscord, local_server: LocalRunComf
         assert last.json["content"].startswith("🚫 Cancelled")
 
 
+async def test_cancel_while_still_being_sent_says_so_and_loses_nothing(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    local_server.state.faults.slow(2.0, kind="submit")
+    async with ideogram_bot(fake, local_server, tmp_path / "b.db") as bot:
+        await dispatch(bot, chat_input("ideogram", {"prompt": "a slow kite", "seed": 7}))
+        job = await wait_for_job(bot, lambda j: j.status is JobStatus.PENDING,
+                                 user_id=ids.USER_ID)
+        # Its reply shows nothing yet; a recall (/job) shows its buttons, Cancel among them.
+        recall = chat_input("job", {"id": job.short_id})
+        await dispatch(bot, recall)
+        click = button(fake, recall, job, "cancel")
+        await dispatch(bot, click)
+        [refusal] = fake.interaction_callbacks(click["id"])
+        assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+        assert "Still being sent to the image service" in refusal["data"]["content"]
+        done = await wait_delivered(bot, user_id=ids.USER_ID)
+    assert done.status is JobStatus.COMPLETED
+    assert local_server.state.submit_count == 1 and local_server.state.request_counts["cancel"] == 0
+
+
 async def test_moderator_may_cancel_and_running_jobs_cannot_be(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
     local_server.state.config.queue_seconds = 0.0

@@ -19,6 +19,7 @@ from bot.providers.types import CancelOutcome
 from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
 from cogs.core.components import job_view
 from cogs.core.errors import Refusal
+from cogs.core.job_actions import STILL_SENDING
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
@@ -97,6 +98,8 @@ class BatchActions:
     async def _cancel(self, interaction: discord.Interaction, jobs: list[JobRecord]) -> None:
         require_owner_or_moderator(interaction, jobs[0])
         waiting = [job for job in jobs if job.status is JobStatus.QUEUED]
+        if not waiting and any(job.status is JobStatus.PENDING for job in jobs):
+            raise Refusal(_(STILL_SENDING))
         if not waiting:
             raise Refusal(_("Nothing of this batch is waiting any more: the images being "
                             "made can't be stopped."))

@@ -32,6 +32,11 @@ NOT_CANCELLABLE = N_(
     "Too late to cancel: the image service has already started this job, and running jobs "
     "can't be stopped."
 )
+#: A job (or a batch) not yet with the image service: once it waits in its queue, Cancel works.
+STILL_SENDING = N_(
+    "Still being sent to the image service: try Cancel again in a moment, while it waits in "
+    "the queue."
+)
 NOT_THIS_MESSAGE = N_(
     "This button is not on that job's result message, so it can't delete it. Use Delete "
     "on the result itself, or /history."
@@ -61,6 +66,8 @@ class JobActions:
 
     async def _cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
         require_owner_or_moderator(interaction, job)
+        if job.status is JobStatus.PENDING:
+            raise Refusal(_(STILL_SENDING))
         if job.status.terminal or job.status is JobStatus.RUNNING:
             raise Refusal(_(NOT_CANCELLABLE) if job.status is JobStatus.RUNNING
                           else _("This job has already ended ({status}).",
