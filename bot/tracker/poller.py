@@ -21,7 +21,7 @@ from bot.log_context import bind_job
 from bot.polling import PollState, error_delay, next_delay
 from bot.providers.base import Provider
 from bot.providers.errors import ProviderError, RateLimited, RequestNotFound
-from bot.providers.types import RemoteState
+from bot.providers.types import RemoteState, RequestStatus
 from bot.store import StoreBusyError
 from bot.tracker.events import JobEvent
 
@@ -175,8 +175,8 @@ class Poller:
     # ------------------------------------------------------------------ one poll
 
     async def _poll_once(self, job_id: str) -> None:
+        """Poll one job: load and check it, ask the provider, act on its answer."""
         tracker = self._tracker
-        polling = tracker.config.polling
         job = await tracker.store.get_job(job_id)
         if job is not None:
             bind_job(job.id, job.guild_id)  # this poll's log lines name the job
@@ -188,6 +188,19 @@ class Poller:
             return
         provider = tracker.provider(job.provider)
         assert isinstance(provider, Provider) and job.request_id is not None
+        status = await self._ask_status(job, state, provider)
+        if status is not None:
+            await self._apply_status(job, state, status, provider)
+
+    async def _ask_status(self, job: JobRecord, state: PollState,
+                          provider: Provider) -> RequestStatus | None:
+        """The provider's status of ``job``, or None when the asking failed.
+
+        None means the job is handled already: its next poll is scheduled, or it has ended.
+        """
+        tracker = self._tracker
+        polling = tracker.config.polling
+        assert job.request_id is not None
         try:
             async with asyncio.timeout(self._call_budget(job)), \
                     tracker.slot(job.provider, "poll"):
@@ -196,21 +209,27 @@ class Poller:
             if not await self._check_time_limit(job):
                 state.failures += 1
                 log.info("Status of job %s took too long; asking again later", job.short_id)
-                self._schedule(job_id, tracker.now() + error_delay(
+                self._schedule(job.id, tracker.now() + error_delay(
                     state.failures, None, polling))
-            return
+            return None
         except RequestNotFound as exc:
             await tracker.finish(job, JobStatus.FAILED, error=job_errors.from_provider(exc))
-            return
+            return None
         except ProviderError as exc:
             state.failures += 1
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             delay = error_delay(state.failures, retry_after, polling)
             log.info("Status of job %s failed (%s); next try in %.1fs", job.short_id,
                      type(exc).__name__, delay)
-            self._schedule(job_id, tracker.now() + delay)
-            return
+            self._schedule(job.id, tracker.now() + delay)
+            return None
         state.failures = 0
+        return status
+
+    async def _apply_status(self, job: JobRecord, state: PollState, status: RequestStatus,
+                            provider: Provider) -> None:
+        """Act on the provider's status of ``job``: complete or end it, or note any change."""
+        tracker = self._tracker
         now = tracker.now()
         state.last_poll = now
 
@@ -247,8 +266,8 @@ class Poller:
                 await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, now)))
         else:
             state.polls_in_status += 1
-        self._schedule(job_id, now + next_delay(state, job.model, now, tracker.history,
-                                                polling))
+        self._schedule(job.id, now + next_delay(state, job.model, now, tracker.history,
+                                                tracker.config.polling))
 
     async def _complete(self, job: JobRecord, state: PollState, provider: Provider) -> None:
         tracker = self._tracker
