@@ -39,6 +39,16 @@ def two_shards(shard: int, lease_seconds: float = 0.6) -> LeaseConfig:
                        lease_seconds=lease_seconds)
 
 
+def one_shard_each(pair: tuple[Store, Store],
+                   lease_seconds: float = 0.6) -> tuple[Store, Store]:
+    """The pair as the two processes of a two-shard bot: the first runs shard 0, the second
+    shard 1."""
+    first, second = pair
+    first.configure_leases(two_shards(0, lease_seconds))
+    second.configure_leases(two_shards(1, lease_seconds))
+    return first, second
+
+
 @pytest.fixture
 def pg_url(postgres_url: str) -> str:
     postgres.empty(postgres_url)
@@ -219,9 +229,7 @@ async def test_admissions_do_not_wait_for_a_busy_main_pool(pg_url: str) -> None:
 
 async def test_a_process_claims_only_its_own_shards_and_nothing_held(
         pair: tuple[Store, Store]) -> None:
-    first, second = pair
-    first.configure_leases(two_shards(0))
-    second.configure_leases(two_shards(1))
+    first, second = one_shard_each(pair)
     mine = await first.insert_job(make_job(guild_id=SHARD0_GUILD))
     theirs = await first.insert_job(make_job(guild_id=SHARD1_GUILD))  # written by the first
     assert await second.claim_unfinished_jobs() == []  # the first holds both
@@ -232,11 +240,9 @@ async def test_a_process_claims_only_its_own_shards_and_nothing_held(
 
 async def test_a_dead_processs_jobs_move_own_shard_first_then_anyone(
         pair: tuple[Store, Store]) -> None:
-    first, second = pair
     # The grace (a third of the lease: 0.6 s) leaves a loaded machine room to make the
     # first claims after the leases ran out but before the grace did.
-    first.configure_leases(two_shards(0, lease_seconds=1.8))
-    second.configure_leases(two_shards(1, lease_seconds=1.8))
+    first, second = one_shard_each(pair, lease_seconds=1.8)
     on_shard0 = await first.insert_job(make_job(guild_id=SHARD0_GUILD))
     on_shard1 = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
     done = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
@@ -400,9 +406,7 @@ async def test_the_lease_keeper_hands_jobs_over_and_lets_lost_ones_go(
         pair: tuple[Store, Store]) -> None:
     from bot.leases import LeaseKeeper
 
-    first, second = pair
-    first.configure_leases(two_shards(0, lease_seconds=0.6))
-    second.configure_leases(two_shards(1, lease_seconds=0.6))
+    first, second = one_shard_each(pair)
     job = await first.insert_job(make_job(guild_id=SHARD1_GUILD))
     stalled, survivor = TrackerStub({job.id}), TrackerStub()
     first_keeper = LeaseKeeper(first, stalled)  # type: ignore[arg-type]  # a stub tracker
