@@ -46,6 +46,7 @@ from bench.postgres import scratch_database
 from bot.inputs import GenerateInputs
 from bot.jobs import JobRecord, new_job_id
 from bot.quota import QuotaDenied, Window
+from bot.quota_admin import QuotaAdmin
 from bot.quota_service import MAX_GROUP, QuotaService
 from bot.store import Store
 
@@ -125,11 +126,11 @@ async def run_scenario(index: int, scenario: Scenario, database: str, requesters
                        rounds: int, busy: int, max_group: int, processes: int = 1) -> Result:
     path = database
     store = await Store.open(path)
-    quota = QuotaService(store, max_group=max_group)
+    admin = QuotaAdmin(store)
     guilds = [index * 1000 + r for r in range(rounds)]
     for guild_id in guilds:
         if scenario.limits:
-            await quota.set_limits(guild_id, MOD, scenario.limits)
+            await admin.set_limits(guild_id, MOD, scenario.limits)
     if scenario.busy_month:
         for guild_id in guilds:
             await load_busy_month(store, guild_id, busy)

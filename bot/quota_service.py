@@ -17,8 +17,10 @@
   (completed) or releases (failed, cancelled, timed out, refused) its reservation.
 - :meth:`QuotaService.reconcile` — at start and periodically, settles what a stopped
   process or an error left reserved.
-- Moderators' changes (:meth:`set_limits`, :meth:`clear_limit`, :meth:`set_member_daily`,
-  :meth:`reset`) are validated, applied and audited in one transaction each.
+- :meth:`QuotaService.snapshot`, :meth:`QuotaService.allowance` — limits and use as a
+  reservation would see them (``/quota show``, a result's footer).
+
+Moderators' changes are :mod:`bot.quota_admin`'s.
 
 Do not call :meth:`reserve` from inside a store transaction: the drainer needs the store.
 """
@@ -33,27 +35,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from bot.i18n import lazy, lazy_ngettext
+from bot.i18n import lazy_ngettext
 from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
 from bot.quota import (
-    GUILD_MONTHLY_BUDGET,
-    LIMIT_NAMES,
-    RECENT_CHANGES,
     UNITS_PER_IMAGE,
     Allowance,
-    AuditEntry,
-    Change,
     QuotaDenied,
-    QuotaValueError,
     ReconcileReport,
     Reservation,
     Snapshot,
     Window,
     decide,
     snapshot_from_row,
-    validate_limit,
-    validate_member_daily,
 )
 from bot.store import Store, StoreBusyError
 from bot.tracker import JobEvent
@@ -135,7 +129,7 @@ class _GroupState:
 
 
 class QuotaService:
-    """Reserves, settles and administers quotas on the store.
+    """Reserves and settles quotas on the store, and reads a member's allowance.
 
     Also the tracker listener that settles a reservation when its job ends (register it before the
     Discord one).
@@ -401,96 +395,3 @@ class QuotaService:
         if job.guild_id is None:
             return None
         return (await self.allowance(job.guild_id, job.user_id)).footer_text()
-
-    async def recent_changes(self, guild_id: int,
-                             limit: int = RECENT_CHANGES) -> list[AuditEntry]:
-        """Return the server's latest quota changes, newest first."""
-        rows = await self._store.recent_quota_audit(guild_id, limit)
-        return [AuditEntry.from_row(row) for row in rows]
-
-    # -- moderators ------------------------------------------------------------------
-
-    async def set_limits(self, guild_id: int, actor_id: int,
-                         values: Mapping[str, object]) -> list[Change]:
-        """Set a server's limits, audited, in one transaction.
-
-        Validate every value first (nothing changes if one is bad), then set them and
-        audit each actual change, in one transaction. Returns the changes.
-        """
-        clean = {name: validate_limit(name, value) for name, value in values.items()}
-
-        async def set_limits() -> list[Change]:
-            changes: list[Change] = []
-            for name, new in clean.items():
-                old = await self._limit(guild_id, name)
-                if old == new:
-                    continue
-                await self._store.set_guild_limit(guild_id, name, new)
-                changes.append(Change("set", name, old, new))
-            await self._audit(guild_id, actor_id, changes)
-            return changes
-
-        return await self._store.run_transaction(set_limits)
-
-    async def clear_limit(self, guild_id: int, actor_id: int, name: str) -> Change | None:
-        """Remove one limit (it becomes unlimited). None if it was not set."""
-        if name not in LIMIT_NAMES:
-            raise QuotaValueError(lazy("Unknown limit {name}: use one of {names}.",
-                                       name=repr(str(name)[:40]),
-                                       names=", ".join(LIMIT_NAMES)))
-
-        async def clear() -> Change | None:
-            old = await self._limit(guild_id, name)
-            if old is None:
-                return None
-            await self._store.delete_guild_limit(guild_id, name)
-            change = Change("clear", name, old, None)
-            await self._audit(guild_id, actor_id, [change])
-            return change
-
-        return await self._store.run_transaction(clear)
-
-    async def set_member_daily(self, guild_id: int, actor_id: int, user_id: int,
-                               daily: object) -> Change | None:
-        """Give one member their own daily limit (instead of ``user_daily``)."""
-        new = validate_member_daily(daily)
-
-        async def set_member() -> Change | None:
-            old = await self._store.member_override(guild_id, user_id)
-            if old == new:
-                return None
-            await self._store.set_member_override(guild_id, user_id, new)
-            change = Change("member", "daily", old, new, user_id=user_id)
-            await self._audit(guild_id, actor_id, [change])
-            return change
-
-        return await self._store.run_transaction(set_member)
-
-    async def reset(self, guild_id: int, actor_id: int, user_id: int | None) -> Change:
-        """Forgive today's use of one member, or of everyone.
-
-        It stops counting towards the daily limits and the cooldown; the month's count and the spend
-        keep it.
-        """
-        day = Window.at(self._clock()).day
-
-        async def reset() -> Change:
-            forgiven = await self._store.forgive_day_usage(guild_id, day, user_id)
-            change = Change("reset", "reset", float(forgiven), 0.0, user_id=user_id)
-            await self._audit(guild_id, actor_id, [change])
-            return change
-
-        return await self._store.run_transaction(reset)
-
-    async def _limit(self, guild_id: int, name: str) -> int | float | None:
-        value = await self._store.guild_limit(guild_id, name)
-        if value is None:
-            return None
-        return value if name == GUILD_MONTHLY_BUDGET else int(value)
-
-    async def _audit(self, guild_id: int, actor_id: int, changes: list[Change]) -> None:
-        now = self._clock()
-        for change in changes:
-            await self._store.insert_quota_audit((
-                guild_id, actor_id, change.audit_action, change.user_id, change.old,
-                change.new, now))

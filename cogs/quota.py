@@ -2,7 +2,8 @@
 
 Also puts the member's remaining allowance into each result's footer ("7 images left
 today"). The policy itself lives in :mod:`bot.quota`; the launch path reserves through
-:meth:`bot.quota_service.QuotaService.admit_batch`, and settling on job events is wired in
+:meth:`bot.quota_service.QuotaService.admit_batch`, limits change through
+:class:`bot.quota_admin.QuotaAdmin`, and settling on job events is wired in
 ``setup_hook``. Changes go to the moderation log in the server's language.
 """
 
@@ -176,7 +177,7 @@ class QuotaCog(commands.Cog):
         if target.id != interaction.user.id and not moderator:
             raise Refusal(_(OTHERS_ONLY_FOR_MODERATORS))
         snapshot, window = await self.bot.quota.snapshot(guild_id, target.id)
-        recent = await self.bot.quota.recent_changes(guild_id) if moderator else []
+        recent = await self.bot.quota_admin.recent_changes(guild_id) if moderator else []
         await interaction.response.send_message(
             embed=quota_embed(snapshot, window, target, moderator=moderator, recent=recent),
             ephemeral=True)
@@ -209,7 +210,7 @@ class QuotaCog(commands.Cog):
         if not values:
             raise Refusal(_("Give at least one limit to set, e.g. `/quota set user_daily:10`."))
         try:
-            changes = await self.bot.quota.set_limits(guild_id, interaction.user.id, values)
+            changes = await self.bot.quota_admin.set_limits(guild_id, interaction.user.id, values)
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
         await self._reply_and_log(interaction, guild_id, changes,
@@ -221,7 +222,7 @@ class QuotaCog(commands.Cog):
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
         try:
-            change = await self.bot.quota.clear_limit(guild_id, interaction.user.id, limit)
+            change = await self.bot.quota_admin.clear_limit(guild_id, interaction.user.id, limit)
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
         await self._reply_and_log(interaction, guild_id, [change] if change else [],
@@ -237,7 +238,7 @@ class QuotaCog(commands.Cog):
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
         try:
-            change = await self.bot.quota.set_member_daily(guild_id, interaction.user.id,
+            change = await self.bot.quota_admin.set_member_daily(guild_id, interaction.user.id,
                                                            member.id, daily)
         except QuotaValueError as exc:
             raise Refusal(exc.message) from None
@@ -251,7 +252,7 @@ class QuotaCog(commands.Cog):
                     member: discord.User | None = None) -> None:
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
-        change = await self.bot.quota.reset(guild_id, interaction.user.id,
+        change = await self.bot.quota_admin.reset(guild_id, interaction.user.id,
                                             member.id if member else None)
         await self._reply_and_log(interaction, guild_id, [change], "")
 

@@ -106,7 +106,7 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
         await bot_send(fake, chat_input("ideogram", {"prompt": "a lighthouse", "seed": 3}))
         done = await wait_for_job(bot, delivered)
         # Then the quota refuses the next one.
-        await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 1})
+        await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 1})
         refused = await bot_send(fake, chat_input("ideogram", {"prompt": "again"}))
         callback = await answered(fake, refused)
         assert callback.json["type"] == 4 and "Daily limit" in str(callback.json)

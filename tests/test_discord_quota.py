@@ -47,7 +47,7 @@ def ephemeral_text(callback: dict[str, Any]) -> str:
 ])
 async def test_members_without_manage_server_are_refused_by_the_code(
         fake: FakeDiscord, bot: IdeogramBot, db: Path, sub: str, options: Any) -> None:
-    await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 5})
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 5})
     before = db_rows(db, "SELECT * FROM guild_limits"), db_rows(db, "SELECT * FROM quota_audit")
     # Discord delivered the command (an admin let everyone see /quota), but alice is no mod.
     text = ephemeral_text(await answer(fake, bot, quota(sub, options, user_id=ids.USER_ID)))
@@ -109,7 +109,7 @@ async def test_every_value_is_validated_in_code(fake: FakeDiscord, bot: Ideogram
 
 async def test_a_refusal_is_the_ephemeral_first_response_and_nothing_is_submitted(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
-    await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 0})
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 0})
     payload = chat_input("ideogram", {"prompt": "a fox"})
     text = ephemeral_text(await answer(fake, bot, payload))
     assert "daily limit is 0" in text
@@ -120,7 +120,7 @@ async def test_a_refusal_is_the_ephemeral_first_response_and_nothing_is_submitte
 
 async def test_the_footer_shows_the_allowance_and_the_next_request_is_limited(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
-    await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID,
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID,
                                {"user_daily": 3, "cooldown_seconds": 60})
     payload = chat_input("ideogram", {"prompt": "a lantern"})
     await dispatch(bot, payload)

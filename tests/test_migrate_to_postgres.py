@@ -62,7 +62,7 @@ async def test_a_populated_file_is_copied_and_the_bot_runs_on_it(
         tmp_path: Path) -> None:
     # A bot's life on SQLite: limits, a blocked word, two images.
     async with ideogram_bot(fake, local_server, db) as bot:
-        await bot.quota.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 3})
+        await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 3})
         await bot.guild_settings.add_blocked_words(ids.GUILD_ID, ["zorblax"])
         for seed in (1, 2):
             await dispatch(bot, chat_input("ideogram", {"prompt": f"fox {seed}", "seed": seed}))

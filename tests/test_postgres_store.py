@@ -17,6 +17,7 @@ import pytest
 from bot.jobs import JobRecord, JobStatus
 from bot.presets import Preset
 from bot.quota import QuotaDenied
+from bot.quota_admin import QuotaAdmin
 from bot.quota_service import QuotaService
 from bot.settings_cache import GuildSettingsCache
 from bot.store import LeaseConfig, Store, StoreBusyError, StoreError
@@ -191,7 +192,7 @@ def test_500_decisions_from_two_processes_never_overspend(pg_url: str, limit: st
 
 async def _set_limit(url: str, limit: str, value: float) -> None:
     async with await Store.open(url) as store:
-        await QuotaService(store).set_limits(1, MOD, {limit: value})
+        await QuotaAdmin(store).set_limits(1, MOD, {limit: value})
 
 
 async def _rows(url: str, query: str) -> list[tuple[object, ...]]:

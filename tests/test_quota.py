@@ -28,6 +28,7 @@ from bot.quota import (
     validate_limit,
     validate_member_daily,
 )
+from bot.quota_admin import QuotaAdmin
 from bot.quota_service import QuotaService
 from bot.store import Store
 from tests.helpers import db_rows, make_job, store_rows
@@ -52,10 +53,11 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def clocked_quota(store: Store, *when: int) -> tuple[Clock, QuotaService]:
-    """A quota service whose clock starts at ``utc(*when)`` and moves when the test says."""
+def clocked_quota(store: Store, *when: int) -> tuple[Clock, QuotaService, QuotaAdmin]:
+    """The quota service and its moderators' side, on a clock that starts at ``utc(*when)``
+    and moves when the test says."""
     clock = Clock(utc(*when))
-    return clock, QuotaService(store, clock=clock)
+    return clock, QuotaService(store, clock=clock), QuotaAdmin(store, clock=clock)
 
 
 def job(user_id: int = 3, guild_id: int = GUILD, prompt: str = "a lighthouse") -> JobRecord:
@@ -131,9 +133,9 @@ def test_price_table() -> None:
 @pytest.mark.parametrize("limit", ["guild_daily", "max_concurrent", "guild_monthly_budget"])
 async def test_500_concurrent_reservations_grant_exactly_50(database_url: str, limit: str) -> None:
     store = await Store.open(database_url)
-    quota = QuotaService(store)
+    quota, admin = QuotaService(store), QuotaAdmin(store)
     value = 4.0 if limit == "guild_monthly_budget" else 50  # 50 × $0.08 = $4.00
-    await quota.set_limits(GUILD, MOD, {limit: value})
+    await admin.set_limits(GUILD, MOD, {limit: value})
     one_member = limit == "max_concurrent"
     jobs = [job(user_id=7 if one_member else 1000 + i) for i in range(500)]
     results = await asyncio.gather(*(quota.reserve(j) for j in jobs), return_exceptions=True)
@@ -160,8 +162,8 @@ async def test_500_concurrent_reservations_grant_exactly_50(database_url: str, l
 
 
 async def test_daily_limit_rolls_at_midnight_utc(store: Store) -> None:
-    clock, quota = clocked_quota(store, 2024, 1, 31, 23, 59, 59)
-    await quota.set_limits(GUILD, MOD, {"user_daily": 1, "guild_daily": 5})
+    clock, quota, admin = clocked_quota(store, 2024, 1, 31, 23, 59, 59)
+    await admin.set_limits(GUILD, MOD, {"user_daily": 1, "guild_daily": 5})
     await quota.reserve(job())
     with pytest.raises(QuotaDenied) as info:
         await quota.reserve(job())
@@ -176,8 +178,8 @@ async def test_daily_limit_rolls_at_midnight_utc(store: Store) -> None:
 
 
 async def test_monthly_limit_and_budget_roll_at_month_end(store: Store) -> None:
-    clock, quota = clocked_quota(store, 2024, 12, 31, 23, 59, 59)
-    await quota.set_limits(GUILD, MOD, {"guild_monthly": 1})
+    clock, quota, admin = clocked_quota(store, 2024, 12, 31, 23, 59, 59)
+    await admin.set_limits(GUILD, MOD, {"guild_monthly": 1})
     await quota.reserve(job())
     with pytest.raises(QuotaDenied) as info:
         await quota.reserve(job(user_id=4))
@@ -187,8 +189,8 @@ async def test_monthly_limit_and_budget_roll_at_month_end(store: Store) -> None:
     clock.set(utc(2025, 1, 1))
     await quota.reserve(job(user_id=4))
 
-    await quota.clear_limit(GUILD, MOD, "guild_monthly")
-    await quota.set_limits(GUILD, MOD, {"guild_monthly_budget": 0.10})
+    await admin.clear_limit(GUILD, MOD, "guild_monthly")
+    await admin.set_limits(GUILD, MOD, {"guild_monthly_budget": 0.10})
     with pytest.raises(QuotaDenied) as info:
         await quota.reserve(job())  # $0.08 in flight + $0.08 > $0.10
     assert info.value.kind == "guild_monthly_budget" and "$0.10" in info.value.message
@@ -197,8 +199,8 @@ async def test_monthly_limit_and_budget_roll_at_month_end(store: Store) -> None:
 
 
 async def test_cooldown_and_concurrency_messages(store: Store) -> None:
-    clock, quota = clocked_quota(store, 2024, 5, 5, 12)
-    await quota.set_limits(GUILD, MOD, {"cooldown_seconds": 30, "max_concurrent": 2})
+    clock, quota, admin = clocked_quota(store, 2024, 5, 5, 12)
+    await admin.set_limits(GUILD, MOD, {"cooldown_seconds": 30, "max_concurrent": 2})
     first = job()
     await quota.reserve(first)
     with pytest.raises(QuotaDenied) as info:
@@ -216,12 +218,12 @@ async def test_cooldown_and_concurrency_messages(store: Store) -> None:
 
 
 async def test_a_limit_of_zero_stops_generation(store: Store) -> None:
-    quota = QuotaService(store)
-    await quota.set_member_daily(GUILD, MOD, 3, 0)
+    quota, admin = QuotaService(store), QuotaAdmin(store)
+    await admin.set_member_daily(GUILD, MOD, 3, 0)
     with pytest.raises(QuotaDenied, match="your daily limit is 0"):
         await quota.reserve(job(user_id=3))
     await quota.reserve(job(user_id=4))
-    await quota.set_limits(GUILD, MOD, {"guild_monthly_budget": 0})
+    await admin.set_limits(GUILD, MOD, {"guild_monthly_budget": 0})
     with pytest.raises(QuotaDenied, match=r"turned off on this server \(monthly budget \$0\)"):
         await quota.reserve(job(user_id=4))
 
@@ -238,19 +240,19 @@ async def test_no_limit_means_unlimited_and_use_is_still_recorded(store: Store) 
 
 
 async def test_changes_are_audited_old_to_new(store: Store) -> None:
-    clock, quota = clocked_quota(store, 2024, 3, 3, 3)
-    changes = await quota.set_limits(GUILD, MOD, {"user_daily": 10, "guild_monthly_budget": 5})
+    clock, quota, admin = clocked_quota(store, 2024, 3, 3, 3)
+    changes = await admin.set_limits(GUILD, MOD, {"user_daily": 10, "guild_monthly_budget": 5})
     assert [c.describe() for c in changes] == ["user_daily: unlimited → 10",
                                                "guild_monthly_budget: unlimited → $5.00"]
-    assert await quota.set_limits(GUILD, MOD, {"user_daily": 10}) == []  # unchanged: no audit
+    assert await admin.set_limits(GUILD, MOD, {"user_daily": 10}) == []  # unchanged: no audit
     clock.now += 1
-    await quota.set_limits(GUILD, MOD + 1, {"user_daily": 5})
-    assert (await quota.clear_limit(GUILD, MOD, "guild_monthly_budget")) is not None
-    assert await quota.clear_limit(GUILD, MOD, "guild_monthly_budget") is None
-    await quota.set_member_daily(GUILD, MOD, 3, 20)
+    await admin.set_limits(GUILD, MOD + 1, {"user_daily": 5})
+    assert (await admin.clear_limit(GUILD, MOD, "guild_monthly_budget")) is not None
+    assert await admin.clear_limit(GUILD, MOD, "guild_monthly_budget") is None
+    await admin.set_member_daily(GUILD, MOD, 3, 20)
     with pytest.raises(QuotaValueError):
-        await quota.set_limits(GUILD, MOD, {"guild_daily": 3, "user_daily": -1})
-    recent = await quota.recent_changes(GUILD)
+        await admin.set_limits(GUILD, MOD, {"guild_daily": 3, "user_daily": -1})
+    recent = await admin.recent_changes(GUILD)
     assert [(e.actor_id, e.change.audit_action, e.change.old, e.change.new) for e in recent] == [
         (MOD, "member:daily", None, 20),
         (MOD, "clear:guild_monthly_budget", 5.0, None),
@@ -264,23 +266,23 @@ async def test_changes_are_audited_old_to_new(store: Store) -> None:
 
 
 async def test_reset_forgives_today_not_the_month_or_the_spend(store: Store) -> None:
-    _, quota = clocked_quota(store, 2024, 6, 1, 10)
-    await quota.set_limits(GUILD, MOD, {"user_daily": 2, "cooldown_seconds": 3600})
+    _, quota, admin = clocked_quota(store, 2024, 6, 1, 10)
+    await admin.set_limits(GUILD, MOD, {"user_daily": 2, "cooldown_seconds": 3600})
     done = job()
     await quota.reserve(done)
     await quota.commit(done.evolve(cost=0.08))
     with pytest.raises(QuotaDenied, match="Cooldown"):
         await quota.reserve(job())
     await quota.reserve(job(user_id=4))
-    change = await quota.reset(GUILD, MOD, 3)
+    change = await admin.reset(GUILD, MOD, 3)
     assert change.old == 1 and change.user_id == 3
     snapshot, _ = await quota.snapshot(GUILD, 3)
     assert snapshot.usage.user_day == 0 and snapshot.usage.guild_day == 1  # bob's still counts
     assert snapshot.usage.guild_month == 2 and snapshot.usage.month_spent == pytest.approx(0.08)
     await quota.reserve(job())  # no cooldown any more
-    everyone = await quota.reset(GUILD, MOD, None)
+    everyone = await admin.reset(GUILD, MOD, None)
     assert everyone.old == 2
-    assert (await quota.recent_changes(GUILD))[0].change.audit_action == "reset"
+    assert (await admin.recent_changes(GUILD))[0].change.audit_action == "reset"
 
 
 # --------------------------------------------------------------------------- the service
@@ -288,7 +290,7 @@ async def test_reset_forgives_today_not_the_month_or_the_spend(store: Store) -> 
 
 async def test_requests_are_decided_in_arrival_order(store: Store) -> None:
     quota = QuotaService(store, max_group=16)
-    await quota.set_limits(GUILD, MOD, {"guild_daily": 50})
+    await QuotaAdmin(store).set_limits(GUILD, MOD, {"guild_daily": 50})
     jobs = [job(user_id=1000 + i) for i in range(200)]
     results = await asyncio.gather(*(quota.reserve(j) for j in jobs), return_exceptions=True)
     assert [not isinstance(r, BaseException) for r in results] == [True] * 50 + [False] * 150
@@ -370,7 +372,7 @@ async def _store_totals(store: Store) -> set[tuple[object, ...]]:
 
 
 async def test_running_totals_always_match_the_reservations(store: Store) -> None:
-    clock, quota = clocked_quota(store, 2024, 7, 31, 23, 59)
+    clock, quota, admin = clocked_quota(store, 2024, 7, 31, 23, 59)
     jobs = [job(user_id=3 + i % 3) for i in range(12)]
     for i, j in enumerate(jobs):
         if i == 6:
@@ -380,7 +382,7 @@ async def test_running_totals_always_match_the_reservations(store: Store) -> Non
     await quota.commit(jobs[7])  # no provider cost: the estimate
     await quota.release(jobs[1].id)
     await quota.release(jobs[8].id)
-    await quota.reset(GUILD, MOD, 4)
+    await admin.reset(GUILD, MOD, 4)
     await store.insert_job(jobs[2])  # a job row that then goes away with its reservation
     await quota.settle(jobs[2].evolve(status=JobStatus.COMPLETED, cost=0.07))
     await store_rows(store, "DELETE FROM jobs WHERE id = ?", jobs[2].id)
@@ -424,13 +426,14 @@ async def test_a_batch_decides_exactly_as_one_decision_at_a_time(
     async def decisions(target: Store, max_group: int) -> list[str]:
         clock = Clock(utc(2025, 3, 14, 12))
         quota = QuotaService(target, clock=clock, max_group=max_group)
+        admin = QuotaAdmin(target, clock=clock)
         earlier = [job(user_id=u) for u in (3, 4, 4)]
         for j in earlier:
             await quota.reserve(j)
         await quota.commit(earlier[0].evolve(cost=0.5))
         for guild in (GUILD, GUILD + 1):
-            await quota.set_limits(guild, MOD, limits)
-            await quota.set_member_daily(guild, MOD, 5, 9)
+            await admin.set_limits(guild, MOD, limits)
+            await admin.set_member_daily(guild, MOD, 5, 9)
         clock.now += 60
         results = await asyncio.gather(
             *(quota.reserve(j.evolve(id=f"{i:032x}")) for i, j in enumerate(requests)),

@@ -13,6 +13,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
+from bot.quota_admin import QuotaAdmin
 from bot.quota_service import QuotaService
 from bot.store import Store
 from bot.tracker import JobEvent, JobTracker, TrackerConfig
@@ -78,7 +79,7 @@ async def test_success_commits_at_the_providers_cost_and_failures_release(
         database_url: str, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
     async with await Store.open(database_url) as store:
         quota, tracker, ends = await wired(store, client)
-        await quota.set_limits(GUILD, MOD, {"user_daily": 4})
+        await QuotaAdmin(store).set_limits(GUILD, MOD, {"user_daily": 4})
         async with tracker_running(tracker):
             local_server.state.config.queue_seconds = 2.0  # the job to cancel stays queued
             to_cancel = await launch(quota, tracker, make_job("never mind"))
@@ -129,7 +130,7 @@ async def test_restart_reconciliation(database_url: str, client: RunComfyClient,
     local_server.state.config.queue_seconds = 0.6
     async with await Store.open(database_url) as store:
         quota = QuotaService(store)
-        await quota.set_limits(GUILD, MOD, {"guild_daily": 10})
+        await QuotaAdmin(store).set_limits(GUILD, MOD, {"guild_daily": 10})
         orphan = make_job()  # reserved, then the process died before the job row was written
         await quota.reserve(orphan)
         unsent = make_job().evolve(message_id=99)  # answered, never sent: it is sent after all

@@ -24,6 +24,7 @@ from bot.ops_server import GatewayState
 from bot.periodic import PeriodicTask
 from bot.pricing import PriceTable
 from bot.provider_metrics import metered
+from bot.quota_admin import QuotaAdmin
 from bot.quota_service import QuotaService
 from bot.reply_token import TokenSealer
 from bot.retention import RetentionTask
@@ -101,6 +102,7 @@ class IdeogramBot(commands.Bot):
     launcher: JobLauncher
     server_rules: ServerRules
     quota: QuotaService
+    quota_admin: QuotaAdmin
     mod_log: ModLog
     retention: RetentionTask
     quota_reconciler: PeriodicTask
@@ -144,6 +146,7 @@ class IdeogramBot(commands.Bot):
         self.launcher = JobLauncher(self)
         self.server_rules = ServerRules(self)
         self.quota = QuotaService(services.store, PriceTable.from_settings(settings))
+        self.quota_admin = QuotaAdmin(services.store)
         self.mod_log = ModLog(self)
         self.retention = RetentionTask(services.store, settings.RETENTION_DAYS)
         # Settles reservations an error left open (a release that met a locked database),
