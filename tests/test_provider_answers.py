@@ -4,6 +4,8 @@ what the provider echoes, and a bounded memory of unknown status words."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -79,6 +81,21 @@ async def test_a_submit_cut_by_the_deadline_is_uncertain_not_resent() -> None:
         with pytest.raises(errors.SubmitUncertain):
             await client.submit(GENERATE, {"prompt": "x"})
     assert len(server.requests) == 1
+
+
+async def test_addresses_in_a_submit_answer_are_never_followed() -> None:
+    # The answer names another host for status, result and cancel: the client still asks
+    # its own base URL, so the token never travels there.
+    elsewhere = "http://169.254.169.254/latest"
+    answer = json.dumps({"request_id": "r-1", "status_url": f"{elsewhere}/status",
+                         "result_url": f"{elsewhere}/result",
+                         "cancel_url": f"{elsewhere}/cancel"}).encode()
+    async with HostileProvider(raw(answer)) as server, runcomfy(server.url) as client:
+        receipt = await client.submit(GENERATE, {"prompt": "x"})
+        with contextlib.suppress(errors.ProviderError):  # its status answer is no status
+            await client.status(receipt.request_id)
+    assert [r.path for r in server.requests] == [f"/v1/models/{GENERATE}",
+                                                 "/v1/requests/r-1/status"]
 
 
 async def test_a_gzip_bomb_stops_at_the_cap_for_both_clients() -> None:

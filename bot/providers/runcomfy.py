@@ -249,12 +249,7 @@ class RunComfyClient(ProviderHttpClient):
             request_id = body.get("request_id")
             if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
                 raise SubmitUncertain("submit answer carried no valid request_id")
-            return SubmitReceipt(
-                request_id=request_id,
-                status_url=_opt_str(body, "status_url", _URL_MAX),
-                result_url=_opt_str(body, "result_url", _URL_MAX),
-                cancel_url=_opt_str(body, "cancel_url", _URL_MAX),
-            )
+            return SubmitReceipt(request_id=request_id)
 
     async def status(self, request_id: str) -> RequestStatus:
         """GET a request's status from RunComfy."""

@@ -32,12 +32,14 @@ class CancelOutcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SubmitReceipt:
-    """What the provider answered to a submit: the request id and its URLs."""
+    """What the provider answered to a submit: the request id.
+
+    The status, result and cancel addresses an answer may also carry are not kept: the
+    client builds them from its own base URL and the checked request id, so an answer
+    cannot send the bot's token to another host.
+    """
 
     request_id: str
-    status_url: str | None = None
-    result_url: str | None = None
-    cancel_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
