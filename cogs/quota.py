@@ -139,9 +139,11 @@ def quota_embed(snapshot: Snapshot, window: Window, member: discord.abc.User, *,
 
 
 class QuotaCog(commands.Cog):
+    # No default permissions: Discord would hide the whole group, and with it `/quota show`,
+    # which every member may use for their own use. The moderators' subcommands check in code.
     quota = app_commands.Group(
         name="quota", description=locale_str("Image limits and spend on this server"),
-        guild_only=True, default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
     )
 
     def __init__(self, bot: IdeogramBot) -> None:
