@@ -237,7 +237,11 @@ class JobTracker:
         return outcome
 
     async def mark_delivered(self, job_id: str) -> None:
-        """Record that the job's final message reached Discord."""
+        """Record that nothing more is to be shown for the job.
+
+        Its final message reached Discord, or Discord refused it for good; either way the
+        reconciliation no longer announces it.
+        """
         await self.durable(lambda: self._store.update_job(job_id, delivered_at=self._clock()))
 
     # ------------------------------------------------------------------ reconciliation

@@ -28,7 +28,7 @@ from bot.tracker import JobEvent
 from cogs.core.components import batch_view
 from cogs.core.languages import job_public_locale
 from cogs.core.rendering import batch_embed, batch_status_line
-from cogs.core.reply_sender import Outgoing, Reply, ReplySender, Spawn
+from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender, Spawn
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -96,19 +96,23 @@ class BatchDelivery:
                         log.exception("Preparing the grid of batch %s failed", batch_id[:8])
                         out = Outgoing(batch_status_line(jobs), batch_embed(jobs),
                                        batch_view(jobs))
-                    await self._send_final(reply, jobs, out)
+                    sent = await self._send_final(reply, jobs, out)
                 reply.last_edit = time.monotonic()
-            for job in jobs:
-                await self._bot.tracker.mark_delivered(job.id)
+            if sent is not FinalSend.LATER:
+                for job in jobs:
+                    await self._bot.tracker.mark_delivered(job.id)
         finally:
             self._delivering.discard(batch_id)
 
-    async def _send_final(self, reply: Reply, jobs: list[JobRecord], out: Outgoing) -> None:
-        if await self._sender.send_final(reply, jobs[0], out,
-                                         what=f"batch {str(jobs[0].batch_id)[:8]}"):
+    async def _send_final(self, reply: Reply, jobs: list[JobRecord],
+                          out: Outgoing) -> FinalSend:
+        sent = await self._sender.send_final(reply, jobs[0], out,
+                                             what=f"batch {str(jobs[0].batch_id)[:8]}")
+        if sent is FinalSend.SENT:
             for job in jobs:
                 if job.status is JobStatus.COMPLETED:
                     observe_delivery(job.finished_at)
+        return sent
 
     async def _final_message(self, jobs: list[JobRecord], reply: Reply) -> Outgoing:
         content = batch_status_line(jobs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import io
 import logging
 import time
@@ -31,8 +32,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Tries of a final message (the result, or a batch's grid) before it is given up.
+#: Tries of a final message (the result, or a batch's grid) in one delivery.
 DELIVERY_ATTEMPTS = 3
+
+
+class FinalSend(enum.Enum):
+    """How sending a final message went."""
+
+    SENT = "sent"
+    #: Discord refused every try for now (rate limited, or its own error): the job stays
+    #: undelivered, and the next reconciliation announces it again.
+    LATER = "later"
+    #: Discord refused it for good (no access, channel gone, a message it will never
+    #: take): nothing more is tried.
+    REFUSED = "refused"
+
+
+def refused_for_good(exc: discord.HTTPException) -> bool:
+    """Whether another try cannot succeed: a 4xx other than a rate limit."""
+    return 400 <= exc.status < 500 and exc.status != 429
 T = TypeVar("T")
 
 #: Runs a coroutine as a task its owner keeps (:meth:`bot.owned_tasks.OwnedTasks.spawn`).
@@ -149,23 +167,29 @@ class ReplySender:
         reply.last_edit = time.monotonic()
 
     async def send_final(self, reply: Reply, job: JobRecord, out: Outgoing, *,
-                         what: str) -> bool:
-        """Send a final message, retrying Discord's refusals with backoff.
+                         what: str) -> FinalSend:
+        """Send a final message, retrying Discord's passing refusals with backoff.
 
-        ``what`` names it in the log (``"job 1a2b3c4d"``). Returns False when every try
-        failed (logged); never raises :class:`discord.HTTPException`.
+        ``what`` names it in the log (``"job 1a2b3c4d"``). Never raises
+        :class:`discord.HTTPException`: says whether it was sent, is to be tried again
+        later, or was refused for good (each logged).
         """
         for attempt in range(1, DELIVERY_ATTEMPTS + 1):
             try:
                 await self.send(reply, job, out, final=True)
-                return True
+                return FinalSend.SENT
             except discord.HTTPException as exc:
                 log.warning("Delivering %s failed (try %d): HTTP %s", what, attempt,
                             exc.status)
+                if refused_for_good(exc):
+                    log.error("Giving up delivering %s to channel %s: Discord refused it "
+                              "(HTTP %s)", what, job.channel_id, exc.status)
+                    return FinalSend.REFUSED
                 if attempt < DELIVERY_ATTEMPTS:
                     await asyncio.sleep(2 ** attempt)
-        log.error("Giving up delivering %s to channel %s", what, job.channel_id)
-        return False
+        log.error("Delivering %s to channel %s failed %d times; it is tried again at the "
+                  "next reconciliation", what, job.channel_id, DELIVERY_ATTEMPTS)
+        return FinalSend.LATER
 
     async def _send_via_token(self, job: JobRecord, message_id: int | None,
                               out: Outgoing) -> bool:

@@ -34,7 +34,7 @@ from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
 from cogs.core.languages import job_public_locale
 from cogs.core.rendering import job_embed, status_line, truncate
-from cogs.core.reply_sender import Outgoing, Reply, ReplySender
+from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender
 from cogs.core.reply_webhook import original_message_id
 
 if TYPE_CHECKING:
@@ -168,11 +168,12 @@ class ResultDelivery:
                 log.exception("Preparing the result of job %s failed", job.short_id)
                 out = Outgoing(status_line(job), job_embed(job), job_view(job))
             sent = await self.sender.send_final(reply, job, out, what=f"job {job.short_id}")
-            if sent and job.status is JobStatus.COMPLETED:
+            if sent is FinalSend.SENT and job.status is JobStatus.COMPLETED:
                 observe_delivery(job.finished_at)
             reply.last_edit = time.monotonic()
         self._replies.pop(job.id, None)
-        await self._bot.tracker.mark_delivered(job.id)
+        if sent is not FinalSend.LATER:
+            await self._bot.tracker.mark_delivered(job.id)
 
     async def _final_message(self, job: JobRecord, reply: Reply) -> Outgoing:
         content = status_line(job)
