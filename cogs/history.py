@@ -172,13 +172,15 @@ class HistoryDelete(
             raise Refusal(_("That job is still running: cancel it, or delete it once it "
                             "ends."))
         await interaction.response.defer()
-        await bot.job_actions.delete_result(job)
+        message_gone = await bot.job_actions.delete_result(job)
         log.info("Job %s deleted from /history by user %s", job.short_id, interaction.user.id)
         embed, view = await history_page(bot, guild_id, self.owner, self.target, self.page,
                                           viewer_is_moderator=is_moderator(interaction))
-        await interaction.edit_original_response(
-            content=_("🗑️ Deleted job `{job}` and its result message.", job=job.short_id),
-            embed=embed, view=view)
+        content = (_("🗑️ Deleted job `{job}` and its result message.", job=job.short_id)
+                   if message_gone else
+                   _("🗑️ Deleted job `{job}`. Its batch's message stays for the other "
+                     "images.", job=job.short_id))
+        await interaction.edit_original_response(content=content, embed=embed, view=view)
 
 
 def check_history_click(interaction: discord.Interaction, owner: int, target: int) -> int:
@@ -332,6 +334,16 @@ class HistoryCog(commands.Cog):
         embed = job_embed(job, image_filename=filename, footer_extra=recalled)
         return content, embed, [discord.File(io.BytesIO(image.data), filename=filename)]
 
+    @staticmethod
+    def _is_image_of(job: JobRecord, attachment: discord.Attachment) -> bool:
+        """Whether the attachment is this job's image: by its name (``ideogram-<id>.…``);
+        on a single result's message, any image (a batch's reply holds its grid)."""
+        if attachment.filename.startswith(f"ideogram-{job.short_id}."):
+            return True
+        return job.batch_id is None and (
+            (attachment.content_type or "").startswith("image/")
+            or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp")))
+
     async def result_image(self, job: JobRecord) -> tuple[FetchedImage | None, str | None]:
         """The image: from the original result message (Discord keeps it) if it still
         exists, else from the provider's result URL while that still works."""
@@ -341,9 +353,7 @@ class HistoryCog(commands.Cog):
                 channel = self.bot.get_partial_messageable(job.channel_id,
                                                            guild_id=job.guild_id)
                 message = await channel.fetch_message(job.message_id)
-                urls += [a.url for a in message.attachments
-                         if (a.content_type or "").startswith("image/")
-                         or a.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))]
+                urls += [a.url for a in message.attachments if self._is_image_of(job, a)]
             except discord.HTTPException as exc:
                 log.info("Result message of job %s unavailable: HTTP %s", job.short_id,
                          exc.status)

@@ -175,3 +175,38 @@ async def test_a_restart_mid_batch_still_ends_with_the_grid_and_its_buttons_work
         await dispatch(third, click)
         [post] = fake.edits_of_original(click["token"])
         assert post.files[0].data == local_server.state.jobs[jobs[0].request_id or ""].image_bytes
+
+
+async def test_one_image_of_a_batch_leaves_the_shared_reply_alone(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "twin lighthouses", "count": 2})
+    await dispatch(bot, payload)
+    first, second = await batch_delivered(bot, count=2)
+    reply_id = first.message_id
+    assert reply_id is not None and second.message_id == reply_id
+
+    # /job on one image brings back that image, not the batch's grid.
+    recall = chat_input("job", {"id": second.short_id})
+    await dispatch(bot, recall)
+    recalled = final_edit(fake.edits_of_original(recall["token"]))
+    assert recalled.files[0].filename.startswith(f"ideogram-{second.short_id}.")
+    assert recalled.files[0].data == local_server.state.jobs[second.request_id or ""].image_bytes
+
+    async def delete_from_history(job: JobRecord) -> str:
+        shown = chat_input("history", {})
+        await dispatch(bot, shown)
+        message = fake.original_message(shown["token"]) or {}
+        [select] = [i for i in custom_ids(message) if i.startswith("histdel:")]
+        await dispatch(bot, component(select, component_type=3, values=[job.id],
+                                      message=message))
+        return str((fake.message(message["id"]) or {}).get("content"))
+
+    # Deleting one image keeps the reply (the other image is still in it) ...
+    said = await delete_from_history(first)
+    assert "Its batch's message stays" in said
+    assert not fake.calls("DELETE", rf"^/channels/{ids.CHANNEL_ID}/messages/{reply_id}$")
+    assert fake.message(reply_id) is not None
+    # ... and deleting the last one removes it.
+    said = await delete_from_history(second)
+    assert "and its result message" in said
+    assert fake.calls("DELETE", rf"^/channels/{ids.CHANNEL_ID}/messages/{reply_id}$")

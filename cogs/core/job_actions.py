@@ -126,14 +126,23 @@ class JobActions:
         await self.delete_result(job, keep_message_id=clicked)
         await interaction.delete_original_response()
 
-    async def delete_result(self, job: JobRecord, *, keep_message_id: int | None = None) -> None:
+    async def delete_result(self, job: JobRecord, *, keep_message_id: int | None = None) -> bool:
         """Mark the job deleted (hidden from /history and /job) and remove its result
         message through the channel, unless it is ``keep_message_id`` (the caller removes
-        that one itself). A message already gone is fine."""
+        that one itself). A message already gone is fine.
+
+        Returns False when the message stays because it is a batch's reply that other
+        images of the batch, not deleted, still share.
+        """
         if job.deleted_at is None:
             await self._bot.store.update_job(job.id, deleted_at=time.time())
         if job.message_id is None or job.message_id == keep_message_id:
-            return
+            return True
+        if job.batch_id is not None and any(
+                other.id != job.id and other.message_id == job.message_id
+                and other.deleted_at is None
+                for other in await self._bot.store.batch_jobs(job.batch_id)):
+            return False
         try:
             await self._bot.http.delete_message(job.channel_id, job.message_id)
         except discord.NotFound:
@@ -141,6 +150,7 @@ class JobActions:
         except discord.HTTPException as exc:
             log.info("Removing the result message of job %s failed: HTTP %s", job.short_id,
                      exc.status)
+        return True
 
     @staticmethod
     def _attached_image_url(interaction: discord.Interaction) -> str | None:
