@@ -287,7 +287,7 @@ class HistoryCog(commands.Cog):
         """A recall posts like a new job, so it obeys the same server settings: the
         command's switch, the allowed channels and the blocked words (the settings' own
         launch check, raising :class:`Refusal`)."""
-        await self.bot.server_rules.check(interaction, job)
+        await self.bot.server_rules.check(interaction, job, recalled=True)
 
     async def find_job(self, interaction: discord.Interaction, short_id: str) -> JobRecord:
         """The job to recall, or a :class:`Refusal` saying why not."""

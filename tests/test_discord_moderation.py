@@ -28,7 +28,7 @@ from tests.harness import (
     ids,
     png_bytes,
 )
-from tests.helpers import callback, db_rows, ideogram_bot, run_command, wait_for_job
+from tests.helpers import callback, db_rows, ideogram_bot, run_command, wait_delivered, wait_for_job
 
 ART_CHANNEL_ID = 1300000000000000003
 
@@ -109,6 +109,24 @@ async def test_blocked_words_refuse_without_echo_submit_or_count_and_are_logged(
 
     assert "Removed 1" in await settings(fake, bot, "blocked-words-remove", {"words": "zorp"})
     assert (await bot.store.get_guild_settings(ids.GUILD_ID)).blocked_words == ("forbidden fruit",)
+
+
+async def test_a_recall_blocked_since_names_who_recalled_it_where(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a zorp at dawn"}))
+    job = await wait_delivered(bot)
+    await settings(fake, bot, "blocked-words-add", {"words": "zorp"})
+    await settings(fake, bot, "log-channel", [channel_option("channel", ids.LOG_CHANNEL_ID)])
+
+    cb = await run_command(fake, bot, "job", {"id": job.short_id}, user_id=ids.MOD_USER_ID,
+                           channel_id=ART_CHANNEL_ID)
+    assert is_private_refusal(cb)
+    assert "no longer allows, so it can't be posted again" in cb["data"]["content"]
+    log_post = await fake.wait_for(method="POST",
+                                   path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
+    line = log_post.json["content"]
+    assert "`/job`" in line and f"<@{ids.MOD_USER_ID}>" in line and f"<#{ART_CHANNEL_ID}>" in line
+    assert f"<@{ids.USER_ID}>" not in line  # the author did nothing
 
 
 async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: IdeogramBot,

@@ -35,6 +35,10 @@ COMMAND_OF_MODEL: Final[dict[str, str]] = {
 BLOCKED_REFUSAL: Final = N_(
     "Your prompt contains a word or phrase this server doesn't allow. Please rephrase it."
 )
+RECALL_BLOCKED: Final = N_(
+    "That job's prompt contains a word or phrase this server no longer allows, so it can't "
+    "be posted again."
+)
 
 def interaction_channel_ids(interaction: discord.Interaction) -> set[int]:
     """The channel the interaction came from and, for a thread, its parent channel."""
@@ -59,17 +63,19 @@ def job_texts(job: JobRecord) -> list[str]:
     return [str(job.inputs.get(key) or "") for key in ("prompt", "negative_prompt")]
 
 
-def blocked_log_line(job: JobRecord, matched: str) -> str:
+def blocked_log_line(job: JobRecord, matched: str, *, command: str, member_id: int,
+                     channel_id: int) -> str:
     """The log channel's line for a blocked attempt (texts spoilered, markdown escaped), in
-    the language of the moment."""
+    the language of the moment: ``command`` used by ``member_id`` in ``channel_id`` (for a
+    recall, not the job's own author and channel)."""
     def hidden(text: str, limit: int) -> str:
         return f"||{discord.utils.escape_markdown(truncate(' '.join(text.split()), limit))}||"
 
     prompt, negative = job_texts(job)
     line = _("🚫 Blocked `/{command}` from {member} in {channel}: matched {matched}. "
-             "Prompt: {prompt}", command=COMMAND_OF_MODEL.get(job.model, job.model),
-             member=user_mention(job.user_id), channel=channel_mention(job.channel_id),
-             matched=hidden(matched, 100), prompt=hidden(prompt, 600))
+             "Prompt: {prompt}", command=command, member=user_mention(member_id),
+             channel=channel_mention(channel_id), matched=hidden(matched, 100),
+             prompt=hidden(prompt, 600))
     if negative:
         line += " " + _("Negative prompt: {prompt}", prompt=hidden(negative, 300))
     return line
@@ -81,8 +87,13 @@ class ServerRules:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
 
-    async def check(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        """Refuse a job that the server's settings forbid (raises :class:`Refusal`)."""
+    async def check(self, interaction: discord.Interaction, job: JobRecord, *,
+                    recalled: bool = False) -> None:
+        """Refuse a job that the server's settings forbid (raises :class:`Refusal`).
+
+        ``recalled``: ``job`` is a past job that ``/job`` would post again, for whoever
+        runs it where they run it.
+        """
         if interaction.guild_id is None:
             return
         settings = self._bot.guild_settings.get(interaction.guild_id)
@@ -97,8 +108,10 @@ class ServerRules:
                             channels=channel_list(settings.allowed_channel_ids)))
         matched = find_blocked(job_texts(job), settings.blocked_words)
         if matched is not None:
-            log.info("Blocked a %s prompt from user %s in guild %s", command, job.user_id,
-                     job.guild_id)
-            self._bot.mod_log.post_soon(interaction.guild_id,
-                                        lambda: blocked_log_line(job, matched))
-            raise Refusal(_(BLOCKED_REFUSAL))
+            used = "job" if recalled else command or job.model
+            member_id, channel_id = interaction.user.id, interaction.channel_id or job.channel_id
+            log.info("Blocked a /%s prompt from user %s in guild %s", used, member_id,
+                     interaction.guild_id)
+            self._bot.mod_log.post_soon(interaction.guild_id, lambda: blocked_log_line(
+                job, matched, command=used, member_id=member_id, channel_id=channel_id))
+            raise Refusal(_(RECALL_BLOCKED if recalled else BLOCKED_REFUSAL))
