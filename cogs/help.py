@@ -39,7 +39,7 @@ TEXT: Final[dict[str, str]] = {
     "intro": N_(
         "I make images with Ideogram models without leaving Discord. Type `/ideogram` with a "
         "prompt: the reply shows your place in line, then the image, with buttons to "
-        "**Reroll**, **Reframe** or see **Info**."
+        "**Reroll**, **Remix**, **Reframe**, see **Info** or **Delete** it."
     ),
     "example_name": N_("Try it"),
     # Translators: a first prompt to try; translate the prompt itself, keep `/ideogram prompt:`.
@@ -48,9 +48,11 @@ TEXT: Final[dict[str, str]] = {
     # Translators: keep the command names; "Apps → Reframe image" names Discord's message
     # menu, as Discord shows it in your language.
     "commands": N_(
-        "`/ideogram` — text to image (style, aspect ratio, seed…)\n"
+        "`/ideogram` — text to image (style, aspect ratio, seed…; `count` for up to 4 at "
+        "once, `preset` for one of this server's)\n"
         "`/reframe` — extend an image to a new size; or on a posted image: "
         "**Apps → Reframe image**\n"
+        "`/preset list` · `/preset show` — this server's presets\n"
         "`/history` — your recent images · `/job` — bring back a past result\n"
         "`/queue` — what is being made on this server\n"
         "`/quota show` — this server's limits and your use\n"
@@ -59,9 +61,10 @@ TEXT: Final[dict[str, str]] = {
     "moderators_name": N_("For moderators"),
     "moderators": N_(
         "Members with **Manage Server** set limits with `/quota set` (per member per day, "
-        "per server per day or month, a monthly budget, a cooldown) and `/quota member`, and "
-        "choose channels, blocked words, the provider, the language and a log channel with "
-        "`/settings`. Until a limit is set, use is unlimited."
+        "per server per day or month, a monthly budget, a cooldown) and `/quota member`, "
+        "save presets with `/preset save`, download the server's history with "
+        "`/history-export`, and choose channels, blocked words, the provider, the language "
+        "and a log channel with `/settings`. Until a limit is set, use is unlimited."
     ),
     "invite_name": N_("Invite"),
     "invite": N_("[Add me to another server]({url})"),

@@ -212,10 +212,12 @@ async def test_help_is_private_and_says_how_to_start(fake_discord: FakeDiscord,
     data = callback.json["data"]
     assert callback.json["type"] == 4 and data["flags"] & 64
     text = str(data["embeds"][0])
-    for wanted in ("/ideogram prompt:", "/reframe", "/quota set", "/settings",
+    for wanted in ("/ideogram prompt:", "/reframe", "/quota set", "/settings", "Remix",
                    "Manage Server", f"client_id={ids.APPLICATION_ID}",
                    f"permissions={INVITE_PERMISSIONS.value}"):
         assert wanted in text, wanted
+    slash = {c["name"] for c in fake.commands[None] if c.get("type", 1) == 1}
+    assert {name for name in slash if f"/{name}" not in text} == set()  # each one named
     assert not fake.violations
     assert INVITE_PERMISSIONS.value == 274878024704  # README, Set-up, explains this number
     assert (f"Invite link: https://discord.com/oauth2/authorize?client_id={ids.APPLICATION_ID}"
