@@ -155,7 +155,7 @@ async def run_scenario(index: int, scenario: Scenario, database: str, requesters
         reopened = await Store.open(path)
         try:
             for guild_id in guilds:
-                snapshot, _ = await QuotaService(reopened).snapshot(guild_id, 7)
+                snapshot = await QuotaService(reopened).snapshot(guild_id, 7)
                 counted = snapshot.usage.guild_day
                 overspend_db += max(0, counted - scenario.allowed)
         finally:

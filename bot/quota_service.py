@@ -377,18 +377,16 @@ class QuotaService:
 
     # -- reading ---------------------------------------------------------------------
 
-    async def snapshot(self, guild_id: int, user_id: int) -> tuple[Snapshot, Window]:
-        """Limits and use for a member (and the server), as a reservation would see them."""
+    async def snapshot(self, guild_id: int, user_id: int) -> Snapshot:
+        """Limits and use for a member (and the server), as a reservation would see them now."""
         window = Window.at(self._clock())
         params = {"guild_id": guild_id, "user_id": user_id, "day": window.day,
                   "month": window.month}
-        row = await self._store.quota_snapshot_row(params)
-        return snapshot_from_row(row), window
+        return snapshot_from_row(await self._store.quota_snapshot_row(params))
 
     async def allowance(self, guild_id: int, user_id: int) -> Allowance:
         """Return what the member may still use today and this month."""
-        snapshot, _ = await self.snapshot(guild_id, user_id)
-        return Allowance.of(snapshot)
+        return Allowance.of(await self.snapshot(guild_id, user_id))
 
     async def footer_text(self, job: JobRecord) -> str | None:
         """The requester's remaining allowance for a result's footer ("7 left today")."""

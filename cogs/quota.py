@@ -33,7 +33,6 @@ from bot.quota import (
     Change,
     QuotaValueError,
     Snapshot,
-    Window,
     format_value,
 )
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
@@ -92,7 +91,7 @@ def _images_of(used: int, limit: float | None) -> str:
                     used=format_number(used))
 
 
-def quota_embed(snapshot: Snapshot, window: Window, member: discord.abc.User, *,
+def quota_embed(snapshot: Snapshot, member: discord.abc.User, *,
                 moderator: bool, recent: list[AuditEntry]) -> discord.Embed:
     limits, use = snapshot.limits, snapshot.usage
     embed = discord.Embed(title=_("Image quota on this server"),
@@ -178,10 +177,10 @@ class QuotaCog(commands.Cog):
         target = member or interaction.user
         if target.id != interaction.user.id and not moderator:
             raise Refusal(_(OTHERS_ONLY_FOR_MODERATORS))
-        snapshot, window = await self.bot.quota.snapshot(guild_id, target.id)
+        snapshot = await self.bot.quota.snapshot(guild_id, target.id)
         recent = await self.bot.quota_admin.recent_changes(guild_id) if moderator else []
         await interaction.response.send_message(
-            embed=quota_embed(snapshot, window, target, moderator=moderator, recent=recent),
+            embed=quota_embed(snapshot, target, moderator=moderator, recent=recent),
             ephemeral=True)
 
     @quota.command(name="set", description=locale_str("Set one or more limits (moderators)"))

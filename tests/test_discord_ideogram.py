@@ -208,7 +208,7 @@ async def test_a_database_error_before_the_answer_is_a_private_reference(
     assert text.startswith("Something went wrong on the bot's side (ref `")
     ref = text.split("`")[1]
     assert f"Unexpected error (ref {ref})" in caplog.text
-    snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
+    snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.in_flight == 0  # the reservation went with the failed transaction
     assert await bot.store.jobs_for_guild(ids.GUILD_ID) == []
 
@@ -230,5 +230,5 @@ async def test_an_error_after_the_answer_edits_the_reply_with_a_reference(
     assert f"Unexpected error (ref {ref})" in caplog.text
     [job] = await bot.store.jobs_for_guild(ids.GUILD_ID)
     assert job.status is JobStatus.FAILED and job.delivered_at is not None
-    snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
+    snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.in_flight == 0 and snapshot.usage.user_day == 0

@@ -46,7 +46,7 @@ async def bot(fake: FakeDiscord, local_server: LocalRunComfyServer,
 
 
 async def usage(bot: IdeogramBot) -> tuple[int, int]:
-    snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
+    snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     return snapshot.usage.user_day, snapshot.usage.in_flight
 
 

@@ -118,7 +118,7 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
     for edit in fake.edits_of_original(payload["token"]):
         assert UNEXPECTED not in ((edit.json or {}).get("content") or "")
     for user in (ids.USER_ID, ids.MOD_USER_ID):
-        snapshot, _ = await bot.quota.snapshot(ids.GUILD_ID, user)
+        snapshot = await bot.quota.snapshot(ids.GUILD_ID, user)
         assert snapshot.usage.in_flight == 0
 
 

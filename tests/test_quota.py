@@ -149,7 +149,7 @@ async def test_500_concurrent_reservations_grant_exactly_50(database_url: str, l
     try:
         assert await store_rows(reopened, "SELECT count(*), sum(units) FROM usage_reservations "
                                           "WHERE state = 'reserved'") == [(50, 50)]
-        snapshot, _ = await QuotaService(reopened).snapshot(GUILD, 7)
+        snapshot = await QuotaService(reopened).snapshot(GUILD, 7)
         assert snapshot.usage.guild_day == 50 and snapshot.usage.guild_month == 50
         assert snapshot.usage.month_reserved == pytest.approx(4.0)
         with pytest.raises(QuotaDenied):
@@ -232,7 +232,7 @@ async def test_no_limit_means_unlimited_and_use_is_still_recorded(store: Store) 
     quota = QuotaService(store)
     for _ in range(20):
         await quota.reserve(job())
-    snapshot, _ = await quota.snapshot(GUILD, 3)
+    snapshot = await quota.snapshot(GUILD, 3)
     assert snapshot.usage.user_day == 20 and Allowance.of(snapshot).footer_text() is None
 
 
@@ -260,7 +260,7 @@ async def test_changes_are_audited_old_to_new(store: Store) -> None:
         (MOD, "set:guild_monthly_budget", None, 5.0),
         (MOD, "set:user_daily", None, 10),
     ]
-    snapshot, _ = await quota.snapshot(GUILD, 3)
+    snapshot = await quota.snapshot(GUILD, 3)
     assert snapshot.limits.guild_daily is None  # the bad batch changed nothing
     assert snapshot.user_daily == 20 and snapshot.limits.user_daily == 5
 
@@ -276,7 +276,7 @@ async def test_reset_forgives_today_not_the_month_or_the_spend(store: Store) -> 
     await quota.reserve(job(user_id=4))
     change = await admin.reset(GUILD, MOD, 3)
     assert change.old == 1 and change.user_id == 3
-    snapshot, _ = await quota.snapshot(GUILD, 3)
+    snapshot = await quota.snapshot(GUILD, 3)
     assert snapshot.usage.user_day == 0 and snapshot.usage.guild_day == 1  # bob's still counts
     assert snapshot.usage.guild_month == 2 and snapshot.usage.month_spent == pytest.approx(0.08)
     await quota.reserve(job())  # no cooldown any more

@@ -170,5 +170,5 @@ async def test_restart_reconciliation(database_url: str, client: RunComfyClient,
         assert await reservation(database_url, unsent.id) == charged(unsent.id)
         assert await reservation(database_url, pending.id) == ("released", None, pending.id)
         assert local_server.state.submit_count == 2  # `queued` once, `unsent` once
-        snapshot, _ = await quota.snapshot(GUILD, 3)
+        snapshot = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.guild_day == 3 and snapshot.usage.in_flight == 0

@@ -93,7 +93,7 @@ async def test_queued_running_completed_with_the_revised_prompt(
         assert stored.submitted_at and stored.started_at and stored.finished_at
         assert stored.submitted_at <= stored.started_at <= stored.finished_at
         assert stored.finished_at - stored.started_at >= 0.2
-        snapshot, _ = await quota.snapshot(GUILD, 3)
+        snapshot = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.user_day == 1 and snapshot.usage.in_flight == 0
         assert stored.cost == pytest.approx(0.08)  # the price table's: the API reports none
     assert await reservation_state(database_url, job.id) == "committed"
@@ -110,7 +110,7 @@ async def test_withheld_image_fails_and_is_not_counted(
             final = await recorder.wait_terminal(job.id)
         assert final.job.status is JobStatus.FAILED and final.job.error == WITHHELD
         assert final.job.result_urls == [] and final.job.revised_prompt
-        snapshot, _ = await quota.snapshot(GUILD, 3)
+        snapshot = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.user_day == 0 and snapshot.usage.in_flight == 0
     assert await reservation_state(database_url, job.id) == "released"
 
