@@ -12,13 +12,12 @@ from typing import Any, Final, TypeVar
 import discord
 from discord import app_commands
 
-from bot.i18n import N_, LocalizedError, _, format_number
+from bot.i18n import N_, LocalizedError, _
 from bot.inputs import InvalidInput
 from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
 from cogs.core.languages import enter_interaction_locale
 from cogs.core.option_check import OptionRefused, check_options
-from cogs.core.permissions import permission_label
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +81,10 @@ def message_for(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
         return _("This command has changed: wait a moment for Discord to update it, then "
                  "try again."), False
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return _(SERVER_ONLY), False
-    if isinstance(error, app_commands.MissingPermissions):
-        return _("You need the Manage Server permission for this."), False
-    if isinstance(error, app_commands.BotMissingPermissions):
-        missing = ", ".join(permission_label(p) for p in error.missing_permissions)
-        return _("I am missing permissions here: {missing}. Ask a moderator to grant them.",
-                 missing=missing), False
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return _("Slow down: try again in {seconds} s.",
-                 seconds=format_number(error.retry_after, digits=0)), False
     if isinstance(error, app_commands.CheckFailure):
+        # No command uses discord.py's check decorators (permissions, cooldowns): the bot
+        # checks in code and refuses with a Refusal (cogs/core/checks.py). Should one come
+        # anyway, it gets a plain answer rather than "Something went wrong".
         return _("You can't use this here."), False
     return "", True
 
