@@ -2,9 +2,10 @@
 
 - Ephemeral answers speak the acting member's ``interaction.locale``. The command tree's
   check sets it for every command and autocomplete (:class:`cogs.core.errors.BotTree`);
-  views, modals and dynamic items set it in their own check: derive them from
-  :class:`LocalizedView`, :class:`LocalizedModal`, or put :class:`SpeaksReaderLocale`
-  first in a dynamic item's bases.
+  views and dynamic items set it in their own check: derive a view from
+  :class:`LocalizedView`, put :class:`SpeaksReaderLocale` first in a dynamic item's bases;
+  a modal handled in ``on_interaction`` calls :func:`enter_interaction_locale` itself
+  (``cogs/remix.py``).
 - Public messages (progress, results, channel posts, the greeting, the moderation log)
   speak the server's language, :func:`public_locale`: ``/settings language`` if set, else
   the server's Discord language (``guild_locale``) where the bot speaks it, else English.
@@ -91,9 +92,3 @@ class LocalizedView(discord.ui.View):
         return True
 
 
-class LocalizedModal(discord.ui.Modal):
-    """A modal whose ``on_submit`` speaks the language of whoever submitted it."""
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        enter_interaction_locale(interaction)
-        return True
