@@ -25,7 +25,7 @@ COMMON_RESOLUTIONS: Final = (
 
 
 def label(resolution: str) -> str:
-    """Describe a resolution: ``"1152:864"`` → ``"1152 × 864 (4:3) · landscape"``.
+    """Describe a resolution: ``"1152:864 (4:3)"`` → ``"1152 × 864 (4:3) · landscape"``.
 
     The shape word is in the reader's language.
     """

@@ -77,8 +77,8 @@ def images_in(message: discord.Message) -> list[tuple[str, str]]:
 
 
 class ReframePicker(LocalizedView):
-    """Ephemeral: pick an image (when there are several) and a resolution, then submit (in
-    the language of whoever uses it)."""
+    """Ephemeral: pick an image (when there are several), then a size: picking the size
+    starts the job (in the language of whoever uses it)."""
 
     def __init__(self, images: list[tuple[str, str]], owner_id: int,
                  launch: Callable[[discord.Interaction, str, str], Awaitable[None]]) -> None:
@@ -96,7 +96,7 @@ class ReframePicker(LocalizedView):
             select.callback = self._pick_image  # type: ignore[method-assign]  # discord.py's way
             self.add_item(select)
         res: discord.ui.Select[ReframePicker] = discord.ui.Select(
-            placeholder=_("New size (default 1152 × 864, 4:3)"), custom_id="reframe:resolution",
+            placeholder=_("New size: picking one starts the job"), custom_id="reframe:resolution",
             options=[discord.SelectOption(label=truncate(resolutions.label(r), 100), value=r)
                      for r in resolutions.COMMON_RESOLUTIONS])
         res.callback = self._pick_resolution  # type: ignore[method-assign]  # discord.py's way

@@ -272,8 +272,8 @@ class SettingsCog(commands.Cog):
             await self._reply(interaction, _("No log channel now: nothing will be posted."))
             return
         await self.bot.guild_settings.update(guild_id, log_channel_id=channel.id)
-        text = _("Blocked attempts, quota changes and moderator cancellations go to "
-                 "{channel} now.", channel=channel.mention)
+        text = _("Blocked attempts, quota and preset changes, and moderator cancellations go "
+                 "to {channel} now.", channel=channel.mention)
         missing = self._missing_post_permissions(interaction, channel.id)
         if missing:
             text += " " + _("I can't post there yet: give me {permissions} in {channel}.",
