@@ -7,7 +7,6 @@ replaces it. Changes are recorded (the settings audit) and posted to the moderat
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Final
 
 import discord
@@ -29,7 +28,6 @@ from cogs.core.rendering import truncate, user_text
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-log = logging.getLogger(__name__)
 
 #: Each option's label (English; shown in the reader's language with :func:`option_label`).
 OPTION_LABELS: dict[str, str] = {

@@ -9,7 +9,6 @@ today"). The policy itself lives in :mod:`bot.quota`; the launch path reserves t
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Literal
 
@@ -43,7 +42,6 @@ from cogs.core.rendering import discord_timestamp, truncate
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-log = logging.getLogger(__name__)
 
 LimitName = Literal["user_daily", "guild_daily", "guild_monthly", "cooldown_seconds",
                     "max_concurrent", "guild_monthly_budget"]

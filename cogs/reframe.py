@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,7 +22,6 @@ from cogs.core.rendering import truncate
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-log = logging.getLogger(__name__)
 
 ACCEPTED_TYPES: Final = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 ACCEPTED_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp"}

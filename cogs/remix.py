@@ -12,7 +12,6 @@ still works after it.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
@@ -39,7 +38,6 @@ from cogs.core.languages import enter_interaction_locale
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
-log = logging.getLogger(__name__)
 
 CUSTOM_ID: Final = re.compile(r"^remix:(?P<job_id>[0-9a-f]{32})$")
 

@@ -379,7 +379,7 @@ async def test_random_timings_are_seeded_and_in_range() -> None:
     assert len({q for q, _ in first}) == 20
 
     fixed = LocalServerConfig(queue_seconds=lambda: 0.75, run_seconds=4)
-    job = create_app(fixed)["state"].submit("ideogram/ideogram-v2/generate", {"prompt": "x"})
+    job = create_app(fixed)[STATE_KEY].submit("ideogram/ideogram-v2/generate", {"prompt": "x"})
     assert (job.queue_seconds, job.run_seconds) == (0.75, 4.0)
 
 

@@ -10,13 +10,12 @@ from this module; their homes are :mod:`.config`, :mod:`.simulation` and
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Final
 
 from aiohttp import web
 
 from bot.localserver.access import count_and_answer_errors_as_json, require_token
-from bot.localserver.config import LocalServerConfig, Timing
+from bot.localserver.config import LocalServerConfig
 from bot.localserver.faults import FAULTS_KEY, Faults, fault_middleware
 from bot.localserver.ideogram_compatible import MAGIC_SUFFIX
 from bot.localserver.ideogram_requests import ideogram_request_error
@@ -30,7 +29,6 @@ __all__ = [
     "LocalRunComfyServer",
     "LocalServerConfig",
     "ServerState",
-    "Timing",
     "create_app",
     "ideogram_request_error",
 ]
@@ -42,7 +40,7 @@ SHUTDOWN_TIMEOUT: Final = 1.0
 
 
 def create_app(config: LocalServerConfig) -> web.Application:
-    """The aiohttp app. Its :class:`ServerState` is ``app["state"]`` (also ``app[STATE_KEY]``)."""
+    """The aiohttp app. Its :class:`ServerState` is ``app[STATE_KEY]``."""
     app = web.Application(middlewares=[
         count_and_answer_errors_as_json, require_token, fault_middleware,
     ])
@@ -51,9 +49,6 @@ def create_app(config: LocalServerConfig) -> web.Application:
     app[STATE_KEY] = state
     app[FAULTS_KEY] = faults
     app[VALIDATORS_KEY] = load_validators()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", web.NotAppKeyWarning)
-        app["state"] = state  # the documented string key, for callers without STATE_KEY
 
     async def close_state(_app: web.Application) -> None:
         await state.aclose()

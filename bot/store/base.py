@@ -158,8 +158,7 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigr
     async def checkpoint(self) -> bool:
         """Fold what the engine keeps aside into the database, before a clean stop.
 
-        Before a clean stop: fold what the engine keeps aside into the database (SQLite's
-        WAL); False if that could not complete. PostgreSQL has nothing to do.
+        SQLite folds its WAL; False if that could not complete. PostgreSQL has nothing to do.
         """
         return True
 

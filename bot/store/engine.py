@@ -72,9 +72,9 @@ class StoreEngine(abc.ABC):
                               urgent: bool = False) -> T:
         """Run ``body()`` in one transaction, again when a deadlock aborted it.
 
-        ``body()`` inside one transaction, run again (a few times) when the engine
-        aborted it to break a deadlock with another process. The body must do nothing
-        but store work, so that running it again is harmless.
+        The engine may abort it to break a deadlock with another process; it then runs again,
+        a few times. The body must do nothing but store work, so that running it again is
+        harmless.
         """
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:

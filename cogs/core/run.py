@@ -4,7 +4,6 @@ errors an owner can act on."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import aiohttp
@@ -18,8 +17,6 @@ from bot.ops_server import OpsServer
 from bot.stop_signals import STOP_SIGNALS, early_stop_request
 from cogs.core.bot import IdeogramBot, create_bot
 from cogs.core.services import build_services
-
-log = logging.getLogger(__name__)
 
 
 def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:

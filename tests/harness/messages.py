@@ -39,13 +39,6 @@ class MessageStore(FakeDiscordBase):
             return None
         return self.messages.get(rec.original_id)
 
-    def messages_in(self, channel_id: int) -> list[dict[str, Any]]:
-        """Stored messages of a channel, oldest first."""
-        return sorted(
-            (m for m in self.messages.values() if int(m["channel_id"]) == int(channel_id)),
-            key=lambda m: int(m["id"]),
-        )
-
     # --------------------------------------------------------- building
 
     def _new_message(

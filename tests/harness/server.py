@@ -186,9 +186,6 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         self.failures.append(rule)
         return rule
 
-    def clear_failures(self) -> None:
-        self.failures.clear()
-
     # ----------------------------------------------------------- plumbing
 
     def _build_routes(self) -> list[tuple[str, re.Pattern[str], _Handler]]:

@@ -204,8 +204,8 @@ class PostgresStore(Store):
     async def _acquire(self, urgent: bool) -> AsyncIterator[Connection]:
         """Lend a connection of the pool for the body, then give it back.
 
-        A connection of the pool, given back afterwards; :class:`StoreBusyError` when
-        none is free within ``ACQUIRE_TIMEOUT`` or the server cannot be reached.
+        :class:`StoreBusyError` when none is free within ``ACQUIRE_TIMEOUT`` or the server
+        cannot be reached.
         """
         pool = self._require_pool(urgent)
         with conflicts_as_store_error():
@@ -230,9 +230,9 @@ class PostgresStore(Store):
     ) -> AsyncIterator[Connection]:
         """Run the body in one transaction on a connection of a pool.
 
-        One transaction (READ COMMITTED) on a connection of the main pool, or of the
-        urgent pool with ``urgent=True``; nested, a savepoint. ``immediate`` changes
-        nothing here: writers lock the rows they need (see ``lock_quota_guilds``).
+        READ COMMITTED, on the main pool or, with ``urgent=True``, the urgent one; nested, a
+        savepoint. ``immediate`` changes nothing here: writers lock the rows they need (see
+        ``lock_quota_guilds``).
         """
         conn = self._current()
         if conn is not None:
@@ -378,10 +378,9 @@ class PostgresStore(Store):
     async def subscribe(self, topic: str, callback: ChangeCallback) -> None:
         """Call ``callback(key)`` for every change another process makes under ``topic``.
 
-        Call ``callback(key)`` (in a task the store owns) for every change another
-        process makes under ``topic``; ``callback(None)`` after the notice connection was
-        lost and found again (anything may have changed meanwhile). Returns once
-        listening.
+        The callback runs in a task the store owns; ``callback(None)`` after the notice
+        connection was lost and found again (anything may have changed meanwhile). Returns
+        once listening.
         """
         self._subscribers.setdefault(topic, []).append(callback)
         if self._listener is None:
