@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 
 from bot.inputs import GENERATE_MODEL
-from bot.job_errors import FAILED_REMOTELY
+from bot.job_errors import FAILED_REMOTELY, render_job_error
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
@@ -111,6 +111,19 @@ async def test_submit_timeout_is_failed_and_not_resubmitted(
     assert job.status is JobStatus.FAILED and job.error == "submit_uncertain"
     await asyncio.sleep(0.9)
     assert local_server.state.submit_count == 1 and len(local_server.state.jobs) == 1
+
+
+async def test_a_submit_past_the_trackers_deadline_is_uncertain_not_a_restart(
+        store: Store, local_server: LocalRunComfyServer) -> None:
+    # The tracker's own deadline ends the wait (the client's is longer): the member reads
+    # that the service did not answer in time, not that the bot restarted.
+    local_server.state.faults.slow(1.0, kind="submit")
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
+        job = await tracker_for(store, client, call_deadline=0.3).submit(make_job())
+    assert job.status is JobStatus.FAILED and job.error == "submit_uncertain"
+    assert "did not answer in time" in render_job_error(job.error)
+    await asyncio.sleep(0.9)
+    assert local_server.state.submit_count == 1  # never resent
 
 
 async def test_restart_resumes_and_completes(database_url: str, client: RunComfyClient,

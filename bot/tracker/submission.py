@@ -19,7 +19,7 @@ from bot import job_errors
 from bot.jobs import JobRecord, JobStatus
 from bot.log_context import bind_job
 from bot.providers.base import SyncProvider
-from bot.providers.errors import ProviderError
+from bot.providers.errors import ProviderError, SubmitUncertain
 from bot.tracker.events import JobEvent
 from bot.tracker.job_ids import TrackedJobs
 
@@ -88,8 +88,8 @@ class Submissions(TrackedJobs):
             return await tracker.sync.enqueue(job, provider, **remember)
         deadline = tracker.config.call_deadline
         async with tracker.slot(job.provider, "submit"):
-            marked = await store.transition_job(
-                job.id, [JobStatus.PENDING], submitting_at=tracker.now(), **remember)
+            marked = await tracker.durable(lambda: store.transition_job(
+                job.id, [JobStatus.PENDING], submitting_at=tracker.now(), **remember))
             if marked is None:  # ended meanwhile (abandoned, or a restart's reconciliation)
                 return await store.get_job(job.id) or job
             try:
@@ -102,8 +102,9 @@ class Submissions(TrackedJobs):
             except TimeoutError:
                 log.warning("Submit of job %s took over %.0fs: not resent", job.short_id,
                             deadline)
+                uncertain = SubmitUncertain(f"no answer within {deadline:g} s")
                 return await tracker.finish(marked, JobStatus.FAILED,
-                                            error=job_errors.INTERRUPTED) or marked
+                                            error=job_errors.from_provider(uncertain)) or marked
             except Exception:
                 log.exception("Submit of job %s failed unexpectedly", job.short_id)
                 return await tracker.finish(marked, JobStatus.FAILED,

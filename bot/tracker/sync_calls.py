@@ -41,8 +41,8 @@ class SyncCalls(TrackedJobs):
         """A new job: ``queued`` now, its call as soon as a slot is free."""
         tracker = self._tracker
         now = tracker.now()
-        queued = await tracker.store.transition_job(
-            job.id, [JobStatus.PENDING], status=JobStatus.QUEUED, submitted_at=now, **fields)
+        queued = await tracker.durable(lambda: tracker.store.transition_job(
+            job.id, [JobStatus.PENDING], status=JobStatus.QUEUED, submitted_at=now, **fields))
         if queued is None:
             return await tracker.store.get_job(job.id) or job
         await tracker.emit(JobEvent(job=queued, eta=tracker.eta(queued, now)))
@@ -106,9 +106,9 @@ class SyncCalls(TrackedJobs):
     async def _call(self, job_id: str, provider: SyncProvider) -> None:
         tracker = self._tracker
         started = tracker.now()
-        running = await tracker.store.transition_job(
+        running = await tracker.durable(lambda: tracker.store.transition_job(
             job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING, started_at=started,
-            queue_position=None)
+            queue_position=None))
         if running is None:  # cancelled while it waited
             return
         await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, started)))
