@@ -98,6 +98,24 @@ async def test_addresses_in_a_submit_answer_are_never_followed() -> None:
                                                  "/v1/requests/r-1/status"]
 
 
+async def test_a_submit_refused_with_503_is_sent_again_but_a_502_is_not() -> None:
+    answers = [web.Response(status=503, body=b'{"detail": "busy"}'),
+               web.json_response({"request_id": "r-2"})]
+
+    async def busy_then_taken(request: web.Request) -> web.StreamResponse:
+        return answers.pop(0)
+
+    async with HostileProvider(busy_then_taken) as server, \
+            runcomfy(server.url, retry=RetryPolicy(attempts=3, base_delay=0.01)) as client:
+        assert (await client.submit(GENERATE, {"prompt": "x"})).request_id == "r-2"
+    assert len(server.requests) == 2
+    async with HostileProvider(raw(b'{"detail": "bad gateway"}', status=502)) as server, \
+            runcomfy(server.url, retry=RetryPolicy(attempts=3, base_delay=0.01)) as client:
+        with pytest.raises(errors.SubmitUncertain, match="HTTP 502"):
+            await client.submit(GENERATE, {"prompt": "x"})
+    assert len(server.requests) == 1  # the gateway may have passed it on: never resent
+
+
 async def test_a_gzip_bomb_stops_at_the_cap_for_both_clients() -> None:
     bomb = json_bomb(64)  # ~65 KB on the wire, 64 MB of valid JSON once inflated
     headers = {"Content-Encoding": "gzip"}

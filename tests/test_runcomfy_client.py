@@ -203,15 +203,17 @@ async def test_429_beyond_budget_raises_rate_limited(local_server: LocalRunComfy
     assert sleeps.delays == []
 
 
-async def test_500_then_success_submits_once(local_server: LocalRunComfyServer) -> None:
-    local_server.state.faults.server_error(2, kind="submit")
+async def test_a_500_to_a_submit_is_uncertain_and_never_resent(
+        local_server: LocalRunComfyServer) -> None:
+    # The service may have taken the job before failing: a second submit could be a second
+    # charge (a 503, which refuses before taking anything, is retried: test_provider_answers).
+    local_server.state.faults.server_error(1, kind="submit")
     sleeps = SleepRecorder()
     async with client_for(local_server, sleep=sleeps) as client:
         inputs = GenerateInputs(prompt="x", seed=1)
-        receipt = await client.submit(inputs.model, inputs)
-    assert list(local_server.state.jobs) == [receipt.request_id]  # one job, one charge
-    assert local_server.state.submit_count == 3  # two 500s, then the accepted one
-    assert len(sleeps.delays) == 2
+        with pytest.raises(errors.SubmitUncertain, match="HTTP 500"):
+            await client.submit(inputs.model, inputs)
+    assert local_server.state.submit_count == 1 and sleeps.delays == []
 
 
 async def test_500_on_status_is_retried(local_server: LocalRunComfyServer) -> None:

@@ -361,4 +361,8 @@ class RunComfyClient(ProviderHttpClient):
                 ):
                     raise error_for_response(response, body, self._token)
                 return body
+            if is_submit and response.status_code >= 500 and response.status_code != 503:
+                # The service (or a gateway before it) failed with the submit in its hands:
+                # it may have taken the job, so it is not sent again. A 503 refused it.
+                raise SubmitUncertain(f"HTTP {response.status_code}")
             raise error_for_response(response, body, self._token)
