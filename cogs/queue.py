@@ -99,10 +99,6 @@ def queue_line(place: int, job: JobRecord, *, visible: bool = True) -> str:
             f"{_state(job)}\n> {prompt_preview(job, 80)}")
 
 
-def cancellable(job: JobRecord) -> bool:
-    return job.status is JobStatus.QUEUED and job.request_id is not None
-
-
 async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
                         visible: Visibility | None = None
                         ) -> tuple[discord.Embed, discord.ui.View | None]:
@@ -125,7 +121,8 @@ async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
     if len(jobs) > MAX_LINES:
         lines.append(_("…and {n} more.", n=format_number(len(jobs) - MAX_LINES)))
     embed.description = truncate("\n".join(lines), 4000)
-    waiting = [(place, job) for place, job in enumerate(jobs, start=1) if cancellable(job)]
+    waiting = [(place, job) for place, job in enumerate(jobs, start=1)
+               if bot.tracker.cancellable(job)]
     if not moderator or not waiting:
         return embed, None
     options = [discord.SelectOption(
@@ -155,7 +152,7 @@ class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[A
         job = await bot.store.get_job(chosen_job_id(interaction))
         if job is None or job.guild_id != interaction.guild_id:
             raise Refusal(_("I no longer have that job."))
-        if not cancellable(job):
+        if not bot.tracker.cancellable(job):
             raise Refusal(_(NOT_CANCELLABLE) if job.status is JobStatus.RUNNING
                           else _("Job `{job}` is no longer queued ({status}).",
                                  job=job.short_id, status=status_name(job.status)))

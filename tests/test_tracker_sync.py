@@ -159,6 +159,10 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
                 await tracker.submit(job)
             await eventually(lambda: is_running(store, first.id), what="the first running")
             assert await status_of(store, second.id) is JobStatus.QUEUED
+            # /queue offers to cancel those waiting for a slot, not the one running.
+            by_id = {j.id: j for j in await store.jobs_for_guild(GUILD)}
+            assert [tracker.cancellable(by_id[j.id]) for j in (first, second, third)] == [
+                False, True, True]
             assert await tracker.cancel(second.id) is CancelOutcome.CANCELLED
             assert await tracker.cancel(first.id) is CancelOutcome.NOT_CANCELLABLE
             await recorder.wait_terminal(first.id)

@@ -220,6 +220,17 @@ class JobTracker:
 
     # ------------------------------------------------------------------ cancel, delivery
 
+    def cancellable(self, job: JobRecord) -> bool:
+        """Whether :meth:`cancel` may stop ``job`` as it stands.
+
+        Queued at a provider (it has a request id there), or waiting for a synchronous
+        provider's free call slot.
+        """
+        if job.status is not JobStatus.QUEUED:
+            return False
+        return (job.request_id is not None
+                or isinstance(self._providers.get(job.provider), SyncProvider))
+
     async def cancel(self, job_id: str) -> CancelOutcome:
         """Ask the provider to cancel a queued job; on success the job ends ``cancelled``."""
         job = await self._store.get_job(job_id)
