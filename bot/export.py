@@ -236,8 +236,9 @@ async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Pat
         return ExportResult((ExportPart(whole, whole.name, gz_size, rows),), rows, size, True)
     await asyncio.to_thread(whole.unlink)
 
-    count = max(2, math.ceil(gz_size / (limit * 0.9)))
-    while count <= min(max_parts, rows):
+    most = min(max_parts, rows)
+    count = min(max(2, math.ceil(gz_size / (limit * 0.9))), most)
+    while 2 <= count <= most:
         cuts = _split_points(ends, count)
         parts: list[ExportPart] = []
         fits = True
@@ -254,7 +255,7 @@ async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Pat
             return ExportResult(tuple(parts), rows, size, True)
         for part in parts:
             await asyncio.to_thread(part.path.unlink, True)
-        count *= 2
+        count = most + 1 if count == most else min(count * 2, most)  # the last try: the most
     raise ExportTooLarge(lazy(
         "the history is {size} MB of CSV; even compressed and split into {parts} parts it "
         "does not fit the {limit} MB upload limit", size=LocalNumber(size / 1e6, digits=1),

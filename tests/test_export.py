@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import export
 from bot.export import (
     COLUMNS,
     FORMULA_STARTS,
@@ -163,6 +164,26 @@ async def test_too_large_even_split_is_refused(store: Store, tmp_path: Path) -> 
     with pytest.raises(ExportTooLarge):
         await write_export(guild_job_pages(store, GUILD), tmp_path / "c", basename="h",
                            limit=100)
+
+
+async def test_a_split_into_the_most_parts_is_tried_before_refusing(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(5)
+    for number in range(12):  # text that does not compress: no split can fit 100 bytes
+        prompt = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1500))
+        await store.insert_job(make_job(number, inputs={"prompt": prompt, "seed": number}))
+    tried: list[str] = []
+    gzip_ranges = export._gzip_ranges
+
+    def recording(source: Path, target: Path, *args: Any) -> int:
+        tried.append(target.name)
+        return gzip_ranges(source, target, *args)
+
+    monkeypatch.setattr(export, "_gzip_ranges", recording)
+    with pytest.raises(ExportTooLarge, match="split into 10 parts"):
+        await write_export(guild_job_pages(store, GUILD), tmp_path / "d", basename="h",
+                           limit=100, max_parts=10)
+    assert tried[0] == "h.csv.gz" and tried[1] == "h-part1of10.csv.gz"  # then it stops
 
 
 async def test_empty_history(store: Store, tmp_path: Path) -> None:
