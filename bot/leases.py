@@ -68,7 +68,6 @@ class LeaseKeeper(PeriodicTask):
                          interval=interval if interval is not None else seconds / 3)
         self._store = store
         self._tracker = tracker
-        self.taken_over = 0
 
     async def run_once(self) -> int:
         """One round: renew, let go of lost jobs, claim and hand over free ones.
@@ -87,5 +86,4 @@ class LeaseKeeper(PeriodicTask):
             await self._tracker.take_over(job)
         if claimed:
             log.info("Took over %d job(s) whose process stopped", len(claimed))
-        self.taken_over += len(claimed)
         return len(claimed)

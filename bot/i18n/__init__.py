@@ -6,7 +6,7 @@ interaction on the Discord side); the catalogs are gettext files managed with Ba
 (``python -m bot.i18n.catalogs update|compile|check``, see README, "Translations").
 """
 
-from bot.i18n.context import current_locale, reset_locale, set_locale, use_locale
+from bot.i18n.context import current_locale, set_locale, use_locale
 from bot.i18n.formats import (
     LocalCost,
     LocalNumber,
@@ -30,7 +30,6 @@ from bot.i18n.translate import (
     LazyText,
     LocalizedError,
     _,
-    _l,
     gettext_in,
     lazy,
     lazy_ngettext,
@@ -53,7 +52,6 @@ __all__ = [
     "LocalNumber",
     "LocalizedError",
     "_",
-    "_l",
     "current_locale",
     "format_cost",
     "format_list",
@@ -65,7 +63,6 @@ __all__ = [
     "pgettext",
     "placeholders",
     "reader_locale",
-    "reset_locale",
     "set_locale",
     "supported_locale",
     "use_locale",

@@ -6,7 +6,7 @@
     python -m bot.i18n.catalogs check     # exit 1 if anything is out of step (CI's test)
 
 Messages are found in ``bot/`` and ``cogs/`` by the calls that mark them: ``_``, ``N_``,
-``_l``/``lazy``, ``ngettext``, ``lazy_ngettext``, ``pgettext`` and discord.py's
+``lazy``, ``ngettext``, ``lazy_ngettext``, ``pgettext`` and discord.py's
 ``locale_str`` (command descriptions and choice names). A ``# Translators:`` comment just
 above a call reaches the translator. Files are rewritten only when a message changed (not
 for a new date alone), without line numbers, so moving code does not touch them.
@@ -35,7 +35,7 @@ from bot.i18n.translate import DOMAIN, LOCALE_DIR, placeholders
 SOURCE_ROOT: Final = Path(__file__).resolve().parents[2]
 SOURCE_DIRS: Final = ("bot", "cogs")
 KEYWORDS: Final = {
-    "_": None, "N_": None, "_l": None, "lazy": None, "ngettext": (1, 2),
+    "_": None, "N_": None, "lazy": None, "ngettext": (1, 2),
     "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2), "locale_str": None,
 }
 COMMENT_TAGS: Final = ("Translators:",)

@@ -26,15 +26,10 @@ def current_locale() -> str:
 def set_locale(locale: object) -> Token[str]:
     """Speak ``locale`` for the rest of this task.
 
-    Speak ``locale`` (any Discord locale code; unsupported ones mean English) for the
-    rest of this task; returns the token that :func:`reset_locale` takes.
+    Any Discord locale code; unsupported ones mean English. For a block, use
+    :func:`use_locale`, which gives the earlier language back after it.
     """
     return _current.set(reader_locale(locale))
-
-
-def reset_locale(token: Token[str]) -> None:
-    """Give back the language that was current before :func:`set_locale` returned ``token``."""
-    _current.reset(token)
 
 
 @contextlib.contextmanager

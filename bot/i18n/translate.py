@@ -11,7 +11,7 @@ translation whose placeholders do not fit is logged and the English text used in
 - :func:`N_` only marks a text for the catalog and returns it unchanged (a constant kept in
   English, e.g. a reason stored in the database; translate it where it is shown:
   ``_(CONSTANT)``).
-- :func:`lazy` (alias ``_l``) and :func:`lazy_ngettext` return a :class:`LazyText` that is
+- :func:`lazy` and :func:`lazy_ngettext` return a :class:`LazyText` that is
   translated each time it is turned into a string: for messages made before anyone knows
   who will read them, such as the text of an exception raised in ``bot/`` and shown by the
   Discord side. Give it numbers as :class:`~bot.i18n.formats.LocalNumber` /
@@ -159,6 +159,3 @@ def lazy(message: str, /, **params: object) -> LazyText:
 def lazy_ngettext(singular: str, plural: str, n: int, /, **params: object) -> LazyText:
     """:func:`ngettext`, translated each time it is shown."""
     return LazyText(singular, params, plural=plural, n=n)
-
-
-_l = lazy
