@@ -304,3 +304,24 @@ def test_polling_is_sparse_early_and_dense_near_the_end() -> None:
                       config) == config.near_interval
     late = next_delay(running, GENERATE_MODEL, 100.0 + high + 20, history, config)
     assert config.near_interval < late <= config.cap
+
+
+async def test_reconciliation_never_adopts_a_job_that_ended_after_the_list_was_read(
+        store: Store, local_server: LocalRunComfyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
+        tracker = tracker_for(store, client)
+        recorder = Recorder(store)
+        tracker.add_listener(recorder)
+        long_ago = time.time() - 3600
+        stale = await store.insert_job(make_job().evolve(
+            status=JobStatus.QUEUED, request_id="r-old", updated_at=long_ago))
+        listed = [stale]  # the list as read, before the job ended
+        await store.update_job(stale.id, status=JobStatus.COMPLETED, finished_at=long_ago,
+                               delivered_at=long_ago)
+        monkeypatch.setattr(store, "owned_unfinished_jobs", lambda: _returning(listed))
+        assert await tracker.reconcile() == 0
+        assert recorder.events == [] and not tracker.tracks(stale.id)
+
+
+async def _returning(jobs: list[JobRecord]) -> list[JobRecord]:
+    return jobs

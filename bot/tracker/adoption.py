@@ -95,8 +95,14 @@ class Adoption:
         tracker = self._tracker
         now = tracker.now()
         picked = 0
-        for job in await tracker.store.owned_unfinished_jobs():
-            if tracker.tracks(job.id) or now - job.updated_at < ADOPT_AFTER_SECONDS:
+        for listed in await tracker.store.owned_unfinished_jobs():
+            if tracker.tracks(listed.id) or now - listed.updated_at < ADOPT_AFTER_SECONDS:
+                continue
+            # Read it again: it may have ended (or been picked up) since the list was read,
+            # and adopting the old record would show a finished job as queued again.
+            job = await tracker.store.get_job(listed.id)
+            if (job is None or job.status.terminal or tracker.tracks(job.id)
+                    or now - job.updated_at < ADOPT_AFTER_SECONDS):
                 continue
             log.warning("Job %s (%s) was not tracked: taking it over", job.short_id, job.status)
             picked += 1
