@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
+import discord
 import pytest
 from PIL import Image
 
@@ -232,3 +235,33 @@ async def test_an_error_after_the_answer_edits_the_reply_with_a_reference(
     assert job.status is JobStatus.FAILED and job.delivered_at is not None
     snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.in_flight == 0 and snapshot.usage.user_day == 0
+
+
+@pytest.mark.parametrize("lost", ["repeat refused", "connection lost"])
+async def test_a_deferral_whose_answer_was_lost_still_ends_in_its_reply(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path, monkeypatch: pytest.MonkeyPatch,
+        lost: str) -> None:
+    # The deferral reaches Discord, but its answer does not come back: discord.py sends it
+    # again and gets 40060 "already acknowledged", or the connection drops. The reply is
+    # there all the same, so the job goes on in it instead of being dropped.
+    real_defer = discord.InteractionResponse.defer
+
+    async def defer_then_lose_the_answer(self: Any, **kwargs: Any) -> Any:
+        await real_defer(self, **kwargs)
+        if lost == "repeat refused":
+            answer = SimpleNamespace(status=400, reason="Bad Request")
+            raise discord.HTTPException(answer, {"code": 40060,  # type: ignore[arg-type]
+                                                 "message": "Interaction has already been "
+                                                            "acknowledged."})
+        raise aiohttp.ServerDisconnectedError()
+
+    monkeypatch.setattr(discord.InteractionResponse, "defer", defer_then_lose_the_answer)
+    payload = chat_input("ideogram", {"prompt": "a lost answer"})
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot)
+    assert job.status is JobStatus.COMPLETED and job.message_id is not None
+    final = final_edit(fake.edits_of_original(payload["token"]))
+    assert final.json["content"].startswith("✅") and final.files
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT state FROM usage_reservations").fetchall() == [
+            ("committed",)]

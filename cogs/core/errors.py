@@ -27,6 +27,8 @@ _Item = TypeVar("_Item")
 SERVER_ONLY: Final = N_("This command works in a server, not in direct messages.")
 #: Discord's codes for a first response that came too late (10062) or twice (40060).
 LATE_CODES = (10062, 40060)
+#: A first response refused as a repeat: the earlier one may have reached Discord.
+ALREADY_ANSWERED = 40060
 
 
 class Refusal(LocalizedError, app_commands.AppCommandError):

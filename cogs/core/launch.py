@@ -14,9 +14,11 @@ The path is built to answer within Discord's 3 seconds however many commands arr
 3. The public deferral. Discord's answer names the reply's message, which the tracker
    saves with the submit. From here on, a crash at any instant leaves a row that a restart
    finishes in this reply (see :mod:`bot.tracker`).
-4. A deferral that Discord refuses (10062 "Unknown interaction": answered too late;
-   40060: already answered) is logged at INFO and the job is abandoned: its reservation is
-   given back, nothing is posted anywhere.
+4. A deferral that Discord refuses as too late (10062 "Unknown interaction") is logged at
+   INFO and the job is abandoned: its reservation is given back, nothing is posted
+   anywhere. One refused as already answered (40060: discord.py sent it again after a lost
+   answer), or cut off by a network error, may have reached Discord all the same: the
+   launcher asks Discord for the reply, and goes on in it if there is one.
 
 The launcher also picks each job's backend (``job.provider``, a key of the tracker's
 providers dict) from what its inputs are for: the synchronous API's inputs go to the
@@ -45,7 +47,7 @@ from bot.providers.base import provider_kind
 from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
 from cogs.core.checks import guild_id_of
-from cogs.core.errors import LATE_CODES, Refusal
+from cogs.core.errors import ALREADY_ANSWERED, LATE_CODES, Refusal
 from cogs.core.languages import job_locale
 
 if TYPE_CHECKING:
@@ -183,17 +185,27 @@ class JobLauncher:
         try:
             callback = await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
-            late = exc.code in LATE_CODES
-            log.log(logging.INFO if late else logging.WARNING,
-                    "Interaction %s was not answered (HTTP %s, code %s): job %s dropped",
-                    interaction.id, exc.status, exc.code, first.short_id)
-            await self._abandon(jobs)
-            return []
-        except BaseException:
+            found = await self._reply_found(first) if exc.code == ALREADY_ANSWERED else None
+            if found is None:
+                late = exc.code in LATE_CODES
+                log.log(logging.INFO if late else logging.WARNING,
+                        "Interaction %s was not answered (HTTP %s, code %s): job %s dropped",
+                        interaction.id, exc.status, exc.code, first.short_id)
+                await self._abandon(jobs)
+                return []
+            message_id: int | None = found
+        except asyncio.CancelledError:
             await asyncio.shield(self._abandon(jobs))
             raise
-        observe_ack(interaction.created_at.timestamp())
-        message_id = getattr(callback, "message_id", None)
+        except Exception:
+            found = await self._reply_found(first)
+            if found is None:
+                await asyncio.shield(self._abandon(jobs))
+                raise
+            message_id = found
+        else:
+            observe_ack(interaction.created_at.timestamp())
+            message_id = getattr(callback, "message_id", None)
         log.debug("Job %s (%s%s) for user %s in guild %s, answered in %.0f ms", first.short_id,
                  first.model, f" ×{len(jobs)}" if len(jobs) > 1 else "", first.user_id,
                  first.guild_id, _age_ms(interaction))
@@ -208,6 +220,20 @@ class JobLauncher:
             # The reply shows the error (the tree's handler); the jobs give their images back.
             await asyncio.shield(self._abandon(jobs))
             raise
+
+    async def _reply_found(self, job: JobRecord) -> int | None:
+        """After a deferral whose answer was refused as a repeat or lost: the reply's message
+        id when Discord has it (the deferral did reach it), else None."""
+        try:
+            found = await self._bot.result_delivery.confirm_reply(job)
+        except Exception as exc:
+            log.info("Looking up the reply of job %s failed: %s", job.short_id,
+                     type(exc).__name__)
+            return None
+        if found is not None:
+            log.info("Job %s: the deferral's answer was lost, but its reply exists; going on",
+                     job.short_id)
+        return found
 
     async def _abandon(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
