@@ -325,3 +325,16 @@ async def test_reconciliation_never_adopts_a_job_that_ended_after_the_list_was_r
 
 async def _returning(jobs: list[JobRecord]) -> list[JobRecord]:
     return jobs
+
+
+async def test_a_job_waits_for_a_free_submit_no_longer_than_its_queue_limit(
+        store: Store, local_server: LocalRunComfyServer) -> None:
+    local_server.state.faults.slow(2.0, kind="submit")  # the first holds the only slot
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
+        tracker = tracker_for(store, client, concurrency=1, queue_timeout=0.5)
+        first, second = make_job("first"), make_job("second")
+        ended = await asyncio.gather(tracker.submit(first), tracker.submit(second))
+    assert ended[0].status is JobStatus.QUEUED
+    assert ended[1].status is JobStatus.FAILED and ended[1].error == TIMED_OUT_QUEUED
+    assert ended[1].submitting_at is None  # never sent
+    assert local_server.state.submit_count == 1

@@ -87,7 +87,16 @@ class Submissions(TrackedJobs):
         if isinstance(provider, SyncProvider):
             return await tracker.sync.enqueue(job, provider, **remember)
         deadline = tracker.config.call_deadline
-        async with tracker.slot(job.provider, "submit"):
+        slots = tracker.slot(job.provider, "submit")
+        try:  # a job waits for a free submit no longer than it may wait in a queue
+            async with asyncio.timeout(tracker.config.queue_timeout):
+                await slots.acquire()
+        except TimeoutError:
+            log.warning("Job %s found no free submit within %.0fs", job.short_id,
+                        tracker.config.queue_timeout)
+            return await tracker.finish(job, JobStatus.FAILED,
+                                        error=job_errors.TIMED_OUT_QUEUED) or job
+        try:
             marked = await tracker.durable(lambda: store.transition_job(
                 job.id, [JobStatus.PENDING], submitting_at=tracker.now(), **remember))
             if marked is None:  # ended meanwhile (abandoned, or a restart's reconciliation)
@@ -109,6 +118,8 @@ class Submissions(TrackedJobs):
                 log.exception("Submit of job %s failed unexpectedly", job.short_id)
                 return await tracker.finish(marked, JobStatus.FAILED,
                                             error=job_errors.SUBMIT_UNEXPECTED) or marked
+        finally:
+            slots.release()
         now = tracker.now()
         queued = await tracker.durable(lambda: store.transition_job(
             job.id, [JobStatus.PENDING], status=JobStatus.QUEUED,
