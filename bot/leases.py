@@ -16,7 +16,9 @@ and at start claims the unfinished jobs of its own shards that nobody holds. The
   interaction token, as after a restart.
 
 Claims skip locked rows (``FOR UPDATE SKIP LOCKED``), so two processes never claim the
-same job. On SQLite there is one process: no keeper runs, and the tracker owns every job.
+same job. Letting go stops polls; a job not yet sent may still be in the old owner's hands,
+but only one process can start sending it (:meth:`bot.store.Store.mark_submitting`). On
+SQLite there is one process: no keeper runs, and the tracker owns every job.
 Nothing here imports Discord.
 """
 

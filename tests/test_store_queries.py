@@ -41,6 +41,19 @@ async def test_json_fields_round_trip(store: Store) -> None:
     assert got is not None and got.inputs["prompt"] == prompt
 
 
+async def test_only_one_may_start_sending_a_pending_job(store: Store) -> None:
+    # Two processes that both believe they own a pending job (a lease ran out while its
+    # first owner lived): the first mark wins, the second is told not to send it.
+    job = await store.insert_job(make_job())
+    first = await store.mark_submitting(job.id, submitting_at=100.0, message_id=7)
+    assert first is not None and first.submitting_at == 100.0 and first.message_id == 7
+    assert await store.mark_submitting(job.id, submitting_at=101.0) is None
+    done = await store.insert_job(make_job())
+    await store.update_job(done.id, status=JobStatus.FAILED)
+    assert await store.mark_submitting(done.id, submitting_at=102.0) is None  # ended
+    assert (await store.get_job(job.id)).submitting_at == 100.0  # type: ignore[union-attr]
+
+
 async def test_get_missing_job(store: Store) -> None:
     assert await store.get_job("nope") is None
 

@@ -92,6 +92,23 @@ class JobQueries(StoreEngine):
             statement, {**changes, "id": job_id, "expected": statuses_json(allowed)})
         return None if row is None else row_to_job(row)
 
+    async def mark_submitting(self, job_id: str, **fields: Any) -> JobRecord | None:
+        """Claim the one send of a ``pending`` job, or None when it must not be sent.
+
+        Applies ``fields`` (``submitting_at`` among them) only if the job is still pending
+        and no send was started; None when the job ended, or another process (or task) has
+        started sending it.
+        """
+        if "submitting_at" not in fields:
+            raise ValueError("mark_submitting sets submitting_at")
+        changes = self._job_changes(fields)
+        statement = self._sql.update_job_columns(tuple(sorted(changes)), if_status_in=True,
+                                                 if_unsent=True)
+        row = await self._fetchone(
+            statement, {**changes, "id": job_id,
+                        "expected": statuses_json(frozenset([JobStatus.PENDING]))})
+        return None if row is None else row_to_job(row)
+
     async def unfinished_jobs(self) -> list[JobRecord]:
         """Jobs still pending, queued or running, oldest first (to resume after a restart)."""
         rows = await self._fetchall(

@@ -97,9 +97,9 @@ class Submissions(TrackedJobs):
             return await tracker.finish(job, JobStatus.FAILED,
                                         error=job_errors.TIMED_OUT_QUEUED) or job
         try:
-            marked = await tracker.durable(lambda: store.transition_job(
-                job.id, [JobStatus.PENDING], submitting_at=tracker.now(), **remember))
-            if marked is None:  # ended meanwhile (abandoned, or a restart's reconciliation)
+            marked = await tracker.durable(lambda: store.mark_submitting(
+                job.id, submitting_at=tracker.now(), **remember))
+            if marked is None:  # ended meanwhile, or another process is sending it
                 return await store.get_job(job.id) or job
             try:
                 async with asyncio.timeout(deadline):

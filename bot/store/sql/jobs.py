@@ -33,13 +33,15 @@ SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
 SELECT_BATCH_JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index ASC"
 
 
-def compare_and_set_job(columns: tuple[str, ...], status_in_expected: str | None) -> str:
+def compare_and_set_job(columns: tuple[str, ...], status_in_expected: str | None, *,
+                        if_unsent: bool = False) -> str:
     """Return the compare-and-set ``UPDATE`` of the given job columns, in either dialect.
 
     ``UPDATE jobs SET <column> = :<column>, … WHERE id = :id [AND <status_in_expected>]
     RETURNING *``: one statement, so a compare-and-set is atomic without a transaction.
     ``status_in_expected`` is the dialect's test of ``status`` against the JSON array
-    ``:expected``, or None for an unconditional update.
+    ``:expected``, or None for an unconditional update; ``if_unsent`` also requires that no
+    send was started (``submitting_at`` unset).
 
     Only column *names* are put into the text (the store passes ``JobRecord`` field names,
     checked against that fixed list); every value is bound as a parameter.
@@ -50,6 +52,8 @@ def compare_and_set_job(columns: tuple[str, ...], status_in_expected: str | None
     where = "id = :id"
     if status_in_expected is not None:
         where += f" AND {status_in_expected}"
+    if if_unsent:
+        where += " AND submitting_at IS NULL"
     return f"UPDATE jobs SET {sets} WHERE {where} RETURNING *"
 
 
@@ -75,11 +79,13 @@ LIMIT ?
 
 
 @functools.lru_cache(maxsize=256)
-def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
+def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool,
+                       if_unsent: bool = False) -> str:
     """Return :func:`compare_and_set_job`'s statement, the statuses read with ``json_each``."""
     return compare_and_set_job(
         columns,
-        "status IN (SELECT value FROM json_each(:expected))" if if_status_in else None)
+        "status IN (SELECT value FROM json_each(:expected))" if if_status_in else None,
+        if_unsent=if_unsent)
 
 
 # (guild_id, prefix length, prefix); two rows at most, so the caller can spot ambiguity.

@@ -16,12 +16,13 @@ from bot.store.sql.jobs import compare_and_set_job, select_recent_durations
 
 
 @functools.lru_cache(maxsize=256)
-def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool) -> str:
+def update_job_columns(columns: tuple[str, ...], *, if_status_in: bool,
+                       if_unsent: bool = False) -> str:
     """Return :func:`compare_and_set_job`'s statement, the statuses read from ``jsonb``."""
     return compare_and_set_job(
         columns,
         "status IN (SELECT jsonb_array_elements_text(:expected::jsonb))" if if_status_in
-        else None)
+        else None, if_unsent=if_unsent)
 
 
 _GUILD_IS = "coalesce(guild_id, 0) = coalesce(?::bigint, 0)"
