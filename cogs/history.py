@@ -320,10 +320,16 @@ class HistoryCog(commands.Cog):
         made = discord_timestamp(job.created_at, "f")
         content = _("🔁 Job `{job}` by {member}, made {when}", job=job.short_id,
                     member=user_mention(job.user_id), when=made)
-        image, url = await self.result_image(job)
+        image, url, in_message = await self.result_image(job)
         if image is None:
-            content += "\n" + _("The image has expired: the image service no longer keeps it "
-                                "and the original message is gone.")
+            link = jump_link(job)
+            if job.batch_id is not None and in_message and link is not None:
+                content += "\n" + _("The image service no longer keeps this image full size; "
+                                    "it is still in its batch's message: [jump to it]({link})",
+                                    link=link)
+            else:
+                content += "\n" + _("The image has expired: the image service no longer keeps "
+                                    "it and the original message is gone.")
             return content, job_embed(job, footer_extra=recalled), []
         if len(image.data) > limit:
             content += "\n" + _("The image is {size} MB, over this server's upload limit: "
@@ -344,15 +350,19 @@ class HistoryCog(commands.Cog):
             (attachment.content_type or "").startswith("image/")
             or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp")))
 
-    async def result_image(self, job: JobRecord) -> tuple[FetchedImage | None, str | None]:
-        """The image: from the original result message (Discord keeps it) if it still
-        exists, else from the provider's result URL while that still works."""
+    async def result_image(self, job: JobRecord
+                           ) -> tuple[FetchedImage | None, str | None, bool]:
+        """The image and where it came from: the original result message (Discord keeps
+        it) if it still exists, else the provider's result URL while that still works. The
+        last value says whether the result message itself was found."""
         urls: list[str] = []
+        found = False
         if job.message_id is not None:
             try:
                 channel = self.bot.get_partial_messageable(job.channel_id,
                                                            guild_id=job.guild_id)
                 message = await channel.fetch_message(job.message_id)
+                found = True
                 urls += [a.url for a in message.attachments if self._is_image_of(job, a)]
             except discord.HTTPException as exc:
                 log.info("Result message of job %s unavailable: HTTP %s", job.short_id,
@@ -360,10 +370,10 @@ class HistoryCog(commands.Cog):
         urls += job.result_urls[:1]
         for url in urls:
             try:
-                return await fetch_image(self.bot.services.downloads, url), url
+                return await fetch_image(self.bot.services.downloads, url), url, found
             except ImageFetchError as exc:
                 log.info("Image of job %s not fetched from one source: %s", job.short_id, exc)
-        return None, None
+        return None, None, found
 
 
 async def setup(bot: IdeogramBot) -> None:

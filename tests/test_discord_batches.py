@@ -191,6 +191,13 @@ async def test_one_image_of_a_batch_leaves_the_shared_reply_alone(
     recalled = final_edit(fake.edits_of_original(recall["token"]))
     assert recalled.files[0].filename.startswith(f"ideogram-{second.short_id}.")
     assert recalled.files[0].data == local_server.state.jobs[second.request_id or ""].image_bytes
+    # Once the provider no longer serves it, /job points to the batch's message instead.
+    local_server.state.faults.server_error(5, kind="file")
+    expired = chat_input("job", {"id": first.short_id})
+    await dispatch(bot, expired)
+    said = fake.edits_of_original(expired["token"])[-1].json["content"]
+    assert "still in its batch's message" in said and f"/{reply_id})" in said
+    local_server.state.faults.clear()
 
     async def delete_from_history(job: JobRecord) -> str:
         shown = chat_input("history", {})
