@@ -12,7 +12,7 @@ import io
 import logging
 import math
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import discord
 from discord import app_commands
@@ -28,7 +28,7 @@ from cogs.core.components import ReplyButton, job_view
 from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
-from cogs.core.mentions import user_mention
+from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import (
     discord_timestamp,
     job_embed,
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE_SIZE: Final = 5
+#: What became of a job's result message when /job looked for it.
+MessageLookup = Literal["found", "unreadable", "gone"]
 MAX_PAGE: Final = 100_000
 PROMPT_PREVIEW: Final = 120
 SHORT_ID: Final = re.compile(r"[0-9a-f]{4,32}")
@@ -320,13 +322,18 @@ class HistoryCog(commands.Cog):
         made = discord_timestamp(job.created_at, "f")
         content = _("🔁 Job `{job}` by {member}, made {when}", job=job.short_id,
                     member=user_mention(job.user_id), when=made)
-        image, url, in_message = await self.result_image(job)
+        image, url, message = await self.result_image(job)
         if image is None:
             link = jump_link(job)
-            if job.batch_id is not None and in_message and link is not None:
+            if job.batch_id is not None and message == "found" and link is not None:
                 content += "\n" + _("The image service no longer keeps this image full size; "
                                     "it is still in its batch's message: [jump to it]({link})",
                                     link=link)
+            elif message == "unreadable":
+                content += "\n" + _("The image service no longer keeps this image, and I can't "
+                                    "read its message in {channel}: I need the Read Message "
+                                    "History permission there.",
+                                    channel=channel_mention(job.channel_id))
             else:
                 content += "\n" + _("The image has expired: the image service no longer keeps "
                                     "it and the original message is gone.")
@@ -351,29 +358,32 @@ class HistoryCog(commands.Cog):
             or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp")))
 
     async def result_image(self, job: JobRecord
-                           ) -> tuple[FetchedImage | None, str | None, bool]:
+                           ) -> tuple[FetchedImage | None, str | None, MessageLookup]:
         """The image and where it came from: the original result message (Discord keeps
-        it) if it still exists, else the provider's result URL while that still works. The
-        last value says whether the result message itself was found."""
+        it) if it still exists, else the provider's result URL while that still works; and
+        what became of the result message."""
         urls: list[str] = []
-        found = False
+        lookup: MessageLookup = "gone"
         if job.message_id is not None:
             try:
                 channel = self.bot.get_partial_messageable(job.channel_id,
                                                            guild_id=job.guild_id)
                 message = await channel.fetch_message(job.message_id)
-                found = True
+                lookup = "found"
                 urls += [a.url for a in message.attachments if self._is_image_of(job, a)]
+            except discord.Forbidden:
+                lookup = "unreadable"
+                log.info("Result message of job %s unreadable: no access", job.short_id)
             except discord.HTTPException as exc:
                 log.info("Result message of job %s unavailable: HTTP %s", job.short_id,
                          exc.status)
         urls += job.result_urls[:1]
         for url in urls:
             try:
-                return await fetch_image(self.bot.services.downloads, url), url, found
+                return await fetch_image(self.bot.services.downloads, url), url, lookup
             except ImageFetchError as exc:
                 log.info("Image of job %s not fetched from one source: %s", job.short_id, exc)
-        return None, None, found
+        return None, None, lookup
 
 
 async def setup(bot: IdeogramBot) -> None:

@@ -281,3 +281,18 @@ async def test_delete_works_only_on_the_jobs_own_message(
     history = chat_input("history", {})
     await dispatch(bot, history)
     assert "No images yet" in callback(fake, history)["data"]["embeds"][0]["description"]
+
+
+async def test_a_recall_the_bot_cannot_read_says_which_permission_it_needs(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a hidden lighthouse"}))
+    job = await wait_delivered(bot)
+    local_server.state.faults.server_error(3, kind="file")  # the provider's copy is gone
+    fake.fail_next("GET", rf"^/channels/{ids.CHANNEL_ID}/messages/{job.message_id}$",
+                   status=403)
+    recall = chat_input("job", {"id": job.short_id})
+    await dispatch(bot, recall)
+    said = fake.edits_of_original(recall["token"])[-1].json["content"]
+    assert "Read Message History" in said and f"<#{ids.CHANNEL_ID}>" in said
+    assert "message is gone" not in said
+    local_server.state.faults.clear()
