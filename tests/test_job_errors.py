@@ -13,7 +13,7 @@ from bot.providers.errors import InsufficientBalance, ProviderError, ServiceFail
 ALL_CODES = [*job_errors.REASON_TEXTS, "provider_failed", "provider_token_refused",
              "ideogram_key_refused", "insufficient_balance", "input_rejected",
              "request_not_found", "rate_limited", "provider_unavailable", "service_failure",
-             "malformed_response", "submit_uncertain"]
+             "malformed_response", "submit_uncertain", "unknown_address"]
 
 
 @pytest.mark.parametrize("reason", [

@@ -116,6 +116,16 @@ async def test_a_submit_refused_with_503_is_sent_again_but_a_502_is_not() -> Non
     assert len(server.requests) == 1  # the gateway may have passed it on: never resent
 
 
+async def test_a_submit_answered_404_points_the_owner_to_the_base_url() -> None:
+    # e.g. RUNCOMFY_BASE_URL ending in /v1: nothing was taken, nothing "expired".
+    async with HostileProvider(raw(b'{"detail": "Not Found"}', status=404)) as server, \
+            runcomfy(server.url) as client:
+        with pytest.raises(errors.UnknownAddress) as info:
+            await client.submit(GENERATE, {"prompt": "x"})
+    assert "RUNCOMFY_BASE_URL" in info.value.localized_message
+    assert len(server.requests) == 1
+
+
 async def test_a_gzip_bomb_stops_at_the_cap_for_both_clients() -> None:
     bomb = json_bomb(64)  # ~65 KB on the wire, 64 MB of valid JSON once inflated
     headers = {"Content-Encoding": "gzip"}

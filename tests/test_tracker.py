@@ -121,7 +121,7 @@ async def test_a_submit_past_the_trackers_deadline_is_uncertain_not_a_restart(
     async with RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
         job = await tracker_for(store, client, call_deadline=0.3).submit(make_job())
     assert job.status is JobStatus.FAILED and job.error == "submit_uncertain"
-    assert "did not answer in time" in render_job_error(job.error)
+    assert "did not answer while taking the job" in render_job_error(job.error)
     await asyncio.sleep(0.9)
     assert local_server.state.submit_count == 1  # never resent
 

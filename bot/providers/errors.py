@@ -86,6 +86,19 @@ class RequestNotFound(ProviderError):
     user_message = N_("The image service no longer knows this job (it may have expired).")
 
 
+class UnknownAddress(ProviderError):
+    """A submit answered 404: the provider knows no such address or model.
+
+    A configuration mistake (e.g. a base URL with a path of its own); nothing was taken.
+    """
+
+    code = "unknown_address"
+    user_message = N_(
+        "The image service does not know the address the bot uses. Ask the bot's owner to "
+        "check RUNCOMFY_BASE_URL."
+    )
+
+
 class RateLimited(ProviderError):
     """The provider asked to slow down (429); ``retry_after`` says for how long."""
 
@@ -141,19 +154,22 @@ class MalformedResponse(ProviderError):
     code = "malformed_response"
     user_message = N_(
         "The image service sent an answer the bot could not read. Please try again.")
-    retryable = True
+    retryable = False  # an answer that made no sense is not asked for again
 
 
 class SubmitUncertain(ProviderError):
-    """The submit was sent but no answer came: it may or may not have been accepted.
+    """The submit may have been accepted, or not.
 
-    Never retried, since a second submit could be a second charge.
+    No answer came, or an unreadable one, or a server error other than 503 (the service or a
+    gateway failed with the job in its hands). Never retried, since a second submit could be
+    a second charge.
     """
 
     code = "submit_uncertain"
     user_message = N_(
-        "The image service did not answer in time, so the bot cannot tell whether the job "
-        "started. It was not resent, to avoid a double charge; please try again."
+        "The image service failed or did not answer while taking the job, so the bot cannot "
+        "tell whether it started. It was not resent, to avoid a double charge; please try "
+        "again."
     )
 
 
@@ -179,8 +195,8 @@ def client_error(status: int, detail: str, *, retry_after: float | None = None,
 _BY_CODE: dict[str, type[ProviderError]] = {
     cls.code: cls for cls in (
         ProviderError, AuthenticationError, IdeogramKeyRefused, InsufficientBalance,
-        InputRejected, RequestNotFound, RateLimited, ProviderUnavailable, MalformedResponse,
-        SubmitUncertain,
+        InputRejected, RequestNotFound, UnknownAddress, RateLimited, ProviderUnavailable,
+        MalformedResponse, SubmitUncertain,
     )
 }
 

@@ -13,7 +13,6 @@ from typing import Final, Self
 
 import httpx
 
-from bot.providers.answers import MAX_ANSWER_BYTES
 from bot.providers.transport import AiohttpTransport
 
 USER_AGENT: Final = "ideogram-discord-bot/0.1"
@@ -58,7 +57,7 @@ class ProviderHttpClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
-            transport=transport or AiohttpTransport(max_body_bytes=MAX_ANSWER_BYTES),
+            transport=transport or AiohttpTransport(),
             headers={
                 **secret_headers,
                 "Accept": "application/json",

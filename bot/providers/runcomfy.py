@@ -3,10 +3,10 @@
 One ``httpx.AsyncClient`` per process. Every try has one overall deadline
 (``asyncio.timeout``) besides the per-read timeout, and its answer is read with a cap on
 the decoded size; status, result and cancel are retried with backoff on
-429/5xx/connection errors. A submit is retried only when the
-provider certainly did not take it (an HTTP 429/5xx answer, or a connection that never
-opened): after the request was sent, a timeout is :class:`SubmitUncertain`, never a resend,
-because a duplicate submit is a duplicate charge.
+429/5xx/connection errors. A submit is retried only when the provider certainly did not
+take it (an HTTP 429 or 503 answer, or a connection that never opened): after the request
+was sent, a timeout, an unreadable answer or another 5xx is :class:`SubmitUncertain`, never
+a resend, because a duplicate submit is a duplicate charge.
 
 The token lives only in the client's default headers: it is never logged, never part of a
 repr and never in exception text (provider text that echoes it is scrubbed). Any malformed
@@ -38,6 +38,7 @@ from bot.providers.errors import (
     RateLimited,
     RequestNotFound,
     SubmitUncertain,
+    UnknownAddress,
     client_error,
 )
 from bot.providers.http_client import ProviderHttpClient, check_secret, retry_after
@@ -207,8 +208,7 @@ def _worth_retrying(exc: BaseException) -> bool:
 
     Never after a submit that may have been acted on, nor an answer that made no sense.
     """
-    return (isinstance(exc, ProviderError) and exc.retryable
-            and not isinstance(exc, MalformedResponse | SubmitUncertain))
+    return isinstance(exc, ProviderError) and exc.retryable
 
 
 def _asked_delay(exc: BaseException) -> float | None:
@@ -361,6 +361,8 @@ class RunComfyClient(ProviderHttpClient):
                 ):
                     raise error_for_response(response, body, self._token)
                 return body
+            if is_submit and response.status_code == 404:
+                raise UnknownAddress(f"HTTP 404 on POST {path}")
             if is_submit and response.status_code >= 500 and response.status_code != 503:
                 # The service (or a gateway before it) failed with the submit in its hands:
                 # it may have taken the job, so it is not sent again. A 503 refused it.

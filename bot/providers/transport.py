@@ -22,9 +22,7 @@ import aiohttp
 import httpx
 
 from bot.net import ACCEPT_ENCODING, BodyError, BodyTooLarge, read_capped
-
-#: Default cap on one decoded answer.
-MAX_BODY_BYTES = 2 * 1024 * 1024
+from bot.providers.answers import MAX_ANSWER_BYTES
 
 
 class AnswerTooLarge(httpx.DecodingError):
@@ -44,7 +42,7 @@ def _client_timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session per transport; created lazily on the running loop."""
 
-    def __init__(self, *, limit: int = 100, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, *, limit: int = 100, max_body_bytes: int = MAX_ANSWER_BYTES) -> None:
         self._limit = limit
         self.max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
