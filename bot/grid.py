@@ -96,7 +96,8 @@ def _badge(grid: Image.Image, origin: tuple[int, int], number: int, tile_height:
     draw.text((x + pad - box[0], y + pad - box[1]), text, fill=BADGE_TEXT, font=font)
 
 
-def _assemble(tiles: Sequence[bytes | None], failed_label: str) -> Image.Image:
+def _assemble(tiles: Sequence[bytes | None], failed_label: str,
+              labels: Sequence[str | None]) -> Image.Image:
     # Pillow lets go of the GIL while it decodes and scales: the tiles are read side by side.
     with ThreadPoolExecutor(max_workers=len(tiles)) as pool:
         images = list(pool.map(lambda data: None if data is None else _decode(data), tiles))
@@ -111,7 +112,8 @@ def _assemble(tiles: Sequence[bytes | None], failed_label: str) -> Image.Image:
     for index, image in enumerate(images):
         column, row = index % columns, index // columns
         left, top = column * (cell[0] + GUTTER), row * (cell[1] + GUTTER)
-        tile = image if image is not None else _failed_tile(cell, failed_label)
+        tile = image if image is not None else _failed_tile(cell,
+                                                            labels[index] or failed_label)
         grid.paste(tile, (left + (cell[0] - tile.width) // 2, top + (cell[1] - tile.height) // 2))
         _badge(grid, (left, top), index + 1, cell[1])
     return grid
@@ -134,13 +136,17 @@ def _encode(image: Image.Image) -> tuple[bytes, str]:
 
 
 def compose_grid(tiles: Sequence[bytes | None], *, max_bytes: int,
-                 failed_label: str = "failed") -> GridImage:
+                 failed_label: str = "failed",
+                 labels: Sequence[str | None] | None = None) -> GridImage:
     """The grid of ``tiles`` (image bytes, or None for a failed image), at most ``max_bytes`` long.
+
+    A missing tile is drawn plain with ``failed_label`` across it, or with its own label
+    from ``labels`` (one per tile; None: ``failed_label``).
 
     Raises :class:`GridError` when a tile cannot be read or the grid cannot be made small enough.
     """
     try:
-        grid = _assemble(tiles, failed_label)
+        grid = _assemble(tiles, failed_label, labels or [None] * len(tiles))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise GridError(f"a tile could not be read: {type(exc).__name__}") from None
     while True:

@@ -103,9 +103,12 @@ async def test_an_italian_batch_counts_and_marks_its_failed_tile_in_italian(
         monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: list[str] = []
 
-    def recording_grid(tiles: Any, *, max_bytes: int, failed_label: str) -> GridImage:
+    def recording_grid(tiles: Any, *, max_bytes: int, failed_label: str,
+                       labels: Any = None) -> GridImage:
         drawn.append(failed_label)
-        return compose_grid(tiles, max_bytes=max_bytes, failed_label=failed_label)
+        assert labels == [None] * 4  # the three made were all downloaded
+        return compose_grid(tiles, max_bytes=max_bytes, failed_label=failed_label,
+                            labels=labels)
 
     monkeypatch.setattr(batch_delivery, "compose_grid", recording_grid)
     await italian_server(fake, bot)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from bot.grid import GUTTER, TILE_BOX, GridError, compose_grid, layout
 
@@ -59,6 +59,24 @@ def test_a_failed_image_is_a_grey_tile_that_says_so() -> None:
     assert len(colours) > 2  # grey with drawn text, not a flat tile
     grey = failed_tile.getpixel((20, 580))
     assert isinstance(grey, tuple) and max(grey) < 120
+
+
+def test_a_missing_tile_can_say_why() -> None:
+    # A made but no longer downloadable image says so, not "failed".
+    good = png(600, 600, (250, 250, 250))
+
+    def middles(labels: list[str | None] | None) -> list[Image.Image]:
+        grid = opened(compose_grid([good, None, None], max_bytes=10_000_000,
+                                   failed_label="failed", labels=labels).data).convert("RGB")
+        # The words are drawn across the middle of each tile (the number badge is top left).
+        return [grid.crop((left + 100, 200, left + 500, 400))
+                for left in (600 + GUTTER, 2 * (600 + GUTTER))]
+
+    def apart(a: Image.Image, b: Image.Image) -> int:
+        return max(high for _, high in ImageChops.difference(a, b).getextrema())
+
+    assert apart(*middles([None, None, "unavailable"])) > 100  # other words
+    assert apart(*middles(None)) < 40  # the same words (up to the encoding)
 
 
 def test_the_smaller_encoding_wins_and_the_limit_holds() -> None:

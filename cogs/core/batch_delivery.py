@@ -125,8 +125,13 @@ class BatchDelivery:
                 # Translators: drawn across the grid's tile of an image that could not be
                 # made (a few words at most).
                 failed = pgettext("grid tile", "failed")
+                # Translators: drawn across the grid's tile of an image that was made but
+                # could not be downloaded any more (a few words at most).
+                unavailable = pgettext("grid tile", "unavailable")
+                labels = [unavailable if tile is None and job.status is JobStatus.COMPLETED
+                          else None for job, tile in zip(jobs, tiles, strict=True)]
                 grid = await asyncio.to_thread(compose_grid, tiles, max_bytes=limit,
-                                               failed_label=failed)
+                                               failed_label=failed, labels=labels)
         except GridError as exc:
             log.warning("The grid of batch %s could not be made: %s",
                         str(jobs[0].batch_id)[:8], exc)
