@@ -100,8 +100,11 @@ async def test_full_life_on_the_synchronous_provider(
     info_embed = callback["data"]["embeds"][0]
     info_fields = {f["name"]: f["value"] for f in info_embed["fields"]}
     assert info_fields["Prompt used by the provider"] == job.revised_prompt
-    assert "**model**: V\\_2\\_TURBO" in info_embed["description"]
-    assert "**color_palette**: EMBER" in info_embed["description"]
+    # ... under the synchronous API's own names, as it received them.
+    sent = info_embed["description"]
+    assert "**model**: V\\_2\\_TURBO" in sent and "**style_type**: ANIME" in sent
+    assert "**aspect_ratio**: ASPECT\\_16\\_9" in sent and "**magic_prompt_option**: ON" in sent
+    assert '**color_palette**: {"name"\\: "EMBER"}' in sent
     assert info_fields["Provider"] == "ideogram"
 
     # Reroll: the same options on the same provider, a new seed.

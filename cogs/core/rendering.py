@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from typing import Final
+from typing import Any, Final
 
 import discord
 
 from bot.i18n import N_, _, format_cost, format_number, ngettext
-from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
+from bot.ideogram_api import image_request
+from bot.inputs import (
+    GENERATE_MODEL,
+    IDEOGRAM_GENERATE_MODEL,
+    REFRAME_MODEL,
+    IdeogramGenerateInputs,
+    InvalidInput,
+    inputs_from_payload,
+)
 from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 from cogs.core.choices import RENDERING_SPEED_CHOICES, STYLE_CHOICES
@@ -178,10 +187,30 @@ def job_embed(job: JobRecord, *, image_filename: str | None = None,
     return embed
 
 
+def sent_parameters(job: JobRecord) -> dict[str, Any]:
+    """What the provider was sent: the stored payload itself for RunComfy's models; for the
+    Ideogram-compatible synchronous API, the request built from it (its own names and
+    values: ``magic_prompt_option``, ``ASPECT_1_1``, …)."""
+    if job.model == IDEOGRAM_GENERATE_MODEL:
+        try:
+            inputs = inputs_from_payload(job.model, job.inputs)
+            if isinstance(inputs, IdeogramGenerateInputs):
+                sent: dict[str, Any] = image_request(inputs)["image_request"]
+                return sent
+        except (InvalidInput, KeyError, TypeError, ValueError):
+            pass  # an old or odd row: show it as stored
+    return job.inputs
+
+
+def _parameter(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+
+
 def info_embed(job: JobRecord) -> discord.Embed:
     """Everything that was sent, for the Info button."""
     embed = discord.Embed(title=_("Job {job}", job=job.short_id), colour=COLOUR_WORKING)
-    lines = [f"**{key}**: {user_text(value, 900)}" for key, value in job.inputs.items()]
+    lines = [f"**{key}**: {user_text(_parameter(value), 900)}"
+             for key, value in sent_parameters(job).items()]
     embed.description = truncate("\n".join(lines), 4000)
     embed.add_field(name=_("Model"), value=job.model, inline=False)
     if job.revised_prompt:
