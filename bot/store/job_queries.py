@@ -85,12 +85,7 @@ class JobQueries(StoreEngine):
         """
         if isinstance(expected, str):  # a single JobStatus is a str: don't iterate its chars
             expected = (expected,)
-        allowed = frozenset(JobStatus(s) for s in expected)
-        changes = self._job_changes(fields)
-        statement = self._sql.update_job_columns(tuple(sorted(changes)), if_status_in=True)
-        row = await self._fetchone(
-            statement, {**changes, "id": job_id, "expected": statuses_json(allowed)})
-        return None if row is None else row_to_job(row)
+        return await self._compare_and_set(job_id, expected, fields)
 
     async def mark_submitting(self, job_id: str, **fields: Any) -> JobRecord | None:
         """Claim the one send of a ``pending`` job, or None when it must not be sent.
@@ -101,12 +96,17 @@ class JobQueries(StoreEngine):
         """
         if "submitting_at" not in fields:
             raise ValueError("mark_submitting sets submitting_at")
+        return await self._compare_and_set(job_id, [JobStatus.PENDING], fields, if_unsent=True)
+
+    async def _compare_and_set(self, job_id: str, expected: Iterable[JobStatus | str],
+                               fields: dict[str, Any], *,
+                               if_unsent: bool = False) -> JobRecord | None:
+        allowed = frozenset(JobStatus(s) for s in expected)
         changes = self._job_changes(fields)
         statement = self._sql.update_job_columns(tuple(sorted(changes)), if_status_in=True,
-                                                 if_unsent=True)
+                                                 if_unsent=if_unsent)
         row = await self._fetchone(
-            statement, {**changes, "id": job_id,
-                        "expected": statuses_json(frozenset([JobStatus.PENDING]))})
+            statement, {**changes, "id": job_id, "expected": statuses_json(allowed)})
         return None if row is None else row_to_job(row)
 
     async def unfinished_jobs(self) -> list[JobRecord]:

@@ -114,7 +114,6 @@ WHERE guild_id IS ? AND user_id = ?
 ORDER BY created_at DESC, id DESC
 LIMIT ? OFFSET ?
 """
-# (guild_id, user_id)
 # (guild_id, limit, offset); a limit of -1 means no limit.
 SELECT_JOBS_FOR_GUILD = """
 SELECT * FROM jobs
