@@ -25,7 +25,7 @@ import itertools
 import json
 import math
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,6 +203,19 @@ def _split_points(ends: Sequence[int], parts: int) -> list[int]:
     return cuts
 
 
+def _part_counts(first: int, *, most: int) -> Iterator[int]:
+    """How many parts to try splitting into, in order.
+
+    ``first``, doubling while under ``most``, then ``most`` itself (none under two).
+    """
+    count = first
+    while count < most:
+        yield count
+        count *= 2
+    if most >= 2:
+        yield most
+
+
 async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Path, *,
                        basename: str, limit: int, max_parts: int = MAX_PARTS) -> ExportResult:
     """Write the CSV (and, when needed, its compressed parts) under ``directory``.
@@ -236,9 +249,8 @@ async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Pat
         return ExportResult((ExportPart(whole, whole.name, gz_size, rows),), rows, size, True)
     await asyncio.to_thread(whole.unlink)
 
-    most = min(max_parts, rows)
-    count = min(max(2, math.ceil(gz_size / (limit * 0.9))), most)
-    while 2 <= count <= most:
+    first = max(2, math.ceil(gz_size / (limit * 0.9)))
+    for count in _part_counts(first, most=min(max_parts, rows)):
         cuts = _split_points(ends, count)
         parts: list[ExportPart] = []
         fits = True
@@ -255,7 +267,6 @@ async def write_export(pages: AsyncIterator[Sequence[JobRecord]], directory: Pat
             return ExportResult(tuple(parts), rows, size, True)
         for part in parts:
             await asyncio.to_thread(part.path.unlink, True)
-        count = most + 1 if count == most else min(count * 2, most)  # the last try: the most
     raise ExportTooLarge(lazy(
         "the history is {size} MB of CSV; even compressed and split into {parts} parts it "
         "does not fit the {limit} MB upload limit", size=LocalNumber(size / 1e6, digits=1),
