@@ -26,7 +26,7 @@ from bot.jobs import JobRecord, JobStatus
 from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
 from cogs.core.components import ReplyButton, job_view
 from cogs.core.errors import Refusal, reports_errors
-from cogs.core.interaction_data import bot_of, selected_values
+from cogs.core.interaction_data import bot_of, is_image_attachment, selected_values
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
 from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import (
@@ -353,9 +353,7 @@ class HistoryCog(commands.Cog):
         on a single result's message, any image (a batch's reply holds its grid)."""
         if attachment.filename.startswith(f"ideogram-{job.short_id}."):
             return True
-        return job.batch_id is None and (
-            (attachment.content_type or "").startswith("image/")
-            or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp")))
+        return job.batch_id is None and is_image_attachment(attachment)
 
     async def result_image(self, job: JobRecord
                            ) -> tuple[FetchedImage | None, str | None, MessageLookup]:

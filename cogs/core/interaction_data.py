@@ -11,6 +11,12 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 
+def is_image_attachment(attachment: discord.Attachment) -> bool:
+    """Whether a Discord attachment is an image: by its content type, else its file name."""
+    return ((attachment.content_type or "").startswith("image/")
+            or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp")))
+
+
 def bot_of(interaction: discord.Interaction) -> IdeogramBot:
     """The bot an interaction reached: every client of this project is an IdeogramBot."""
     return cast("IdeogramBot", interaction.client)

@@ -16,6 +16,7 @@ from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
 from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
 from cogs.core.errors import Refusal
+from cogs.core.interaction_data import is_image_attachment
 from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import info_embed
 from cogs.core.status_names import status_name
@@ -159,12 +160,7 @@ class JobActions:
         message = interaction.message
         if message is None:
             return None
-        for attachment in message.attachments:
-            if (attachment.content_type or "").startswith("image/") or (
-                attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
-            ):
-                return attachment.url
-        return None
+        return next((a.url for a in message.attachments if is_image_attachment(a)), None)
 
 
 __all__ = ["JobActions"]
