@@ -97,7 +97,7 @@ class BatchActions:
 
     async def _cancel(self, interaction: discord.Interaction, jobs: list[JobRecord]) -> None:
         require_owner_or_moderator(interaction, jobs[0])
-        waiting = [job for job in jobs if job.status is JobStatus.QUEUED]
+        waiting = [job for job in jobs if self._bot.tracker.cancellable(job)]
         if not waiting and any(job.status is JobStatus.PENDING for job in jobs):
             raise Refusal(_(STILL_SENDING))
         if not waiting:
