@@ -51,6 +51,8 @@ class FinalSend(enum.Enum):
 def refused_for_good(exc: discord.HTTPException) -> bool:
     """Whether another try cannot succeed: a 4xx other than a rate limit."""
     return 400 <= exc.status < 500 and exc.status != 429
+
+
 T = TypeVar("T")
 
 #: Runs a coroutine as a task its owner keeps (:meth:`bot.owned_tasks.OwnedTasks.spawn`).
