@@ -40,6 +40,8 @@ CANCELLED_REMOTELY: Final = "cancelled_remotely"
 NO_IMAGE: Final = "no_image"
 #: The synchronous API's safety filter held the image back.
 WITHHELD: Final = "withheld"
+#: A reframe's source link expired and Discord gave no fresh one: never sent.
+SOURCE_EXPIRED: Final = "source_expired"
 #: Text stored before codes, kept as ``{"detail": text}`` and shown as it is.
 RAW: Final = "raw"
 
@@ -64,6 +66,10 @@ REASON_TEXTS: Final[Mapping[str, str]] = {
     CANCELLED: N_("Cancelled."),
     CANCELLED_REMOTELY: N_("Cancelled at the image service."),
     NO_IMAGE: N_("The image service made no image."),
+    SOURCE_EXPIRED: N_(
+        "Discord's link to the source image has expired and Discord gave no new one (its "
+        "message may have been deleted). Nothing was sent: reframe an image that is still "
+        "posted."),
     WITHHELD: N_(
         "The image was withheld by the provider's safety filter, so it is not posted and "
         "does not count against your quota."),

@@ -42,6 +42,7 @@ from bot.owned_tasks import OwnedTasks, cancel_and_wait
 from bot.polling import DurationHistory, PollingConfig
 from bot.providers.base import AnyProvider, SyncProvider
 from bot.providers.types import CancelOutcome
+from bot.source_links import LinkRenewer
 from bot.store import Store, StoreBusyError
 from bot.tracker.adoption import Adoption
 from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
@@ -109,6 +110,13 @@ class JobTracker:
         as urgent.
         """
         self._submissions.give_way_to(answers_done)
+
+    def renew_links_with(self, renew: LinkRenewer) -> None:
+        """How to get a fresh Discord link for a reframe's source image that expires.
+
+        Asked just before such a job is sent (:mod:`bot.source_links`).
+        """
+        self._submissions.renew_links_with(renew)
 
     def set_reply_confirmer(self, confirm: ReplyConfirmer) -> None:
         """How to ask, after a restart, whether a never-sent job's reply exists."""

@@ -5,6 +5,9 @@ answers, so a restart can tell a job that was never sent (it is sent then) from 
 may have been (it ends, never resent: a resend is a second charge). A new submit first
 lets the commands of the moment be answered (:meth:`Submissions.give_way_to`). A job on
 a synchronous provider is handed to :class:`~bot.tracker.sync_calls.SyncCalls` instead.
+A reframe whose Discord source link has expired, or soon will, gets a fresh one first
+(:mod:`bot.source_links`); when Discord gives none for an expired link, the job ends
+unsent.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from bot import job_errors
 from bot.jobs import JobRecord, JobStatus
 from bot.log_context import bind_job
 from bot.providers.base import SyncProvider
 from bot.providers.errors import ProviderError, SubmitUncertain
+from bot.source_links import LinkRenewer, has_expired, needs_renewal, source_link
 from bot.tracker.events import JobEvent
 from bot.tracker.job_ids import TrackedJobs
 
@@ -33,6 +38,8 @@ SUBMIT_YIELD_SECONDS = 2.0
 #: The start of each submit task's name: a graceful stop waits for the tasks named so
 #: (``cogs/core/bot.py``), since a submit cut short could only end "interrupted".
 SUBMIT_TASK_PREFIX: Final = "submit-"
+#: How long asking Discord for a fresh source link may take.
+RENEW_DEADLINE_SECONDS: Final = 10.0
 
 
 class Submissions(TrackedJobs):
@@ -42,10 +49,15 @@ class Submissions(TrackedJobs):
         super().__init__()  # the ids of the jobs whose submit runs
         self._tracker = tracker
         self._answers_done: Callable[[], Awaitable[object]] | None = None
+        self._renew_link: LinkRenewer | None = None
 
     def give_way_to(self, answers_done: Callable[[], Awaitable[object]]) -> None:
         """Make each submit wait for ``answers_done()`` first (bounded)."""
         self._answers_done = answers_done
+
+    def renew_links_with(self, renew: LinkRenewer) -> None:
+        """Ask ``renew`` for a fresh source link when a job's expires (or has expired)."""
+        self._renew_link = renew
 
     def accept(self, job: JobRecord) -> JobRecord:
         """Submit a ``pending`` job, already written, in a task the tracker owns."""
@@ -83,9 +95,16 @@ class Submissions(TrackedJobs):
         if provider is None:
             return await tracker.finish(job, JobStatus.FAILED,
                                         error=job_errors.PROVIDER_GONE) or job
-        remember = {} if job.message_id is None else {"message_id": job.message_id}
+        remember: dict[str, Any] = ({} if job.message_id is None
+                                    else {"message_id": job.message_id})
         if isinstance(provider, SyncProvider):
             return await tracker.sync.enqueue(job, provider, **remember)
+        inputs = await self._renewed_inputs(job)
+        if inputs is None:
+            return await tracker.finish(job, JobStatus.FAILED,
+                                        error=job_errors.SOURCE_EXPIRED) or job
+        if inputs is not job.inputs:
+            remember["inputs"] = inputs
         deadline = tracker.config.call_deadline
         slots = tracker.slot(job.provider, "submit")
         try:  # a job waits for a free submit no longer than it may wait in a queue
@@ -132,3 +151,31 @@ class Submissions(TrackedJobs):
                              now + tracker.config.polling.first_delay)
         await tracker.emit(JobEvent(job=queued, eta=tracker.eta(queued, now)))
         return queued
+
+    async def _renewed_inputs(self, job: JobRecord) -> dict[str, Any] | None:
+        """The job's inputs, with a fresh source link where its own expires soon.
+
+        The same object when nothing changed; None when the link has expired and Discord
+        gave no fresh one (sending it would only fail at the image service).
+        """
+        link = source_link(job.inputs)
+        now = time.time()  # Discord's expiry is wall-clock time
+        if link is None or self._renew_link is None or not needs_renewal(link, now):
+            return job.inputs
+        try:
+            async with asyncio.timeout(RENEW_DEADLINE_SECONDS):
+                renewed = await self._renew_link(link)
+        except TimeoutError:
+            log.warning("Renewing the source link of job %s took over %.0fs", job.short_id,
+                        RENEW_DEADLINE_SECONDS)
+            renewed = None
+        except Exception:
+            log.exception("Renewing the source link of job %s failed", job.short_id)
+            renewed = None
+        if renewed is not None:
+            log.info("Job %s: source link renewed", job.short_id)
+            return {**job.inputs, "image": renewed}
+        if has_expired(link, time.time()):
+            log.info("Job %s: its source link expired and was not renewed", job.short_id)
+            return None
+        return job.inputs

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -31,6 +32,7 @@ from bot.retention import RetentionTask
 from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import SUBMIT_TASK_PREFIX, JobTracker
+from cogs.core.attachment_links import renew_attachment_link
 from cogs.core.batch_actions import BatchActions
 from cogs.core.components import ReplyButton
 from cogs.core.errors import BotTree, Refusal
@@ -183,6 +185,7 @@ class IdeogramBot(commands.Bot):
         self.tracker.add_listener(self.result_delivery)
         self.tracker.set_reply_confirmer(self.result_delivery.confirm_reply)
         self.tracker.give_way_to(self.launcher.answered)
+        self.tracker.renew_links_with(partial(renew_attachment_link, self.http))
         self.tracker.add_listener(self.job_metrics)
         await self.tracker.start()
         if self.lease_keeper is not None:

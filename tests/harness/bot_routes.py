@@ -4,11 +4,14 @@ application and its commands, guilds, the gateway's address, and attachment down
 from __future__ import annotations
 
 import copy
+import re
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tests.harness.fake_base import Answer, Refusal
 from tests.harness.ids import (
+    ATTACHMENT_LINK_LIFETIME,
     BOT_USERNAME,
     DEFAULT_ATTACHMENT_SIZE_LIMIT,
     OWNER_USER_ID,
@@ -21,6 +24,9 @@ from tests.harness.records import RecordedRequest
 
 if TYPE_CHECKING:
     from tests.harness.gateway import FakeGateway
+
+#: The path of an attachment the fake serves (see :meth:`MessageStore.attachment_url`).
+ATTACHMENT_PATH = re.compile(r"^/attachments/(?P<cid>\d+)/(?P<aid>\d+)/(?P<fname>[^/]+)$")
 
 
 class BotRoutes(MessageStore):
@@ -169,4 +175,23 @@ class BotRoutes(MessageStore):
         stored = self.attachment_data.get(int(aid))
         if stored is None:
             return 404, b"Not Found", {"Content-Type": "text/plain"}
+        query = "&".join(f"{name}={value}" for name, value in req.query.items())
+        if query and not self.link_works(f"{self.url}{req.path}?{query}"):
+            return 404, b"This content is no longer available.", {"Content-Type": "text/plain"}
         return 200, stored[0], {"Content-Type": stored[1]}
+
+    def _h_refresh_urls(self, req: RecordedRequest) -> Answer:
+        """``POST /attachments/refresh-urls``: fresh signed links to the attachments the fake
+        still has; links to others (deleted, or not the fake's) are left out."""
+        self._require_bot(req)
+        body = req.json if isinstance(req.json, Mapping) else {}
+        urls = body.get("attachment_urls")
+        if not isinstance(urls, list) or not 1 <= len(urls) <= 50:
+            raise Refusal(400, "Invalid Form Body", 50035)
+        refreshed = []
+        for url in urls:
+            found = ATTACHMENT_PATH.match(str(url).split("?", 1)[0].removeprefix(self.url))
+            if found and int(found["aid"]) in self.attachment_data:
+                fresh = self.signed_link(str(url), time.time() + ATTACHMENT_LINK_LIFETIME)
+                refreshed.append({"original": url, "refreshed": fresh})
+        return 200, {"refreshed_urls": refreshed}

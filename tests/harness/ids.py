@@ -133,3 +133,5 @@ def png_size(data: bytes) -> tuple[int, int] | None:
         return width, height
     return None
 
+#: How long Discord's signed attachment links work (``ex`` is this long after ``is``).
+ATTACHMENT_LINK_LIFETIME = 24 * 3600

@@ -4,13 +4,15 @@ files served back as attachments."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import mimetypes
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.harness.fake_base import FakeDiscordBase
-from tests.harness.ids import new_snowflake, now_iso, png_size
+from tests.harness.ids import ATTACHMENT_LINK_LIFETIME, new_snowflake, now_iso, png_size
 from tests.harness.objects import message_payload
 from tests.harness.records import InteractionRecord, RecordedFile
 
@@ -31,6 +33,32 @@ class MessageStore(FakeDiscordBase):
     def attachment_url(self, channel_id: int, attachment_id: int, filename: str) -> str:
         """Where the fake serves an attachment's bytes (``GET /attachments/...``)."""
         return f"{self.url}/attachments/{channel_id}/{attachment_id}/{filename}"
+
+    def signed_link(self, url: str, expires_at: float) -> str:
+        """``url`` signed the way Discord signs attachment links: ``ex`` (expiry) and ``is``
+        (issue time) in hexadecimal seconds, and ``hm`` (the signature). The fake serves a
+        signed link only until ``ex`` and only with its own signature."""
+        base = url.split("?", 1)[0]
+        expires = format(int(expires_at), "x")
+        issued = format(int(expires_at - ATTACHMENT_LINK_LIFETIME), "x")
+        return f"{base}?ex={expires}&is={issued}&hm={self._link_signature(base, expires, issued)}"
+
+    def link_works(self, url: str) -> bool:
+        """Whether the fake still serves a link: unsigned, or signed by it and not expired."""
+        base, _, query = url.partition("?")
+        if not query:
+            return True
+        params = dict(part.partition("=")[::2] for part in query.split("&"))
+        expires, issued = params.get("ex", ""), params.get("is", "")
+        try:
+            expired = int(expires, 16) <= time.time()
+        except ValueError:
+            return False
+        return not expired and params.get("hm") == self._link_signature(base, expires, issued)
+
+    @staticmethod
+    def _link_signature(base: str, expires: str, issued: str) -> str:
+        return hashlib.sha256(f"{base}|{expires}|{issued}".encode()).hexdigest()[:32]
 
     def original_message(self, token: str) -> dict[str, Any] | None:
         """The latest state of an interaction's original response message."""

@@ -18,7 +18,7 @@ from aiohttp import web
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from tests.harness.bot_routes import BotRoutes
+from tests.harness.bot_routes import ATTACHMENT_PATH, BotRoutes
 from tests.harness.fake_base import Refusal
 from tests.harness.gateway import GATEWAY_PATH, FakeGateway
 from tests.harness.ids import (
@@ -224,11 +224,8 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
             ),
             ("GET", r"^/guilds/(?P<gid>\d+)/members/(?P<uid>\d+)$", self._h_member),
             ("GET", r"^/guilds/(?P<gid>\d+)$", self._h_guild),
-            (
-                "GET",
-                r"^/attachments/(?P<cid>\d+)/(?P<aid>\d+)/(?P<fname>[^/]+)$",
-                self._h_attachment,
-            ),
+            ("GET", ATTACHMENT_PATH.pattern, self._h_attachment),
+            ("POST", r"^/attachments/refresh-urls$", self._h_refresh_urls),
         ]
         return [(m, re.compile(p), h) for m, p, h in table]
 

@@ -1,0 +1,107 @@
+"""The tracker renews a reframe's expiring source link before sending it, without Discord:
+a renewer that fails, hangs or gives nothing never sends a dead link, nor blocks the job."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot import job_errors
+from bot.inputs import ReframeInputs
+from bot.jobs import JobRecord, JobStatus, new_job_id
+from bot.localserver.app import LocalRunComfyServer
+from bot.providers.retry import RetryPolicy
+from bot.providers.runcomfy import RunComfyClient
+from bot.store import Store
+from bot.tracker import JobTracker, TrackerConfig, submission
+from tests.helpers import FAST_POLLING, TOKEN, run_to_end, tracker_running
+
+PLAIN = "https://cdn.discordapp.com/attachments/1/2/cat.png"
+
+
+def signed(expires_in: float) -> str:
+    expires = int(time.time() + expires_in)
+    return f"{PLAIN}?ex={expires:x}&is={expires - 86400:x}&hm=5eed"
+
+
+def reframe_job(link: str) -> JobRecord:
+    inputs = ReframeInputs(image_url=link, seed=5)
+    return JobRecord(id=new_job_id(), provider="local", model=inputs.model, guild_id=1,
+                     channel_id=2, user_id=3, inputs=inputs.to_payload(), seed=5)
+
+
+@pytest.fixture
+async def tracker(store: Store, local_server: LocalRunComfyServer
+                  ) -> AsyncIterator[JobTracker]:
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
+                              retry=RetryPolicy(attempts=2, base_delay=0.01)) as client:
+        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(
+            polling=FAST_POLLING))
+        async with tracker_running(tracker):
+            yield tracker
+
+
+def sent_image(local_server: LocalRunComfyServer, job: JobRecord) -> str:
+    return str(local_server.state.jobs[job.request_id or ""].inputs["image"])
+
+
+async def test_a_renewed_link_is_sent_and_kept(tracker: JobTracker, store: Store,
+                                               local_server: LocalRunComfyServer) -> None:
+    fresh = signed(86_400)
+    asked: list[str] = []
+
+    async def renew(url: str) -> str | None:
+        asked.append(url)
+        return fresh
+
+    tracker.renew_links_with(renew)
+    stale = signed(-5)
+    [done] = await run_to_end(tracker, store, [reframe_job(stale)])
+    assert asked == [stale] and done.status is JobStatus.COMPLETED
+    assert sent_image(local_server, done) == fresh and done.inputs["image"] == fresh
+
+
+async def test_links_far_from_expiry_and_other_jobs_are_not_renewed(
+        tracker: JobTracker, store: Store, local_server: LocalRunComfyServer) -> None:
+    asked: list[str] = []
+
+    async def renew(url: str) -> str | None:
+        asked.append(url)
+        return None
+
+    tracker.renew_links_with(renew)
+    link = signed(20_000)
+    done = await run_to_end(tracker, store, [reframe_job(link), reframe_job(PLAIN)])
+    assert asked == [] and [sent_image(local_server, j) for j in done] == [link, PLAIN]
+
+
+async def test_a_failing_renewer_leaves_a_working_link_and_ends_a_dead_one(
+        tracker: JobTracker, store: Store, local_server: LocalRunComfyServer) -> None:
+    async def renew(url: str) -> str | None:
+        raise RuntimeError("Discord is down")
+
+    tracker.renew_links_with(renew)
+    submits = local_server.state.request_counts["submit"]
+    working, dead = await run_to_end(tracker, store,
+                                     [reframe_job(signed(600)), reframe_job(signed(-5))])
+    assert working.status is JobStatus.COMPLETED
+    assert sent_image(local_server, working) == working.inputs["image"]
+    assert dead.status is JobStatus.FAILED and dead.error == job_errors.SOURCE_EXPIRED
+    assert dead.submitting_at is None and dead.request_id is None
+    assert local_server.state.request_counts["submit"] == submits + 1
+
+
+async def test_a_hung_renewer_is_given_up_on_its_deadline(
+        tracker: JobTracker, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(submission, "RENEW_DEADLINE_SECONDS", 0.05)
+
+    async def renew(url: str) -> str | None:
+        await asyncio.sleep(60)
+        return None
+
+    tracker.renew_links_with(renew)
+    [dead] = await run_to_end(tracker, store, [reframe_job(signed(-5))], limit=3.0)
+    assert dead.status is JobStatus.FAILED and dead.error == job_errors.SOURCE_EXPIRED
