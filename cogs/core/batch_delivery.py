@@ -27,6 +27,7 @@ from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
 from cogs.core.components import batch_view
 from cogs.core.languages import job_public_locale
+from cogs.core.owed_deliveries import OwedDeliveries
 from cogs.core.rendering import batch_embed, batch_status_line
 from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender, Spawn
 
@@ -44,9 +45,10 @@ class BatchDelivery:
     it every event of a job that belongs to one."""
 
     def __init__(self, bot: IdeogramBot, sender: ReplySender, downloads: SafeFetcher,
-                 spawn: Spawn, send_slots: PrioritySlots, *,
+                 spawn: Spawn, send_slots: PrioritySlots, owed: OwedDeliveries, *,
                  min_edit_interval: float = 2.0) -> None:
         self._bot = bot
+        self._owed = owed
         self._sender = sender
         #: Shared with single results: grids go before progress edits (urgent), like them.
         self._send_slots = send_slots
@@ -98,7 +100,10 @@ class BatchDelivery:
                                        batch_view(jobs))
                     sent = await self._send_final(reply, jobs, out)
                 reply.last_edit = time.monotonic()
-            if sent is not FinalSend.LATER:
+            if sent is FinalSend.LATER:
+                self._owed.owed(batch_id, jobs[0].id)
+            else:
+                self._owed.settled(batch_id)
                 for job in jobs:
                     await self._bot.tracker.mark_delivered(job.id)
         finally:

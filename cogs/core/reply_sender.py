@@ -41,7 +41,8 @@ class FinalSend(enum.Enum):
 
     SENT = "sent"
     #: Discord refused every try for now (rate limited, or its own error): the job stays
-    #: undelivered, and the next reconciliation announces it again.
+    #: undelivered, and is tried again soon (:mod:`cogs.core.owed_deliveries`), then by
+    #: the tracker's reconciliation.
     LATER = "later"
     #: Discord refused it for good (no access, channel gone, a message it will never
     #: take): nothing more is tried.
@@ -189,8 +190,8 @@ class ReplySender:
                     return FinalSend.REFUSED
                 if attempt < DELIVERY_ATTEMPTS:
                     await asyncio.sleep(2 ** attempt)
-        log.error("Delivering %s to channel %s failed %d times; it is tried again at the "
-                  "next reconciliation", what, job.channel_id, DELIVERY_ATTEMPTS)
+        log.error("Delivering %s to channel %s failed %d times; it is tried again "
+                  "later", what, job.channel_id, DELIVERY_ATTEMPTS)
         return FinalSend.LATER
 
     async def _send_via_token(self, job: JobRecord, message_id: int | None,

@@ -7,6 +7,8 @@
 - The result image is downloaded and attached, so it outlives the provider's temporary URL;
   over the interaction's upload limit it is linked instead, and the message says why.
 - Edits reach the job's own reply whatever happened since (:mod:`cogs.core.reply_sender`).
+- A final message Discord refuses for now is tried again soon
+  (:mod:`cogs.core.owed_deliveries`), then by the tracker's reconciliation.
 - The jobs of a batch share one reply: :mod:`cogs.core.batch_delivery` shows them.
 - A job whose command was never answered (``announce`` off) is not shown at all.
 - Everything a job shows speaks the job's language (:func:`job_public_locale`), whichever
@@ -33,6 +35,7 @@ from bot.tracker import JobEvent
 from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
 from cogs.core.languages import job_public_locale
+from cogs.core.owed_deliveries import OwedDeliveries
 from cogs.core.rendering import job_embed, status_line, truncate
 from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender
 from cogs.core.reply_webhook import original_message_id
@@ -63,8 +66,10 @@ class ResultDelivery:
         self._delivering: set[str] = set()  # job ids whose final message is being sent
         self._send_slots = PrioritySlots(SEND_CONCURRENCY)
         self.sender = ReplySender(bot)
+        self.owed = OwedDeliveries(bot.store.get_job, self.on_job_event)
         self.batches = BatchDelivery(bot, self.sender, downloads, self._tasks.spawn,
-                                     self._send_slots, min_edit_interval=min_edit_interval)
+                                     self._send_slots, self.owed,
+                                     min_edit_interval=min_edit_interval)
 
     def add_footer_source(self, source: FooterSource) -> None:
         """Add words to the footer of each completed result (a failing source is skipped)."""
@@ -98,6 +103,7 @@ class ResultDelivery:
         self._replies.pop(key, None)
 
     async def close(self) -> None:
+        await self.owed.close()
         await self._tasks.cancel_all()
 
     async def wait_idle(self) -> None:
@@ -172,7 +178,10 @@ class ResultDelivery:
                 observe_delivery(job.finished_at)
             reply.last_edit = time.monotonic()
         self._replies.pop(job.id, None)
-        if sent is not FinalSend.LATER:
+        if sent is FinalSend.LATER:
+            self.owed.owed(job.id, job.id)
+        else:
+            self.owed.settled(job.id)
             await self._bot.tracker.mark_delivered(job.id)
 
     async def _final_message(self, job: JobRecord, reply: Reply) -> Outgoing:
