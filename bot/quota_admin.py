@@ -95,6 +95,24 @@ class QuotaAdmin:
 
         return await self._store.run_transaction(set_member)
 
+    async def clear_member_daily(self, guild_id: int, actor_id: int,
+                                 user_id: int) -> Change | None:
+        """Remove one member's own daily limit (``user_daily`` applies to them again).
+
+        None if they had none.
+        """
+
+        async def clear_member() -> Change | None:
+            old = await self._store.member_override(guild_id, user_id)
+            if old is None:
+                return None
+            await self._store.delete_member_override(guild_id, user_id)
+            change = Change("member", "daily", old, None, user_id=user_id)
+            await self._audit(guild_id, actor_id, [change])
+            return change
+
+        return await self._store.run_transaction(clear_member)
+
     async def reset(self, guild_id: int, actor_id: int, user_id: int | None) -> Change:
         """Forgive today's use of one member, or of everyone.
 

@@ -61,10 +61,11 @@ TEXT: Final[dict[str, str]] = {
     "moderators_name": N_("For moderators"),
     "moderators": N_(
         "Members with **Manage Server** set limits with `/quota set` (per member per day, "
-        "per server per day or month, a monthly budget, a cooldown) and `/quota member`, "
-        "save presets with `/preset save`, download the server's history with "
-        "`/history-export`, and choose channels, blocked words, the provider, the language "
-        "and a log channel with `/settings`. Until a limit is set, use is unlimited."
+        "per server per day or month, a monthly budget, a cooldown) and `/quota member` "
+        "(one member's own daily limit), save presets with `/preset save`, download the "
+        "server's history with `/history-export`, and choose channels, blocked words, the "
+        "provider, the language and a log channel with `/settings`. Until a limit is set, use "
+        "is unlimited."
     ),
     "invite_name": N_("Invite"),
     "invite": N_("[Add me to another server]({url})"),

@@ -70,6 +70,10 @@ def describe_change(change: Change) -> str:
                             member=user_mention(change.user_id))
         return ngettext("forgave {n} image of the server's use today",
                         "forgave {n} images of the server's use today", forgiven)
+    if change.action == "member" and change.user_id is not None and change.new is None:
+        return _("{member} no longer has a daily limit of their own ({old}): the server's "
+                 "`user_daily` applies", member=user_mention(change.user_id),
+                 old=format_value("daily", change.old))
     if change.action == "member" and change.user_id is not None:
         return _("daily limit of {member}: {old} → {new}", member=user_mention(change.user_id),
                  old=format_value("daily", change.old), new=format_value("daily", change.new))
@@ -216,10 +220,16 @@ class QuotaCog(commands.Cog):
                                   _("Nothing changed: those limits already have these values."))
 
     @quota.command(name="clear", description=locale_str("Remove one limit (moderators)"))
-    @app_commands.describe(limit=locale_str("The limit to remove (it becomes unlimited)"))
-    async def clear(self, interaction: discord.Interaction, limit: LimitName) -> None:
+    @app_commands.describe(
+        limit=locale_str("The limit to remove (it becomes unlimited)"),
+        member=locale_str("With user_daily: remove only this member's own daily limit"))
+    async def clear(self, interaction: discord.Interaction, limit: LimitName,
+                    member: discord.User | None = None) -> None:
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
+        if member is not None:
+            await self._clear_member(interaction, guild_id, limit, member)
+            return
         try:
             change = await self.bot.quota_admin.clear_limit(guild_id, interaction.user.id, limit)
         except QuotaValueError as exc:
@@ -227,6 +237,17 @@ class QuotaCog(commands.Cog):
         await self._reply_and_log(interaction, guild_id, [change] if change else [],
                                   _("`{limit}` was not set: nothing to clear.",
                                     limit=truncate(str(limit), 40)))
+
+    async def _clear_member(self, interaction: discord.Interaction, guild_id: int, limit: str,
+                            member: discord.User) -> None:
+        if limit != USER_DAILY:
+            raise Refusal(_("Only `user_daily` has a value of a member's own: use `/quota "
+                            "clear limit:user_daily member:…`."))
+        change = await self.bot.quota_admin.clear_member_daily(guild_id, interaction.user.id,
+                                                               member.id)
+        await self._reply_and_log(interaction, guild_id, [change] if change else [],
+                                  _("{member} has no daily limit of their own: nothing to "
+                                    "clear.", member=member.mention))
 
     @quota.command(name="member",
                    description=locale_str("Give one member their own daily limit"))

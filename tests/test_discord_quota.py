@@ -41,6 +41,8 @@ def ephemeral_text(callback: dict[str, Any]) -> str:
 @pytest.mark.parametrize(("sub", "options"), [
     ("set", {"user_daily": 0}),
     ("clear", {"limit": "user_daily"}),
+    ("clear", [{"name": "limit", "type": 3, "value": "user_daily"},
+               user_option("member", ids.USER_ID)]),
     ("member", [user_option("member", ids.USER_ID), {"name": "daily", "type": 4, "value": 99}]),
     ("reset", []),
     ("show", [user_option("member", ids.OTHER_USER_ID)]),
@@ -88,6 +90,37 @@ async def test_moderator_sets_limits_audited_and_logged(
     embed = str(shown["data"]["embeds"][0])
     assert "Spend this month" in embed and "Recent changes" in embed
     assert "guild_monthly_budget: $25.50 → unlimited" in embed
+
+
+def clear_member(limit: str, member: int = ids.USER_ID) -> dict[str, Any]:
+    return quota("clear", [{"name": "limit", "type": 3, "value": limit},
+                           user_option("member", member)], user_id=ids.MOD_USER_ID)
+
+
+async def test_a_members_own_daily_limit_is_taken_away_audited_and_logged(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
+    await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 10})
+    await bot.quota_admin.set_member_daily(ids.GUILD_ID, ids.MOD_USER_ID, ids.USER_ID, 2)
+    await bot.quota_admin.set_member_daily(ids.GUILD_ID, ids.MOD_USER_ID, ids.OTHER_USER_ID, 4)
+
+    text = ephemeral_text(await answer(fake, bot, clear_member("user_daily")))
+    assert f"<@{ids.USER_ID}> no longer has a daily limit of their own (2)" in text
+    assert db_rows(db, "SELECT user_id, daily FROM member_overrides") == [(ids.OTHER_USER_ID, 4)]
+    assert db_rows(db, "SELECT name, value FROM guild_limits") == [("user_daily", 10.0)]
+    assert db_rows(db, "SELECT action, user_id, old_value, new_value FROM quota_audit "
+                       "ORDER BY id DESC LIMIT 1") == [("member:daily", ids.USER_ID, 2.0, None)]
+    [post] = fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
+    assert "no longer has a daily limit of their own" in post.json["content"]
+    snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
+    assert snapshot.member_daily is None and snapshot.user_daily == 10  # the server's again
+
+    again = ephemeral_text(await answer(fake, bot, clear_member("user_daily")))
+    assert "has no daily limit of their own: nothing to clear" in again
+    other = ephemeral_text(await answer(fake, bot, clear_member("guild_daily")))
+    assert "Only `user_daily`" in other
+    assert db_rows(db, "SELECT user_id, daily FROM member_overrides") == [(ids.OTHER_USER_ID, 4)]
+    assert len(fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")) == 1
 
 
 @pytest.mark.parametrize("options", [
@@ -178,7 +211,7 @@ async def test_the_quota_command_as_discord_sees_it(fake: FakeDiscord, bot: Ideo
         "set": [("user_daily", 4, False), ("guild_daily", 4, False),
                 ("guild_monthly", 4, False), ("cooldown_seconds", 4, False),
                 ("max_concurrent", 4, False), ("guild_monthly_budget", 10, False)],
-        "clear": [("limit", 3, True)],
+        "clear": [("limit", 3, True), ("member", 6, False)],
         "member": [("member", 6, True), ("daily", 4, True)],
         "reset": [("member", 6, False)],
     }

@@ -265,6 +265,21 @@ async def test_changes_are_audited_old_to_new(store: Store) -> None:
     assert snapshot.user_daily == 20 and snapshot.limits.user_daily == 5
 
 
+async def test_a_members_own_daily_limit_is_cleared_audited(store: Store) -> None:
+    _, quota, admin = clocked_quota(store, 2024, 3, 3, 3)
+    await admin.set_limits(GUILD, MOD, {"user_daily": 5})
+    await admin.set_member_daily(GUILD, MOD, 3, 20)
+    await admin.set_member_daily(GUILD, MOD, 4, 1)
+    change = await admin.clear_member_daily(GUILD, MOD + 1, 3)
+    assert change is not None and (change.old, change.new, change.user_id) == (20, None, 3)
+    assert await admin.clear_member_daily(GUILD, MOD, 3) is None  # nothing left: no audit
+    [latest] = await admin.recent_changes(GUILD, limit=1)
+    assert (latest.actor_id, latest.change.audit_action, latest.change.old,
+            latest.change.new, latest.change.user_id) == (MOD + 1, "member:daily", 20, None, 3)
+    assert (await quota.snapshot(GUILD, 3)).user_daily == 5  # the server's limit again
+    assert (await quota.snapshot(GUILD, 4)).user_daily == 1  # another member's stays
+
+
 async def test_reset_forgives_today_not_the_month_or_the_spend(store: Store) -> None:
     _, quota, admin = clocked_quota(store, 2024, 6, 1, 10)
     await admin.set_limits(GUILD, MOD, {"user_daily": 2, "cooldown_seconds": 3600})

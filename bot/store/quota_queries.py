@@ -84,6 +84,10 @@ class QuotaQueries(StoreEngine):
         """Set a member's own daily limit."""
         await self._execute(self._sql.UPSERT_MEMBER_OVERRIDE, (guild_id, user_id, daily))
 
+    async def delete_member_override(self, guild_id: int, user_id: int) -> None:
+        """Remove a member's own daily limit (the server's ``user_daily`` applies again)."""
+        await self._execute(self._sql.DELETE_MEMBER_OVERRIDE, (guild_id, user_id))
+
     async def forgive_day_usage(self, guild_id: int, day: str, user_id: int | None) -> int:
         """Forgive a day's use (of one member, or everyone); return the images forgiven."""
         rows = await self._fetchall(self._sql.FORGIVE_DAY_USAGE,

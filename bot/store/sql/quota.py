@@ -107,6 +107,8 @@ ON CONFLICT (guild_id, name) DO UPDATE SET value = excluded.value
 DELETE_GUILD_LIMIT = "DELETE FROM guild_limits WHERE guild_id = ? AND name = ?"
 # (guild_id, user_id)
 SELECT_MEMBER_OVERRIDE = "SELECT daily FROM member_overrides WHERE guild_id = ? AND user_id = ?"
+# (guild_id, user_id)
+DELETE_MEMBER_OVERRIDE = "DELETE FROM member_overrides WHERE guild_id = ? AND user_id = ?"
 # (guild_id, user_id, daily)
 UPSERT_MEMBER_OVERRIDE = """
 INSERT INTO member_overrides (guild_id, user_id, daily) VALUES (?, ?, ?)

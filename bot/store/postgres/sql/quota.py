@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Portable: the same text in both dialects.
 from bot.store.sql.quota import DELETE_GUILD_LIMIT as DELETE_GUILD_LIMIT
+from bot.store.sql.quota import DELETE_MEMBER_OVERRIDE as DELETE_MEMBER_OVERRIDE
 from bot.store.sql.quota import INSERT_QUOTA_AUDIT as INSERT_QUOTA_AUDIT
 from bot.store.sql.quota import INSERT_RESERVATION as INSERT_RESERVATION
 from bot.store.sql.quota import RECONCILE_RELEASE_ORPHANS as RECONCILE_RELEASE_ORPHANS
