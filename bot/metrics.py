@@ -167,6 +167,13 @@ class JobMetrics:
             self._statuses[job.id] = event.status.value
             self._move(event.status.value, +1)
 
+    def release(self, job_ids: set[str]) -> None:
+        """Stop counting jobs another process took over (it counts them now)."""
+        for job_id in job_ids:
+            before = self._statuses.pop(job_id, None)
+            if before is not None:
+                self._move(before, -1)
+
     def _move(self, status: str, delta: int) -> None:
         """Keep the in-flight gauge by status (one label touched per event, not all jobs)."""
         self._counts[status] = self._counts.get(status, 0) + delta

@@ -55,6 +55,18 @@ async def test_jobs_are_counted_once_and_in_flight_follows_events() -> None:
     assert sample("ideogram_jobs_total", model=GENERATE, status="completed") == completed + 1
 
 
+async def test_jobs_another_process_took_over_leave_the_gauge() -> None:
+    listener = metrics.JobMetrics()
+    queued, running = _job(JobStatus.QUEUED), _job(JobStatus.RUNNING)
+    await listener.on_job_event(JobEvent(job=queued))
+    await listener.on_job_event(JobEvent(job=running))
+    listener.release({queued.id, running.id, "never-seen"})
+    assert sample("ideogram_jobs_in_flight", status="queued") == 0
+    assert sample("ideogram_jobs_in_flight", status="running") == 0
+    listener.release({queued.id})  # twice: still not below zero
+    assert sample("ideogram_jobs_in_flight", status="queued") == 0
+
+
 class FakePolled:
     def __init__(self, error: BaseException | None = None) -> None:
         self.error = error

@@ -86,6 +86,7 @@ class JobTracker:
         self._config = config or TrackerConfig()
         self._clock = clock
         self._listeners: list[JobListener] = []
+        self._release_listeners: list[Callable[[set[str]], None]] = []
         self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._history = DurationHistory(self._config.polling)
         self._scheduler: asyncio.Task[None] | None = None
@@ -285,12 +286,28 @@ class JobTracker:
         """The jobs this tracker polls right now (asynchronous providers)."""
         return self.poller.polled_ids()
 
+    def add_release_listener(self, listener: Callable[[set[str]], None]) -> None:
+        """Call ``listener(job_ids)`` with the jobs this process lets go (:meth:`let_go`).
+
+        No event ever comes for them here again: whoever keeps something per job (a reply,
+        a gauge) forgets it.
+        """
+        self._release_listeners.append(listener)
+
     def let_go(self, job_ids: set[str]) -> None:
-        """Stop polling jobs this process no longer owns.
+        """Stop polling jobs this process no longer owns, and tell the release listeners.
 
         Another process took them over while this one could not renew its leases.
         """
+        released = job_ids & self.poller.polled_ids()
         self.poller.let_go(job_ids)
+        if not released:
+            return
+        for listener in self._release_listeners:
+            try:
+                listener(released)
+            except Exception:
+                log.exception("A release listener failed")
 
     # ------------------------------------------------------------------ writing, announcing
 

@@ -187,6 +187,8 @@ class IdeogramBot(commands.Bot):
         self.tracker.give_way_to(self.launcher.answered)
         self.tracker.renew_links_with(partial(renew_attachment_link, self.http))
         self.tracker.add_listener(self.job_metrics)
+        self.tracker.add_release_listener(self.result_delivery.release)
+        self.tracker.add_release_listener(self.job_metrics.release)
         await self.tracker.start()
         if self.lease_keeper is not None:
             self.lease_keeper.start()

@@ -61,6 +61,7 @@ class ResultDelivery:
         self._downloads = downloads
         self._interval = min_edit_interval
         self._replies: dict[str, Reply] = {}
+        self._batch_of: dict[str, str] = {}  # unfinished job id → its batch id
         self._tasks = OwnedTasks()
         self._footer_sources: list[FooterSource] = []
         self._delivering: set[str] = set()  # job ids whose final message is being sent
@@ -102,6 +103,14 @@ class ResultDelivery:
     def forget(self, key: str) -> None:
         self._replies.pop(key, None)
 
+    def release(self, job_ids: set[str]) -> None:
+        """Forget the replies of jobs another process took over (it shows them now)."""
+        for job_id in job_ids:
+            self._replies.pop(job_id, None)
+            batch_id = self._batch_of.pop(job_id, None)
+            if batch_id is not None and batch_id not in self._batch_of.values():
+                self.forget(batch_id)
+
     async def close(self) -> None:
         await self.owed.close()
         await self._tasks.cancel_all()
@@ -127,6 +136,10 @@ class ResultDelivery:
 
     async def on_job_event(self, event: JobEvent) -> None:
         if event.job.batch_id is not None:
+            if event.status.terminal:
+                self._batch_of.pop(event.job.id, None)
+            else:
+                self._batch_of[event.job.id] = event.job.batch_id
             await self.batches.on_job_event(event, self.reply_for(event.job.batch_id))
             if event.status.terminal and not event.announce:
                 self.forget(event.job.batch_id)

@@ -1,0 +1,43 @@
+"""Jobs another process took over (job leases on PostgreSQL): this process forgets their
+replies and stops counting them in flight, single jobs and batches alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot import metrics
+from bot.jobs import JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from cogs.core.bot import IdeogramBot
+from tests.harness import FakeDiscord, chat_input, dispatch, eventually
+from tests.helpers import db_rows
+
+
+def in_flight() -> float:
+    return sum(metrics.REGISTRY.get_sample_value("ideogram_jobs_in_flight", {"status": s})
+               or 0.0 for s in ("pending", "queued", "running"))
+
+
+async def test_let_go_jobs_leave_no_reply_and_no_gauge_behind(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        db: Path) -> None:
+    local_server.state.config.queue_seconds = 30.0  # they stay queued
+    before = in_flight()
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a lone owl"}))
+    await dispatch(bot, chat_input("ideogram", {"prompt": "two owls", "count": 2}))
+    await eventually(lambda: len(bot.tracker.polled_ids()) == 3, what="three jobs polled")
+    [(batch_id,)] = db_rows(db, "SELECT DISTINCT batch_id FROM jobs WHERE batch_id IS NOT NULL")
+    job_ids = {row[0] for row in db_rows(db, "SELECT id FROM jobs")}
+    delivery = bot.result_delivery
+    assert batch_id in delivery._replies and in_flight() == before + 3
+
+    [first, _second] = [row[0] for row in db_rows(
+        db, "SELECT id FROM jobs WHERE batch_id IS NOT NULL ORDER BY batch_index")]
+    bot.tracker.let_go({first})  # half of the batch: its reply stays for the other half
+    assert batch_id in delivery._replies and in_flight() == before + 2
+    bot.tracker.let_go(job_ids | {"not-polled-here"})
+    assert not bot.tracker.polled_ids() and in_flight() == before
+    assert not set(delivery._replies) & (job_ids | {batch_id})
+    assert not delivery._batch_of
+    statuses = {row[0] for row in db_rows(db, "SELECT status FROM jobs")}
+    assert statuses == {JobStatus.QUEUED.value}  # the rows are the other process's now
