@@ -119,7 +119,9 @@ class RemixCog(commands.Cog):
         # Validated as the command's options are (length, NUL…) when the inputs are built.
         inputs = replace(original, prompt=prompt, negative_prompt=negative,
                          seed=random_seed())
-        await self.bot.launcher.launch(interaction, inputs)
+        # The other options are the original's, from its preset too: Info names it, as for
+        # a Reroll.
+        await self.bot.launcher.launch(interaction, inputs, preset=job.preset)
 
 
 async def setup(bot: IdeogramBot) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 from bot.localserver.app import LocalRunComfyServer
 from bot.presets import MAX_PRESETS
 from cogs.core.bot import IdeogramBot
-from tests.harness import FakeDiscord, autocomplete, chat_input, component, dispatch, ids
+from tests.harness import (
+    FakeDiscord,
+    autocomplete,
+    chat_input,
+    component,
+    dispatch,
+    ids,
+    modal_submit,
+)
 from tests.helpers import answer, callback, db_rows, wait_delivered
 
 
@@ -59,6 +67,12 @@ async def test_save_list_use_and_the_members_option_wins(
         ("preset:save", ids.MOD_USER_ID)]
     posts = fake.calls("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
     assert posts and "Brand Kit" in posts[-1].json["content"]
+    # A Remix keeps the original's options, so it names the same preset.
+    await dispatch(bot, modal_submit(f"remix:{job.id}", {"prompt": "an autumn poster"}),
+                   expect_handler=False)
+    remix = await wait_delivered(bot, newest_only=True)
+    assert remix.id != job.id and remix.preset == "Brand Kit"
+    assert local_server.state.jobs[remix.request_id or ""].inputs["style"] == "design"
 
 
 async def test_an_unknown_preset_is_refused(
