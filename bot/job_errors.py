@@ -67,9 +67,9 @@ REASON_TEXTS: Final[Mapping[str, str]] = {
     CANCELLED_REMOTELY: N_("Cancelled at the image service."),
     NO_IMAGE: N_("The image service made no image."),
     SOURCE_EXPIRED: N_(
-        "Discord's link to the source image has expired and Discord gave no new one (its "
-        "message may have been deleted). Nothing was sent: reframe an image that is still "
-        "posted."),
+        "Discord's link to the source image has expired and Discord gave no working new "
+        "one (Discord keeps an uploaded image only for a while, and a deleted message takes "
+        "its images with it). Nothing was sent: use /reframe or Reframe image again."),
     WITHHELD: N_(
         "The image was withheld by the provider's safety filter, so it is not posted and "
         "does not count against your quota."),

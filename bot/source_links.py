@@ -5,7 +5,9 @@ working), ``is`` (when it was issued), both in hexadecimal Unix seconds, and ``h
 signature). Once ``ex`` has passed, about a day after the link was handed out, the link
 answers 404. A reframe's source image is such a link, kept with the job: a Reroll the
 next day, or from ``/job`` a week later, needs a fresh one, which only Discord can sign
-(the tracker asks through :data:`LinkRenewer`, see :mod:`bot.tracker.submission`).
+(the tracker asks through :data:`LinkRenewer`, see :mod:`bot.tracker.submission`). An
+image uploaded with ``/reframe`` itself is one Discord keeps only for a while: once it is
+gone, no new link comes, and the job ends unsent.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ LinkRenewer = Callable[[str], Awaitable[str | None]]
 
 
 def link_expiry(url: str) -> float | None:
-    """When a Discord signed link stops working (Unix seconds); None for other links."""
+    """When a signed link stops working (Unix seconds); None for an unsigned link.
+
+    Signed the way Discord signs: ``ex`` and ``hm`` in its query, whatever the host.
+    """
     try:
         query = parse_qs(urlsplit(url).query)
     except ValueError:

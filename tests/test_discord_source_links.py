@@ -87,12 +87,14 @@ async def test_reroll_after_the_link_expired_sends_a_renewed_link(
 async def test_a_link_expiring_within_the_margin_is_renewed_too(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     payload, job, plain = await reframe_with_link(fake, bot, expires_in=86_000)
-    await age_source_link(bot, fake, job, plain, expires_in=600)
+    await age_source_link(bot, fake, job, plain, expires_in=600)  # still works, not for long
+    aged = (await bot.store.get_job(job.id) or job).inputs["image"]
     await reroll(fake, bot, payload, job)
     again = await wait_delivered(bot, newest_only=True)
-    assert len(fake.calls("POST", REFRESH)) == 1
+    assert [r.json for r in fake.calls("POST", REFRESH)] == [{"attachment_urls": [aged]}]
     sent = local_server.state.jobs[again.request_id or ""].inputs["image"]
-    assert fake.link_works(sent) and sent != job.inputs["image"]
+    assert fake.link_works(sent) and sent not in (aged, job.inputs["image"])
+    assert again.inputs["image"] == sent
 
 
 async def test_an_expiring_link_discord_will_not_renew_is_sent_while_it_works(
@@ -122,5 +124,6 @@ async def test_an_expired_link_discord_will_not_renew_ends_the_job_unsent(
     assert local_server.state.request_counts["submit"] == submits  # nothing was sent
     final = fake.edits_of_original(press["token"])[-1].json
     assert "link to the source image has expired" in final["content"]
+    assert "use /reframe or Reframe image again" in final["content"]
     snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.user_day == 1  # the first reframe only: the failed one is given back

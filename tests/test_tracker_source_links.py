@@ -94,6 +94,57 @@ async def test_a_failing_renewer_leaves_a_working_link_and_ends_a_dead_one(
     assert local_server.state.request_counts["submit"] == submits + 1
 
 
+@pytest.mark.parametrize("answer", ["same", "expired"])
+async def test_a_renewed_link_that_does_not_work_is_not_sent(
+        tracker: JobTracker, store: Store, local_server: LocalRunComfyServer,
+        answer: str) -> None:
+    stale = signed(-5)
+
+    async def renew(url: str) -> str | None:
+        return url if answer == "same" else signed(-1)
+
+    tracker.renew_links_with(renew)
+    submits = local_server.state.request_counts["submit"]
+    [dead] = await run_to_end(tracker, store, [reframe_job(stale)])
+    assert dead.status is JobStatus.FAILED and dead.error == job_errors.SOURCE_EXPIRED
+    assert local_server.state.request_counts["submit"] == submits
+
+
+async def test_a_long_queue_limit_widens_the_renewal_margin(
+        store: Store, local_server: LocalRunComfyServer) -> None:
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
+        tracker = JobTracker(store, {"local": client}, config=TrackerConfig(
+            polling=FAST_POLLING, queue_timeout=3600.0))
+        fresh = signed(86_400)
+        asked: list[str] = []
+
+        async def renew(url: str) -> str | None:
+            asked.append(url)
+            return fresh
+
+        tracker.renew_links_with(renew)
+        async with tracker_running(tracker):
+            # 3 h left: enough for the margin alone, not for two hour-long waits as well.
+            [done] = await run_to_end(tracker, store, [reframe_job(signed(3 * 3600))])
+    assert len(asked) == 1 and sent_image(local_server, done) == fresh
+
+
+async def test_a_job_whose_send_another_process_claimed_is_not_ended_here(
+        tracker: JobTracker, store: Store) -> None:
+    async def renew(url: str) -> str | None:
+        return None
+
+    tracker.renew_links_with(renew)
+    job = await store.insert_job(reframe_job(signed(-5)))
+    # The new owner (after a lease takeover) claimed the send first.
+    claimed = await store.mark_submitting(job.id, submitting_at=time.time())
+    assert claimed is not None
+    tracker.accept(job)  # this (stalled) process still had it to send
+    await tracker.wait_idle()
+    after = await store.get_job(job.id)
+    assert after is not None and after.status is JobStatus.PENDING and after.error is None
+
+
 async def test_a_hung_renewer_is_given_up_on_its_deadline(
         tracker: JobTracker, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(submission, "RENEW_DEADLINE_SECONDS", 0.05)

@@ -98,6 +98,15 @@ class JobQueries(StoreEngine):
             raise ValueError("mark_submitting sets submitting_at")
         return await self._compare_and_set(job_id, [JobStatus.PENDING], fields, if_unsent=True)
 
+    async def end_unsent(self, job_id: str, **fields: Any) -> JobRecord | None:
+        """End a job that was never sent, if no send was started yet.
+
+        Applies ``fields`` (its terminal status among them) only if the job is still pending
+        and unsent. None when the job ended meanwhile, or a process (after a lease takeover, another
+        one) has started sending it: then it is not this caller's to end.
+        """
+        return await self._compare_and_set(job_id, [JobStatus.PENDING], fields, if_unsent=True)
+
     async def _compare_and_set(self, job_id: str, expected: Iterable[JobStatus | str],
                                fields: dict[str, Any], *,
                                if_unsent: bool = False) -> JobRecord | None:

@@ -330,13 +330,20 @@ class JobTracker:
                 delay = min(2.0, delay * 2)
 
     async def finish(self, job: JobRecord, status: JobStatus, *, resumed: bool = False,
-                     announce: bool = True, **fields: Any) -> JobRecord | None:
+                     announce: bool = True, unsent_only: bool = False,
+                     **fields: Any) -> JobRecord | None:
         """End ``job``: write its terminal state once, then announce it.
 
-        The write is a compare-and-set, retried while the database is busy.
+        The write is a compare-and-set, retried while the database is busy. With
+        ``unsent_only``, only a job still pending and never sent is ended (a job whose send
+        another process started is that process's to end).
         """
-        ended = await self.durable(lambda: self._store.transition_job(
-            job.id, UNFINISHED_STATUSES, status=status, finished_at=self._clock(), **fields))
+        changes = {"status": status, "finished_at": self._clock(), **fields}
+        if unsent_only:
+            ended = await self.durable(lambda: self._store.end_unsent(job.id, **changes))
+        else:
+            ended = await self.durable(lambda: self._store.transition_job(
+                job.id, UNFINISHED_STATUSES, **changes))
         self.poller.forget(job.id)
         if ended is not None:
             await self.emit(JobEvent(job=ended, resumed=resumed, announce=announce))

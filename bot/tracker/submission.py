@@ -5,9 +5,11 @@ answers, so a restart can tell a job that was never sent (it is sent then) from 
 may have been (it ends, never resent: a resend is a second charge). A new submit first
 lets the commands of the moment be answered (:meth:`Submissions.give_way_to`). A job on
 a synchronous provider is handed to :class:`~bot.tracker.sync_calls.SyncCalls` instead.
-A reframe whose Discord source link has expired, or soon will, gets a fresh one first
-(:mod:`bot.source_links`); when Discord gives none for an expired link, the job ends
-unsent.
+A reframe whose Discord source link has expired, or could before the image service
+fetches it, gets a fresh one first (:mod:`bot.source_links`); when Discord gives none
+and the link has expired, the job ends unsent. A job is only ever ended here while its
+send is unclaimed (:meth:`~bot.store.Store.end_unsent`): after a lease takeover, the
+process that claimed it ends it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from bot.jobs import JobRecord, JobStatus
 from bot.log_context import bind_job
 from bot.providers.base import SyncProvider
 from bot.providers.errors import ProviderError, SubmitUncertain
-from bot.source_links import LinkRenewer, has_expired, needs_renewal, source_link
+from bot.source_links import (
+    RENEW_MARGIN_SECONDS,
+    LinkRenewer,
+    has_expired,
+    needs_renewal,
+    source_link,
+)
 from bot.tracker.events import JobEvent
 from bot.tracker.job_ids import TrackedJobs
 
@@ -93,18 +101,17 @@ class Submissions(TrackedJobs):
         store = tracker.store
         provider = tracker.provider(job.provider)
         if provider is None:
-            return await tracker.finish(job, JobStatus.FAILED,
-                                        error=job_errors.PROVIDER_GONE) or job
-        remember: dict[str, Any] = ({} if job.message_id is None
-                                    else {"message_id": job.message_id})
-        if isinstance(provider, SyncProvider):
-            return await tracker.sync.enqueue(job, provider, **remember)
+            return await self._end_unsent(job, job_errors.PROVIDER_GONE)
+        # Written with the claim of the send (``mark_submitting``).
+        claim_fields: dict[str, Any] = ({} if job.message_id is None
+                                        else {"message_id": job.message_id})
+        if isinstance(provider, SyncProvider):  # it only generates: no source link to renew
+            return await tracker.sync.enqueue(job, provider, **claim_fields)
         inputs = await self._renewed_inputs(job)
         if inputs is None:
-            return await tracker.finish(job, JobStatus.FAILED,
-                                        error=job_errors.SOURCE_EXPIRED) or job
+            return await self._end_unsent(job, job_errors.SOURCE_EXPIRED)
         if inputs is not job.inputs:
-            remember["inputs"] = inputs
+            claim_fields["inputs"] = inputs
         deadline = tracker.config.call_deadline
         slots = tracker.slot(job.provider, "submit")
         try:  # a job waits for a free submit no longer than it may wait in a queue
@@ -113,11 +120,10 @@ class Submissions(TrackedJobs):
         except TimeoutError:
             log.warning("Job %s found no free submit within %.0fs", job.short_id,
                         tracker.config.queue_timeout)
-            return await tracker.finish(job, JobStatus.FAILED,
-                                        error=job_errors.TIMED_OUT_QUEUED) or job
+            return await self._end_unsent(job, job_errors.TIMED_OUT_QUEUED)
         try:
             marked = await tracker.durable(lambda: store.mark_submitting(
-                job.id, submitting_at=tracker.now(), **remember))
+                job.id, submitting_at=tracker.now(), **claim_fields))
             if marked is None:  # ended meanwhile, or another process is sending it
                 return await store.get_job(job.id) or job
             try:
@@ -152,15 +158,24 @@ class Submissions(TrackedJobs):
         await tracker.emit(JobEvent(job=queued, eta=tracker.eta(queued, now)))
         return queued
 
+    async def _end_unsent(self, job: JobRecord, reason: str) -> JobRecord:
+        """End a job before its send was claimed (unless another process has claimed it)."""
+        ended = await self._tracker.finish(job, JobStatus.FAILED, unsent_only=True,
+                                           error=reason)
+        return ended or await self._tracker.store.get_job(job.id) or job
+
     async def _renewed_inputs(self, job: JobRecord) -> dict[str, Any] | None:
         """The job's inputs, with a fresh source link where its own expires soon.
 
-        The same object when nothing changed; None when the link has expired and Discord
-        gave no fresh one (sending it would only fail at the image service).
+        Soon: before the job could have waited for a free submit and in the provider's
+        queue, and a margin. The same object when nothing changed; None when the link has
+        expired and Discord gave no working new one (sending it would only fail at the
+        image service).
         """
         link = source_link(job.inputs)
         now = time.time()  # Discord's expiry is wall-clock time
-        if link is None or self._renew_link is None or not needs_renewal(link, now):
+        margin = RENEW_MARGIN_SECONDS + 2 * self._tracker.config.queue_timeout
+        if link is None or self._renew_link is None or not needs_renewal(link, now, margin):
             return job.inputs
         try:
             async with asyncio.timeout(RENEW_DEADLINE_SECONDS):
@@ -171,6 +186,10 @@ class Submissions(TrackedJobs):
             renewed = None
         except Exception:
             log.exception("Renewing the source link of job %s failed", job.short_id)
+            renewed = None
+        if renewed is not None and (renewed == link or has_expired(renewed, time.time())):
+            log.warning("Job %s: Discord renewed its source link with one that does not "
+                        "work", job.short_id)
             renewed = None
         if renewed is not None:
             log.info("Job %s: source link renewed", job.short_id)
