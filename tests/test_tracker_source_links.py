@@ -44,6 +44,18 @@ async def tracker(store: Store, local_server: LocalRunComfyServer
             yield tracker
 
 
+class Renewer:
+    """Gives ``answer`` for every link it is asked to renew, and records the links."""
+
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    async def __call__(self, url: str) -> str | None:
+        self.asked.append(url)
+        return self.answer
+
+
 def sent_image(local_server: LocalRunComfyServer, job: JobRecord) -> str:
     return str(local_server.state.jobs[job.request_id or ""].inputs["image"])
 
@@ -51,31 +63,21 @@ def sent_image(local_server: LocalRunComfyServer, job: JobRecord) -> str:
 async def test_a_renewed_link_is_sent_and_kept(tracker: JobTracker, store: Store,
                                                local_server: LocalRunComfyServer) -> None:
     fresh = signed(86_400)
-    asked: list[str] = []
-
-    async def renew(url: str) -> str | None:
-        asked.append(url)
-        return fresh
-
+    renew = Renewer(fresh)
     tracker.renew_links_with(renew)
     stale = signed(-5)
     [done] = await run_to_end(tracker, store, [reframe_job(stale)])
-    assert asked == [stale] and done.status is JobStatus.COMPLETED
+    assert renew.asked == [stale] and done.status is JobStatus.COMPLETED
     assert sent_image(local_server, done) == fresh and done.inputs["image"] == fresh
 
 
 async def test_links_far_from_expiry_and_other_jobs_are_not_renewed(
         tracker: JobTracker, store: Store, local_server: LocalRunComfyServer) -> None:
-    asked: list[str] = []
-
-    async def renew(url: str) -> str | None:
-        asked.append(url)
-        return None
-
+    renew = Renewer(None)
     tracker.renew_links_with(renew)
     link = signed(20_000)
     done = await run_to_end(tracker, store, [reframe_job(link), reframe_job(PLAIN)])
-    assert asked == [] and [sent_image(local_server, j) for j in done] == [link, PLAIN]
+    assert renew.asked == [] and [sent_image(local_server, j) for j in done] == [link, PLAIN]
 
 
 async def test_a_failing_renewer_leaves_a_working_link_and_ends_a_dead_one(
@@ -116,25 +118,17 @@ async def test_a_long_queue_limit_widens_the_renewal_margin(
         tracker = JobTracker(store, {"local": client}, config=TrackerConfig(
             polling=FAST_POLLING, queue_timeout=3600.0))
         fresh = signed(86_400)
-        asked: list[str] = []
-
-        async def renew(url: str) -> str | None:
-            asked.append(url)
-            return fresh
-
+        renew = Renewer(fresh)
         tracker.renew_links_with(renew)
         async with tracker_running(tracker):
             # 3 h left: enough for the margin alone, not for two hour-long waits as well.
             [done] = await run_to_end(tracker, store, [reframe_job(signed(3 * 3600))])
-    assert len(asked) == 1 and sent_image(local_server, done) == fresh
+    assert len(renew.asked) == 1 and sent_image(local_server, done) == fresh
 
 
 async def test_a_job_whose_send_another_process_claimed_is_not_ended_here(
         tracker: JobTracker, store: Store) -> None:
-    async def renew(url: str) -> str | None:
-        return None
-
-    tracker.renew_links_with(renew)
+    tracker.renew_links_with(Renewer(None))
     job = await store.insert_job(reframe_job(signed(-5)))
     # The new owner (after a lease takeover) claimed the send first.
     claimed = await store.mark_submitting(job.id, submitting_at=time.time())
