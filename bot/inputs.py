@@ -13,6 +13,7 @@ them to its request.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Self
 
@@ -156,6 +157,17 @@ class _Reseedable:
         return replace(self, seed=seed)  # type: ignore[type-var]  # mypy cannot bind Self in replace()
 
 
+#: Each of ``/ideogram``'s options and its key in RunComfy's generate body, both ways.
+PROMPT_PAYLOAD_KEYS: Final[Mapping[str, str]] = {
+    "prompt": "prompt",
+    "style": "style",
+    "aspect_ratio": "aspect_ratio",
+    "magic_prompt": "expand_prompt",
+    "seed": "seed",
+    "negative_prompt": "negative_prompt",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _PromptOptions(_Reseedable):
     """What ``/ideogram``'s inputs share on both providers: options, checks and payload."""
@@ -179,15 +191,9 @@ class _PromptOptions(_Reseedable):
 
     def _prompt_payload(self) -> dict[str, Any]:
         """The RunComfy v2 generate body. An empty negative prompt is not sent."""
-        payload: dict[str, Any] = {
-            "prompt": self.prompt,
-            "style": self.style,
-            "aspect_ratio": self.aspect_ratio,
-            "expand_prompt": self.magic_prompt,
-            "seed": self.seed,
-        }
-        if self.negative_prompt.strip():
-            payload["negative_prompt"] = self.negative_prompt
+        payload = {key: getattr(self, option) for option, key in PROMPT_PAYLOAD_KEYS.items()}
+        if not self.negative_prompt.strip():
+            del payload["negative_prompt"]
         return payload
 
     @property
@@ -207,6 +213,16 @@ class GenerateInputs(_PromptOptions):
     def to_payload(self) -> dict[str, Any]:
         """The JSON body RunComfy receives. An empty negative prompt is not sent."""
         return self._prompt_payload()
+
+
+#: Each of ``/reframe``'s options and its key in RunComfy's reframe body, both ways (but
+#: the colour palette, an object there: ``{"name": ...}``).
+REFRAME_PAYLOAD_KEYS: Final[Mapping[str, str]] = {
+    "image_url": "image",
+    "resolution": "resolution",
+    "rendering_speed": "rendering_speed",
+    "seed": "seed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,12 +250,7 @@ class ReframeInputs(_Reseedable):
 
     def to_payload(self) -> dict[str, Any]:
         """Return the JSON body RunComfy's model API takes for a reframe."""
-        payload: dict[str, Any] = {
-            "image": self.image_url,
-            "resolution": self.resolution,
-            "rendering_speed": self.rendering_speed,
-            "seed": self.seed,
-        }
+        payload = {key: getattr(self, option) for option, key in REFRAME_PAYLOAD_KEYS.items()}
         if self.color_palette is not None:
             payload["color_palette"] = {"name": self.color_palette}
         return payload
@@ -308,35 +319,25 @@ def check_model_support(ideogram_model: str, *, style: str = DEFAULT_STYLE,
 ModelInputs = GenerateInputs | ReframeInputs | IdeogramGenerateInputs
 
 
-def _prompt_options(payload: dict[str, Any]) -> dict[str, Any]:
-    """The ``/ideogram`` options of a stored payload (see ``_PromptOptions._prompt_payload``)."""
-    return {
-        "prompt": payload["prompt"],
-        "seed": payload["seed"],
-        "style": payload.get("style", DEFAULT_STYLE),
-        "aspect_ratio": payload.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
-        "magic_prompt": payload.get("expand_prompt", True),
-        "negative_prompt": payload.get("negative_prompt", ""),
-    }
+def _options(payload: dict[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
+    """The options ``keys`` names in a stored payload; a missing one takes its default."""
+    return {option: payload[key] for option, key in keys.items() if key in payload}
 
 
 def inputs_from_payload(model: str, payload: dict[str, Any]) -> ModelInputs:
     """Rebuild typed inputs from a stored payload (for Reroll, Info and restarts)."""
     if model == GENERATE_MODEL:
-        return GenerateInputs(**_prompt_options(payload))
+        return GenerateInputs(**_options(payload, PROMPT_PAYLOAD_KEYS))
     if model == REFRAME_MODEL:
         palette = payload.get("color_palette")
         return ReframeInputs(
-            image_url=payload["image"],
-            seed=payload["seed"],
-            resolution=payload.get("resolution", DEFAULT_RESOLUTION),
-            rendering_speed=payload.get("rendering_speed", DEFAULT_RENDERING_SPEED),
+            **_options(payload, REFRAME_PAYLOAD_KEYS),
             color_palette=palette.get("name") if isinstance(palette, dict) else None,
         )
     if model == IDEOGRAM_GENERATE_MODEL:
         palette = payload.get("color_palette")
         return IdeogramGenerateInputs(
-            **_prompt_options(payload),
+            **_options(payload, PROMPT_PAYLOAD_KEYS),
             ideogram_model=payload.get("model", DEFAULT_IDEOGRAM_MODEL),
             color_palette=palette.get("name") if isinstance(palette, dict) else palette,
         )

@@ -81,10 +81,26 @@ class QuotaAdmin:
 
     async def set_member_daily(self, guild_id: int, actor_id: int, user_id: int,
                                daily: object) -> Change | None:
-        """Give one member their own daily limit (instead of ``user_daily``)."""
-        new = validate_member_daily(daily)
+        """Give one member their own daily limit (instead of ``user_daily``).
 
-        async def set_member() -> Change | None:
+        None if they had that limit already.
+        """
+        return await self._member_daily(guild_id, actor_id, user_id,
+                                        validate_member_daily(daily))
+
+    async def clear_member_daily(self, guild_id: int, actor_id: int,
+                                 user_id: int) -> Change | None:
+        """Remove one member's own daily limit (``user_daily`` applies to them again).
+
+        None if they had none.
+        """
+        return await self._member_daily(guild_id, actor_id, user_id, None)
+
+    async def _member_daily(self, guild_id: int, actor_id: int, user_id: int,
+                            new: int | None) -> Change | None:
+        """Set (or with None remove) a member's own daily limit, audited; None if unchanged."""
+
+        async def change_member() -> Change | None:
             old = await self._store.member_override(guild_id, user_id)
             if old == new:
                 return None
@@ -93,25 +109,7 @@ class QuotaAdmin:
             await self._audit(guild_id, actor_id, [change])
             return change
 
-        return await self._store.run_transaction(set_member)
-
-    async def clear_member_daily(self, guild_id: int, actor_id: int,
-                                 user_id: int) -> Change | None:
-        """Remove one member's own daily limit (``user_daily`` applies to them again).
-
-        None if they had none.
-        """
-
-        async def clear_member() -> Change | None:
-            old = await self._store.member_override(guild_id, user_id)
-            if old is None:
-                return None
-            await self._store.delete_member_override(guild_id, user_id)
-            change = Change("member", "daily", old, None, user_id=user_id)
-            await self._audit(guild_id, actor_id, [change])
-            return change
-
-        return await self._store.run_transaction(clear_member)
+        return await self._store.run_transaction(change_member)
 
     async def reset(self, guild_id: int, actor_id: int, user_id: int | None) -> Change:
         """Forgive today's use of one member, or of everyone.

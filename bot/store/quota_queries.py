@@ -80,13 +80,13 @@ class QuotaQueries(StoreEngine):
         row = await self._fetchone(self._sql.SELECT_MEMBER_OVERRIDE, (guild_id, user_id))
         return None if row is None else int(row[0])
 
-    async def set_member_override(self, guild_id: int, user_id: int, daily: int) -> None:
-        """Set a member's own daily limit."""
-        await self._execute(self._sql.UPSERT_MEMBER_OVERRIDE, (guild_id, user_id, daily))
-
-    async def delete_member_override(self, guild_id: int, user_id: int) -> None:
-        """Remove a member's own daily limit (the server's ``user_daily`` applies again)."""
-        await self._execute(self._sql.DELETE_MEMBER_OVERRIDE, (guild_id, user_id))
+    async def set_member_override(self, guild_id: int, user_id: int,
+                                  daily: int | None) -> None:
+        """Set a member's own daily limit; None removes it (``user_daily`` applies again)."""
+        if daily is None:
+            await self._execute(self._sql.DELETE_MEMBER_OVERRIDE, (guild_id, user_id))
+        else:
+            await self._execute(self._sql.UPSERT_MEMBER_OVERRIDE, (guild_id, user_id, daily))
 
     async def forgive_day_usage(self, guild_id: int, day: str, user_id: int | None) -> int:
         """Forgive a day's use (of one member, or everyone); return the images forgiven."""
