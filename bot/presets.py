@@ -48,8 +48,8 @@ class Preset:
 
     @property
     def key(self) -> str:
-        """Names are matched without regard to case."""
-        return self.name.casefold()
+        """Names are matched without regard to case (:func:`preset_key`)."""
+        return preset_key(self.name)
 
     def options(self) -> dict[str, object]:
         """The options this preset sets, by name (for /preset show and the log)."""
@@ -58,6 +58,14 @@ class Preset:
             ("magic_prompt", self.magic_prompt), ("negative_prompt", self.negative_prompt),
             ("prompt_suffix", self.prompt_suffix), ("color_palette", self.color_palette),
         ) if value is not None}
+
+
+def preset_key(name: str) -> str:
+    """What a preset name is matched by: spaces collapsed, every letter's case folded.
+
+    ``Água`` and ``água``, ``Straße`` and ``STRASSE`` name the same preset.
+    """
+    return " ".join(name.split()).casefold()
 
 
 def clean_name(name: object) -> str:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from bot.presets import MAX_PRESETS, Preset
+from bot.presets import MAX_PRESETS, Preset, preset_key
 from bot.store import GUILD_SETTINGS_TOPIC, PRESETS_TOPIC, GuildSettings, Store
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class GuildSettingsCache:
 
     def preset(self, guild_id: int, name: str) -> Preset | None:
         """A server's preset by name (any case), or None."""
-        return self._presets.get(guild_id, {}).get(" ".join(name.split()).casefold())
+        return self._presets.get(guild_id, {}).get(preset_key(name))
 
     async def save_preset(self, guild_id: int, preset: Preset, *, actor_id: int) -> Preset | None:
         """Save (or replace) a preset; the one it replaced, if any.

@@ -296,6 +296,22 @@ async def test_presets_by_name_whatever_the_case_within_the_limit(store: Store) 
         ("preset:save",), ("preset:replace",), ("preset:save",), ("preset:delete",)]
 
 
+async def test_preset_names_match_whatever_the_case_of_any_letter(store: Store) -> None:
+    from bot.presets import Preset
+
+    water = Preset(name="Água Viva", style="design", updated_at=1.0)
+    assert await store.save_preset(GUILD, water, actor_id=1, limit=2) is None
+    again = Preset(name="água viva", style="anime", updated_at=2.0)
+    assert await store.save_preset(GUILD, again, actor_id=1, limit=2) == water  # replaced
+    assert await store.save_preset(GUILD, Preset(name="Straße"), actor_id=1, limit=2) is None
+    assert await store.save_preset(GUILD, Preset(name="STRASSE"), actor_id=1, limit=2) \
+        == Preset(name="Straße")
+    assert [p.name for p in await store.guild_presets(GUILD)] == ["STRASSE", "água viva"]
+    assert await store.delete_preset(GUILD, "ÁGUA VIVA", actor_id=1) == again
+    assert await store.delete_preset(GUILD, "strasse", actor_id=1) is not None
+    assert await store.guild_presets(GUILD) == []
+
+
 async def test_language_and_batches(store: Store) -> None:
     settings = await store.update_guild_settings(GUILD, language="pt-BR")
     assert settings.language == "pt-BR" and settings.provider is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from bot.presets import Preset
+from bot.presets import Preset, preset_key
 from bot.store.engine import StoreEngine
 from bot.store.records import PRESETS_TOPIC, PresetLimitError, row_to_preset
 
@@ -33,8 +33,9 @@ class PresetQueries(StoreEngine):
         """
         async with self.transaction(immediate=True):
             await self._lock_guild_settings(guild_id)  # counting and adding: one at a time
-            row = await self._fetchone(self._sql.SELECT_PRESET, (guild_id, preset.name))
-            old = None if row is None else row_to_preset(row)
+            old = await self._preset_named(guild_id, preset.name)
+            if old is not None and old.name != preset.name:  # a new spelling: the row goes
+                await self._execute(self._sql.DELETE_PRESET, (guild_id, old.name))
             if old is None:
                 count_row = await self._fetchone(self._sql.COUNT_GUILD_PRESETS, (guild_id,))
                 if count_row is not None and int(count_row[0]) >= limit:
@@ -56,13 +57,21 @@ class PresetQueries(StoreEngine):
     async def delete_preset(self, guild_id: int, name: str, *, actor_id: int) -> Preset | None:
         """Delete a preset (by name, any case) and audit it; None if there was none."""
         async with self.transaction(immediate=True):
-            row = await self._fetchone(self._sql.SELECT_PRESET, (guild_id, name))
-            if row is None:
+            old = await self._preset_named(guild_id, name)
+            if old is None:
                 return None
-            old = row_to_preset(row)
             await self._execute(self._sql.DELETE_PRESET, (guild_id, old.name))
             await self._execute(self._sql.INSERT_SETTINGS_AUDIT, (
                 guild_id, actor_id, "preset:delete", json.dumps({"name": old.name}),
                 time.time()))
             await self._changed(PRESETS_TOPIC, guild_id)
         return old
+
+    async def _preset_named(self, guild_id: int, name: str) -> Preset | None:
+        """The server's preset called ``name``, matched as the bot matches names.
+
+        By :func:`~bot.presets.preset_key`, in Python: neither engine folds every letter's
+        case itself (SQLite's NOCASE only A-Z). A server has at most a few dozen presets.
+        """
+        key = preset_key(name)
+        return next((p for p in await self.guild_presets(guild_id) if p.key == key), None)

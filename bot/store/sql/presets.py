@@ -38,12 +38,11 @@ ON CONFLICT (guild_id, {name_key}) DO UPDATE SET
 
 # --------------------------------------------------------------------------- SQLite's own
 
-# The name column is COLLATE NOCASE: names match, and sort, whatever their case.
+# The name column is COLLATE NOCASE: names sort, and are unique, whatever their A-Z case
+# (the store finds a name by its folded case in Python: PresetQueries._preset_named).
 # (guild_id) a server's presets, by name
 SELECT_GUILD_PRESETS = "SELECT * FROM presets WHERE guild_id = ? ORDER BY name"
 SELECT_ALL_PRESETS = "SELECT * FROM presets ORDER BY guild_id, name"
-# (guild_id, name)
-SELECT_PRESET = "SELECT * FROM presets WHERE guild_id = ? AND name = ?"
 UPSERT_PRESET = upsert_preset("name")
 # (guild_id, name)
 DELETE_PRESET = "DELETE FROM presets WHERE guild_id = ? AND name = ?"

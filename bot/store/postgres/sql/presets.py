@@ -11,11 +11,11 @@ from bot.store.sql.presets import COUNT_GUILD_PRESETS as COUNT_GUILD_PRESETS
 from bot.store.sql.presets import INSERT_SETTINGS_AUDIT as INSERT_SETTINGS_AUDIT
 from bot.store.sql.presets import upsert_preset
 
-# Names match whatever their case, as SQLite's NOCASE column does.
+# Names sort, and are unique, whatever their case, as SQLite's NOCASE column makes them (the
+# store finds a name by its folded case in Python: PresetQueries._preset_named).
 SELECT_GUILD_PRESETS = (
     'SELECT * FROM presets WHERE guild_id = ? ORDER BY lower(name) COLLATE "C"'
 )
 SELECT_ALL_PRESETS = 'SELECT * FROM presets ORDER BY guild_id, lower(name) COLLATE "C"'
-SELECT_PRESET = "SELECT * FROM presets WHERE guild_id = ? AND lower(name) = lower(?)"
 UPSERT_PRESET = upsert_preset("lower(name)")
 DELETE_PRESET = "DELETE FROM presets WHERE guild_id = ? AND lower(name) = lower(?)"
