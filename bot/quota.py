@@ -310,15 +310,22 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
             return QuotaDenied(GUILD_MONTHLY_BUDGET, _turned_off(
                 lazy("monthly budget {budget}", budget=LocalCost(0, digits=0))))
         return QuotaDenied(GUILD_MONTHLY_BUDGET, lazy_ngettext(
-            "Monthly budget for this server ({budget}) reached: {spent} spent or in progress, "
-            "and this image costs about {cost} — resets {when}",
-            "Monthly budget for this server ({budget}) reached: {spent} spent or in progress, "
-            "and these {n} images cost about {cost} — resets {when}",
+            "This image would pass this server's monthly budget ({budget}): {spent} spent or "
+            "in progress, and it costs about {cost} — resets {when}",
+            "These {n} images would pass this server's monthly budget ({budget}): {spent} "
+            "spent or in progress, and they cost about {cost} — resets {when}",
             units, budget=LocalCost(budget), spent=LocalCost(use.month_committed_and_reserved),
             cost=LocalCost(estimate), when=relative(window.month_end)), window.month_end)
     if limits.max_concurrent is not None and use.in_flight + units > limits.max_concurrent:
         if limits.max_concurrent == 0:
             return QuotaDenied(MAX_CONCURRENT, _turned_off(lazy("max_concurrent 0")))
+        if units > 1:  # a batch: it may not fit even with nothing in progress
+            return QuotaDenied(MAX_CONCURRENT, lazy_ngettext(
+                "You may have {limit} image in progress at once: {now} now, and this asks "
+                "for {wanted}",
+                "You may have {limit} images in progress at once: {now} now, and this asks "
+                "for {wanted}", limits.max_concurrent, limit=LocalNumber(limits.max_concurrent),
+                now=LocalNumber(use.in_flight), wanted=LocalNumber(units)))
         return QuotaDenied(MAX_CONCURRENT, lazy_ngettext(
             "You already have {n} image in progress (limit {limit}) — try again when one "
             "finishes.",

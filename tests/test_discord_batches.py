@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from bot.grid import GUTTER, TILE_BOX
@@ -102,6 +103,29 @@ async def test_a_batch_that_does_not_fit_is_refused_whole(
     assert local_server.state.submit_count == 0
     assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
     assert db_rows(db, "SELECT count(*) FROM jobs") == [(0,)]
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    ({"max_concurrent": 2}, "You may have 2 images in progress at once: 0 now, and this asks "
+                            "for 4. Only 2 more images fit now: ask for count:2."),
+    # 4 × $0.08 = $0.32 would pass $0.20; two ($0.16) fit.
+    ({"guild_monthly_budget": 0.2}, "These 4 images would pass this server's monthly budget "
+                                    "($0.20): $0.00 spent or in progress, and they cost about "
+                                    "$0.32"),
+])
+async def test_a_batch_over_the_concurrency_or_budget_limit_says_what_fits(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path,
+        limits: dict[str, float], expected: str) -> None:
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, limits)
+    payload = chat_input("ideogram", {"prompt": "four cats", "count": 4})
+    await dispatch(bot, payload)
+    [answer] = fake.interaction_callbacks(payload["id"])
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64
+    text = answer["data"]["content"]
+    assert expected in text and ".." not in text and "reached" not in text
+    assert "ask for count:2" in text
+    assert local_server.state.submit_count == 0
+    assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
 
 
 async def test_one_of_four_fails_a_grey_tile_three_charged_one_given_back(
