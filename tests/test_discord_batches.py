@@ -91,6 +91,33 @@ async def test_four_images_one_grid_and_a_button_per_image(
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
 
 
+async def test_reroll_all_makes_a_new_batch_with_new_consecutive_seeds(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "two foxes", "count": 2, "style": "anime"})
+    await dispatch(bot, payload)
+    first = await batch_delivered(bot, count=2)
+    message = fake.original_message(payload["token"])
+    assert message is not None
+    click = component(f"batch:{first[0].batch_id}:rerollall", message=message)
+    await dispatch(bot, click)
+    assert fake.interaction_callbacks(click["id"]) == [{"type": 5}]  # its own public reply
+
+    async def second_batch() -> list[JobRecord] | None:
+        jobs = await bot.store.jobs_for_guild(ids.GUILD_ID, limit=10)
+        again = [j for j in jobs if j.batch_id not in (None, first[0].batch_id)]
+        return sorted(again, key=lambda j: j.batch_index or 0) if (
+            len(again) == 2 and all(j.delivered_at for j in again)) else None
+
+    again = await eventually(second_batch, timeout=15.0, what="the rerolled batch")
+    bodies = [local_server.state.jobs[j.request_id or ""].inputs for j in again]
+    assert bodies[1]["seed"] == (bodies[0]["seed"] + 1) % 2147483648
+    assert bodies[0]["seed"] != first[0].seed
+    assert {b["prompt"] for b in bodies} == {"two foxes"} and {b["style"] for b in bodies} == {
+        "anime"}
+    final = final_edit(fake.edits_of_original(click["token"]))
+    assert final.json["content"].startswith("✅ 2 of 2 done") and final.files
+
+
 async def test_a_batch_that_does_not_fit_is_refused_whole(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer, db: Path) -> None:
     set_limit = chat_input("quota", {"user_daily": 3}, subcommand="set", user_id=ids.MOD_USER_ID)

@@ -93,6 +93,7 @@ async def test_members_cannot_save_or_delete(fake: FakeDiscord, bot: IdeogramBot
 
 async def test_the_twenty_sixth_preset_is_refused_and_a_name_is_replaced(
         fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
+    await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
     for number in range(MAX_PRESETS):
         private_text(await answer(fake, bot, preset("save", {"name": f"p{number}",
                                                               "style": "anime"})))
@@ -108,6 +109,11 @@ async def test_the_twenty_sixth_preset_is_refused_and_a_name_is_replaced(
     deleted = private_text(await answer(fake, bot, preset("delete", {"name": "p0"})))
     assert "Deleted" in deleted
     assert db_rows(db, "SELECT count(*) FROM presets") == [(MAX_PRESETS - 1,)]
+    # Replacing and deleting are posted to the moderation log, as saving is.
+    posts = [p.json["content"] for p in fake.calls(
+        "POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")]
+    assert len(posts) == MAX_PRESETS + 2
+    assert "P3" in posts[-2] and "p0" in posts[-1] and posts[-2] != posts[-1]
 
 
 async def test_autocomplete_offers_the_servers_presets(fake: FakeDiscord,

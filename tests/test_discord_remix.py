@@ -39,6 +39,10 @@ async def test_the_modal_is_prefilled_and_the_remix_changes_only_prompt_and_seed
     fields = text_inputs(modal)
     assert fields["prompt"]["value"] == "a red kite over the dunes"
     assert fields["negative_prompt"]["value"] == "people"
+    assert (fields["prompt"]["min_length"], fields["prompt"]["max_length"]) == (1, 2000)
+    assert fields["prompt"]["required"] is True
+    assert fields["negative_prompt"]["max_length"] == 1000
+    assert fields["negative_prompt"].get("required") is False
 
     submit = modal_submit(f"remix:{job.id}", {"prompt": "a blue kite over the sea",
                                               "negative_prompt": "people"})
@@ -66,6 +70,26 @@ async def test_a_remix_meets_the_servers_rules(
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
     assert "isn't allowed" in refusal["data"]["content"] or "doesn't allow" in \
         refusal["data"]["content"]
+    assert local_server.state.submit_count == 1  # only the original
+
+
+async def test_a_remix_meets_the_quota_and_the_allowed_channels(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    job, _ = await a_result(fake, bot)
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 1})
+    over = modal_submit(f"remix:{job.id}", {"prompt": "one more kite"})
+    await dispatch(bot, over, expect_handler=False)
+    [refusal] = fake.interaction_callbacks(over["id"])
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+    assert "Daily limit" in refusal["data"]["content"]
+
+    await bot.quota_admin.clear_limit(ids.GUILD_ID, ids.MOD_USER_ID, "user_daily")
+    await bot.guild_settings.add_allowed_channel(ids.GUILD_ID, ids.LOG_CHANNEL_ID)
+    elsewhere = modal_submit(f"remix:{job.id}", {"prompt": "a kite in the wrong room"})
+    await dispatch(bot, elsewhere, expect_handler=False)
+    [refusal] = fake.interaction_callbacks(elsewhere["id"])
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+    assert f"<#{ids.LOG_CHANNEL_ID}>" in refusal["data"]["content"]
     assert local_server.state.submit_count == 1  # only the original
 
 
