@@ -189,6 +189,16 @@ def test_compose_matches_the_dockerfile_and_readme() -> None:
     assert "python -m bot backup" in readme and "Litestream" in readme
 
 
+def test_compose_needs_no_variable_the_documented_env_lacks() -> None:
+    # Compose substitutes variables in every service before it leaves out the services of
+    # other profiles: a required one (${NAME:?...}) would stop `docker compose up -d` with
+    # the .env made from .env.example, which sets no PostgreSQL password.
+    text = (REPO / "compose.yaml").read_text(encoding="utf-8")
+    assert not re.search(r"\$\{[A-Z_]+:?\?", text)
+    names = set(re.findall(r"\$\{([A-Z_]+)", text))
+    assert names <= set(env_example_lines()) | {"POSTGRES_PASSWORD"}
+
+
 # ---------------------------------------------------------------------- monitoring docs
 
 
