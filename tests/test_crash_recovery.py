@@ -5,6 +5,7 @@ reserved. Over real discord.py dispatch; the kill is :func:`tests.process_death.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -157,5 +158,40 @@ async def test_a_kill_early_in_a_burst(fake: FakeDiscord, local_server: LocalRun
                                  "AND error = 'not_acknowledged'")[0][0]
         assert unanswered == len(tokens) - len(answered) - (
             len(tokens) - db_rows(db, "SELECT count(*) FROM jobs")[0][0])
+    finally:
+        await corpse.bury()
+
+
+async def test_answered_but_never_sent_survives_a_restart_after_the_tokens_expired(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    """Killed after the answers, before any send (under a burst, sends may wait minutes),
+    restarted once the interaction tokens are over: the rows say which reply is whose, so
+    every job is still made and shown in its own reply (edited through the channel)."""
+    db = tmp_path / "bot.db"
+    first = await start_unmanaged_bot(fake, local_server, db)
+
+    async def never_sent(job: object) -> None:
+        await asyncio.Event().wait()
+
+    first.tracker._submissions._submit = never_sent  # type: ignore[method-assign]  # held back
+    payloads = [chat_input("ideogram", {"prompt": p}) for p in ("a heron", "a crane")]
+    payloads.append(chat_input("ideogram", {"prompt": "two storks", "count": 2}))
+    for payload in payloads:
+        start_dispatch(first, payload)
+    await eventually(lambda: db_rows(db, "SELECT count(*) FROM jobs WHERE message_id IS NOT "
+                                         "NULL") == [(4,)], what="every reply id written")
+    assert db_rows(db, "SELECT count(*) FROM jobs WHERE submitting_at IS NULL") == [(4,)]
+    corpse = await kill(first)
+    try:
+        for payload in payloads:  # 15 minutes later
+            fake.expire_interaction(payload["token"])
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE jobs SET token_expires_at = 1")
+        await restart_until_settled(fake, local_server, db)
+        for payload in payloads:
+            assert final_state(fake, payload["token"]).startswith("✅")
+        assert len(local_server.state.jobs) == 4
+        assert db_rows(db, "SELECT count(*) FROM usage_reservations WHERE state = "
+                           "'committed'") == [(4,)]
     finally:
         await corpse.bury()

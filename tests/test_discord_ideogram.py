@@ -15,6 +15,7 @@ from PIL import Image
 
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
+from bot.tracker import adoption
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, dispatch, ids
 from tests.helpers import custom_ids, final_edit, wait_delivered
@@ -265,3 +266,44 @@ async def test_a_deferral_whose_answer_was_lost_still_ends_in_its_reply(
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT state FROM usage_reservations").fetchall() == [
             ("committed",)]
+
+
+async def test_a_lost_answer_discord_cannot_confirm_yet_is_left_to_the_reconciliation(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deferral reached Discord, its answer was lost, and asking for the reply fails
+    # too (Discord's own error): neither dropped (the member would stay on "thinking…")
+    # nor sent; the reconciliation asks again and goes on in the reply.
+    real_defer = discord.InteractionResponse.defer
+
+    async def defer_then_lose_the_answer(self: Any, **kwargs: Any) -> Any:
+        await real_defer(self, **kwargs)
+        raise aiohttp.ServerDisconnectedError()
+
+    monkeypatch.setattr(discord.InteractionResponse, "defer", defer_then_lose_the_answer)
+    monkeypatch.setattr(adoption, "ADOPT_AFTER_SECONDS", 0.0)
+    real_confirm = bot.result_delivery.confirm_reply
+    asked: list[str] = []
+
+    async def confirm_once_unreachable(job: JobRecord) -> int | None:
+        asked.append(job.id)
+        if len(asked) == 1:
+            raise aiohttp.ClientConnectionError("Discord unreachable")
+        return await real_confirm(job)
+
+    monkeypatch.setattr(bot.result_delivery, "confirm_reply", confirm_once_unreachable)
+    bot.tracker.set_reply_confirmer(confirm_once_unreachable)
+    payload = chat_input("ideogram", {"prompt": "an unsure answer"})
+    await dispatch(bot, payload)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status, error FROM jobs").fetchall() == [("pending", None)]
+        assert conn.execute("SELECT state FROM usage_reservations").fetchall() == [
+            ("reserved",)]
+    assert not fake.calls("POST", r"^/webhooks/")  # no "Something went wrong"
+
+    assert await bot.tracker.reconcile() == 1
+    job = await wait_delivered(bot)
+    assert len(asked) == 2 and job.status is JobStatus.COMPLETED
+    # Into the same reply, through the interaction's token.
+    final = final_edit(fake.calls("PATCH", rf"^/webhooks/\d+/{payload['token']}/messages/"))
+    assert final.json["content"].startswith("✅")
+    assert final.path.endswith(f"/messages/{job.message_id}")

@@ -18,7 +18,15 @@ from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
 from bot.store import Store
-from bot.tracker import INTERRUPTED, TIMED_OUT_QUEUED, JobEvent, JobTracker, TrackerConfig
+from bot.tracker import (
+    INTERRUPTED,
+    TIMED_OUT_QUEUED,
+    JobEvent,
+    JobTracker,
+    TrackerConfig,
+    adoption,
+)
+from tests.harness import eventually
 from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job, tracker_running
 
 
@@ -203,6 +211,56 @@ async def test_job_whose_command_was_never_answered_is_dropped_silently(
     stored = await store.get_job(pending.id)
     assert stored is not None and stored.delivered_at is not None
     assert local_server.state.submit_count == 0
+
+
+async def test_a_job_discord_cannot_say_about_is_kept_for_the_next_reconciliation(
+        store: Store, client: RunComfyClient, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adoption, "ADOPT_AFTER_SECONDS", 0.0)
+    pending = make_job()  # written; answered or not, the process died before knowing
+    await store.insert_job(pending)
+    discord_down = True
+
+    async def confirm(job: JobRecord) -> int | None:
+        if discord_down:
+            raise OSError("no connection")
+        return 77
+
+    tracker = tracker_for(store, client, reconcile_interval=0)
+    tracker.set_reply_confirmer(confirm)
+    recorder = Recorder(store)
+    tracker.add_listener(recorder)
+    async with tracker_running(tracker):
+        stored = await store.get_job(pending.id)
+        assert stored is not None and stored.status is JobStatus.PENDING  # not dropped
+        assert not tracker.tracks(pending.id) and recorder.events == []
+        discord_down = False
+        assert await tracker.reconcile() == 1
+        final = await recorder.wait_terminal(pending.id)
+    assert final.status is JobStatus.COMPLETED and final.job.message_id == 77
+    assert local_server.state.submit_count == 1
+
+
+async def test_reply_ids_are_written_soon_even_while_the_send_waits(
+        store: Store, client: RunComfyClient) -> None:
+    tracker = tracker_for(store, client)
+    async with tracker_running(tracker):
+        slots = tracker.slot("local", "submit")
+        held = 0
+        while not slots.locked():  # every submit slot taken: the send must wait
+            await slots.acquire()
+            held += 1
+        job = await store.insert_job(make_job())
+        tracker.accept(job.evolve(message_id=5150))
+
+        async def written() -> JobRecord | None:
+            row = await store.get_job(job.id)
+            return row if row is not None and row.message_id == 5150 else None
+
+        row = await eventually(written, timeout=2.0, what="the reply id written")
+        assert row.status is JobStatus.PENDING and row.submitting_at is None
+        for _ in range(held):
+            slots.release()
 
 
 async def test_undelivered_results_are_announced_again(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
@@ -97,6 +97,16 @@ class JobQueries(StoreEngine):
         if "submitting_at" not in fields:
             raise ValueError("mark_submitting sets submitting_at")
         return await self._compare_and_set(job_id, [JobStatus.PENDING], fields, if_unsent=True)
+
+    async def record_replies(self, replies: Mapping[str, int]) -> None:
+        """Write each job's reply message id (job id → message id), in one transaction.
+
+        A job that has one already keeps it.
+        """
+        async with self.transaction():
+            await self._executemany(self._sql.SET_REPLY_MESSAGE,
+                                    [(message_id, job_id) for job_id, message_id
+                                     in replies.items()])
 
     async def end_unsent(self, job_id: str, **fields: Any) -> JobRecord | None:
         """End a job that was never sent, if no send was started yet.

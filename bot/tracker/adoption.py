@@ -5,8 +5,9 @@ reconciliation adopts any that an error left untracked, and re-announces finishe
 whose delivery never happened; with several processes (job leases, :mod:`bot.leases`) a
 job whose owner stopped is taken over. What adoption does with each state:
 
-- ``pending``, never sent: sent now, if Discord saw its command answered (the reply
-  exists); else dropped, its reservation given back, nothing shown.
+- ``pending``, never sent: sent now, if Discord saw its command answered (its reply id
+  was written, or the reply exists); else dropped, its reservation given back, nothing
+  shown; when Discord cannot say now, left for the next reconciliation.
 - ``pending`` that may have been sent (``submitting_at`` written): failed, never resent.
 - ``queued``/``running``: polled again at once; without a request id, failed.
 - a synchronous provider's job: :meth:`~bot.tracker.sync_calls.SyncCalls.adopt`.
@@ -75,9 +76,12 @@ class Adoption:
         if job.message_id is None and self._confirm is not None:
             try:
                 message_id = await self._confirm(job)
-            except Exception:
-                log.exception("Checking the reply of job %s failed", job.short_id)
-                message_id = None
+            except Exception as exc:
+                # Answered or not, Discord cannot say now: neither sent nor dropped; the
+                # next reconciliation asks again.
+                log.warning("Checking the reply of job %s failed (%s); asking again at the "
+                            "next reconciliation", job.short_id, type(exc).__name__)
+                return
             if message_id is None:
                 log.info("Job %s was written but its command never answered: dropped",
                          job.short_id)

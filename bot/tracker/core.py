@@ -47,6 +47,7 @@ from bot.store import Store, StoreBusyError
 from bot.tracker.adoption import Adoption
 from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
 from bot.tracker.poller import Poller
+from bot.tracker.replies import ReplyIds
 from bot.tracker.submission import Submissions
 from bot.tracker.sync_calls import SyncCalls
 
@@ -95,6 +96,7 @@ class JobTracker:
         self.poller = Poller(self)
         self.sync = SyncCalls(self)
         self._submissions = Submissions(self)
+        self.replies = ReplyIds(self)
         self._adoption = Adoption(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -179,6 +181,10 @@ class JobTracker:
         Jobs stay in the store for the next start (which fails a synchronous job that was
         running).
         """
+        try:
+            await self.replies.flush()  # what an answered command showed, kept for a restart
+        except Exception:
+            log.exception("Writing the last reply ids failed")
         await cancel_and_wait([self._scheduler, self._reconciler, *self._tasks.take()])
         self._scheduler = self._reconciler = None
         self.poller.clear()

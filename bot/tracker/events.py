@@ -41,7 +41,8 @@ class ReplyConfirmer(Protocol):
 
     ``await confirm(job)`` returns the reply's message id when Discord saw the command
     answered, or None when it did not (the process died between writing the job and
-    answering). Only jobs whose message id was never recorded are asked about.
+    answering), and raises when Discord cannot be asked now. Only jobs whose message id
+    was never recorded are asked about.
     """
 
     async def __call__(self, job: JobRecord) -> int | None:

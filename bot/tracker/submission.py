@@ -68,7 +68,13 @@ class Submissions(TrackedJobs):
         self._renew_link = renew
 
     def accept(self, job: JobRecord) -> JobRecord:
-        """Submit a ``pending`` job, already written, in a task the tracker owns."""
+        """Submit a ``pending`` job, already written, in a task the tracker owns.
+
+        Its reply's message id, when known, is written within moments
+        (:class:`~bot.tracker.replies.ReplyIds`), before the send may even start.
+        """
+        if job.message_id is not None:
+            self._tracker.replies.note(job.id, job.message_id)
         self._job_ids.add(job.id)
         self._tracker.spawn(self._submit_owned(job), f"{SUBMIT_TASK_PREFIX}{job.short_id}")
         return job

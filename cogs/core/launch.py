@@ -185,7 +185,10 @@ class JobLauncher:
         try:
             callback = await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
-            found = await self._reply_found(first) if exc.code == ALREADY_ANSWERED else None
+            known, found = (await self._reply_found(first) if exc.code == ALREADY_ANSWERED
+                            else (True, None))
+            if not known:
+                return self._leave_to_adoption(jobs)
             if found is None:
                 late = exc.code in LATE_CODES
                 log.log(logging.INFO if late else logging.WARNING,
@@ -198,7 +201,9 @@ class JobLauncher:
             await asyncio.shield(self._abandon(jobs))
             raise
         except Exception:
-            found = await self._reply_found(first)
+            known, found = await self._reply_found(first)
+            if not known:
+                return self._leave_to_adoption(jobs)
             if found is None:
                 await asyncio.shield(self._abandon(jobs))
                 raise
@@ -221,19 +226,28 @@ class JobLauncher:
             await asyncio.shield(self._abandon(jobs))
             raise
 
-    async def _reply_found(self, job: JobRecord) -> int | None:
-        """After a deferral whose answer was refused as a repeat or lost: the reply's message
-        id when Discord has it (the deferral did reach it), else None."""
+    async def _reply_found(self, job: JobRecord) -> tuple[bool, int | None]:
+        """After a deferral whose answer was refused as a repeat or lost: whether Discord
+        could be asked, and the reply's message id when it has one (the deferral did reach
+        it), else None."""
         try:
             found = await self._bot.result_delivery.confirm_reply(job)
         except Exception as exc:
             log.info("Looking up the reply of job %s failed: %s", job.short_id,
                      type(exc).__name__)
-            return None
+            return False, None
         if found is not None:
             log.info("Job %s: the deferral's answer was lost, but its reply exists; going on",
                      job.short_id)
-        return found
+        return True, found
+
+    @staticmethod
+    def _leave_to_adoption(jobs: list[JobRecord]) -> list[JobRecord]:
+        """Neither send nor drop jobs whose command may or may not have been answered: the
+        tracker's reconciliation asks Discord again later, and goes on or drops them."""
+        log.warning("Could not tell whether Discord took the answer of job %s: left to the "
+                    "reconciliation", jobs[0].short_id)
+        return []
 
     async def _abandon(self, jobs: list[JobRecord]) -> None:
         for job in jobs:

@@ -123,16 +123,16 @@ class ResultDelivery:
 
     async def confirm_reply(self, job: JobRecord) -> int | None:
         """For the tracker, after a restart: the message id of this job's reply, or None
-        when the command was never answered (only its live token can tell)."""
+        when the command was never answered (only its live token can tell; without one,
+        None too).
+
+        Raises when Discord could not be asked (an error of its own, no connection): the
+        caller asks again later rather than drop a job whose command was answered.
+        """
         token = self._bot.token_sealer.unseal(job.sealed_token)
         if token is None or not job.token_alive(time.time()):
             return None
-        try:
-            return await original_message_id(self._bot, job, token)
-        except discord.HTTPException as exc:
-            log.info("Looking up the reply of job %s failed: HTTP %s", job.short_id,
-                     exc.status)
-            return None
+        return await original_message_id(self._bot, job, token)
 
     async def on_job_event(self, event: JobEvent) -> None:
         if event.job.batch_id is not None:

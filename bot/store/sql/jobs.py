@@ -31,6 +31,8 @@ INSERT INTO jobs (
 SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
 # (batch_id): every job of a batch, in its order
 SELECT_BATCH_JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index ASC"
+# (message_id, id): the reply of an answered command, written once
+SET_REPLY_MESSAGE = "UPDATE jobs SET message_id = ? WHERE id = ? AND message_id IS NULL"
 
 
 def compare_and_set_job(columns: tuple[str, ...], status_in_expected: str | None, *,

@@ -12,6 +12,7 @@ import functools
 from bot.store.sql.jobs import INSERT_JOB as INSERT_JOB
 from bot.store.sql.jobs import SELECT_BATCH_JOBS as SELECT_BATCH_JOBS
 from bot.store.sql.jobs import SELECT_JOB as SELECT_JOB
+from bot.store.sql.jobs import SET_REPLY_MESSAGE as SET_REPLY_MESSAGE
 from bot.store.sql.jobs import compare_and_set_job, select_recent_durations
 
 
