@@ -105,10 +105,24 @@ def _check_seed(seed: object) -> int:
     return seed
 
 
+def unsendable(value: str) -> bool:
+    """Whether text holds what can be neither stored nor sent.
+
+    A NUL, or half of a character (a lone surrogate, as a cut emoji leaves).
+    """
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _check_text(option: str, value: object, *, maximum: int, required: bool) -> str:
     if not isinstance(value, str):
         raise InvalidInput(option, lazy("The {option} must be text.", option=option))
-    if "\x00" in value:
+    if unsendable(value):
         raise InvalidInput(option, lazy("The {option} contains a character that cannot be "
                                         "sent.", option=option))
     if required and not value.strip():
@@ -122,6 +136,7 @@ def _check_text(option: str, value: object, *, maximum: int, required: bool) -> 
 
 def _check_choice(option: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
+        value = _shown(value)
         if len(allowed) <= 12:
             raise InvalidInput(option, lazy("`{value}` is not a valid {option}: use {allowed}.",
                                             value=value, option=option,
@@ -129,6 +144,12 @@ def _check_choice(option: str, value: object, allowed: tuple[str, ...]) -> str:
         raise InvalidInput(option, lazy("`{value}` is not a valid {option}: use one of the "
                                         "suggested values.", value=value, option=option))
     return str(value)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A refused value as a refusal quotes it: one line, at most ``limit`` characters."""
+    text = " ".join(str(value).split()).replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def resolution_size(resolution: str) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from bot.inputs import (
     PROMPT_MAX,
     STYLES,
     InvalidInput,
+    unsendable,
 )
 
 T = TypeVar("T")
@@ -119,8 +120,9 @@ def make_preset(name: object, *, style: str | None = None, aspect_ratio: str | N
 def _text(value: str | None) -> str | None:
     if value is None:
         return None
-    if "\x00" in value:
-        raise InvalidInput("text", lazy("Text can't contain NUL characters."))
+    if unsendable(value):
+        raise InvalidInput("text", lazy("Text can't contain NUL characters or broken "
+                                        "characters."))
     stripped = value.strip()
     return stripped or None
 

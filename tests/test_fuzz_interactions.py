@@ -120,6 +120,7 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
     for user in (ids.USER_ID, ids.MOD_USER_ID):
         snapshot = await bot.quota.snapshot(ids.GUILD_ID, user)
         assert snapshot.usage.in_flight == 0
+    assert not fake.violations, fake.violations  # nothing Discord would have refused
 
 
 @pytest.mark.parametrize(("payload", "expected"), [
@@ -130,6 +131,9 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
     (chat_input("ideogram", [opt("prompt", "a cat"), opt("seed", 2**60)]), "`seed`"),
     (chat_input("ideogram", [opt("negative_prompt", "dogs")]), "/ideogram needs `prompt`"),
     (chat_input("ideogram", [opt("prompt", "a"), opt("prompt", "b")]), "given twice"),
+    (chat_input("ideogram", [opt("prompt", "a \ud83d cut emoji")]), "cannot be sent"),
+    (chat_input("ideogram", [opt("prompt", "a cat"), opt("style", "x" * 2500)]),
+     "is not a valid style"),
     (chat_input("job", [opt("id", "1a2b"), opt("bogus", 1)]), "/job has no option `bogus`"),
     (chat_input("quota", [opt("guild_monthly_budget", float("nan"))], subcommand="set",
                 user_id=ids.MOD_USER_ID), "`guild_monthly_budget`"),
@@ -141,4 +145,5 @@ async def test_option_payloads_that_do_not_fit_are_refused_cleanly(
     [answer] = fake.interaction_callbacks(payload["id"])
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     assert expected in answer["data"]["content"]
+    assert len(answer["data"]["content"]) <= 2000 and not fake.violations
     assert not await bot.store.jobs_for_guild(ids.GUILD_ID, limit=1)

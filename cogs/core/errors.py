@@ -29,6 +29,8 @@ SERVER_ONLY: Final = N_("This command works in a server, not in direct messages.
 LATE_CODES = (10062, 40060)
 #: A first response refused as a repeat: the earlier one may have reached Discord.
 ALREADY_ANSWERED = 40060
+#: The longest message content Discord takes.
+MESSAGE_MAX: Final = 2000
 
 
 class Refusal(LocalizedError, app_commands.AppCommandError):
@@ -45,6 +47,7 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     used only when a reply already exists: an interaction that was never answered (Discord
     no longer takes the answer: 10062, too late) gets nothing posted anywhere.
     """
+    content = content if len(content) <= MESSAGE_MAX else content[: MESSAGE_MAX - 1] + "…"
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(content, ephemeral=True)
