@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -11,17 +12,18 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot import resolutions
-from bot.i18n import N_, _, format_number
+from bot.i18n import N_, _, format_number, use_locale
 from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
 from cogs.core.choices import RENDERING_SPEED_CHOICES, Palette
 from cogs.core.errors import Refusal, report_error
 from cogs.core.interaction_data import selected_values
-from cogs.core.languages import LocalizedView
+from cogs.core.languages import LocalizedView, interaction_locale
 from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
+log = logging.getLogger(__name__)
 
 ACCEPTED_TYPES: Final = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 ACCEPTED_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp"}
@@ -74,13 +76,20 @@ def images_in(message: discord.Message) -> list[tuple[str, str]]:
     return found[:25]
 
 
+#: How long a picker waits for a choice; then it says so (within the interaction's 15
+#: minutes, while its message can still be edited).
+PICKER_TIMEOUT: Final = 600.0
+
+
 class ReframePicker(LocalizedView):
     """Ephemeral: pick an image (when there are several), then a size: picking the size
-    starts the job (in the language of whoever uses it)."""
+    starts the job (in the language of whoever uses it). Unused until its timeout, the
+    message says it expired instead of leaving menus that no longer answer."""
 
     def __init__(self, images: list[tuple[str, str]], owner_id: int,
                  launch: Callable[[discord.Interaction, str, str], Awaitable[None]]) -> None:
-        super().__init__(timeout=600)
+        super().__init__(timeout=PICKER_TIMEOUT)
+        self.shown_by: discord.Interaction | None = None  # the answer that shows the picker
         self._images = images
         self._chosen = images[0][1]
         self._owner_id = owner_id
@@ -119,6 +128,17 @@ class ReframePicker(LocalizedView):
     async def on_error(self, interaction: discord.Interaction, error: Exception,
                        item: discord.ui.Item[Any]) -> None:
         await report_error(interaction, error)
+
+    async def on_timeout(self) -> None:
+        shown_by = self.shown_by
+        if shown_by is None:
+            return
+        with use_locale(interaction_locale(shown_by)):
+            text = _("This picker has expired: use Reframe again.")
+        try:
+            await shown_by.edit_original_response(content=text, view=None)
+        except discord.HTTPException as exc:  # dismissed, or Discord refused
+            log.info("Could not mark a reframe picker expired: HTTP %s", exc.status)
 
 
 class ReframeCog(commands.Cog):
@@ -178,6 +198,7 @@ class ReframeCog(commands.Cog):
         text = (_("Pick the image and the new size.") if len(images) > 1
                 else _("Pick the new size for this image."))
         await interaction.response.send_message(text, view=picker, ephemeral=True)
+        picker.shown_by = interaction
 
     async def _launch_from_picker(self, interaction: discord.Interaction, url: str,
                                   resolution: str) -> None:

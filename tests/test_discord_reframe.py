@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.harness import (
     chat_input,
     component,
     dispatch,
+    eventually,
     message_context,
     message_payload,
     png_bytes,
@@ -169,3 +171,21 @@ async def test_context_menu_picks_image_and_resolution(
     job = await wait_delivered(bot)
     sent = local_server.state.jobs[job.request_id or ""].inputs
     assert sent["image"] == second["url"] and sent["resolution"] == "704:1408 (1:2)"
+
+
+async def test_an_unused_picker_says_it_expired(fake: FakeDiscord, bot: IdeogramBot,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The extension's module as the bot loaded it (discord.py executes it afresh).
+    loaded = sys.modules[type(bot.get_cog("ReframeCog")).__module__]
+    monkeypatch.setattr(loaded, "PICKER_TIMEOUT", 0.2)
+    target = message_payload(attachments=[attachment_payload("one.png", data=PNG)])
+    payload = message_context("Reframe image", target, locale="it")
+    await dispatch(bot, payload)
+    assert fake.original_message(payload["token"])["components"]  # type: ignore[index]
+
+    async def expired() -> dict[str, Any] | None:
+        shown = fake.original_message(payload["token"])
+        return shown if shown is not None and not shown.get("components") else None
+
+    shown = await eventually(expired, timeout=3.0, what="the picker marked expired")
+    assert shown["content"] == "Questo selettore è scaduto: usa di nuovo Reinquadra."
