@@ -268,3 +268,13 @@ async def test_one_image_of_a_batch_leaves_the_shared_reply_alone(
     said = await delete_from_history(second)
     assert "and its result message" in said
     assert fake.calls("DELETE", rf"^/channels/{ids.CHANNEL_ID}/messages/{reply_id}$")
+
+
+def test_a_batch_reply_is_found_through_any_of_its_jobs() -> None:
+    from cogs.core.batch_delivery import _lead
+
+    jobs = [JobRecord(id=f"j{i}", provider="local", model="m", channel_id=1, user_id=2,
+                      inputs={}, seed=i, batch_id="b", batch_index=i, batch_size=3,
+                      message_id=None if i == 0 else 99) for i in range(3)]
+    assert _lead(jobs).message_id == 99 and _lead(jobs).id == "j0"
+    assert _lead(jobs[1:]) is jobs[1]

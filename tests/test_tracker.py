@@ -14,6 +14,7 @@ from bot.job_errors import FAILED_REMOTELY, render_job_error
 from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.polling import DurationHistory, PollingConfig, PollState, next_delay
+from bot.providers.errors import ProviderUnavailable
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
@@ -261,6 +262,19 @@ async def test_reply_ids_are_written_soon_even_while_the_send_waits(
         assert row.status is JobStatus.PENDING and row.submitting_at is None
         for _ in range(held):
             slots.release()
+
+
+async def test_a_cancel_past_its_deadline_is_a_provider_error_and_changes_nothing(
+        store: Store, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 5.0
+    tracker = tracker_for(store, client, call_deadline=0.3)
+    async with tracker_running(tracker):
+        job = await tracker.submit(make_job())
+        local_server.state.faults.slow(2.0, kind="cancel")
+        with pytest.raises(ProviderUnavailable):
+            await tracker.cancel(job.id)
+        stored = await store.get_job(job.id)
+        assert stored is not None and stored.status is JobStatus.QUEUED
 
 
 async def test_undelivered_results_are_announced_again(

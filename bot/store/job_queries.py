@@ -245,7 +245,10 @@ class JobQueries(StoreEngine):
 
     # ------------------------------------------------------------------ batches
 
-    async def batch_jobs(self, batch_id: str) -> list[JobRecord]:
-        """The jobs of one batch, in order (``/ideogram count:N``)."""
-        rows = await self._fetchall(self._sql.SELECT_BATCH_JOBS, (batch_id,))
+    async def batch_jobs(self, batch_id: str, *, urgent: bool = False) -> list[JobRecord]:
+        """The jobs of one batch, in order (``/ideogram count:N``).
+
+        ``urgent``: read before answering an interaction (ahead of the tracker's work).
+        """
+        rows = await self._fetchall(self._sql.SELECT_BATCH_JOBS, (batch_id,), urgent=urgent)
         return [row_to_job(row) for row in rows]

@@ -41,6 +41,7 @@ from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.owned_tasks import OwnedTasks, cancel_and_wait
 from bot.polling import DurationHistory, PollingConfig
 from bot.providers.base import AnyProvider, SyncProvider
+from bot.providers.errors import ProviderUnavailable
 from bot.providers.types import CancelOutcome
 from bot.source_links import LinkRenewer
 from bot.store import Store, StoreBusyError
@@ -247,7 +248,12 @@ class JobTracker:
                 or isinstance(self._providers.get(job.provider), SyncProvider))
 
     async def cancel(self, job_id: str) -> CancelOutcome:
-        """Ask the provider to cancel a queued job; on success the job ends ``cancelled``."""
+        """Ask the provider to cancel a queued job; on success the job ends ``cancelled``.
+
+        Raises :class:`~bot.providers.errors.ProviderError` when the provider could not be
+        asked (its call deadline included). Not cancellable when the job ended meanwhile
+        (it finished first).
+        """
         job = await self._store.get_job(job_id)
         if job is None or job.status.terminal:
             return CancelOutcome.NOT_CANCELLABLE
@@ -256,10 +262,17 @@ class JobTracker:
             return await self.sync.cancel(job)
         if job.status is not JobStatus.QUEUED or job.request_id is None or provider is None:
             return CancelOutcome.NOT_CANCELLABLE
-        async with asyncio.timeout(self._config.call_deadline), self.slot(job.provider, "poll"):
-            outcome = await provider.cancel(job.request_id)
+        try:
+            async with asyncio.timeout(self._config.call_deadline), \
+                    self.slot(job.provider, "poll"):
+                outcome = await provider.cancel(job.request_id)
+        except TimeoutError:
+            raise ProviderUnavailable(
+                f"no answer to the cancel within {self._config.call_deadline:g} s") from None
         if outcome is CancelOutcome.CANCELLED:
-            await self.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED)
+            ended = await self.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED)
+            if ended is None:  # it ended first (completed, failed) as the cancel went out
+                return CancelOutcome.NOT_CANCELLABLE
         return outcome
 
     async def mark_delivered(self, job_id: str) -> None:

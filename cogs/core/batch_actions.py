@@ -37,7 +37,7 @@ class BatchActions:
     async def handle(self, interaction: discord.Interaction, batch_id: str,
                      action: str) -> None:
         """Do ``action`` on the batch (the button's callback reports what this raises)."""
-        jobs = await self._bot.store.batch_jobs(batch_id)
+        jobs = await self._bot.store.batch_jobs(batch_id, urgent=True)  # before the answer
         if not jobs or jobs[0].guild_id != interaction.guild_id:
             raise Refusal(_("I no longer have these images (they may have been deleted)."))
         if action == "rerollall":

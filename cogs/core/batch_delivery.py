@@ -84,7 +84,7 @@ class BatchDelivery:
                 return  # the grid is on its way
             with use_locale(job_public_locale(self._bot, jobs[0])):
                 out = Outgoing(batch_status_line(jobs), batch_embed(jobs), batch_view(jobs))
-                await self._sender.send_progress(reply, jobs[0], out,
+                await self._sender.send_progress(reply, _lead(jobs), out,
                                                  what=f"batch {batch_id[:8]}")
 
     async def _deliver(self, reply: Reply, batch_id: str) -> None:
@@ -111,7 +111,7 @@ class BatchDelivery:
 
     async def _send_final(self, reply: Reply, jobs: list[JobRecord],
                           out: Outgoing) -> FinalSend:
-        sent = await self._sender.send_final(reply, jobs[0], out,
+        sent = await self._sender.send_final(reply, _lead(jobs), out,
                                              what=f"batch {str(jobs[0].batch_id)[:8]}")
         if sent is FinalSend.SENT:
             for job in jobs:
@@ -158,3 +158,14 @@ class BatchDelivery:
             log.warning("Fetching image %s of batch %s failed: %s", (job.batch_index or 0) + 1,
                         str(job.batch_id)[:8], exc)
             return None
+
+
+def _lead(jobs: list[JobRecord]) -> JobRecord:
+    """The batch's first job, carrying the batch's reply id whichever of its jobs has it
+    (they share one reply; one that ended before its id was written has none)."""
+    lead = jobs[0]
+    if lead.message_id is None:
+        found = next((job.message_id for job in jobs if job.message_id is not None), None)
+        if found is not None:
+            return lead.evolve(message_id=found)
+    return lead
