@@ -264,6 +264,31 @@ async def test_reply_ids_are_written_soon_even_while_the_send_waits(
             slots.release()
 
 
+async def test_at_a_start_replies_are_checked_a_few_at_a_time(
+        store: Store, client: RunComfyClient) -> None:
+    jobs = [make_job(f"left {i}") for i in range(20)]  # written, answers unknown
+    for job in jobs:
+        await store.insert_job(job)
+    running = most = 0
+
+    async def slow_no_reply(job: JobRecord) -> int | None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return None
+
+    tracker = tracker_for(store, client)
+    tracker.set_reply_confirmer(slow_no_reply)
+    await tracker.start()
+    await tracker.stop()
+    assert most == adoption.ADOPT_CONCURRENCY
+    for job in jobs:
+        stored = await store.get_job(job.id)
+        assert stored is not None and stored.status is JobStatus.FAILED
+
+
 async def test_a_cancel_past_its_deadline_is_a_provider_error_and_changes_nothing(
         store: Store, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 5.0

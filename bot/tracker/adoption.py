@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: How long an unfinished job may go untracked before the reconciliation adopts it.
 ADOPT_AFTER_SECONDS = 60.0
+#: Jobs adopted at once at a start: a never-sent job whose reply id was not written asks
+#: Discord about its reply, and after a burst there may be hundreds of them.
+ADOPT_CONCURRENCY = 8
 
 
 class Adoption:
@@ -44,6 +47,24 @@ class Adoption:
     def set_reply_confirmer(self, confirm: ReplyConfirmer) -> None:
         """Use ``confirm`` to ask Discord whether an unrecorded reply exists."""
         self._confirm = confirm
+
+    async def adopt_all(self, jobs: list[JobRecord]) -> None:
+        """Adopt the unfinished jobs found at a start, a few at a time.
+
+        :data:`ADOPT_CONCURRENCY` at once, in order of their start; the first error is
+        raised once all are done.
+        """
+        slots = asyncio.Semaphore(ADOPT_CONCURRENCY)
+
+        async def adopt_one(job: JobRecord) -> None:
+            async with slots:
+                await self.adopt(job)
+
+        outcomes = await asyncio.gather(*(adopt_one(job) for job in jobs),
+                                        return_exceptions=True)
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if errors:
+            raise errors[0]
 
     async def adopt(self, job: JobRecord, *, resumed: bool = True) -> None:
         """Take over an unfinished job found in the store (at start, or reconciling)."""

@@ -168,8 +168,7 @@ class JobTracker:
             for queue_s, run_s in await self._store.recent_durations(model, limit=50):
                 self._history.record(model, queue_s, run_s)
         self._scheduler = asyncio.create_task(self.poller.run(), name="job-tracker")
-        for job in unfinished:
-            await self._adoption.adopt(job)
+        await self._adoption.adopt_all(unfinished)
         for job in await self._store.take_undelivered_jobs():
             await self.emit(JobEvent(job=job, resumed=True))
         if self._config.reconcile_interval > 0:
