@@ -283,7 +283,7 @@ async def test_at_a_start_replies_are_checked_a_few_at_a_time(
     tracker.set_reply_confirmer(slow_no_reply)
     await tracker.start()
     await tracker.stop()
-    assert most == adoption.ADOPT_CONCURRENCY
+    assert most == tracker.config.adopt_concurrency
     for job in jobs:
         stored = await store.get_job(job.id)
         assert stored is not None and stored.status is JobStatus.FAILED

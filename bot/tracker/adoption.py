@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 
 #: How long an unfinished job may go untracked before the reconciliation adopts it.
 ADOPT_AFTER_SECONDS = 60.0
-#: Jobs adopted at once at a start: a never-sent job whose reply id was not written asks
-#: Discord about its reply, and after a burst there may be hundreds of them.
-ADOPT_CONCURRENCY = 8
 
 
 class Adoption:
@@ -51,10 +48,10 @@ class Adoption:
     async def adopt_all(self, jobs: list[JobRecord]) -> None:
         """Adopt the unfinished jobs found at a start, a few at a time.
 
-        :data:`ADOPT_CONCURRENCY` at once, in order of their start; the first error is
-        raised once all are done.
+        ``adopt_concurrency`` (the tracker's config) at once, in order of their start; the
+        first error is raised once all are done.
         """
-        slots = asyncio.Semaphore(ADOPT_CONCURRENCY)
+        slots = asyncio.Semaphore(self._tracker.config.adopt_concurrency)
 
         async def adopt_one(job: JobRecord) -> None:
             async with slots:

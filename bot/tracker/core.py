@@ -65,6 +65,9 @@ class TrackerConfig:
     run_timeout: float = 600.0
     #: Most simultaneous calls per provider, for each of: submits, status polls, results.
     concurrency: int = 16
+    #: Unfinished jobs adopted at once at a start: a never-sent job whose reply id was not
+    #: written asks Discord about its reply, and after a burst there may be hundreds.
+    adopt_concurrency: int = 8
     #: Longest one provider call may take (retries included), whatever its job's limit.
     call_deadline: float = 30.0
     #: Seconds between reconciliations (adopting jobs an error left untracked); 0 = never.
