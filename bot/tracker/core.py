@@ -320,8 +320,7 @@ class JobTracker:
 
         Another process took them over while this one could not renew its leases.
         """
-        released = job_ids & self.poller.polled_ids()
-        self.poller.let_go(job_ids)
+        released = self.poller.let_go(job_ids)
         if not released:
             return
         for listener in self._release_listeners:

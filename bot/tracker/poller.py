@@ -74,11 +74,13 @@ class Poller:
         self._states.pop(job_id, None)
         self._result_failures.pop(job_id, None)
 
-    def let_go(self, job_ids: set[str]) -> None:
-        """Stop polling ``job_ids`` (another process owns them now)."""
-        for job_id in job_ids & set(self._states):
+    def let_go(self, job_ids: set[str]) -> set[str]:
+        """Stop polling ``job_ids`` (another process owns them now); those it polled."""
+        polled = job_ids & set(self._states)
+        for job_id in polled:
             log.warning("Job %s is owned elsewhere now: no longer polling it", job_id[:8])
             self.forget(job_id)
+        return polled
 
     # ------------------------------------------------------------------ scheduler
 
