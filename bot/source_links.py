@@ -16,11 +16,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
+from bot.inputs import REFRAME_PAYLOAD_KEYS
+
 #: Renew a link a while before it expires: the image service may fetch it only once the
 #: job leaves its queue.
 RENEW_MARGIN_SECONDS: Final = 3600.0
 #: The latest expiry a link may claim (year 9999); a larger ``ex`` is no Discord link.
 _MAX_EXPIRY: Final = 253_402_300_799
+
+#: Where a reframe's stored inputs keep the source image link.
+_SOURCE_KEY: Final = REFRAME_PAYLOAD_KEYS["image_url"]
 
 #: Asks Discord for a fresh link to the same attachment; None when it gives none.
 LinkRenewer = Callable[[str], Awaitable[str | None]]
@@ -73,5 +78,10 @@ def same_attachment(original: str, renewed: str) -> bool:
 
 def source_link(inputs: Mapping[str, Any]) -> str | None:
     """The source image link a job's stored inputs send (a reframe's ``image``), if any."""
-    image = inputs.get("image")
+    image = inputs.get(_SOURCE_KEY)
     return image if isinstance(image, str) else None
+
+
+def with_source_link(inputs: Mapping[str, Any], link: str) -> dict[str, Any]:
+    """The same stored inputs with another source image link."""
+    return {**inputs, _SOURCE_KEY: link}

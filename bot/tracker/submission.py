@@ -32,6 +32,7 @@ from bot.source_links import (
     has_expired,
     needs_renewal,
     source_link,
+    with_source_link,
 )
 from bot.tracker.events import JobEvent
 from bot.tracker.job_ids import TrackedJobs
@@ -199,7 +200,7 @@ class Submissions(TrackedJobs):
             renewed = None
         if renewed is not None:
             log.info("Job %s: source link renewed", job.short_id)
-            return {**job.inputs, "image": renewed}
+            return with_source_link(job.inputs, renewed)
         if has_expired(link, time.time()):
             log.info("Job %s: its source link expired and was not renewed", job.short_id)
             return None
