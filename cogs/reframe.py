@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
@@ -12,12 +12,12 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot import resolutions
-from bot.i18n import N_, _, format_number, use_locale
+from bot.i18n import N_, _, format_number
 from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
 from cogs.core.choices import RENDERING_SPEED_CHOICES, Palette
-from cogs.core.errors import Refusal, report_error
-from cogs.core.interaction_data import selected_values
-from cogs.core.languages import LocalizedView, interaction_locale
+from cogs.core.errors import Refusal, reports_errors
+from cogs.core.interaction_data import bot_of, selected_values
+from cogs.core.languages import SpeaksReaderLocale
 from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
@@ -29,6 +29,9 @@ ACCEPTED_TYPES: Final = {"image/png": "png", "image/jpeg": "jpeg", "image/webp":
 ACCEPTED_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp"}
 MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
 ACCEPTED_TEXT: Final = N_("PNG, JPEG or WebP images up to 50 MB")
+#: The Reframe picker offers at most this many images: a message holds at most 10 embeds
+#: (and 10 attachments).
+MAX_PICKER_IMAGES: Final = 10
 
 
 class ResolutionTransformer(app_commands.Transformer):
@@ -73,72 +76,99 @@ def images_in(message: discord.Message) -> list[tuple[str, str]]:
     for a in message.attachments:
         if is_accepted_image(a.content_type, a.filename) and a.size <= MAX_IMAGE_BYTES:
             found.append((a.filename, a.url))
-    return found[:25]
+    return found[:MAX_PICKER_IMAGES]
 
 
-#: How long a picker waits for a choice; then it says so (within the interaction's 15
-#: minutes, while its message can still be edited).
-PICKER_TIMEOUT: Final = 600.0
+#: The picker's two menus. Everything a pick needs is in the picker message itself, so a
+#: pick still works after a restart: each image is an embed (its title and, as the
+#: thumbnail, its link), and the chosen one is the image menu's default option.
+IMAGE_MENU: Final = "reframe:image"
+SIZE_MENU: Final = "reframe:resolution"
 
 
-class ReframePicker(LocalizedView):
-    """Ephemeral: pick an image (when there are several), then a size: picking the size
-    starts the job (in the language of whoever uses it). Unused until its timeout, the
-    message says it expired instead of leaving menus that no longer answer."""
+def picker_embeds(images: list[tuple[str, str]], chosen: int) -> list[discord.Embed]:
+    """One embed per image: its name and a thumbnail; the chosen one in colour."""
+    return [discord.Embed(title=truncate(name, 100),
+                          colour=discord.Colour.blurple() if i == chosen else None)
+            .set_thumbnail(url=url)
+            for i, (name, url) in enumerate(images)]
 
-    def __init__(self, images: list[tuple[str, str]], owner_id: int,
-                 launch: Callable[[discord.Interaction, str, str], Awaitable[None]]) -> None:
-        super().__init__(timeout=PICKER_TIMEOUT)
-        self.shown_by: discord.Interaction | None = None  # the answer that shows the picker
-        self._images = images
-        self._chosen = images[0][1]
-        self._owner_id = owner_id
-        self._launch = launch
-        if len(images) > 1:
-            select: discord.ui.Select[ReframePicker] = discord.ui.Select(
-                placeholder=_("Which image?"), custom_id="reframe:image",
-                options=[discord.SelectOption(label=truncate(name, 100), value=str(i),
-                                              default=i == 0)
-                         for i, (name, _url) in enumerate(images)])
-            select.callback = self._pick_image  # type: ignore[method-assign]  # discord.py's way
-            self.add_item(select)
-        res: discord.ui.Select[ReframePicker] = discord.ui.Select(
-            placeholder=_("New size: picking one starts the job"), custom_id="reframe:resolution",
-            options=[discord.SelectOption(label=truncate(resolutions.label(r), 100), value=r)
-                     for r in resolutions.COMMON_RESOLUTIONS])
-        res.callback = self._pick_resolution  # type: ignore[method-assign]  # discord.py's way
-        self.add_item(res)
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        await super().interaction_check(interaction)
-        return interaction.user.id == self._owner_id
+def picker_view(names: list[str], chosen: int) -> discord.ui.View:
+    """The image menu (when there are several images) and the size menu."""
+    view = discord.ui.View(timeout=None)
+    if len(names) > 1:
+        view.add_item(PickerMenu(discord.ui.Select(
+            placeholder=_("Which image?"), custom_id=IMAGE_MENU,
+            options=[discord.SelectOption(label=truncate(name, 100), value=str(i),
+                                          default=i == chosen)
+                     for i, name in enumerate(names)])))
+    view.add_item(PickerMenu(discord.ui.Select(
+        placeholder=_("New size: picking one starts the job"), custom_id=SIZE_MENU,
+        options=[discord.SelectOption(label=truncate(resolutions.label(r), 100), value=r)
+                 for r in resolutions.COMMON_RESOLUTIONS])))
+    return view
 
-    async def _pick_image(self, interaction: discord.Interaction) -> None:
+
+def images_shown(message: discord.Message | None) -> list[tuple[str, str]]:
+    """(name, link) of each image a picker message shows (none for a picker from before
+    pickers kept their images)."""
+    if message is None:
+        return []
+    return [(embed.title or "", embed.thumbnail.url) for embed in message.embeds
+            if embed.thumbnail.url][:MAX_PICKER_IMAGES]
+
+
+def chosen_image(message: discord.Message, count: int) -> int:
+    """The index of the image the picker's image menu has chosen (the first by default)."""
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            if isinstance(child, discord.SelectMenu) and child.custom_id == IMAGE_MENU:
+                return image_index(next((o.value for o in child.options if o.default), "0"),
+                                   count)
+    return 0
+
+
+def image_index(value: str, count: int) -> int:
+    """A menu value as the index of one of ``count`` images (the first for anything else)."""
+    if value.isascii() and value.isdigit() and len(value) <= 2 and int(value) < count:
+        return int(value)
+    return 0
+
+
+class PickerMenu(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[Any]],
+                 template=r"reframe:(?:image|resolution)"):
+    """One of the Reframe picker's menus (ephemeral): picking an image shows it as chosen;
+    picking a size starts the job, in the language of whoever picks."""
+
+    def __init__(self, select: discord.ui.Select[Any]) -> None:
+        super().__init__(select)
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> PickerMenu:
+        if not isinstance(item, discord.ui.Select):
+            raise TypeError("a Reframe picker menu is a select")
+        return cls(item)
+
+    @reports_errors
+    async def callback(self, interaction: discord.Interaction) -> None:
+        message = interaction.message
+        images = images_shown(message)
+        if message is None or not images:
+            raise Refusal(_("This picker has expired: use Reframe again."))
         values = selected_values(interaction)
-        index = int(values[0]) if values and values[0].isdigit() else 0
-        self._chosen = self._images[min(index, len(self._images) - 1)][1]
-        await interaction.response.defer()
-
-    async def _pick_resolution(self, interaction: discord.Interaction) -> None:
-        values = selected_values(interaction)
-        resolution = values[0] if values else DEFAULT_RESOLUTION
-        await self._launch(interaction, self._chosen, resolution)
-        self.stop()
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception,
-                       item: discord.ui.Item[Any]) -> None:
-        await report_error(interaction, error)
-
-    async def on_timeout(self) -> None:
-        shown_by = self.shown_by
-        if shown_by is None:
+        if self.item.custom_id == IMAGE_MENU:
+            chosen = image_index(values[0] if values else "0", len(images))
+            await interaction.response.edit_message(
+                embeds=picker_embeds(images, chosen),
+                view=picker_view([name for name, _link in images], chosen))
             return
-        with use_locale(interaction_locale(shown_by)):
-            text = _("This picker has expired: use Reframe again.")
-        try:
-            await shown_by.edit_original_response(content=text, view=None)
-        except discord.HTTPException as exc:  # dismissed, or Discord refused
-            log.info("Could not mark a reframe picker expired: HTTP %s", exc.status)
+        url = images[chosen_image(message, len(images))][1]
+        resolution = values[0] if values else DEFAULT_RESOLUTION
+        inputs = ReframeInputs(image_url=url, resolution=resolutions.parse(resolution),
+                               seed=random_seed())
+        await bot_of(interaction).launcher.launch(interaction, inputs)
 
 
 class ReframeCog(commands.Cog):
@@ -150,9 +180,11 @@ class ReframeCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
+        self.bot.add_dynamic_items(PickerMenu)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+        self.bot.remove_dynamic_items(PickerMenu)
 
     @app_commands.command(name="reframe",
                           description=locale_str("Extend an image to a new size."))
@@ -193,18 +225,13 @@ class ReframeCog(commands.Cog):
 
     async def offer_picker(self, interaction: discord.Interaction,
                            images: list[tuple[str, str]]) -> None:
-        """Answer ephemerally with the pickers; the choice starts a public job."""
-        picker = ReframePicker(images, interaction.user.id, self._launch_from_picker)
+        """Answer ephemerally with the picker; picking a size starts a public job."""
+        images = images[:MAX_PICKER_IMAGES]
         text = (_("Pick the image and the new size.") if len(images) > 1
                 else _("Pick the new size for this image."))
-        await interaction.response.send_message(text, view=picker, ephemeral=True)
-        picker.shown_by = interaction
-
-    async def _launch_from_picker(self, interaction: discord.Interaction, url: str,
-                                  resolution: str) -> None:
-        inputs = ReframeInputs(image_url=url, resolution=resolutions.parse(resolution),
-                               seed=random_seed())
-        await self.bot.launcher.launch(interaction, inputs)
+        await interaction.response.send_message(
+            text, embeds=picker_embeds(images, 0),
+            view=picker_view([name for name, _link in images], 0), ephemeral=True)
 
 
 async def setup(bot: IdeogramBot) -> None:

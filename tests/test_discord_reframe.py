@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +21,11 @@ from tests.harness import (
     chat_input,
     component,
     dispatch,
-    eventually,
     message_context,
     message_payload,
     png_bytes,
 )
-from tests.helpers import wait_delivered
+from tests.helpers import ideogram_bot, wait_delivered
 
 PNG = png_bytes(64, 48)
 
@@ -159,11 +158,21 @@ async def test_context_menu_picks_image_and_resolution(
     assert resolution_select["options"][0]["value"] == "1152:864 (4:3)"
     assert len(resolution_select["options"]) <= 25
 
+    shown = [(e["title"], e["thumbnail"]["url"]) for e in callback["data"]["embeds"]]
+    assert shown == [("one.png", first["url"]), ("two.webp", second["url"])]
+
     picker_message = fake.original_message(payload["token"])
     assert picker_message is not None
     pick_image = component("reframe:image", component_type=3, values=["1"],
                            message=picker_message)
     await dispatch(bot, pick_image)
+    [update] = fake.interaction_callbacks(pick_image["id"])
+    assert update["type"] == 7  # the picker shows the second image as chosen
+    [image_menu] = update["data"]["components"][0]["components"]
+    assert [o.get("default", False) for o in image_menu["options"]] == [False, True]
+    assert [e.get("color") is not None for e in update["data"]["embeds"]] == [False, True]
+    picker_message = fake.original_message(payload["token"])
+    assert picker_message is not None
     pick_size = component("reframe:resolution", component_type=3,
                           values=["704:1408 (1:2)"], message=picker_message)
     await dispatch(bot, pick_size)
@@ -173,19 +182,62 @@ async def test_context_menu_picks_image_and_resolution(
     assert sent["image"] == second["url"] and sent["resolution"] == "704:1408 (1:2)"
 
 
-async def test_an_unused_picker_says_it_expired(fake: FakeDiscord, bot: IdeogramBot,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # The extension's module as the bot loaded it (discord.py executes it afresh).
-    loaded = sys.modules[type(bot.get_cog("ReframeCog")).__module__]
-    monkeypatch.setattr(loaded, "PICKER_TIMEOUT", 0.2)
-    target = message_payload(attachments=[attachment_payload("one.png", data=PNG)])
-    payload = message_context("Reframe image", target, locale="it")
+async def test_a_picker_still_works_after_a_restart(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path) -> None:
+    first = attachment_payload("one.png", data=PNG)
+    second = attachment_payload("two.png", data=PNG)
+    payload = message_context("Reframe image", message_payload(attachments=[first, second]))
+    async with ideogram_bot(fake, local_server, db) as before:
+        await dispatch(before, payload)
+        picker_message = fake.original_message(payload["token"])
+        assert picker_message is not None
+        pick_image = component("reframe:image", component_type=3, values=["1"],
+                               message=picker_message)
+        await dispatch(before, pick_image)
+    picker_message = fake.original_message(payload["token"])
+    assert picker_message is not None
+    async with ideogram_bot(fake, local_server, db) as after:  # the same picker, a new process
+        pick_size = component("reframe:resolution", component_type=3,
+                              values=["1024:1024 (1:1)"], message=picker_message)
+        await dispatch(after, pick_size)
+        assert fake.interaction_callbacks(pick_size["id"]) == [{"type": 5}]
+        job = await wait_delivered(after)
+    sent = local_server.state.jobs[job.request_id or ""].inputs
+    assert sent["image"] == second["url"] and sent["resolution"] == "1024:1024 (1:1)"
+
+
+async def test_a_picker_from_an_older_version_says_to_start_again(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    # Pickers once kept their images in memory only: their message holds no embeds.
+    pick = component("reframe:resolution", component_type=3, values=["1024:1024 (1:1)"],
+                     locale="it")
+    await dispatch(bot, pick)
+    [callback] = fake.interaction_callbacks(pick["id"])
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    assert callback["data"]["content"] == "Questo selettore è scaduto: usa di nuovo Reinquadra."
+    assert local_server.state.submit_count == 0
+
+
+@pytest.mark.parametrize("forged", ["99", "²", "-1", "1" * 100, ""])
+async def test_forged_picker_values_get_a_clean_answer(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        forged: str) -> None:
+    first = attachment_payload("one.png", data=PNG)
+    second = attachment_payload("two.png", data=PNG)
+    payload = message_context("Reframe image", message_payload(attachments=[first, second]))
     await dispatch(bot, payload)
-    assert fake.original_message(payload["token"])["components"]  # type: ignore[index]
-
-    async def expired() -> dict[str, Any] | None:
-        shown = fake.original_message(payload["token"])
-        return shown if shown is not None and not shown.get("components") else None
-
-    shown = await eventually(expired, timeout=3.0, what="the picker marked expired")
-    assert shown["content"] == "Questo selettore è scaduto: usa di nuovo Reinquadra."
+    picker_message = fake.original_message(payload["token"])
+    assert picker_message is not None
+    pick_image = component("reframe:image", component_type=3, values=[forged],
+                           message=picker_message)
+    await dispatch(bot, pick_image)
+    [update] = fake.interaction_callbacks(pick_image["id"])  # the first image, chosen
+    [image_menu] = update["data"]["components"][0]["components"]
+    assert [o.get("default", False) for o in image_menu["options"]] == [True, False]
+    pick_size = component("reframe:resolution", component_type=3, values=[forged or "9:9"],
+                          message=fake.original_message(payload["token"]))
+    await dispatch(bot, pick_size)
+    [refusal] = fake.interaction_callbacks(pick_size["id"])
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+    assert "not a resolution I know" in refusal["data"]["content"]
+    assert local_server.state.submit_count == 0 and not fake.violations
