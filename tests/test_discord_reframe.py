@@ -241,3 +241,11 @@ async def test_forged_picker_values_get_a_clean_answer(
     assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
     assert "not a resolution I know" in refusal["data"]["content"]
     assert local_server.state.submit_count == 0 and not fake.violations
+
+
+async def test_a_forged_picker_button_gets_an_answer(fake: FakeDiscord, bot: IdeogramBot) -> None:
+    click = component("reframe:image")  # a button, where the picker has a menu
+    await dispatch(bot, click)
+    [callback] = fake.interaction_callbacks(click["id"])
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    assert "use Reframe again" in callback["data"]["content"]
