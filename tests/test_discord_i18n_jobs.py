@@ -63,7 +63,7 @@ async def test_an_italian_server_sees_its_jobs_in_italian_and_members_their_own_
     # The same member's ephemeral answers speak Portuguese: a launch refusal, a button's.
     refused = chat_input("ideogram", {"prompt": "nine foxes", "count": 9}, locale="pt-BR")
     await dispatch(bot, refused)
-    assert private_text(callback(fake, refused)) == "`count` vai de 1 a 4."
+    assert private_text(callback(fake, refused)) == "`count` precisa ser de 1 a 4."
     message = fake.original_message(payload["token"])
     assert message is not None
     stranger = component(f"job:{job.id}:delete", message=message, user_id=ids.OTHER_USER_ID,

@@ -181,7 +181,7 @@ def test_a_refusal_speaks_the_language_of_whoever_reads_it() -> None:
     midnight = int(Window.at(NOW).day_end)
     assert denied.message == f"Daily limit for you (10) reached — resets <t:{midnight}:R>"
     with use_locale("pt-BR"):
-        assert denied.message == (f"Você atingiu seu limite diário (10) — ele reinicia "
+        assert denied.message == (f"Você atingiu seu limite diário (10) — o limite renova "
                                   f"<t:{midnight}:R>")
     with use_locale("it"):
         assert str(denied) == (f"Hai raggiunto il tuo limite giornaliero (10) — si azzera "
@@ -227,7 +227,7 @@ def test_provider_errors_keep_english_and_codes_and_show_the_readers_language() 
                                     "shortly.")
     assert (failure.code, failure.params) == ("service_failure", {"status": 503})
     with use_locale("it"):
-        assert failure.localized_message == ("Il servizio di immagini ha avuto un errore "
+        assert failure.localized_message == ("Il servizio di immagini ha avuto un problema "
                                              "(errore 503). Riprova tra poco.")
         assert RateLimited().localized_message.startswith("Il servizio di immagini è occupato")
         assert provider_error_text(InputRejected.code) == _(InputRejected.user_message)
