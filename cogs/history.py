@@ -289,7 +289,7 @@ class HistoryCog(commands.Cog):
         """A recall posts like a new job, so it obeys the same server settings: the
         command's switch, the allowed channels and the blocked words (the settings' own
         launch check, raising :class:`Refusal`)."""
-        await self.bot.server_rules.check(interaction, job, recalled=True)
+        await self.bot.server_rules.check(interaction, job, recalled_by="job")
 
     async def find_job(self, interaction: discord.Interaction, short_id: str) -> JobRecord:
         """The job to recall, or a :class:`Refusal` saying why not."""

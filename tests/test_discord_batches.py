@@ -278,3 +278,19 @@ def test_a_batch_reply_is_found_through_any_of_its_jobs() -> None:
                       message_id=None if i == 0 else 99) for i in range(3)]
     assert _lead(jobs).message_id == 99 and _lead(jobs).id == "j0"
     assert _lead(jobs[1:]) is jobs[1]
+
+
+async def test_an_image_button_obeys_the_servers_rules_of_now(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "forbidden fruit bowl", "count": 2})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot, count=2)
+    message = fake.original_message(payload["token"])
+    await dispatch(bot, chat_input("settings", {"words": "forbidden fruit"},
+                                   subcommand="blocked-words-add", user_id=ids.MOD_USER_ID))
+    click = component(f"batch:{jobs[0].batch_id}:2", message=message)
+    await dispatch(bot, click)  # posting image 2 full size, publicly, as /job would
+    [answer] = fake.interaction_callbacks(click["id"])
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64
+    assert "no longer allows" in answer["data"]["content"]
+    assert not fake.edits_of_original(click["token"])

@@ -59,6 +59,8 @@ class BatchActions:
             reason = user_text(render_job_error(job.error, N_("it was not made")), 300)
             raise Refusal(_("Image {number} failed: {reason}", number=format_number(number),
                             reason=reason))
+        # A public post of a past image: the server's rules of now apply, as for /job.
+        await self._bot.server_rules.check(interaction, job, recalled_by="ideogram")
         await interaction.response.defer(thinking=True)
         # The post is public, like the batch's reply: it speaks the batch's language.
         with use_locale(job_public_locale(self._bot, job)):

@@ -88,11 +88,12 @@ class ServerRules:
         self._bot = bot
 
     async def check(self, interaction: discord.Interaction, job: JobRecord, *,
-                    recalled: bool = False) -> None:
+                    recalled_by: str | None = None) -> None:
         """Refuse a job that the server's settings forbid (raises :class:`Refusal`).
 
-        ``recalled``: ``job`` is a past job that ``/job`` would post again, for whoever
-        runs it where they run it.
+        ``recalled_by``: ``job`` is a past job that this command (``job`` for ``/job``;
+        ``ideogram`` for a batch's image button) would post again, for whoever uses it
+        where they use it; the log names that command.
         """
         if interaction.guild_id is None:
             return
@@ -108,10 +109,10 @@ class ServerRules:
                             channels=channel_list(settings.allowed_channel_ids)))
         matched = find_blocked(job_texts(job), settings.blocked_words)
         if matched is not None:
-            used = "job" if recalled else command or job.model
+            used = recalled_by or command or job.model
             member_id, channel_id = interaction.user.id, interaction.channel_id or job.channel_id
             log.info("Blocked a /%s prompt from user %s in guild %s", used, member_id,
                      interaction.guild_id)
             self._bot.mod_log.post_soon(interaction.guild_id, lambda: blocked_log_line(
                 job, matched, command=used, member_id=member_id, channel_id=channel_id))
-            raise Refusal(_(RECALL_BLOCKED if recalled else BLOCKED_REFUSAL))
+            raise Refusal(_(RECALL_BLOCKED if recalled_by else BLOCKED_REFUSAL))
