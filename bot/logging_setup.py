@@ -32,15 +32,20 @@ REDACTED = "[redacted]"
 #: ``/interactions/<id>/<token>`` and ``/webhooks/<id>/<token>``: the token is a credential
 #: (it can answer or edit the interaction for 15 minutes).
 _URL_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.\-]+")
+#: A ``token`` field of a payload written out as JSON or as a Python dict.
+_FIELD_TOKEN = re.compile(r"""(["']token["']\s*:\s*["'])[^"']+""")
 #: Loggers whose lines are noise below WARNING unless asked for.
 _SQL_LOGGERS = ("aiosqlite", "asyncpg")
+#: discord.py writes whole payloads at DEBUG (gateway events with their interaction tokens,
+#: request bodies with members' prompts): its lines below INFO are never printed.
+_DISCORD_LOGGER = "discord"
 #: discord.py's rate-limit warnings come from these; they must reach the metrics counter
 #: (bot.metrics) whatever LOG_LEVEL says, so they are never set above WARNING.
 _RATE_LIMIT_LOGGERS = ("discord.http", "discord.webhook.async_")
 
 
 class Redactor:
-    """Blanks configured secrets and URL tokens out of text."""
+    """Blanks configured secrets and interaction tokens (in URLs and payloads) out of text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret that contains another is blanked whole.
@@ -52,7 +57,8 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return _URL_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+        text = _URL_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+        return _FIELD_TOKEN.sub(rf"\g<1>{REDACTED}", text)
 
 
 class ContextFields(logging.Filter):
@@ -88,6 +94,15 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """Return the record's time as ISO 8601 (UTC, milliseconds)."""
         return iso_time(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  # logging's name
+        r"""Return the record's line, kept to one line.
+
+        A line break in the message (text from a provider or a member, say) is written as
+        ``\n``, so it cannot forge another line.
+        """
+        line = super().formatMessage(record)
+        return line.replace("\r", "\\r").replace("\n", "\\n")
 
     def format(self, record: logging.LogRecord) -> str:
         """Return one redacted text line, with the job and server when known."""
@@ -154,9 +169,13 @@ class LevelGate(logging.Filter):
         self._log_sql = log_sql
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Let through records at the level, and SQL statements when ``LOG_SQL`` asks for them."""
+        """Let through records at the level, and SQL statements when ``LOG_SQL`` asks.
+
+        discord.py's lines below INFO stay out: they dump whole payloads.
+        """
         if record.levelno >= self._level:
-            return True
+            return (record.levelno >= logging.INFO
+                    or record.name.split(".", 1)[0] != _DISCORD_LOGGER)
         return self._log_sql and record.name.split(".", 1)[0] in _SQL_LOGGERS
 
 

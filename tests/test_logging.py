@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_whole_records_are_redacted_tracebacks_included(stream: io.StringIO,
     log = logging.getLogger("tests.redact")
     log.info("token in the message %s", SECRET)
     log.debug("PATCH %s with %s has returned 200", WEBHOOK_URL, None)
-    logging.getLogger("discord.http").debug("POST %s has received {}", CALLBACK_URL)
+    log.debug("POST %s has received {}", CALLBACK_URL)
     try:
         _fail_with_secret()
     except RuntimeError:
@@ -175,3 +176,40 @@ def test_in_the_background_lines_keep_their_context_redaction_and_order(
     assert "it failed" in text and "Traceback" in text
     assert SECRET not in text and INTERACTION_TOKEN not in text and REDACTED in text
     assert "not at INFO" not in text
+
+
+def test_a_line_break_in_a_message_cannot_forge_a_log_line(stream: io.StringIO) -> None:
+    configure_logging("INFO", stream=stream)
+    forged = "2026-11-30T19:05:57.123+00:00 ERROR   cogs.core.bot: forged by the provider"
+    logging.getLogger("bot.providers.runcomfy").info("request failed: %s", "boom\r\n" + forged)
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith("request failed: boom\\r\\n" + forged)
+
+
+def test_tokens_in_payload_dumps_are_redacted(stream: io.StringIO) -> None:
+    configure_logging("INFO", stream=stream)
+    event = {"op": 0, "t": "INTERACTION_CREATE", "d": {"token": INTERACTION_TOKEN, "id": "1"}}
+    logging.getLogger("bot.test").info("event %s and %s", event, json.dumps(event))
+    assert INTERACTION_TOKEN not in stream.getvalue()
+    assert stream.getvalue().count(REDACTED) == 2
+
+
+async def test_debug_logs_hold_no_payload_of_discord(stream: io.StringIO, fake: Any,
+                                                     local_server: Any, tmp_path: Any) -> None:
+    # discord.py writes every gateway event whole at DEBUG: the interaction's token and
+    # the member's prompt.
+    from tests.harness import chat_input, gateway_bot
+    from tests.helpers import build_bot
+
+    configure_logging("DEBUG", log_format="json", stream=stream)
+    bot = await build_bot(fake, local_server, tmp_path / "bot.db")
+    try:
+        async with gateway_bot(fake, bot):
+            payload = chat_input("ideogram", {"prompt": "a private prompt"})
+            await fake.gateway.push_interaction(payload)
+            await fake.wait_for(method="POST", path=rf"^/interactions/{payload['id']}/")
+    finally:
+        await bot.services.aclose()
+    text = stream.getvalue()
+    assert '"level": "DEBUG"' in text  # the bot's own DEBUG lines are there
+    assert payload["token"] not in text and "a private prompt" not in text
