@@ -171,3 +171,39 @@ async def test_pictures_are_drawn_off_the_event_loop(monkeypatch: pytest.MonkeyP
                                              server.state.pictures.image_for(job))
     assert first == second and first.startswith(b"\x89PNG")
     assert len(drawing_threads) == 1 and drawing_threads[0] != threading.get_ident()
+
+
+def test_a_source_is_decoded_only_as_png_jpeg_or_webp(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostScript named cat.png must never reach Ghostscript (Pillow's EPS decoder runs gs).
+    from PIL import EpsImagePlugin
+
+    ran: list[list[str]] = []
+
+    def check_call(command: list[str], **kwargs: Any) -> int:
+        ran.append(command)
+        raise OSError("no Ghostscript in a test")
+
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", "gs")
+    monkeypatch.setattr(EpsImagePlugin.subprocess, "check_call", check_call)
+    postscript = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\nshowpage\n"
+    assert images.decode_source(postscript) is None and ran == []
+    tiff = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(tiff, "TIFF")
+    assert images.decode_source(tiff.getvalue()) is None
+    for kind in ("PNG", "JPEG", "WEBP"):
+        encoded = io.BytesIO()
+        Image.new("RGB", (8, 8), (200, 30, 0)).save(encoded, kind)
+        decoded = images.decode_source(encoded.getvalue())
+        assert decoded is not None and decoded.size == (8, 8)
+
+
+def test_a_broken_source_becomes_the_placeholder() -> None:
+    # Pillow raises SyntaxError for some broken PNGs (here an IDAT chunk of length 0).
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 0)).save(buffer, "PNG")
+    broken = bytearray(buffer.getvalue())
+    broken[36] = 0
+    assert images.decode_source(bytes(broken)) is None
+    with Image.open(io.BytesIO(images.render_reframe(bytes(broken), (64, 48),
+                                                     resolution="64:48"))) as picture:
+        assert picture.size == (64, 48)

@@ -99,19 +99,24 @@ def render_generate(
     return encode_png(image)
 
 
+#: The formats a reframe's source is decoded as (what ``/reframe`` accepts).
+SOURCE_FORMATS: Final = ("PNG", "JPEG", "WEBP")
+
+
 def decode_source(data: bytes | None) -> Image.Image | None:
     """``data`` as an RGB image, or None when it is missing or not a sane image."""
     if not data:
         return None
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        # Only what /reframe accepts: no other decoder (EPS would start Ghostscript).
+        with Image.open(io.BytesIO(data), formats=SOURCE_FORMATS) as probe:
             if probe.width * probe.height > MAX_INPUT_PIXELS:
                 logger.info("input image too large: %sx%s", probe.width, probe.height)
                 return None
             probe.load()
             return probe.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        logger.info("input image does not decode: %s", exc)
+    except Exception as exc:  # Pillow raises many kinds on a broken file (SyntaxError too)
+        logger.info("input image does not decode: %r", exc)
         return None
 
 
