@@ -126,6 +126,8 @@ async def test_random_options_end_in_a_clean_answer(fake: FakeDiscord, bot: Ideo
 @pytest.mark.parametrize(("payload", "expected"), [
     (chat_input("history", [opt("member", True)]), "`member` got a value of the wrong kind"),
     (chat_input("history", [opt("member", str(2**63), type=6)]), "`member` got a value"),
+    (chat_input("history", [opt("member", "\u00b2", type=6)]), "`member` got a value"),
+    (chat_input("history", [opt("member", "9" * 5000, type=6)]), "`member` got a value"),
     (chat_input("ideogram", [opt("prompt", 5)]), "`prompt` got a value of the wrong kind"),
     (chat_input("ideogram", [opt("prompt", "x" * 7000)]), "wrong kind or size"),
     (chat_input("ideogram", [opt("prompt", "a cat"), opt("seed", 2**60)]), "`seed`"),

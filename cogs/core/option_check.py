@@ -11,6 +11,7 @@ Called from the command tree's ``interaction_check``, so it covers every command
 from __future__ import annotations
 
 import math
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
@@ -25,6 +26,9 @@ from bot.i18n import _
 INTEGER_LIMIT: Final = 2**53
 MAX_TEXT: Final = 6000
 SNOWFLAKE_LIMIT: Final = 2**63
+#: A snowflake as text: ASCII digits only (``"²"`` is a digit to ``str.isdigit``, not to
+#: ``int``), at most 19 of them.
+_SNOWFLAKE: Final = re.compile(r"[0-9]{1,19}")
 _SNOWFLAKE_KINDS: Final = {Kind.user, Kind.channel, Kind.role, Kind.mentionable,
                            Kind.attachment}
 
@@ -60,7 +64,8 @@ def _fits(kind: Kind, value: object) -> bool:
     if kind in _SNOWFLAKE_KINDS:
         # A snowflake is a positive 64-bit id below 2**63 (what the database can hold).
         return (isinstance(value, str | int) and not isinstance(value, bool)
-                and str(value).isdigit() and 0 < int(str(value)) < SNOWFLAKE_LIMIT)
+                and _SNOWFLAKE.fullmatch(str(value)) is not None
+                and 0 < int(str(value)) < SNOWFLAKE_LIMIT)
     return False
 
 
