@@ -22,7 +22,7 @@ from cogs.core.checks import guild_id_of, require_moderator
 from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
 from cogs.core.errors import Refusal
 from cogs.core.mentions import user_mention
-from cogs.core.preset_lookup import preset_choices, require_preset
+from cogs.core.preset_lookup import no_such_preset, preset_choices, require_preset
 from cogs.core.rendering import truncate, user_text
 
 if TYPE_CHECKING:
@@ -183,8 +183,10 @@ class PresetCog(commands.Cog):
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)
         preset = require_preset(self.bot.guild_settings, guild_id, name)
-        await self.bot.guild_settings.delete_preset(guild_id, preset.name,
-                                                    actor_id=interaction.user.id)
+        deleted = await self.bot.guild_settings.delete_preset(guild_id, preset.name,
+                                                              actor_id=interaction.user.id)
+        if deleted is None:  # another moderator deleted it a moment ago
+            raise no_such_preset(name)
         shown = user_text(preset.name, 40)
         await interaction.response.send_message(
             _("Deleted the preset **{preset}**.", preset=shown), ephemeral=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,21 @@ async def test_a_suffix_past_the_prompt_limit_is_refused(
     text = private_text(await answer(fake, bot, payload))
     assert "2000" in text
     assert local_server.state.submit_count == 0
+
+
+async def test_two_moderators_deleting_one_preset_at_once_delete_it_once(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
+    await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
+    await answer(fake, bot, preset("save", {"name": "Brand", "style": "anime"}))
+    log_posts = rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$"
+    before = len(fake.calls("POST", log_posts))
+    one = preset("delete", {"name": "Brand"})
+    two = preset("delete", {"name": "brand"}, user_id=ids.OWNER_USER_ID)
+    await asyncio.gather(dispatch(bot, one), dispatch(bot, two))
+    texts = sorted(private_text(callback(fake, p)) for p in (one, two))
+    assert texts[0].startswith("Deleted the preset **Brand**")
+    assert "no preset named `brand`" in texts[1]
+    await bot.mod_log.wait_idle()
+    assert len(fake.calls("POST", log_posts)) - before == 1
+    assert db_rows(db, "SELECT count(*) FROM settings_audit WHERE action = 'preset:delete'"
+                   ) == [(1,)]

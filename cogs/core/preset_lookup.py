@@ -20,9 +20,14 @@ def require_preset(settings: GuildSettingsCache, guild_id: int, name: str) -> Pr
     ``/preset list``."""
     found = settings.preset(guild_id, str(name))
     if found is None:
-        raise Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
-                        name=truncate(str(name), 40)))
+        raise no_such_preset(name)
     return found
+
+
+def no_such_preset(name: str) -> Refusal:
+    """The refusal for a preset name the server does not have."""
+    return Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
+                     name=truncate(str(name), 40)))
 
 
 def preset_choices(settings: GuildSettingsCache, interaction: discord.Interaction,
