@@ -32,6 +32,7 @@ from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import (
     discord_timestamp,
     job_embed,
+    link_target,
     model_title,
     status_line,
     truncate,
@@ -341,7 +342,8 @@ class HistoryCog(commands.Cog):
         if len(image.data) > limit:
             content += "\n" + _("The image is {size} MB, over this server's upload limit: "
                                 "[open it]({url}) (the link expires).",
-                                size=format_number(len(image.data) / 1e6, digits=1), url=url)
+                                size=format_number(len(image.data) / 1e6, digits=1),
+                                url=link_target(url or ""))
             return truncate(content, 2000), job_embed(job, footer_extra=recalled), []
         filename = f"ideogram-{job.short_id}.{image.extension}"
         embed = job_embed(job, image_filename=filename, footer_extra=recalled)

@@ -187,3 +187,28 @@ async def test_a_refused_download_shows_one_generic_text(
     assert "I could not fetch the image." in content and not final.files
     for leak in ("non-public", "Errno", "HTTP", "Cannot connect", "refused"):
         assert leak not in content
+
+
+async def test_a_providers_result_url_cannot_write_markdown_in_the_channel(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    hostile = ("http://127.0.0.2/a.png) ⚠️ **Your account is flagged: verify it here** "
+               "[discord.com/verify](https://phish.example/login")
+    [client] = {id(p): p for p in bot.services.providers.values()}.values()
+    real_result = client.result
+
+    async def result(request_id: str, **kwargs: Any) -> Any:
+        answer = await real_result(request_id, **kwargs)
+        return (dataclasses.replace(answer, image_urls=(hostile,)) if answer.image_urls
+                else answer)
+
+    monkeypatch.setattr(client, "result", result)
+    payload = chat_input("ideogram", {"prompt": "a cat"})
+    await dispatch(bot, payload)
+    await wait_for_job(bot, delivered, user_id=ids.USER_ID)
+    content = fake.edits_of_original(payload["token"])[-1].json["content"]
+    [link] = re.findall(r"\[open it\]\(([^)]*)\)", content)
+    assert link.startswith("http://127.0.0.2/a.png%29%20")  # all of it is the link's target
+    assert content.endswith(")") and "**Your account" not in content.replace(link, "")

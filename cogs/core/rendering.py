@@ -77,6 +77,16 @@ def user_text(text: object, limit: int) -> str:
     return "".join(kept) + "…"
 
 
+#: What could end or break a markdown link's target: written percent-encoded instead.
+_LINK_BREAKERS: Final = re.compile(r"[\s()<>\[\]\\`]")
+
+
+def link_target(url: str) -> str:
+    """A URL from a provider, safe as the target of ``[text](target)``: nothing in it can
+    close the link and write markdown of its own after it."""
+    return _LINK_BREAKERS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
+
+
 def discord_timestamp(when: float, style: str = "R") -> str:
     """A Discord timestamp that every client renders (and keeps current) in its own zone."""
     return f"<t:{int(when)}:{style}>"

@@ -36,7 +36,7 @@ from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
 from cogs.core.languages import job_public_locale
 from cogs.core.owed_deliveries import OwedDeliveries
-from cogs.core.rendering import job_embed, status_line, truncate
+from cogs.core.rendering import job_embed, link_target, status_line, truncate
 from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender
 from cogs.core.reply_webhook import original_message_id
 
@@ -210,13 +210,13 @@ class ResultDelivery:
             log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
             image = None
             content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
-                                problem=_(exc.user_message), url=url)
+                                problem=_(exc.user_message), url=link_target(url))
         if image is not None and len(image.data) > limit:
             content += "\n" + _(
                 "The image is {size} MB, over this server's {limit} MB upload limit, so here "
                 "is a link instead (it expires): [open it]({url})",
                 size=format_number(len(image.data) / 1e6, digits=1),
-                limit=format_number(limit / 1e6, digits=0), url=url)
+                limit=format_number(limit / 1e6, digits=0), url=link_target(url))
             image = None
         if image is None:
             return Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),
