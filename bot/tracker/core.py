@@ -63,6 +63,9 @@ class TrackerConfig:
 
     queue_timeout: float = 600.0
     run_timeout: float = 600.0
+    #: Past the queue limit, how long a job whose cancel did not get through is still
+    #: watched (and the cancel tried again): the provider may yet make, and bill, it.
+    cancel_grace: float = 300.0
     #: Most simultaneous calls per provider, for each of: submits, status polls, results.
     concurrency: int = 16
     #: Unfinished jobs adopted at once at a start: a never-sent job whose reply id was not

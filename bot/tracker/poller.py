@@ -21,7 +21,7 @@ from bot.log_context import bind_job
 from bot.polling import PollState, error_delay, next_delay
 from bot.providers.base import Provider
 from bot.providers.errors import ProviderError, RateLimited, RequestNotFound
-from bot.providers.types import RemoteState, RequestStatus
+from bot.providers.types import CancelOutcome, RemoteState, RequestStatus
 from bot.store import StoreBusyError
 from bot.tracker.events import JobEvent
 
@@ -158,21 +158,64 @@ class Poller:
         return None
 
     async def _check_time_limit(self, job: JobRecord) -> bool:
-        """End ``job`` if its time limit has passed (by the tracker's clock)."""
+        """End ``job`` if its time limit has passed (by the tracker's clock).
+
+        True when the job is handled (ended, or started after all); False when it goes on
+        being polled as before.
+        """
         tracker = self._tracker
         limit_at = self._limit_at(job)
-        if limit_at is None or tracker.now() <= limit_at:
+        now = tracker.now()
+        if limit_at is None or now <= limit_at:
             return False
-        if job.status is JobStatus.QUEUED:
-            provider = tracker.provider(job.provider)
-            if job.request_id is not None and isinstance(provider, Provider):
-                with contextlib.suppress(ProviderError, TimeoutError):
-                    async with asyncio.timeout(min(5.0, tracker.config.call_deadline)):
-                        await provider.cancel(job.request_id)
-            await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
-        else:
+        if job.status is not JobStatus.QUEUED:
             await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
+            return True
+        outcome = await self._cancel_at_limit(job)
+        if outcome is CancelOutcome.NOT_CANCELLABLE:
+            # It started between the last poll and the cancel: it goes on, as running.
+            log.info("Job %s started as its queue time ran out; it goes on", job.short_id)
+            state = self._states.get(job.id)
+            if state is not None:
+                await self._mark_running(job, state, now)
+                self._schedule(job.id, now + tracker.config.polling.near_interval)
+            return True
+        if outcome is None and now <= limit_at + tracker.config.cancel_grace:
+            # The cancel did not get through: the provider may still make and bill the
+            # image, so keep watching it (the next poll tries the cancel again).
+            log.info("Cancelling job %s at its queue limit failed; still watching it",
+                     job.short_id)
+            return False
+        await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
         return True
+
+    async def _cancel_at_limit(self, job: JobRecord) -> CancelOutcome | None:
+        """Ask the provider to cancel a job past its queue limit.
+
+        Its answer, or None when it could not say. A job no provider request stands for
+        counts as cancelled: nothing can still make it.
+        """
+        tracker = self._tracker
+        provider = tracker.provider(job.provider)
+        if job.request_id is None or not isinstance(provider, Provider):
+            return CancelOutcome.CANCELLED
+        try:
+            async with asyncio.timeout(min(5.0, tracker.config.call_deadline)):
+                return await provider.cancel(job.request_id)
+        except (ProviderError, TimeoutError):
+            return None
+
+    async def _mark_running(self, job: JobRecord, state: PollState, now: float) -> None:
+        """A queued job has started: write and announce it."""
+        tracker = self._tracker
+        running = await tracker.store.transition_job(
+            job.id, [JobStatus.QUEUED], status=JobStatus.RUNNING, started_at=now,
+            queue_position=None)
+        state.status = JobStatus.RUNNING
+        state.polls_in_status = 0
+        state.running_seen_at = now
+        if running is not None:
+            await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, now)))
 
     # ------------------------------------------------------------------ one poll
 
@@ -258,14 +301,7 @@ class Poller:
         elif status.state in (RemoteState.RUNNING, RemoteState.UNKNOWN) and (
             job.status is JobStatus.QUEUED
         ):
-            running = await tracker.store.transition_job(
-                job.id, [JobStatus.QUEUED], status=JobStatus.RUNNING, started_at=now,
-                queue_position=None)
-            state.status = JobStatus.RUNNING
-            state.polls_in_status = 0
-            state.running_seen_at = now
-            if running is not None:
-                await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, now)))
+            await self._mark_running(job, state, now)
         else:
             state.polls_in_status += 1
         self._schedule(job.id, now + next_delay(state, job.model, now, tracker.history,
