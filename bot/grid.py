@@ -17,6 +17,8 @@ from typing import Final
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.images import MAX_PIXELS, RESULT_FORMATS
+
 #: Largest tile (width, height): four tiles make at most a 1544 × 1544 grid.
 TILE_BOX: Final = (768, 768)
 GUTTER: Final = 8
@@ -25,8 +27,13 @@ FAILED_FILL: Final = (88, 90, 96)
 FAILED_TEXT: Final = (230, 230, 230)
 BADGE_FILL: Final = (0, 0, 0)
 BADGE_TEXT: Final = (255, 255, 255)
-#: A tile is decoded only if it has at most this many pixels.
-MAX_TILE_PIXELS: Final = 64_000_000
+#: A tile is decoded only if it has at most this many pixels (as any result image).
+MAX_TILE_PIXELS: Final = MAX_PIXELS
+#: The formats a tile is decoded as (those of a result image).
+TILE_FORMATS: Final = RESULT_FORMATS
+#: Tiles decoded at once: two keep both cores busy, and bound what a grid holds in memory
+#: to two full-size decodes.
+DECODERS: Final = 2
 WEBP_QUALITY: Final = 88
 WEBP_METHOD: Final = 2  # 0 (fast) to 6 (small): 2 is a third of 4's time for ~5% more bytes
 PNG_LEVEL: Final = 3
@@ -60,11 +67,16 @@ def layout(count: int) -> tuple[int, int]:
 
 
 def _decode(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as probe:
+    with Image.open(io.BytesIO(data), formats=TILE_FORMATS) as probe:
         if probe.width * probe.height > MAX_TILE_PIXELS:
             raise GridError(f"a tile of {probe.width}x{probe.height} is too large")
         probe.draft("RGB", TILE_BOX)  # JPEG: decode at a reduced size when it can
-        image = probe.convert("RGB")
+        factor = min(probe.width // TILE_BOX[0], probe.height // TILE_BOX[1])
+        if factor > 1 and probe.mode in ("RGB", "RGBA", "L", "LA"):
+            shrunk = probe.reduce(factor)  # before converting: no full-size copy
+            image = shrunk.convert("RGB")
+        else:
+            image = probe.convert("RGB")
     image.thumbnail(TILE_BOX, Image.Resampling.BICUBIC, reducing_gap=3.0)
     return image
 
@@ -99,7 +111,7 @@ def _badge(grid: Image.Image, origin: tuple[int, int], number: int, tile_height:
 def _assemble(tiles: Sequence[bytes | None], failed_label: str,
               labels: Sequence[str | None]) -> Image.Image:
     # Pillow lets go of the GIL while it decodes and scales: the tiles are read side by side.
-    with ThreadPoolExecutor(max_workers=len(tiles)) as pool:
+    with ThreadPoolExecutor(max_workers=DECODERS) as pool:
         images = list(pool.map(lambda data: None if data is None else _decode(data), tiles))
     decoded = [image for image in images if image is not None]
     if decoded:

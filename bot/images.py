@@ -17,8 +17,12 @@ from PIL import Image
 from bot.net import FETCH_FAILED, FetchFailed, SafeFetcher
 
 MAX_DOWNLOAD_BYTES: Final = 50 * 1024 * 1024
-MAX_PIXELS: Final = 64_000_000
+#: The most pixels an image may have. Ideogram's largest output is about 2.4 million
+#: (1536 × 1536); this leaves room, and bounds what one decode holds (64 MB in RGBA).
+MAX_PIXELS: Final = 16_000_000
 _EXTENSIONS: Final = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+#: The formats a result image is decoded as: no other Pillow decoder ever runs on one.
+RESULT_FORMATS: Final = tuple(_EXTENSIONS)
 #: The one text users see for any download or decode failure.
 IMAGE_FETCH_FAILED: Final = FETCH_FAILED
 
@@ -50,7 +54,7 @@ class FetchedImage:
 
 def _inspect(data: bytes) -> tuple[str, int, int]:
     try:
-        with Image.open(io.BytesIO(data), formats=list(_EXTENSIONS)) as img:
+        with Image.open(io.BytesIO(data), formats=RESULT_FORMATS) as img:
             fmt, (width, height) = img.format or "", img.size
             if width * height > MAX_PIXELS:
                 raise ImageFetchError(f"{width}×{height} is over {MAX_PIXELS} pixels")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 from PIL import Image, ImageChops
@@ -92,3 +94,27 @@ def test_the_smaller_encoding_wins_and_the_limit_holds() -> None:
 def test_unreadable_tiles_are_a_clean_error() -> None:
     with pytest.raises(GridError):
         compose_grid([b"not an image", png(10, 10, (0, 0, 0))], max_bytes=1_000_000)
+
+
+GRID_PEAK = r'''
+import io, resource
+from PIL import Image
+from bot.grid import compose_grid
+buffer = io.BytesIO()
+Image.new("RGBA", (4000, 4000), (1, 2, 3, 255)).save(buffer, "PNG", compress_level=9)
+tile = buffer.getvalue()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+compose_grid([tile] * 4, max_bytes=10 * 1024 * 1024)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(tile), (after - before) // 1024)
+'''
+
+
+def test_four_largest_tiles_small_on_the_wire_stay_small_in_memory() -> None:
+    # Four 16-megapixel PNGs of one colour are 70 kB each: decoded whole and side by side
+    # they took 450 MB; two at a time, each shrunk before it is converted, far less.
+    out = subprocess.run([sys.executable, "-c", GRID_PEAK], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    tile_bytes, grown_mb = map(int, out)
+    assert tile_bytes < 100_000
+    assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB"
