@@ -81,7 +81,10 @@ class ChannelPick(app_commands.Transformer):
         kind = getattr(value, "type", None)
         if not isinstance(value, Channel) or kind not in self._kinds:
             raise Refusal(_(self._refusal))
-        if value.guild_id != interaction.guild_id:
+        # Discord offers only this server's channels; a forged id of another one is not in
+        # the server's cached channels (resolved channels always carry this server's id).
+        guild = interaction.guild
+        if guild is not None and guild.get_channel_or_thread(value.id) is None:
             raise Refusal(_("Pick a channel of this server."))
         return value
 

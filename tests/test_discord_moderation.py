@@ -300,3 +300,16 @@ async def test_commands_sync_with_the_documented_names_and_options(
     assert [c["value"] for c in by_name["provider"]["options"][0]["choices"]] == [
         "runcomfy", "ideogram"]
     assert int(synced["settings"]["default_member_permissions"]) == 1 << 5  # Manage Server
+
+
+@pytest.mark.parametrize("subcommand", ["log-channel", "channel-allow"])
+async def test_a_channel_of_another_server_is_refused(fake: FakeDiscord, bot: IdeogramBot,
+                                                      subcommand: str) -> None:
+    # Discord offers only the server's own channels; a forged id of another server's
+    # channel arrives resolved as if it were one of them.
+    foreign = 1390000000000000099
+    text = await settings(fake, bot, subcommand, [channel_option("channel", foreign)])
+    assert "Pick a channel of this server." in text
+    stored = await bot.store.get_guild_settings(ids.GUILD_ID)
+    assert stored is None or (stored.log_channel_id != foreign
+                              and foreign not in stored.allowed_channel_ids)
