@@ -164,6 +164,7 @@ async def test_one_of_four_fails_a_grey_tile_three_charged_one_given_back(
     assert sorted(j.status.value for j in jobs) == ["completed"] * 3 + ["failed"]
     final = final_edit(fake.edits_of_original(payload["token"]))
     assert final.json["content"].startswith("✅ 3 of 4 done")
+    assert final.json["content"].endswith(" · 1 failed")
     buttons = [c for row in final.json["components"] for c in row["components"]]
     failed_number = next(n for n, j in enumerate(jobs, start=1) if j.status is JobStatus.FAILED)
     assert [b.get("disabled", False) for b in buttons[:4]] == [
@@ -294,3 +295,42 @@ async def test_an_image_button_obeys_the_servers_rules_of_now(
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     assert "no longer allows" in answer["data"]["content"]
     assert not fake.edits_of_original(click["token"])
+
+
+async def test_a_batch_partly_cancelled_says_so(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 30.0
+    payload = chat_input("ideogram", {"prompt": "two boats", "count": 2})
+    await dispatch(bot, payload)
+    await eventually(lambda: local_server.state.submit_count == 2, timeout=5, what="submits")
+    first = min(local_server.state.jobs.values(), key=lambda j: j.inputs["seed"])
+    first.queue_seconds = 0.0  # image 1 is made at once; image 2 waits in the queue
+
+    async def one_done_cancel_shown() -> dict[str, Any] | None:
+        jobs = await bot.store.jobs_for_guild(ids.GUILD_ID, limit=5)
+        message = fake.original_message(payload["token"])
+        if message and any(j.status is JobStatus.COMPLETED for j in jobs) and any(
+                i.endswith(":cancel") for i in custom_ids(message)):
+            return message
+        return None
+
+    message = await eventually(one_done_cancel_shown, timeout=10, what="one done, Cancel")
+    [cancel] = [i for i in custom_ids(message) if i.endswith(":cancel")]
+    await dispatch(bot, component(cancel, message=message))
+    jobs = await batch_delivered(bot, count=2)
+    assert [j.status for j in jobs] == [JobStatus.COMPLETED, JobStatus.CANCELLED]
+    final = final_edit(fake.edits_of_original(payload["token"]))
+    assert final.json["content"].endswith(f"1 of 2 done for <@{ids.USER_ID}> · 1 cancelled")
+    assert "failed" not in final.json["content"]
+
+
+def test_a_tile_without_a_picture_says_why() -> None:
+    from cogs.core.batch_delivery import tile_label
+
+    words = {"unavailable": "unavailable", "cancelled": "cancelled"}
+    made = JobRecord(id="a" * 32, provider="local", model="m", channel_id=1, user_id=2,
+                     inputs={}, seed=1, status=JobStatus.COMPLETED)
+    assert tile_label(made, b"png", **words) is None
+    assert tile_label(made, None, **words) == "unavailable"
+    assert tile_label(made.evolve(status=JobStatus.CANCELLED), None, **words) == "cancelled"
+    assert tile_label(made.evolve(status=JobStatus.FAILED), None, **words) is None  # "failed"

@@ -123,8 +123,7 @@ async def test_an_italian_batch_counts_and_marks_its_failed_tile_in_italian(
     progress = [e.json["content"] for e in edits if not e.files]
     assert any(" di 4 pront" in text for text in progress), progress
     final = final_edit(edits).json
-    assert final["content"] == (f"✅ 3 di 4 pronte per <@{ids.USER_ID}> (le altre non sono "
-                                "riuscite)")
+    assert final["content"] == f"✅ 3 di 4 pronte per <@{ids.USER_ID}> · 1 non riuscita"
     assert drawn == ["non riuscita"]
     embed = final["embeds"][0]
     assert "Seed" in {f["name"] for f in embed["fields"]}

@@ -133,8 +133,11 @@ class BatchDelivery:
                 # Translators: drawn across the grid's tile of an image that was made but
                 # could not be downloaded any more (a few words at most).
                 unavailable = pgettext("grid tile", "unavailable")
-                labels = [unavailable if tile is None and job.status is JobStatus.COMPLETED
-                          else None for job, tile in zip(jobs, tiles, strict=True)]
+                # Translators: drawn across the grid's tile of an image that was cancelled
+                # (a few words at most).
+                cancelled = pgettext("grid tile", "cancelled")
+                labels = [tile_label(job, tile, unavailable=unavailable, cancelled=cancelled)
+                          for job, tile in zip(jobs, tiles, strict=True)]
                 grid = await asyncio.to_thread(compose_grid, tiles, max_bytes=limit,
                                                failed_label=failed, labels=labels)
         except GridError as exc:
@@ -169,3 +172,13 @@ def _lead(jobs: list[JobRecord]) -> JobRecord:
         if found is not None:
             return lead.evolve(message_id=found)
     return lead
+
+
+def tile_label(job: JobRecord, tile: bytes | None, *, unavailable: str,
+               cancelled: str) -> str | None:
+    """What a grid draws across a job's tile when it has no picture (None: "failed")."""
+    if tile is not None:
+        return None
+    if job.status is JobStatus.COMPLETED:
+        return unavailable
+    return cancelled if job.status is JobStatus.CANCELLED else None

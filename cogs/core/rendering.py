@@ -270,15 +270,18 @@ def batch_status_line(jobs: list[JobRecord]) -> str:
                             making=making, **counts)
         return ngettext("⏳ {n} of {total} done for {member}",
                         "⏳ {n} of {total} done for {member}", done, **counts)
-    if done == total:
-        return ngettext("✅ {n} of {total} done for {member}",
-                        "✅ {n} of {total} done for {member}", done, **counts)
     if done:
-        return ngettext("✅ {n} of {total} done for {member} (the others failed)",
-                        "✅ {n} of {total} done for {member} (the others failed)", done,
-                        **counts)
-    failed = next((job for job in jobs if job.error), jobs[0])
-    reason = user_text(render_job_error(failed.error), 300)
+        line = ngettext("✅ {n} of {total} done for {member}",
+                        "✅ {n} of {total} done for {member}", done, **counts)
+        cancelled = sum(job.status is JobStatus.CANCELLED for job in jobs)
+        failed = total - done - cancelled
+        # Translators: after "✅ 1 of 4 done for @member ·": images of the batch (feminine
+        # in pt-BR and it, as "imagem", "immagine").
+        others = ([ngettext("{n} failed", "{n} failed", failed)] if failed else []) + (
+            [ngettext("{n} cancelled", "{n} cancelled", cancelled)] if cancelled else [])
+        return " · ".join([line, ", ".join(others)]) if others else line
+    first_error = next((job.error for job in jobs if job.error), None)
+    reason = user_text(render_job_error(first_error), 300)
     if all(job.status is JobStatus.CANCELLED for job in jobs):
         return _("🚫 Cancelled — {reason}", reason=reason)
     return ngettext("❌ The image could not be made — {reason}",
