@@ -35,6 +35,20 @@ def image_option(**kwargs: Any) -> dict[str, Any]:
     return attachment_option("image", **{**defaults, **kwargs})
 
 
+async def pick_size(fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+                    token: str, resolution: str) -> dict[str, Any]:
+    """Pick ``resolution`` on the picker shown under ``token``: the job starts and is
+    delivered; what the provider was sent."""
+    message = fake.original_message(token)
+    assert message is not None
+    pick = component("reframe:resolution", component_type=3, values=[resolution],
+                     message=message)
+    await dispatch(bot, pick)
+    assert fake.interaction_callbacks(pick["id"]) == [{"type": 5}]
+    job = await wait_delivered(bot)
+    return local_server.state.jobs[job.request_id or ""].inputs
+
+
 async def test_reframe_full_life(fake: FakeDiscord, bot: IdeogramBot,
                                  local_server: LocalRunComfyServer) -> None:
     option = image_option()
@@ -171,14 +185,7 @@ async def test_context_menu_picks_image_and_resolution(
     [image_menu] = update["data"]["components"][0]["components"]
     assert [o.get("default", False) for o in image_menu["options"]] == [False, True]
     assert [e.get("color") is not None for e in update["data"]["embeds"]] == [False, True]
-    picker_message = fake.original_message(payload["token"])
-    assert picker_message is not None
-    pick_size = component("reframe:resolution", component_type=3,
-                          values=["704:1408 (1:2)"], message=picker_message)
-    await dispatch(bot, pick_size)
-    assert fake.interaction_callbacks(pick_size["id"]) == [{"type": 5}]
-    job = await wait_delivered(bot)
-    sent = local_server.state.jobs[job.request_id or ""].inputs
+    sent = await pick_size(fake, bot, local_server, payload["token"], "704:1408 (1:2)")
     assert sent["image"] == second["url"] and sent["resolution"] == "704:1408 (1:2)"
 
 
@@ -194,15 +201,8 @@ async def test_a_picker_still_works_after_a_restart(
         pick_image = component("reframe:image", component_type=3, values=["1"],
                                message=picker_message)
         await dispatch(before, pick_image)
-    picker_message = fake.original_message(payload["token"])
-    assert picker_message is not None
     async with ideogram_bot(fake, local_server, db) as after:  # the same picker, a new process
-        pick_size = component("reframe:resolution", component_type=3,
-                              values=["1024:1024 (1:1)"], message=picker_message)
-        await dispatch(after, pick_size)
-        assert fake.interaction_callbacks(pick_size["id"]) == [{"type": 5}]
-        job = await wait_delivered(after)
-    sent = local_server.state.jobs[job.request_id or ""].inputs
+        sent = await pick_size(fake, after, local_server, payload["token"], "1024:1024 (1:1)")
     assert sent["image"] == second["url"] and sent["resolution"] == "1024:1024 (1:1)"
 
 

@@ -139,7 +139,7 @@ async def test_the_tracker_ends_every_job_whatever_the_answers(
                                 call_deadline=0.5,
                                 timeout=httpx.Timeout(1.0, read=0.5))
         tracker = JobTracker(store, {"runcomfy": client}, config=TrackerConfig(
-            queue_timeout=0.3, run_timeout=0.3, concurrency=4, polling=FAST))
+            queue_timeout=0.3, run_timeout=0.3, cancel_grace=0.5, concurrency=4, polling=FAST))
         try:
             async with tracker_running(tracker):
                 ended = await run_to_end(tracker, store, (
