@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
@@ -25,6 +28,15 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
     for task in running:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """Log what a background task ended with, if it failed (nobody else awaits it)."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None:
+        log.error("Background task %s failed", task.get_name(), exc_info=failure)
 
 
 class OwnedTasks:
@@ -41,6 +53,7 @@ class OwnedTasks:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
         return task
 
     def take(self) -> list[asyncio.Task[Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.owned_tasks import OwnedTasks, cancel_and_wait
 
 
@@ -54,3 +56,17 @@ async def test_cancel_and_wait_skips_none() -> None:
     task = asyncio.create_task(asyncio.sleep(10))
     await cancel_and_wait([None, task])
     assert task.cancelled()
+
+
+async def test_a_task_that_fails_is_logged_with_its_name(
+        caplog: pytest.LogCaptureFixture) -> None:
+    tasks = OwnedTasks()
+
+    async def fails() -> None:
+        raise TimeoutError
+
+    tasks.spawn(fails(), "deliver-1a2b3c4d")
+    await tasks.wait_idle()
+    [record] = [r for r in caplog.records if r.name == "bot.owned_tasks"]
+    assert record.levelname == "ERROR" and "deliver-1a2b3c4d" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is TimeoutError

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import aiohttp
 import discord
 
 from bot.jobs import JobRecord
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 
 #: Tries of a final message (the result, or a batch's grid) in one delivery.
 DELIVERY_ATTEMPTS = 3
+#: Longest one send may take, Discord's retries and rate-limit waits included: past it,
+#: the send counts as refused for now (a slow Discord must not hold a send slot).
+SEND_DEADLINE_SECONDS = 30.0
+#: What a send that Discord did not answer ends with (past the deadline, or a connection
+#: that dropped): tried again like Discord's own passing refusals.
+UNANSWERED: tuple[type[Exception], ...] = (TimeoutError, aiohttp.ClientError)
 
 
 class FinalSend(enum.Enum):
@@ -159,14 +166,21 @@ class ReplySender:
             return
         await self._send_via_channel(job, message_id, out, final=final)
 
+    async def _send_within_deadline(self, reply: Reply, job: JobRecord, out: Outgoing, *,
+                                    final: bool) -> None:
+        async with asyncio.timeout(SEND_DEADLINE_SECONDS):
+            await self.send(reply, job, out, final=final)
+
     async def send_progress(self, reply: Reply, job: JobRecord, out: Outgoing, *,
                             what: str) -> None:
         """Show progress in the reply; a refusal is only logged (the next edit or the final
         message replaces it). ``what`` names it in the log (``"job 1a2b3c4d"``)."""
         try:
-            await self.send(reply, job, out, final=False)
+            await self._send_within_deadline(reply, job, out, final=False)
         except discord.HTTPException as exc:
             log.info("Progress edit of %s failed: %s", what, exc.status)
+        except UNANSWERED as exc:
+            log.info("Progress edit of %s got no answer (%s)", what, type(exc).__name__)
         reply.last_edit = time.monotonic()
 
     async def send_final(self, reply: Reply, job: JobRecord, out: Outgoing, *,
@@ -174,13 +188,19 @@ class ReplySender:
         """Send a final message, retrying Discord's passing refusals with backoff.
 
         ``what`` names it in the log (``"job 1a2b3c4d"``). Never raises
-        :class:`discord.HTTPException`: says whether it was sent, is to be tried again
+        :class:`discord.HTTPException`, nor for a send Discord did not answer within
+        :data:`SEND_DEADLINE_SECONDS`: says whether it was sent, is to be tried again
         later, or was refused for good (each logged).
         """
         for attempt in range(1, DELIVERY_ATTEMPTS + 1):
             try:
-                await self.send(reply, job, out, final=True)
+                await self._send_within_deadline(reply, job, out, final=True)
                 return FinalSend.SENT
+            except UNANSWERED as exc:
+                log.warning("Delivering %s got no answer (try %d): %s", what, attempt,
+                            type(exc).__name__)
+                if attempt < DELIVERY_ATTEMPTS:
+                    await asyncio.sleep(2 ** attempt)
             except discord.HTTPException as exc:
                 log.warning("Delivering %s failed (try %d): HTTP %s", what, attempt,
                             exc.status)

@@ -3,6 +3,7 @@ failures and interactions; and how a request is read off the wire."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -65,6 +66,17 @@ class FailureRule:
     times: int
     delay: float = 0.0
     hits: int = 0
+
+
+@dataclass
+class StallRule:
+    """A programmed slow answer (see :meth:`FakeDiscord.stall_next`)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    seconds: float
+    times: int
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from tests.harness.records import (
     FailureRule,
     InteractionRecord,
     RecordedRequest,
+    StallRule,
     read_request,
 )
 from tests.harness.request_log import RequestLog
@@ -84,6 +85,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         self.unhandled: list[RecordedRequest] = []
         self.server_errors: list[str] = []
         self.failures: list[FailureRule] = []
+        self.stalls: list[StallRule] = []
         self.url = ""
         self._waiters: list[
             tuple[Callable[[RecordedRequest], bool], asyncio.Future[RecordedRequest]]
@@ -186,6 +188,27 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         self.failures.append(rule)
         return rule
 
+    def stall_next(self, method: str, path_regex: str, seconds: float, *,
+                   times: int = 1) -> asyncio.Event:
+        """Answer the next *times* requests matching *method* and *path_regex* normally,
+        but only after *seconds* (Discord slow to answer). The event is set when the first
+        of them arrives."""
+        rule = StallRule(method=method.upper(), pattern=re.compile(path_regex),
+                         seconds=seconds, times=times)
+        self.stalls.append(rule)
+        return rule.arrived
+
+    async def _stall(self, rec: RecordedRequest) -> None:
+        rule = next((r for r in self.stalls
+                     if r.method in ("*", rec.method) and r.pattern.search(rec.path)), None)
+        if rule is None:
+            return
+        rule.times -= 1
+        if rule.times <= 0:
+            self.stalls.remove(rule)
+        rule.arrived.set()
+        await asyncio.sleep(rule.seconds)
+
     # ----------------------------------------------------------- plumbing
 
     def _build_routes(self) -> list[tuple[str, re.Pattern[str], _Handler]]:
@@ -247,6 +270,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         status: int
         body: Any
         try:
+            await self._stall(rec)
             rule = next(
                 (
                     r

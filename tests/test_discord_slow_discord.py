@@ -1,0 +1,59 @@
+"""Discord slow to answer: a send that gets no answer within its deadline counts as refused
+for now (tried again, logged), and never holds a send slot for as long as Discord takes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+import cogs.core.reply_sender as reply_sender
+import cogs.core.result_delivery as result_delivery
+from bot.localserver.app import LocalRunComfyServer
+from cogs.core.bot import IdeogramBot
+from tests.harness import FakeDiscord, chat_input, dispatch, eventually
+from tests.helpers import ideogram_bot, wait_delivered, wait_for_job
+
+
+async def test_a_final_edit_without_an_answer_is_tried_again(
+        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.5)
+    caplog.set_level(logging.INFO)
+    payload = chat_input("ideogram", {"prompt": "a cat", "seed": 7})
+    fake.stall_next("PATCH", rf"/{payload['token']}/messages/@original$", 5.0, times=99)
+    await dispatch(bot, payload)
+    job = await wait_for_job(bot, lambda j: j.status.terminal)
+
+    def unanswered() -> bool:
+        return any("got no answer" in r.getMessage() and job.short_id in r.getMessage()
+                   for r in caplog.records if r.levelno == logging.WARNING)
+
+    await eventually(unanswered, timeout=10, what="a final edit without an answer, logged")
+    fake.stalls.clear()  # Discord answers again
+    delivered = await wait_delivered(bot, job.id, limit=15)
+    assert delivered.delivered_at is not None
+    assert [e for e in fake.edits_of_original(payload["token"]) if e.files]
+
+
+async def test_one_slow_reply_does_not_hold_a_send_slot(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, db: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One slot (16 in production) that one reply Discord does not answer would fill.
+    monkeypatch.setattr(result_delivery, "SEND_CONCURRENCY", 1)
+    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 1.0)
+    first = chat_input("ideogram", {"prompt": "a slow one", "seed": 1})
+    fake.stall_next("PATCH", rf"/{first['token']}/messages/@original$", 30.0, times=99)
+    async with ideogram_bot(fake, local_server, db) as bot:
+        await dispatch(bot, first)
+        slow = await wait_for_job(bot, lambda j: j.status.terminal)
+        second = chat_input("ideogram", {"prompt": "an unrelated one", "seed": 2})
+        await dispatch(bot, second)
+        other = await wait_for_job(bot, lambda j: j.id != slow.id and j.status.terminal)
+        finished = time.time()
+        await wait_delivered(bot, other.id, limit=30)
+        waited = time.time() - finished
+        fake.stalls.clear()
+    assert waited < 10, f"an unrelated image waited {waited:.0f} s for a send slot"
