@@ -327,18 +327,6 @@ async def test_a_settings_or_preset_change_reaches_the_other_process_within_mome
     assert seen.allowed_channel_ids == frozenset({77})
 
 
-async def test_a_lost_notice_connection_reloads_everything(pg_url: str) -> None:
-    async with await Store.open(pg_url) as store, await Store.open(pg_url) as other:
-        cache = GuildSettingsCache(store)
-        await cache.load()
-        await cache.follow_changes()
-        await store_rows(store, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
-        await other.add_blocked_words(SHARD1_GUILD, ["gone-while-away"])
-        await eventually(lambda: cache.get(SHARD1_GUILD).blocked_words == ("gone-while-away",),
-                         timeout=8, what="the cache reloaded after reconnecting")
-
-
 # --------------------------------------------------------------------------- the test server
 
 

@@ -69,8 +69,17 @@ CONNECT_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60.0
 #: Longest wait for a free connection of a pool before :class:`StoreBusyError`.
 ACQUIRE_TIMEOUT = 30.0
+#: Longest a close waits for the connections in use to come back before cutting them.
+POOL_CLOSE_SECONDS = 5.0
 #: Seconds between attempts to get the notice connection back after it was lost.
 LISTEN_RETRY_SECONDS = 2.0
+#: How often the idle notice connection is asked whether it still works, and how long it
+#: may take to say so: a connection a NAT or a failover dropped silently sends nothing.
+LISTEN_CHECK_SECONDS = 30.0
+LISTEN_CHECK_TIMEOUT = 5.0
+#: Longest a start waits to listen for changes; past it, the bot starts without, keeps
+#: trying, and reloads its cached settings once it listens.
+SUBSCRIBE_WAIT_SECONDS = 15.0
 
 _CURRENT: contextvars.ContextVar[tuple[PostgresStore, Connection, asyncio.Task[Any] | None]
                                  | None] = contextvars.ContextVar("postgres_store_connection",
@@ -149,7 +158,13 @@ class PostgresStore(Store):
         pool, urgent, self._pool, self._urgent_pool = self._pool, self._urgent_pool, None, None
         for each in (urgent, pool):
             if each is not None:
-                await each.close()
+                try:
+                    async with asyncio.timeout(POOL_CLOSE_SECONDS):
+                        await each.close()  # waits for lent connections to come back
+                except TimeoutError:
+                    log.warning("Connections still busy after %.0f s: closing them anyway",
+                                POOL_CLOSE_SECONDS)
+                    each.terminate()
         log.info("closed database %s", redact_url(self._url))
 
     @property
@@ -386,7 +401,13 @@ class PostgresStore(Store):
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(),
                                                  name="postgres-notices")
-        await self.listening.wait()
+        try:
+            async with asyncio.timeout(SUBSCRIBE_WAIT_SECONDS):
+                await self.listening.wait()
+        except TimeoutError:
+            log.error("Not listening for other processes' changes after %.0f s; starting "
+                      "without, still trying (cached settings reload once it listens)",
+                      SUBSCRIBE_WAIT_SECONDS)
 
     async def _listen_forever(self) -> None:
         reconnecting = False
@@ -401,7 +422,7 @@ class PostgresStore(Store):
                 if reconnecting:
                     log.info("Listening for changes again: reloading cached settings")
                     self._dispatch_all(None)
-                await lost.wait()
+                await self._while_alive(conn, lost)
                 log.warning("The notice connection to PostgreSQL was lost; reconnecting")
             except (OSError, TimeoutError, asyncpg.PostgresError,
                     asyncpg.InterfaceError) as exc:
@@ -414,10 +435,28 @@ class PostgresStore(Store):
             reconnecting = True
             await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
+    @staticmethod
+    async def _while_alive(conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Return once the notice connection is lost, or stops answering a check."""
+        while True:
+            try:
+                async with asyncio.timeout(LISTEN_CHECK_SECONDS):
+                    await lost.wait()
+                return
+            except TimeoutError:
+                pass
+            try:
+                async with asyncio.timeout(LISTEN_CHECK_TIMEOUT):
+                    await conn.fetchval("SELECT 1")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                return
+
     def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:
             notice = json.loads(cast(str, payload))  # a NOTIFY payload is text
             topic, key, origin = notice["topic"], notice["key"], notice["origin"]
+            if not (isinstance(topic, str) and isinstance(key, str)):
+                raise TypeError("topic and key are text")
         except (ValueError, KeyError, TypeError):
             log.warning("Ignoring a malformed change notice")
             return
