@@ -220,3 +220,45 @@ async def test_a_sigterm_while_the_bot_is_still_starting_is_not_lost(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_sigterm_while_the_start_waits_on_a_slow_discord_stops_within_the_grace(
+        fake_discord: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    """At a start, a job written just before a crash (its reply id not yet known) makes
+    the bot ask Discord whether it was answered, before the gateway. Discord is slow to
+    say; a SIGTERM meanwhile stops the bot within its grace all the same."""
+    from bot.jobs import TOKEN_LIFETIME_SECONDS
+    from bot.reply_token import TokenSealer
+    from bot.store import Store
+    from tests.harness import ids
+    from tests.helpers import make_job
+
+    db = tmp_path / "bot.db"
+    async with await Store.open(f"sqlite:///{db}") as store:
+        job = make_job("a harbour", provider="runcomfy", guild_id=ids.GUILD_ID,
+                       channel_id=ids.CHANNEL_ID, user_id=ids.USER_ID)
+        await store.insert_job(job.evolve(
+            application_id=fake_discord.application_id, interaction_id=1,
+            sealed_token=TokenSealer(BOT_TOKEN).seal("crashed-interaction-token"),
+            token_expires_at=time.time() + TOKEN_LIFETIME_SECONDS))
+    asked = fake_discord.stall_next(
+        "GET", r"/crashed-interaction-token/messages/@original$", 60.0)
+    env = bot_process_env(fake_discord, db, provider=local_server, SHUTDOWN_GRACE_SECONDS="2")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        await asyncio.wait_for(asked.wait(), 30)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        elapsed = time.monotonic() - started
+        text = output.decode("utf-8", "replace")
+        assert process.returncode == 0, text
+        assert elapsed < 4, f"{elapsed:.1f} s after SIGTERM (grace 2 s)\n{text}"
+        assert "Stopped while starting" in text and "Traceback" not in text, text
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -57,3 +57,21 @@ async def test_one_slow_reply_does_not_hold_a_send_slot(
         waited = time.time() - finished
         fake.stalls.clear()
     assert waited < 10, f"an unrelated image waited {waited:.0f} s for a send slot"
+
+
+async def test_a_restart_does_not_wait_long_on_a_slow_discord_to_confirm_a_reply(
+        fake: FakeDiscord, bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.jobs import TOKEN_LIFETIME_SECONDS
+    from tests.harness import ids
+    from tests.helpers import make_job
+
+    monkeypatch.setattr(result_delivery, "CONFIRM_DEADLINE_SECONDS", 0.5)
+    job = make_job("a harbour", guild_id=ids.GUILD_ID, channel_id=ids.CHANNEL_ID).evolve(
+        application_id=fake.application_id, interaction_id=1,
+        sealed_token=bot.token_sealer.seal("crashed-interaction-token"),
+        token_expires_at=time.time() + TOKEN_LIFETIME_SECONDS)
+    fake.stall_next("GET", r"/crashed-interaction-token/messages/@original$", 30.0)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await bot.result_delivery.confirm_reply(job)
+    assert time.monotonic() - started < 2  # adoption then leaves it for the reconciliation

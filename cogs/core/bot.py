@@ -141,6 +141,9 @@ class IdeogramBot(commands.Bot):
         self._force_stop = asyncio.Event()
         self._shutdown: asyncio.Task[None] | None = None
         self._stop_request: asyncio.Task[None] | None = None
+        #: The start (login, setup, command sync, connecting), while it runs: a stop before
+        #: the gateway connects cancels it.
+        self.starting: asyncio.Task[None] | None = None
         self.result_delivery = ResultDelivery(self, services.downloads,
                                         min_edit_interval=min_edit_interval)
         self.job_actions = JobActions(self)
@@ -243,6 +246,8 @@ class IdeogramBot(commands.Bot):
         self.stopping = True
         if self.connecting:
             self._stop_request = asyncio.create_task(self.close(), name="bot-stop")
+        elif self.starting is not None:
+            self.starting.cancel()
 
     async def close(self) -> None:
         """Stop gracefully (once; later calls wait for the same stop):

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: Messages prepared and sent at the same time (results: download, attach, upload).
 SEND_CONCURRENCY = 16
+#: Longest asking Discord whether a job's reply exists may take (at a start, or after a
+#: lost answer); past it, the job is asked about again at the next reconciliation.
+CONFIRM_DEADLINE_SECONDS = 10.0
 
 #: ``await source(job)`` → a few words for a completed result's footer ("7 left today"), or None.
 FooterSource = Callable[[JobRecord], Awaitable[str | None]]
@@ -132,7 +136,8 @@ class ResultDelivery:
         token = self._bot.token_sealer.unseal(job.sealed_token)
         if token is None or not job.token_alive(time.time()):
             return None
-        return await original_message_id(self._bot, job, token)
+        async with asyncio.timeout(CONFIRM_DEADLINE_SECONDS):  # a slow Discord cannot say
+            return await original_message_id(self._bot, job, token)
 
     async def on_job_event(self, event: JobEvent) -> None:
         if event.job.batch_id is not None:

@@ -4,6 +4,7 @@ errors an owner can act on."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 import aiohttp
@@ -17,6 +18,8 @@ from bot.ops_server import OpsServer
 from bot.stop_signals import STOP_SIGNALS, early_stop_request
 from cogs.core.bot import IdeogramBot, create_bot
 from cogs.core.services import build_services
+
+log = logging.getLogger(__name__)
 
 
 def _install_stop_signals(bot: IdeogramBot) -> list[signal.Signals]:
@@ -44,6 +47,34 @@ def ops_server_for(settings: Settings, bot: IdeogramBot) -> OpsServer | None:
                      bot.store.probe_write)
 
 
+async def _start(bot: IdeogramBot, settings: Settings, token: str) -> None:
+    """Log in (the setup hook: the store, the tracker's resumed jobs), sync the commands,
+    then connect to the gateway until stopped."""
+    try:
+        await bot.login(token)
+        if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
+            # Another Discord API (a test's fake) names its own gateway.
+            _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    except discord.LoginFailure:
+        raise ConfigError(
+            "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
+            "https://discord.com/developers/applications (Bot → Reset Token); "
+            "see README.md, section 'Set-up'.") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        if bot.stopping:
+            return
+        raise ConfigError(
+            f"cannot reach Discord ({type(exc).__name__}): check this machine's "
+            "network connection and try again.") from None
+    if bot.stopping:
+        return
+    await bot.sync_commands()
+    if bot.stopping:
+        return
+    await bot.connect()
+
+
 async def run_bot(settings: Settings, token: str) -> None:
     """Run until stopped (SIGTERM/SIGINT: see :meth:`IdeogramBot.close`). A refused token,
     an unreachable Discord or a busy metrics port is a :class:`ConfigError` (one line for
@@ -65,29 +96,16 @@ async def run_bot(settings: Settings, token: str) -> None:
         async with bot:
             if bot.stopping:  # stopped while starting: no need to reach Discord at all
                 return
+            # A stop before the gateway connects cancels the start, whatever step it waits
+            # on (a slow Discord, a database that does not answer).
+            starting = asyncio.create_task(_start(bot, settings, token), name="bot-start")
+            bot.starting = starting
             try:
-                await bot.login(token)
-                if settings.DISCORD_API_BASE != DEFAULT_DISCORD_API_BASE:
-                    # Another Discord API (a test's fake) names its own gateway.
-                    _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
-                    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-            except discord.LoginFailure:
-                raise ConfigError(
-                    "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
-                    "https://discord.com/developers/applications (Bot → Reset Token); "
-                    "see README.md, section 'Set-up'.") from None
-            except (aiohttp.ClientError, OSError) as exc:
-                if bot.stopping:
-                    return
-                raise ConfigError(
-                    f"cannot reach Discord ({type(exc).__name__}): check this machine's "
-                    "network connection and try again.") from None
-            if bot.stopping:
-                return
-            await bot.sync_commands()
-            if bot.stopping:
-                return
-            await bot.connect()
+                await starting
+            except asyncio.CancelledError:
+                if not (bot.stopping and starting.cancelled()):
+                    raise
+                log.info("Stopped while starting")
     finally:
         loop = asyncio.get_running_loop()
         for sig in installed:
