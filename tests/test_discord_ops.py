@@ -30,6 +30,7 @@ from tests.harness import (
     channel_payload,
     chat_input,
     component,
+    fake_with_log_channel,
     gateway_bot,
     guild_payload,
     ids,
@@ -257,3 +258,18 @@ async def test_the_greeting_goes_to_the_system_channel_only_when_allowed(
     assert f"Joined server {ids.GUILD_ID + 2}; no system channel I may post in" in caplog.text
     assert f"Joined server {ids.GUILD_ID + 3}; no system channel I may post in" in caplog.text
     assert str(ids.USER_ID) not in post.path
+
+
+async def test_a_slow_log_post_does_not_keep_the_stop_past_its_grace(
+        local_server: LocalRunComfyServer, db: Path) -> None:
+    async with fake_with_log_channel() as fake, \
+            ops_bot(fake, local_server, db, grace=1.0) as (bot, _):
+        await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
+        posting = fake.stall_next("POST", rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$", 60.0)
+        bot.mod_log.post_soon(ids.GUILD_ID, "a quota change")
+        await asyncio.wait_for(posting.wait(), 5)
+        started = time.monotonic()
+        bot.request_stop("SIGTERM")
+        await asyncio.wait_for(bot.close(), 30)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5, f"the stop took {elapsed:.1f} s with a 1 s grace"

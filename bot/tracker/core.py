@@ -53,6 +53,8 @@ from bot.tracker.submission import Submissions
 from bot.tracker.sync_calls import SyncCalls
 
 log = logging.getLogger(__name__)
+#: Longest a stop waits to write the reply ids still pending.
+REPLY_FLUSH_AT_STOP_SECONDS = 2.0
 #: What a store write returns, handed back by :meth:`JobTracker.durable`.
 _T = TypeVar("_T")
 
@@ -188,7 +190,10 @@ class JobTracker:
         running).
         """
         try:
-            await self.replies.flush()  # what an answered command showed, kept for a restart
+            # What an answered command showed, kept for a restart (not waited for without
+            # end: a database gone at the stop leaves those jobs to be asked about again).
+            async with asyncio.timeout(REPLY_FLUSH_AT_STOP_SECONDS):
+                await self.replies.flush()
         except Exception:
             log.exception("Writing the last reply ids failed")
         await cancel_and_wait([self._scheduler, self._reconciler, *self._tasks.take()])

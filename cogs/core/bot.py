@@ -22,6 +22,7 @@ from bot.log_context import bind_guild
 from bot.loop_lag import LoopLagMonitor
 from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
 from bot.ops_server import GatewayState
+from bot.owned_tasks import cancel_and_wait
 from bot.periodic import PeriodicTask
 from bot.pricing import PriceTable
 from bot.provider_metrics import metered
@@ -272,8 +273,11 @@ class IdeogramBot(commands.Bot):
         handlers = [t for t in asyncio.all_tasks()
                     if t.get_name().startswith(_HANDLER_TASK_PREFIXES)
                     and t is not asyncio.current_task() and not t.done()]
-        if handlers:
-            await self._within(deadline, asyncio.wait(handlers))
+        if handlers and not await self._within(deadline, asyncio.wait(handlers)):
+            running = [task for task in handlers if not task.done()]
+            log.warning("%d command(s) still running at the end of the grace: cancelled",
+                        len(running))
+            await cancel_and_wait(running)
         await self.lag_monitor.stop()
         await self.quota_reconciler.stop()
         if self.lease_keeper is not None:
@@ -284,7 +288,8 @@ class IdeogramBot(commands.Bot):
             log.warning("In-flight Discord edits did not finish within %g s; their jobs "
                         "resume at the next start", self.settings.SHUTDOWN_GRACE_SECONDS)
         await self.result_delivery.close()
-        await self.mod_log.close()
+        await self._within(deadline, self.mod_log.wait_idle())  # the same grace
+        await self.mod_log.close(grace=0.0)
         await super().close()
 
     async def _within(self, deadline: float, waiting: Awaitable[object]) -> bool:

@@ -72,9 +72,9 @@ class ModLog:
         """Wait for the posts in flight (tests, shutdown)."""
         await self._tasks.wait_idle()
 
-    async def close(self) -> None:
-        """Let posts in flight finish for a moment, then cancel the rest."""
-        await self._tasks.close(CLOSE_GRACE_SECONDS)
+    async def close(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
+        """Let posts in flight finish for up to ``grace`` seconds, then cancel the rest."""
+        await self._tasks.close(grace)
 
 
 __all__ = ["ModLog"]
