@@ -24,17 +24,21 @@ Nothing here imports Discord.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.periodic import PeriodicTask
 from bot.store import LeaseConfig, Store
 
 if TYPE_CHECKING:
+    from bot.jobs import JobRecord
     from bot.tracker import JobTracker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def lease_owner(shard_ids: tuple[int, ...] | None, shard_count: int | None) -> str:
@@ -84,8 +88,32 @@ class LeaseKeeper(PeriodicTask):
             self._tracker.let_go(lost)
         claimed = [*await self._store.claim_unfinished_jobs(),
                    *await self._store.claim_undelivered_jobs()]
-        for job in claimed:
-            await self._tracker.take_over(job)
         if claimed:
-            log.info("Took over %d job(s) whose process stopped", len(claimed))
+            log.info("Taking over %d job(s) whose process stopped", len(claimed))
+            # In a task of its own: taking over may ask Discord about each job's reply,
+            # and the next renewal must not wait for that.
+            self._tracker.spawn(self._take_over(claimed), "take-over")
         return len(claimed)
+
+    async def _take_over(self, jobs: list[JobRecord]) -> None:
+        for job in jobs:
+            await self._tracker.take_over(job)
+
+    async def renewing_while(self, work: Awaitable[T]) -> T:
+        """Await ``work``, renewing this process's leases every round meanwhile.
+
+        For the tracker's start, which may ask Discord about many jobs' replies.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _pending = await asyncio.wait({task}, timeout=self._interval)
+                if done:
+                    return task.result()
+                try:
+                    await self._store.renew_leases()
+                except Exception:
+                    log.exception("Renewing job leases failed")
+        finally:
+            if not task.done():
+                task.cancel()

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -379,6 +380,7 @@ class TrackerStub:
         self.polled = polled or set()
         self.let_go_of: set[str] = set()
         self.taken: list[str] = []
+        self.tasks: list[asyncio.Task[Any]] = []
 
     def polled_ids(self) -> set[str]:
         return set(self.polled)
@@ -389,6 +391,11 @@ class TrackerStub:
 
     async def take_over(self, job: JobRecord) -> None:
         self.taken.append(job.id)
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.append(task)
+        return task
 
 
 async def test_the_lease_keeper_hands_jobs_over_and_lets_lost_ones_go(
@@ -403,9 +410,33 @@ async def test_the_lease_keeper_hands_jobs_over_and_lets_lost_ones_go(
     assert await first_keeper.run_once() == 0 and not stalled.let_go_of  # renewed, kept
     assert await second_keeper.run_once() == 0  # held by a live process
     await asyncio.sleep(0.65)  # the first stalls past its lease
-    assert await second_keeper.run_once() == 1 and survivor.taken == [job.id]
+    assert await second_keeper.run_once() == 1
+    await asyncio.gather(*survivor.tasks)  # taken over in a task, not in the renewal round
+    assert survivor.taken == [job.id]
     await first_keeper.run_once()  # back: the job is the other's now
     assert stalled.let_go_of == {job.id} and not stalled.polled
+
+
+async def test_leases_are_renewed_while_the_start_adopts_its_jobs(
+        pair: tuple[Store, Store]) -> None:
+    from bot.leases import LeaseKeeper
+
+    first, second = one_shard_each(pair)
+    await first.insert_job(make_job(guild_id=SHARD1_GUILD))
+    starting = LeaseKeeper(first, TrackerStub(), interval=0.2)  # type: ignore[arg-type]  # a stub tracker
+    other = LeaseKeeper(second, TrackerStub())  # type: ignore[arg-type]  # a stub tracker
+
+    async def a_slow_start() -> str:  # asking Discord about many replies, say
+        await asyncio.sleep(1.2)
+        return "started"
+
+    async def the_other_tries_to_claim() -> int:
+        await asyncio.sleep(0.9)  # past the lease, had it not been renewed
+        return await other.run_once()
+
+    started, claimed = await asyncio.gather(starting.renewing_while(a_slow_start()),
+                                            the_other_tries_to_claim())
+    assert started == "started" and claimed == 0
 
 
 async def test_sqlite_needs_no_lease_keeper(tmp_path: Path) -> None:

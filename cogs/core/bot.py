@@ -193,8 +193,10 @@ class IdeogramBot(commands.Bot):
         self.tracker.add_listener(self.job_metrics)
         self.tracker.add_release_listener(self.result_delivery.release)
         self.tracker.add_release_listener(self.job_metrics.release)
-        await self.tracker.start()
-        if self.lease_keeper is not None:
+        if self.lease_keeper is None:
+            await self.tracker.start()
+        else:  # the leases claimed at the start are kept while their jobs are adopted
+            await self.lease_keeper.renewing_while(self.tracker.start())
             self.lease_keeper.start()
         self.retention.start()
         self.quota_reconciler.start()
