@@ -181,7 +181,7 @@ async def test_jobs_split_by_shard_and_a_dead_processs_jobs_are_delivered_by_the
     for request_id in taken:
         assert all(t > killed_at for t in processes[1].proxy.polls.get(request_id, []))
         assert all(t < killed_at for t in processes[0].proxy.polls[request_id])
-    assert "Took over 3 job(s)" in processes[1].bot.output()
+    assert "Taking over 3 job(s)" in processes[1].bot.output()
     assert not fake.violations
 
 
