@@ -218,6 +218,19 @@ async def test_every_answer_field_is_validated(body: dict[str, Any]) -> None:
             await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
 
 
+@pytest.mark.parametrize(("prompt", "kept"), [("a\x00 beach", "a beach"),
+                                               ("a \ud83d beach", "a  beach"),
+                                               ("\x00", None)])
+async def test_a_revised_prompt_keeps_only_what_a_database_can(prompt: str,
+                                                              kept: str | None) -> None:
+    # PostgreSQL refuses NUL; UTF-8 cannot encode a lone surrogate.
+    url = "https://ideogram.ai/api/images/direct/8YEpFzHuS-S6xXEGmCsf7g"
+    body = json.dumps({"data": [item(url=url, prompt=prompt)]}).encode()  # \ud83d escaped
+    async with scripted(answer(200, content=body)) as client:
+        result = await client.generate(IDEOGRAM_GENERATE_MODEL, stored())
+    assert result.revised_prompt == kept
+
+
 async def test_the_seeds_example_answer_is_read() -> None:
     """The API reference's example: two images; the first one's prompt is the revised one."""
     url = "https://ideogram.ai/api/images/direct/8YEpFzHuS-S6xXEGmCsf7g"

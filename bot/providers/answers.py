@@ -56,3 +56,12 @@ def reading(what: str, error: type[ProviderError] = MalformedResponse) -> Iterat
 def note_unknown_status(provider: str, word: str) -> None:
     """Log an unknown status word once while it is among the last few remembered."""
     log.warning("Unknown %s status %r: treating it as still running", provider, word)
+
+
+def storable_text(text: str) -> str:
+    """Return provider text as a database can keep it.
+
+    Without NUL characters (PostgreSQL refuses them) or lone surrogates (UTF-8 cannot
+    encode them).
+    """
+    return "".join(ch for ch in text if ch != "\x00" and not "\ud800" <= ch <= "\udfff")

@@ -38,7 +38,7 @@ from bot.inputs import (
     inputs_from_payload,
 )
 from bot.job_errors import WITHHELD
-from bot.providers.answers import json_body, reading
+from bot.providers.answers import json_body, reading, storable_text
 from bot.providers.errors import (
     CouldNotConnect,
     IdeogramKeyRefused,
@@ -180,7 +180,7 @@ def parse_answer(body: Mapping[str, Any]) -> RequestResult:
                                        or not _RESOLUTION.match(resolution)):
             raise MalformedResponse("'resolution' is not WIDTHxHEIGHT")
         if index == 0 and prompt:
-            revised = prompt[:_PROMPT_MAX]
+            revised = storable_text(prompt)[:_PROMPT_MAX] or None
         if safe:  # an unsafe image's URL may be empty: it is never used
             url = _check_url(item.get("url"))
             if url not in urls:
