@@ -10,6 +10,7 @@ import enum
 from pathlib import Path
 from typing import Annotated, Any
 
+import yarl
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -289,6 +290,12 @@ class Settings(BaseSettings):
         if value.startswith(POSTGRES_SCHEMES):
             if not value.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
                 raise ValueError("names no PostgreSQL host")
+            try:
+                parsed = yarl.URL(value)
+                _ = parsed.port, parsed.password, parsed.host
+            except (ValueError, OverflowError):
+                raise ValueError("is not a valid PostgreSQL URL: check the port, and "
+                                 "percent-encode #, / and ? in the password") from None
             return value
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
             raise ValueError("must start with sqlite:/// or postgresql://")

@@ -47,3 +47,12 @@ def test_shards_split_across_processes_on_postgres() -> None:
     # Every shard in one process is fine on SQLite too.
     assert load_settings(None, SHARD_COUNT="2", SHARD_IDS="0,1").runs_every_shard
     assert lease_config(None, None, 20.0).owns_guild(12345)
+
+
+@pytest.mark.parametrize("url", ["postgresql://bot:pw@db:99999/bot",
+                                 "postgresql://bot:p#w@db/bot",
+                                 "postgresql://bot@[::1/bot"])
+def test_a_malformed_postgres_url_is_one_line_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL is invalid") as raised:
+        load_settings(None, DATABASE_URL=url)
+    assert "pw" not in str(raised.value) and "p#w" not in str(raised.value)

@@ -110,3 +110,20 @@ async def test_mistakes_are_one_line_each(tmp_path: Path) -> None:
     assert code == 2 and "usage: python -m bot migrate-to-postgres" in output
     code, output = await run_command(str(tmp_path / "x.db"), "mysql://db/x")
     assert code == 2 and "not a postgresql:// URL" in output
+
+
+async def test_a_row_postgresql_refuses_is_one_line_and_nothing_is_copied(
+        tmp_path: Path, target: str) -> None:
+    from tests.helpers import make_job
+
+    source = tmp_path / "bot.db"
+    async with await Store.open(source) as store:
+        await store.insert_job(make_job("fine"))
+        bad = make_job("fine too")
+        await store.insert_job(bad)
+        await store.update_job(bad.id, revised_prompt="a NUL \x00 here")  # SQLite keeps it
+    code, output = await run_command(str(source), target)
+    assert code == 2 and "Traceback" not in output, output
+    assert "a row of jobs cannot be stored in PostgreSQL" in output
+    async with await Store.open(target) as copied:
+        assert await store_rows(copied, "SELECT count(*) FROM jobs") == [(0,)]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bot.store.base import StoreError
 from bot.store.postgres import PostgresStore, redact_url
 from bot.store.store import SqliteStore
@@ -112,7 +114,11 @@ async def _copy(source: SqliteStore, target: PostgresStore) -> TransferReport:
                 last = int(batch[-1][0])
                 records = [tuple(_cell(c, row[i + 1]) for i, c in enumerate(columns))
                            for row in batch]
-                await conn.copy_records_to_table(table, records=records, columns=columns)
+                try:
+                    await conn.copy_records_to_table(table, records=records, columns=columns)
+                except (asyncpg.PostgresError, ValueError) as exc:
+                    raise StoreError(f"a row of {table} cannot be stored in PostgreSQL "
+                                     f"({str(exc)[:200]}); nothing was copied") from None
                 copied += len(records)
             if identity is not None:
                 await conn.execute(

@@ -100,6 +100,9 @@ async def _create_pool(url: str, size: int, connect_timeout: float) -> asyncpg.P
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise StoreError(f"cannot connect to PostgreSQL at {redact_url(url)}: "
                          f"{type(exc).__name__}: {exc}") from None
+    except (ValueError, OverflowError):  # asyncpg's parsing of the URL
+        raise StoreError("the PostgreSQL URL is not valid: check the port, and "
+                         "percent-encode #, / and ? in the password") from None
 
 
 class PostgresStore(Store):
