@@ -197,7 +197,8 @@ class Settings(BaseSettings):
             "answering)"))
 
     JOB_QUEUE_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0, json_schema_extra=_doc(
-        "a job that waits in the provider's queue longer than this fails"))
+        "a job that waits in the provider's queue longer than this is cancelled there and "
+        "fails (once the provider confirms the cancel: one that started meanwhile goes on)"))
     JOB_RUN_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0, json_schema_extra=_doc(
         "a job that runs longer than this fails"))
     PROVIDER_CONCURRENCY: int = Field(default=16, ge=1, le=256, json_schema_extra=_doc(
