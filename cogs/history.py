@@ -8,6 +8,7 @@ is the owner and, for another member's history, still a moderator.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import math
@@ -38,6 +39,7 @@ from cogs.core.rendering import (
     truncate,
     user_text,
 )
+from cogs.core.reply_sender import UNANSWERED
 from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ PAGE_SIZE: Final = 5
 MessageLookup = Literal["found", "unreadable", "gone"]
 MAX_PAGE: Final = 100_000
 PROMPT_PREVIEW: Final = 120
+#: Longest ``/job`` waits for Discord to give back a result's message.
+MESSAGE_FETCH_SECONDS: Final = 10.0
 SHORT_ID: Final = re.compile(r"[0-9a-f]{4,32}")
 STATUS_ICONS: Final[dict[JobStatus, str]] = {
     JobStatus.PENDING: "⏳", JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🎨",
@@ -368,7 +372,8 @@ class HistoryCog(commands.Cog):
             try:
                 channel = self.bot.get_partial_messageable(job.channel_id,
                                                            guild_id=job.guild_id)
-                message = await channel.fetch_message(job.message_id)
+                async with asyncio.timeout(MESSAGE_FETCH_SECONDS):
+                    message = await channel.fetch_message(job.message_id)
                 lookup = "found"
                 urls += [a.url for a in message.attachments if self._is_image_of(job, a)]
             except discord.Forbidden:
@@ -377,6 +382,9 @@ class HistoryCog(commands.Cog):
             except discord.HTTPException as exc:
                 log.info("Result message of job %s unavailable: HTTP %s", job.short_id,
                          exc.status)
+            except UNANSWERED as exc:  # Discord slow: the provider's copy may still serve
+                log.info("Result message of job %s unavailable: %s", job.short_id,
+                         type(exc).__name__)
         urls += job.result_urls[:1]
         for url in urls:
             try:

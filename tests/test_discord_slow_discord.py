@@ -4,6 +4,7 @@ for now (tried again, logged), and never holds a send slot for as long as Discor
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -75,3 +76,21 @@ async def test_a_restart_does_not_wait_long_on_a_slow_discord_to_confirm_a_reply
     with pytest.raises(TimeoutError):
         await bot.result_delivery.confirm_reply(job)
     assert time.monotonic() - started < 2  # adoption then leaves it for the reconciliation
+
+
+async def test_job_does_not_wait_long_for_a_slow_discord_to_give_the_message_back(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    history = type(bot.get_cog("HistoryCog"))  # the module as the bot loaded it
+    monkeypatch.setattr(sys.modules[history.__module__], "MESSAGE_FETCH_SECONDS", 0.5)
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a paper crane", "seed": 3}))
+    job = await wait_delivered(bot)
+    fake.stall_next("GET", rf"/messages/{job.message_id}$", 30.0)
+    files_before = local_server.state.request_counts["file"]
+    started = time.monotonic()
+    payload = chat_input("job", {"id": job.short_id})
+    await dispatch(bot, payload)
+    await eventually(lambda: [e for e in fake.edits_of_original(payload["token"]) if e.files],
+                     timeout=10, what="the recalled image")
+    assert time.monotonic() - started < 5
+    assert local_server.state.request_counts["file"] == files_before + 1  # the provider's copy
