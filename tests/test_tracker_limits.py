@@ -63,6 +63,8 @@ async def test_a_job_whose_cancel_fails_at_its_queue_limit_is_still_watched(
     local_server.state.config.queue_seconds = 1.0
     local_server.state.config.run_seconds = 0.2
     local_server.state.faults.server_error(100, kind="cancel")
+    # Status answers take a moment: past the limit, polls still get time to be answered.
+    local_server.state.faults.slow(0.05, count=100, kind="status")
     _, final = await _one_job(store, local_server, queue_timeout=0.3, cancel_grace=30.0)
     assert final.status is JobStatus.COMPLETED and final.job.result_urls
 

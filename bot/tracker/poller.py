@@ -143,10 +143,16 @@ class Poller:
 
         The call deadline, or less when the job's own time limit comes first.
         """
+        config = self._tracker.config
         limit_at = self._limit_at(job)
-        budget = self._tracker.config.call_deadline
+        now = self._tracker.now()
+        budget = config.call_deadline
         if limit_at is not None:
-            budget = min(budget, limit_at - self._tracker.now())
+            if job.status is JobStatus.QUEUED and now > limit_at:
+                # Past its queue limit, a job whose cancel was not confirmed is still
+                # watched until the grace ends.
+                limit_at += config.cancel_grace
+            budget = min(budget, limit_at - now)
         return max(0.001, budget)
 
     def _limit_at(self, job: JobRecord) -> float | None:
