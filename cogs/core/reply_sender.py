@@ -197,10 +197,11 @@ class ReplySender:
                 await self._send_within_deadline(reply, job, out, final=True)
                 return FinalSend.SENT
             except UNANSWERED as exc:
-                log.warning("Delivering %s got no answer (try %d): %s", what, attempt,
-                            type(exc).__name__)
-                if attempt < DELIVERY_ATTEMPTS:
-                    await asyncio.sleep(2 ** attempt)
+                # Not again at once: a Discord this slow holds a send slot each try; the
+                # owed deliveries try again in a while, outside the slots.
+                log.warning("Delivering %s got no answer (%s); it is tried again later",
+                            what, type(exc).__name__)
+                return FinalSend.LATER
             except discord.HTTPException as exc:
                 log.warning("Delivering %s failed (try %d): HTTP %s", what, attempt,
                             exc.status)

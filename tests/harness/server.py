@@ -86,6 +86,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         self.server_errors: list[str] = []
         self.failures: list[FailureRule] = []
         self.stalls: list[StallRule] = []
+        self._stalls_released = asyncio.Event()  # set at stop: stalled answers go out then
         self.url = ""
         self._waiters: list[
             tuple[Callable[[RecordedRequest], bool], asyncio.Future[RecordedRequest]]
@@ -125,6 +126,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         FakeDiscord._active = self
 
     async def stop(self) -> None:
+        self._stalls_released.set()
         if self._old_base is not None:
             Route.BASE = self._old_base
             self._old_base = None
@@ -207,7 +209,8 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         if rule.times <= 0:
             self.stalls.remove(rule)
         rule.arrived.set()
-        await asyncio.sleep(rule.seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stalls_released.wait(), rule.seconds)
 
     # ----------------------------------------------------------- plumbing
 
