@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bot.localserver.app import LocalRunComfyServer
 from bot.loop_lag import LoopLagMonitor
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, dispatch, ids
+from tests.helpers import db_rows
 
 
 async def test_the_monitor_sees_a_blocked_loop() -> None:
@@ -38,4 +42,35 @@ async def test_a_lagging_bot_refuses_new_commands_at_once(
     assert callback["type"] == 4 and callback["data"]["flags"] & 64
     assert "busy" in callback["data"]["content"]
     assert await bot.store.jobs_for_guild(ids.GUILD_ID) == []
+    assert local_server.state.submit_count == 0
+
+
+async def test_a_database_too_slow_for_discord_is_a_busy_refusal_and_nothing_is_kept(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch, db: Path) -> None:
+    from cogs.core import launch
+
+    monkeypatch.setattr(launch, "ADMISSION_DEADLINE_SECONDS", 0.5)
+    admit = bot.quota.admit_batch
+    admitted = asyncio.Event()
+
+    async def slow_admit(jobs: Any) -> Any:
+        await asyncio.sleep(1.0)  # the quota row locked by another process, say
+        try:
+            return await admit(jobs)
+        finally:
+            admitted.set()
+
+    monkeypatch.setattr(bot.quota, "admit_batch", slow_admit)
+    payload = chat_input("ideogram", {"prompt": "a cat"})
+    started = time.monotonic()
+    await dispatch(bot, payload)
+    [answer] = fake.interaction_callbacks(payload["id"])
+    assert time.monotonic() - started < 0.9
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64
+    assert "very busy" in answer["data"]["content"]
+    await asyncio.wait_for(admitted.wait(), 5)  # granted after all, then given back
+    await bot.tracker.wait_idle()
+    assert db_rows(db, "SELECT state FROM usage_reservations") == [("released",)]
+    assert db_rows(db, "SELECT status, error FROM jobs") == [("failed", "not_acknowledged")]
     assert local_server.state.submit_count == 0

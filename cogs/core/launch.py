@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 LaunchCheck = Callable[[discord.Interaction, JobRecord], Awaitable[None]]
 
 BUSY: Final = N_("I'm very busy right now: please try again in a few seconds.")
+#: The admission (the quota decision and the jobs' rows) must be done this long after the
+#: command was made, so that the answer still reaches Discord within its 3 seconds.
+ADMISSION_DEADLINE_SECONDS: Final = 2.5
 #: The most images one command may ask for.
 MAX_BATCH: Final = 4
 
@@ -167,7 +170,7 @@ class JobLauncher:
             for check in self._checks:
                 await check(interaction, jobs[0])
             try:
-                await self._bot.quota.admit_batch(jobs)
+                await self._admit(interaction, jobs)
             except QuotaDenied as exc:
                 log.info("Quota refused %d image(s) for user %s in guild %s: %s", len(jobs),
                          jobs[0].user_id, jobs[0].guild_id, exc.kind)
@@ -248,6 +251,34 @@ class JobLauncher:
         log.warning("Could not tell whether Discord took the answer of job %s: left to the "
                     "reconciliation", jobs[0].short_id)
         return []
+
+    async def _admit(self, interaction: discord.Interaction, jobs: list[JobRecord]) -> None:
+        """Reserve the jobs' images (raises :class:`QuotaDenied`). A database too slow for
+        Discord's 3 seconds is a busy refusal; whatever it grants later is given back."""
+        admission = asyncio.ensure_future(self._bot.quota.admit_batch(jobs))
+        remaining = ADMISSION_DEADLINE_SECONDS - _age_ms(interaction) / 1000
+        try:
+            async with asyncio.timeout(max(0.05, remaining)):
+                await asyncio.shield(admission)
+        except TimeoutError:
+            log.warning("The quota decision for job %s took too long: refused as busy",
+                        jobs[0].short_id)
+            self._bot.tracker.spawn(self._withdraw(admission, jobs),
+                                    f"withdraw-{jobs[0].short_id}")
+            raise Refusal(_(BUSY)) from None
+        except asyncio.CancelledError:
+            self._bot.tracker.spawn(self._withdraw(admission, jobs),
+                                    f"withdraw-{jobs[0].short_id}")
+            raise
+
+    async def _withdraw(self, admission: Awaitable[object],
+                        jobs: list[JobRecord]) -> None:
+        """Once a refused admission ends: give back what it granted after all."""
+        try:
+            await admission
+        except Exception:
+            return  # refused, or failed: nothing was kept
+        await self._abandon(jobs)
 
     async def _abandon(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
