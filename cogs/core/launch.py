@@ -260,16 +260,14 @@ class JobLauncher:
         try:
             async with asyncio.timeout(max(0.05, remaining)):
                 await asyncio.shield(admission)
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError) as stopped:
+            self._bot.tracker.spawn(self._withdraw(admission, jobs),
+                                    f"withdraw-{jobs[0].short_id}")
+            if isinstance(stopped, asyncio.CancelledError):
+                raise
             log.warning("The quota decision for job %s took too long: refused as busy",
                         jobs[0].short_id)
-            self._bot.tracker.spawn(self._withdraw(admission, jobs),
-                                    f"withdraw-{jobs[0].short_id}")
             raise Refusal(_(BUSY)) from None
-        except asyncio.CancelledError:
-            self._bot.tracker.spawn(self._withdraw(admission, jobs),
-                                    f"withdraw-{jobs[0].short_id}")
-            raise
 
     async def _withdraw(self, admission: Awaitable[object],
                         jobs: list[JobRecord]) -> None:
