@@ -7,11 +7,12 @@ and removed once sent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import discord
 from discord import app_commands
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
+
+#: How long one file's upload may take, Discord's answer included: a part is at most the
+#: server's upload limit (25 MB unboosted), which a slow host link sends in a minute or two.
+UPLOAD_DEADLINE_SECONDS: Final = 180.0
 
 
 def _megabytes(size: float) -> str:
@@ -84,13 +89,23 @@ class ExportCog(commands.Cog):
             log.info("History export of guild %s: %d rows in %d file(s)", guild_id,
                      result.rows, len(result.parts))
             first, *rest = result.parts
-            await interaction.edit_original_response(
-                content=describe_export(result, limit),
-                attachments=[discord.File(first.path, filename=first.filename)])
-            for number, part in enumerate(rest, start=2):
-                await interaction.followup.send(
-                    _("Part {number} of {total}", number=number, total=len(result.parts)),
-                    file=discord.File(part.path, filename=part.filename), ephemeral=True)
+            try:
+                async with asyncio.timeout(UPLOAD_DEADLINE_SECONDS):
+                    await interaction.edit_original_response(
+                        content=describe_export(result, limit),
+                        attachments=[discord.File(first.path, filename=first.filename)])
+                for number, part in enumerate(rest, start=2):
+                    async with asyncio.timeout(UPLOAD_DEADLINE_SECONDS):
+                        await interaction.followup.send(
+                            _("Part {number} of {total}", number=number,
+                              total=len(result.parts)),
+                            file=discord.File(part.path, filename=part.filename),
+                            ephemeral=True)
+            except TimeoutError:
+                log.warning("History export of guild %s: Discord took no file within %.0f s",
+                            guild_id, UPLOAD_DEADLINE_SECONDS)
+                raise Refusal(_("Discord did not take the file in time. Try "
+                                "/history-export again in a few minutes.")) from None
         finally:
             await remove_tree(directory)
 

@@ -97,3 +97,36 @@ async def test_job_does_not_wait_long_for_a_slow_discord_to_give_the_message_bac
                      timeout=10, what="the recalled image")
     assert time.monotonic() - started < 5
     assert local_server.state.request_counts["file"] == files_before + 1  # the provider's copy
+
+
+async def test_an_error_message_does_not_wait_long_on_a_slow_discord(
+        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import cogs.core.errors as errors
+
+    monkeypatch.setattr(errors, "REPORT_DEADLINE_SECONDS", 0.5)
+    payload = chat_input("history-export", {})  # not a moderator: refused
+    fake.stall_next("POST", rf"/{payload['token']}/callback$", 30.0)
+    started = time.monotonic()
+    await dispatch(bot, payload, timeout=10)
+    assert time.monotonic() - started < 5
+    assert any("Could not tell user about an error" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_export_discord_does_not_take_in_time_says_to_try_again(
+        fake: FakeDiscord, bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.harness import ids
+    from tests.helpers import make_job
+
+    export = type(bot.get_cog("ExportCog"))  # the module as the bot loaded it
+    monkeypatch.setattr(sys.modules[export.__module__], "UPLOAD_DEADLINE_SECONDS", 0.5)
+    await bot.store.insert_job(make_job("a lighthouse", guild_id=ids.GUILD_ID,
+                                        channel_id=ids.CHANNEL_ID))
+    payload = chat_input("history-export", {}, user_id=ids.MOD_USER_ID)
+    fake.stall_next("PATCH", rf"/{payload['token']}/messages/@original$", 30.0)
+    started = time.monotonic()
+    await dispatch(bot, payload, timeout=10)
+    assert time.monotonic() - started < 5
+    told = [e.json.get("content", "") for e in fake.edits_of_original(payload["token"])
+            if not e.files]
+    assert any("did not take the file in time" in text for text in told), told

@@ -3,12 +3,14 @@ reference id that is also logged, so an owner can find the traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -31,6 +33,8 @@ LATE_CODES = (10062, 40060)
 ALREADY_ANSWERED = 40060
 #: The longest message content Discord takes.
 MESSAGE_MAX: Final = 2000
+#: How long telling a member about an error may wait on Discord, all tries included.
+REPORT_DEADLINE_SECONDS: Final = 10.0
 
 
 class Refusal(LocalizedError, app_commands.AppCommandError):
@@ -122,9 +126,12 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         text = _("Something went wrong on the bot's side (ref `{ref}`). Please try again.",
                  ref=ref)
     try:
-        await reply_privately(interaction, text)
-    except discord.HTTPException:
-        log.warning("Could not tell user about an error in interaction %s", interaction.id)
+        async with asyncio.timeout(REPORT_DEADLINE_SECONDS):
+            await reply_privately(interaction, text)
+    except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+        # TimeoutError is an OSError: Discord did not answer within the deadline.
+        log.warning("Could not tell user about an error in interaction %s (%s)",
+                    interaction.id, type(exc).__name__)
 
 
 def reports_errors(
