@@ -252,3 +252,7 @@ async def test_the_other_process_enforces_settings_and_lists_and_cancels_jobs(
     polls = len(processes[0].proxy.polls.get(job.request_id, []))
     await asyncio.sleep(1.5)
     assert len(processes[0].proxy.polls.get(job.request_id, [])) <= polls + 1, job_id
+    # The owner showed the end, after its own progress edits: the reply's last edit.
+    edits = fake.calls("PATCH", rf"/{launched.token}/messages/")
+    assert "Cancelled" in str(edits[-1].json) and len(
+        [e for e in edits if "Cancelled" in str(e.json)]) == 1, [e.json for e in edits]

@@ -167,6 +167,9 @@ async def test_waiting_for_a_slot_is_queued_cancellable_and_resumable(
             assert await tracker.cancel(first.id) is CancelOutcome.NOT_CANCELLABLE
             await recorder.wait_terminal(first.id)
             await eventually(lambda: is_running(store, third.id), what="the third running")
+            # Its row says running before its call is made: wait for the call itself.
+            await eventually(lambda: local_server.state.request_counts["generate"] == 2,
+                             what="the third's call made")
         finally:
             await tracker.stop()
         assert recorder.statuses(second.id) == [JobStatus.QUEUED, JobStatus.CANCELLED]

@@ -11,6 +11,7 @@ at shutdown (or ``async with await Store.open(url) as store:``). ``Store`` is th
 
 from bot.store.base import (
     GUILD_SETTINGS_TOPIC,
+    JOB_ENDED_TOPIC,
     PRESETS_TOPIC,
     GuildSettings,
     JobNotFoundError,
@@ -27,6 +28,7 @@ from bot.store.store import SqliteStore, parse_database_url
 
 __all__ = [
     "GUILD_SETTINGS_TOPIC",
+    "JOB_ENDED_TOPIC",
     "LATEST_VERSION",
     "MIGRATIONS",
     "PRESETS_TOPIC",

@@ -39,6 +39,7 @@ from bot.store.preset_queries import PresetQueries
 from bot.store.quota_queries import QuotaQueries
 from bot.store.records import (
     GUILD_SETTINGS_TOPIC,
+    JOB_ENDED_TOPIC,
     JOB_FIELDS,
     PRESETS_TOPIC,
     TERMINAL_STATUSES,
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CONFLICT_ATTEMPTS",
     "GUILD_SETTINGS_TOPIC",
+    "JOB_ENDED_TOPIC",
     "JOB_FIELDS",
     "PRESETS_TOPIC",
     "TERMINAL_STATUSES",

@@ -10,6 +10,7 @@ from typing import Any
 from bot.jobs import UNFINISHED_STATUSES, JobRecord, JobStatus
 from bot.store.engine import StoreEngine
 from bot.store.records import (
+    JOB_ENDED_TOPIC,
     JOB_FIELDS,
     TERMINAL_STATUSES,
     JobNotFoundError,
@@ -86,6 +87,20 @@ class JobQueries(StoreEngine):
         if isinstance(expected, str):  # a single JobStatus is a str: don't iterate its chars
             expected = (expected,)
         return await self._compare_and_set(job_id, expected, fields)
+
+    async def end_for_follower(self, job_id: str, expected: Iterable[JobStatus | str],
+                               **fields: Any) -> JobRecord | None:
+        """:meth:`transition_job` to an end, and tell the process that follows the job.
+
+        For an end made where the job is not followed (a cancel asked of another process
+        than its own): the follower shows it in the job's reply, after its own edits. The
+        notice goes out only if the change commits.
+        """
+        async with self.transaction():
+            ended = await self.transition_job(job_id, expected, **fields)
+            if ended is not None:
+                await self._changed(JOB_ENDED_TOPIC, job_id)
+        return ended
 
     async def mark_submitting(self, job_id: str, **fields: Any) -> JobRecord | None:
         """Claim the one send of a ``pending`` job, or None when it must not be sent.

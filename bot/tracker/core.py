@@ -44,7 +44,7 @@ from bot.providers.base import AnyProvider, SyncProvider
 from bot.providers.errors import ProviderUnavailable
 from bot.providers.types import CancelOutcome
 from bot.source_links import LinkRenewer
-from bot.store import Store, StoreBusyError
+from bot.store import JOB_ENDED_TOPIC, Store, StoreBusyError
 from bot.tracker.adoption import Adoption
 from bot.tracker.events import JobEvent, JobListener, ReplyConfirmer
 from bot.tracker.poller import Poller
@@ -107,6 +107,7 @@ class JobTracker:
         self._submissions = Submissions(self)
         self.replies = ReplyIds(self)
         self._adoption = Adoption(self)
+        self._hearing_ends = False  # told of the ends other processes make (PostgreSQL)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,6 +172,9 @@ class JobTracker:
         """Learn timings from the store, resume unfinished jobs, re-announce undelivered ones."""
         if self._scheduler is not None:
             return
+        if self._store.leases_enabled and not self._hearing_ends:
+            self._hearing_ends = True
+            await self._store.subscribe(JOB_ENDED_TOPIC, self._ended_elsewhere)
         unfinished = await self._store.take_unfinished_jobs()
         for model in {j.model for j in unfinished} | set(ALL_MODELS):
             for queue_s, run_s in await self._store.recent_durations(model, limit=50):
@@ -280,10 +284,43 @@ class JobTracker:
             raise ProviderUnavailable(
                 f"no answer to the cancel within {self._config.call_deadline:g} s") from None
         if outcome is CancelOutcome.CANCELLED:
-            ended = await self.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED)
+            ended = await self.end_cancelled(job, UNFINISHED_STATUSES)
             if ended is None:  # it ended first (completed, failed) as the cancel went out
                 return CancelOutcome.NOT_CANCELLABLE
         return outcome
+
+    async def end_cancelled(self, job: JobRecord,
+                            expected: tuple[JobStatus, ...]) -> JobRecord | None:
+        """End ``job`` as cancelled on request, if its status is still one of ``expected``.
+
+        The process that follows the job announces it, so that one process edits each reply
+        and the end comes after its own progress edits: this one, or (several processes on
+        one database) the follower, told through the store. None when it had ended already.
+        """
+        changes = {"status": JobStatus.CANCELLED, "finished_at": self._clock(),
+                   "error": job_errors.CANCELLED}
+        if self._store.leases_enabled and not self.tracks(job.id):
+            return await self.durable(
+                lambda: self._store.end_for_follower(job.id, expected, **changes))
+        ended = await self.durable(
+            lambda: self._store.transition_job(job.id, expected, **changes))
+        self.poller.forget(job.id)
+        if ended is not None:
+            await self.emit(JobEvent(job=ended))
+        return ended
+
+    async def _ended_elsewhere(self, job_id: str | None) -> None:
+        """Another process ended a job this one follows: show the end here.
+
+        After notices were lost (``None``), the reconciliation announces any such job.
+        """
+        if job_id is None or not self.tracks(job_id):
+            return
+        job = await self._store.get_job(job_id)
+        if job is None or not job.status.terminal or job.delivered_at is not None:
+            return
+        self.poller.forget(job_id)
+        await self.emit(JobEvent(job=job))
 
     async def mark_delivered(self, job_id: str) -> None:
         """Record that nothing more is to be shown for the job.

@@ -73,15 +73,9 @@ class SyncCalls(TrackedJobs):
         """Only while waiting for a slot: once running, the call is out of our hands."""
         if job.status is not JobStatus.QUEUED:
             return CancelOutcome.NOT_CANCELLABLE
-        tracker = self._tracker
-        ended = await tracker.store.transition_job(
-            job.id, [JobStatus.QUEUED], status=JobStatus.CANCELLED, finished_at=tracker.now(),
-            error=job_errors.CANCELLED)
-        if ended is None:
-            return CancelOutcome.NOT_CANCELLABLE
         # The owned task finds the job no longer queued when it gets a slot, and stops.
-        await tracker.emit(JobEvent(job=ended))
-        return CancelOutcome.CANCELLED
+        ended = await self._tracker.end_cancelled(job, (JobStatus.QUEUED,))
+        return CancelOutcome.NOT_CANCELLABLE if ended is None else CancelOutcome.CANCELLED
 
     async def _run(self, job: JobRecord, provider: SyncProvider) -> None:
         """Wait for a slot of this provider (the job stays queued), then make the call."""

@@ -1,0 +1,59 @@
+"""Two job trackers on one PostgreSQL database, as two bot processes. A job ended by the
+process that does not follow it (a cancel asked of the other one, e.g. through ``/queue``)
+is announced once, by the process that follows it: one process edits each reply, so the
+end cannot land before, and be hidden by, a progress edit of the other."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.jobs import JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from bot.providers.retry import RetryPolicy
+from bot.providers.runcomfy import RunComfyClient
+from bot.providers.types import CancelOutcome
+from bot.store import LeaseConfig, Store
+from bot.tracker import JobTracker, TrackerConfig
+from tests import postgres
+from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job, tracker_running
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    postgres.empty(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyClient]:
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
+                              retry=RetryPolicy(attempts=2, base_delay=0.01)) as c:
+        yield c
+
+
+async def test_a_cancel_made_elsewhere_is_announced_by_the_process_that_follows_the_job(
+        pg_url: str, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 30.0  # it stays queued
+    config = TrackerConfig(polling=FAST_POLLING)
+    async with await Store.open(pg_url) as mine, await Store.open(pg_url) as theirs:
+        mine.configure_leases(LeaseConfig(owner="host/first", lease_seconds=30))
+        theirs.configure_leases(LeaseConfig(owner="host/second", lease_seconds=30))
+        follower = JobTracker(mine, {"local": client}, config=config)
+        other = JobTracker(theirs, {"local": client}, config=config)
+        heard, told = Recorder(mine), Recorder(theirs)
+        follower.add_listener(heard)
+        other.add_listener(told)
+        async with tracker_running(follower), tracker_running(other):
+            job = await follower.submit(make_job())
+            assert job.status is JobStatus.QUEUED and follower.tracks(job.id)
+            assert not other.tracks(job.id)
+
+            assert await other.cancel(job.id) is CancelOutcome.CANCELLED
+            final = await heard.wait_terminal(job.id, limit=5)
+            assert final.status is JobStatus.CANCELLED and final.announce
+            assert not follower.tracks(job.id)  # no more polls
+            assert not told.events  # the process that cancelled it shows nothing
+            assert await other.cancel(job.id) is CancelOutcome.NOT_CANCELLABLE
+    assert local_server.state.request_counts["cancel"] == 1
