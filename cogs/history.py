@@ -169,7 +169,7 @@ class HistoryDelete(
     async def callback(self, interaction: discord.Interaction) -> None:
         guild_id = check_history_click(interaction, self.owner, self.target)
         bot = bot_of(interaction)
-        job = await bot.store.get_job(chosen_job_id(interaction))
+        job = await bot.store.get_job(chosen_job_id(interaction), urgent=True)
         if job is None or job.guild_id != guild_id or job.user_id != self.target:
             raise Refusal(_("I no longer have that job."))
         if job.user_id != interaction.user.id and not is_moderator(interaction):

@@ -149,7 +149,7 @@ class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[A
     async def callback(self, interaction: discord.Interaction) -> None:
         require_moderator(interaction)
         bot = bot_of(interaction)
-        job = await bot.store.get_job(chosen_job_id(interaction))
+        job = await bot.store.get_job(chosen_job_id(interaction), urgent=True)
         if job is None or job.guild_id != interaction.guild_id:
             raise Refusal(_("I no longer have that job."))
         if not bot.tracker.cancellable(job):

@@ -74,3 +74,46 @@ async def test_a_database_too_slow_for_discord_is_a_busy_refusal_and_nothing_is_
     assert db_rows(db, "SELECT state FROM usage_reservations") == [("released",)]
     assert db_rows(db, "SELECT status, error FROM jobs") == [("failed", "not_acknowledged")]
     assert local_server.state.submit_count == 0
+
+
+async def test_reads_that_answer_a_member_go_ahead_of_the_trackers_work(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """/history, /queue and /job, and the controls of their messages, read the database
+    before they answer: under a burst the tracker's writes must not make them late."""
+    from tests.harness import component
+    from tests.helpers import custom_ids, wait_delivered
+
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a kite"}))
+    job = await wait_delivered(bot)
+    from bot.jobs import new_job_id
+
+    for _ in range(5):  # a second page
+        await bot.store.insert_job(job.evolve(id=new_job_id(), message_id=None))
+    shown = chat_input("history", {})
+    await dispatch(bot, shown)
+    [next_page] = [i for i in custom_ids(fake.original_message(shown["token"]))
+                   if i.endswith(":next")]
+
+    async def background_write() -> None:  # as the tracker's writes, in a burst
+        async with bot.store.transaction():
+            await asyncio.sleep(0.1)
+
+    took: dict[str, float] = {}
+    for name, payload in (
+            ("/history", chat_input("history", {})),
+            ("/history Next", component(next_page,
+                                        message=fake.original_message(shown["token"]))),
+            ("/queue", chat_input("queue", {}, user_id=ids.MOD_USER_ID)),
+            ("/queue's menu", component("queue:cancel", component_type=3, values=[job.id],
+                                        user_id=ids.MOD_USER_ID)),
+            ("/job", chat_input("job", {"id": job.short_id}))):
+        writes = [asyncio.create_task(background_write()) for _ in range(30)]  # 3 s
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await dispatch(bot, payload)
+        took[name] = time.monotonic() - started
+        for write in writes:
+            write.cancel()
+        await asyncio.gather(*writes, return_exceptions=True)
+        assert fake.interaction_callbacks(payload["id"]), name
+    assert all(seconds < 1.5 for seconds in took.values()), took

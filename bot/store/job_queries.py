@@ -193,12 +193,14 @@ class JobQueries(StoreEngine):
         """Return up to two jobs of a guild (None: DMs) whose id starts with ``prefix``.
 
         None, one, or an ambiguous pair (the caller should ask for more characters).
+        Like the other reads for ``/history``, ``/queue`` and ``/job``, it answers a member
+        waiting on Discord's 3 seconds, so it goes ahead of the tracker's work (``urgent``).
         """
         prefix = prefix.strip().lower()
         if not prefix:
             return []
         rows = await self._fetchall(self._sql.SELECT_JOBS_BY_PREFIX,
-                                    (guild_id, len(prefix), prefix))
+                                    (guild_id, len(prefix), prefix), urgent=True)
         return [row_to_job(row) for row in rows]
 
     async def visible_jobs_for_user(
@@ -206,13 +208,14 @@ class JobQueries(StoreEngine):
     ) -> list[JobRecord]:
         """A member's jobs that were not deleted, newest first (``/history``)."""
         rows = await self._fetchall(
-            self._sql.SELECT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id, limit, offset)
-        )
+            self._sql.SELECT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id, limit, offset),
+            urgent=True)
         return [row_to_job(row) for row in rows]
 
     async def count_visible_jobs_for_user(self, guild_id: int | None, user_id: int) -> int:
         """Return how many jobs ``/history`` shows a member (deleted ones left out)."""
-        row = await self._fetchone(self._sql.COUNT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id))
+        row = await self._fetchone(self._sql.COUNT_VISIBLE_JOBS_FOR_USER, (guild_id, user_id),
+                                   urgent=True)
         return int(row[0]) if row is not None else 0
 
     async def guild_jobs_after(
@@ -233,8 +236,8 @@ class JobQueries(StoreEngine):
     async def unfinished_jobs_for_guild(self, guild_id: int | None) -> list[JobRecord]:
         """A guild's pending, queued and running jobs, oldest first (``/queue``)."""
         rows = await self._fetchall(
-            self._sql.SELECT_GUILD_JOBS_IN_STATUSES, (guild_id, statuses_json(UNFINISHED_STATUSES))
-        )
+            self._sql.SELECT_GUILD_JOBS_IN_STATUSES, (guild_id, statuses_json(UNFINISHED_STATUSES)),
+            urgent=True)
         return [row_to_job(row) for row in rows]
 
     async def prune_jobs(self, created_before: float, *, batch: int = 500) -> int:
