@@ -226,6 +226,7 @@ class ReframeCog(commands.Cog):
     async def offer_picker(self, interaction: discord.Interaction,
                            images: list[tuple[str, str]]) -> None:
         """Answer ephemerally with the picker; picking a size starts a public job."""
+        self.bot.server_rules.check_place(interaction, "reframe")
         images = images[:MAX_PICKER_IMAGES]
         text = (_("Pick the image and the new size.") if len(images) > 1
                 else _("Pick the new size for this image."))

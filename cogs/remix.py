@@ -87,6 +87,7 @@ class RemixCog(commands.Cog):
         require_owner_or_moderator(interaction, job)
         if job.model not in REMIXABLE_MODELS:
             raise Refusal(_(NOT_REMIXABLE))
+        self.bot.server_rules.check_place(interaction, "ideogram")
         await interaction.response.send_modal(remix_modal(job))
 
     @commands.Cog.listener()

@@ -77,12 +77,24 @@ async def test_four_images_one_grid_and_a_button_per_image(
     assert message is not None
     click = component(f"batch:{batch_id}:2", message=message)
     await dispatch(bot, click)
-    [post] = fake.edits_of_original(click["token"])
+    assert fake.interaction_callbacks(click["id"]) == [{"type": 6}]  # the post follows
+    [post] = fake.followups(click["token"])
+    assert not post.json.get("flags", 0) & 64  # public
     assert post.files[0].data == local_server.state.jobs[jobs[1].request_id or ""].image_bytes
     assert custom_ids(post.json) == [f"job:{jobs[1].id}:{a}" for a in
                                      ("reroll", "reframe", "info", "delete", "remix")]
     second = await bot.store.get_job(jobs[1].id)
     assert second is not None and second.message_id == int(post.response["id"])
+    # Clicked again: one post an image (its Delete removes the image for good); a link to it.
+    again = component(f"batch:{batch_id}:2", message=message)
+    await dispatch(bot, again)
+    [link] = fake.followups(again["token"])
+    assert link.json["flags"] & 64 and not link.files
+    assert f"/{second.message_id}" in link.json["content"]
+    # Once that post is gone, a click posts the image again.
+    await dispatch(bot, component(f"job:{jobs[1].id}:delete",
+                                  message=fake.message(second.message_id)))
+    assert fake.message(second.message_id) is None
 
     # Someone else may not post the requester's images.
     stranger = component(f"batch:{batch_id}:3", message=message, user_id=ids.OTHER_USER_ID)
@@ -225,7 +237,7 @@ async def test_a_restart_mid_batch_still_ends_with_the_grid_and_its_buttons_work
         assert message is not None
         click = component(f"batch:{jobs[0].batch_id}:1", message=message)
         await dispatch(third, click)
-        [post] = fake.edits_of_original(click["token"])
+        [post] = fake.followups(click["token"])
         assert post.files[0].data == local_server.state.jobs[jobs[0].request_id or ""].image_bytes
 
 
@@ -294,7 +306,40 @@ async def test_an_image_button_obeys_the_servers_rules_of_now(
     [answer] = fake.interaction_callbacks(click["id"])
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     assert "no longer allows" in answer["data"]["content"]
-    assert not fake.edits_of_original(click["token"])
+    assert not fake.edits_of_original(click["token"]) and not fake.followups(click["token"])
+
+
+async def test_an_image_the_provider_no_longer_keeps_is_explained_privately(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "two moons", "count": 2})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot, count=2)
+    local_server.state.faults.server_error(5, kind="file")  # the result link has expired
+    click = component(f"batch:{jobs[0].batch_id}:2", message=fake.original_message(
+        payload["token"]))
+    await dispatch(bot, click)
+    [said] = fake.followups(click["token"])
+    assert said.json["flags"] & 64 and "could not fetch the image" in said.json["content"]
+    assert f"`{jobs[1].seed}`" in said.json["content"]
+    assert not fake.edits_of_original(click["token"])  # nothing public left in the channel
+
+
+async def test_reroll_all_still_works_once_the_first_image_was_deleted(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "three pears", "count": 2})
+    await dispatch(bot, payload)
+    first, second = await batch_delivered(bot, count=2)
+    await bot.store.update_job(first.id, deleted_at=1.0)
+    click = component(f"batch:{first.batch_id}:rerollall",
+                      message=fake.original_message(payload["token"]))
+    await dispatch(bot, click)
+    assert fake.interaction_callbacks(click["id"])[0]["type"] == 5  # a new batch
+    await bot.store.update_job(second.id, deleted_at=1.0)
+    refused = component(f"batch:{first.batch_id}:rerollall",
+                        message=fake.original_message(payload["token"]))
+    await dispatch(bot, refused)
+    [answer] = fake.interaction_callbacks(refused["id"])
+    assert answer["type"] == 4 and "was deleted" in answer["data"]["content"]
 
 
 async def test_a_batch_partly_cancelled_says_so(

@@ -12,7 +12,7 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.core.bot import IdeogramBot
 from cogs.core.components import ACTIONS
-from tests.harness import FakeDiscord, chat_input, component, dispatch, ids
+from tests.harness import FakeDiscord, channel_option, chat_input, component, dispatch, ids
 from tests.helpers import delivered, ideogram_bot, wait_delivered, wait_for_job
 
 
@@ -231,3 +231,52 @@ async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
         assert time.monotonic() - started < 2.0
         assert len(edits) <= 2  # five progress changes did not become five edits
         assert edits[-1].json["content"].startswith("🚫 Cancelled")
+
+
+async def a_result(fake: FakeDiscord, bot: IdeogramBot) -> tuple[JobRecord, dict[str, Any]]:
+    payload = chat_input("ideogram", {"prompt": "a kite", "seed": 7})
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot)
+    message = fake.original_message(payload["token"])
+    assert message is not None
+    return job, message
+
+
+async def test_two_delete_clicks_at_once_both_end_quietly(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    from tests.harness import start_dispatch
+
+    job, message = await a_result(fake, bot)
+    clicks = [component(f"job:{job.id}:delete", message=message),
+              component(f"job:{job.id}:delete", message=message, user_id=ids.MOD_USER_ID)]
+    dispatched = [start_dispatch(bot, click) for click in clicks]
+    for each in dispatched:
+        await each.wait()
+    said = [f.json.get("content") or "" for click in clicks for f in fake.followups(click["token"])]
+    assert not any("went wrong" in text for text in said), said
+    assert fake.message(message["id"]) is None  # deleted, once
+
+
+async def test_remix_and_reframe_check_the_servers_rules_before_they_open(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    job, message = await a_result(fake, bot)
+    for command in ("ideogram", "reframe"):
+        await dispatch(bot, chat_input("settings", {"command": command, "enabled": False},
+                                       subcommand="command", user_id=ids.MOD_USER_ID))
+    for action, command in (("remix", "ideogram"), ("reframe", "reframe")):
+        click = component(f"job:{job.id}:{action}", message=message)
+        await dispatch(bot, click)
+        [answer] = fake.interaction_callbacks(click["id"])
+        assert answer["type"] == 4 and answer["data"]["flags"] & 64, answer  # no form, no picker
+        assert f"`/{command}` is turned off" in answer["data"]["content"]
+    # Outside the allowed channels, the same.
+    await dispatch(bot, chat_input("settings", {"command": "ideogram", "enabled": True},
+                                   subcommand="command", user_id=ids.MOD_USER_ID))
+    allow = chat_input("settings", [channel_option("channel", ids.LOG_CHANNEL_ID)],
+                       subcommand="channel-allow", user_id=ids.MOD_USER_ID)
+    await dispatch(bot, allow)
+    assert "now work in" in str(fake.interaction_callbacks(allow["id"])), "allowed elsewhere"
+    click = component(f"job:{job.id}:remix", message=message)
+    await dispatch(bot, click)
+    assert "can't be made in this channel" in fake.interaction_callbacks(
+        click["id"])[0]["data"]["content"]

@@ -137,7 +137,7 @@ async def test_an_italian_batch_counts_and_marks_its_failed_tile_in_italian(
     number = next(n for n, j in enumerate(jobs, start=1) if j.status is JobStatus.COMPLETED)
     click = component(f"batch:{jobs[0].batch_id}:{number}", message=message, locale="pt-BR")
     await dispatch(bot, click)
-    [post] = fake.edits_of_original(click["token"])
+    [post] = fake.followups(click["token"])
     assert post.json["content"] == f"🖼️ Immagine {number} di 4 per <@{ids.USER_ID}>"
 
 

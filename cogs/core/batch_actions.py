@@ -3,12 +3,14 @@ usual buttons), Reroll all (a new batch, new seeds) and Cancel (whatever still w
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import discord
 
+from bot.export import message_link
 from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import ImageFetchError, fetch_image
 from bot.inputs import inputs_from_payload, random_seed
@@ -23,11 +25,14 @@ from cogs.core.job_actions import STILL_SENDING
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
+from cogs.core.reply_sender import UNANSWERED
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
+#: Longest a click on 1…N waits for Discord to say whether the image's earlier post is there.
+POST_LOOKUP_SECONDS: Final = 10.0
 
 
 class BatchActions:
@@ -61,10 +66,33 @@ class BatchActions:
                             reason=reason))
         # A public post of a past image: the server's rules of now apply, as for /job.
         await self._bot.server_rules.check(interaction, job, recalled_by="ideogram")
-        await interaction.response.defer(thinking=True)
-        # The post is public, like the batch's reply: it speaks the batch's language.
-        with use_locale(job_public_locale(self._bot, job)):
-            await self._post_image(interaction, job, number, len(jobs))
+        # No message of its own yet: the public post follows, or a private word on why not,
+        # so that nothing the member cannot remove is left in the channel.
+        await interaction.response.defer()
+        earlier = await self._earlier_post(interaction, job)
+        if earlier is not None:
+            await interaction.followup.send(_(
+                "Image {number} is already posted in full size: {link}",
+                number=format_number(number), link=earlier), ephemeral=True)
+            return
+        await self._post_image(interaction, job, number, len(jobs))
+
+    async def _earlier_post(self, interaction: discord.Interaction,
+                            job: JobRecord) -> str | None:
+        """The link to the image's full-size post, when an earlier click made one that is
+        still there (one post an image: its Delete then removes the image for good)."""
+        grid = interaction.message.id if interaction.message is not None else None
+        if job.message_id is None or job.message_id == grid or job.guild_id is None:
+            return None
+        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            async with asyncio.timeout(POST_LOOKUP_SECONDS):
+                await channel.fetch_message(job.message_id)
+        except discord.HTTPException:  # gone, or unreadable
+            return None
+        except UNANSWERED:  # Discord slow to say
+            return None
+        return message_link(job.guild_id, job.channel_id, job.message_id)
 
     async def _post_image(self, interaction: discord.Interaction, job: JobRecord, number: int,
                           total: int) -> None:
@@ -73,26 +101,31 @@ class BatchActions:
         except ImageFetchError as exc:
             log.info("Image %d of batch %s could not be fetched: %s", number,
                      str(job.batch_id)[:8], exc)
-            await interaction.edit_original_response(content=_(
+            await interaction.followup.send(_(
                 "❌ {problem} The image service keeps results for a limited time; image "
                 "{number} had seed `{seed}`.", problem=_(exc.user_message),
-                number=format_number(number), seed=job.seed))
+                number=format_number(number), seed=job.seed), ephemeral=True)
             return
         filename = f"ideogram-{job.short_id}.{image.extension}"
-        message = await interaction.edit_original_response(
-            content=_("🖼️ Image {number} of {total} for {member}",
-                      number=format_number(number), total=format_number(total),
-                      member=user_mention(job.user_id)),
-            embed=job_embed(job, image_filename=filename), view=job_view(job),
-            attachments=[discord.File(io.BytesIO(image.data), filename=filename)],
-            allowed_mentions=discord.AllowedMentions.none())
+        # The post is public, like the batch's reply: it speaks the batch's language.
+        with use_locale(job_public_locale(self._bot, job)):
+            message = await interaction.followup.send(
+                content=_("🖼️ Image {number} of {total} for {member}",
+                          number=format_number(number), total=format_number(total),
+                          member=user_mention(job.user_id)),
+                embed=job_embed(job, image_filename=filename), view=job_view(job),
+                file=discord.File(io.BytesIO(image.data), filename=filename),
+                allowed_mentions=discord.AllowedMentions.none(), wait=True)
         # This post is the image's own result now: its Delete, Reframe and Remix act on it.
         await self._bot.store.update_job(job.id, message_id=message.id)
 
     async def _reroll_all(self, interaction: discord.Interaction,
                           jobs: list[JobRecord]) -> None:
-        first = jobs[0]
-        refuse_if_deleted(first)
+        # Any image of the batch still there will do: they differ only by their seeds.
+        shown = [job for job in jobs if job.deleted_at is None]
+        if not shown:
+            refuse_if_deleted(jobs[0])
+        first = shown[0]
         inputs = inputs_from_payload(first.model, first.inputs).with_seed(random_seed())
         await self._bot.launcher.launch(interaction, inputs, count=len(jobs),
                                         preset=first.preset)

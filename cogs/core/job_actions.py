@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -125,7 +126,8 @@ class JobActions:
             raise Refusal(_(NOT_THIS_MESSAGE))
         await interaction.response.defer()
         await self.delete_result(job, keep_message_id=clicked)
-        await interaction.delete_original_response()
+        with contextlib.suppress(discord.NotFound):  # a second click at the same moment
+            await interaction.delete_original_response()
 
     async def delete_result(self, job: JobRecord, *, keep_message_id: int | None = None) -> bool:
         """Mark the job deleted (hidden from /history and /job) and remove its result

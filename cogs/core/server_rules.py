@@ -87,6 +87,25 @@ class ServerRules:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
 
+    def check_place(self, interaction: discord.Interaction, command: str | None) -> None:
+        """Refuse ``/command`` where the server's settings forbid it: turned off, or not in
+        an allowed channel (raises :class:`Refusal`).
+
+        The rules that need no prompt: a form or a picker that leads to a new job checks
+        them before it opens, so that nobody types or picks only to be refused.
+        """
+        if interaction.guild_id is None:
+            return
+        settings = self._bot.guild_settings.get(interaction.guild_id)
+        enabled = {"ideogram": settings.ideogram_enabled, "reframe": settings.reframe_enabled}
+        if command is not None and not enabled[command]:
+            raise Refusal(_("`/{command}` is turned off on this server by its moderators.",
+                            command=command))
+        here = interaction_channel_ids(interaction)
+        if settings.allowed_channel_ids and not here & settings.allowed_channel_ids:
+            raise Refusal(_("Images can't be made in this channel. Use {channels}.",
+                            channels=channel_list(settings.allowed_channel_ids)))
+
     async def check(self, interaction: discord.Interaction, job: JobRecord, *,
                     recalled_by: str | None = None) -> None:
         """Refuse a job that the server's settings forbid (raises :class:`Refusal`).
@@ -99,14 +118,7 @@ class ServerRules:
             return
         settings = self._bot.guild_settings.get(interaction.guild_id)
         command = COMMAND_OF_MODEL.get(job.model)
-        enabled = {"ideogram": settings.ideogram_enabled, "reframe": settings.reframe_enabled}
-        if command is not None and not enabled[command]:
-            raise Refusal(_("`/{command}` is turned off on this server by its moderators.",
-                            command=command))
-        here = interaction_channel_ids(interaction)
-        if settings.allowed_channel_ids and not here & settings.allowed_channel_ids:
-            raise Refusal(_("Images can't be made in this channel. Use {channels}.",
-                            channels=channel_list(settings.allowed_channel_ids)))
+        self.check_place(interaction, command)
         matched = find_blocked(job_texts(job), settings.blocked_words)
         if matched is not None:
             used = recalled_by or command or job.model
