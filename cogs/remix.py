@@ -13,7 +13,6 @@ still works after it.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
@@ -23,9 +22,6 @@ from bot.i18n import N_, _
 from bot.inputs import (
     NEGATIVE_PROMPT_MAX,
     PROMPT_MAX,
-    GenerateInputs,
-    IdeogramGenerateInputs,
-    inputs_from_payload,
     random_seed,
 )
 from bot.jobs import JobRecord
@@ -34,6 +30,7 @@ from cogs.core.components import REMIXABLE_MODELS
 from cogs.core.errors import Refusal, report_error
 from cogs.core.job_actions import GONE, NOT_REMIXABLE
 from cogs.core.languages import enter_interaction_locale
+from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -115,11 +112,11 @@ class RemixCog(commands.Cog):
             raise Refusal(_(NOT_REMIXABLE))
         prompt = values.get("prompt", "").strip()
         negative = values.get("negative_prompt", "").strip()
-        original = inputs_from_payload(job.model, job.inputs)
-        assert isinstance(original, GenerateInputs | IdeogramGenerateInputs)
-        # Validated as the command's options are (length, NUL…) when the inputs are built.
-        inputs = replace(original, prompt=prompt, negative_prompt=negative,
-                         seed=random_seed())
+        # Validated as the command's options are (length, NUL…) when the inputs are built,
+        # for the provider that serves /ideogram here now.
+        serving = self.bot.launcher.serving_provider(interaction.guild_id)
+        inputs = rerun_inputs(job, serving, seed=random_seed(), prompt=prompt,
+                              negative_prompt=negative)
         # The other options are the original's, from its preset too: Info names it, as for
         # a Reroll.
         await self.bot.launcher.launch(interaction, inputs, preset=job.preset)

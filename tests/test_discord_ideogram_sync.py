@@ -263,3 +263,45 @@ async def test_build_services_for_provider_ideogram(local_server: LocalRunComfyS
         await services.aclose()
     with pytest.raises(ConfigError, match=r"^IDEOGRAM_BASE_URL is missing"):
         load_settings(None, PROVIDER="ideogram")
+
+
+async def test_reroll_and_remix_follow_the_servers_provider_of_now(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, bot: IdeogramBot) -> None:
+    from tests.harness import modal_submit
+
+    async def result(options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        payload = chat_input("ideogram", options)
+        await dispatch(bot, payload)
+        job = await wait_delivered(bot, newest_only=True)
+        message = fake.original_message(payload["token"])
+        assert job.provider == "ideogram" and message is not None
+        return job, message
+
+    plain, plain_message = await result({"prompt": "a tiny robot", "style": "anime"})
+    tinted, tinted_message = await result({"prompt": "a tiny robot", "color_palette": "EMBER"})
+    await dispatch(bot, chat_input("settings", {"provider": "runcomfy"}, subcommand="provider",
+                                   user_id=ids.MOD_USER_ID))
+
+    await dispatch(bot, component(f"job:{plain.id}:reroll", message=plain_message))
+    rerolled = await wait_delivered(bot, newest_only=True)
+    assert rerolled.provider == "runcomfy" and rerolled.model == "ideogram/ideogram-v2/generate"
+    assert rerolled.inputs["style"] == "anime" and rerolled.seed != plain.seed
+    await dispatch(bot, modal_submit(f"remix:{plain.id}", {"prompt": "a big robot"}),
+                   expect_handler=False)
+    remixed = await wait_delivered(bot, newest_only=True)
+    assert remixed.provider == "runcomfy" and remixed.inputs["prompt"] == "a big robot"
+
+    # A palette RunComfy does not have: refused, saying why, rather than silently dropped.
+    click = component(f"job:{tinted.id}:reroll", message=tinted_message)
+    await dispatch(bot, click)
+    [answer] = fake.interaction_callbacks(click["id"])
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64
+    assert "EMBER" in answer["data"]["content"] and "RunComfy" in answer["data"]["content"]
+
+    # And back: a RunComfy result rerolled on the ideogram provider.
+    await dispatch(bot, chat_input("settings", {"provider": "ideogram"}, subcommand="provider",
+                                   user_id=ids.MOD_USER_ID))
+    runcomfy_message = fake.message(rerolled.message_id or 0)
+    await dispatch(bot, component(f"job:{rerolled.id}:reroll", message=runcomfy_message))
+    back = await wait_delivered(bot, newest_only=True)
+    assert back.provider == "ideogram" and back.inputs["style"] == "anime"

@@ -13,7 +13,7 @@ import discord
 from bot.export import message_link
 from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import ImageFetchError, fetch_image
-from bot.inputs import inputs_from_payload, random_seed
+from bot.inputs import random_seed
 from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
@@ -26,6 +26,7 @@ from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
 from cogs.core.reply_sender import UNANSWERED
+from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -126,7 +127,8 @@ class BatchActions:
         if not shown:
             refuse_if_deleted(jobs[0])
         first = shown[0]
-        inputs = inputs_from_payload(first.model, first.inputs).with_seed(random_seed())
+        serving = self._bot.launcher.serving_provider(interaction.guild_id)
+        inputs = rerun_inputs(first, serving, seed=random_seed())
         await self._bot.launcher.launch(interaction, inputs, count=len(jobs),
                                         preset=first.preset)
 
