@@ -43,21 +43,37 @@ class BackupReport:
                 f"{self.seconds:.2f} s).")
 
 
-def backup_destination(target: Path, *, now: dt.datetime | None = None) -> Path:
-    """PATH itself, or a dated file in it when PATH is a folder."""
+def backup_destination(target: Path, *, folder: bool = False,
+                       now: dt.datetime | None = None) -> Path:
+    """PATH itself, or a new dated file in it when PATH is a folder.
+
+    ``folder``: PATH was given as a folder (``backups/``): it is made if it does not exist
+    yet, private to this user like the copies it holds.
+    """
+    if folder and not target.exists():
+        try:
+            target.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise BackupError(f"cannot make the folder {target}: {exc.strerror or exc}.") from None
     if target.is_dir():
         stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
-        return target / f"bot-{stamp}.db"
+        candidate, number = target / f"bot-{stamp}.db", 2
+        while candidate.exists():  # two backups in the same second
+            candidate, number = target / f"bot-{stamp}-{number}.db", number + 1
+        return candidate
     return target
 
 
-def backup_database(source: Path, target: Path) -> BackupReport:
-    """Copy the database at ``source`` to ``target`` (a new file, or a folder)."""
+def backup_database(source: Path, target: Path, *, folder: bool = False) -> BackupReport:
+    """Copy the database at ``source`` to ``target`` (a new file, or a folder).
+
+    ``folder``: ``target`` was given as a folder (see :func:`backup_destination`).
+    """
     started = time.perf_counter()
     if not source.is_file():
         raise BackupError(f"there is no database at {source} (DATABASE_URL / DATA_DIR): "
                           "run the bot once, or point DATABASE_URL at the bot's file.")
-    destination = backup_destination(target).absolute()
+    destination = backup_destination(target, folder=folder).absolute()
     if destination.exists():
         raise BackupError(f"{destination} already exists: choose a new file name or a folder.")
     if not destination.parent.is_dir():

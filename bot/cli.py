@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -107,7 +108,8 @@ def backup(settings: Settings, target: str) -> int:
         return _fail("Backup failed: DATABASE_URL is PostgreSQL; back it up with pg_dump "
                      "(README.md, section 'Moving to PostgreSQL').", 1)
     try:
-        report = backup_database(resolve_database_path(settings), Path(target))
+        report = backup_database(resolve_database_path(settings), Path(target),
+                                 folder=target.endswith(("/", os.sep)))
     except BackupError as exc:
         return _fail(f"Backup failed: {exc}", 1)
     print(report.describe())

@@ -58,11 +58,11 @@ HINTS: dict[str, str] = {
         "use comma-separated shard numbers below SHARD_COUNT, e.g. 0,1 (with SHARD_COUNT set)"
     ),
     "JOB_LEASE_SECONDS": "use a number of seconds from 3 to 600 (default 20)",
-    "JOB_QUEUE_TIMEOUT_SECONDS": "use a number of seconds above 0, e.g. 600",
-    "JOB_RUN_TIMEOUT_SECONDS": "use a number of seconds above 0, e.g. 600",
+    "JOB_QUEUE_TIMEOUT_SECONDS": "use a number of seconds above 0, at most 86400, e.g. 600",
+    "JOB_RUN_TIMEOUT_SECONDS": "use a number of seconds above 0, at most 86400, e.g. 600",
     "PROVIDER_CONCURRENCY": "use a whole number from 1 to 256, e.g. 16",
-    "LOCAL_PROVIDER_QUEUE_SECONDS": "use a number of seconds, 0 or more, e.g. 2",
-    "LOCAL_PROVIDER_RUN_SECONDS": "use a number of seconds, 0 or more, e.g. 4",
+    "LOCAL_PROVIDER_QUEUE_SECONDS": "use a number of seconds from 0 to 3600, e.g. 2",
+    "LOCAL_PROVIDER_RUN_SECONDS": "use a number of seconds from 0 to 3600, e.g. 4",
     "METRICS_PORT": "use a port number from 1 to 65535 (e.g. 8080), or leave it empty (off)",
     "METRICS_HOST": "use an address to listen on, e.g. 127.0.0.1 or 0.0.0.0",
     "SHUTDOWN_GRACE_SECONDS": "use a number of seconds from 0 to 600, e.g. 8",
@@ -196,17 +196,21 @@ class Settings(BaseSettings):
             "how long one generate call may take to answer (it makes the image before "
             "answering)"))
 
-    JOB_QUEUE_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0, json_schema_extra=_doc(
-        "a job that waits in the provider's queue longer than this is cancelled there and "
-        "fails (once the provider confirms the cancel: one that started meanwhile goes on)"))
-    JOB_RUN_TIMEOUT_SECONDS: float = Field(default=600.0, gt=0, json_schema_extra=_doc(
-        "a job that runs longer than this fails"))
+    JOB_QUEUE_TIMEOUT_SECONDS: float = Field(
+        default=600.0, gt=0, le=86400, allow_inf_nan=False, json_schema_extra=_doc(
+            "a job that waits in the provider's queue longer than this is cancelled there and "
+            "fails (once the provider confirms the cancel: one that started meanwhile goes on)"))
+    JOB_RUN_TIMEOUT_SECONDS: float = Field(
+        default=600.0, gt=0, le=86400, allow_inf_nan=False, json_schema_extra=_doc(
+            "a job that runs longer than this fails"))
     PROVIDER_CONCURRENCY: int = Field(default=16, ge=1, le=256, json_schema_extra=_doc(
         "most simultaneous calls to the provider"))
-    LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(default=2.0, ge=0, json_schema_extra=_doc(
-        "how long the local preview provider keeps a job queued"))
-    LOCAL_PROVIDER_RUN_SECONDS: float = Field(default=4.0, ge=0, json_schema_extra=_doc(
-        "how long the local preview provider takes to make an image"))
+    LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(
+        default=2.0, ge=0, le=3600, allow_inf_nan=False, json_schema_extra=_doc(
+            "how long the local preview provider keeps a job queued"))
+    LOCAL_PROVIDER_RUN_SECONDS: float = Field(
+        default=4.0, ge=0, le=3600, allow_inf_nan=False, json_schema_extra=_doc(
+            "how long the local preview provider takes to make an image"))
     PRICE_GENERATE: float = Field(
         default=0.08, ge=0, le=100, allow_inf_nan=False, json_schema_extra=_doc(
             "USD per `/ideogram` image when the provider reports no cost; also what a "
@@ -311,7 +315,7 @@ class Settings(BaseSettings):
             return tuple(sorted(set(numbers))) if (numbers := _number_list(value)) else None
         return value
 
-    @field_validator("DATA_DIR", "LOG_SQL", "METRICS_PORT", mode="before")
+    @field_validator("DATA_DIR", "LOG_SQL", "METRICS_PORT", "SHARD_COUNT", mode="before")
     @classmethod
     def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):

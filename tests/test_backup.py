@@ -111,6 +111,23 @@ def test_refuses_to_overwrite_and_needs_a_database(tmp_path: Path) -> None:
     assert report.destination.stat().st_mode & 0o777 == 0o600
 
 
+def test_a_folder_given_as_one_is_made_and_dated_names_never_collide(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from bot.backup import backup_destination
+
+    sqlite3.connect(tmp_path / "bot.db").close()
+    folder = tmp_path / "new" / "backups"  # "backups/" on the command line, not there yet
+    first = backup_database(tmp_path / "bot.db", folder, folder=True)
+    assert folder.is_dir() and first.destination.parent == folder
+    assert folder.stat().st_mode & 0o777 == 0o700
+    second = backup_database(tmp_path / "bot.db", folder, folder=True)  # the same second
+    assert second.destination != first.destination and len(list(folder.iterdir())) == 2
+    noon = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
+    (folder / "bot-20261201-120000.db").touch()
+    assert backup_destination(folder, now=noon).name == "bot-20261201-120000-2.db"
+
+
 async def test_the_command_backs_up_the_running_bots_database(tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = await Store.open(data / "bot.db")

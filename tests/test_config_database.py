@@ -3,6 +3,8 @@ for each mistake."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.cli import _secrets
@@ -56,3 +58,30 @@ def test_a_malformed_postgres_url_is_one_line_without_its_password(url: str) -> 
     with pytest.raises(ConfigError, match="DATABASE_URL is invalid") as raised:
         load_settings(None, DATABASE_URL=url)
     assert "pw" not in str(raised.value) and "p#w" not in str(raised.value)
+
+
+def test_an_empty_shard_count_is_its_default() -> None:
+    assert load_settings(None, SHARD_COUNT="").SHARD_COUNT is None  # as .env.example shows it
+
+
+@pytest.mark.parametrize("name", ["JOB_QUEUE_TIMEOUT_SECONDS", "JOB_RUN_TIMEOUT_SECONDS",
+                                  "LOCAL_PROVIDER_QUEUE_SECONDS", "LOCAL_PROVIDER_RUN_SECONDS"])
+def test_a_time_limit_cannot_be_infinite(name: str) -> None:
+    for value in ("inf", "nan", "1e9"):
+        with pytest.raises(ConfigError, match=f"{name} is invalid"):
+            load_settings(None, **{name: value})
+
+
+async def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from cogs.core.services import build_services
+
+    broken = tmp_path / "bot.db"
+    broken.write_bytes(b"garbage, not SQLite" * 100)
+    settings = load_settings(None, DISCORD_TOKEN="x.y.z", DATABASE_URL=f"sqlite:///{broken}")
+    assert isinstance(settings, Settings)
+    with pytest.raises(ConfigError) as raised:
+        await build_services(settings)
+    message = str(raised.value)
+    assert "\n" not in message and "not a database" in message
+    assert "section 'Backup and restore'" in message

@@ -273,3 +273,24 @@ async def test_a_slow_log_post_does_not_keep_the_stop_past_its_grace(
         await asyncio.wait_for(bot.close(), 30)
         elapsed = time.monotonic() - started
     assert elapsed < 1.5, f"the stop took {elapsed:.1f} s with a 1 s grace"
+
+
+async def test_a_metrics_address_that_cannot_listen_names_the_setting_to_change() -> None:
+    from bot.config import load_settings
+    from cogs.core.run import ops_listen_error
+
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    try:
+        settings = load_settings(None, METRICS_PORT=str(port))
+        with pytest.raises(OSError) as in_use:
+            await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+        assert ops_listen_error(settings, in_use.value).startswith("METRICS_PORT: ")
+    finally:
+        taken.close()
+        await taken.wait_closed()
+    unknown = load_settings(None, METRICS_PORT="9999", METRICS_HOST="no.such.host.invalid")
+    with pytest.raises(OSError) as unresolved:
+        await asyncio.start_server(lambda r, w: None, "no.such.host.invalid", 9999)
+    said = ops_listen_error(unknown, unresolved.value)
+    assert said.startswith("METRICS_HOST: ") and "no.such.host.invalid:9999" in said

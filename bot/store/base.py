@@ -135,8 +135,11 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigr
         """Set up and migrate a store just connected; close it again if that fails."""
         try:
             await self._set_up(migrations, target)
-        except BaseException:
+        except BaseException as exc:
             await self.close()
+            if isinstance(exc, self.statement_errors) and not isinstance(exc, StoreError):
+                # A damaged file, or one that is not a database at all: one line, no traceback.
+                raise StoreError(f"{self.describe()} cannot be used: {exc}") from exc
             raise
         log.info("opened database (%s, schema version %d)", self.describe(),
                  self.schema_version)

@@ -4,6 +4,7 @@ errors an owner can act on."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 
@@ -75,6 +76,17 @@ async def _start(bot: IdeogramBot, settings: Settings, token: str) -> None:
     await bot.connect()
 
 
+def ops_listen_error(settings: Settings, exc: OSError) -> str:
+    """One line on why ``/healthz`` and ``/metrics`` cannot listen, naming what to change."""
+    where = f"{settings.METRICS_HOST}:{settings.METRICS_PORT}"
+    if exc.errno == errno.EADDRINUSE or exc.errno == errno.EACCES:
+        return (f"METRICS_PORT: cannot listen on {where} ({exc.strerror}); choose a free "
+                "port or leave METRICS_PORT empty.")
+    # A host name that does not resolve, or an address this machine does not have.
+    return (f"METRICS_HOST: cannot listen on {where} ({exc.strerror or exc}); use an "
+            "address of this machine, such as 127.0.0.1 or 0.0.0.0.")
+
+
 async def run_bot(settings: Settings, token: str) -> None:
     """Run until stopped (SIGTERM/SIGINT: see :meth:`IdeogramBot.close`). A refused token,
     an unreachable Discord or a busy metrics port is a :class:`ConfigError` (one line for
@@ -91,8 +103,7 @@ async def run_bot(settings: Settings, token: str) -> None:
             try:
                 await ops.start()
             except OSError as exc:
-                raise ConfigError(f"METRICS_PORT: {exc.strerror}; choose a free port or "
-                                  "leave METRICS_PORT empty.") from None
+                raise ConfigError(ops_listen_error(settings, exc)) from None
         async with bot:
             if bot.stopping:  # stopped while starting: no need to reach Discord at all
                 return

@@ -16,7 +16,7 @@ from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
 from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
-from bot.store import Store, StoreError
+from bot.store import Store, StoreError, is_postgres_url
 from bot.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,10 @@ async def build_services(settings: Settings, *, retry: RetryPolicy | None = None
     try:
         store = await Store.open(settings.database_url)
     except StoreError as exc:
-        raise ConfigError(f"DATABASE_URL cannot be used: {exc}; see README.md, section "
-                          "'Moving to PostgreSQL'.") from None
+        section = ("Moving to PostgreSQL" if is_postgres_url(settings.database_url)
+                   else "Backup and restore")
+        raise ConfigError(f"DATABASE_URL cannot be used: {str(exc).rstrip('.')}; see "
+                          f"README.md, section '{section}'.") from None
     store.configure_leases(lease_config(settings.SHARD_IDS, settings.SHARD_COUNT,
                                         settings.JOB_LEASE_SECONDS))
     local_server: LocalRunComfyServer | None = None
