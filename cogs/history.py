@@ -9,6 +9,7 @@ is the owner and, for another member's history, still a moderator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import math
@@ -24,10 +25,16 @@ from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.inputs import REFRAME_MODEL
 from bot.jobs import JobRecord, JobStatus
-from cogs.core.checks import guild_id_of, is_moderator, refuse_if_deleted
+from cogs.core.checks import (
+    guild_id_of,
+    is_moderator,
+    refuse_if_deleted,
+    require_owner_or_moderator,
+)
 from cogs.core.components import ReplyButton, job_view
 from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of, is_image_attachment, selected_values
+from cogs.core.job_actions import GONE
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
 from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import (
@@ -102,13 +109,46 @@ def history_line(job: JobRecord) -> str:
 
 
 def recall_view(job: JobRecord) -> discord.ui.View:
-    """The job's buttons on a recalled copy, less Delete: Delete works only on the job's
-    own result message."""
+    """The job's buttons on a recalled copy, with Remove in place of Delete: Delete works
+    only on the job's own result message; Remove takes this copy away (the job stays)."""
     view = job_view(job)
     for item in list(view.children):
         if isinstance(item, ReplyButton) and item.action == "delete":
             view.remove_item(item)
+            view.add_item(RecallRemove(job.id))
     return view
+
+
+class RecallRemove(
+    SpeaksReaderLocale,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"recall:(?P<job_id>[0-9a-f]{32}):remove",
+):
+    """Remove, on a copy ``/job`` posted: the requester or a moderator takes the copy away,
+    also after the job itself was deleted (the copy would stay otherwise)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(
+            label=_("Remove this copy"), emoji="🗑️", style=discord.ButtonStyle.danger,
+            custom_id=f"recall:{job_id}:remove"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> RecallRemove:
+        return cls(match["job_id"])
+
+    @reports_errors
+    async def callback(self, interaction: discord.Interaction) -> None:
+        job = await bot_of(interaction).store.get_job(self.job_id, urgent=True)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise Refusal(_(GONE))
+        require_owner_or_moderator(interaction, job)
+        if interaction.message is None or interaction.message.id == job.message_id:
+            raise Refusal(_("This is the job's result itself: use its Delete button."))
+        await interaction.response.defer()
+        with contextlib.suppress(discord.NotFound):  # a second click at the same moment
+            await interaction.delete_original_response()
 
 
 def nav_id(owner: int, target: int, page: int, direction: str) -> str:
@@ -244,10 +284,10 @@ class HistoryCog(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(HistoryNav, HistoryDelete)
+        self.bot.add_dynamic_items(HistoryNav, HistoryDelete, RecallRemove)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(HistoryNav, HistoryDelete)
+        self.bot.remove_dynamic_items(HistoryNav, HistoryDelete, RecallRemove)
 
     @app_commands.command(name="history",
                           description=locale_str("Your recent images, newest first"))

@@ -199,8 +199,9 @@ async def test_job_recall_for_owner_and_moderator_not_others(
         assert embed["image"]["url"] == f"attachment://{edit.files[0].filename}"
         assert embed["description"] == "a paper crane"
         custom_ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
-        # A recalled copy has no Delete: Delete works only on the job's own message.
-        assert custom_ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info", "remix")]
+        # A recalled copy has Remove (this copy) instead of Delete (the job's own message).
+        assert custom_ids == [f"job:{job.id}:{a}" for a in ("reroll", "reframe", "info",
+                                                            "remix")] + [f"recall:{job.id}:remove"]
     # The image came from the original result message, not the provider's URL.
     assert local_server.state.request_counts["file"] == files_before
     assert fake.calls("GET", rf"^/channels/{ids.CHANNEL_ID}/messages/{job.message_id}$")
@@ -224,6 +225,27 @@ async def test_job_recall_for_owner_and_moderator_not_others(
     [edit] = fake.edits_of_original(late["token"])
     assert not edit.files and "expired" in edit.json["content"]
     assert edit.json["embeds"][0]["description"] == "a paper crane"
+
+
+async def test_a_recalled_copy_can_be_removed_also_once_the_job_was_deleted(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a paper boat", "seed": 4}))
+    job = await wait_delivered(bot)
+    recall = chat_input("job", {"id": job.short_id})
+    await dispatch(bot, recall)
+    copy = fake.original_message(recall["token"]) or {}
+    original = fake.message(job.message_id or 0)
+    await dispatch(bot, component(f"job:{job.id}:delete", message=original))
+    assert fake.message(job.message_id or 0) is None  # the job is deleted, the copy stays
+
+    stranger = component(f"recall:{job.id}:remove", message=copy, user_id=ids.OTHER_USER_ID)
+    await dispatch(bot, stranger)
+    assert callback(fake, stranger)["data"]["flags"] & 64 and fake.message(copy["id"])
+    remove = component(f"recall:{job.id}:remove", message=copy)
+    await dispatch(bot, remove)
+    assert callback(fake, remove) == {"type": 6}
+    assert fake.message(copy["id"]) is None
+    assert fake.message(job.message_id or 0) is None
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
