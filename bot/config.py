@@ -128,6 +128,12 @@ def _number_list(text: str) -> list[int]:
     return [int(p) for p in parts]
 
 
+#: A job's time limit, in seconds (finite: ``inf`` would turn the limit off).
+JobSeconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
+#: How long the local preview provider takes over one step of a job, in seconds.
+LocalProviderSeconds = Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)]
+
+
 class Settings(BaseSettings):
     """Every setting of the bot.
 
@@ -196,21 +202,17 @@ class Settings(BaseSettings):
             "how long one generate call may take to answer (it makes the image before "
             "answering)"))
 
-    JOB_QUEUE_TIMEOUT_SECONDS: float = Field(
-        default=600.0, gt=0, le=86400, allow_inf_nan=False, json_schema_extra=_doc(
-            "a job that waits in the provider's queue longer than this is cancelled there and "
-            "fails (once the provider confirms the cancel: one that started meanwhile goes on)"))
-    JOB_RUN_TIMEOUT_SECONDS: float = Field(
-        default=600.0, gt=0, le=86400, allow_inf_nan=False, json_schema_extra=_doc(
-            "a job that runs longer than this fails"))
+    JOB_QUEUE_TIMEOUT_SECONDS: JobSeconds = Field(default=600.0, json_schema_extra=_doc(
+        "a job that waits in the provider's queue longer than this is cancelled there and "
+        "fails (once the provider confirms the cancel: one that started meanwhile goes on)"))
+    JOB_RUN_TIMEOUT_SECONDS: JobSeconds = Field(default=600.0, json_schema_extra=_doc(
+        "a job that runs longer than this fails"))
     PROVIDER_CONCURRENCY: int = Field(default=16, ge=1, le=256, json_schema_extra=_doc(
         "most simultaneous calls to the provider"))
-    LOCAL_PROVIDER_QUEUE_SECONDS: float = Field(
-        default=2.0, ge=0, le=3600, allow_inf_nan=False, json_schema_extra=_doc(
-            "how long the local preview provider keeps a job queued"))
-    LOCAL_PROVIDER_RUN_SECONDS: float = Field(
-        default=4.0, ge=0, le=3600, allow_inf_nan=False, json_schema_extra=_doc(
-            "how long the local preview provider takes to make an image"))
+    LOCAL_PROVIDER_QUEUE_SECONDS: LocalProviderSeconds = Field(default=2.0, json_schema_extra=_doc(
+        "how long the local preview provider keeps a job queued"))
+    LOCAL_PROVIDER_RUN_SECONDS: LocalProviderSeconds = Field(default=4.0, json_schema_extra=_doc(
+        "how long the local preview provider takes to make an image"))
     PRICE_GENERATE: float = Field(
         default=0.08, ge=0, le=100, allow_inf_nan=False, json_schema_extra=_doc(
             "USD per `/ideogram` image when the provider reports no cost; also what a "

@@ -46,7 +46,7 @@ from cogs.core.rendering import (
     truncate,
     user_text,
 )
-from cogs.core.reply_sender import UNANSWERED
+from cogs.core.reply_sender import LOOKUP_DEADLINE_SECONDS, UNANSWERED
 from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
@@ -59,8 +59,6 @@ PAGE_SIZE: Final = 5
 MessageLookup = Literal["found", "unreadable", "gone"]
 MAX_PAGE: Final = 100_000
 PROMPT_PREVIEW: Final = 120
-#: Longest ``/job`` waits for Discord to give back a result's message.
-MESSAGE_FETCH_SECONDS: Final = 10.0
 SHORT_ID: Final = re.compile(r"[0-9a-f]{4,32}")
 STATUS_ICONS: Final[dict[JobStatus, str]] = {
     JobStatus.PENDING: "⏳", JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🎨",
@@ -412,7 +410,7 @@ class HistoryCog(commands.Cog):
             try:
                 channel = self.bot.get_partial_messageable(job.channel_id,
                                                            guild_id=job.guild_id)
-                async with asyncio.timeout(MESSAGE_FETCH_SECONDS):
+                async with asyncio.timeout(LOOKUP_DEADLINE_SECONDS):
                     message = await channel.fetch_message(job.message_id)
                 lookup = "found"
                 urls += [a.url for a in message.attachments if self._is_image_of(job, a)]

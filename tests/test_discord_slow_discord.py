@@ -85,7 +85,7 @@ async def test_job_does_not_wait_long_for_a_slow_discord_to_give_the_message_bac
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
     history = type(bot.get_cog("HistoryCog"))  # the module as the bot loaded it
-    monkeypatch.setattr(sys.modules[history.__module__], "MESSAGE_FETCH_SECONDS", 0.5)
+    monkeypatch.setattr(sys.modules[history.__module__], "LOOKUP_DEADLINE_SECONDS", 0.5)
     await dispatch(bot, chat_input("ideogram", {"prompt": "a paper crane", "seed": 3}))
     job = await wait_delivered(bot)
     fake.stall_next("GET", rf"/messages/{job.message_id}$", 30.0)

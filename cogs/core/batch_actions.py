@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -25,15 +25,13 @@ from cogs.core.job_actions import STILL_SENDING
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
-from cogs.core.reply_sender import UNANSWERED
+from cogs.core.reply_sender import LOOKUP_DEADLINE_SECONDS, UNANSWERED
 from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
-#: Longest a click on 1…N waits for Discord to say whether the image's earlier post is there.
-POST_LOOKUP_SECONDS: Final = 10.0
 
 
 class BatchActions:
@@ -87,7 +85,7 @@ class BatchActions:
             return None
         channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
-            async with asyncio.timeout(POST_LOOKUP_SECONDS):
+            async with asyncio.timeout(LOOKUP_DEADLINE_SECONDS):
                 await channel.fetch_message(job.message_id)
         except discord.HTTPException:  # gone, or unreadable
             return None

@@ -41,6 +41,8 @@ SEND_DEADLINE_SECONDS = 30.0
 #: What a send that Discord did not answer ends with (past the deadline, or a connection
 #: that dropped): tried again like Discord's own passing refusals.
 UNANSWERED: tuple[type[Exception], ...] = (TimeoutError, aiohttp.ClientError)
+#: Longest a look-up of a message (is it still there?) waits on Discord.
+LOOKUP_DEADLINE_SECONDS = 10.0
 
 
 class FinalSend(enum.Enum):
