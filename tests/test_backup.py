@@ -88,10 +88,9 @@ async def test_backups_while_writes_go_on_are_consistent_snapshots(tmp_path: Pat
     written = writer.written
     _check_copies(copies, written)
     # Restored, the copy opens as the bot's database again.
-    restored = await Store.open(copies[-1].destination)
-    assert await restored.pragma("journal_mode") == "wal"
-    assert (await restored.get_job(written[0])) is not None
-    await restored.close()
+    async with await Store.open(copies[-1].destination) as restored:
+        assert await restored.pragma("journal_mode") == "wal"
+        assert (await restored.get_job(written[0])) is not None
 
 
 def test_refuses_to_overwrite_and_needs_a_database(tmp_path: Path) -> None:

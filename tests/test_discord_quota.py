@@ -11,7 +11,7 @@ import pytest
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, dispatch, ids, user_option
-from tests.helpers import db_rows, ideogram_bot, wait_delivered
+from tests.helpers import db_rows, ideogram_bot, run_command, wait_delivered
 
 
 @pytest.fixture
@@ -194,6 +194,27 @@ async def test_a_late_answer_gives_the_image_back_and_posts_nothing(
     assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
     late = [r for r in caplog.records if "was not answered" in r.getMessage()]
     assert [r.levelname for r in late] == ["INFO"]
+
+
+@pytest.mark.parametrize("code", [10062, 40060])
+async def test_a_refusal_or_an_answer_too_late_for_discord_is_never_posted_elsewhere(
+        fake: FakeDiscord, bot: IdeogramBot, caplog: pytest.LogCaptureFixture,
+        code: int) -> None:
+    """A private refusal, or a command's own answer, that Discord no longer takes (too late,
+    or answered already) is logged; it is never posted in the channel instead."""
+    caplog.set_level(logging.INFO)
+    await run_command(fake, bot, "quota", {"user_daily": 0}, subcommand="set",
+                      user_id=ids.MOD_USER_ID)
+    for payload in (chat_input("ideogram", {"prompt": "refused: daily limit 0"}),
+                    chat_input("quota", {}, subcommand="show"),
+                    chat_input("history", {})):
+        fake.fail_next("POST", rf"^/interactions/{payload['id']}/[^/]+/callback$", status=404
+                       if code == 10062 else 400, body={"message": "too late", "code": code})
+        await dispatch(bot, payload)
+        assert len(fake.interaction_callbacks(payload["id"])) <= 1, "answered only once"
+        assert not fake.calls("POST", r"^/webhooks/") and not fake.calls("PATCH", r"^/webhooks/")
+    assert not fake.calls("POST", r"^/channels/\d+/messages$")
+    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
 
 
 async def test_the_quota_command_as_discord_sees_it(fake: FakeDiscord, bot: IdeogramBot) -> None:

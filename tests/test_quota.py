@@ -132,18 +132,18 @@ def test_price_table() -> None:
 
 @pytest.mark.parametrize("limit", ["guild_daily", "max_concurrent", "guild_monthly_budget"])
 async def test_500_concurrent_reservations_grant_exactly_50(database_url: str, limit: str) -> None:
-    store = await Store.open(database_url)
-    quota, admin = QuotaService(store), QuotaAdmin(store)
-    value = 4.0 if limit == "guild_monthly_budget" else 50  # 50 × $0.08 = $4.00
-    await admin.set_limits(GUILD, MOD, {limit: value})
-    one_member = limit == "max_concurrent"
-    jobs = [job(user_id=7 if one_member else 1000 + i) for i in range(500)]
-    results = await asyncio.gather(*(quota.reserve(j) for j in jobs), return_exceptions=True)
-    granted = [r for r in results if not isinstance(r, BaseException)]
-    denied = [r for r in results if isinstance(r, QuotaDenied)]
-    assert len(granted) == 50 and len(denied) == 450
-    assert {d.kind for d in denied} == {limit}
-    await store.close()
+    async with await Store.open(database_url) as store:  # closed also when a check fails
+        quota, admin = QuotaService(store), QuotaAdmin(store)
+        value = 4.0 if limit == "guild_monthly_budget" else 50  # 50 × $0.08 = $4.00
+        await admin.set_limits(GUILD, MOD, {limit: value})
+        one_member = limit == "max_concurrent"
+        jobs = [job(user_id=7 if one_member else 1000 + i) for i in range(500)]
+        results = await asyncio.gather(*(quota.reserve(j) for j in jobs),
+                                       return_exceptions=True)
+        granted = [r for r in results if not isinstance(r, BaseException)]
+        denied = [r for r in results if isinstance(r, QuotaDenied)]
+        assert len(granted) == 50 and len(denied) == 450
+        assert {d.kind for d in denied} == {limit}
 
     reopened = await Store.open(database_url)  # a restart: the database agrees
     try:

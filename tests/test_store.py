@@ -99,12 +99,11 @@ async def test_memory_database() -> None:
 
 async def test_restart_keeps_jobs_and_settings(db_path: Path) -> None:
     job = make_job(status=JobStatus.QUEUED, request_id="req-1", queue_position=3)
-    first = await Store.open(f"sqlite:///{db_path}")
-    await first.insert_job(job)
-    await first.update_guild_settings(GUILD, provider="ideogram", reframe_enabled=False)
-    await first.add_allowed_channel(GUILD, 55)
-    await first.add_blocked_words(GUILD, ["Spam", "bad words"])
-    await first.close()
+    async with await Store.open(f"sqlite:///{db_path}") as first:
+        await first.insert_job(job)
+        await first.update_guild_settings(GUILD, provider="ideogram", reframe_enabled=False)
+        await first.add_allowed_channel(GUILD, 55)
+        await first.add_blocked_words(GUILD, ["Spam", "bad words"])
 
     second = await Store.open(db_path)
     try:
@@ -177,17 +176,16 @@ async def test_empty_file_migrates_to_latest(db_path: Path) -> None:
 
 
 async def test_version_1_file_keeps_rows_and_gains_columns(db_path: Path) -> None:
-    old = await Store.open(db_path, target_version=1)
-    assert old.schema_version == 1
-    async with old.transaction() as conn:  # written as the version-1 code would have
-        await conn.execute(
-            "INSERT INTO jobs (id, provider, model, guild_id, channel_id, user_id, inputs,"
-            " seed, status, result_urls, created_at, updated_at)"
-            " VALUES ('0123456789abcdef', 'runcomfy', ?, ?, 11, 42, ?, 5, 'completed', ?,"
-            " 100.0, 101.0)",
-            (GENERATE, GUILD, '{"prompt": "old fox"}', '["https://x/1.png"]'),
-        )
-    await old.close()
+    async with await Store.open(db_path, target_version=1) as old:
+        assert old.schema_version == 1
+        async with old.transaction() as conn:  # written as the version-1 code would have
+            await conn.execute(
+                "INSERT INTO jobs (id, provider, model, guild_id, channel_id, user_id, inputs,"
+                " seed, status, result_urls, created_at, updated_at)"
+                " VALUES ('0123456789abcdef', 'runcomfy', ?, ?, 11, 42, ?, 5, 'completed', ?,"
+                " 100.0, 101.0)",
+                (GENERATE, GUILD, '{"prompt": "old fox"}', '["https://x/1.png"]'),
+            )
     assert file_user_version(db_path) == 1
     assert "revised_prompt" not in file_columns(db_path, "jobs")
 

@@ -138,12 +138,9 @@ async def test_a_submit_past_the_trackers_deadline_is_uncertain_not_a_restart(
 async def test_restart_resumes_and_completes(database_url: str, client: RunComfyClient,
                                              local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 0.6
-    store1 = await Store.open(database_url)
-    tracker1 = tracker_for(store1, client)
-    await tracker1.start()
-    job = await tracker1.submit(make_job())
-    await tracker1.stop()
-    await store1.close()
+    async with await Store.open(database_url) as store1, \
+            tracker_running(tracker_for(store1, client)) as tracker1:
+        job = await tracker1.submit(make_job())
 
     store2 = await Store.open(database_url)
     tracker2 = tracker_for(store2, client)

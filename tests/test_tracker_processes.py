@@ -1,7 +1,7 @@
 """Two job trackers on one PostgreSQL database, as two bot processes. A job ended by the
 process that does not follow it (a cancel asked of the other one, e.g. through ``/queue``)
-is announced once, by the process that follows it: one process edits each reply, so the
-end cannot land before, and be hidden by, a progress edit of the other."""
+is announced there, at once and once; the process that follows it is told, stops following
+it and lets its reply go, so that no progress edit of its own lands after the end."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.providers.types import CancelOutcome
 from bot.store import LeaseConfig, Store
 from bot.tracker import JobTracker, TrackerConfig
 from tests import postgres
+from tests.harness import eventually
 from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job, tracker_running
 
 
@@ -33,7 +34,7 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyCli
         yield c
 
 
-async def test_a_cancel_made_elsewhere_is_announced_by_the_process_that_follows_the_job(
+async def test_a_cancel_made_elsewhere_is_announced_there_and_the_follower_lets_go(
         pg_url: str, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
     local_server.state.config.queue_seconds = 30.0  # it stays queued
     config = TrackerConfig(polling=FAST_POLLING)
@@ -45,15 +46,19 @@ async def test_a_cancel_made_elsewhere_is_announced_by_the_process_that_follows_
         heard, told = Recorder(mine), Recorder(theirs)
         follower.add_listener(heard)
         other.add_listener(told)
+        released: list[set[str]] = []
+        follower.add_release_listener(released.append)
         async with tracker_running(follower), tracker_running(other):
             job = await follower.submit(make_job())
             assert job.status is JobStatus.QUEUED and follower.tracks(job.id)
             assert not other.tracks(job.id)
 
             assert await other.cancel(job.id) is CancelOutcome.CANCELLED
-            final = await heard.wait_terminal(job.id, limit=5)
+            final = await told.wait_terminal(job.id, limit=5)  # shown at once, there
             assert final.status is JobStatus.CANCELLED and final.announce
+            await eventually(lambda: released == [{job.id}], timeout=5,
+                             what="the follower told, letting the job's reply go")
             assert not follower.tracks(job.id)  # no more polls
-            assert not told.events  # the process that cancelled it shows nothing
+            assert [e.status for e in heard.events] == [JobStatus.QUEUED]  # announced once
             assert await other.cancel(job.id) is CancelOutcome.NOT_CANCELLABLE
     assert local_server.state.request_counts["cancel"] == 1

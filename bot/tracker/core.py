@@ -291,36 +291,37 @@ class JobTracker:
 
     async def end_cancelled(self, job: JobRecord,
                             expected: tuple[JobStatus, ...]) -> JobRecord | None:
-        """End ``job`` as cancelled on request, if its status is still one of ``expected``.
+        """End ``job`` as cancelled on request, and announce it; None if it ended already.
 
-        The process that follows the job announces it, so that one process edits each reply
-        and the end comes after its own progress edits: this one, or (several processes on
-        one database) the follower, told through the store. None when it had ended already.
+        Only while its status is one of ``expected``.
+
+        With several processes on one database, the process that follows the job is told
+        through the store, in the same transaction: it stops following the job and drops
+        the progress edit it may have scheduled, which must not land after, and hide, the end.
         """
         changes = {"status": JobStatus.CANCELLED, "finished_at": self._clock(),
                    "error": job_errors.CANCELLED}
         if self._store.leases_enabled and not self.tracks(job.id):
-            return await self.durable(
+            ended = await self.durable(
                 lambda: self._store.end_for_follower(job.id, expected, **changes))
-        ended = await self.durable(
-            lambda: self._store.transition_job(job.id, expected, **changes))
+        else:
+            ended = await self.durable(
+                lambda: self._store.transition_job(job.id, expected, **changes))
         self.poller.forget(job.id)
         if ended is not None:
             await self.emit(JobEvent(job=ended))
         return ended
 
     async def _ended_elsewhere(self, job_id: str | None) -> None:
-        """Another process ended a job this one follows: show the end here.
+        """Another process ended (and showed the end of) a job this one follows.
 
-        After notices were lost (``None``), the reconciliation announces any such job.
+        Stop following it, and tell the release listeners (its reply's scheduled edits are
+        dropped). After notices were lost (``None``), the next poll finds such a job ended.
         """
         if job_id is None or not self.tracks(job_id):
             return
-        job = await self._store.get_job(job_id)
-        if job is None or not job.status.terminal or job.delivered_at is not None:
-            return
         self.poller.forget(job_id)
-        await self.emit(JobEvent(job=job))
+        self._released({job_id})
 
     async def mark_delivered(self, job_id: str) -> None:
         """Record that nothing more is to be shown for the job.
@@ -353,7 +354,10 @@ class JobTracker:
         return self.poller.polled_ids()
 
     def add_release_listener(self, listener: Callable[[set[str]], None]) -> None:
-        """Call ``listener(job_ids)`` with the jobs this process lets go (:meth:`let_go`).
+        """Call ``listener(job_ids)`` with the jobs this process no longer follows.
+
+        Those it lets go (:meth:`let_go`), or that another process ended and showed (a
+        cancel asked of it).
 
         No event ever comes for them here again: whoever keeps something per job (a reply,
         a gauge) forgets it.
@@ -365,12 +369,15 @@ class JobTracker:
 
         Another process took them over while this one could not renew its leases.
         """
-        released = self.poller.let_go(job_ids)
-        if not released:
+        self._released(self.poller.let_go(job_ids))
+
+    def _released(self, job_ids: set[str]) -> None:
+        """Tell the release listeners that this process no longer follows ``job_ids``."""
+        if not job_ids:
             return
         for listener in self._release_listeners:
             try:
-                listener(released)
+                listener(job_ids)
             except Exception:
                 log.exception("A release listener failed")
 

@@ -105,12 +105,15 @@ class ResultDelivery:
         return reply
 
     def forget(self, key: str) -> None:
-        self._replies.pop(key, None)
+        reply = self._replies.pop(key, None)
+        if reply is not None:
+            reply.cancel_flush()  # whoever shows the job now, a late edit here would hide it
 
     def release(self, job_ids: set[str]) -> None:
-        """Forget the replies of jobs another process took over (it shows them now)."""
+        """Forget the replies of jobs another process shows now (it took them over, or ended
+        them), and drop the edits scheduled for them."""
         for job_id in job_ids:
-            self._replies.pop(job_id, None)
+            self.forget(job_id)
             batch_id = self._batch_of.pop(job_id, None)
             if batch_id is not None and batch_id not in self._batch_of.values():
                 self.forget(batch_id)
