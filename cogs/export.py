@@ -14,15 +14,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.export import ExportResult, ExportTooLarge, guild_job_pages, remove_tree, write_export
-from bot.i18n import _, format_number, ngettext
+from bot.i18n import N_, _, format_number, ngettext
 from cogs.core.checks import require_moderator
-from cogs.core.errors import Refusal
+from cogs.core.errors import REPORT_DEADLINE_SECONDS, Refusal
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -32,6 +33,17 @@ log = logging.getLogger(__name__)
 #: How long one file's upload may take, Discord's answer included: a part is at most the
 #: server's upload limit (25 MB unboosted), which a slow host link sends in a minute or two.
 UPLOAD_DEADLINE_SECONDS: Final = 180.0
+#: What is left of the interaction's 15 minutes that an upload must leave unused (the
+#: moderator is still to be told how it went).
+TOKEN_MARGIN_SECONDS: Final = 30.0
+NOT_TAKEN: Final = N_("Discord did not take the file in time. Try /history-export again in "
+                      "a few minutes.")
+
+
+def upload_deadline(interaction: discord.Interaction) -> float:
+    """Seconds one upload may take: :data:`UPLOAD_DEADLINE_SECONDS`, within the token's life."""
+    left = (interaction.expires_at - discord.utils.utcnow()).total_seconds()
+    return max(1.0, min(UPLOAD_DEADLINE_SECONDS, left - TOKEN_MARGIN_SECONDS))
 
 
 def _megabytes(size: float) -> str:
@@ -90,24 +102,37 @@ class ExportCog(commands.Cog):
                      result.rows, len(result.parts))
             first, *rest = result.parts
             try:
-                async with asyncio.timeout(UPLOAD_DEADLINE_SECONDS):
+                async with asyncio.timeout(upload_deadline(interaction)):
                     await interaction.edit_original_response(
                         content=describe_export(result, limit),
                         attachments=[discord.File(first.path, filename=first.filename)])
-                for number, part in enumerate(rest, start=2):
-                    async with asyncio.timeout(UPLOAD_DEADLINE_SECONDS):
-                        await interaction.followup.send(
-                            _("Part {number} of {total}", number=number,
-                              total=len(result.parts)),
-                            file=discord.File(part.path, filename=part.filename),
-                            ephemeral=True)
             except TimeoutError:
-                log.warning("History export of guild %s: Discord took no file within %.0f s",
-                            guild_id, UPLOAD_DEADLINE_SECONDS)
-                raise Refusal(_("Discord did not take the file in time. Try "
-                                "/history-export again in a few minutes.")) from None
+                log.warning("History export of guild %s: Discord took no file in time",
+                            guild_id)
+                raise Refusal(_(NOT_TAKEN)) from None
+            for number, part in enumerate(rest, start=2):
+                text = _("Part {number} of {total}", number=number, total=len(result.parts))
+                try:
+                    async with asyncio.timeout(upload_deadline(interaction)):
+                        await interaction.followup.send(
+                            text, file=discord.File(part.path, filename=part.filename),
+                            ephemeral=True)
+                except TimeoutError:  # part 1 and its message stay; this is said apart
+                    log.warning("History export of guild %s: Discord took no part %d in "
+                                "time", guild_id, number)
+                    await self._say_apart(interaction, f"{text}: {_(NOT_TAKEN)}")
+                    return
         finally:
             await remove_tree(directory)
+
+    @staticmethod
+    async def _say_apart(interaction: discord.Interaction, text: str) -> None:
+        """A private message of its own, leaving the reply (and its file) as it is."""
+        try:
+            async with asyncio.timeout(REPORT_DEADLINE_SECONDS):
+                await interaction.followup.send(text, ephemeral=True)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.info("Could not tell the moderator about the export (%s)", type(exc).__name__)
 
 
 async def setup(bot: IdeogramBot) -> None:

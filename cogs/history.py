@@ -139,10 +139,16 @@ class RecallRemove(
     @reports_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await bot_of(interaction).store.get_job(self.job_id, urgent=True)
-        if job is None or job.guild_id != interaction.guild_id:
+        if job is None:  # gone with the retention: whose it was is no longer known
+            if not is_moderator(interaction):
+                raise Refusal(_("That job is no longer kept: ask a moderator to remove this "
+                                "copy."))
+        elif job.guild_id != interaction.guild_id:
             raise Refusal(_(GONE))
-        require_owner_or_moderator(interaction, job)
-        if interaction.message is None or interaction.message.id == job.message_id:
+        else:
+            require_owner_or_moderator(interaction, job)
+        if interaction.message is None or (job is not None
+                                           and interaction.message.id == job.message_id):
             raise Refusal(_("This is the job's result itself: use its Delete button."))
         await interaction.response.defer()
         with contextlib.suppress(discord.NotFound):  # a second click at the same moment

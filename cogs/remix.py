@@ -85,6 +85,10 @@ class RemixCog(commands.Cog):
         if job.model not in REMIXABLE_MODELS:
             raise Refusal(_(NOT_REMIXABLE))
         self.bot.server_rules.check_place(interaction, "ideogram")
+        # Whatever would refuse the remix whatever is typed, before anyone types: options
+        # the server's provider of now lacks, or a provider this bot no longer has.
+        serving = self.bot.launcher.serving_provider(interaction.guild_id)
+        self.bot.launcher.provider_for(rerun_inputs(job, serving, seed=random_seed()))
         await interaction.response.send_modal(remix_modal(job))
 
     @commands.Cog.listener()

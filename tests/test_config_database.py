@@ -85,3 +85,22 @@ async def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None
     message = str(raised.value)
     assert "\n" not in message and "not a database" in message
     assert "section 'Backup and restore'" in message
+
+
+async def test_a_database_another_program_holds_is_not_called_damaged(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cogs.core.services import build_services
+
+    path = tmp_path / "bot.db"
+    sqlite3.connect(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # e.g. a second bot, or a tool, in a long write
+    try:
+        settings = load_settings(None, DISCORD_TOKEN="x.y.z", DATABASE_URL=f"sqlite:///{path}")
+        with pytest.raises(ConfigError) as raised:
+            await build_services(settings)
+    finally:
+        holder.close()
+    message = str(raised.value)
+    assert "another program holds it" in message and "Backup and restore" not in message

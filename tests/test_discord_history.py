@@ -247,6 +247,21 @@ async def test_a_recalled_copy_can_be_removed_also_once_the_job_was_deleted(
     assert fake.message(copy["id"]) is None
     assert fake.message(job.message_id or 0) is None
 
+    # Once retention has dropped the job, a moderator can still remove a copy; others not.
+    again = chat_input("job", {"id": job.short_id}, user_id=ids.MOD_USER_ID)
+    await bot.store.update_job(job.id, deleted_at=None)  # recallable again, for this copy
+    await dispatch(bot, again)
+    copy = fake.original_message(again["token"]) or {}
+    assert copy.get("attachments"), "a second copy was posted"
+    async with bot.store.transaction() as conn:
+        await conn.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
+    member = component(f"recall:{job.id}:remove", message=copy)
+    await dispatch(bot, member)
+    assert "ask a moderator" in callback(fake, member)["data"]["content"]
+    moderator = component(f"recall:{job.id}:remove", message=copy, user_id=ids.MOD_USER_ID)
+    await dispatch(bot, moderator)
+    assert fake.message(copy["id"]) is None
+
 
 @pytest.mark.parametrize(("typed", "expected"), [
     ("zz!", "0–9 and a–f"),

@@ -297,6 +297,11 @@ async def test_reroll_and_remix_follow_the_servers_provider_of_now(
     [answer] = fake.interaction_callbacks(click["id"])
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     assert "EMBER" in answer["data"]["content"] and "RunComfy" in answer["data"]["content"]
+    # Remix too, before its form opens: nothing typed is lost to the refusal.
+    remix = component(f"job:{tinted.id}:remix", message=tinted_message)
+    await dispatch(bot, remix)
+    [answer] = fake.interaction_callbacks(remix["id"])
+    assert answer["type"] == 4 and "EMBER" in answer["data"]["content"]
 
     # And back: a RunComfy result rerolled on the ideogram provider.
     await dispatch(bot, chat_input("settings", {"provider": "ideogram"}, subcommand="provider",

@@ -130,3 +130,25 @@ async def test_an_export_discord_does_not_take_in_time_says_to_try_again(
     told = [e.json.get("content", "") for e in fake.edits_of_original(payload["token"])
             if not e.files]
     assert any("did not take the file in time" in text for text in told), told
+
+
+async def test_a_later_export_part_discord_does_not_take_leaves_the_first_as_it_is(
+        fake: FakeDiscord, bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.harness import ids
+    from tests.helpers import make_job
+
+    export = sys.modules[type(bot.get_cog("ExportCog")).__module__]
+    monkeypatch.setattr(export, "UPLOAD_DEADLINE_SECONDS", 0.5)
+    for n in range(150):
+        await bot.store.insert_job(make_job(f"a lighthouse, take {n}", guild_id=ids.GUILD_ID,
+                                            channel_id=ids.CHANNEL_ID))
+    payload = chat_input("history-export", {}, user_id=ids.MOD_USER_ID,
+                         attachment_size_limit=1500)  # several parts
+    fake.stall_next("POST", rf"/webhooks/\d+/{payload['token']}$", 30.0)  # part 2
+    await dispatch(bot, payload, timeout=10)
+    assert len([e for e in fake.edits_of_original(payload["token"]) if e.files]) == 1
+    assert not [e for e in fake.edits_of_original(payload["token"]) if not e.files]
+    said = [f.json.get("content", "") for f in fake.followups(payload["token"])]
+    assert any(text.startswith("Part 2 of") and "did not take the file in time" in text
+               for text in said), said
+    assert "gzip" in (fake.original_message(payload["token"]) or {}).get("content", "")

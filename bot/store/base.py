@@ -138,8 +138,11 @@ class Store(JobQueries, SettingsQueries, PresetQueries, QuotaQueries, SchemaMigr
         except BaseException as exc:
             await self.close()
             if isinstance(exc, self.statement_errors) and not isinstance(exc, StoreError):
-                # A damaged file, or one that is not a database at all: one line, no traceback.
-                raise StoreError(f"{self.describe()} cannot be used: {exc}") from exc
+                # Locked by another program, damaged, or not a database at all: one line.
+                text = str(exc).lower()
+                busy = "locked" in text or "busy" in text
+                raise (StoreBusyError if busy else StoreError)(
+                    f"{self.describe()}: {exc}") from exc
             raise
         log.info("opened database (%s, schema version %d)", self.describe(),
                  self.schema_version)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 class BatchActions:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
+        #: One post of an image at a time: a second click waits, then finds the first post.
+        self._posting: dict[str, asyncio.Lock] = {}
 
     async def handle(self, interaction: discord.Interaction, batch_id: str,
                      action: str) -> None:
@@ -68,13 +70,20 @@ class BatchActions:
         # No message of its own yet: the public post follows, or a private word on why not,
         # so that nothing the member cannot remove is left in the channel.
         await interaction.response.defer()
-        earlier = await self._earlier_post(interaction, job)
-        if earlier is not None:
-            await interaction.followup.send(_(
-                "Image {number} is already posted in full size: {link}",
-                number=format_number(number), link=earlier), ephemeral=True)
-            return
-        await self._post_image(interaction, job, number, len(jobs))
+        lock = self._posting.setdefault(job.id, asyncio.Lock())
+        try:
+            async with lock:
+                job = await self._bot.store.get_job(job.id, urgent=True) or job
+                earlier = await self._earlier_post(interaction, job)
+                if earlier is not None:
+                    await interaction.followup.send(_(
+                        "Image {number} is already posted in full size: {link}",
+                        number=format_number(number), link=earlier), ephemeral=True)
+                    return
+                await self._post_image(interaction, job, number, len(jobs))
+        finally:
+            if not lock.locked():
+                self._posting.pop(job.id, None)
 
     async def _earlier_post(self, interaction: discord.Interaction,
                             job: JobRecord) -> str | None:

@@ -16,7 +16,7 @@ from bot.providers.base import IDEOGRAM_KEY, RUNCOMFY_KEYS, AnyProvider
 from bot.providers.ideogram import IdeogramClient
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
-from bot.store import Store, StoreError, is_postgres_url
+from bot.store import Store, StoreBusyError, StoreError, is_postgres_url
 from bot.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,10 @@ async def build_services(settings: Settings, *, retry: RetryPolicy | None = None
     """
     try:
         store = await Store.open(settings.database_url)
+    except StoreBusyError as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used now: {str(exc).rstrip('.')}: another "
+                          "program holds it (a second bot on the same file?); stop that one, "
+                          "then start again.") from None
     except StoreError as exc:
         section = ("Moving to PostgreSQL" if is_postgres_url(settings.database_url)
                    else "Backup and restore")
