@@ -76,7 +76,18 @@ def kill(bot: IdeogramBot) -> asyncio.Task[Corpse]:
     dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     bot.store._lock = _DeadLock(dead)  # type: ignore[assignment]  # a lock that never opens
     me = asyncio.current_task()
-    tasks = {t for t in asyncio.all_tasks() if t is not me and not t.done() and _bots(t)}
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def take_tasks() -> None:
+        """The dead bot's tasks, renamed: in a process of its own, the next bot (whose stop
+        waits for running commands) would never see them."""
+        for task in asyncio.all_tasks():
+            if task is not me and task is not asyncio.current_task() and not task.done() \
+                    and _bots(task) and task not in tasks:
+                tasks.add(task)
+                task.set_name(f"killed-{task.get_name()}")
+
+    take_tasks()
 
     async def cut_off() -> Corpse:
         with contextlib.suppress(Exception):
@@ -86,6 +97,7 @@ def kill(bot: IdeogramBot) -> asyncio.Task[Corpse]:
                 await provider.aclose()
         with contextlib.suppress(Exception):
             await bot.services.http.aclose()
+        take_tasks()  # commands dispatched to it that began meanwhile
         return Corpse(bot, tasks, dead)
 
     return asyncio.get_running_loop().create_task(cut_off(), name="process-death")
