@@ -63,10 +63,9 @@ async def test_a_database_too_slow_for_discord_is_a_busy_refusal_and_nothing_is_
 
     monkeypatch.setattr(bot.quota, "admit_batch", slow_admit)
     payload = chat_input("ideogram", {"prompt": "a cat"})
-    started = time.monotonic()
     await dispatch(bot, payload)
     [answer] = fake.interaction_callbacks(payload["id"])
-    assert time.monotonic() - started < 0.9
+    assert not admitted.is_set()  # refused before the slow decision was done
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     assert "very busy" in answer["data"]["content"]
     await asyncio.wait_for(admitted.wait(), 5)  # granted after all, then given back

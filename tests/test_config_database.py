@@ -19,9 +19,13 @@ def test_postgres_urls_are_accepted(url: str) -> None:
     assert settings.uses_postgres and settings.runs_every_shard
 
 
-def test_the_database_password_is_a_secret_for_the_logs() -> None:
-    settings = load_settings(None, DATABASE_URL="postgresql://bot:s3cret-pw@db/bot")
-    assert "s3cret-pw" in _secrets(settings)
+def test_every_credential_is_a_secret_for_the_logs() -> None:
+    settings = load_settings(None, DATABASE_URL="postgresql://bot:s3cret-pw@db/bot",
+                             DISCORD_TOKEN="discord.tok.en", RUNCOMFY_API_TOKEN="rc-secret",
+                             IDEOGRAM_API_KEY="ideo-secret",
+                             IDEOGRAM_BASE_URL="https://ideogram.example")
+    assert set(_secrets(settings)) == {"s3cret-pw", "discord.tok.en", "rc-secret",
+                                       "ideo-secret"}
     assert not any("pw" in s for s in _secrets(load_settings(None)))
 
 

@@ -142,7 +142,8 @@ async def test_a_batch_that_does_not_fit_is_refused_whole(
     await dispatch(bot, payload)
     [answer] = fake.interaction_callbacks(payload["id"])
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
-    assert "3" in answer["data"]["content"]  # says how many would still fit
+    # It says how many would still fit.
+    assert "You have 3 images left today (your limit is 3)" in answer["data"]["content"]
     assert local_server.state.submit_count == 0
     assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
     assert db_rows(db, "SELECT count(*) FROM jobs") == [(0,)]

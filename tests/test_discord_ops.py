@@ -30,6 +30,7 @@ from tests.harness import (
     channel_payload,
     chat_input,
     component,
+    eventually,
     fake_with_log_channel,
     gateway_bot,
     guild_payload,
@@ -251,7 +252,8 @@ async def test_the_greeting_goes_to_the_system_channel_only_when_allowed(
             await fake.gateway.guild_join(guild)
         channel_id = int(welcoming["channels"][0]["id"])
         post = await fake.wait_for(method="POST", path=rf"^/channels/{channel_id}/messages$")
-        await asyncio.sleep(0.1)  # the two other joins are handled meanwhile
+        await eventually(lambda: caplog.text.count("no system channel I may post in") == 2,
+                         what="the two other joins handled")
     assert "/ideogram prompt:" in str(post.json["embeds"][0])
     posts = fake.calls("POST", r"^/channels/\d+/messages$")
     assert [p.path for p in posts] == [post.path]

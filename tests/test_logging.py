@@ -104,6 +104,15 @@ def test_whole_records_are_redacted_tracebacks_included(stream: io.StringIO,
         assert len(records) == 4 and "RuntimeError" in records[-1]["exc_info"]
 
 
+def test_json_logs_scrub_secrets_nested_in_extra_fields(stream: io.StringIO) -> None:
+    configure_logging("INFO", [SECRET], log_format="json", stream=stream)
+    logging.getLogger("tests.redact").info(
+        "a payload", extra={"payload": {"auth": f"Bearer {SECRET}", "list": [SECRET]}})
+    text = stream.getvalue()
+    assert SECRET not in text and REDACTED in text
+    assert json.loads(text)["payload"]["auth"] == f"Bearer {REDACTED}"
+
+
 async def test_sql_statements_only_with_log_sql(stream: io.StringIO, tmp_path) -> None:
     async def some_sql() -> None:
         store = await Store.open(tmp_path / "bot.db")

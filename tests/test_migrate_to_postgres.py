@@ -94,7 +94,8 @@ async def test_a_populated_file_is_copied_and_the_bot_runs_on_it(
         fourth = await process.send(chat_input("ideogram", {"prompt": "fox 4", "seed": 4}))
         refused = await fake.wait_for(method="POST", path=rf"^/interactions/{fourth.id}/",
                                       timeout=10)
-        assert refused.json["data"]["flags"] & 64 and "3" in refused.json["data"]["content"]
+        assert refused.json["data"]["flags"] & 64
+        assert "Daily limit for you (3) reached" in refused.json["data"]["content"]
         word = await process.send(chat_input("ideogram", {"prompt": "a zorblax", "seed": 5}))
         blocked = await fake.wait_for(method="POST", path=rf"^/interactions/{word.id}/",
                                       timeout=10)

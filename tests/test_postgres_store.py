@@ -313,7 +313,6 @@ async def test_a_settings_or_preset_change_reaches_the_other_process_within_mome
     for cache in (here, there):
         await cache.load()
         await cache.follow_changes()
-    started = time.monotonic()
     await here.add_blocked_words(SHARD0_GUILD, ["forbidden"])
     await here.update(SHARD0_GUILD, reframe_enabled=False)
     await here.add_allowed_channel(SHARD0_GUILD, 77)
@@ -322,7 +321,6 @@ async def test_a_settings_or_preset_change_reaches_the_other_process_within_mome
     await eventually(lambda: there.get(SHARD0_GUILD) == here.get(SHARD0_GUILD)
                      and there.preset(SHARD0_GUILD, "kit") is not None, timeout=5,
                      what="the other cache follows")
-    assert time.monotonic() - started < 5
     seen = there.get(SHARD0_GUILD)
     assert seen.blocked_words == ("forbidden",) and not seen.reframe_enabled
     assert seen.allowed_channel_ids == frozenset({77})
