@@ -141,6 +141,14 @@ async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: Id
     assert local_server.state.submit_count == 0
     assert (await run_command(fake, bot, "ideogram", {"prompt": "a fox"}, channel_id=ART_CHANNEL_ID)
             ) == {"type": 5}
+    # A thread counts as its parent channel: allowed under #art, refused under #general.
+    thread = ART_CHANNEL_ID + 1000
+    assert (await run_command(fake, bot, "ideogram", {"prompt": "a fox in a thread"},
+                              channel_id=thread, thread_parent_id=ART_CHANNEL_ID)
+            ) == {"type": 5}
+    cb = await run_command(fake, bot, "ideogram", {"prompt": "a fox"}, channel_id=thread + 1,
+                           thread_parent_id=ids.CHANNEL_ID)
+    assert is_private_refusal(cb) and "can't be made in this channel" in cb["data"]["content"]
 
     text = await settings(fake, bot, "channel-disallow",
                           [channel_option("channel", ART_CHANNEL_ID)])
@@ -154,7 +162,7 @@ async def test_allowed_channels_and_disabled_commands(fake: FakeDiscord, bot: Id
     await settings(fake, bot, "command", {"command": "ideogram", "enabled": False})
     cb = await run_command(fake, bot, "ideogram", {"prompt": "a fox"})
     assert is_private_refusal(cb) and "`/ideogram` is turned off" in cb["data"]["content"]
-    assert local_server.state.submit_count == 1  # only the job in the allowed channel
+    assert local_server.state.submit_count == 2  # only the jobs in the allowed channel
 
     await settings(fake, bot, "command", {"command": "ideogram", "enabled": True})
     assert await run_command(fake, bot, "ideogram", {"prompt": "a fox"}) == {"type": 5}

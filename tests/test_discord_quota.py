@@ -240,3 +240,23 @@ async def test_the_quota_command_as_discord_sees_it(fake: FakeDiscord, bot: Ideo
     assert [c["value"] for c in subs["clear"]["options"][0]["choices"]] == [
         "user_daily", "guild_daily", "guild_monthly", "cooldown_seconds", "max_concurrent",
         "guild_monthly_budget"]
+
+
+async def test_a_command_cut_off_before_its_answer_gives_its_image_back(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        db: Path) -> None:
+    """A stop that cuts a command while its answer is on the way: nothing stays reserved."""
+    import asyncio
+
+    from tests.harness import eventually, start_dispatch
+
+    payload = chat_input("ideogram", {"prompt": "cut off"})
+    arrived = fake.stall_next("POST", rf"^/interactions/{payload['id']}/[^/]+/callback$", 30.0)
+    start_dispatch(bot, payload)
+    await asyncio.wait_for(arrived.wait(), 5)
+    [handler] = [t for t in asyncio.all_tasks()
+                 if t.get_name().startswith("CommandTree-invoker") and not t.done()]
+    handler.cancel()
+    await eventually(lambda: db_rows(db, "SELECT state FROM usage_reservations")
+                     == [("released",)], timeout=5, what="the reservation given back")
+    assert local_server.state.submit_count == 0

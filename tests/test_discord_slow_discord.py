@@ -13,6 +13,7 @@ import pytest
 import cogs.core.owed_deliveries as owed_deliveries
 import cogs.core.reply_sender as reply_sender
 import cogs.core.result_delivery as result_delivery
+from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, dispatch, eventually
@@ -152,3 +153,29 @@ async def test_a_later_export_part_discord_does_not_take_leaves_the_first_as_it_
     assert any(text.startswith("Part 2 of") and "did not take the file in time" in text
                for text in said), said
     assert "gzip" in (fake.original_message(payload["token"]) or {}).get("content", "")
+
+
+async def test_an_owed_try_skips_a_job_delivered_meanwhile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reconciliation (or a restart) may deliver an owed result first: the owed try
+    then sends nothing more (a second final message, a second download)."""
+    from bot.tracker import JobEvent
+    from tests.helpers import make_job
+
+    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.0, 0.0))
+    job = make_job().evolve(status=JobStatus.COMPLETED)
+    rows = {job.id: job.evolve(delivered_at=1.0), "owed": job.evolve(id="f" * 32)}
+    delivered: list[JobEvent] = []
+
+    async def load(job_id: str) -> JobRecord | None:
+        return rows.get(job_id)
+
+    async def deliver(event: JobEvent) -> None:
+        delivered.append(event)
+
+    owed = owed_deliveries.OwedDeliveries(load, deliver)
+    owed.owed(job.id, job.id)  # delivered meanwhile: skipped
+    owed.owed("owed", "owed")  # still owed: tried again
+    await eventually(lambda: not owed.waiting, what="both tries made")
+    assert [event.job.id for event in delivered] == ["f" * 32]
+    await owed.close()

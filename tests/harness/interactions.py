@@ -42,6 +42,8 @@ class InteractionContext(TypedDict, total=False):
     roles: Iterable[int]
     guild_id: int | None  # None = a DM with the bot
     channel_id: int
+    #: The channel is a public thread of this channel (Discord: type 11 with ``parent_id``).
+    thread_parent_id: int
     app_permissions: str
     locale: str
     guild_locale: str
@@ -78,6 +80,14 @@ def _envelope(type: int, data: dict[str, Any] | None, ctx: InteractionContext) -
         payload["guild"] = {"id": str(guild_id), "locale": payload["guild_locale"], "features": []}
         payload["channel_id"] = str(channel_id)
         payload["channel"] = channel_payload(channel_id, guild_id=guild_id, permissions=permissions)
+        parent_id = ctx.get("thread_parent_id")
+        if parent_id is not None:
+            payload["channel"] |= {
+                "type": 11, "parent_id": str(parent_id), "owner_id": str(user_id),
+                "member_count": 1, "message_count": 0,
+                "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                    "archive_timestamp": "2026-01-01T00:00:00+00:00",
+                                    "locked": False}}
         payload["member"] = member_payload(
             user_id,
             username=ctx.get("username"),
