@@ -87,8 +87,8 @@ def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now
         return denial
     # The reason is the denial itself: shown (translated) when the sentence is.
     return QuotaDenied(denial.kind, lazy_ngettext(
-        "{reason}. Only {n} more image fits now: ask for count:{count}.",
-        "{reason}. Only {n} more images fit now: ask for count:{count}.",
+        "{reason}. Only {n} more image fits now: use /ideogram with count:{count}.",
+        "{reason}. Only {n} more images fit now: use /ideogram with count:{count}.",
         fits, reason=denial, count=fits), denial.retry_at)
 
 
