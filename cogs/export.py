@@ -117,10 +117,14 @@ class ExportCog(commands.Cog):
                         await interaction.followup.send(
                             text, file=discord.File(part.path, filename=part.filename),
                             ephemeral=True)
-                except TimeoutError:  # part 1 and its message stay; this is said apart
-                    log.warning("History export of guild %s: Discord took no part %d in "
-                                "time", guild_id, number)
-                    await self._say_apart(interaction, f"{text}: {_(NOT_TAKEN)}")
+                except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                    # Part 1 and its message stay; why the rest did not come is said apart.
+                    log.warning("History export of guild %s: part %d not sent (%s)", guild_id,
+                                number, type(exc).__name__)
+                    problem = _(NOT_TAKEN) if isinstance(exc, TimeoutError) else _(
+                        "Discord did not accept the file. Try /history-export again in a few "
+                        "minutes.")
+                    await self._say_apart(interaction, f"{text}: {problem}")
                     return
         finally:
             await remove_tree(directory)

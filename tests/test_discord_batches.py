@@ -94,11 +94,12 @@ async def test_four_images_one_grid_and_a_button_per_image(
     # Two clicks at the same moment: one post, and a link for the other.
     from tests.harness import start_dispatch
 
-    clicks = [component(f"batch:{batch_id}:3", message=message) for _ in range(2)]
+    clicks = [component(f"batch:{batch_id}:3", message=message) for _ in range(3)]
     for running in [start_dispatch(bot, click) for click in clicks]:
         await running.wait()
     sent = [f for click in clicks for f in fake.followups(click["token"])]
-    assert sorted(bool(f.json.get("flags", 0) & 64) for f in sent) == [False, True], sent
+    assert sorted(bool(f.json.get("flags", 0) & 64) for f in sent) == [False, True, True], sent
+    assert not bot.batch_actions._posting  # nothing kept once the clicks are answered
 
     # Someone else may not post the requester's images.
     stranger = component(f"batch:{batch_id}:3", message=message, user_id=ids.OTHER_USER_ID)

@@ -41,3 +41,28 @@ async def test_let_go_jobs_leave_no_reply_and_no_gauge_behind(
     assert not delivery._batch_of
     statuses = {row[0] for row in db_rows(db, "SELECT status FROM jobs")}
     assert statuses == {JobStatus.QUEUED.value}  # the rows are the other process's now
+
+
+async def test_a_job_let_go_has_no_progress_edit_left_to_land(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """Another process shows the job now (it took it over, or cancelled it): an edit this
+    process had scheduled must not land after the other's, and hide it."""
+    import asyncio
+
+    from bot.tracker import JobEvent
+    from tests.helpers import wait_for_job
+
+    local_server.state.config.queue_seconds = 30.0  # it stays queued
+    payload = chat_input("ideogram", {"prompt": "a kite"})
+    await dispatch(bot, payload)
+    job = await wait_for_job(bot, lambda j: j.status is JobStatus.QUEUED)
+    await eventually(lambda: fake.edits_of_original(payload["token"]), what="a first edit")
+    delivery = bot.result_delivery
+    await delivery.on_job_event(JobEvent(job=job.evolve(queue_position=7)))
+    scheduled = delivery.reply_for(job.id).flush
+    assert scheduled is not None and not scheduled.done()  # waiting for its interval
+    edits = len(fake.edits_of_original(payload["token"]))
+    bot.tracker.found_ended(job.id)
+    await asyncio.sleep(delivery._interval + 0.3)
+    assert scheduled.cancelled()
+    assert len(fake.edits_of_original(payload["token"])) == edits

@@ -154,6 +154,17 @@ async def test_a_later_export_part_discord_does_not_take_leaves_the_first_as_it_
                for text in said), said
     assert "gzip" in (fake.original_message(payload["token"]) or {}).get("content", "")
 
+    # Refused rather than unanswered (too large, say): the same, with its own words.
+    refused = chat_input("history-export", {}, user_id=ids.MOD_USER_ID,
+                         attachment_size_limit=1500)
+    fake.fail_next("POST", rf"/webhooks/\d+/{refused['token']}$", status=413,
+                   body={"message": "Request entity too large", "code": 40005})
+    await dispatch(bot, refused, timeout=10)
+    said = [f.json.get("content", "") for f in fake.followups(refused["token"])]
+    assert any(text.startswith("Part 2 of") and "did not accept the file" in text
+               for text in said), said
+    assert "gzip" in (fake.original_message(refused["token"]) or {}).get("content", "")
+
 
 async def test_an_owed_try_skips_a_job_delivered_meanwhile(
         monkeypatch: pytest.MonkeyPatch) -> None:

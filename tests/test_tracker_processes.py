@@ -34,14 +34,21 @@ async def client(local_server: LocalRunComfyServer) -> AsyncIterator[RunComfyCli
         yield c
 
 
+@pytest.mark.parametrize("notice", ["heard", "lost"])
 async def test_a_cancel_made_elsewhere_is_announced_there_and_the_follower_lets_go(
-        pg_url: str, client: RunComfyClient, local_server: LocalRunComfyServer) -> None:
+        pg_url: str, client: RunComfyClient, local_server: LocalRunComfyServer,
+        notice: str, monkeypatch: pytest.MonkeyPatch) -> None:
     local_server.state.config.queue_seconds = 30.0  # it stays queued
     config = TrackerConfig(polling=FAST_POLLING)
     async with await Store.open(pg_url) as mine, await Store.open(pg_url) as theirs:
         mine.configure_leases(LeaseConfig(owner="host/first", lease_seconds=30))
         theirs.configure_leases(LeaseConfig(owner="host/second", lease_seconds=30))
         follower = JobTracker(mine, {"local": client}, config=config)
+        if notice == "lost":  # a notice connection that dropped: its own poll finds the end
+            async def deaf(job_id: str | None) -> None:
+                return None
+
+            monkeypatch.setattr(follower, "_ended_elsewhere", deaf)
         other = JobTracker(theirs, {"local": client}, config=config)
         heard, told = Recorder(mine), Recorder(theirs)
         follower.add_listener(heard)

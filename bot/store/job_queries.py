@@ -93,8 +93,8 @@ class JobQueries(StoreEngine):
         """:meth:`transition_job` to an end, and tell the process that follows the job.
 
         For an end made where the job is not followed (a cancel asked of another process
-        than its own): the follower shows it in the job's reply, after its own edits. The
-        notice goes out only if the change commits.
+        than its own, which shows the end): the follower stops following the job and drops
+        the edits it scheduled. The notice goes out only if the change commits.
         """
         async with self.transaction():
             ended = await self.transition_job(job_id, expected, **fields)

@@ -108,6 +108,7 @@ class JobTracker:
         self.replies = ReplyIds(self)
         self._adoption = Adoption(self)
         self._hearing_ends = False  # told of the ends other processes make (PostgreSQL)
+        self._ending_here: set[str] = set()  # cancels this process is writing and announcing
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -301,24 +302,36 @@ class JobTracker:
         """
         changes = {"status": JobStatus.CANCELLED, "finished_at": self._clock(),
                    "error": job_errors.CANCELLED}
-        if self._store.leases_enabled and not self.tracks(job.id):
-            ended = await self.durable(
-                lambda: self._store.end_for_follower(job.id, expected, **changes))
-        else:
-            ended = await self.durable(
-                lambda: self._store.transition_job(job.id, expected, **changes))
+        followed_elsewhere = self._store.leases_enabled and not self.tracks(job.id)
+        end = self._store.end_for_follower if followed_elsewhere else self._store.transition_job
+        # A poll or call meanwhile must not take this end for another process's.
         self.poller.forget(job.id)
-        if ended is not None:
-            await self.emit(JobEvent(job=ended))
+        self._ending_here.add(job.id)
+        try:
+            ended = await self.durable(lambda: end(job.id, expected, **changes))
+            if ended is not None:
+                await self.emit(JobEvent(job=ended))
+        finally:
+            self._ending_here.discard(job.id)
         return ended
 
     async def _ended_elsewhere(self, job_id: str | None) -> None:
         """Another process ended (and showed the end of) a job this one follows.
 
-        Stop following it, and tell the release listeners (its reply's scheduled edits are
-        dropped). After notices were lost (``None``), the next poll finds such a job ended.
+        After notices were lost (``None``), the next poll finds such a job ended
+        (:meth:`found_ended`).
         """
-        if job_id is None or not self.tracks(job_id):
+        if job_id is not None:
+            self.found_ended(job_id)
+
+    def found_ended(self, job_id: str) -> None:
+        """Stop following a job found ended by another process, which shows the end.
+
+        The release listeners are told. Whichever comes first: the notice, this process's
+        own poll reading the ended row, or its own end of the job refused because the job
+        had ended already.
+        """
+        if job_id in self._ending_here or not self.tracks(job_id):
             return
         self.poller.forget(job_id)
         self._released({job_id})
@@ -416,9 +429,11 @@ class JobTracker:
         else:
             ended = await self.durable(lambda: self._store.transition_job(
                 job.id, UNFINISHED_STATUSES, **changes))
+        if ended is None:  # it had ended already: here (nothing more to do), or elsewhere
+            self.found_ended(job.id)
+            return None
         self.poller.forget(job.id)
-        if ended is not None:
-            await self.emit(JobEvent(job=ended, resumed=resumed, announce=announce))
+        await self.emit(JobEvent(job=ended, resumed=resumed, announce=announce))
         return ended
 
     def eta(self, job: JobRecord, now: float) -> float | None:

@@ -232,7 +232,10 @@ class Poller:
         if job is not None:
             bind_job(job.id, job.guild_id)  # this poll's log lines name the job
         state = self._states.get(job_id)
-        if job is None or state is None or job.status.terminal:
+        if job is not None and state is not None and job.status.terminal:
+            tracker.found_ended(job_id)  # ended by another process (it shows the end)
+            return
+        if job is None or state is None:
             self.forget(job_id)
             return
         if await self._check_time_limit(job):

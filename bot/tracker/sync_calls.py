@@ -103,7 +103,8 @@ class SyncCalls(TrackedJobs):
         running = await tracker.durable(lambda: tracker.store.transition_job(
             job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING, started_at=started,
             queue_position=None))
-        if running is None:  # cancelled while it waited
+        if running is None:  # cancelled while it waited: here, or by another process
+            tracker.found_ended(job_id)
             return
         await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, started)))
         try:

@@ -38,7 +38,8 @@ class BatchActions:
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
         #: One post of an image at a time: a second click waits, then finds the first post.
-        self._posting: dict[str, asyncio.Lock] = {}
+        #: Each job's lock, and how many clicks hold or wait for it.
+        self._posting: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def handle(self, interaction: discord.Interaction, batch_id: str,
                      action: str) -> None:
@@ -70,7 +71,8 @@ class BatchActions:
         # No message of its own yet: the public post follows, or a private word on why not,
         # so that nothing the member cannot remove is left in the channel.
         await interaction.response.defer()
-        lock = self._posting.setdefault(job.id, asyncio.Lock())
+        lock, clicks = self._posting.get(job.id, (asyncio.Lock(), 0))
+        self._posting[job.id] = (lock, clicks + 1)
         try:
             async with lock:
                 job = await self._bot.store.get_job(job.id, urgent=True) or job
@@ -82,8 +84,11 @@ class BatchActions:
                     return
                 await self._post_image(interaction, job, number, len(jobs))
         finally:
-            if not lock.locked():
-                self._posting.pop(job.id, None)
+            lock, clicks = self._posting[job.id]
+            if clicks > 1:
+                self._posting[job.id] = (lock, clicks - 1)
+            else:
+                del self._posting[job.id]
 
     async def _earlier_post(self, interaction: discord.Interaction,
                             job: JobRecord) -> str | None:
