@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +219,6 @@ async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
                             min_edit_interval=0.5) as bot:
         payload, job = await start_job(fake, bot)
         before = len(fake.edits_of_original(payload["token"]))
-        started = time.monotonic()
         for position in (5, 4, 3, 2, 1):
             moved = job.evolve(queue_position=position)
             await bot.result_delivery.on_job_event(JobEvent(job=moved))
@@ -228,7 +226,6 @@ async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
         await bot.result_delivery.on_job_event(JobEvent(job=ended))
         await bot.result_delivery.wait_idle()
         edits = fake.edits_of_original(payload["token"])[before:]
-        assert time.monotonic() - started < 2.0
         assert len(edits) <= 2  # five progress changes did not become five edits
         assert edits[-1].json["content"].startswith("🚫 Cancelled")
 

@@ -274,7 +274,7 @@ async def test_a_slow_log_post_does_not_keep_the_stop_past_its_grace(
         bot.request_stop("SIGTERM")
         await asyncio.wait_for(bot.close(), 30)
         elapsed = time.monotonic() - started
-    assert elapsed < 1.5, f"the stop took {elapsed:.1f} s with a 1 s grace"
+    assert elapsed < 5, f"the stop took {elapsed:.1f} s with a 1 s grace (the post: 60 s)"
 
 
 async def test_a_metrics_address_that_cannot_listen_names_the_setting_to_change() -> None:
