@@ -331,10 +331,10 @@ class JobTracker:
         own poll reading the ended row, or its own end of the job refused because the job
         had ended already.
         """
-        if job_id in self._ending_here or not self.tracks(job_id):
-            return
+        followed = self.tracks(job_id)
         self.poller.forget(job_id)
-        self._released({job_id})
+        if followed and job_id not in self._ending_here:
+            self._released({job_id})
 
     async def mark_delivered(self, job_id: str) -> None:
         """Record that nothing more is to be shown for the job.
