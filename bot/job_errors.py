@@ -59,20 +59,24 @@ REASON_TEXTS: Final[Mapping[str, str]] = {
     SYNC_UNEXPECTED: N_("The image service call failed unexpectedly. Please try again."),
     SUBMIT_UNEXPECTED: N_("Sending the job to the image service failed unexpectedly."),
     UNREADABLE: N_("The image service's answers about this job could not be read."),
-    NOT_ACKNOWLEDGED: N_("Discord did not accept the bot's answer in time; nothing was sent."),
+    NOT_ACKNOWLEDGED: N_(
+        "Discord didn't get the bot's reply in time, so this job was never sent to the image "
+        "service and isn't counted. Please try again."),
     FAILED_REMOTELY: N_(
         "The image service could not make this image. Please try again, or change the "
         "prompt."),
-    CANCELLED: N_("Cancelled."),
-    CANCELLED_REMOTELY: N_("Cancelled at the image service."),
+    CANCELLED: N_("Stopped on request before it started; it isn't counted against any quota."),
+    CANCELLED_REMOTELY: N_(
+        "The image service stopped this job; it isn't counted against any quota. Please try "
+        "again."),
     NO_IMAGE: N_("The image service made no image."),
     SOURCE_EXPIRED: N_(
         "Discord's link to the source image has expired and Discord gave no working new "
         "one (Discord keeps an uploaded image only for a while, and a deleted message takes "
         "its images with it). Nothing was sent: use /reframe or Reframe image again."),
     WITHHELD: N_(
-        "The image was withheld by the provider's safety filter, so it is not posted and "
-        "does not count against your quota."),
+        "The image service's safety filter held this image back, so it isn't posted or "
+        "counted. Try a different prompt."),
 }
 
 #: What :func:`render` says when nothing was stored (callers may say something else).

@@ -282,7 +282,7 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
             "Daily limit for you ({limit}) reached — resets {when}", limit=limit, when=when),
     ) or _over_count(
         GUILD_DAILY, limits.guild_daily, use.guild_day, units, window.day_end,
-        zero=lambda: _turned_off(lazy("daily limit 0")),
+        zero=lambda: _turned_off(lazy("server daily limit: 0")),
         left=lambda n, limit: lazy_ngettext(
             "This server has {n} image left today (its limit is {limit}).",
             "This server has {n} images left today (its limit is {limit}).", n, limit=limit),
@@ -291,7 +291,7 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
             when=when),
     ) or _over_count(
         GUILD_MONTHLY, limits.guild_monthly, use.guild_month, units, window.month_end,
-        zero=lambda: _turned_off(lazy("monthly limit 0")),
+        zero=lambda: _turned_off(lazy("server monthly limit: 0")),
         left=lambda n, limit: lazy_ngettext(
             "This server has {n} image left this month (its limit is {limit}).",
             "This server has {n} images left this month (its limit is {limit}).", n,
@@ -318,7 +318,7 @@ def decide(snapshot: Snapshot, window: Window, now: float, *, units: int = UNITS
             cost=LocalCost(estimate), when=relative(window.month_end)), window.month_end)
     if limits.max_concurrent is not None and use.in_flight + units > limits.max_concurrent:
         if limits.max_concurrent == 0:
-            return QuotaDenied(MAX_CONCURRENT, _turned_off(lazy("max_concurrent 0")))
+            return QuotaDenied(MAX_CONCURRENT, _turned_off(lazy("images in progress at once: 0")))
         if units > 1:  # a batch: it may not fit even with nothing in progress
             return QuotaDenied(MAX_CONCURRENT, lazy_ngettext(
                 "You may have {limit} image in progress at once: {now} now, and this asks "

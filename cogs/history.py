@@ -220,8 +220,8 @@ class HistoryDelete(
             raise Refusal(_("That's not your job: only its owner or a moderator can delete "
                             "it."))
         if not job.status.terminal:
-            raise Refusal(_("That job is still running: cancel it, or delete it once it "
-                            "ends."))
+            raise Refusal(_("That job hasn't ended yet: delete it once it does (while it's "
+                            "queued, the Cancel button on its message can stop it)."))
         await interaction.response.defer()
         message_gone = await bot.job_actions.delete_result(job)
         log.info("Job %s deleted from /history by user %s", job.short_id, interaction.user.id)

@@ -29,7 +29,7 @@ from bot.providers.types import CancelOutcome
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
 from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of
-from cogs.core.job_actions import NOT_CANCELLABLE
+from cogs.core.job_actions import NOT_CANCELLABLE, STILL_SENDING
 from cogs.core.languages import SpeaksReaderLocale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import discord_timestamp, model_title, truncate
@@ -152,6 +152,8 @@ class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[A
         job = await bot.store.get_job(chosen_job_id(interaction), urgent=True)
         if job is None or job.guild_id != interaction.guild_id:
             raise Refusal(_("I no longer have that job."))
+        if job.status is JobStatus.PENDING:
+            raise Refusal(_(STILL_SENDING))
         if not bot.tracker.cancellable(job):
             raise Refusal(_(NOT_CANCELLABLE) if job.status is JobStatus.RUNNING
                           else _("Job `{job}` is no longer queued ({status}).",
@@ -169,7 +171,7 @@ class QueueCancel(SpeaksReaderLocale, discord.ui.DynamicItem[discord.ui.Select[A
             note = _("✖️ Cancelled job `{job}` of {member}.", job=job.short_id,
                      member=user_mention(job.user_id))
         else:
-            note = _("Job `{job}`: {reason}", job=job.short_id, reason=_(NOT_CANCELLABLE))
+            note = _(NOT_CANCELLABLE)
         assert interaction.guild_id is not None
         embed, view = await queue_message(bot, interaction.guild_id, moderator=True)
         await interaction.edit_original_response(content=note, embed=embed, view=view)

@@ -147,8 +147,8 @@ async def test_unsafe_image_is_withheld_and_not_counted(
     job = await wait_delivered(bot)
     assert job.status is JobStatus.FAILED and job.result_urls == []
     last = fake.edits_of_original(payload["token"])[-1]
-    assert last.json["content"].startswith("❌ Failed — The image was withheld by the "
-                                           "provider's safety filter")
+    assert last.json["content"].startswith("❌ Failed — The image service's safety filter "
+                                           "held this image back")
     assert not last.files
     assert not any(r.files for r in fake.edits_of_original(payload["token"]))
     assert await usage(bot) == (0, 0)
@@ -232,7 +232,7 @@ async def test_without_runcomfy_reframe_says_so_and_ideogram_still_works(
         await dispatch(bot, payload)
         [callback] = fake.interaction_callbacks(payload["id"])
         assert callback["type"] == 4 and callback["data"]["flags"] & 64
-        assert "Reframing runs on RunComfy" in callback["data"]["content"]
+        assert "`/reframe` isn't available on this bot" in callback["data"]["content"]
         assert "RUNCOMFY_API_TOKEN" in callback["data"]["content"]
 
         setting = chat_input("settings", {"provider": "runcomfy"}, subcommand="provider",
@@ -241,9 +241,16 @@ async def test_without_runcomfy_reframe_says_so_and_ideogram_still_works(
         [answer] = fake.interaction_callbacks(setting["id"])
         assert "runcomfy provider is not configured" in answer["data"]["content"]
 
-        await dispatch(bot, chat_input("ideogram", {"prompt": "a fox"}))
+        answer_to = chat_input("ideogram", {"prompt": "a fox"})
+        await dispatch(bot, answer_to)
         job = await wait_delivered(bot)
         assert job.status is JobStatus.COMPLETED and job.provider == "ideogram"
+        # The Reframe button says so before its picker opens: nothing to pick in vain.
+        click = component(f"job:{job.id}:reframe", message=fake.original_message(
+            answer_to["token"]))
+        await dispatch(bot, click)
+        [callback] = fake.interaction_callbacks(click["id"])
+        assert callback["type"] == 4 and "isn't available" in callback["data"]["content"]
     assert local_server.state.submit_count == 0
 
 

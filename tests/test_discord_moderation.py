@@ -241,6 +241,13 @@ async def test_queue_lists_jobs_and_a_moderator_cancel_reaches_the_provider(
     post = await fake.wait_for(method="POST", path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
     assert f"<@{ids.MOD_USER_ID}> cancelled job `{second.short_id}`" in post.json["content"]
 
+    # A job still being sent: "try again in a moment", not "no longer queued (pending)".
+    await bot.store.update_job(first.id, status=JobStatus.PENDING)
+    sending = component(select["custom_id"], component_type=3, values=[first.id],
+                        message=message, user_id=ids.MOD_USER_ID)
+    await dispatch(bot, sending)
+    assert "Still being sent" in callback(fake, sending)["data"]["content"]
+
 
 def stored_job(number: int, prompt: str) -> JobRecord:
     return JobRecord(

@@ -47,7 +47,7 @@ class AuthenticationError(ProviderError):
 
     code = "provider_token_refused"
     user_message = N_(
-        "The bot's image-service token was refused. Ask the bot's owner to check "
+        "The bot's image-service token was refused. Ask the bot's host to check "
         "RUNCOMFY_API_TOKEN."
     )
 
@@ -57,7 +57,7 @@ class IdeogramKeyRefused(AuthenticationError):
 
     code = "ideogram_key_refused"
     user_message = N_(
-        "The bot's Ideogram API key was refused. Ask the bot's owner to check "
+        "The bot's Ideogram API key was refused. Ask the bot's host to check "
         "IDEOGRAM_API_KEY and IDEOGRAM_AUTH."
     )
 
@@ -67,7 +67,7 @@ class InsufficientBalance(ProviderError):
 
     code = "insufficient_balance"
     user_message = N_(
-        "The bot's image-service account is out of credit. Ask the bot's owner to top it up."
+        "The bot's image-service account is out of credit. Ask the bot's host to top it up."
     )
 
 
@@ -94,7 +94,7 @@ class UnknownAddress(ProviderError):
 
     code = "unknown_address"
     user_message = N_(
-        "The image service does not know the address the bot uses. Ask the bot's owner to "
+        "The image service does not know the address the bot uses. Ask the bot's host to "
         "check RUNCOMFY_BASE_URL."
     )
 

@@ -165,8 +165,11 @@ class BatchActions:
                         "Cancelled {n} of the {total} images.", cancelled,
                         total=format_number(len(jobs)))
         if left:
-            text += " " + ngettext("{n} had already started and will finish.",
-                                   "{n} had already started and will finish.", left)
+            text += " " + ngettext(
+                "{n} could not be cancelled (it had already started, or the image service "
+                "didn't answer).",
+                "{n} could not be cancelled (they had already started, or the image service "
+                "didn't answer).", left)
         await interaction.followup.send(text, ephemeral=True)
         if cancelled and interaction.user.id != jobs[0].user_id:
             self._bot.job_actions.log_moderator_cancel(interaction, jobs[0])

@@ -54,6 +54,10 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
+#: The refusal of a reframe on a bot without RunComfy (the only provider that reframes).
+REFRAME_UNAVAILABLE: Final = N_(
+    "`/reframe` isn't available on this bot: it needs RunComfy, which the bot's host hasn't "
+    "set up (RUNCOMFY_API_TOKEN).")
 
 #: ``await check(interaction, job)`` raises :class:`Refusal` to refuse; returns otherwise.
 #: Checks run before the interaction is answered: they must not wait for the database.
@@ -102,17 +106,17 @@ class JobLauncher:
         if inputs.model == IDEOGRAM_GENERATE_MODEL:
             key = services.backend_key(ProviderName.IDEOGRAM)
             if key is None:
-                raise Refusal(_("The ideogram provider is not configured on this bot (any "
-                                "more): ask a moderator to run `/settings provider runcomfy`."))
+                raise Refusal(_("`/ideogram` is set to the ideogram provider on this server, "
+                                "which this bot no longer has: ask a moderator to run "
+                                "`/settings provider provider:runcomfy`."))
             return key
         key = services.backend_key(ProviderName.RUNCOMFY)
         if key is None:
             if inputs.model == REFRAME_MODEL:
-                raise Refusal(_("Reframing runs on RunComfy (the ideogram provider has no "
-                                "reframe), and this bot's host has not configured RunComfy "
-                                "(RUNCOMFY_API_TOKEN)."))
-            raise Refusal(_("This job runs on RunComfy, which this bot's host has not "
-                            "configured (RUNCOMFY_API_TOKEN)."))
+                raise Refusal(_(REFRAME_UNAVAILABLE))
+            raise Refusal(_("`/ideogram` is set to RunComfy on this server, which this bot no "
+                            "longer has: ask a moderator to run "
+                            "`/settings provider provider:ideogram`."))
         return key
 
     def new_job(self, interaction: discord.Interaction, inputs: ModelInputs, *,
