@@ -46,8 +46,8 @@ SOURCE_EXPIRED: Final = "source_expired"
 RAW: Final = "raw"
 
 REASON_TEXTS: Final[Mapping[str, str]] = {
-    TIMED_OUT_QUEUED: N_("Timed out waiting in the image service's queue."),
-    TIMED_OUT_RUNNING: N_("Timed out while the image was being made."),
+    TIMED_OUT_QUEUED: N_("Timed out waiting in the image service's queue. Please try again later."),
+    TIMED_OUT_RUNNING: N_("Timed out while the image was being made. Please try again."),
     INTERRUPTED: N_(
         "The bot restarted before the image service confirmed this job; it was not resent, "
         "to avoid a double charge. Please try again."),
@@ -55,10 +55,13 @@ REASON_TEXTS: Final[Mapping[str, str]] = {
         "The bot restarted while this image was being made. This image service answers "
         "only once, so the job could not be resumed, and it was not resent, to avoid a "
         "double charge. Please try again."),
-    PROVIDER_GONE: N_("The image service this job used is no longer configured on this bot."),
+    PROVIDER_GONE: N_(
+        "The image service this job used is no longer set up on this bot. Please try again."),
     SYNC_UNEXPECTED: N_("The image service call failed unexpectedly. Please try again."),
-    SUBMIT_UNEXPECTED: N_("Sending the job to the image service failed unexpectedly."),
-    UNREADABLE: N_("The image service's answers about this job could not be read."),
+    SUBMIT_UNEXPECTED: N_(
+        "Sending the job to the image service failed unexpectedly. Please try again."),
+    UNREADABLE: N_(
+        "The image service's answers about this job could not be read. Please try again."),
     NOT_ACKNOWLEDGED: N_(
         "Discord didn't get the bot's reply in time, so this job was never sent to the image "
         "service and isn't counted. Please try again."),
@@ -69,7 +72,7 @@ REASON_TEXTS: Final[Mapping[str, str]] = {
     CANCELLED_REMOTELY: N_(
         "The image service stopped this job; it isn't counted against any quota. Please try "
         "again."),
-    NO_IMAGE: N_("The image service made no image."),
+    NO_IMAGE: N_("The image service made no image. Please try again, or change the prompt."),
     SOURCE_EXPIRED: N_(
         "Discord's link to the source image has expired and Discord gave no working new "
         "one (Discord keeps an uploaded image only for a while, and a deleted message takes "

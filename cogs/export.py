@@ -36,7 +36,7 @@ UPLOAD_DEADLINE_SECONDS: Final = 180.0
 #: What is left of the interaction's 15 minutes that an upload must leave unused (the
 #: moderator is still to be told how it went).
 TOKEN_MARGIN_SECONDS: Final = 30.0
-NOT_TAKEN: Final = N_("Discord did not take the file in time. Try /history-export again in "
+NOT_TAKEN: Final = N_("Discord did not take the file in time. Try `/history-export` again in "
                       "a few minutes.")
 
 
@@ -122,7 +122,7 @@ class ExportCog(commands.Cog):
                     log.warning("History export of guild %s: part %d not sent (%s)", guild_id,
                                 number, type(exc).__name__)
                     problem = _(NOT_TAKEN) if isinstance(exc, TimeoutError) else _(
-                        "Discord did not accept the file. Try /history-export again in a few "
+                        "Discord did not accept the file. Try `/history-export` again in a few "
                         "minutes.")
                     await self._say_apart(interaction, f"{text}: {problem}")
                     return

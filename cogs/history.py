@@ -64,10 +64,11 @@ STATUS_ICONS: Final[dict[JobStatus, str]] = {
     JobStatus.PENDING: "⏳", JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🎨",
     JobStatus.COMPLETED: "✅", JobStatus.FAILED: "❌", JobStatus.CANCELLED: "🚫",
 }
-NOT_YOUR_BUTTONS: Final = N_("These buttons belong to whoever ran /history: run it yourself.")
+NOT_YOUR_BUTTONS: Final = N_(
+    "These buttons belong to whoever ran `/history`: run it yourself.")
 OTHERS_HISTORY: Final = N_(
     "Only moderators (Manage Server) can see another member's history. "
-    "Run /history without a member to see yours."
+    "Run `/history` without a member to see yours."
 )
 
 
@@ -258,7 +259,7 @@ async def history_page(
     embed = discord.Embed(title=whose, colour=discord.Colour.blurple())
     if not jobs:
         embed.description = (_("{member} has no images yet.", member=user_mention(target))
-                             if target != owner else _("No images yet: make one with /ideogram."))
+                             if target != owner else _("No images yet: make one with `/ideogram`."))
         return embed, None
     heading = f"<@{target}> · " if target != owner else ""
     lines = [heading + ngettext("{n} image, newest first · page {page}/{pages}",
@@ -346,10 +347,10 @@ class HistoryCog(commands.Cog):
         prefix = str(short_id).strip().lower()
         if not SHORT_ID.fullmatch(prefix):
             raise Refusal(_("A job id is 4 to 32 characters of 0–9 and a–f, like "
-                            "`1a2b3c4d`: see the result's footer or /history."))
+                            "`1a2b3c4d`: see the result's footer or `/history`."))
         found = await self.bot.store.jobs_by_prefix(interaction.guild_id, prefix)
         if not found:
-            raise Refusal(_("There is no job `{job}` on this server: /history lists yours.",
+            raise Refusal(_("There is no job `{job}` on this server: `/history` lists yours.",
                             job=prefix))
         if len(found) > 1:
             raise Refusal(_("More than one job starts with `{job}`: type more of its id.",

@@ -143,7 +143,7 @@ async def test_other_members_history_is_for_moderators(fake: FakeDiscord,
                          message=message, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, stranger)
     cb = callback(fake, stranger)
-    assert cb["type"] == 4 and "belong to whoever ran /history" in cb["data"]["content"]
+    assert cb["type"] == 4 and "belong to whoever ran `/history`" in cb["data"]["content"]
 
 
 async def test_delete_from_history_marks_the_job_and_removes_its_message(

@@ -54,7 +54,8 @@ def test_the_table_knows_every_sentence_the_bot_wrote() -> None:
     # Their texts changed since: the migration keeps the old ones.
     reworded = {"submit_uncertain", "not_acknowledged", "cancelled", "cancelled_remotely",
                 "withheld", "provider_token_refused", "ideogram_key_refused",
-                "insufficient_balance"}
+                "insufficient_balance", "no_image", "provider_gone", "submit_unexpected",
+                "timed_out_queued", "timed_out_running", "unreadable"}
     assert set(by_code) == set(ALL_CODES) - newer
     for code, sentence in by_code.items():
         now = render_job_error(encode(code))

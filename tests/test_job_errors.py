@@ -68,10 +68,11 @@ def test_every_code_renders_in_english_portuguese_and_italian() -> None:
 
 def test_rendering_in_the_readers_language() -> None:
     assert render_job_error("timed_out_queued") == (
-        "Timed out waiting in the image service's queue.")
+        "Timed out waiting in the image service's queue. Please try again later.")
     with use_locale("it"):
         assert render_job_error("timed_out_queued") == (
-            "Tempo scaduto durante l'attesa nella coda del servizio di immagini.")
+            "Tempo scaduto durante l'attesa nella coda del servizio di immagini. Riprova più "
+            "tardi.")
         assert "503" in render_job_error(encode("service_failure", status=503))
     with use_locale("pt-BR"):
         assert render_job_error(encode("service_failure", status=503)) == (

@@ -42,7 +42,7 @@ STILL_SENDING = N_(
 )
 NOT_THIS_MESSAGE = N_(
     "This button is not on that job's result message, so it can't delete it. Use Delete "
-    "on the result itself, or /history."
+    "on the result itself, or `/history`."
 )
 NO_ATTACHED_IMAGE = N_("There is no image attached to this message to reframe.")
 GONE = N_("I no longer have this job (it may have been deleted).")
