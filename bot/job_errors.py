@@ -74,9 +74,8 @@ REASON_TEXTS: Final[Mapping[str, str]] = {
         "again."),
     NO_IMAGE: N_("The image service made no image. Please try again, or change the prompt."),
     SOURCE_EXPIRED: N_(
-        "Discord's link to the source image has expired and Discord gave no working new "
-        "one (Discord keeps an uploaded image only for a while, and a deleted message takes "
-        "its images with it). Nothing was sent: use /reframe or Reframe image again."),
+        "Discord no longer serves the source image (it expired, or its message was "
+        "deleted), so nothing was sent. Upload it again with `/reframe`."),
     WITHHELD: N_(
         "The image service's safety filter held this image back, so it isn't posted or "
         "counted. Try a different prompt."),

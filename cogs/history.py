@@ -218,8 +218,8 @@ class HistoryDelete(
         if job is None or job.guild_id != guild_id or job.user_id != self.target:
             raise Refusal(_("I no longer have that job."))
         if job.user_id != interaction.user.id and not is_moderator(interaction):
-            raise Refusal(_("That's not your job: only its owner or a moderator can delete "
-                            "it."))
+            raise Refusal(_("That's not your job: only the member who asked for it or a "
+                            "moderator can delete it."))
         if not job.status.terminal:
             raise Refusal(_("That job hasn't ended yet: delete it once it does (while it's "
                             "queued, the Cancel button on its message can stop it)."))
@@ -357,8 +357,8 @@ class HistoryCog(commands.Cog):
                             job=prefix))
         job = found[0]
         if job.user_id != interaction.user.id and not is_moderator(interaction):
-            raise Refusal(_("That's someone else's job: only its owner or a moderator can "
-                            "bring it back."))
+            raise Refusal(_("That's someone else's job: only the member who asked for it or "
+                            "a moderator can bring it back."))
         refuse_if_deleted(job)
         return job
 

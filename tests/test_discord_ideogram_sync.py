@@ -99,7 +99,7 @@ async def test_full_life_on_the_synchronous_provider(
     assert callback["type"] == 4 and callback["data"]["flags"] & 64
     info_embed = callback["data"]["embeds"][0]
     info_fields = {f["name"]: f["value"] for f in info_embed["fields"]}
-    assert info_fields["Prompt used by the provider"] == job.revised_prompt
+    assert info_fields["Prompt as the image service used it"] == job.revised_prompt
     # ... under the synchronous API's own names, as it received them.
     sent = info_embed["description"]
     assert "**model**: V\\_2\\_TURBO" in sent and "**style_type**: ANIME" in sent

@@ -123,7 +123,7 @@ async def test_an_expired_link_discord_will_not_renew_ends_the_job_unsent(
     assert ended.error == job_errors.SOURCE_EXPIRED and ended.submitting_at is None
     assert local_server.state.request_counts["submit"] == submits  # nothing was sent
     final = fake.edits_of_original(press["token"])[-1].json
-    assert "link to the source image has expired" in final["content"]
-    assert "use /reframe or Reframe image again" in final["content"]
+    assert "Discord no longer serves the source image" in final["content"]
+    assert "Upload it again with" in final["content"]
     snapshot = await bot.quota.snapshot(ids.GUILD_ID, ids.USER_ID)
     assert snapshot.usage.user_day == 1  # the first reframe only: the failed one is given back

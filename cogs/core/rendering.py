@@ -224,7 +224,7 @@ def info_embed(job: JobRecord) -> discord.Embed:
     embed.description = truncate("\n".join(lines), 4000)
     embed.add_field(name=_("Model"), value=job.model, inline=False)
     if job.revised_prompt:
-        embed.add_field(name=_("Prompt used by the provider"),
+        embed.add_field(name=_("Prompt as the image service used it"),
                         value=user_text(job.revised_prompt, 1024), inline=False)
     embed.add_field(name=_("Provider"), value=job.provider)
     embed.add_field(name=_("Status"), value=status_name(job.status))
@@ -237,7 +237,8 @@ def info_embed(job: JobRecord) -> discord.Embed:
             total=format_number(job.batch_size or 0), batch=job.batch_id[:8]))
     embed.add_field(name=_("Job id"), value=f"`{job.id}`", inline=False)
     if job.request_id:
-        embed.add_field(name=_("Provider request"), value=f"`{job.request_id}`", inline=False)
+        embed.add_field(name=_("Image service request ID"), value=f"`{job.request_id}`",
+                        inline=False)
     timings = [_("requested {time}", time=discord_timestamp(job.created_at, 'T'))]
     if job.submitted_at and job.started_at:
         timings.append(_("queued {duration}",
