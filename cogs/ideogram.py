@@ -46,21 +46,19 @@ def runcomfy_refusal(model: str | None, color_palette: str | None,
     """Why ``model``/``color_palette`` can't be used on RunComfy, or None if neither is set
     (in the reader's language)."""
     if preset is not None and preset.color_palette is not None and color_palette is None:
-        return _("The preset `{preset}` has a colour palette, which only works when "
-                 "`/ideogram` is served by the ideogram provider. This server uses RunComfy: "
-                 "ask a moderator to change the preset or `/settings provider`.",
-                 preset=preset.name)
+        return _("The preset `{preset}` has a colour palette, which this server's "
+                 "`/ideogram` (on RunComfy) can't use: pick another preset, or ask a moderator "
+                 "to change this one.", preset=preset.name)
     given = [f"`{name}`" for name, value in (("model", model), ("color_palette", color_palette))
              if value is not None]
     if not given:
         return None
     if len(given) == 1:
-        return _("{option} only works when `/ideogram` is served by the ideogram provider. "
-                 "This server uses RunComfy, whose generate model has no such option: leave "
-                 "it out, or ask a moderator about `/settings provider`.", option=given[0])
-    return _("{options} only work when `/ideogram` is served by the ideogram provider. This "
-             "server uses RunComfy, whose generate model has no such options: leave them "
-             "out, or ask a moderator about `/settings provider`.",
+        return _("{option} isn't available here: this server's `/ideogram` runs on RunComfy. "
+                 "Leave it out, or ask a moderator about `/settings provider`.",
+                 option=given[0])
+    return _("{options} aren't available here: this server's `/ideogram` runs on RunComfy. "
+             "Leave them out, or ask a moderator about `/settings provider`.",
              options=format_list(given))
 
 

@@ -168,9 +168,9 @@ async def test_the_seeds_500_envelope_is_a_clear_failure(
 
 
 @pytest.mark.parametrize(("provider", "options", "expected"), [
-    ("runcomfy", {"model": "V_2"}, "`model` only works when `/ideogram` is served by the "
-                                   "ideogram provider"),
-    ("runcomfy", {"color_palette": "EMBER"}, "`color_palette` only works"),
+    ("runcomfy", {"model": "V_2"}, "`model` isn't available here: this server's `/ideogram` "
+                                   "runs on RunComfy"),
+    ("runcomfy", {"color_palette": "EMBER"}, "`color_palette` isn't available here"),
     ("runcomfy", {"model": "V_1", "color_palette": "MAGIC"}, "`model` and `color_palette`"),
     ("ideogram", {"model": "V_1", "style": "anime"}, "Model V_1 has no styles"),
     ("ideogram", {"model": "V_1_TURBO", "color_palette": "EMBER"},
