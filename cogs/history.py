@@ -8,7 +8,6 @@ is the owner and, for another member's history, still a moderator.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -46,7 +45,7 @@ from cogs.core.rendering import (
     truncate,
     user_text,
 )
-from cogs.core.reply_sender import LOOKUP_DEADLINE_SECONDS, UNANSWERED
+from cogs.core.reply_sender import UNANSWERED, fetch_result_message
 from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
@@ -415,10 +414,7 @@ class HistoryCog(commands.Cog):
         lookup: MessageLookup = "gone"
         if job.message_id is not None:
             try:
-                channel = self.bot.get_partial_messageable(job.channel_id,
-                                                           guild_id=job.guild_id)
-                async with asyncio.timeout(LOOKUP_DEADLINE_SECONDS):
-                    message = await channel.fetch_message(job.message_id)
+                message = await fetch_result_message(self.bot, job, job.message_id)
                 lookup = "found"
                 urls += [a.url for a in message.attachments if self._is_image_of(job, a)]
             except discord.Forbidden:

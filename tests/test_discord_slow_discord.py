@@ -85,8 +85,7 @@ async def test_a_restart_does_not_wait_long_on_a_slow_discord_to_confirm_a_reply
 async def test_job_does_not_wait_long_for_a_slow_discord_to_give_the_message_back(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    history = type(bot.get_cog("HistoryCog"))  # the module as the bot loaded it
-    monkeypatch.setattr(sys.modules[history.__module__], "LOOKUP_DEADLINE_SECONDS", 0.5)
+    monkeypatch.setattr(reply_sender, "LOOKUP_DEADLINE_SECONDS", 0.5)
     await dispatch(bot, chat_input("ideogram", {"prompt": "a paper crane", "seed": 3}))
     job = await wait_delivered(bot)
     fake.stall_next("GET", rf"/messages/{job.message_id}$", 30.0)

@@ -25,7 +25,7 @@ from cogs.core.job_actions import STILL_SENDING
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
-from cogs.core.reply_sender import LOOKUP_DEADLINE_SECONDS, UNANSWERED
+from cogs.core.reply_sender import UNANSWERED, fetch_result_message
 from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
@@ -97,10 +97,8 @@ class BatchActions:
         grid = interaction.message.id if interaction.message is not None else None
         if job.message_id is None or job.message_id == grid or job.guild_id is None:
             return None
-        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
-            async with asyncio.timeout(LOOKUP_DEADLINE_SECONDS):
-                await channel.fetch_message(job.message_id)
+            await fetch_result_message(self._bot, job, job.message_id)
         except discord.HTTPException:  # gone, or unreadable
             return None
         except UNANSWERED:  # Discord slow to say

@@ -128,6 +128,19 @@ class Outgoing:
         return [discord.File(io.BytesIO(self.image), filename=self.filename)]
 
 
+async def fetch_result_message(bot: IdeogramBot, job: JobRecord,
+                               message_id: int) -> discord.Message:
+    """The message ``message_id`` in ``job``'s channel, looked up through the channel.
+
+    Within :data:`LOOKUP_DEADLINE_SECONDS`. Raises :class:`discord.HTTPException` (gone:
+    :class:`discord.NotFound`; unreadable: :class:`discord.Forbidden`), or one of
+    :data:`UNANSWERED` when Discord did not say in time.
+    """
+    channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+    async with asyncio.timeout(LOOKUP_DEADLINE_SECONDS):
+        return await channel.fetch_message(message_id)
+
+
 def token_gone(exc: discord.HTTPException) -> bool:
     """The interaction token (or the message it reaches) no longer works."""
     return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or isinstance(exc, discord.NotFound)
