@@ -22,7 +22,6 @@ from bot.i18n import N_, _
 from bot.inputs import (
     NEGATIVE_PROMPT_MAX,
     PROMPT_MAX,
-    random_seed,
 )
 from bot.jobs import JobRecord
 from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
@@ -30,7 +29,6 @@ from cogs.core.components import REMIXABLE_MODELS
 from cogs.core.errors import Refusal, report_error
 from cogs.core.job_actions import GONE, NOT_REMIXABLE
 from cogs.core.languages import enter_interaction_locale
-from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -87,8 +85,8 @@ class RemixCog(commands.Cog):
         self.bot.server_rules.check_place(interaction, "ideogram")
         # Whatever would refuse the remix whatever is typed, before anyone types: options
         # the server's provider of now lacks, or a provider this bot no longer has.
-        serving = self.bot.launcher.serving_provider(interaction.guild_id)
-        self.bot.launcher.provider_for(rerun_inputs(job, serving, seed=random_seed()))
+        launcher = self.bot.launcher
+        launcher.provider_for(launcher.rerun_inputs(interaction, job))
         await interaction.response.send_modal(remix_modal(job))
 
     @commands.Cog.listener()
@@ -118,9 +116,8 @@ class RemixCog(commands.Cog):
         negative = values.get("negative_prompt", "").strip()
         # Validated as the command's options are (length, NUL…) when the inputs are built,
         # for the provider that serves /ideogram here now.
-        serving = self.bot.launcher.serving_provider(interaction.guild_id)
-        inputs = rerun_inputs(job, serving, seed=random_seed(), prompt=prompt,
-                              negative_prompt=negative)
+        inputs = self.bot.launcher.rerun_inputs(interaction, job, prompt=prompt,
+                                                negative_prompt=negative)
         # The other options are the original's, from its preset too: Info names it, as for
         # a Reroll.
         await self.bot.launcher.launch(interaction, inputs, preset=job.preset)

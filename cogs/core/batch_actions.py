@@ -13,7 +13,6 @@ import discord
 from bot.export import message_link
 from bot.i18n import N_, _, format_number, ngettext, use_locale
 from bot.images import ImageFetchError, fetch_image
-from bot.inputs import random_seed
 from bot.job_errors import render_job_error
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
@@ -26,7 +25,6 @@ from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
 from cogs.core.reply_sender import UNANSWERED, fetch_result_message
-from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -137,8 +135,7 @@ class BatchActions:
         if not shown:
             refuse_if_deleted(jobs[0])
         first = shown[0]
-        serving = self._bot.launcher.serving_provider(interaction.guild_id)
-        inputs = rerun_inputs(first, serving, seed=random_seed())
+        inputs = self._bot.launcher.rerun_inputs(interaction, first)
         await self._bot.launcher.launch(interaction, inputs, count=len(jobs),
                                         preset=first.preset)
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, cast
 import discord
 
 from bot.i18n import N_, _
-from bot.inputs import random_seed
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
@@ -20,7 +19,6 @@ from cogs.core.errors import Refusal
 from cogs.core.interaction_data import is_image_attachment
 from cogs.core.mentions import channel_mention, user_mention
 from cogs.core.rendering import info_embed
-from cogs.core.rerun import rerun_inputs
 from cogs.core.status_names import status_name
 
 if TYPE_CHECKING:
@@ -96,8 +94,7 @@ class JobActions:
                 member=user_mention(job.user_id), channel=channel_mention(job.channel_id)))
 
     async def _reroll(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        serving = self._bot.launcher.serving_provider(interaction.guild_id)
-        inputs = rerun_inputs(job, serving, seed=random_seed())
+        inputs = self._bot.launcher.rerun_inputs(interaction, job)
         await self._bot.launcher.launch(interaction, inputs, preset=job.preset)
 
     async def _reframe(self, interaction: discord.Interaction, job: JobRecord) -> None:

@@ -39,7 +39,13 @@ import discord
 
 from bot.config import ProviderName
 from bot.i18n import N_, _
-from bot.inputs import IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL, SEED_MAX, ModelInputs
+from bot.inputs import (
+    IDEOGRAM_GENERATE_MODEL,
+    REFRAME_MODEL,
+    SEED_MAX,
+    ModelInputs,
+    random_seed,
+)
 from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
 from bot.log_context import bind_job
 from bot.metrics import count_quota_refusal, observe_ack
@@ -49,6 +55,7 @@ from bot.tracker import NOT_ACKNOWLEDGED
 from cogs.core.checks import guild_id_of
 from cogs.core.errors import ALREADY_ANSWERED, LATE_CODES, Refusal
 from cogs.core.languages import job_locale
+from cogs.core.rerun import rerun_inputs
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -99,6 +106,15 @@ class JobLauncher:
                     log.warning("Guild %s has an unknown provider %r; using the default",
                                 guild_id, chosen)
         return provider_kind(self._bot.default_provider_key)
+
+    def rerun_inputs(self, interaction: discord.Interaction, job: JobRecord, *,
+                     prompt: str | None = None,
+                     negative_prompt: str | None = None) -> ModelInputs:
+        """``job``'s inputs with a fresh seed (and a Remix's new text), for the provider
+        that serves ``/ideogram`` in the interaction's server now (Reroll, Reroll all,
+        Remix; see :func:`cogs.core.rerun.rerun_inputs`)."""
+        return rerun_inputs(job, self.serving_provider(interaction.guild_id),
+                            seed=random_seed(), prompt=prompt, negative_prompt=negative_prompt)
 
     def provider_for(self, inputs: ModelInputs) -> str:
         """The providers-dict key for a job of these inputs, or a :class:`Refusal`."""
