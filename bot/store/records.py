@@ -24,8 +24,8 @@ ChangeCallback = Callable[[str | None], Awaitable[None]]
 GUILD_SETTINGS_TOPIC = "guild_settings"
 #: The topic of server preset changes (key: the guild id).
 PRESETS_TOPIC = "presets"
-#: The topic of jobs one process ended while another follows them (key: the job id), so
-#: that the follower shows the end in the job's reply, after its own edits.
+#: The topic of jobs one process ended (and shows ended) while another follows them (key:
+#: the job id): the follower stops following the job and drops the edits it scheduled.
 JOB_ENDED_TOPIC = "job_ended"
 
 JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobRecord))
