@@ -84,6 +84,13 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    """The session's PostgreSQL database with every table emptied (PostgreSQL-only tests)."""
+    postgres.empty(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The ``DATABASE_URL`` of an empty store, on each engine: a new SQLite file, or the

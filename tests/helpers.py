@@ -200,6 +200,19 @@ async def wait_delivered(bot: IdeogramBot, job_id: str | None = None, *,
     return await eventually(done, timeout=limit, interval=0.02, what=f"job {job_id} delivered")
 
 
+async def delivered_result(fake: FakeDiscord, bot: IdeogramBot,
+                           options: Mapping[str, Any] | None = None
+                           ) -> tuple[JobRecord, dict[str, Any]]:
+    """Run ``/ideogram`` with *options* (default: a kite, seed 7) until its result is
+    delivered: the job, and its reply as Discord holds it (with the result's buttons)."""
+    payload = chat_input("ideogram", dict(options or {"prompt": "a kite", "seed": 7}))
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot)
+    message = fake.original_message(payload["token"])
+    assert message is not None
+    return job, message
+
+
 @contextlib.asynccontextmanager
 async def tracker_running(tracker: JobTracker) -> AsyncIterator[JobTracker]:
     """*tracker* started for the block, stopped after it (whatever the block raised)."""

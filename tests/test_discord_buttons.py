@@ -12,7 +12,13 @@ from bot.tracker import JobEvent
 from cogs.core.bot import IdeogramBot
 from cogs.core.components import ACTIONS
 from tests.harness import FakeDiscord, channel_option, chat_input, component, dispatch, ids
-from tests.helpers import delivered, ideogram_bot, wait_delivered, wait_for_job
+from tests.helpers import (
+    delivered,
+    delivered_result,
+    ideogram_bot,
+    wait_delivered,
+    wait_for_job,
+)
 
 
 async def start_job(fake: FakeDiscord, bot: IdeogramBot, prompt: str = "a kite"
@@ -230,20 +236,11 @@ async def test_progress_edits_are_coalesced_and_the_final_edit_is_never_dropped(
         assert edits[-1].json["content"].startswith("🚫 Cancelled")
 
 
-async def a_result(fake: FakeDiscord, bot: IdeogramBot) -> tuple[JobRecord, dict[str, Any]]:
-    payload = chat_input("ideogram", {"prompt": "a kite", "seed": 7})
-    await dispatch(bot, payload)
-    job = await wait_delivered(bot)
-    message = fake.original_message(payload["token"])
-    assert message is not None
-    return job, message
-
-
 async def test_two_delete_clicks_at_once_both_end_quietly(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     from tests.harness import start_dispatch
 
-    job, message = await a_result(fake, bot)
+    job, message = await delivered_result(fake, bot)
     clicks = [component(f"job:{job.id}:delete", message=message),
               component(f"job:{job.id}:delete", message=message, user_id=ids.MOD_USER_ID)]
     dispatched = [start_dispatch(bot, click) for click in clicks]
@@ -256,7 +253,7 @@ async def test_two_delete_clicks_at_once_both_end_quietly(
 
 async def test_remix_and_reframe_check_the_servers_rules_before_they_open(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    job, message = await a_result(fake, bot)
+    job, message = await delivered_result(fake, bot)
     for command in ("ideogram", "reframe"):
         await dispatch(bot, chat_input("settings", {"command": command, "enabled": False},
                                        subcommand="command", user_id=ids.MOD_USER_ID))

@@ -6,21 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.jobs import JobRecord
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, component, dispatch, ids, modal_submit
-from tests.helpers import ideogram_bot, wait_delivered
+from tests.helpers import delivered_result, ideogram_bot, wait_delivered
 
-
-async def a_result(fake: FakeDiscord, bot: IdeogramBot) -> tuple[JobRecord, dict[str, Any]]:
-    payload = chat_input("ideogram", {"prompt": "a red kite over the dunes", "seed": 77,
-                                      "negative_prompt": "people", "style": "realistic"})
-    await dispatch(bot, payload)
-    job = await wait_delivered(bot)
-    message = fake.original_message(payload["token"])
-    assert message is not None
-    return job, message
+#: The result every test remixes.
+ORIGINAL = {"prompt": "a red kite over the dunes", "seed": 77, "negative_prompt": "people",
+            "style": "realistic"}
 
 
 def text_inputs(modal: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -29,7 +22,7 @@ def text_inputs(modal: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_the_modal_is_prefilled_and_the_remix_changes_only_prompt_and_seed(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    job, message = await a_result(fake, bot)
+    job, message = await delivered_result(fake, bot, ORIGINAL)
     click = component(f"job:{job.id}:remix", message=message)
     await dispatch(bot, click)
     [opened] = fake.interaction_callbacks(click["id"])
@@ -59,7 +52,7 @@ async def test_the_modal_is_prefilled_and_the_remix_changes_only_prompt_and_seed
 
 async def test_a_remix_meets_the_servers_rules(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    job, _ = await a_result(fake, bot)
+    job, _ = await delivered_result(fake, bot, ORIGINAL)
     words = chat_input("settings", {"words": "forbidden fruit"}, subcommand="blocked-words-add",
                        user_id=ids.MOD_USER_ID)
     await dispatch(bot, words)
@@ -75,7 +68,7 @@ async def test_a_remix_meets_the_servers_rules(
 
 async def test_a_remix_meets_the_quota_and_the_allowed_channels(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    job, _ = await a_result(fake, bot)
+    job, _ = await delivered_result(fake, bot, ORIGINAL)
     await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 1})
     over = modal_submit(f"remix:{job.id}", {"prompt": "one more kite"})
     await dispatch(bot, over, expect_handler=False)
@@ -95,7 +88,7 @@ async def test_a_remix_meets_the_quota_and_the_allowed_channels(
 
 async def test_only_the_requester_or_a_moderator_may_remix(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    job, message = await a_result(fake, bot)
+    job, message = await delivered_result(fake, bot, ORIGINAL)
     click = component(f"job:{job.id}:remix", message=message, user_id=ids.OTHER_USER_ID)
     await dispatch(bot, click)
     [refusal] = fake.interaction_callbacks(click["id"])
@@ -111,7 +104,7 @@ async def test_only_the_requester_or_a_moderator_may_remix(
 
 async def test_an_empty_prompt_is_refused_like_the_commands_option(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    job, _ = await a_result(fake, bot)
+    job, _ = await delivered_result(fake, bot, ORIGINAL)
     submit = modal_submit(f"remix:{job.id}", {"prompt": "   "}, user_id=ids.USER_ID)
     await dispatch(bot, submit, expect_handler=False)
     [refusal] = fake.interaction_callbacks(submit["id"])
@@ -123,7 +116,7 @@ async def test_a_modal_opened_before_a_restart_still_works(
         fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     async with ideogram_bot(fake, local_server, db) as first:
-        job, message = await a_result(fake, first)
+        job, message = await delivered_result(fake, first, ORIGINAL)
         click = component(f"job:{job.id}:remix", message=message)
         await dispatch(first, click)
     async with ideogram_bot(fake, local_server, db) as second:

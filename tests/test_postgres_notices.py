@@ -23,12 +23,6 @@ from tests.helpers import store_rows
 GUILD = (5 << 22) + 7
 
 
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    postgres.empty(postgres_url)
-    return postgres_url
-
-
 async def test_a_lost_notice_connection_reloads_everything(pg_url: str) -> None:
     async with await Store.open(pg_url) as store, await Store.open(pg_url) as other:
         cache = GuildSettingsCache(store)

@@ -52,12 +52,6 @@ def one_shard_each(pair: tuple[Store, Store],
 
 
 @pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    postgres.empty(postgres_url)
-    return postgres_url
-
-
-@pytest.fixture
 def fresh_url() -> Iterator[str]:
     """A database of its own, never migrated."""
     yield from postgres.temporary_database("bot_fresh")

@@ -16,15 +16,8 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import CancelOutcome
 from bot.store import LeaseConfig, Store
 from bot.tracker import JobTracker, TrackerConfig
-from tests import postgres
 from tests.harness import eventually
 from tests.helpers import FAST_POLLING, TOKEN, Recorder, make_job, tracker_running
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    postgres.empty(postgres_url)
-    return postgres_url
 
 
 @pytest.fixture
