@@ -12,14 +12,18 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot import resolutions
-from bot.config import ProviderName
 from bot.i18n import N_, _, format_number
-from bot.inputs import DEFAULT_RESOLUTION, SEED_MAX, ReframeInputs, random_seed
+from bot.inputs import (
+    DEFAULT_RESOLUTION,
+    REFRAME_MODEL,
+    SEED_MAX,
+    ReframeInputs,
+    random_seed,
+)
 from cogs.core.choices import RENDERING_SPEED_CHOICES, Palette
 from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.languages import SpeaksReaderLocale
-from cogs.core.launch import REFRAME_UNAVAILABLE
 from cogs.core.rendering import truncate
 
 if TYPE_CHECKING:
@@ -229,8 +233,7 @@ class ReframeCog(commands.Cog):
                            images: list[tuple[str, str]]) -> None:
         """Answer ephemerally with the picker; picking a size starts a public job."""
         self.bot.server_rules.check_place(interaction, "reframe")
-        if self.bot.services.backend_key(ProviderName.RUNCOMFY) is None:
-            raise Refusal(_(REFRAME_UNAVAILABLE))  # before anything is picked
+        self.bot.launcher.provider_for(REFRAME_MODEL)  # a bot without one: before any pick
         images = images[:MAX_PICKER_IMAGES]
         text = (_("Pick the image and the new size.") if len(images) > 1
                 else _("Pick the new size for this image."))

@@ -86,7 +86,7 @@ class RemixCog(commands.Cog):
         # Whatever would refuse the remix whatever is typed, before anyone types: options
         # the server's provider of now lacks, or a provider this bot no longer has.
         launcher = self.bot.launcher
-        launcher.provider_for(launcher.rerun_inputs(interaction, job))
+        launcher.provider_for(launcher.rerun_inputs(interaction, job).model)
         await interaction.response.send_modal(remix_modal(job))
 
     @commands.Cog.listener()

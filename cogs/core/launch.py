@@ -61,10 +61,6 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
-#: The refusal of a reframe on a bot without RunComfy (the only provider that reframes).
-REFRAME_UNAVAILABLE: Final = N_(
-    "`/reframe` isn't available on this bot: it needs RunComfy, which the bot's host hasn't "
-    "set up (RUNCOMFY_API_TOKEN).")
 
 #: ``await check(interaction, job)`` raises :class:`Refusal` to refuse; returns otherwise.
 #: Checks run before the interaction is answered: they must not wait for the database.
@@ -116,10 +112,10 @@ class JobLauncher:
         return rerun_inputs(job, self.serving_provider(interaction.guild_id),
                             seed=random_seed(), prompt=prompt, negative_prompt=negative_prompt)
 
-    def provider_for(self, inputs: ModelInputs) -> str:
-        """The providers-dict key for a job of these inputs, or a :class:`Refusal`."""
+    def provider_for(self, model: str) -> str:
+        """The providers-dict key for a job of ``model``, or a :class:`Refusal`."""
         services = self._bot.services
-        if inputs.model == IDEOGRAM_GENERATE_MODEL:
+        if model == IDEOGRAM_GENERATE_MODEL:
             key = services.backend_key(ProviderName.IDEOGRAM)
             if key is None:
                 raise Refusal(_("`/ideogram` is set to the ideogram provider on this server, "
@@ -128,8 +124,9 @@ class JobLauncher:
             return key
         key = services.backend_key(ProviderName.RUNCOMFY)
         if key is None:
-            if inputs.model == REFRAME_MODEL:
-                raise Refusal(_(REFRAME_UNAVAILABLE))
+            if model == REFRAME_MODEL:
+                raise Refusal(_("`/reframe` isn't available on this bot: it needs RunComfy, "
+                                "which the bot's host hasn't set up (RUNCOMFY_API_TOKEN)."))
             raise Refusal(_("`/ideogram` is set to RunComfy on this server, which this bot no "
                             "longer has: ask a moderator to run "
                             "`/settings provider provider:ideogram`."))
@@ -142,7 +139,7 @@ class JobLauncher:
         the server's language, which its public messages keep speaking."""
         return JobRecord(
             id=new_job_id(),
-            provider=self.provider_for(inputs),
+            provider=self.provider_for(inputs.model),
             model=inputs.model,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id or 0,
