@@ -73,14 +73,16 @@ class QuotaDenied(LocalizedError):
     """A reservation refused by the quota.
 
     ``message`` says why and when to try again, in the language of whoever reads it (the
-    decision may be made for several commands at once).
+    decision may be made for several commands at once). ``left`` is set when a batch asked
+    for more images than a count limit has left: how many are left, without the advice.
     """
 
     def __init__(self, kind: str, message: str | LazyText,
-                 retry_at: float | None = None) -> None:
+                 retry_at: float | None = None, *, left: LazyText | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_at = retry_at
+        self.left = left
 
 
 # --------------------------------------------------------------------------- values
@@ -355,8 +357,8 @@ def _over_count(kind: str, limit: int | None, used: int, units: int, resets: flo
         return QuotaDenied(kind, zero())
     remaining = limit - used
     if units > 1 and remaining > 0:
-        return QuotaDenied(kind, _fewer_left(left(remaining, LocalNumber(limit)), resets),
-                           resets)
+        how_many = left(remaining, LocalNumber(limit))
+        return QuotaDenied(kind, _fewer_left(how_many, resets), resets, left=how_many)
     return QuotaDenied(kind, reached(LocalNumber(limit), relative(resets)), resets)
 
 

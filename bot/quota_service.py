@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from bot.i18n import lazy_ngettext
+from bot.i18n import lazy, lazy_ngettext
 from bot.jobs import JobRecord, JobStatus
 from bot.pricing import PriceTable
 from bot.quota import (
@@ -47,6 +47,7 @@ from bot.quota import (
     Snapshot,
     Window,
     decide,
+    relative,
     snapshot_from_row,
 )
 from bot.store import Store, StoreBusyError
@@ -85,10 +86,15 @@ def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now
                            estimate=sum(request.estimates[:n])) is None), 0)
     if wanted == 1 or fits == 0:
         return denial
+    if denial.left is not None and denial.retry_at is not None:
+        # The limit has said how many are left: only what to do remains to be said.
+        return QuotaDenied(denial.kind, lazy(
+            "{left} Use `/ideogram count:{count}`, or try again {when}", left=denial.left,
+            count=fits, when=relative(denial.retry_at)), denial.retry_at)
     # The reason is the denial itself: shown (translated) when the sentence is.
     return QuotaDenied(denial.kind, lazy_ngettext(
-        "{reason}. Only {n} more image fits now: use /ideogram with count:{count}.",
-        "{reason}. Only {n} more images fit now: use /ideogram with count:{count}.",
+        "{reason}. Only {n} more image fits now: use `/ideogram count:{count}`.",
+        "{reason}. Only {n} more images fit now: use `/ideogram count:{count}`.",
         fits, reason=denial, count=fits), denial.retry_at)
 
 

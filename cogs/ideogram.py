@@ -93,8 +93,8 @@ class IdeogramCog(commands.Cog):
         count=locale_str("How many images, 1 to 4 (default 1); they come as one grid"),
         preset=locale_str("One of this server's presets: fills the options you leave out"),
         model=locale_str("Ideogram model, on servers using the ideogram provider (default V_2)"),
-        color_palette=locale_str("A colour palette preset, on servers using the ideogram "
-                                 "provider (V_2 models)"),
+        color_palette=locale_str("One of Ideogram's colour palettes, on servers using the "
+                                 "ideogram provider (V_2 models)"),
     )
     @app_commands.choices(style=STYLE_CHOICES)
     async def ideogram(

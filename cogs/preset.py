@@ -114,9 +114,9 @@ class PresetCog(commands.Cog):
         except InvalidInput as exc:
             raise Refusal(exc.message) from None
         if color_palette is not None and self._runcomfy_served(guild_id):
-            raise Refusal(_("A colour palette only works when `/ideogram` is served by the "
-                            "ideogram provider, and this server uses RunComfy: leave it out, "
-                            "or change `/settings provider` first."))
+            raise Refusal(_("{option} isn't available here: this server's `/ideogram` runs on "
+                            "RunComfy. Leave it out, or change `/settings provider` first.",
+                            option="`color_palette`"))
         try:
             old = await self.bot.guild_settings.save_preset(guild_id, preset,
                                                             actor_id=interaction.user.id)

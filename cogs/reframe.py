@@ -200,7 +200,7 @@ class ReframeCog(commands.Cog):
         resolution=locale_str("New size (type 16:9, 1536, wide, tall or square to filter)"),
         rendering_speed=locale_str("TURBO is cheapest, QUALITY is best (default BALANCED)"),
         seed=locale_str("Same seed + same options = same image (default: random)"),
-        color_palette=locale_str("A colour palette preset (default none)"),
+        color_palette=locale_str("One of Ideogram's colour palettes (default none)"),
     )
     @app_commands.choices(rendering_speed=RENDERING_SPEED_CHOICES)
     async def reframe(

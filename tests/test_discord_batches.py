@@ -143,8 +143,11 @@ async def test_a_batch_that_does_not_fit_is_refused_whole(
     await dispatch(bot, payload)
     [answer] = fake.interaction_callbacks(payload["id"])
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
-    # It says how many would still fit.
-    assert "You have 3 images left today (your limit is 3)" in answer["data"]["content"]
+    # It says how many would still fit, once, and what to do.
+    text = answer["data"]["content"]
+    assert text.startswith("You have 3 images left today (your limit is 3). Use "
+                           "`/ideogram count:3`, or try again <t:")
+    assert text.count("3 images") == 1 and "Only" not in text and "fewer" not in text
     assert local_server.state.submit_count == 0
     assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
     assert db_rows(db, "SELECT count(*) FROM jobs") == [(0,)]
@@ -152,7 +155,7 @@ async def test_a_batch_that_does_not_fit_is_refused_whole(
 
 @pytest.mark.parametrize(("limits", "expected"), [
     ({"max_concurrent": 2}, "You may have 2 images in progress at once: 0 now, and this asks "
-                            "for 4. Only 2 more images fit now: use /ideogram with count:2."),
+                            "for 4. Only 2 more images fit now: use `/ideogram count:2`."),
     # 4 × $0.08 = $0.32 would pass $0.20; two ($0.16) fit.
     ({"guild_monthly_budget": 0.2}, "These 4 images would pass this server's monthly budget "
                                     "($0.20): $0.00 spent or in progress, and they cost about "
@@ -168,7 +171,7 @@ async def test_a_batch_over_the_concurrency_or_budget_limit_says_what_fits(
     assert answer["type"] == 4 and answer["data"]["flags"] & 64
     text = answer["data"]["content"]
     assert expected in text and ".." not in text and "reached" not in text
-    assert "use /ideogram with count:2" in text
+    assert "use `/ideogram count:2`" in text
     assert local_server.state.submit_count == 0
     assert db_rows(db, "SELECT count(*) FROM usage_reservations") == [(0,)]
 

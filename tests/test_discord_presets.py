@@ -133,7 +133,8 @@ async def test_a_palette_preset_is_refused_on_a_runcomfy_server(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     refused = private_text(await answer(fake, bot, preset("save", {
         "name": "bright", "color_palette": "EMBER"})))
-    assert "colour palette" in refused and "RunComfy" in refused
+    assert refused == ("`color_palette` isn't available here: this server's `/ideogram` runs "
+                       "on RunComfy. Leave it out, or change `/settings provider` first.")
     assert bot.guild_settings.presets(ids.GUILD_ID) == []
 
 

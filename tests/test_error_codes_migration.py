@@ -55,7 +55,7 @@ def test_the_table_knows_every_sentence_the_bot_wrote() -> None:
     reworded = {"submit_uncertain", "not_acknowledged", "cancelled", "cancelled_remotely",
                 "withheld", "provider_token_refused", "ideogram_key_refused",
                 "insufficient_balance", "no_image", "provider_gone", "submit_unexpected",
-                "timed_out_queued", "timed_out_running", "unreadable"}
+                "timed_out_queued", "timed_out_running", "unreadable", "request_not_found"}
     assert set(by_code) == set(ALL_CODES) - newer
     for code, sentence in by_code.items():
         now = render_job_error(encode(code))

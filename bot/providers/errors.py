@@ -83,7 +83,8 @@ class RequestNotFound(ProviderError):
     """The provider does not know the request id (404)."""
 
     code = "request_not_found"
-    user_message = N_("The image service no longer knows this job (it may have expired).")
+    user_message = N_("The image service no longer knows this job (it may have expired). Please "
+                      "try again.")
 
 
 class UnknownAddress(ProviderError):
