@@ -143,16 +143,23 @@ def count_provider_request(provider: str, endpoint: str, outcome: str) -> None:
 class JobMetrics:
     """Tracker listener: counts jobs that end and keeps the in-flight gauge.
 
-    A finished job that the tracker merely re-announces after a restart (it ended before
-    this process started, and was not delivered yet) is not counted again.
+    A job is counted once, on the event of the write that ended it: never when the
+    tracker announces the same end again (a restart, a reconciliation, a takeover), and
+    never for a command Discord did not see answered (its member was told nothing, or to
+    try again: it was never a job to them). ``pending`` is read from the tracker when
+    scraped (:meth:`count_pending`): a job waiting to be sent has no event.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._started = clock()
+    def __init__(self) -> None:
         self._statuses: dict[str, str] = {}
         self._counts: dict[str, int] = dict.fromkeys(IN_FLIGHT_STATUSES, 0)
         for status in IN_FLIGHT_STATUSES:
             JOBS_IN_FLIGHT.labels(status).set(0)
+
+    @staticmethod
+    def count_pending(sending: Callable[[], float]) -> None:
+        """Read the ``pending`` gauge from ``sending()`` (jobs whose send is not answered)."""
+        JOBS_IN_FLIGHT.labels(JobStatus.PENDING.value).set_function(sending)
 
     async def on_job_event(self, event: JobEvent) -> None:
         """Count the job's move between statuses, and its end."""
@@ -161,7 +168,7 @@ class JobMetrics:
         if before is not None:
             self._move(before, -1)
         if event.status.terminal:
-            if job.finished_at is None or job.finished_at >= self._started:
+            if event.ended and event.announce:
                 JOBS.labels(_known(job.model, ALL_MODELS), event.status.value).inc()
         else:
             self._statuses[job.id] = event.status.value

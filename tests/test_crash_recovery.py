@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot import metrics
+from bot.inputs import GENERATE_MODEL
 from bot.localserver.app import LocalRunComfyServer
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, eventually, ids, start_dispatch
@@ -193,5 +195,32 @@ async def test_answered_but_never_sent_survives_a_restart_after_the_tokens_expir
         assert len(local_server.state.jobs) == 4
         assert db_rows(db, "SELECT count(*) FROM usage_reservations WHERE state = "
                            "'committed'") == [(4,)]
+    finally:
+        await corpse.bury()
+
+
+async def test_jobs_ended_at_the_restart_are_counted_once(
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+    """A job the restart ends (sent or not, nobody knows: "interrupted") is announced when
+    it ends and again as undelivered; ``ideogram_jobs_total`` counts it once."""
+    local_server.state.config.queue_seconds = 0.2
+    local_server.state.config.run_seconds = 0.2
+    db = tmp_path / "bot.db"
+
+    def ended_total() -> float:
+        return sum(metrics.REGISTRY.get_sample_value(
+            "ideogram_jobs_total", {"model": GENERATE_MODEL, "status": status}) or 0.0
+            for status in ("completed", "failed", "cancelled"))
+
+    before = ended_total()
+    tokens, corpse = await run_and_kill(fake, local_server, db, mid_submit,
+                                        ["a lighthouse", "a harbour", "a gull"])
+    try:
+        await restart_until_settled(fake, local_server, db)
+        assert_recovered(fake, local_server, db, tokens)
+        assert db_rows(db, "SELECT count(*) FROM jobs WHERE error = 'interrupted'")[0][0] >= 1
+        shown = db_rows(db, "SELECT count(*) FROM jobs WHERE error IS NULL "
+                            "OR error != 'not_acknowledged'")[0][0]
+        assert ended_total() - before == shown == 3
     finally:
         await corpse.bury()

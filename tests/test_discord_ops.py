@@ -103,9 +103,13 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
         assert health["status"] == "ok" and health["gateway"]["connected"]
         assert health["database"]["writable"] and health["gateway"]["latency_ms"] is not None
 
-        # One image, with a 429 on its first progress edit that discord.py waits out.
+        # One image, with a 429 on its first progress edit that discord.py waits out. Its
+        # send is slow: meanwhile the job is pending.
         fake.fail_next("PATCH", r"/messages/@original$", status=429)
+        local_server.state.faults.slow(1.5, kind="submit")
         await bot_send(fake, chat_input("ideogram", {"prompt": "a lighthouse", "seed": 3}))
+        await eventually(lambda: local_server.state.request_counts.get("submit", 0) >= 1)
+        assert value(await scrape(base), "ideogram_jobs_in_flight", status="pending") == 1
         done = await wait_for_job(bot, delivered)
         # Then the quota refuses the next one.
         await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 1})

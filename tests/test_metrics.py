@@ -46,13 +46,29 @@ async def test_jobs_are_counted_once_and_in_flight_follows_events() -> None:
     assert sample("ideogram_jobs_in_flight", status="queued") == 0
     assert sample("ideogram_jobs_in_flight", status="running") == 1
     ended = job.evolve(status=JobStatus.COMPLETED, finished_at=time.time())
-    await listener.on_job_event(JobEvent(job=ended))
+    await listener.on_job_event(JobEvent(job=ended, ended=True))
     assert sample("ideogram_jobs_in_flight", status="running") == 0
     assert sample("ideogram_jobs_total", model=GENERATE, status="completed") == completed + 1
-    # After a restart the tracker re-announces a job that ended before: not counted again.
-    old = _job(JobStatus.COMPLETED, finished_at=time.time() - 3600)
-    await metrics.JobMetrics().on_job_event(JobEvent(job=old, resumed=True))
+    # The same end announced again (after a restart, by a reconciliation, at a takeover),
+    # however recent: not counted again.
+    await listener.on_job_event(JobEvent(job=ended, resumed=True))
+    await metrics.JobMetrics().on_job_event(JobEvent(job=ended, resumed=True))
     assert sample("ideogram_jobs_total", model=GENERATE, status="completed") == completed + 1
+
+
+async def test_a_command_discord_never_saw_answered_is_not_a_job_that_ended() -> None:
+    failed = sample("ideogram_jobs_total", model=GENERATE, status="failed")
+    dropped = _job(JobStatus.FAILED, finished_at=time.time())
+    await metrics.JobMetrics().on_job_event(JobEvent(job=dropped, announce=False, ended=True))
+    assert sample("ideogram_jobs_total", model=GENERATE, status="failed") == failed
+
+
+def test_pending_is_read_from_the_tracker_when_scraped() -> None:
+    sending = [3]
+    metrics.JobMetrics().count_pending(lambda: sending[0])
+    assert sample("ideogram_jobs_in_flight", status="pending") == 3
+    sending[0] = 0
+    assert sample("ideogram_jobs_in_flight", status="pending") == 0
 
 
 async def test_jobs_another_process_took_over_leave_the_gauge() -> None:

@@ -160,6 +160,11 @@ class JobTracker:
         """Jobs held in memory: polled, being submitted, or in a synchronous call."""
         return self.poller.count + self._submissions.count + self.sync.count
 
+    @property
+    def sending(self) -> int:
+        """Jobs accepted here whose send to the provider has not been answered yet."""
+        return self._submissions.count
+
     def tracks(self, job_id: str) -> bool:
         """Tell whether this tracker follows the job now."""
         return (self.poller.tracks(job_id) or self._submissions.tracks(job_id)
@@ -310,7 +315,7 @@ class JobTracker:
         try:
             ended = await self.durable(lambda: end(job.id, expected, **changes))
             if ended is not None:
-                await self.emit(JobEvent(job=ended))
+                await self.emit(JobEvent(job=ended, ended=True))
         finally:
             self._ending_here.discard(job.id)
         return ended
@@ -433,7 +438,7 @@ class JobTracker:
             self.found_ended(job.id)
             return None
         self.poller.forget(job.id)
-        await self.emit(JobEvent(job=ended, resumed=resumed, announce=announce))
+        await self.emit(JobEvent(job=ended, resumed=resumed, announce=announce, ended=True))
         return ended
 
     def eta(self, job: JobRecord, now: float) -> float | None:

@@ -15,6 +15,8 @@ class JobEvent:
     ``resumed``: announced after a restart (the interaction object is gone).
     ``announce``: False for a job whose interaction was never answered: the quota settles
     it, but nothing is shown in Discord (there is no reply to show it in).
+    ``ended``: True on the one event of the write that ended the job, never on a later
+    announcement of the same end (after a restart, a reconciliation or a takeover).
     """
 
     job: JobRecord
@@ -22,6 +24,7 @@ class JobEvent:
     #: queued: when the result is expected (Unix time), if it can be estimated.
     eta: float | None = None
     announce: bool = True
+    ended: bool = False
 
     @property
     def status(self) -> JobStatus:

@@ -133,6 +133,8 @@ class IdeogramBot(commands.Bot):
         self.tracker = JobTracker(services.store, metered(services.providers),
                                   config=services.tracker_config)
         self.job_metrics = JobMetrics()
+        tracker = self.tracker
+        self.job_metrics.count_pending(lambda: tracker.sending)
         install_rate_limit_counter()
         self.stopping = False
         #: Set just before the gateway connection starts: a stop before that only marks
