@@ -11,6 +11,7 @@ Nothing here knows Discord: the caller passes a function that says how the gatew
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,38 @@ async def check_health(gateway: GatewayProbe, database: DatabaseProbe, *,
     return (200 if not reasons else 503), body
 
 
+class SharedProbe:
+    """A database probe run as a task of its own, one at a time.
+
+    A health request that stops waiting at its deadline leaves the probe running (a
+    cancelled write may take seconds to let go: SQLite's busy timeout, a PostgreSQL
+    connection being reset), so it answers 503 on time; requests meanwhile share that
+    probe instead of piling more writes on a stuck database.
+    """
+
+    def __init__(self, probe: DatabaseProbe) -> None:
+        self._probe = probe
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self) -> None:
+        """Wait for the probe in progress, or start one."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="health-probe")
+        await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        await self._probe()
+
+    async def aclose(self) -> None:
+        """Cancel a probe still running, and wait for it to end."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task
+
+
 class OpsServer:
     """The health and metrics endpoints; :meth:`start` binds, :meth:`stop` unbinds."""
 
@@ -82,7 +115,7 @@ class OpsServer:
         self.host = host
         self.port = port
         self._gateway = gateway
-        self._database = database
+        self._database = SharedProbe(database)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -112,10 +145,11 @@ class OpsServer:
                  self.bound_port)
 
     async def stop(self) -> None:
-        """Stop serving (safe to call twice)."""
+        """Stop serving, and end a health probe still running (safe to call twice)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self._database.aclose()
 
     async def _healthz(self, request: web.Request) -> web.Response:
         status, body = await check_health(self._gateway, self._database)

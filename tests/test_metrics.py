@@ -4,6 +4,7 @@ counter, and the health check's verdicts (the end-to-end scrape is in test_disco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot import metrics
 from bot.jobs import JobRecord, JobStatus, new_job_id
-from bot.ops_server import GatewayState, check_health
+from bot.ops_server import GatewayState, SharedProbe, check_health
 from bot.provider_metrics import MeteredProvider, MeteredSyncProvider, metered, outcome_of
 from bot.providers.base import SyncProvider
 from bot.providers.errors import (
@@ -198,3 +199,33 @@ async def test_health_verdicts() -> None:
     status, body = await check_health(lambda: down, writes)
     assert status == 503 and body["reason"] == "gateway: not connected to Discord yet"
     assert body["database"]["writable"]
+
+
+async def test_a_probe_slow_to_let_go_neither_holds_the_answer_nor_piles_up() -> None:
+    """A cancelled write may take seconds to let go (SQLite's busy timeout, a PostgreSQL
+    connection being reset): the answer is on time all the same, and requests meanwhile
+    share the one probe."""
+    started = 0
+    release = asyncio.Event()
+
+    async def stuck() -> None:
+        nonlocal started
+        started += 1
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    probe = SharedProbe(stuck)
+    up = GatewayState(True, latency=0.01)
+    clock = time.monotonic()
+    answers = await asyncio.gather(*(check_health(lambda: up, probe, probe_seconds=0.1)
+                                     for _ in range(3)))
+    assert time.monotonic() - clock < 1.0
+    assert [status for status, _ in answers] == [503] * 3 and started == 1
+    status, _ = await check_health(lambda: up, probe, probe_seconds=0.1)  # still stuck
+    assert status == 503 and started == 1
+    release.set()
+    await asyncio.sleep(0.05)
+    status, _ = await check_health(lambda: up, probe, probe_seconds=0.1)  # a new probe
+    assert status == 200 and started == 2
+    await probe.aclose()
