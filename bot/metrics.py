@@ -89,7 +89,8 @@ QUOTA_REFUSALS = Counter(
     ["limit"], registry=REGISTRY)
 DISCORD_RATE_LIMITED = Counter(
     "ideogram_discord_rate_limited", "429 answers from Discord (bot and interaction "
-    "routes) that discord.py waited out.", registry=REGISTRY)
+    "routes), waited out or, when Discord asked for too long a wait, given up on.",
+    registry=REGISTRY)
 
 for _model in ALL_MODELS:
     for _status in TERMINAL_STATUSES:

@@ -178,8 +178,27 @@ def test_discord_429_warnings_are_counted() -> None:
         "PATCH", "https://discord.com/api/v10/x", 0.1)
     logging.getLogger("discord.webhook.async_").warning(
         "Webhook ID %s is rate limited. Retrying in %.2f seconds.", 1, 0.1)
+    logging.getLogger("discord.http").warning(
+        "We are being rate limited. %s %s responded with 429. Timeout of %.2f was too long, "
+        "erroring instead.", "PATCH", "https://discord.com/api/v10/x", 120.0)
     logging.getLogger("discord.http").warning("Something else")
-    assert sample("ideogram_discord_rate_limited_total") == before + 2
+    assert sample("ideogram_discord_rate_limited_total") == before + 3
+
+
+def test_the_429_counter_matches_what_this_discord_py_logs() -> None:
+    """The counter reads discord.py's own warnings: a discord.py that words them otherwise
+    would leave it at 0 without a sound. Every 429 warning format it logs must match."""
+    import inspect
+    import re
+
+    import discord.http
+    import discord.webhook.async_
+
+    quoted = re.compile(r"'([^'\n]*rate limited[^'\n]*)'")
+    formats = [fmt for module in (discord.http, discord.webhook.async_)
+               for fmt in quoted.findall(inspect.getsource(module))]
+    assert len(formats) >= 3, formats
+    assert all(fmt.startswith(metrics.RATE_LIMIT_MESSAGES) for fmt in formats), formats
 
 
 async def test_health_verdicts() -> None:
