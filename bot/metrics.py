@@ -10,7 +10,8 @@ Who feeds what:
   ``ideogram_jobs_in_flight``.
 - :mod:`bot.provider_metrics` (a wrapper around each provider):
   ``ideogram_provider_requests_total``.
-- The Discord side calls :func:`observe_ack` when an interaction is first answered,
+- The Discord side calls :func:`observe_ack` when an interaction is first answered (one
+  trace on discord.py's HTTP session, ``cogs/core/ack_timing.py``),
   :func:`observe_delivery` when a result reached Discord, :func:`count_quota_refusal` when
   the quota refuses a job.
 - :class:`RateLimitCounter`, a filter on discord.py's HTTP loggers:

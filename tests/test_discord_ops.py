@@ -116,6 +116,9 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
         refused = await bot_send(fake, chat_input("ideogram", {"prompt": "again"}))
         callback = await answered(fake, refused)
         assert callback.json["type"] == 4 and "Daily limit" in str(callback.json)
+        # Every first answer is timed, not only the image commands': /help too.
+        help_answer = await answered(fake, await bot_send(fake, chat_input("help")))
+        assert help_answer.json["type"] == 4
         await bot.result_delivery.wait_idle()
         after = await scrape(base)
 
@@ -133,8 +136,9 @@ async def test_metrics_and_health_after_real_jobs(fake_discord: FakeDiscord,
                  outcome="ok") >= 1
     assert delta("ideogram_provider_requests_total", provider="runcomfy", endpoint="result",
                  outcome="ok") == 1
-    assert delta("ideogram_interaction_ack_seconds_count") == 2  # the deferral, the refusal
-    assert delta("ideogram_interaction_ack_seconds_bucket", le="3.0") == 2
+    # The deferral, the refusal, /help.
+    assert delta("ideogram_interaction_ack_seconds_count") == 3
+    assert delta("ideogram_interaction_ack_seconds_bucket", le="3.0") == 3
     assert delta("ideogram_delivery_delay_seconds_count") == 1
     assert delta("ideogram_quota_refusals_total", limit="user_daily") == 1
     assert delta("ideogram_discord_rate_limited_total") == 1

@@ -248,3 +248,34 @@ async def test_a_probe_slow_to_let_go_neither_holds_the_answer_nor_piles_up() ->
     status, _ = await check_health(lambda: up, probe, probe_seconds=0.1)  # a new probe
     assert status == 200 and started == 2
     await probe.aclose()
+
+
+async def test_first_answers_are_timed_at_the_callback_route_only_when_discord_took_them(
+        ) -> None:
+    from types import SimpleNamespace
+
+    from yarl import URL
+
+    from cogs.core.ack_timing import ack_trace
+
+    [on_end] = ack_trace().on_request_end
+    created = time.time() - 0.25
+    interaction_id = (int(created * 1000) - 1420070400000) << 22
+    base = "https://discord.com/api/v10"
+
+    async def end(method: str, path: str, status: int) -> None:
+        params = SimpleNamespace(method=method, url=URL(base + path),
+                                 response=SimpleNamespace(status=status))
+        await on_end(None, SimpleNamespace(), params)  # type: ignore[arg-type]
+
+    before = sample("ideogram_interaction_ack_seconds_count")
+    before_sum = sample("ideogram_interaction_ack_seconds_sum")
+    await end("POST", f"/interactions/{interaction_id}/secret-token/callback", 204)
+    assert sample("ideogram_interaction_ack_seconds_count") == before + 1
+    # Timed from the creation the id holds (0.25 s ago), not from when it was seen.
+    assert 0.2 < sample("ideogram_interaction_ack_seconds_sum") - before_sum < 60
+    # Refused (10062: too late), another route, a followup: not a first answer.
+    await end("POST", f"/interactions/{interaction_id}/secret-token/callback", 404)
+    await end("PATCH", "/webhooks/1/secret-token/messages/@original", 200)
+    await end("POST", "/webhooks/1/secret-token", 200)
+    assert sample("ideogram_interaction_ack_seconds_count") == before + 1

@@ -20,7 +20,7 @@ from bot.i18n import N_, _
 from bot.leases import LeaseKeeper
 from bot.log_context import bind_guild
 from bot.loop_lag import LoopLagMonitor
-from bot.metrics import JobMetrics, install_rate_limit_counter, observe_ack
+from bot.metrics import JobMetrics, install_rate_limit_counter
 from bot.ops_server import GatewayState
 from bot.owned_tasks import cancel_and_wait
 from bot.periodic import PeriodicTask
@@ -33,6 +33,7 @@ from bot.retention import RetentionTask
 from bot.settings_cache import GuildSettingsCache
 from bot.store import Store
 from bot.tracker import SUBMIT_TASK_PREFIX, JobTracker
+from cogs.core.ack_timing import ack_trace
 from cogs.core.attachment_links import renew_attachment_link
 from cogs.core.batch_actions import BatchActions
 from cogs.core.components import ReplyButton
@@ -80,7 +81,6 @@ class IdeogramTree(BotTree):
         if interaction.type is not discord.InteractionType.autocomplete:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.response.send_message(_(RESTARTING), ephemeral=True)
-                observe_ack(interaction.created_at.timestamp())
         return False
 
 
@@ -121,7 +121,7 @@ class IdeogramBot(commands.Bot):
                          tree_cls=IdeogramTree, help_command=None,
                          allowed_mentions=discord.AllowedMentions.none(),
                          connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS),
-                         **client_options)
+                         http_trace=ack_trace(), **client_options)
         self.settings = settings
         self.services = services
         self.store = services.store

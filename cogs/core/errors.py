@@ -16,7 +16,6 @@ from discord import app_commands
 
 from bot.i18n import N_, LocalizedError, _
 from bot.inputs import InvalidInput
-from bot.metrics import observe_ack
 from bot.providers.errors import ProviderError
 from cogs.core.languages import enter_interaction_locale
 from cogs.core.option_check import OptionRefused, check_options
@@ -55,7 +54,6 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(content, ephemeral=True)
-            observe_ack(interaction.created_at.timestamp())
             return
         if not interaction.is_expired():
             deferred = discord.InteractionResponseType.deferred_channel_message

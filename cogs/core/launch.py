@@ -48,7 +48,7 @@ from bot.inputs import (
 )
 from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
 from bot.log_context import bind_job
-from bot.metrics import count_quota_refusal, observe_ack
+from bot.metrics import count_quota_refusal
 from bot.providers.base import provider_kind
 from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
@@ -229,7 +229,6 @@ class JobLauncher:
                 raise
             message_id = found
         else:
-            observe_ack(interaction.created_at.timestamp())
             message_id = getattr(callback, "message_id", None)
         log.debug("Job %s (%s%s) for user %s in guild %s, answered in %.0f ms", first.short_id,
                  first.model, f" ×{len(jobs)}" if len(jobs) > 1 else "", first.user_id,
