@@ -110,7 +110,8 @@ async def test_a_result_discord_refuses_for_good_is_not_tried_again(
     refusing = refuse_final_sends(bot, monkeypatch, 403)
     await dispatch(bot, chat_input("ideogram", {"prompt": "a shy heron"}))
     done = await wait_delivered(bot, user_id=ids.USER_ID)  # given up: nothing more owed
-    assert done.status is JobStatus.COMPLETED and refusing.refused == 1
+    # Refused with its image, then as text with a link: given up.
+    assert done.status is JobStatus.COMPLETED and refusing.refused == 2
     assert await bot.tracker.reconcile() == 0
 
 

@@ -29,7 +29,14 @@ from cogs.core.components import batch_view
 from cogs.core.languages import job_public_locale
 from cogs.core.owed_deliveries import OwedDeliveries
 from cogs.core.rendering import batch_embed, batch_status_line
-from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender, Spawn
+from cogs.core.reply_sender import (
+    FinalSend,
+    Outgoing,
+    Reply,
+    ReplySender,
+    Spawn,
+    result_links,
+)
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -98,6 +105,7 @@ class BatchDelivery:
                         log.exception("Preparing the grid of batch %s failed", batch_id[:8])
                         out = Outgoing(batch_status_line(jobs), batch_embed(jobs),
                                        batch_view(jobs))
+                    out.links = result_links(jobs)
                     sent = await self._send_final(reply, jobs, out)
                 reply.last_edit = time.monotonic()
             if sent is FinalSend.LATER:

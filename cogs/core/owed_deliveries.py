@@ -44,15 +44,19 @@ class OwedDeliveries:
         again later, through ``job_id`` (the job, or one of the batch)."""
         tries = self._tries.get(key, 0)
         if tries >= len(REDELIVERY_DELAYS):
-            self._tries.pop(key, None)
-            log.info("Delivery of %s still refused: left to the reconciliation", key[:8])
+            # Kept until it is settled: each reconciliation then makes one try, not a new
+            # round of sooner ones.
+            if tries == len(REDELIVERY_DELAYS):
+                self._tries[key] = tries + 1
+                log.info("Delivery of %s still refused: left to the reconciliation", key[:8])
             return
         self._tries[key] = tries + 1
         self._tasks.spawn(self._again(job_id, REDELIVERY_DELAYS[tries]),
                           f"redeliver-{key[:8]}")
 
     def settled(self, key: str) -> None:
-        """The final message of ``key`` was sent, or refused for good: nothing is owed."""
+        """The final message of ``key`` was sent, or refused for good: nothing is owed (also
+        when another process delivers it: what is kept here is one number per job)."""
         self._tries.pop(key, None)
 
     @property

@@ -16,17 +16,18 @@ import enum
 import io
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
-from bot.jobs import JobRecord
+from bot.i18n import _
+from bot.jobs import JobRecord, JobStatus
 from bot.priority_slots import PrioritySlots
-from cogs.core.rendering import truncate
-from cogs.core.reply_webhook import edit_reply, original_message_id
+from cogs.core.rendering import link_target, truncate
+from cogs.core.reply_webhook import edit_reply, original_message_id, reply_webhook
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -63,8 +64,6 @@ def refused_for_good(exc: discord.HTTPException) -> bool:
     return 400 <= exc.status < 500 and exc.status != 429
 
 
-T = TypeVar("T")
-
 #: Runs a coroutine as a task its owner keeps (:meth:`bot.owned_tasks.OwnedTasks.spawn`).
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 #: Shows a reply's pending progress after waiting the given seconds.
@@ -72,6 +71,12 @@ Flush = Callable[["Reply", float], Coroutine[Any, Any, None]]
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 EXPIRED_TOKEN_CODE = 50027
+#: Discord's codes for: the message is gone; the thread is archived; a file too large;
+#: a permission the bot lacks in the channel.
+UNKNOWN_MESSAGE_CODE = 10008
+THREAD_ARCHIVED_CODE = 50083
+FILE_TOO_LARGE_CODE = 40005
+MISSING_PERMISSIONS_CODE = 50013
 
 
 @dataclass(slots=True)
@@ -114,18 +119,50 @@ class Reply:
 
 @dataclass(slots=True)
 class Outgoing:
-    """What to put in the reply: text, an embed, buttons, maybe one file."""
+    """What to put in the reply: text, an embed, buttons, maybe one file.
+
+    ``links``: where the images it shows can be opened (a batch: one per image, "" for
+    none), for the plain message sent when Discord refuses the file or the embed.
+    """
 
     content: str
-    embed: discord.Embed
+    embed: discord.Embed | None
     view: discord.ui.View
     image: bytes | None = None
     filename: str | None = None
+    links: tuple[str, ...] = ()
 
     def files(self) -> list[discord.File]:
         if self.image is None or self.filename is None:
             return []
         return [discord.File(io.BytesIO(self.image), filename=self.filename)]
+
+    @property
+    def plain(self) -> bool:
+        """Whether it is text and buttons only (nothing a channel may refuse but the text)."""
+        return self.embed is None and self.image is None
+
+    def without_image(self, refusal: discord.HTTPException) -> Outgoing:
+        """The same message as text and buttons only, with why and links to the images."""
+        content = self.content
+        links = [(n, url) for n, url in enumerate(self.links, start=1) if url]
+        if links:
+            if refusal.status == 413 or refusal.code == FILE_TOO_LARGE_CODE:
+                problem = _("Discord did not take the image: it is over what this channel "
+                            "takes now.")
+            elif refusal.code == MISSING_PERMISSIONS_CODE:
+                problem = _("I may not attach images here: a moderator can give me Attach "
+                            "Files and Embed Links in this channel.")
+            else:
+                problem = _("Discord did not take the image here.")
+            if len(self.links) == 1:
+                content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
+                                     problem=problem, url=link_target(links[0][1]))
+            else:
+                content += "\n" + _("{problem} Here are links instead: {links}",
+                                     problem=problem, links=" · ".join(
+                                         f"[{n}]({link_target(url)})" for n, url in links))
+        return Outgoing(truncate(content, 2000), None, self.view)
 
 
 async def fetch_result_message(bot: IdeogramBot, job: JobRecord,
@@ -141,9 +178,34 @@ async def fetch_result_message(bot: IdeogramBot, job: JobRecord,
         return await channel.fetch_message(message_id)
 
 
+def result_links(jobs: list[JobRecord]) -> tuple[str, ...]:
+    """Where each job's image can be opened ("" for a job without one), for
+    :attr:`Outgoing.links`."""
+    return tuple(job.result_urls[0] if job.status is JobStatus.COMPLETED and job.result_urls
+                 else "" for job in jobs)
+
+
 def token_gone(exc: discord.HTTPException) -> bool:
-    """The interaction token (or the message it reaches) no longer works."""
-    return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or isinstance(exc, discord.NotFound)
+    """The interaction token no longer works (expired, or unknown to Discord)."""
+    return exc.status == 401 or exc.code == EXPIRED_TOKEN_CODE or (
+        isinstance(exc, discord.NotFound) and not message_gone(exc))
+
+
+def message_gone(exc: discord.HTTPException) -> bool:
+    """The reply was deleted (a member or a moderator); its token may still work."""
+    return exc.code == UNKNOWN_MESSAGE_CODE
+
+
+def mention_only(user_id: int) -> discord.AllowedMentions:
+    """Mentions that ping ``user_id`` and nobody else."""
+    return discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False,
+                                   roles=False)
+
+
+def post_nonce(job: JobRecord) -> str:
+    """The nonce of a job's result posted anew: Discord answers a repeat of it (a retry
+    of a post whose answer was lost) with the message it made, instead of a second one."""
+    return job.id[:25]
 
 
 class ReplySender:
@@ -162,14 +224,28 @@ class ReplySender:
     async def send(self, reply: Reply, job: JobRecord, out: Outgoing, *,
                    final: bool) -> None:
         """Put ``out`` in the reply of ``job`` (for a batch: its first job); raises
-        :class:`discord.HTTPException` when Discord refuses it."""
+        :class:`discord.HTTPException` when Discord refuses it.
+
+        A reply someone deleted gets no more progress; its final message is posted anew,
+        mentioning the requester: as a followup while the token works (no permission in
+        the channel needed), else in the channel.
+        """
         interaction = reply.interaction
         if interaction is not None and not interaction.is_expired():
-            message = await self._unless_token_gone(
-                job, "Interaction token", interaction.edit_original_response(
+            try:
+                message = await interaction.edit_original_response(
                     content=out.content, embed=out.embed, view=out.view,
-                    attachments=out.files()))
-            if message is not None:
+                    attachments=out.files())
+            except discord.HTTPException as exc:
+                if message_gone(exc):
+                    if final:
+                        await self._post_anew(job, interaction.followup, out)
+                    return
+                if not token_gone(exc):
+                    raise
+                log.info("Interaction token of job %s no longer works (%s); trying the "
+                         "channel", job.short_id, exc.code or exc.status)
+            else:
                 await self._remember_message(job, message.id)
                 return
         reply.interaction = None
@@ -177,7 +253,7 @@ class ReplySender:
         if message_id is None:  # learnt since this event's record was read?
             current = await self._bot.store.get_job(job.id)
             message_id = current.message_id if current is not None else None
-        if await self._send_via_token(job, message_id, out):
+        if await self._send_via_token(job, message_id, out, final=final):
             return
         await self._send_via_channel(job, message_id, out, final=final)
 
@@ -205,9 +281,13 @@ class ReplySender:
         ``what`` names it in the log (``"job 1a2b3c4d"``). Never raises
         :class:`discord.HTTPException`, nor for a send Discord did not answer within
         :data:`SEND_DEADLINE_SECONDS`: says whether it was sent, is to be tried again
-        later, or was refused for good (each logged).
+        later, or was refused for good (each logged). Before giving up on a refusal for
+        good it tries what may still go through: an archived thread unarchived, then the
+        message as text with links, without the file and the embed a channel may refuse.
         """
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+        attempt = 0
+        unarchived = False
+        while True:
             try:
                 await self._send_within_deadline(reply, job, out, final=True)
                 return FinalSend.SENT
@@ -218,51 +298,71 @@ class ReplySender:
                             what, type(exc).__name__)
                 return FinalSend.LATER
             except discord.HTTPException as exc:
-                log.warning("Delivering %s failed (try %d): HTTP %s", what, attempt,
-                            exc.status)
+                log.warning("Delivering %s failed: HTTP %s (code %s)", what, exc.status,
+                            exc.code)
+                if exc.code == THREAD_ARCHIVED_CODE and not unarchived:
+                    unarchived = True
+                    if await self._unarchive(job):
+                        continue
                 if refused_for_good(exc):
+                    if not out.plain:
+                        log.warning("Sending %s again as text with links", what)
+                        out = out.without_image(exc)
+                        continue
                     log.error("Giving up delivering %s to channel %s: Discord refused it "
                               "(HTTP %s)", what, job.channel_id, exc.status)
                     return FinalSend.REFUSED
-                if attempt < DELIVERY_ATTEMPTS:
-                    await asyncio.sleep(2 ** attempt)
+                attempt += 1
+                if attempt >= DELIVERY_ATTEMPTS:
+                    break
+                await asyncio.sleep(2 ** attempt)
         log.error("Delivering %s to channel %s failed %d times; it is tried again "
                   "later", what, job.channel_id, DELIVERY_ATTEMPTS)
         return FinalSend.LATER
 
+    async def _unarchive(self, job: JobRecord) -> bool:
+        """Unarchive the thread of ``job`` (Discord allows it for a thread not locked)."""
+        try:
+            async with asyncio.timeout(LOOKUP_DEADLINE_SECONDS):
+                await self._bot.http.edit_channel(job.channel_id, archived=False)
+        except discord.HTTPException as exc:
+            log.info("Cannot unarchive the thread of job %s (HTTP %s)", job.short_id,
+                     exc.status)
+            return False
+        except UNANSWERED as exc:
+            log.info("Unarchiving the thread of job %s got no answer (%s)", job.short_id,
+                     type(exc).__name__)
+            return False
+        log.info("Unarchived thread %s to deliver job %s", job.channel_id, job.short_id)
+        return True
+
     async def _send_via_token(self, job: JobRecord, message_id: int | None,
-                              out: Outgoing) -> bool:
+                              out: Outgoing, *, final: bool) -> bool:
         """Edit the reply through the stored interaction token (after a restart); False
         when there is no live token or it no longer works."""
         token = self._bot.token_sealer.unseal(job.sealed_token)
         if token is None or not job.token_alive(time.time()) or job.application_id is None:
             return False
-        if message_id is None:
-            message_id = await self._unless_token_gone(
-                job, "Stored token", original_message_id(self._bot, job, token))
+        try:
             if message_id is None:
-                return False
-        message = await self._unless_token_gone(
-            job, "Stored token", edit_reply(self._bot, job, token, message_id,
-                                            content=out.content, embed=out.embed,
-                                            view=out.view, attachments=out.files()))
-        if message is None:
+                message_id = await original_message_id(self._bot, job, token)
+                if message_id is None:  # never answered, or deleted: not for a token
+                    return False
+            message = await edit_reply(self._bot, job, token, message_id,
+                                       content=out.content, embed=out.embed, view=out.view,
+                                       attachments=out.files())
+        except discord.HTTPException as exc:
+            if message_gone(exc):
+                if final:
+                    await self._post_anew(job, reply_webhook(self._bot, job, token), out)
+                return True
+            if not token_gone(exc):
+                raise
+            log.info("Stored token of job %s no longer works (%s); trying the channel",
+                     job.short_id, exc.code or exc.status)
             return False
         await self._remember_message(job, message.id)
         return True
-
-    @staticmethod
-    async def _unless_token_gone(job: JobRecord, which: str, call: Awaitable[T]) -> T | None:
-        """What ``call`` answers, or None (logged) when its token no longer works; any other
-        refusal is raised."""
-        try:
-            return await call
-        except discord.HTTPException as exc:
-            if not token_gone(exc):
-                raise
-            log.info("%s of job %s no longer works (%s); trying the channel", which,
-                     job.short_id, exc.code or exc.status)
-            return None
 
     async def _send_via_channel(self, job: JobRecord, message_id: int | None, out: Outgoing,
                                 *, final: bool) -> None:
@@ -278,16 +378,30 @@ class ReplySender:
                     attachments=out.files())
                 return
             except (discord.NotFound, discord.Forbidden) as exc:
+                if not final:
+                    return  # progress is not worth a new message; the result is
                 log.info("Editing message of job %s failed (%s); posting anew", job.short_id,
-                         exc.status)
+                         exc.code or exc.status)
         if not final:
-            return  # progress is not worth a new message; the result is
-        message = await channel.send(
-            content=truncate(f"<@{job.user_id}> {out.content}", 2000), embed=out.embed,
-            view=out.view, files=out.files(),
-            allowed_mentions=discord.AllowedMentions(
-                users=[discord.Object(job.user_id)], everyone=False, roles=False),
-        )
+            return
+        await self._post_anew(job, channel, out)
+
+    async def _post_anew(self, job: JobRecord,
+                         where: discord.Webhook | discord.abc.Messageable,
+                         out: Outgoing) -> None:
+        """Post the final message as a new one that mentions the requester: through the
+        interaction's webhook (a followup), or in the channel, once (:func:`post_nonce`)."""
+        content = truncate(f"<@{job.user_id}> {out.content}", 2000)
+        if isinstance(where, discord.Webhook):
+            message: discord.Message = await where.send(
+                content=content, embed=out.embed or discord.utils.MISSING, view=out.view,
+                files=out.files(), allowed_mentions=mention_only(job.user_id), wait=True)
+        else:
+            message = await where.send(content=content,
+                                       embed=out.embed or discord.utils.MISSING, view=out.view,
+                                       files=out.files(), nonce=post_nonce(job),
+                                       allowed_mentions=mention_only(job.user_id))
+        log.info("The reply of job %s was gone: its result is posted anew", job.short_id)
         await self._remember_message(job, message.id)
 
     async def _remember_message(self, job: JobRecord, message_id: int) -> None:

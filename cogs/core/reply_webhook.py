@@ -43,7 +43,7 @@ async def original_message_id(bot: IdeogramBot, job: JobRecord, token: str) -> i
 
 
 async def edit_reply(bot: IdeogramBot, job: JobRecord, token: str, message_id: int, *,
-                     content: str, embed: discord.Embed, view: discord.ui.View,
+                     content: str, embed: discord.Embed | None, view: discord.ui.View,
                      attachments: list[discord.File]) -> discord.Message:
     """Edit the reply through the webhook; raises :class:`discord.HTTPException`."""
     webhook = reply_webhook(bot, job, token)

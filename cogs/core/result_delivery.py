@@ -38,7 +38,7 @@ from cogs.core.components import job_view
 from cogs.core.languages import job_public_locale
 from cogs.core.owed_deliveries import OwedDeliveries
 from cogs.core.rendering import job_embed, link_target, status_line, truncate
-from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender
+from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender, result_links
 from cogs.core.reply_webhook import original_message_id
 
 if TYPE_CHECKING:
@@ -194,6 +194,7 @@ class ResultDelivery:
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
                 out = Outgoing(status_line(job), job_embed(job), job_view(job))
+            out.links = result_links([job])
             sent = await self.sender.send_final(reply, job, out, what=f"job {job.short_id}")
             if sent is FinalSend.SENT and job.status is JobStatus.COMPLETED:
                 observe_delivery(job.finished_at)

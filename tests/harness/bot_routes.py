@@ -57,10 +57,18 @@ class BotRoutes(MessageStore):
     def _h_channel_create(self, req: RecordedRequest, cid: str) -> Answer:
         self._require_bot(req)
         channel = self._known_channel(cid)
+        self._refuse_if_archived(cid)
         body = self._message_body(req, DEFAULT_ATTACHMENT_SIZE_LIMIT)
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None:  # a repeat within minutes gets the message it made
+            earlier = self.messages.get(self.nonces.get((int(cid), str(nonce)), 0))
+            if earlier is not None:
+                return 200, copy.deepcopy(earlier)
         guild_id = channel.get("guild_id")
         msg = self._new_message(channel_id=int(cid), guild_id=int(guild_id) if guild_id else None)
         self._apply_body(msg, body, req.files, edit=False)
+        if nonce is not None:
+            self.nonces[(int(cid), str(nonce))] = int(msg["id"])
         return 200, copy.deepcopy(msg)
 
     def _h_channel_get(self, req: RecordedRequest, cid: str, mid: str) -> Answer:
@@ -70,6 +78,7 @@ class BotRoutes(MessageStore):
     def _h_channel_patch(self, req: RecordedRequest, cid: str, mid: str) -> Answer:
         self._require_bot(req)
         msg = self._channel_message(cid, mid)
+        self._refuse_if_archived(cid)
         edits = req.json if isinstance(req.json, Mapping) else {}
         if str(msg["author"]["id"]) != str(self.bot_user["id"]) and set(edits) - {"flags"}:
             raise Refusal(403, "Cannot edit a message authored by another user", 50005)
@@ -91,6 +100,16 @@ class BotRoutes(MessageStore):
     def _h_get_channel(self, req: RecordedRequest, cid: str) -> Answer:
         self._require_bot(req)
         return 200, copy.deepcopy(self._known_channel(cid))
+
+    def _h_modify_channel(self, req: RecordedRequest, cid: str) -> Answer:
+        """Only unarchiving a thread (``archived: false``), which is all the bot does."""
+        self._require_bot(req)
+        body = req.json if isinstance(req.json, Mapping) else {}
+        if int(cid) not in self.archived_threads or body.get("archived") is not False:
+            raise Refusal(403, "Missing Permissions", 50013)
+        self.archived_threads.discard(int(cid))
+        return 200, {"id": cid, "type": 11, "thread_metadata": {"archived": False,
+                                                               "locked": False}}
 
     # ---------------------------------------------------- the bot and its app
 

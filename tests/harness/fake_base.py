@@ -38,6 +38,8 @@ class FakeDiscordBase:
     interactions: dict[str, InteractionRecord]
     commands: dict[int | None, list[dict[str, Any]]]
     violations: list[str]
+    archived_threads: set[int]
+    nonces: dict[tuple[int, str], int]
 
     def add_guild(self, guild: Mapping[str, Any]) -> None:
         """Make a guild (see :func:`guild_payload`) known: its channels answer
@@ -56,6 +58,11 @@ class FakeDiscordBase:
         return None
 
     # ------------------------------------------------------------- refusals
+
+    def _refuse_if_archived(self, channel_id: object) -> None:
+        """Discord takes no message, new or edited, in an archived thread."""
+        if channel_id is not None and int(str(channel_id)) in self.archived_threads:
+            raise Refusal(400, "Thread is archived", 50083)
 
     def _require_bot(self, rec: RecordedRequest) -> None:
         if rec.auth_scheme != "Bot":

@@ -178,6 +178,7 @@ class InteractionRoutes(MessageStore):
     def _h_webhook_patch(self, req: RecordedRequest, app: str, token: str, mid: str) -> Answer:
         rec = self._webhook_record(app, token)
         msg = self._webhook_message(rec, mid)
+        self._refuse_if_archived(msg.get("channel_id"))
         body = self._message_body(req, rec.attachment_size_limit)
         self._apply_body(msg, body, req.files, edit=True)
         if int(msg["id"]) == rec.original_id and rec.loading:
@@ -192,6 +193,7 @@ class InteractionRoutes(MessageStore):
 
     def _h_followup(self, req: RecordedRequest, app: str, token: str) -> Answer:
         rec = self._webhook_record(app, token)
+        self._refuse_if_archived(rec.channel_id)
         body = self._message_body(req, rec.attachment_size_limit)
         original = self.messages.get(rec.original_id) if rec.original_id is not None else None
         if rec.loading and original is not None:

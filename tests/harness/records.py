@@ -66,6 +66,7 @@ class FailureRule:
     times: int
     delay: float = 0.0
     hits: int = 0
+    with_files: bool = False
 
 
 @dataclass

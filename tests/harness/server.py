@@ -82,6 +82,11 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         self.interactions: dict[str, InteractionRecord] = {}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.violations: list[str] = []
+        #: Threads (by channel id) that are archived: messages in them can be neither
+        #: posted nor edited until ``PATCH /channels/{id}`` with ``archived: false``.
+        self.archived_threads: set[int] = set()
+        #: (channel id, nonce) → message id, for ``enforce_nonce`` posts.
+        self.nonces: dict[tuple[int, str], int] = {}
         self.unhandled: list[RecordedRequest] = []
         self.server_errors: list[str] = []
         self.failures: list[FailureRule] = []
@@ -162,6 +167,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         times: int = 1,
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        with_files: bool = False,
     ) -> FailureRule:
         """Answer the next *times* requests matching *method* (``"*"`` for any) and
         *path_regex* (``re.search`` on the API-relative path, e.g. ``r"/messages/@original$"``)
@@ -169,7 +175,8 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         404 Unknown Message/10008, 403 Missing Permissions/50013, 429 with
         ``retry_after`` 0.01). A 429 always carries a ``Via`` header so discord.py treats it
         as a real rate limit and retries. Note: discord.py retries 5xx after sleeping
-        1 s, 3 s, ... , so prefer 4xx in fast tests. ``delay`` sleeps before answering."""
+        1 s, 3 s, ... , so prefer 4xx in fast tests. ``delay`` sleeps before answering.
+        ``with_files``: only requests that carry a file (a channel without Attach Files)."""
         if body is None:
             body = copy.deepcopy(DEFAULT_ERROR_BODIES.get(status, {"message": "Error", "code": 0}))
         hdrs = dict(headers or {})
@@ -186,6 +193,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
             headers=hdrs,
             times=times,
             delay=delay,
+            with_files=with_files,
         )
         self.failures.append(rule)
         return rule
@@ -230,6 +238,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
             ("DELETE", ch_msg, self._h_channel_delete),
             ("POST", r"^/channels/(?P<cid>\d+)/typing$", self._h_typing),
             ("GET", r"^/channels/(?P<cid>\d+)$", self._h_get_channel),
+            ("PATCH", r"^/channels/(?P<cid>\d+)$", self._h_modify_channel),
             ("GET", r"^/gateway/bot$", self._h_gateway_bot),
             ("GET", r"^/gateway$", self._h_gateway),
             ("GET", r"^/users/@me$", self._h_me),
@@ -279,6 +288,7 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
                     r
                     for r in self.failures
                     if r.method in ("*", rec.method) and r.pattern.search(rec.path)
+                    and (rec.files or not r.with_files)
                 ),
                 None,
             )

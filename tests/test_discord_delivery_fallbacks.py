@@ -1,0 +1,168 @@
+"""A result Discord will not take as it is still ends its reply: as text with a link when
+the file or the embed is refused, after unarchiving a thread, as a followup when the reply
+was deleted, and posted anew once however often the post is retried."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.jobs import JobRecord, JobStatus
+from bot.localserver.app import LocalRunComfyServer
+from bot.tracker import adoption
+from cogs.core import owed_deliveries, reply_sender
+from cogs.core.bot import IdeogramBot
+from cogs.core.reply_sender import FinalSend
+from tests.harness import FakeDiscord, chat_input, dispatch, eventually, ids
+from tests.helpers import db_rows, wait_delivered, wait_for_job
+
+THREAD_ID = 1_400_000_000_000_000_001
+
+
+def reply_text(fake: FakeDiscord, token: str) -> str:
+    message = fake.original_message(token)
+    assert message is not None
+    return str(message.get("content", ""))
+
+
+async def test_an_image_over_the_limit_discord_applies_now_is_sent_as_a_link(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """The server lost a boost since the command: Discord refuses the upload (40005)."""
+    payload = chat_input("ideogram", {"prompt": "a heron"})
+    await dispatch(bot, payload)
+    fake.interaction(payload["token"]).attachment_size_limit = 1000
+    job = await wait_delivered(bot, user_id=ids.USER_ID)
+    assert job.status is JobStatus.COMPLETED
+    text = reply_text(fake, payload["token"])
+    assert text.startswith("✅ Done")
+    assert ("Discord did not take the image: it is over what this channel takes now. Here is "
+            "a link instead: [open it](") in text
+    assert job.result_urls and job.result_urls[0] in text
+    message = fake.original_message(payload["token"])
+    assert message is not None and not message["attachments"] and not message["embeds"]
+    assert message["components"]  # its buttons still work
+
+
+async def test_no_attach_files_in_the_channel_after_the_token_sends_text_with_a_link(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the 15-minute token only the channel is left, where the bot may not attach."""
+    monkeypatch.setattr(reply_sender, "DELIVERY_ATTEMPTS", 1)
+    local_server.state.config.queue_seconds = 0.8
+    payload = chat_input("ideogram", {"prompt": "a heron"})
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    fake.expire_interaction(payload["token"])
+    channel_messages = rf"^/channels/{ids.CHANNEL_ID}/messages"
+    fake.fail_next("PATCH", channel_messages, status=403, times=50, with_files=True)
+    fake.fail_next("POST", channel_messages, status=403, times=50, with_files=True)
+    job = await wait_delivered(bot, user_id=ids.USER_ID)
+    text = reply_text(fake, payload["token"])
+    assert text.startswith("✅ Done"), text
+    assert ("I may not attach images here: a moderator can give me Attach Files and Embed "
+            "Links in this channel. Here is a link instead") in text
+    # In its own reply, not a new message.
+    assert not [r for r in fake.calls("POST", channel_messages + "$") if not r.files]
+    reply = fake.original_message(payload["token"])
+    assert reply is not None and job.message_id == int(reply["id"])
+
+
+async def test_a_result_in_a_thread_archived_meanwhile_unarchives_it(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    local_server.state.config.queue_seconds = 0.8
+    payload = chat_input("ideogram", {"prompt": "a heron"}, channel_id=THREAD_ID,
+                         thread_parent_id=ids.CHANNEL_ID)
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    fake.archived_threads.add(THREAD_ID)  # an hour without a word, while the bot was away
+    await wait_delivered(bot, user_id=ids.USER_ID)
+    assert fake.calls("PATCH", rf"^/channels/{THREAD_ID}$")
+    message = fake.original_message(payload["token"])
+    assert message is not None and message["attachments"]
+    assert reply_text(fake, payload["token"]).startswith("✅ Done")
+
+
+async def test_a_deleted_reply_gets_its_result_as_a_followup_while_the_token_lives(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """No channel permission needed: the interaction's own webhook posts it."""
+    local_server.state.config.queue_seconds = 0.8
+    payload = chat_input("ideogram", {"prompt": "a heron"})
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    original = fake.original_message(payload["token"])
+    assert original is not None
+    fake.messages.pop(int(original["id"]))  # a moderator deleted it
+    fake.fail_next("*", rf"^/channels/{ids.CHANNEL_ID}/", status=403, times=50)
+    job = await wait_delivered(bot, user_id=ids.USER_ID)
+    [followup] = fake.calls("POST", rf"^/webhooks/\d+/{payload['token']}$")
+    assert followup.files and followup.json["content"].startswith(f"<@{ids.USER_ID}> ✅ Done")
+    assert [int(u) for u in followup.json["allowed_mentions"]["users"]] == [ids.USER_ID]
+    assert job.message_id is not None and job.message_id != int(original["id"])
+    assert fake.message(job.message_id) is not None
+
+
+async def test_a_post_whose_answer_was_lost_is_not_posted_twice(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord took the new post but answered too late: each try repeats it, and Discord
+    answers a repeated nonce with the message it made."""
+    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.5)
+    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.05, 0.05, 0.05))
+    local_server.state.config.queue_seconds = 0.8
+    payload = chat_input("ideogram", {"prompt": "a heron"})
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    fake.expire_interaction(payload["token"])
+    original = fake.original_message(payload["token"])
+    assert original is not None
+    fake.messages.pop(int(original["id"]))
+    posts = rf"^/channels/{ids.CHANNEL_ID}/messages$"
+    fake.stall_next("POST", posts, 1.0, times=2)
+    job = await wait_delivered(bot, user_id=ids.USER_ID)
+    assert len(fake.calls("POST", posts)) >= 2  # tried again after a lost answer
+    made = [m for m in fake.messages.values()
+            if str(m.get("content", "")).startswith(f"<@{ids.USER_ID}> ✅")]
+    assert len(made) == 1 and int(made[0]["id"]) == job.message_id
+
+
+async def test_a_grid_refused_for_good_is_sent_as_links_to_each_image(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        db: Path) -> None:
+    payload = chat_input("ideogram", {"prompt": "two herons", "count": 2})
+    await dispatch(bot, payload)
+    fake.interaction(payload["token"]).attachment_size_limit = 1000
+    await eventually(lambda: db_rows(db, "SELECT count(*) FROM jobs WHERE "
+                                     "delivered_at IS NOT NULL") == [(2,)], what="delivered")
+    text = reply_text(fake, payload["token"])
+    assert text.startswith("✅ 2 of 2 done"), text
+    assert "Here are links instead: [1](" in text and " · [2](" in text
+
+
+async def test_sooner_tries_are_not_started_over_by_each_reconciliation(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its sooner tries an owed result is the reconciliation's: one try each round."""
+    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.05, 0.05))
+    monkeypatch.setattr(adoption, "ADOPT_AFTER_SECONDS", 0.0)
+    sender = bot.result_delivery.sender
+    tries: list[str] = []
+
+    async def refused_for_now(reply: object, job: JobRecord, out: object, *,
+                              what: str) -> FinalSend:
+        tries.append(job.id)
+        return FinalSend.LATER
+
+    monkeypatch.setattr(sender, "send_final", refused_for_now)
+    await dispatch(bot, chat_input("ideogram", {"prompt": "a heron"}))
+    job = await wait_for_job(bot, lambda j: j.status is JobStatus.COMPLETED,
+                             user_id=ids.USER_ID)
+    await eventually(lambda: len(tries) == 3 and not bot.result_delivery.owed.waiting
+                     and job.id not in bot.result_delivery._delivering, what="three tries")
+    for _round in range(2):
+        before = len(tries)
+        await bot.tracker.reconcile()
+        await asyncio.sleep(0.3)  # any sooner try (0.05 s) would have come by now
+        await bot.result_delivery.wait_idle()
+        assert len(tries) == before + 1
