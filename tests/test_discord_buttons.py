@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.job_errors import CANCELLED
 from bot.jobs import JobRecord, JobStatus
@@ -11,8 +14,17 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import JobEvent
 from cogs.core.bot import IdeogramBot
 from cogs.core.components import ACTIONS
-from tests.harness import FakeDiscord, channel_option, chat_input, component, dispatch, ids
+from tests.harness import (
+    FakeDiscord,
+    channel_option,
+    chat_input,
+    component,
+    dispatch,
+    eventually,
+    ids,
+)
 from tests.helpers import (
+    custom_ids,
     delivered,
     delivered_result,
     ideogram_bot,
@@ -98,19 +110,30 @@ async def test_restart_after_the_token_expired_edits_through_the_channel(
     assert not fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
 
 
+@pytest.mark.parametrize("token_alive", [True, False])
 async def test_restart_when_the_message_is_gone_posts_a_new_mention(
-        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path) -> None:
+        fake: FakeDiscord, local_server: LocalRunComfyServer, tmp_path: Path,
+        token_alive: bool) -> None:
+    """While the stored token works the new message is its followup (no channel permission
+    needed); past it, a channel post."""
     db = tmp_path / "bot.db"
-    _, job = await left_queued(fake, local_server, db)
+    payload, job = await left_queued(fake, local_server, db)
     fake.messages.pop(job.message_id or 0)  # someone deleted the reply meanwhile
+    if not token_alive:
+        fake.expire_interaction(payload["token"])
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE jobs SET token_expires_at = 1")
     async with ideogram_bot(fake, local_server, db) as second:
         done = await wait_delivered(second, user_id=ids.USER_ID)
-    posts = fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
-    assert posts, fake.summary()
+    followups = fake.calls("POST", rf"^/webhooks/\d+/{payload['token']}$")
+    channel_posts = fake.calls("POST", rf"^/channels/{ids.CHANNEL_ID}/messages$")
+    posts = followups if token_alive else channel_posts
+    assert len(posts) == 1 and not (channel_posts if token_alive else followups), fake.summary()
     assert posts[-1].json["content"].startswith(f"<@{ids.USER_ID}>")
     assert [int(u) for u in posts[-1].json["allowed_mentions"]["users"]] == [ids.USER_ID]
     assert posts[-1].files[0].data == local_server.state.jobs[job.request_id or ""].image_bytes
     assert done.message_id is not None and done.message_id != job.message_id
+    assert fake.message(done.message_id) is not None
 
 
 async def test_cancel_while_queued(fake: FakeDiscord, local_server: LocalRunComfyServer,
@@ -274,3 +297,33 @@ async def test_remix_and_reframe_check_the_servers_rules_before_they_open(
     await dispatch(bot, click)
     assert "can't be made in this channel" in fake.interaction_callbacks(
         click["id"])[0]["data"]["content"]
+
+
+async def test_delete_still_works_once_retention_has_dropped_the_job(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """Only the message is left: it still says whose it is, and a moderator may too."""
+    messages = []
+    for prompt in ("a kite", "a boat"):
+        await dispatch(bot, payload := chat_input("ideogram", {"prompt": prompt}))
+        await eventually(lambda token=payload["token"]: (fake.original_message(token) or {})
+                         .get("attachments"), what="delivered")
+        messages.append(fake.original_message(payload["token"]) or {})
+    async with bot.store.transaction() as conn:
+        await conn.execute("DELETE FROM jobs")
+
+    def delete_button(message: dict[str, Any]) -> str:
+        return next(c for c in custom_ids(message) if c.endswith(":delete"))
+
+    first, second = messages
+    stranger = component(delete_button(first), message=first, user_id=ids.OTHER_USER_ID)
+    await dispatch(bot, stranger)
+    [refused] = fake.interaction_callbacks(stranger["id"])
+    assert refused["data"]["flags"] & 64 and "no longer kept" in refused["data"]["content"]
+    assert fake.message(first["id"]) is not None
+    own = component(delete_button(first), message=first)
+    await dispatch(bot, own)
+    assert fake.interaction_callbacks(own["id"]) == [{"type": 6}]
+    await eventually(lambda: fake.message(first["id"]) is None, what="deleted")
+    moderator = component(delete_button(second), message=second, user_id=ids.MOD_USER_ID)
+    await dispatch(bot, moderator)
+    await eventually(lambda: fake.message(second["id"]) is None, what="deleted")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import discord
 
@@ -14,7 +15,7 @@ from bot.i18n import N_, _
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
-from cogs.core.checks import refuse_if_deleted, require_owner_or_moderator
+from cogs.core.checks import is_moderator, refuse_if_deleted, require_owner_or_moderator
 from cogs.core.errors import Refusal
 from cogs.core.interaction_data import is_image_attachment
 from cogs.core.mentions import channel_mention, user_mention
@@ -54,6 +55,9 @@ class JobActions:
     async def handle(self, interaction: discord.Interaction, job_id: str, action: str) -> None:
         """Do ``action`` on the job (the button's callback reports what this raises)."""
         job = await self._bot.store.get_job(job_id, urgent=True)  # before the answer
+        if job is None and action == "delete":
+            await self._delete_unkept(interaction)
+            return
         if job is None or (job.guild_id is not None and job.guild_id != interaction.guild_id):
             raise Refusal(_(GONE))
         refuse_if_deleted(job)
@@ -128,6 +132,19 @@ class JobActions:
         with contextlib.suppress(discord.NotFound):  # a second click at the same moment
             await interaction.delete_original_response()
 
+    async def _delete_unkept(self, interaction: discord.Interaction) -> None:
+        """Delete on a result whose job retention has dropped: only the message is left,
+        and it still says whose it is (the command it answers, or its mention)."""
+        message = interaction.message
+        if message is None:
+            raise Refusal(_(GONE))
+        if not is_moderator(interaction) and requester_of(message) != interaction.user.id:
+            raise Refusal(_("That job is no longer kept: only the member who asked for it or "
+                            "a moderator can delete this message."))
+        await interaction.response.defer()
+        with contextlib.suppress(discord.NotFound):  # a second click at the same moment
+            await interaction.delete_original_response()
+
     async def delete_result(self, job: JobRecord, *, keep_message_id: int | None = None) -> bool:
         """Mark the job deleted (hidden from /history and /job) and remove its result
         message through the channel, unless it is ``keep_message_id`` (the caller removes
@@ -164,4 +181,16 @@ class JobActions:
         return next((a.url for a in message.attachments if is_image_attachment(a)), None)
 
 
-__all__ = ["JobActions"]
+def requester_of(message: discord.Message) -> int | None:
+    """Who a result message is for: the member whose command it answers, or the member a
+    result posted anew mentions first (``<@id> …``)."""
+    metadata = message.interaction_metadata
+    if metadata is not None:
+        return metadata.user.id
+    found = _LEADING_MENTION.match(message.content)
+    return int(found[1]) if found is not None else None
+
+
+_LEADING_MENTION: Final = re.compile(r"<@!?(\d+)>")
+
+__all__ = ["JobActions", "requester_of"]
