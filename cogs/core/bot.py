@@ -37,6 +37,7 @@ from cogs.core.ack_timing import ack_trace
 from cogs.core.attachment_links import renew_attachment_link
 from cogs.core.batch_actions import BatchActions
 from cogs.core.components import ReplyButton
+from cogs.core.departures import Departures
 from cogs.core.errors import BotTree, Refusal
 from cogs.core.job_actions import JobActions
 from cogs.core.languages import enter_interaction_locale
@@ -184,6 +185,7 @@ class IdeogramBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(ReplyButton)
+        Departures(self).listen()
         # Settle what a stopped process left reserved, before the tracker resumes jobs; the
         # quota listens first, so a result's footer already counts its own settlement.
         await self.quota.reconcile()

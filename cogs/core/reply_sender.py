@@ -74,6 +74,7 @@ EXPIRED_TOKEN_CODE = 50027
 #: Discord's codes for: the message is gone; the thread is archived; a file too large;
 #: a permission the bot lacks in the channel.
 UNKNOWN_MESSAGE_CODE = 10008
+UNKNOWN_CHANNEL_CODE = 10003
 THREAD_ARCHIVED_CODE = 50083
 FILE_TOO_LARGE_CODE = 40005
 MISSING_PERMISSIONS_CODE = 50013
@@ -304,6 +305,10 @@ class ReplySender:
                     unarchived = True
                     if await self._unarchive(job):
                         continue
+                if exc.code == UNKNOWN_CHANNEL_CODE:
+                    log.warning("Not delivering %s: its channel %s was deleted", what,
+                                job.channel_id)
+                    return FinalSend.REFUSED
                 if refused_for_good(exc):
                     if not out.plain:
                         log.warning("Sending %s again as text with links", what)
