@@ -23,7 +23,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image
 
 from bot.images import IMAGE_FETCH_FAILED, MAX_PIXELS, ImageFetchError, decode_image, fetch_image
-from bot.net import AllowList, SafeFetcher, is_public_address
+from bot.net import AllowList, FetchFailed, SafeFetcher, is_public_address
 from tests.helpers import serve_on_loopback
 
 
@@ -268,3 +268,28 @@ async def test_any_decoder_exception_is_a_refusal() -> None:
     for data in samples:
         with pytest.raises(ImageFetchError):
             await decode_image(data)
+
+
+async def test_a_broken_answer_logs_the_host_not_the_signed_link() -> None:
+    # aiohttp's error for an answer it cannot parse quotes the whole URL; a Discord CDN
+    # link's query (ex, is, hm) or a provider's temporary result URL is a credential.
+    async def garbled(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nxx")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbled, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    downloads = SafeFetcher(allow=AllowList.of([f"http://127.0.0.1:{port}"]))
+    try:
+        with pytest.raises(FetchFailed) as failed:
+            await downloads.fetch(f"http://127.0.0.1:{port}/a.png?ex=68ab&is=68aa&hm=c0ffee",
+                                  max_bytes=1024)
+    finally:
+        await downloads.aclose()
+        server.close()
+        await server.wait_closed()
+    said = str(failed.value)
+    assert "ClientResponseError" in said and "127.0.0.1" in said
+    assert "c0ffee" not in said and "?" not in said and "/a.png" not in said

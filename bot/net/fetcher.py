@@ -155,7 +155,9 @@ class SafeFetcher:
             raise FetchFailed(f"cannot connect to {current.host}:{current.port}: "
                               f"{exc.os_error}"[:300]) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise FetchFailed(f"{type(exc).__name__}: {exc}"[:300]) from None
+            # Not the exception's text: aiohttp's quotes the whole URL, and a signed link's
+            # query (Discord's ex/is/hm, a provider's temporary result URL) is a credential.
+            raise FetchFailed(f"{type(exc).__name__} ({current.host})") from None
 
     async def aclose(self) -> None:
         """Close the HTTP sessions (a new download opens them again)."""
