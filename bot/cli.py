@@ -37,9 +37,11 @@ _ANY_ADDRESS = ("0.0.0.0", "::", "")
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.DISCORD_TOKEN, settings.RUNCOMFY_API_TOKEN, settings.IDEOGRAM_API_KEY]
     found = [v.get_secret_value() for v in values if v is not None]
-    password = (yarl.URL(settings.DATABASE_URL).password
-                if settings.uses_postgres and settings.DATABASE_URL else None)
-    return [*found, password] if password else found
+    if settings.uses_postgres and settings.DATABASE_URL:
+        url = yarl.URL(settings.DATABASE_URL)
+        # As the driver sees it, and as written in DATABASE_URL (percent-encoded).
+        found += [p for p in {url.password, url.raw_password} if p]
+    return found
 
 
 def _parser() -> argparse.ArgumentParser:

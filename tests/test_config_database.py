@@ -10,6 +10,7 @@ import pytest
 from bot.cli import _secrets
 from bot.config import ConfigError, load_settings
 from bot.leases import lease_config
+from bot.logging_setup import Redactor
 
 
 @pytest.mark.parametrize("url", ["postgresql://bot:pw@db:5432/bot", "postgres://db/bot",
@@ -27,6 +28,14 @@ def test_every_credential_is_a_secret_for_the_logs() -> None:
     assert set(_secrets(settings)) == {"s3cret-pw", "discord.tok.en", "rc-secret",
                                        "ideo-secret"}
     assert not any("pw" in s for s in _secrets(load_settings(None)))
+
+
+def test_a_percent_encoded_password_is_blanked_as_written_too() -> None:
+    url = "postgresql://bot:s%40cret%2Fpw@db/bot"
+    secrets = _secrets(load_settings(None, DATABASE_URL=url))
+    assert set(secrets) == {"s@cret/pw", "s%40cret%2Fpw"}
+    redact = Redactor(secrets)
+    assert "cret" not in redact(f"connecting to {url} as bot:s@cret/pw")
 
 
 @pytest.mark.parametrize(("values", "message"), [
