@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 class PeriodicTask:
     """Runs ``action`` after ``first_delay`` seconds, then every ``interval`` seconds.
 
-    A failed run is logged and tried again at the next interval.
+    A failed run is tried again at the next interval. A run of failures (a database down
+    for an hour) is logged with its traceback once, then one line per failure, then one
+    line when it works again.
     """
 
     def __init__(self, name: str, action: Callable[[], Awaitable[object]], *,
@@ -44,6 +46,7 @@ class PeriodicTask:
 
     async def _loop(self) -> None:
         delay = self._first_delay
+        failures = 0  # in a row
         while True:
             await asyncio.sleep(delay)
             delay = self._interval
@@ -51,5 +54,17 @@ class PeriodicTask:
                 await self._action()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s failed; trying again in %.0f s", self.name, self._interval)
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.exception("%s failed; trying again in %.0f s", self.name,
+                                  self._interval)
+                else:
+                    log.warning("%s failed again (%s: %s; %d times in a row); trying again "
+                                "in %.0f s", self.name, type(exc).__name__, exc, failures,
+                                self._interval)
+            else:
+                if failures:
+                    log.info("%s works again, after %d failed %s", self.name, failures,
+                             "run" if failures == 1 else "runs")
+                failures = 0
