@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import urllib.parse
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -131,6 +131,52 @@ async def test_a_start_that_cannot_listen_goes_on_and_reloads_later(
                    if r.levelno == logging.ERROR)
         refusing = False
         await eventually(lambda: seen == [None], timeout=5, what="a reload once listening")
+
+
+async def test_an_outage_backs_off_and_says_so_once(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(postgres_store, "SUBSCRIBE_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr(postgres_store, "LISTEN_RETRY_SECONDS", 0.02)
+    monkeypatch.setattr(postgres_store, "LISTEN_RETRY_MAX_SECONDS", 0.16)
+    caplog.set_level(logging.DEBUG, logger=postgres_store.__name__)
+    real_connect = asyncpg.connect
+    refusing, attempts = True, 0
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        nonlocal attempts
+        attempts += 1
+        if refusing:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await real_connect(*args, **kwargs)
+
+    def retries() -> list[tuple[int, float]]:
+        """Each failed attempt's log level and the wait it announced."""
+        return [(r.levelno, cast(tuple[Any, ...], r.args)[-1]) for r in caplog.records
+                if "listen for changes (" in r.getMessage()]
+
+    monkeypatch.setattr(postgres_store.asyncpg, "connect", connect)
+    seen: list[str | None] = []
+
+    async def changed(key: str | None) -> None:
+        seen.append(key)
+
+    async with await Store.open(pg_url) as store:
+        await store.subscribe(GUILD_SETTINGS_TOPIC, changed)
+        await eventually(lambda: attempts >= 7, timeout=5, what="seven attempts")
+        # One warning, a line each time the wait doubles, then quiet at the longest wait.
+        assert retries()[:7] == [(logging.WARNING, 0.02), (logging.INFO, 0.04),
+                                 (logging.INFO, 0.08), (logging.INFO, 0.16),
+                                 (logging.DEBUG, 0.16), (logging.DEBUG, 0.16),
+                                 (logging.DEBUG, 0.16)]
+        refusing = False
+        await eventually(lambda: seen == [None], timeout=5, what="listening again")
+        caplog.clear()
+        refusing = True  # lost once more: the next outage starts from the shortest wait
+        await store_rows(store, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        await eventually(lambda: len(retries()) >= 2, timeout=5, what="a new outage")
+        assert retries()[:2] == [(logging.WARNING, 0.02), (logging.INFO, 0.04)]
 
 
 @pytest.mark.parametrize("payload", ['{"topic": ["a"], "key": "1", "origin": "x"}',

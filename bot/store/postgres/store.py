@@ -71,8 +71,10 @@ COMMAND_TIMEOUT = 60.0
 ACQUIRE_TIMEOUT = 30.0
 #: Longest a close waits for the connections in use to come back before cutting them.
 POOL_CLOSE_SECONDS = 5.0
-#: Seconds between attempts to get the notice connection back after it was lost.
+#: Seconds before the first attempt to get the notice connection back; each attempt that
+#: fails doubles the wait, up to the most (a PostgreSQL outage), until one works.
 LISTEN_RETRY_SECONDS = 2.0
+LISTEN_RETRY_MAX_SECONDS = 60.0
 #: How often the idle notice connection is asked whether it still works, and how long it
 #: may take to say so: a connection a NAT or a failover dropped silently sends nothing.
 LISTEN_CHECK_SECONDS = 30.0
@@ -414,6 +416,8 @@ class PostgresStore(Store):
 
     async def _listen_forever(self) -> None:
         reconnecting = False
+        failures = 0  # attempts in a row that did not get to listen
+        delay = LISTEN_RETRY_SECONDS
         while True:
             lost = asyncio.Event()
             conn: asyncpg.Connection | None = None
@@ -422,6 +426,7 @@ class PostgresStore(Store):
                 conn.add_termination_listener(functools.partial(set_event, lost))
                 await conn.add_listener(sql.NOTICE_CHANNEL, self._on_notice)
                 self.listening.set()
+                failures, delay = 0, LISTEN_RETRY_SECONDS
                 if reconnecting:
                     log.info("Listening for changes again: reloading cached settings")
                     self._dispatch_all(None)
@@ -429,14 +434,23 @@ class PostgresStore(Store):
                 log.warning("The notice connection to PostgreSQL was lost; reconnecting")
             except (OSError, TimeoutError, asyncpg.PostgresError,
                     asyncpg.InterfaceError) as exc:
-                log.warning("Cannot listen for changes (%s); trying again in %.0fs",
-                            type(exc).__name__, LISTEN_RETRY_SECONDS)
+                failures += 1
+                if failures == 1:
+                    log.warning("Cannot listen for changes (%s); trying again in %.0fs",
+                                type(exc).__name__, delay)
+                else:
+                    # While PostgreSQL stays away: a line each time the wait grows (a few
+                    # in all), none once it is at its longest.
+                    previous, delay = delay, min(delay * 2, LISTEN_RETRY_MAX_SECONDS)
+                    log.log(logging.INFO if delay > previous else logging.DEBUG,
+                            "Still cannot listen for changes (%s, %d attempts); trying "
+                            "again in %.0fs", type(exc).__name__, failures, delay)
             finally:
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.shield(conn.close(timeout=2))
             reconnecting = True
-            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+            await asyncio.sleep(delay)
 
     @staticmethod
     async def _while_alive(conn: asyncpg.Connection, lost: asyncio.Event) -> None:
