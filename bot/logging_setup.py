@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import logging.handlers
@@ -179,6 +180,29 @@ class LevelGate(logging.Filter):
         return self._log_sql and record.name.split(".", 1)[0] in _SQL_LOGGERS
 
 
+class SnapshotQueueHandler(logging.handlers.QueueHandler):
+    """Queues each record with its message and traceback as text, but not formatted.
+
+    The writing thread's formatter still sees the traceback apart from the message (JSON's
+    ``exc_info`` field; text's lines after the dated one). The standard
+    :class:`~logging.handlers.QueueHandler` formats the record into its message, traceback
+    included: JSON lost ``exc_info``, and text folded the traceback into the escaped line.
+    """
+
+    _tracebacks = logging.Formatter()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """Return a copy of ``record`` that no later change to its arguments can alter."""
+        record = copy.copy(record)
+        record.message = record.getMessage()
+        record.msg, record.args = record.message, None
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = self._tracebacks.formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
 def make_handler(level: str, secrets: Iterable[str] = (), *, log_format: str = "text",
                  log_sql: bool = False, stream: TextIO | None = None) -> logging.Handler:
     """Return a log handler writing redacted lines (text or JSON) to ``stream``."""
@@ -207,7 +231,7 @@ def configure_logging(level: str, secrets: Iterable[str] = (), *, log_format: st
     stop: Callable[[], None] = _nothing
     if background:
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        front = logging.handlers.QueueHandler(records)
+        front = SnapshotQueueHandler(records)
         for each in handler.filters:  # decided (and the context read) in the caller's thread
             front.addFilter(each)
         listener = logging.handlers.QueueListener(records, handler)

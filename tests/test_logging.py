@@ -187,6 +187,33 @@ def test_in_the_background_lines_keep_their_context_redaction_and_order(
     assert "not at INFO" not in text
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_in_the_background_a_traceback_stays_apart_from_the_message(
+        stream: io.StringIO, log_format: str) -> None:
+    stop = configure_logging("INFO", [SECRET], log_format=log_format, stream=stream,
+                             background=True)
+    try:
+        try:
+            _fail_with_secret()
+        except RuntimeError:
+            logging.getLogger("tests.background").critical("it failed: %s", "why",
+                                                           exc_info=True)
+    finally:
+        stop()
+    text = stream.getvalue()
+    assert SECRET not in text and "Traceback" in text
+    if log_format == "json":
+        [line] = [json.loads(each) for each in text.splitlines()]
+        assert line["message"] == "it failed: why"
+        assert line["exc_info"].startswith("Traceback (most recent call last):")
+        assert "RuntimeError: provider said: bad token [redacted]" in line["exc_info"]
+    else:
+        first, *rest = text.splitlines()
+        assert first.endswith("CRITICAL tests.background: it failed: why")
+        assert rest[0] == "Traceback (most recent call last):"
+        assert rest[-1].startswith("RuntimeError: provider said: bad token [redacted]")
+
+
 def test_a_line_break_in_a_message_cannot_forge_a_log_line(stream: io.StringIO) -> None:
     configure_logging("INFO", stream=stream)
     forged = "2026-11-30T19:05:57.123+00:00 ERROR   cogs.core.bot: forged by the provider"
