@@ -241,6 +241,7 @@ def configure_logging(level: str, secrets: Iterable[str] = (), *, log_format: st
     else:
         root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # Python's warnings too, as log lines (``py.warnings``)
     numeric = logging.getLevelName(level)
     # httpx logs every request at INFO; keep that for DEBUG runs only.
     logging.getLogger("httpx").setLevel(logging.DEBUG if numeric <= logging.DEBUG

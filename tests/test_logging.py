@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -212,6 +213,21 @@ def test_in_the_background_a_traceback_stays_apart_from_the_message(
         assert first.endswith("CRITICAL tests.background: it failed: why")
         assert rest[0] == "Traceback (most recent call last):"
         assert rest[-1].startswith("RuntimeError: provider said: bad token [redacted]")
+
+
+def test_python_warnings_are_log_lines(stream: io.StringIO) -> None:
+    with warnings.catch_warnings():  # puts back how warnings were shown
+        warnings.simplefilter("always")
+        logging.captureWarnings(False)  # as in a new process
+        try:
+            configure_logging("INFO", [SECRET], log_format="json", stream=stream)
+            warnings.warn(f"deprecated, says a library about {SECRET}", DeprecationWarning,
+                          stacklevel=1)
+        finally:
+            logging.captureWarnings(False)
+    [line] = [json.loads(each) for each in stream.getvalue().splitlines()]
+    assert line["level"] == "WARNING" and line["logger"] == "py.warnings"
+    assert "DeprecationWarning: deprecated, says a library about [redacted]" in line["message"]
 
 
 def test_a_line_break_in_a_message_cannot_forge_a_log_line(stream: io.StringIO) -> None:
