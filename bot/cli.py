@@ -64,8 +64,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, code: int = 2) -> int:
+    """Say why on standard error, before logging is set up (the settings themselves)."""
     print(f"Cannot start: {message}" if code == 2 else message, file=sys.stderr)
     return code
+
+
+def _cannot_start(message: str) -> int:
+    """Say why the bot cannot start, once logging is set up.
+
+    One line in LOG_FORMAT, through the same redaction as every other line.
+    """
+    log.critical("Cannot start: %s", message)
+    return 2
 
 
 def run(settings: Settings) -> int:
@@ -89,17 +99,21 @@ def _run_bot(settings: Settings, token: str) -> int:
             path = resolve_database_path(settings)
             check_database_location(path)
         except ConfigError as exc:
-            return _fail(str(exc))
+            return _cannot_start(str(exc))
         settings = settings.model_copy(update={"DATABASE_URL": f"sqlite:///{path}"})
 
-    from cogs.core.run import run_bot  # Discord is imported only once the config is good
-
     try:
+        from cogs.core.run import run_bot  # Discord is imported only once the config is good
+
         asyncio.run(run_bot(settings, token))
     except KeyboardInterrupt:  # before the bot's own SIGINT handler was installed
         pass
     except ConfigError as exc:
-        return _fail(str(exc))
+        return _cannot_start(str(exc))
+    except Exception:
+        # Through logging rather than the interpreter: a JSON line, and redacted.
+        log.critical("The bot stopped on an unexpected error", exc_info=True)
+        return 1
     log.info("Stopped.")
     return 0
 

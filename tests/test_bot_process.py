@@ -3,6 +3,8 @@ end, then a crash (SIGKILL) mid-job and a restart on the same database file."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tests.harness import (
     chat_input,
     eventually,
 )
+from tests.harness.process import BOT_TOKEN
 from tests.helpers import db_rows
 
 
@@ -83,3 +86,58 @@ async def test_a_process_that_cannot_start_fails_the_start_with_its_output(
         await bot.start()
     assert "DATABASE_URL" in str(failed.value)  # the bot's own one-line reason is shown
     assert not bot.running and not fake.gateway.sessions
+
+
+async def failed_start(fake: FakeDiscord, env: dict[str, str],
+                       workdir: Path) -> tuple[int, list[dict[str, object]]]:
+    """Start a bot that cannot start: its exit status, and its output as JSON lines (every
+    line must be one: LOG_FORMAT=json is for a log pipeline that parses each)."""
+    bot = BotProcess(fake, env | {"LOG_FORMAT": "json"}, workdir=workdir)
+    with pytest.raises(AssertionError, match=r"exited with \d+ before it was ready"):
+        await bot.start()
+    assert bot.process is not None and bot.process.returncode is not None
+    lines = [line for line in bot.output().splitlines() if line.strip()]
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
+    return bot.process.returncode, [json.loads(line) for line in lines]
+
+
+def critical(lines: list[dict[str, object]]) -> dict[str, object]:
+    [line] = [line for line in lines if line["level"] == "CRITICAL"]
+    return line
+
+
+async def test_a_busy_metrics_port_is_one_json_line_naming_the_setting(
+        fake: FakeDiscord, db: Path) -> None:
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    try:
+        env = bot_process_env(fake, db, METRICS_HOST="127.0.0.1", METRICS_PORT=str(port))
+        status, lines = await failed_start(fake, env, db.parent)
+    finally:
+        taken.close()
+        await taken.wait_closed()
+    assert status == 2
+    said = str(critical(lines)["message"])
+    assert said.startswith(f"Cannot start: METRICS_PORT: cannot listen on 127.0.0.1:{port} (")
+    assert said.count("cannot listen") == 1 and said.endswith("leave METRICS_PORT empty.")
+
+
+async def test_discord_answering_503_is_one_json_line_saying_it_cannot_be_reached(
+        fake: FakeDiscord, db: Path) -> None:
+    fake.fail_next("GET", r"^/users/@me$", status=503)
+    status, lines = await failed_start(fake, bot_process_env(fake, db), db.parent)
+    assert status == 2
+    assert str(critical(lines)["message"]).startswith(
+        "Cannot start: cannot reach Discord (DiscordServerError)")
+    assert "exc_info" not in critical(lines)
+
+
+async def test_an_unexpected_error_at_start_is_logged_with_its_traceback_as_json(
+        fake: FakeDiscord, db: Path) -> None:
+    fake.fail_next("GET", r"^/users/@me$", status=400)  # no setting of the owner's to blame
+    status, lines = await failed_start(fake, bot_process_env(fake, db), db.parent)
+    assert status == 1
+    line = critical(lines)
+    assert "Traceback" in str(line["exc_info"]) and "HTTPException" in str(line["exc_info"])
+    assert BOT_TOKEN not in json.dumps(lines)

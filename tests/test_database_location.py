@@ -100,7 +100,7 @@ def test_unwritable_location_stops_the_start_with_one_line(tmp_path: Path) -> No
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("Cannot start: DATABASE_URL points to ")
+    assert " CRITICAL bot: Cannot start: DATABASE_URL points to " in lines[0]  # a log line
     assert f"cannot write to the folder {app / 'data'}" in lines[0] or \
         f"cannot write to the folder {app}" in lines[0]
     assert "Traceback" not in proc.stderr and "test-token-not-used" not in proc.stderr

@@ -62,7 +62,9 @@ async def _start(bot: IdeogramBot, settings: Settings, token: str) -> None:
             "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
             "https://discord.com/developers/applications (Bot → Reset Token); "
             "see README.md, section 'Set-up'.") from None
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, OSError, discord.DiscordServerError) as exc:
+        # A server error (5xx) is Discord's own trouble, or a proxy's on the way: the same
+        # for the owner as no answer at all.
         if bot.stopping:
             return
         raise ConfigError(
@@ -79,12 +81,14 @@ async def _start(bot: IdeogramBot, settings: Settings, token: str) -> None:
 def ops_listen_error(settings: Settings, exc: OSError) -> str:
     """One line on why ``/healthz`` and ``/metrics`` cannot listen, naming what to change."""
     where = f"{settings.METRICS_HOST}:{settings.METRICS_PORT}"
+    reason = exc.strerror or str(exc)
+    if where not in reason:  # OpsServer.start names the address itself
+        reason = f"cannot listen on {where} ({reason})"
     if exc.errno == errno.EADDRINUSE or exc.errno == errno.EACCES:
-        return (f"METRICS_PORT: cannot listen on {where} ({exc.strerror}); choose a free "
-                "port or leave METRICS_PORT empty.")
+        return f"METRICS_PORT: {reason}; choose a free port or leave METRICS_PORT empty."
     # A host name that does not resolve, or an address this machine does not have.
-    return (f"METRICS_HOST: cannot listen on {where} ({exc.strerror or exc}); use an "
-            "address of this machine, such as 127.0.0.1 or 0.0.0.0.")
+    return (f"METRICS_HOST: {reason}; use an address of this machine, such as 127.0.0.1 "
+            "or 0.0.0.0.")
 
 
 async def run_bot(settings: Settings, token: str) -> None:
