@@ -200,6 +200,19 @@ async def wait_delivered(bot: IdeogramBot, job_id: str | None = None, *,
     return await eventually(done, timeout=limit, interval=0.02, what=f"job {job_id} delivered")
 
 
+async def queued_and_shown(fake: FakeDiscord, bot: IdeogramBot,
+                           provider: LocalRunComfyServer,
+                           options: Mapping[str, Any] | None = None,
+                           **context: Any) -> dict[str, Any]:
+    """Run ``/ideogram`` (default: a heron) with a queue long enough to act on its reply
+    before the result comes: its payload, once the first progress edit is shown."""
+    provider.state.config.queue_seconds = 0.8
+    payload = chat_input("ideogram", dict(options or {"prompt": "a heron"}), **context)
+    await dispatch(bot, payload)
+    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    return payload
+
+
 async def delivered_result(fake: FakeDiscord, bot: IdeogramBot,
                            options: Mapping[str, Any] | None = None
                            ) -> tuple[JobRecord, dict[str, Any]]:

@@ -16,7 +16,7 @@ from cogs.core import owed_deliveries, reply_sender
 from cogs.core.bot import IdeogramBot
 from cogs.core.reply_sender import FinalSend
 from tests.harness import FakeDiscord, chat_input, dispatch, eventually, ids
-from tests.helpers import db_rows, wait_delivered, wait_for_job
+from tests.helpers import db_rows, queued_and_shown, wait_delivered, wait_for_job
 
 THREAD_ID = 1_400_000_000_000_000_001
 
@@ -50,10 +50,7 @@ async def test_no_attach_files_in_the_channel_after_the_token_sends_text_with_a_
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the 15-minute token only the channel is left, where the bot may not attach."""
     monkeypatch.setattr(reply_sender, "DELIVERY_ATTEMPTS", 1)
-    local_server.state.config.queue_seconds = 0.8
-    payload = chat_input("ideogram", {"prompt": "a heron"})
-    await dispatch(bot, payload)
-    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    payload = await queued_and_shown(fake, bot, local_server)
     fake.expire_interaction(payload["token"])
     channel_messages = rf"^/channels/{ids.CHANNEL_ID}/messages"
     fake.fail_next("PATCH", channel_messages, status=403, times=50, with_files=True)
@@ -71,11 +68,8 @@ async def test_no_attach_files_in_the_channel_after_the_token_sends_text_with_a_
 
 async def test_a_result_in_a_thread_archived_meanwhile_unarchives_it(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    local_server.state.config.queue_seconds = 0.8
-    payload = chat_input("ideogram", {"prompt": "a heron"}, channel_id=THREAD_ID,
-                         thread_parent_id=ids.CHANNEL_ID)
-    await dispatch(bot, payload)
-    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    payload = await queued_and_shown(fake, bot, local_server, channel_id=THREAD_ID,
+                                     thread_parent_id=ids.CHANNEL_ID)
     fake.archived_threads.add(THREAD_ID)  # an hour without a word, while the bot was away
     await wait_delivered(bot, user_id=ids.USER_ID)
     assert fake.calls("PATCH", rf"^/channels/{THREAD_ID}$")
@@ -87,10 +81,7 @@ async def test_a_result_in_a_thread_archived_meanwhile_unarchives_it(
 async def test_a_deleted_reply_gets_its_result_as_a_followup_while_the_token_lives(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
     """No channel permission needed: the interaction's own webhook posts it."""
-    local_server.state.config.queue_seconds = 0.8
-    payload = chat_input("ideogram", {"prompt": "a heron"})
-    await dispatch(bot, payload)
-    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    payload = await queued_and_shown(fake, bot, local_server)
     original = fake.original_message(payload["token"])
     assert original is not None
     fake.messages.pop(int(original["id"]))  # a moderator deleted it
@@ -110,10 +101,7 @@ async def test_a_post_whose_answer_was_lost_is_not_posted_twice(
     answers a repeated nonce with the message it made."""
     monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.5)
     monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.05, 0.05, 0.05))
-    local_server.state.config.queue_seconds = 0.8
-    payload = chat_input("ideogram", {"prompt": "a heron"})
-    await dispatch(bot, payload)
-    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    payload = await queued_and_shown(fake, bot, local_server)
     fake.expire_interaction(payload["token"])
     original = fake.original_message(payload["token"])
     assert original is not None

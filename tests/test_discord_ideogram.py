@@ -18,7 +18,7 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import adoption
 from cogs.core.bot import IdeogramBot
 from tests.harness import FakeDiscord, chat_input, dispatch, ids
-from tests.helpers import custom_ids, final_edit, wait_delivered
+from tests.helpers import custom_ids, final_edit, queued_and_shown, wait_delivered
 
 
 async def only_job(bot: IdeogramBot, user_id: int = ids.USER_ID) -> JobRecord:
@@ -155,10 +155,7 @@ async def test_oversized_image_is_linked_not_attached(
 
 async def test_expired_token_falls_back_to_the_channel(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    local_server.state.config.queue_seconds = 0.8
-    payload = chat_input("ideogram", {"prompt": "patience"})
-    await dispatch(bot, payload)
-    await fake.wait_for(method="PATCH", path=r"/messages/@original$")
+    payload = await queued_and_shown(fake, bot, local_server, {"prompt": "patience"})
     fake.expire_interaction(payload["token"])
     job = await wait_delivered(bot, (await only_job(bot)).id)
     channel_edits = fake.calls("PATCH", rf"^/channels/{ids.CHANNEL_ID}/messages/{job.message_id}$")

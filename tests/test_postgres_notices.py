@@ -35,6 +35,12 @@ async def test_a_lost_notice_connection_reloads_everything(pg_url: str) -> None:
                          timeout=8, what="the cache reloaded after reconnecting")
 
 
+def shorter_waits(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:
+    """The notice connection's waits (its module's ``*_SECONDS`` constants), shortened."""
+    for name, value in seconds.items():
+        monkeypatch.setattr(postgres_store, name, value)
+
+
 class Blackhole:
     """A TCP proxy to the PostgreSQL server that can go silent, as a NAT that forgot a
     connection does: what was sent through it is never delivered, and no reset comes."""
@@ -74,11 +80,11 @@ class Blackhole:
 async def test_a_notice_connection_gone_silent_is_found_again(
         pg_url: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(postgres_store, "LISTEN_CHECK_SECONDS", 0.3)
-    monkeypatch.setattr(postgres_store, "LISTEN_CHECK_TIMEOUT", 0.3)
-    # What went into the silence stays stuck in the proxy: the close does not wait for it.
-    monkeypatch.setattr(postgres_store, "POOL_CLOSE_SECONDS", 0.5)
-    monkeypatch.setattr(postgres_store, "LISTEN_RETRY_SECONDS", 0.2)
+    # POOL_CLOSE_SECONDS: what went into the silence stays stuck in the proxy, and the
+    # close does not wait for it.
+    shorter_waits(monkeypatch,
+                  LISTEN_CHECK_SECONDS=0.3, LISTEN_CHECK_TIMEOUT=0.3, POOL_CLOSE_SECONDS=0.5,
+                  LISTEN_RETRY_SECONDS=0.2)
     proxy = Blackhole()
     seen: list[str | None] = []
 
@@ -108,8 +114,7 @@ async def test_a_notice_connection_gone_silent_is_found_again(
 async def test_a_start_that_cannot_listen_goes_on_and_reloads_later(
         pg_url: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(postgres_store, "SUBSCRIBE_WAIT_SECONDS", 0.5)
-    monkeypatch.setattr(postgres_store, "LISTEN_RETRY_SECONDS", 0.2)
+    shorter_waits(monkeypatch, SUBSCRIBE_WAIT_SECONDS=0.5, LISTEN_RETRY_SECONDS=0.2)
     real_connect = asyncpg.connect
     refusing = True
 
@@ -136,9 +141,9 @@ async def test_a_start_that_cannot_listen_goes_on_and_reloads_later(
 async def test_an_outage_backs_off_and_says_so_once(
         pg_url: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(postgres_store, "SUBSCRIBE_WAIT_SECONDS", 0.1)
-    monkeypatch.setattr(postgres_store, "LISTEN_RETRY_SECONDS", 0.02)
-    monkeypatch.setattr(postgres_store, "LISTEN_RETRY_MAX_SECONDS", 0.16)
+    shorter_waits(monkeypatch,
+                  SUBSCRIBE_WAIT_SECONDS=0.1, LISTEN_RETRY_SECONDS=0.02,
+                  LISTEN_RETRY_MAX_SECONDS=0.16)
     caplog.set_level(logging.DEBUG, logger=postgres_store.__name__)
     real_connect = asyncpg.connect
     refusing, attempts = True, 0
