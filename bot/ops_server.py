@@ -11,7 +11,6 @@ Nothing here knows Discord: the caller passes a function that says how the gatew
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -75,6 +74,11 @@ async def check_health(gateway: GatewayProbe, database: DatabaseProbe, *,
     return (200 if not reasons else 503), body
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class SharedProbe:
     """A database probe run as a task of its own, one at a time.
 
@@ -98,13 +102,13 @@ class SharedProbe:
         await self._probe()
 
     async def aclose(self) -> None:
-        """Cancel a probe still running, and wait for it to end."""
+        """Cancel a probe still running, and give it a moment (at most 1 s) to end."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-        if task is not None:
-            with contextlib.suppress(BaseException):
-                await task
+        if task is None or task.done():
+            return
+        task.cancel()
+        task.add_done_callback(_retrieve)  # ending later, it leaves no "never retrieved"
+        await asyncio.wait({task}, timeout=1.0)
 
 
 class OpsServer:

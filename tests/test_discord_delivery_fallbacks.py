@@ -78,9 +78,10 @@ async def test_a_result_in_a_thread_archived_meanwhile_unarchives_it(
     assert reply_text(fake, payload["token"]).startswith("✅ Done")
 
 
-async def test_a_deleted_reply_gets_its_result_as_a_followup_while_the_token_lives(
+async def test_a_deleted_reply_in_a_channel_the_bot_may_not_post_in_gets_a_followup(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
-    """No channel permission needed: the interaction's own webhook posts it."""
+    """No channel permission needed while the token works: the interaction's own webhook
+    posts it."""
     payload = await queued_and_shown(fake, bot, local_server)
     original = fake.original_message(payload["token"])
     assert original is not None

@@ -240,7 +240,7 @@ class ReplySender:
             except discord.HTTPException as exc:
                 if message_gone(exc):
                     if final:
-                        await self._post_anew(job, interaction.followup, out)
+                        await self._post_result_anew(job, out, followup=interaction.followup)
                     return
                 if not token_gone(exc):
                     raise
@@ -359,7 +359,8 @@ class ReplySender:
         except discord.HTTPException as exc:
             if message_gone(exc):
                 if final:
-                    await self._post_anew(job, reply_webhook(self._bot, job, token), out)
+                    await self._post_result_anew(
+                        job, out, followup=reply_webhook(self._bot, job, token))
                 return True
             if not token_gone(exc):
                 raise
@@ -369,16 +370,15 @@ class ReplySender:
         await self._remember_message(job, message.id)
         return True
 
+    def _channel(self, job: JobRecord) -> discord.PartialMessageable:
+        """The job's channel, as the bot token reaches it (no request to look it up)."""
+        return self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
     async def _send_via_channel(self, job: JobRecord, message_id: int | None, out: Outgoing,
                                 *, final: bool) -> None:
-        channel = self._bot.get_channel(job.channel_id)
-        if channel is None:
-            channel = await self._bot.fetch_channel(job.channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            raise discord.ClientException("channel is not messageable")
         if message_id is not None:
             try:
-                await channel.get_partial_message(message_id).edit(
+                await self._channel(job).get_partial_message(message_id).edit(
                     content=out.content, embed=out.embed, view=out.view,
                     attachments=out.files())
                 return
@@ -387,15 +387,35 @@ class ReplySender:
                     return  # progress is not worth a new message; the result is
                 log.info("Editing message of job %s failed (%s); posting anew", job.short_id,
                          exc.code or exc.status)
-        if not final:
-            return
-        await self._post_anew(job, channel, out)
+        if final:
+            await self._post_result_anew(job, out)
+
+    async def _post_result_anew(self, job: JobRecord, out: Outgoing, *,
+                                followup: discord.Webhook | None = None) -> None:
+        """Post the final message as a new one that mentions the requester.
+
+        In the channel first, with a nonce: a retry of a post whose answer was lost gets
+        the message Discord made instead of a second one (:func:`post_nonce`). Where the
+        channel refuses the bot, as a ``followup`` of the interaction while its token
+        works, which needs no permission in the channel (but has no nonce).
+        """
+        try:
+            await self._post_anew(job, self._channel(job), out)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            if followup is None:
+                raise
+            log.info("Cannot post the result of job %s in its channel (%s); posting it as "
+                     "a followup", job.short_id, exc.code or exc.status)
+            try:
+                await self._post_anew(job, followup, out)
+            except discord.HTTPException as followup_refused:
+                if token_gone(followup_refused):
+                    raise exc from None  # the channel's refusal is the one that counts
+                raise
 
     async def _post_anew(self, job: JobRecord,
                          where: discord.Webhook | discord.abc.Messageable,
                          out: Outgoing) -> None:
-        """Post the final message as a new one that mentions the requester: through the
-        interaction's webhook (a followup), or in the channel, once (:func:`post_nonce`)."""
         content = truncate(f"<@{job.user_id}> {out.content}", 2000)
         if isinstance(where, discord.Webhook):
             message: discord.Message = await where.send(

@@ -194,7 +194,8 @@ class ResultDelivery:
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
                 out = Outgoing(status_line(job), job_embed(job), job_view(job))
-            out.links = result_links([job])
+            if out.image is not None:  # else the text has its link already, if any
+                out.links = result_links([job])
             sent = await self.sender.send_final(reply, job, out, what=f"job {job.short_id}")
             if sent is FinalSend.SENT and job.status is JobStatus.COMPLETED:
                 observe_delivery(job.finished_at)
