@@ -13,6 +13,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+import bot.store.postgres.notices as notices
 import bot.store.postgres.store as postgres_store
 from bot.settings_cache import GuildSettingsCache
 from bot.store import GUILD_SETTINGS_TOPIC, Store
@@ -36,9 +37,11 @@ async def test_a_lost_notice_connection_reloads_everything(pg_url: str) -> None:
 
 
 def shorter_waits(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:
-    """The notice connection's waits (its module's ``*_SECONDS`` constants), shortened."""
+    """The notice connection's waits (its module's constants), shortened; a pool's close
+    (``POOL_CLOSE_SECONDS``) is the store's."""
     for name, value in seconds.items():
-        monkeypatch.setattr(postgres_store, name, value)
+        monkeypatch.setattr(postgres_store if name == "POOL_CLOSE_SECONDS" else notices,
+                            name, value)
 
 
 class Blackhole:
@@ -123,7 +126,7 @@ async def test_a_start_that_cannot_listen_goes_on_and_reloads_later(
             raise asyncpg.TooManyConnectionsError("too many connections for role")
         return await real_connect(*args, **kwargs)
 
-    monkeypatch.setattr(postgres_store.asyncpg, "connect", connect)
+    monkeypatch.setattr(notices.asyncpg, "connect", connect)
     seen: list[str | None] = []
 
     async def changed(key: str | None) -> None:
@@ -144,7 +147,7 @@ async def test_an_outage_backs_off_and_says_so_once(
     shorter_waits(monkeypatch,
                   SUBSCRIBE_WAIT_SECONDS=0.1, LISTEN_RETRY_SECONDS=0.02,
                   LISTEN_RETRY_MAX_SECONDS=0.16)
-    caplog.set_level(logging.DEBUG, logger=postgres_store.__name__)
+    caplog.set_level(logging.DEBUG, logger=notices.__name__)
     real_connect = asyncpg.connect
     refusing, attempts = True, 0
 
@@ -160,7 +163,7 @@ async def test_an_outage_backs_off_and_says_so_once(
         return [(r.levelno, cast(tuple[Any, ...], r.args)[-1]) for r in caplog.records
                 if "listen for changes (" in r.getMessage()]
 
-    monkeypatch.setattr(postgres_store.asyncpg, "connect", connect)
+    monkeypatch.setattr(notices.asyncpg, "connect", connect)
     seen: list[str | None] = []
 
     async def changed(key: str | None) -> None:

@@ -13,23 +13,21 @@ statement). A deadlock the server breaks becomes :class:`StoreConflictError`, an
 :meth:`Store.run_transaction` runs the body again.
 
 Jobs are owned through leases (``job_leases``, see :mod:`bot.leases`), and cached settings
-follow other processes' changes through ``LISTEN``/``NOTIFY`` on one extra connection.
+follow other processes' changes through ``LISTEN``/``NOTIFY`` on one extra connection
+(:mod:`bot.store.postgres.notices`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import functools
-import json
 import logging
 import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -54,9 +52,9 @@ from bot.store.postgres.connection import (
     prepare_connection,
     redact_url,
     rowcount,
-    set_event,
 )
 from bot.store.postgres.migrations import MIGRATIONS
+from bot.store.postgres.notices import ChangeNotices
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +69,6 @@ COMMAND_TIMEOUT = 60.0
 ACQUIRE_TIMEOUT = 30.0
 #: Longest a close waits for the connections in use to come back before cutting them.
 POOL_CLOSE_SECONDS = 5.0
-#: Seconds before the first attempt to get the notice connection back; each attempt that
-#: fails doubles the wait, up to the most (a PostgreSQL outage), until one works.
-LISTEN_RETRY_SECONDS = 2.0
-LISTEN_RETRY_MAX_SECONDS = 60.0
-#: How often the idle notice connection is asked whether it still works, and how long it
-#: may take to say so: a connection a NAT or a failover dropped silently sends nothing.
-LISTEN_CHECK_SECONDS = 30.0
-LISTEN_CHECK_TIMEOUT = 5.0
-#: Longest a start waits to listen for changes; past it, the bot starts without, keeps
-#: trying, and reloads its cached settings once it listens.
-SUBSCRIBE_WAIT_SECONDS = 15.0
 
 _CURRENT: contextvars.ContextVar[tuple[PostgresStore, Connection, asyncio.Task[Any] | None]
                                  | None] = contextvars.ContextVar("postgres_store_connection",
@@ -125,10 +112,7 @@ class PostgresStore(Store):
         self.schema_version = 0
         self.incarnation = secrets.token_hex(8)  # this run of this process
         self._leases = LeaseConfig(owner=default_lease_owner())
-        self._subscribers: dict[str, list[ChangeCallback]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._notice_tasks: set[asyncio.Task[None]] = set()
-        self.listening = asyncio.Event()
+        self.notices = ChangeNotices(url, self.incarnation, connect_timeout=CONNECT_TIMEOUT)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,13 +137,7 @@ class PostgresStore(Store):
         """Stop listening, then close both pools. Safe to call twice."""
         if self._pool is None:
             return
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
-        for task in list(self._notice_tasks):
-            task.cancel()
+        await self.notices.close()
         pool, urgent, self._pool, self._urgent_pool = self._pool, self._urgent_pool, None, None
         for each in (urgent, pool):
             if each is not None:
@@ -392,110 +370,12 @@ class PostgresStore(Store):
     # ------------------------------------------------------------------ change notices
 
     async def _changed(self, topic: str, key: object) -> None:
-        payload = json.dumps({"topic": topic, "key": str(key), "origin": self.incarnation})
-        await self._execute(sql.NOTIFY_CHANGE, (sql.NOTICE_CHANNEL, payload))
+        await self._execute(sql.NOTIFY_CHANGE, (sql.NOTICE_CHANNEL,
+                                                self.notices.payload(topic, key)))
 
     async def subscribe(self, topic: str, callback: ChangeCallback) -> None:
         """Call ``callback(key)`` for every change another process makes under ``topic``.
 
-        The callback runs in a task the store owns; ``callback(None)`` after the notice
-        connection was lost and found again (anything may have changed meanwhile). Returns
-        once listening.
+        See :meth:`ChangeNotices.subscribe`. Returns once listening.
         """
-        self._subscribers.setdefault(topic, []).append(callback)
-        if self._listener is None:
-            self._listener = asyncio.create_task(self._listen_forever(),
-                                                 name="postgres-notices")
-        try:
-            async with asyncio.timeout(SUBSCRIBE_WAIT_SECONDS):
-                await self.listening.wait()
-        except TimeoutError:
-            log.error("Not listening for other processes' changes after %.0f s; starting "
-                      "without, still trying (cached settings reload once it listens)",
-                      SUBSCRIBE_WAIT_SECONDS)
-
-    async def _listen_forever(self) -> None:
-        reconnecting = False
-        failures = 0  # attempts in a row that did not get to listen
-        delay = LISTEN_RETRY_SECONDS
-        while True:
-            lost = asyncio.Event()
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
-                conn.add_termination_listener(functools.partial(set_event, lost))
-                await conn.add_listener(sql.NOTICE_CHANNEL, self._on_notice)
-                self.listening.set()
-                failures, delay = 0, LISTEN_RETRY_SECONDS
-                if reconnecting:
-                    log.info("Listening for changes again: reloading cached settings")
-                    self._dispatch_all(None)
-                await self._while_alive(conn, lost)
-                log.warning("The notice connection to PostgreSQL was lost; reconnecting")
-            except (OSError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as exc:
-                failures += 1
-                if failures == 1:
-                    log.warning("Cannot listen for changes (%s); trying again in %.0fs",
-                                type(exc).__name__, delay)
-                else:
-                    # While PostgreSQL stays away: a line each time the wait grows (a few
-                    # in all), none once it is at its longest.
-                    previous, delay = delay, min(delay * 2, LISTEN_RETRY_MAX_SECONDS)
-                    log.log(logging.INFO if delay > previous else logging.DEBUG,
-                            "Still cannot listen for changes (%s, %d attempts); trying "
-                            "again in %.0fs", type(exc).__name__, failures, delay)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(conn.close(timeout=2))
-            reconnecting = True
-            await asyncio.sleep(delay)
-
-    @staticmethod
-    async def _while_alive(conn: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Return once the notice connection is lost, or stops answering a check."""
-        while True:
-            try:
-                async with asyncio.timeout(LISTEN_CHECK_SECONDS):
-                    await lost.wait()
-                return
-            except TimeoutError:
-                pass
-            try:
-                async with asyncio.timeout(LISTEN_CHECK_TIMEOUT):
-                    await conn.fetchval("SELECT 1")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                return
-
-    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        try:
-            notice = json.loads(cast(str, payload))  # a NOTIFY payload is text
-            topic, key, origin = notice["topic"], notice["key"], notice["origin"]
-            if not (isinstance(topic, str) and isinstance(key, str)):
-                raise TypeError("topic and key are text")
-        except (ValueError, KeyError, TypeError):
-            log.warning("Ignoring a malformed change notice")
-            return
-        if origin == self.incarnation:
-            return  # this process made the change and has already applied it
-        for callback in self._subscribers.get(topic, ()):
-            self._spawn_notice(callback, key)
-
-    def _dispatch_all(self, key: str | None) -> None:
-        for callbacks in self._subscribers.values():
-            for callback in callbacks:
-                self._spawn_notice(callback, key)
-
-    def _spawn_notice(self, callback: ChangeCallback, key: str | None) -> None:
-        async def run() -> None:
-            try:
-                await callback(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("Applying a change notice failed")
-
-        task = asyncio.create_task(run(), name="postgres-notice")
-        self._notice_tasks.add(task)
-        task.add_done_callback(self._notice_tasks.discard)
+        await self.notices.subscribe(topic, callback)
