@@ -155,3 +155,34 @@ async def test_sooner_tries_are_not_started_over_by_each_reconciliation(
         await asyncio.sleep(0.3)  # any sooner try (0.05 s) would have come by now
         await bot.result_delivery.wait_idle()
         assert len(tries) == before + 1
+
+
+async def test_an_upload_discord_took_but_answered_late_is_not_sent_again(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.5)
+    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (1.5, 1.5, 1.5))
+    payload = await queued_and_shown(fake, bot, local_server)
+    # The result's upload is taken, but answered in 1 s.
+    fake.stall_next("PATCH", r"/messages/@original$", 1.0, with_files=True)
+    await wait_delivered(bot, user_id=ids.USER_ID)
+    uploads = [r for r in fake.calls("PATCH", rf"/{payload['token']}/messages/") if r.files]
+    assert len(uploads) == 1  # seen on the reply at the next try, not uploaded again
+    message = fake.original_message(payload["token"])
+    assert message is not None and message["attachments"]
+
+
+async def test_uploads_discord_never_answers_in_time_end_as_text_with_a_link(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.3)
+    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.05, 0.05, 0.05))
+    payload = await queued_and_shown(fake, bot, local_server)
+    slow = fake.fail_next("PATCH", r"/messages/", status=503, delay=1.0, times=50,
+                          with_files=True)
+    job = await wait_delivered(bot, user_id=ids.USER_ID)
+    assert slow.hits == reply_sender.UNANSWERED_UPLOADS_BEFORE_TEXT  # then as text
+    text = reply_text(fake, payload["token"])
+    assert text.startswith("✅ Done")
+    assert "Discord was too slow to take the image. Here is a link instead" in text
+    assert job.result_urls and job.result_urls[0] in text

@@ -44,6 +44,9 @@ SEND_DEADLINE_SECONDS = 30.0
 UNANSWERED: tuple[type[Exception], ...] = (TimeoutError, aiohttp.ClientError)
 #: Longest a look-up of a message (is it still there?) waits on Discord.
 LOOKUP_DEADLINE_SECONDS = 10.0
+#: Uploads of a final message Discord left unanswered before its next try goes as text
+#: with links: an upload that slow would never get through.
+UNANSWERED_UPLOADS_BEFORE_TEXT = 2
 
 
 class FinalSend(enum.Enum):
@@ -143,12 +146,15 @@ class Outgoing:
         """Whether it is text and buttons only (nothing a channel may refuse but the text)."""
         return self.embed is None and self.image is None
 
-    def without_image(self, refusal: discord.HTTPException) -> Outgoing:
-        """The same message as text and buttons only, with why and links to the images."""
+    def without_image(self, refusal: discord.HTTPException | None) -> Outgoing:
+        """The same message as text and buttons only, with why and links to the images
+        (``refusal`` None: Discord never answered its uploads in time)."""
         content = self.content
         links = [(n, url) for n, url in enumerate(self.links, start=1) if url]
         if links:
-            if refusal.status == 413 or refusal.code == FILE_TOO_LARGE_CODE:
+            if refusal is None:
+                problem = _("Discord was too slow to take the image.")
+            elif refusal.status == 413 or refusal.code == FILE_TOO_LARGE_CODE:
                 problem = _("Discord did not take the image: it is over what this channel "
                             "takes now.")
             elif refusal.code == MISSING_PERMISSIONS_CODE:
@@ -214,6 +220,8 @@ class ReplySender:
 
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
+        #: Job id → uploads of its final message Discord left unanswered, in a row.
+        self._unanswered: dict[str, int] = {}
 
     def upload_limit(self, job: JobRecord, reply: Reply) -> int:
         """The largest file this reply may carry."""
@@ -286,6 +294,15 @@ class ReplySender:
         good it tries what may still go through: an archived thread unarchived, then the
         message as text with links, without the file and the embed a channel may refuse.
         """
+        unanswered = self._unanswered.pop(job.id, 0)
+        if unanswered and out.image is not None:
+            if await self._shows_image(job, out):
+                log.info("Discord had taken %s, but answered too late", what)
+                return FinalSend.SENT
+            if unanswered >= UNANSWERED_UPLOADS_BEFORE_TEXT:
+                log.warning("Sending %s as text with links: Discord did not answer its "
+                            "last %d uploads in time", what, unanswered)
+                out = out.without_image(None)
         attempt = 0
         unarchived = False
         while True:
@@ -297,6 +314,8 @@ class ReplySender:
                 # owed deliveries try again in a while, outside the slots.
                 log.warning("Delivering %s got no answer (%s); it is tried again later",
                             what, type(exc).__name__)
+                if out.image is not None:
+                    self._unanswered[job.id] = unanswered + 1
                 return FinalSend.LATER
             except discord.HTTPException as exc:
                 log.warning("Delivering %s failed: HTTP %s (code %s)", what, exc.status,
@@ -324,6 +343,18 @@ class ReplySender:
         log.error("Delivering %s to channel %s failed %d times; it is tried again "
                   "later", what, job.channel_id, DELIVERY_ATTEMPTS)
         return FinalSend.LATER
+
+    async def _shows_image(self, job: JobRecord, out: Outgoing) -> bool:
+        """Whether the reply shows ``out``'s file already (an upload answered too late)."""
+        if job.message_id is None:
+            return False
+        try:
+            message = await fetch_result_message(self._bot, job, job.message_id)
+        except discord.HTTPException:
+            return False
+        except UNANSWERED:
+            return False
+        return any(attachment.filename == out.filename for attachment in message.attachments)
 
     async def _unarchive(self, job: JobRecord) -> bool:
         """Unarchive the thread of ``job`` (Discord allows it for a thread not locked)."""

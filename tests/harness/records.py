@@ -77,6 +77,7 @@ class StallRule:
     pattern: re.Pattern[str]
     seconds: float
     times: int
+    with_files: bool = False
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 

@@ -199,18 +199,19 @@ class FakeDiscord(InteractionRoutes, BotRoutes, RequestLog):
         return rule
 
     def stall_next(self, method: str, path_regex: str, seconds: float, *,
-                   times: int = 1) -> asyncio.Event:
+                   times: int = 1, with_files: bool = False) -> asyncio.Event:
         """Answer the next *times* requests matching *method* and *path_regex* normally,
         but only after *seconds* (Discord slow to answer). The event is set when the first
-        of them arrives."""
+        of them arrives. ``with_files``: only requests that carry a file (an upload)."""
         rule = StallRule(method=method.upper(), pattern=re.compile(path_regex),
-                         seconds=seconds, times=times)
+                         seconds=seconds, times=times, with_files=with_files)
         self.stalls.append(rule)
         return rule.arrived
 
     async def _stall(self, rec: RecordedRequest) -> None:
         rule = next((r for r in self.stalls
-                     if r.method in ("*", rec.method) and r.pattern.search(rec.path)), None)
+                     if r.method in ("*", rec.method) and r.pattern.search(rec.path)
+                     and (rec.files or not r.with_files)), None)
         if rule is None:
             return
         rule.times -= 1
