@@ -379,7 +379,7 @@ def _parent(args: argparse.Namespace) -> None:
     rows: list[Row] = []
     for n in sizes:
         for level in levels:
-            for variant in VARIANTS:
+            for variant in args.variants.split(","):
                 deliveries = variant == "launch" and level == levels[0] and n <= 1000
                 started = time.monotonic()
                 row = _run_one(variant, level, n, deliveries, args.profile,
@@ -403,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--levels", default=",".join(DEFAULT_LEVELS))
     parser.add_argument("--quick", action="store_true", help="sizes 100,500 at INFO")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="which of launch,defer-first to run (default both)")
     parser.add_argument("--role", choices=("parent", "discord", "bot"), default="parent",
                         help=argparse.SUPPRESS)
     parser.add_argument("--profile", help="bot side: write a cProfile of the ack phase here "
