@@ -177,20 +177,36 @@ class ResultDelivery:
                 await self.sender.send_progress(reply, job, out, what=f"job {job.short_id}")
 
     async def _deliver_final(self, reply: Reply, event: JobEvent) -> None:
-        try:
-            # A bounded number at a time: under a burst, results go out in the order they
-            # finished instead of all crawling along together, ahead of progress edits.
-            async with self._send_slots.urgent():
-                with use_locale(job_public_locale(self._bot, event.job)):
-                    await self._deliver_final_once(reply, event)
-        finally:
-            self._delivering.discard(event.job.id)
-
-    async def _deliver_final_once(self, reply: Reply, event: JobEvent) -> None:
         job = event.job
+        try:
+            with use_locale(job_public_locale(self._bot, job)):
+                # What waits on the database (the footer's allowance, the delivery's record)
+                # stays outside the send slot: a slot is held only to prepare and send.
+                extra = await self._footer_for(job)
+                # A bounded number at a time: under a burst, results go out in the order they
+                # finished instead of all crawling along together, ahead of progress edits.
+                async with self._send_slots.urgent():
+                    sent = await self._deliver_final_once(reply, job, extra)
+            self._replies.pop(job.id, None)
+            if sent is FinalSend.LATER:
+                self.owed.owed(job.id, job.id)
+            else:
+                self.owed.settled(job.id)
+                await self._bot.tracker.mark_delivered(job.id)
+        finally:
+            self._delivering.discard(job.id)
+
+    async def _footer_for(self, job: JobRecord) -> str | None:
+        """The footer's extra words for a result that shows an image; None for any other."""
+        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+            return None
+        return await self.footer_extra(job)
+
+    async def _deliver_final_once(self, reply: Reply, job: JobRecord,
+                                  extra: str | None) -> FinalSend:
         async with reply.lock:
             try:
-                out = await self._final_message(job, reply)
+                out = await self._final_message(job, reply, extra)
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
                 out = Outgoing(status_line(job), job_embed(job), job_view(job))
@@ -200,20 +216,15 @@ class ResultDelivery:
             if sent is FinalSend.SENT and job.status is JobStatus.COMPLETED:
                 observe_delivery(job.finished_at)
             reply.last_edit = time.monotonic()
-        self._replies.pop(job.id, None)
-        if sent is FinalSend.LATER:
-            self.owed.owed(job.id, job.id)
-        else:
-            self.owed.settled(job.id)
-            await self._bot.tracker.mark_delivered(job.id)
+        return sent
 
-    async def _final_message(self, job: JobRecord, reply: Reply) -> Outgoing:
+    async def _final_message(self, job: JobRecord, reply: Reply,
+                             extra: str | None) -> Outgoing:
         content = status_line(job)
         if job.status is not JobStatus.COMPLETED or not job.result_urls:
             return Outgoing(content, job_embed(job), job_view(job))
         url = job.result_urls[0]
         limit = self.sender.upload_limit(job, reply)
-        extra = await self.footer_extra(job)
         try:
             image: FetchedImage | None = await fetch_image(self._downloads, url)
         except ImageFetchError as exc:
