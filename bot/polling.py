@@ -12,7 +12,7 @@ import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from bot.jobs import JobStatus
+from bot.jobs import JobRecord, JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,8 @@ class PollState:
     last_queued_poll: float | None = None  # lower bound of the run's start
     running_seen_at: float | None = None
     failures: int = 0
+    #: The job's row as the poller last read or wrote it; None: read it at the next poll.
+    job: JobRecord | None = None
 
 
 def next_delay(state: PollState, model: str, now: float, history: DurationHistory,

@@ -64,9 +64,13 @@ class Poller:
         """Forget every polled job."""
         self._states.clear()
 
-    def track(self, job_id: str, status: JobStatus, when: float) -> None:
-        """Follow a sent job from now on; first ask at ``when``."""
-        self._states[job_id] = PollState(status=status)
+    def track(self, job_id: str, status: JobStatus, when: float,
+              job: JobRecord | None = None) -> None:
+        """Follow a sent job from now on; first ask at ``when``.
+
+        ``job``: its row as just written, if known (the first poll need not read it).
+        """
+        self._states[job_id] = PollState(status=status, job=job)
         self._schedule(job_id, when)
 
     def forget(self, job_id: str) -> None:
@@ -220,18 +224,37 @@ class Poller:
         state.status = JobStatus.RUNNING
         state.polls_in_status = 0
         state.running_seen_at = now
+        state.job = running
         if running is not None:
             await tracker.emit(JobEvent(job=running, eta=tracker.eta(running, now)))
 
     # ------------------------------------------------------------------ one poll
 
+    async def _current(self, job_id: str, state: PollState | None) -> JobRecord | None:
+        """The job as it stands, for a poll.
+
+        On a store one process owns (SQLite), every change to what a poll reads is made by
+        this poller, and every other end of the job stops its polling first
+        (:meth:`forget`): the row the poller last read or wrote is current, and a poll need
+        not wait on the database before asking the provider. Where other processes share the
+        store, one may have ended the job: the row is read each time. Any write of the
+        poller that finds the row changed (a compare-and-set that fails) drops its copy.
+        """
+        tracker = self._tracker
+        if state is not None and state.job is not None and not tracker.store.leases_enabled:
+            return state.job
+        job = await tracker.store.get_job(job_id)
+        if state is not None:
+            state.job = job
+        return job
+
     async def _poll_once(self, job_id: str) -> None:
         """Poll one job: load and check it, ask the provider, act on its answer."""
         tracker = self._tracker
-        job = await tracker.store.get_job(job_id)
+        state = self._states.get(job_id)
+        job = await self._current(job_id, state)
         if job is not None:
             bind_job(job.id, job.guild_id)  # this poll's log lines name the job
-        state = self._states.get(job_id)
         if job is not None and state is not None and job.status.terminal:
             tracker.found_ended(job_id)  # ended by another process (it shows the end)
             return
@@ -305,6 +328,7 @@ class Poller:
             if status.queue_position != job.queue_position:
                 updated = await tracker.store.transition_job(
                     job.id, [JobStatus.QUEUED], queue_position=status.queue_position)
+                state.job = updated
                 if updated is not None:
                     await tracker.emit(JobEvent(job=updated, eta=tracker.eta(updated, now)))
         elif status.state in (RemoteState.RUNNING, RemoteState.UNKNOWN) and (

@@ -161,7 +161,7 @@ class Submissions(TrackedJobs):
         log.info("Job %s (%s) for user %s in guild %s sent: request %s", job.short_id,
                  job.model, job.user_id, job.guild_id, receipt.request_id)
         tracker.poller.track(job.id, JobStatus.QUEUED,
-                             now + tracker.config.polling.first_delay)
+                             now + tracker.config.polling.first_delay, queued)
         await tracker.emit(JobEvent(job=queued, eta=tracker.eta(queued, now)))
         return queued
 
