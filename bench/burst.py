@@ -26,7 +26,8 @@ Columns: ack latency = arrival of the first response at the fake minus ``t0`` (o
 CLOCK_MONOTONIC for all processes on Linux, checked through /proc/<pid>/ns/time); late =
 acks after 3 s; CPU = the bot process's user + system seconds from ``t0`` until its last
 answer, per 1,000 commands; RSS = its peak. Delivery (launch at INFO only) = arrival of
-the image at the fake minus the provider's ``completed_at_monotonic``.
+the image at the fake minus the provider's ``completed_at_monotonic``; submitted = the
+provider's submit time (its completion minus its queue and run times) minus ``t0``.
 """
 
 from __future__ import annotations
@@ -356,6 +357,8 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
               rss_mb=float(out["rss_peak_mb"]), log_mb=float(out["log_bytes"]) / 1e6)
     if deliveries:
         completed = {j["request_id"]: j["completed_at_monotonic"] for j in state["jobs"]}
+        row.submitting = [j["completed_at_monotonic"] - j["queue_seconds"] - j["run_seconds"]
+                          - t0 for j in state["jobs"]]
         tokens = {iid: token for token, iid in report["token_ids"].items()}
         for job in out.get("jobs", []):
             done_at = completed.get(job["request_id"])
