@@ -89,7 +89,11 @@ def next_delay(state: PollState, model: str, now: float, history: DurationHistor
     """Seconds from ``now`` to the next status call."""
     backoff = min(config.cap, config.first_delay * config.backoff ** state.polls_in_status)
     if state.status is not JobStatus.RUNNING:
-        return max(config.min_interval, backoff)
+        # A job that starts just after this poll cannot end before its shortest plausible
+        # run: asked again by then (and a near interval), its end is seen no later than
+        # that of a job polled while running, however short recent runs have been.
+        low, _ = history.run_window(model)
+        return max(config.min_interval, min(backoff, low + config.near_interval))
     # The run started between the last poll that saw it queued and the first that saw it
     # running. Recorded run times are measured from the latter (``started_at``), so the
     # earliest end counts from the former and the latest from the latter: both bounds err
