@@ -299,12 +299,9 @@ class QuotaService:
 
         False if there was nothing reserved under ``job_key``.
         """
-        now = self._clock()
-
-        async def release() -> bool:
-            return await self._store.settle_reservation(job_key, "released", None, now)
-
-        return await self._store.run_transaction(release)
+        # One statement: atomic without a transaction (whose BEGIN and COMMIT would be two
+        # more waits on the store's connection).
+        return await self._store.settle_reservation(job_key, "released", None, self._clock())
 
     async def commit(self, job: JobRecord) -> bool:
         """Charge a completed job.
@@ -312,13 +309,14 @@ class QuotaService:
         At the provider's cost, else the price table's (which then becomes the job's cost too).
         False if there was nothing reserved.
         """
-        cost = job.cost if job.cost is not None else self.prices.estimate(job.model, job.inputs)
         now = self._clock()
+        if job.cost is not None:  # one statement: atomic without a transaction
+            return await self._store.settle_reservation(job.id, "committed", job.cost, now)
+        cost = self.prices.estimate(job.model, job.inputs)
 
         async def commit() -> bool:
             settled = await self._store.settle_reservation(job.id, "committed", cost, now)
-            if job.cost is None:
-                await self._store.set_job_costs_if_missing([(cost, job.id)])
+            await self._store.set_job_costs_if_missing([(cost, job.id)])
             return settled
 
         return await self._store.run_transaction(commit)

@@ -44,9 +44,10 @@ class QuotaQueries(StoreEngine):
     async def settle_reservation(self, job_key: str, state: str, cost_actual: float | None,
                                  now: float) -> bool:
         """Commit or release a reservation still ``reserved``; False if there was none."""
-        changed = await self._execute(self._sql.SETTLE_RESERVATION, {
+        # RETURNING, read as a row: one trip to the connection (a row count needs two).
+        settled = await self._fetchone(self._sql.SETTLE_RESERVATION, {
             "job_key": job_key, "state": state, "cost_actual": cost_actual, "now": now})
-        return changed == 1
+        return settled is not None
 
     async def set_job_costs_if_missing(self, costs: Sequence[tuple[float, str]]) -> None:
         """(cost, job id) pairs: a job the provider reported no cost for gets this one."""

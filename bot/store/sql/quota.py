@@ -76,6 +76,7 @@ UPDATE usage_reservations
 SET state = :state, cost_actual = :cost_actual, settled_at = :now,
     job_id = (SELECT id FROM jobs WHERE id = :job_key)
 WHERE job_key = :job_key AND state = 'reserved'
+RETURNING job_key
 """
 # (cost, job id): a completed job the provider reported no cost for costs the price table's.
 SET_JOB_COST_IF_MISSING = "UPDATE jobs SET cost = ? WHERE id = ? AND cost IS NULL"
