@@ -27,7 +27,8 @@ CLOCK_MONOTONIC for all processes on Linux, checked through /proc/<pid>/ns/time)
 acks after 3 s; CPU = the bot process's user + system seconds from ``t0`` until its last
 answer, per 1,000 commands; RSS = its peak. Delivery (launch at INFO only) = arrival of
 the image at the fake minus the provider's ``completed_at_monotonic``; submitted = the
-provider's submit time (its completion minus its queue and run times) minus ``t0``.
+provider's submit time (its completion minus its queue and run times) minus ``t0``; image
+= the image's arrival minus ``t0``.
 """
 
 from __future__ import annotations
@@ -366,6 +367,7 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
             image_at = report["images"].get(token) if token else None
             if done_at is not None and image_at is not None:
                 row.deliveries.append(image_at - float(done_at))
+                row.waiting.append(image_at - t0)
                 seen_at = out.get("noticed", {}).get(job["request_id"])
                 if seen_at is not None:
                     row.noticing.append(float(seen_at) - float(done_at))

@@ -35,6 +35,8 @@ class Row:
     #: The burst handed over → the provider took the job (its submit): what a faster end
     #: must not buy with slower starts.
     submitting: list[float] = field(default_factory=list)
+    #: The burst handed over → the image at the fake: what the member waited in all.
+    waiting: list[float] = field(default_factory=list)
 
 
 def fmt_ms(x: float) -> str:
@@ -55,13 +57,14 @@ def ack_table(rows: Sequence[Row]) -> str:
 def delivery_table(rows: Sequence[Row]) -> str:
     head = ("N", "delivered", "completion → image p50 s", "p95 s", "max s",
             "completion → noticed p50 s", "p95 s", "noticed → image p50 s", "p95 s",
-            "command → submitted p50 s", "p95 s")
+            "command → submitted p50 s", "p95 s", "command → image p50 s", "p95 s")
     return markdown_table(head, (
         (r.n, f"{r.delivered}/{r.n}", *(f"{value:.2f}" for value in (
             percentile(r.deliveries, 50), percentile(r.deliveries, 95), max(r.deliveries),
             percentile(r.noticing, 50), percentile(r.noticing, 95),
             percentile(r.sending, 50), percentile(r.sending, 95),
-            percentile(r.submitting, 50), percentile(r.submitting, 95))))
+            percentile(r.submitting, 50), percentile(r.submitting, 95),
+            percentile(r.waiting, 50), percentile(r.waiting, 95))))
         for r in rows if r.deliveries or r.delivered))
 
 
