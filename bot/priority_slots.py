@@ -1,8 +1,9 @@
-"""A bounded number of slots, with two classes of waiters: urgent ones are served first.
+"""A bounded number of slots, with three classes of waiters: urgent, soon, then the rest.
 
 Used where some work must not queue behind less important work of the same kind: the
-store's one connection (answering an interaction before the tracker's polls) and Discord
-sends (a finished image before a progress edit).
+store's one connection (answering an interaction first, then a job's end and what shows
+it, before the tracker's other writes) and Discord sends (a finished image before a
+progress edit).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from types import TracebackType
 class PrioritySlots:
     """Like :class:`asyncio.Semaphore`, with ``acquire(urgent=True)`` jumping the queue.
 
+    ``acquire(soon=True)`` jumps it too, behind the urgent waiters.
+
     A release hands its slot directly to the next waiter (it never looks free in between),
     so a waiter that was woken cannot be overtaken by a newcomer. Within a class, waiters
     are served in arrival order.
@@ -26,25 +29,26 @@ class PrioritySlots:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
         self._free = capacity
-        self._urgent: deque[asyncio.Future[None]] = deque()
-        self._normal: deque[asyncio.Future[None]] = deque()
+        # One queue per class, the first served first: urgent, soon, normal.
+        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
 
     @property
     def waiting(self) -> int:
-        """How many tasks wait for a slot (urgent and normal)."""
-        return sum(not f.done() for f in self._urgent) + sum(not f.done() for f in self._normal)
+        """How many tasks wait for a slot (of every class)."""
+        return sum(not f.done() for queue in self._queues for f in queue)
 
     def full(self) -> bool:
         """Whether every slot is taken."""
         return self._free == 0
 
-    async def acquire(self, *, urgent: bool = False) -> None:
-        """Take a slot, waiting behind every urgent waiter (and, if not urgent, every one)."""
-        if self._free and not self._urgent and (urgent or not self._normal):
+    async def acquire(self, *, urgent: bool = False, soon: bool = False) -> None:
+        """Take a slot, waiting behind every waiter of its class and of the classes before."""
+        rank = 0 if urgent else 1 if soon else 2
+        if self._free and not any(self._queues[: rank + 1]):
             self._free -= 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._urgent if urgent else self._normal
+        queue = self._queues[rank]
         queue.append(future)
         try:
             await future
@@ -57,13 +61,13 @@ class PrioritySlots:
             raise
 
     def release(self) -> None:
-        """Give a slot back: to the first urgent waiter, else the first other one."""
+        """Give a slot back: to the first waiter of the first class that has one."""
         if self._free >= self._capacity:
             raise RuntimeError("release() without a slot taken")
         self._hand_on()
 
     def _hand_on(self) -> None:
-        for queue in (self._urgent, self._normal):
+        for queue in self._queues:
             while queue:
                 future = queue.popleft()
                 if not future.done():

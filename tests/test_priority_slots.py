@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.priority_slots import PrioritySlots
-from bot.store.priority_lock import PriorityLock
+from bot.store.priority_lock import PriorityLock, ahead_of_routine
 
 
 async def _take(slots: PrioritySlots, name: str, order: list[str], *, urgent: bool,
@@ -74,3 +74,46 @@ async def test_the_store_lock_is_one_slot() -> None:
     assert not lock.locked()
     with pytest.raises(ValueError):
         PrioritySlots(0)
+
+
+async def test_soon_waiters_go_after_urgent_ones_and_before_the_rest() -> None:
+    slots = PrioritySlots(1)
+    order: list[str] = []
+    hold = asyncio.Event()
+
+    async def take(name: str, **kind: bool) -> None:
+        await slots.acquire(**kind)
+        order.append(name)
+        await hold.wait()
+        slots.release()
+
+    first = asyncio.create_task(take("first"))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(take("normal")), asyncio.create_task(take("soon", soon=True)),
+             asyncio.create_task(take("urgent", urgent=True))]
+    await asyncio.sleep(0)
+    assert slots.waiting == 3
+    hold.set()
+    await asyncio.gather(first, *tasks)
+    assert order == ["first", "urgent", "soon", "normal"]
+
+
+async def test_store_work_ahead_of_routine_goes_before_routine_work() -> None:
+    lock = PriorityLock()
+    order: list[str] = []
+    await lock.acquire()
+
+    async def take(name: str) -> None:
+        await lock.acquire()
+        order.append(name)
+        lock.release()
+
+    async def take_ahead() -> None:
+        with ahead_of_routine():
+            await take("ahead")
+
+    tasks = [asyncio.create_task(take("routine")), asyncio.create_task(take_ahead())]
+    await asyncio.sleep(0)
+    lock.release()
+    await asyncio.gather(*tasks)
+    assert order == ["ahead", "routine"]

@@ -34,6 +34,7 @@ from bot.source_links import (
     source_link,
     with_source_link,
 )
+from bot.store.priority_lock import ahead_of_routine
 from bot.tracker.events import JobEvent
 from bot.tracker.job_ids import TrackedJobs
 
@@ -129,8 +130,10 @@ class Submissions(TrackedJobs):
                         tracker.config.queue_timeout)
             return await self._end_unsent(job, job_errors.TIMED_OUT_QUEUED)
         try:
-            marked = await tracker.durable(lambda: store.mark_submitting(
-                job.id, submitting_at=tracker.now(), **claim_fields))
+            # Ahead of routine store work: it holds one of the provider's few submit slots.
+            with ahead_of_routine():
+                marked = await tracker.durable(lambda: store.mark_submitting(
+                    job.id, submitting_at=tracker.now(), **claim_fields))
             if marked is None:  # ended meanwhile, or another process is sending it
                 return await store.get_job(job.id) or job
             try:
