@@ -5,7 +5,8 @@ command was answered. An edit goes, in this order, through the live interaction 
 process), the stored interaction token (after a restart, while it lives: see
 :mod:`cogs.core.reply_webhook`), the channel with the bot token (an edit of that message
 id), and only for a final result and only when the reply is gone, a new message that
-mentions the requester.
+mentions the requester. A final message Discord will not take as it is goes as text with
+links to the images (:meth:`Outgoing.without_image`).
 """
 
 from __future__ import annotations
@@ -236,8 +237,7 @@ class ReplySender:
         :class:`discord.HTTPException` when Discord refuses it.
 
         A reply someone deleted gets no more progress; its final message is posted anew,
-        mentioning the requester: as a followup while the token works (no permission in
-        the channel needed), else in the channel.
+        mentioning the requester (:meth:`_post_result_anew`).
         """
         interaction = reply.interaction
         if interaction is not None and not interaction.is_expired():
