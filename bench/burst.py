@@ -379,12 +379,16 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
 def _parent(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     levels = [s.strip().upper() for s in args.levels.split(",")]
+    variants = [v.strip() for v in args.variants.split(",")]
+    if unknown := set(variants) - set(VARIANTS):
+        raise SystemExit(f"unknown variant {', '.join(sorted(unknown))}: use "
+                         f"{' or '.join(VARIANTS)}")
     print(f"# burst benchmark: sizes {sizes}, log levels {levels}, provider queue {QUEUE} s, "
           f"run {RUN} s", flush=True)
     rows: list[Row] = []
     for n in sizes:
         for level in levels:
-            for variant in args.variants.split(","):
+            for variant in variants:
                 deliveries = variant == "launch" and level == levels[0] and n <= 1000
                 started = time.monotonic()
                 row = _run_one(variant, level, n, deliveries, args.profile,

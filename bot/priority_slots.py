@@ -13,6 +13,10 @@ import contextlib
 from collections import deque
 from types import TracebackType
 
+#: Soon waiters served in a row while others of the last class wait, before one of those
+#: gets a turn: soon work goes first, but a stream of it never shuts the rest out.
+SOON_IN_A_ROW = 4
+
 
 class PrioritySlots:
     """Like :class:`asyncio.Semaphore`, with ``acquire(urgent=True)`` jumping the queue.
@@ -21,7 +25,8 @@ class PrioritySlots:
 
     A release hands its slot directly to the next waiter (it never looks free in between),
     so a waiter that was woken cannot be overtaken by a newcomer. Within a class, waiters
-    are served in arrival order.
+    are served in arrival order. Urgent waiters always go first; after
+    :data:`SOON_IN_A_ROW` soon ones in a row, a waiting normal one gets a turn.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -31,6 +36,7 @@ class PrioritySlots:
         self._free = capacity
         # One queue per class, the first served first: urgent, soon, normal.
         self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
+        self._soon_in_a_row = 0
 
     @property
     def waiting(self) -> int:
@@ -67,11 +73,18 @@ class PrioritySlots:
         self._hand_on()
 
     def _hand_on(self) -> None:
-        for queue in self._queues:
+        urgent, soon, normal = self._queues
+        order = ((urgent, normal, soon) if self._soon_in_a_row >= SOON_IN_A_ROW
+                 else self._queues)
+        for queue in order:
             while queue:
                 future = queue.popleft()
                 if not future.done():
                     future.set_result(None)  # the slot stays taken: it is now theirs
+                    if queue is soon:
+                        self._soon_in_a_row += 1
+                    elif queue is normal:
+                        self._soon_in_a_row = 0
                     return
         self._free += 1
 

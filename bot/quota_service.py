@@ -50,7 +50,7 @@ from bot.quota import (
     relative,
     snapshot_from_row,
 )
-from bot.store import Store, StoreBusyError
+from bot.store import Store, StoreBusyError, StoreConflictError
 from bot.tracker import JobEvent
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ class QuotaService:
                     log.debug("Settled the reservation of job %s (%s)", event.job.short_id,
                               event.status)
                 return
-            except StoreBusyError:
+            except (StoreBusyError, StoreConflictError):  # busy; a deadlock PostgreSQL broke
                 if attempt == SETTLE_ATTEMPTS:
                     log.warning("Settling job %s: database busy; the reconciliation will "
                                 "settle it", event.job.short_id)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.priority_slots import PrioritySlots
+from bot.priority_slots import SOON_IN_A_ROW, PrioritySlots
 from bot.store.priority_lock import PriorityLock, ahead_of_routine
 
 
@@ -117,3 +117,24 @@ async def test_store_work_ahead_of_routine_goes_before_routine_work() -> None:
     lock.release()
     await asyncio.gather(*tasks)
     assert order == ["ahead", "routine"]
+
+
+async def test_a_stream_of_soon_work_lets_waiting_routine_work_through() -> None:
+    """Soon work goes first, but never shuts routine work out: after a few soon grants in
+    a row, a waiting normal one gets its turn (urgent work still goes before both)."""
+    slots = PrioritySlots(1)
+    order: list[str] = []
+    await slots.acquire()
+
+    async def take(name: str, **kind: bool) -> None:
+        await slots.acquire(**kind)
+        order.append(name)
+        slots.release()
+
+    tasks = [asyncio.create_task(take("normal"))]
+    tasks += [asyncio.create_task(take(f"soon{i}", soon=True)) for i in range(10)]
+    await asyncio.sleep(0)
+    slots.release()
+    await asyncio.gather(*tasks)
+    assert order.index("normal") == SOON_IN_A_ROW
+    assert order[:SOON_IN_A_ROW] == [f"soon{i}" for i in range(SOON_IN_A_ROW)]

@@ -172,3 +172,32 @@ async def test_restart_reconciliation(database_url: str, client: RunComfyClient,
         assert local_server.state.submit_count == 2  # `queued` once, `unsent` once
         snapshot = await quota.snapshot(GUILD, 3)
         assert snapshot.usage.guild_day == 3 and snapshot.usage.in_flight == 0
+
+
+@pytest.mark.parametrize("refusal", ["busy", "deadlock"])
+async def test_a_settlement_the_database_refuses_once_is_tried_again(
+        store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch,
+        refusal: str) -> None:
+    """A busy database, or a deadlock PostgreSQL broke (against the reconciliation's own
+    settling): the listener tries again instead of leaving it to the next round."""
+    from bot.store import StoreBusyError, StoreConflictError
+
+    quota = QuotaService(store)
+    job = make_job()
+    await store.insert_job(job)
+    await quota.reserve(job)
+    real = store.settle_reservation
+    refused: list[str] = []
+
+    async def once_refused(*args: Any, **kwargs: Any) -> bool:
+        if not refused:
+            refused.append(refusal)
+            raise StoreBusyError("locked") if refusal == "busy" else StoreConflictError(
+                "deadlock detected")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "settle_reservation", once_refused)
+    ended = job.evolve(status=JobStatus.FAILED, finished_at=1.0)
+    await quota.on_job_event(JobEvent(job=ended, ended=True))
+    assert refused == [refusal]
+    assert (await reservation(database_url, job.id))[0] == "released"

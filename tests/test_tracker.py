@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -432,3 +434,35 @@ async def test_a_job_waits_for_a_free_submit_no_longer_than_its_queue_limit(
     assert ended[1].status is JobStatus.FAILED and ended[1].error == TIMED_OUT_QUEUED
     assert ended[1].submitting_at is None  # never sent
     assert local_server.state.submit_count == 1
+
+
+async def test_a_burst_of_sends_never_leaves_more_than_the_slots_without_their_request_id(
+        tmp_path: Path, local_server: LocalRunComfyServer) -> None:
+    """A provider that answers at once: each request id is on disk before its submit slot
+    goes to the next job, so a crash can leave at most one sent-but-unrecorded job per
+    slot (each ends "interrupted"), not the whole burst."""
+    db = tmp_path / "burst.db"
+    async with await Store.open(f"sqlite:///{db}") as store, \
+            RunComfyClient(token=TOKEN, base_url=local_server.base_url) as client:
+        tracker = tracker_for(store, client, concurrency=4)
+        jobs = [make_job(f"p{i}") for i in range(120)]
+        await store.insert_jobs(jobs)
+        most = 0
+
+        def unrecorded() -> int:
+            with sqlite3.connect(db) as conn:
+                [(recorded,)] = conn.execute(
+                    "SELECT count(*) FROM jobs WHERE request_id IS NOT NULL").fetchall()
+            return local_server.state.submit_count - int(recorded)
+
+        async with tracker_running(tracker):
+            for job in jobs:
+                tracker.accept(job)
+            await asyncio.sleep(0)  # the sends start
+            deadline = time.monotonic() + 30
+            while tracker.sending and time.monotonic() < deadline:
+                most = max(most, unrecorded())
+                await asyncio.sleep(0.002)
+            assert not tracker.sending, "every job sent"
+            await eventually(lambda: unrecorded() == 0, what="every request id written")
+        assert most <= 4, most

@@ -153,12 +153,17 @@ class Submissions(TrackedJobs):
                 log.exception("Submit of job %s failed unexpectedly", job.short_id)
                 return await tracker.finish(marked, JobStatus.FAILED,
                                             error=job_errors.SUBMIT_UNEXPECTED) or marked
+            # The request id is written before the slot goes to another job, and ahead of
+            # routine work too: however fast the provider answers, no more jobs than there
+            # are slots are ever sent without it on disk (a crash ends such a job
+            # "interrupted", and the provider may still make it).
+            now = tracker.now()
+            with ahead_of_routine():
+                queued = await tracker.durable(lambda: store.transition_job(
+                    job.id, [JobStatus.PENDING], status=JobStatus.QUEUED,
+                    request_id=receipt.request_id, submitted_at=now))
         finally:
             slots.release()
-        now = tracker.now()
-        queued = await tracker.durable(lambda: store.transition_job(
-            job.id, [JobStatus.PENDING], status=JobStatus.QUEUED,
-            request_id=receipt.request_id, submitted_at=now))
         if queued is None:  # cannot happen unless someone else ended it meanwhile
             return await store.get_job(job.id) or marked
         log.info("Job %s (%s) for user %s in guild %s sent: request %s", job.short_id,
