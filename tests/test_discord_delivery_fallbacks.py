@@ -21,6 +21,14 @@ from tests.helpers import db_rows, queued_and_shown, wait_delivered, wait_for_jo
 THREAD_ID = 1_400_000_000_000_000_001
 
 
+def quick_retries(monkeypatch: pytest.MonkeyPatch, *, send_deadline: float,
+                  retry_after: float) -> None:
+    """A send gives up after ``send_deadline`` s; an owed result is tried again every
+    ``retry_after`` s."""
+    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", send_deadline)
+    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (retry_after,) * 3)
+
+
 def reply_text(fake: FakeDiscord, token: str) -> str:
     message = fake.original_message(token)
     assert message is not None
@@ -100,8 +108,7 @@ async def test_a_post_whose_answer_was_lost_is_not_posted_twice(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Discord took the new post but answered too late: each try repeats it, and Discord
     answers a repeated nonce with the message it made."""
-    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.5)
-    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.05, 0.05, 0.05))
+    quick_retries(monkeypatch, send_deadline=0.5, retry_after=0.05)
     payload = await queued_and_shown(fake, bot, local_server)
     fake.expire_interaction(payload["token"])
     original = fake.original_message(payload["token"])
@@ -160,8 +167,7 @@ async def test_sooner_tries_are_not_started_over_by_each_reconciliation(
 async def test_an_upload_discord_took_but_answered_late_is_not_sent_again(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.5)
-    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (1.5, 1.5, 1.5))
+    quick_retries(monkeypatch, send_deadline=0.5, retry_after=1.5)
     payload = await queued_and_shown(fake, bot, local_server)
     # The result's upload is taken, but answered in 1 s.
     fake.stall_next("PATCH", r"/messages/@original$", 1.0, with_files=True)
@@ -175,8 +181,7 @@ async def test_an_upload_discord_took_but_answered_late_is_not_sent_again(
 async def test_uploads_discord_never_answers_in_time_end_as_text_with_a_link(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reply_sender, "SEND_DEADLINE_SECONDS", 0.3)
-    monkeypatch.setattr(owed_deliveries, "REDELIVERY_DELAYS", (0.05, 0.05, 0.05))
+    quick_retries(monkeypatch, send_deadline=0.3, retry_after=0.05)
     payload = await queued_and_shown(fake, bot, local_server)
     slow = fake.fail_next("PATCH", r"/messages/", status=503, delay=1.0, times=50,
                           with_files=True)
