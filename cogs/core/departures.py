@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class Departures:
-    """discord.py listeners (``guild_remove``, ``guild_channel_delete``, ``thread_delete``)."""
+    """discord.py listeners (``guild_remove``, ``guild_channel_delete``, ``raw_thread_delete``)."""
 
     def __init__(self, bot: IdeogramBot) -> None:
         self._bot = bot
@@ -38,18 +38,18 @@ class Departures:
         self._bot.add_listener(self.on_raw_thread_delete, "on_raw_thread_delete")
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
-        await self._cancel_queued(guild.id, lambda job: True, f"left server {guild.id}")
+        await self._stop_unfinished(guild.id, lambda job: True, f"left server {guild.id}")
 
     async def on_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
-        await self._cancel_queued(channel.guild.id, lambda job: job.channel_id == channel.id,
+        await self._stop_unfinished(channel.guild.id, lambda job: job.channel_id == channel.id,
                                   f"channel {channel.id} was deleted")
 
     async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
-        await self._cancel_queued(payload.guild_id,
+        await self._stop_unfinished(payload.guild_id,
                                   lambda job: job.channel_id == payload.thread_id,
                                   f"thread {payload.thread_id} was deleted")
 
-    async def _cancel_queued(self, guild_id: int, where: Callable[[JobRecord], bool],
+    async def _stop_unfinished(self, guild_id: int, where: Callable[[JobRecord], bool],
                              why: str) -> None:
         tracker = self._bot.tracker
         try:
