@@ -92,6 +92,16 @@ class JobRecord:
         return self.id[:8]
 
     @property
+    def result_url(self) -> str | None:
+        """Where the image of a completed job can be fetched (its first result).
+
+        None for a job that did not end with one.
+        """
+        if self.status is not JobStatus.COMPLETED or not self.result_urls:
+            return None
+        return self.result_urls[0]
+
+    @property
     def maybe_sent(self) -> bool:
         """True once the request may have reached the provider (never send it again)."""
         return self.request_id is not None or self.submitting_at is not None

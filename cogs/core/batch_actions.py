@@ -60,7 +60,7 @@ class BatchActions:
         job = jobs[number - 1]
         require_owner_or_moderator(interaction, job)
         refuse_if_deleted(job)
-        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+        if job.result_url is None:
             reason = user_text(render_job_error(job.error, N_("it was not made")), 300)
             raise Refusal(_("Image {number} failed: {reason}", number=format_number(number),
                             reason=reason))

@@ -161,10 +161,10 @@ class BatchDelivery:
 
     async def _tile(self, job: JobRecord) -> bytes | None:
         """The finished image of one job, or None (failed, or no longer downloadable)."""
-        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+        if job.result_url is None:
             return None
         try:
-            return (await fetch_image(self._downloads, job.result_urls[0])).data
+            return (await fetch_image(self._downloads, job.result_url)).data
         except ImageFetchError as exc:
             log.warning("Fetching image %s of batch %s failed: %s", (job.batch_index or 0) + 1,
                         str(job.batch_id)[:8], exc)

@@ -25,7 +25,7 @@ import aiohttp
 import discord
 
 from bot.i18n import _
-from bot.jobs import JobRecord, JobStatus
+from bot.jobs import JobRecord
 from bot.priority_slots import PrioritySlots
 from cogs.core.rendering import link_target, truncate
 from cogs.core.reply_webhook import edit_reply, original_message_id, reply_webhook
@@ -189,8 +189,7 @@ async def fetch_result_message(bot: IdeogramBot, job: JobRecord,
 def result_links(jobs: list[JobRecord]) -> tuple[str, ...]:
     """Where each job's image can be opened ("" for a job without one), for
     :attr:`Outgoing.links`."""
-    return tuple(job.result_urls[0] if job.status is JobStatus.COMPLETED and job.result_urls
-                 else "" for job in jobs)
+    return tuple(job.result_url or "" for job in jobs)
 
 
 def token_gone(exc: discord.HTTPException) -> bool:

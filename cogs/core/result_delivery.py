@@ -198,7 +198,7 @@ class ResultDelivery:
 
     async def _footer_for(self, job: JobRecord) -> str | None:
         """The footer's extra words for a result that shows an image; None for any other."""
-        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+        if job.result_url is None:
             return None
         return await self.footer_extra(job)
 
@@ -221,9 +221,9 @@ class ResultDelivery:
     async def _final_message(self, job: JobRecord, reply: Reply,
                              extra: str | None) -> Outgoing:
         content = status_line(job)
-        if job.status is not JobStatus.COMPLETED or not job.result_urls:
+        url = job.result_url
+        if url is None:
             return Outgoing(content, job_embed(job), job_view(job))
-        url = job.result_urls[0]
         limit = self.sender.upload_limit(job, reply)
         try:
             image: FetchedImage | None = await fetch_image(self._downloads, url)
