@@ -18,6 +18,7 @@ from bot.i18n import N_, LocalizedError, _
 from bot.inputs import InvalidInput
 from bot.providers.errors import ProviderError
 from cogs.core.languages import enter_interaction_locale
+from cogs.core.mentions import mention_only
 from cogs.core.option_check import OptionRefused, check_options
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     if isinstance(channel, discord.abc.Messageable):
         await channel.send(
             f"{interaction.user.mention} {content}",
-            allowed_mentions=discord.AllowedMentions(users=[interaction.user], everyone=False,
-                                                     roles=False),
+            allowed_mentions=mention_only(interaction.user.id),
         )
 
 

@@ -27,6 +27,7 @@ import discord
 from bot.i18n import _
 from bot.jobs import JobRecord
 from bot.priority_slots import PrioritySlots
+from cogs.core.mentions import mention_only
 from cogs.core.rendering import link_target, truncate
 from cogs.core.reply_webhook import edit_reply, original_message_id, reply_webhook
 
@@ -201,12 +202,6 @@ def token_gone(exc: discord.HTTPException) -> bool:
 def message_gone(exc: discord.HTTPException) -> bool:
     """The reply was deleted (a member or a moderator); its token may still work."""
     return exc.code == UNKNOWN_MESSAGE_CODE
-
-
-def mention_only(user_id: int) -> discord.AllowedMentions:
-    """Mentions that ping ``user_id`` and nobody else."""
-    return discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False,
-                                   roles=False)
 
 
 def post_nonce(job: JobRecord) -> str:
