@@ -1,8 +1,8 @@
 """A bounded number of slots, with three classes of waiters: urgent, soon, then the rest.
 
 Used where some work must not queue behind less important work of the same kind: the
-store's one connection (answering an interaction first, then a job's end and what shows
-it, before the tracker's other writes) and Discord sends (a finished image before a
+store's one connection (answering an interaction first, then the writes of a send to the
+provider, before the tracker's other work) and Discord sends (a finished image before a
 progress edit).
 """
 

@@ -4,9 +4,11 @@ The store has one connection and serialises its use with this lock. Answering an
 interaction (the quota decision and the job row, written before Discord's 3-second limit)
 takes it as *urgent*, so it waits at most for the one operation in progress, never behind
 a queue of the tracker's polls and writes. Store work done inside
-:func:`ahead_of_routine` comes next: the claim of a submit, made while it holds one of the
-provider's few submit slots, so that those slots do not sit idle while a burst's writes
-queue for the connection. Within a class, waiters are served in order.
+:func:`ahead_of_routine` comes next: the claim of a submit and the request id it got, both
+written while it holds one of the provider's few submit slots, so that those slots do not
+sit idle while a burst's writes queue for the connection. Within a class, waiters are
+served in order, and a stream of such work lets routine work through every few grants
+(:data:`~bot.priority_slots.SOON_IN_A_ROW`).
 """
 
 from __future__ import annotations
