@@ -17,11 +17,6 @@ class RemoteState(enum.StrEnum):
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"
 
-    @property
-    def terminal(self) -> bool:
-        """Whether the request has ended."""
-        return self in (RemoteState.COMPLETED, RemoteState.FAILED, RemoteState.CANCELLED)
-
 
 class CancelOutcome(enum.StrEnum):
     """What a cancel request achieved."""
