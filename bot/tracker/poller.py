@@ -106,8 +106,11 @@ class Poller:
                 tracker.spawn(self._poll(job_id), f"poll-{job_id[:8]}")
             self._wake.clear()
             timeout = self._heap[0][0] - now if self._heap else None
+            # Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancel that comes as
+            # the wake-up does, and the scheduler would then wait forever at shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _poll(self, job_id: str) -> None:
         tracker = self._tracker
