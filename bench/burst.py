@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.burst_report import Row, ack_table, delivery_table, targets
+from bench.burst_report import Row, ack_table, delivery_table, targets, work_table
 from bench.common import (
     ROOT,
     LocalProvider,
@@ -98,10 +98,13 @@ async def _serve_discord(args: argparse.Namespace) -> None:
             self.late: dict[str, int] = {}  # interaction id -> answer code
             self.images: dict[str, float] = {}  # token -> arrival of the final image
             self.channel_posts = 0
+            self.bot_requests = 0  # every request of the bot's (not the bench's own)
 
         def _notify(self, rec: RecordedRequest) -> None:
             now = time.monotonic()
             parts = rec.path.split("/")
+            if not rec.path.startswith("/_control/"):
+                self.bot_requests += 1
             if rec.method == "POST" and rec.path.endswith("/callback"):
                 if rec.status == 200:
                     self.acks.setdefault(parts[2], now)
@@ -122,6 +125,7 @@ async def _serve_discord(args: argparse.Namespace) -> None:
             if rec.path == "/_control/report":
                 return 200, {"acks": self.acks, "late": self.late, "images": self.images,
                              "channel_posts": self.channel_posts,
+                             "bot_requests": self.bot_requests,
                              "token_ids": {t: str(r.id) for t, r in self.interactions.items()},
                              "violations": self.violations[:20]}, {}
             return await super()._route(rec)
@@ -251,7 +255,9 @@ async def _bot_run(args: argparse.Namespace) -> dict[str, Any]:
                 if args.deliveries:
                     bot.tracker.add_listener(_EndNoticer(noticed))
                     later = _profiler(args.profile_delivery)
+                    cpu_before, _ = rusage()
                     out.update(await _wait_deliveries(bot, args.n, args.guilds))
+                    out["cpu_delivery_s"] = rusage()[0] - cpu_before
                     out["noticed"] = noticed
                     if later is not None:
                         later.disable()
@@ -373,6 +379,10 @@ def _run_one(variant: str, level: str, n: int, deliveries: bool,
                     row.noticing.append(float(seen_at) - float(done_at))
                     row.sending.append(image_at - float(seen_at))
         row.delivered = len(row.deliveries)
+        counts = state.get("request_counts", {})
+        row.provider_calls = {kind: counts.get(kind, 0) / n for kind in ("status", "result")}
+        row.discord_requests = int(report["bot_requests"]) / n
+        row.cpu_delivery_ms = float(out.get("cpu_delivery_s", 0.0)) * 1000 / n
     return row
 
 
@@ -401,6 +411,8 @@ def _parent(args: argparse.Namespace) -> None:
     print(ack_table(rows))
     print()
     print(delivery_table(rows))
+    print()
+    print(work_table(rows))
     print()
     print("Targets:")
     for line in targets(rows):

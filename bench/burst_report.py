@@ -37,6 +37,11 @@ class Row:
     submitting: list[float] = field(default_factory=list)
     #: The burst handed over → the image at the fake: what the member waited in all.
     waiting: list[float] = field(default_factory=list)
+    #: Per job: the provider's status and result calls, every request Discord got (the
+    #: answer included), and the bot's CPU from the last answer until all were delivered.
+    provider_calls: dict[str, float] = field(default_factory=dict)
+    discord_requests: float = 0.0
+    cpu_delivery_ms: float = 0.0
 
 
 def fmt_ms(x: float) -> str:
@@ -65,6 +70,17 @@ def delivery_table(rows: Sequence[Row]) -> str:
             percentile(r.sending, 50), percentile(r.sending, 95),
             percentile(r.submitting, 50), percentile(r.submitting, 95),
             percentile(r.waiting, 50), percentile(r.waiting, 95))))
+        for r in rows if r.deliveries or r.delivered))
+
+
+def work_table(rows: Sequence[Row]) -> str:
+    """What each delivered job cost: provider calls, Discord requests, the bot's CPU."""
+    head = ("N", "status calls / job", "result calls / job", "Discord requests / job",
+            "bot CPU ms / job (deliveries)")
+    return markdown_table(head, (
+        (r.n, f"{r.provider_calls.get('status', 0):.2f}",
+         f"{r.provider_calls.get('result', 0):.2f}", f"{r.discord_requests:.2f}",
+         f"{r.cpu_delivery_ms:.1f}")
         for r in rows if r.deliveries or r.delivered))
 
 

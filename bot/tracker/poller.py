@@ -2,9 +2,10 @@
 
 A scheduler keeps one heap of (when, job) and starts a poll task for each job that is due,
 as :func:`bot.polling.next_delay` says. A poll reads the job, ends it when its time limit
-has passed (by the tracker's clock), else asks the provider for its status within the
-job's remaining time: a change is written, then announced; a completed job's result is
-fetched, and the job ends completed (or failed, after too many failed fetches).
+has passed (by the tracker's clock), else asks the provider within the job's remaining
+time: a queued job's status, a running job's result (which tells the state until the image
+is made). A change is written, then announced; a completed job ends completed with its
+images (or failed, after too many failed fetches of its result).
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from bot.jobs import JobRecord, JobStatus
 from bot.log_context import bind_job
 from bot.polling import PollState, error_delay, next_delay
 from bot.providers.base import Provider
-from bot.providers.errors import ProviderError, RateLimited, RequestNotFound
-from bot.providers.types import CancelOutcome, RemoteState, RequestStatus
+from bot.providers.errors import MalformedResponse, ProviderError, RateLimited, RequestNotFound
+from bot.providers.types import (
+    CancelOutcome,
+    RemoteState,
+    RequestReport,
+    RequestResult,
+    RequestStatus,
+)
 from bot.store import StoreBusyError
 from bot.tracker.events import JobEvent
 
@@ -268,23 +275,35 @@ class Poller:
             return
         provider = tracker.provider(job.provider)
         assert isinstance(provider, Provider) and job.request_id is not None
-        status = await self._ask_status(job, state, provider)
-        if status is not None:
-            await self._apply_status(job, state, status, provider)
+        report = await self._ask(job, state, provider)
+        if report is not None:
+            await self._apply_report(job, state, report, provider)
 
-    async def _ask_status(self, job: JobRecord, state: PollState,
-                          provider: Provider) -> RequestStatus | None:
-        """The provider's status of ``job``, or None when the asking failed.
+    async def _ask(self, job: JobRecord, state: PollState,
+                   provider: Provider) -> RequestReport | None:
+        """What the provider says of ``job`` now, or None when the asking failed.
+
+        A queued job's status is asked for: it tells the place in the queue. A running job's
+        result is asked for instead: until the image is made it answers with the state, as
+        the status does, and once it is made it carries the image, so the end of a job costs
+        one call instead of two (a status, then its result).
 
         None means the job is handled already: its next poll is scheduled, or it has ended.
         """
         tracker = self._tracker
         polling = tracker.config.polling
         assert job.request_id is not None
+        running = job.status is JobStatus.RUNNING
+        report: RequestReport
         try:
+            # A running job's poll is the call that can bring its image: it takes the result
+            # fetches' slots, where a crowd of queued jobs' polls cannot hold it up.
             async with asyncio.timeout(self._call_budget(job)), \
-                    tracker.slot(job.provider, "poll"):
-                status = await provider.status(job.request_id)
+                    tracker.slot(job.provider, "result" if running else "poll"):
+                if running:
+                    report = await provider.result(job.request_id)
+                else:
+                    report = await provider.status(job.request_id)
         except TimeoutError:
             if not await self._check_time_limit(job):
                 state.failures += 1
@@ -296,6 +315,11 @@ class Poller:
             await tracker.finish(job, JobStatus.FAILED, error=job_errors.from_provider(exc))
             return None
         except ProviderError as exc:
+            if running and isinstance(exc, MalformedResponse):
+                # A result that makes no sense (say, completed without an image) is not
+                # asked for forever: it counts as a failed result fetch.
+                await self._result_failed(job, exc)
+                return None
             state.failures += 1
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             delay = error_delay(state.failures, retry_after, polling)
@@ -304,37 +328,44 @@ class Poller:
             self._schedule(job.id, tracker.now() + delay)
             return None
         state.failures = 0
-        return status
+        if running:
+            self._result_failures.pop(job.id, None)
+        return report
 
-    async def _apply_status(self, job: JobRecord, state: PollState, status: RequestStatus,
+    async def _apply_report(self, job: JobRecord, state: PollState, report: RequestReport,
                             provider: Provider) -> None:
-        """Act on the provider's status of ``job``: complete or end it, or note any change."""
+        """Act on what the provider says of ``job``: complete or end it, or note any change."""
         tracker = self._tracker
         now = tracker.now()
         state.last_poll = now
 
-        if status.state is RemoteState.COMPLETED:
-            await self._complete(job, state, provider)
+        if report.state is RemoteState.COMPLETED:
+            if isinstance(report, RequestResult):
+                await self._completed(job, state, report)
+            else:
+                await self._complete(job, state, provider)
             return
-        if status.state is RemoteState.FAILED:
+        if report.state is RemoteState.FAILED:
             # The provider's own words go to the log only (they may carry anything).
             log.info("Job %s failed at the provider", job.short_id)
             await tracker.finish(job, JobStatus.FAILED, error=job_errors.FAILED_REMOTELY)
             return
-        if status.state is RemoteState.CANCELLED:
+        if report.state is RemoteState.CANCELLED:
             await tracker.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED_REMOTELY)
             return
 
-        if status.state is RemoteState.QUEUED and job.status is JobStatus.QUEUED:
+        if report.state is RemoteState.QUEUED and job.status is JobStatus.QUEUED:
             state.last_queued_poll = now
             state.polls_in_status += 1
-            if status.queue_position != job.queue_position:
+            position = (report.queue_position if isinstance(report, RequestStatus)
+                        else job.queue_position)
+            if position != job.queue_position:
                 updated = await tracker.store.transition_job(
-                    job.id, [JobStatus.QUEUED], queue_position=status.queue_position)
+                    job.id, [JobStatus.QUEUED], queue_position=position)
                 state.job = updated
                 if updated is not None:
                     await tracker.emit(JobEvent(job=updated, eta=tracker.eta(updated, now)))
-        elif status.state in (RemoteState.RUNNING, RemoteState.UNKNOWN) and (
+        elif report.state in (RemoteState.RUNNING, RemoteState.UNKNOWN) and (
             job.status is JobStatus.QUEUED
         ):
             await self._mark_running(job, state, now)
@@ -344,6 +375,7 @@ class Poller:
                                                 tracker.config.polling))
 
     async def _complete(self, job: JobRecord, state: PollState, provider: Provider) -> None:
+        """The status said completed: fetch the result, then end the job with it."""
         tracker = self._tracker
         assert job.request_id is not None
         try:
@@ -351,22 +383,32 @@ class Poller:
                     tracker.slot(job.provider, "result"):
                 result = await provider.result(job.request_id)
         except (ProviderError, TimeoutError) as exc:
-            failures = self._result_failures.get(job.id, 0) + 1
-            self._result_failures[job.id] = failures
-            if await self._check_time_limit(job):
-                return
-            if failures >= RESULT_FAILURES_MAX or isinstance(exc, RequestNotFound):
-                error = (job_errors.from_provider(exc) if isinstance(exc, ProviderError)
-                         else job_errors.UNREADABLE)
-                await tracker.finish(job, JobStatus.FAILED, error=error)
-            else:
-                self._schedule(job.id, tracker.now() + error_delay(
-                    failures, None, tracker.config.polling))
+            await self._result_failed(job, exc)
             return
         if result.state is not RemoteState.COMPLETED or not result.image_urls:
             # Status and result disagree for a moment: ask again soon.
             self._schedule(job.id, tracker.now() + tracker.config.polling.near_interval)
             return
+        await self._completed(job, state, result)
+
+    async def _result_failed(self, job: JobRecord, exc: ProviderError | TimeoutError) -> None:
+        """A result could not be had: ask again later, or end the job after a few in a row."""
+        tracker = self._tracker
+        failures = self._result_failures.get(job.id, 0) + 1
+        self._result_failures[job.id] = failures
+        if await self._check_time_limit(job):
+            return
+        if failures >= RESULT_FAILURES_MAX or isinstance(exc, RequestNotFound):
+            error = (job_errors.from_provider(exc) if isinstance(exc, ProviderError)
+                     else job_errors.UNREADABLE)
+            await tracker.finish(job, JobStatus.FAILED, error=error)
+        else:
+            self._schedule(job.id, tracker.now() + error_delay(
+                failures, None, tracker.config.polling))
+
+    async def _completed(self, job: JobRecord, state: PollState, result: RequestResult) -> None:
+        """End ``job`` completed with its images, and learn its queue and run times."""
+        tracker = self._tracker
         now = tracker.now()
         started = job.started_at or state.running_seen_at
         if job.submitted_at is not None:
