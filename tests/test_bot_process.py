@@ -21,7 +21,7 @@ from tests.harness import (
     eventually,
 )
 from tests.harness.process import BOT_TOKEN
-from tests.helpers import db_rows
+from tests.helpers import db_rows, free_port
 
 
 def reply_recorded(db: Path, interaction_id: int) -> bool:
@@ -123,13 +123,37 @@ async def test_a_busy_metrics_port_is_one_json_line_naming_the_setting(
     assert said.count("cannot listen") == 1 and said.endswith("leave METRICS_PORT empty.")
 
 
-async def test_discord_answering_503_is_one_json_line_saying_it_cannot_be_reached(
+async def test_discord_answering_503_is_one_json_line_saying_discord_has_trouble(
         fake: FakeDiscord, db: Path) -> None:
     fake.fail_next("GET", r"^/users/@me$", status=503)
     status, lines = await failed_start(fake, bot_process_env(fake, db), db.parent)
     assert status == 2
+    said = str(critical(lines)["message"])
+    # Discord was reached: nothing on this machine to check, only to wait.
+    assert said.startswith("Cannot start: Discord answered 503 Service Unavailable")
+    assert "having trouble" in said and "try again in a few minutes" in said
+    assert "cannot reach" not in said and "network" not in said
+    assert "exc_info" not in critical(lines)
+
+
+async def test_discord_answering_503_to_the_command_sync_is_the_same_line(
+        fake: FakeDiscord, db: Path) -> None:
+    fake.fail_next("PUT", r"^/applications/\d+/commands$", status=503)
+    status, lines = await failed_start(fake, bot_process_env(fake, db), db.parent)
+    assert status == 2
     assert str(critical(lines)["message"]).startswith(
-        "Cannot start: cannot reach Discord (DiscordServerError)")
+        "Cannot start: Discord answered 503 Service Unavailable")
+    assert "exc_info" not in critical(lines)
+
+
+async def test_discord_out_of_reach_is_one_json_line_saying_to_check_the_network(
+        fake: FakeDiscord, db: Path) -> None:
+    env = bot_process_env(fake, db, DISCORD_API_BASE=f"http://127.0.0.1:{free_port()}/api/v10")
+    status, lines = await failed_start(fake, env, db.parent)
+    assert status == 2
+    said = str(critical(lines)["message"])
+    assert said.startswith("Cannot start: cannot reach Discord (ClientConnectorError)")
+    assert "network connection" in said
     assert "exc_info" not in critical(lines)
 
 

@@ -57,25 +57,33 @@ async def _start(bot: IdeogramBot, settings: Settings, token: str) -> None:
             # Another Discord API (a test's fake) names its own gateway.
             _shards, gateway_url, _limits = await bot.http.get_bot_gateway()
             DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+        if bot.stopping:
+            return
+        await bot.sync_commands()
     except discord.LoginFailure:
         raise ConfigError(
             "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
             "https://discord.com/developers/applications (Bot → Reset Token); "
             "see README.md, section 'Set-up'.") from None
     except (aiohttp.ClientError, OSError, discord.DiscordServerError) as exc:
-        # A server error (5xx) is Discord's own trouble, or a proxy's on the way: the same
-        # for the owner as no answer at all.
         if bot.stopping:
             return
-        raise ConfigError(
-            f"cannot reach Discord ({type(exc).__name__}): check this machine's "
-            "network connection and try again.") from None
-    if bot.stopping:
-        return
-    await bot.sync_commands()
+        raise ConfigError(discord_unavailable_error(exc)) from None
     if bot.stopping:
         return
     await bot.connect()
+
+
+def discord_unavailable_error(exc: BaseException) -> str:
+    """One line on why Discord could not be used at start: it answered with a server
+    error (5xx: its own trouble, or a proxy's on the way, nothing to fix here), or it could
+    not be reached at all (this machine's network, DNS, a firewall)."""
+    if isinstance(exc, discord.DiscordServerError):
+        reason = exc.response.reason or exc.text or type(exc).__name__
+        return (f"Discord answered {exc.status} {reason}: Discord is having trouble; try "
+                "again in a few minutes (https://discordstatus.com shows its state).")
+    return (f"cannot reach Discord ({type(exc).__name__}): check this machine's network "
+            "connection and try again.")
 
 
 def ops_listen_error(settings: Settings, exc: OSError) -> str:
@@ -93,8 +101,8 @@ def ops_listen_error(settings: Settings, exc: OSError) -> str:
 
 async def run_bot(settings: Settings, token: str) -> None:
     """Run until stopped (SIGTERM/SIGINT: see :meth:`IdeogramBot.close`). A refused token,
-    an unreachable Discord or a busy metrics port is a :class:`ConfigError` (one line for
-    the owner), not a traceback."""
+    an unreachable or failing Discord or a busy metrics port is a :class:`ConfigError`
+    (one line for the owner), not a traceback."""
     services = await build_services(settings)
     ops: OpsServer | None = None
     installed: list[signal.Signals] = []
