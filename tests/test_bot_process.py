@@ -19,6 +19,7 @@ from tests.harness import (
     bot_process_env,
     chat_input,
     eventually,
+    ids,
 )
 from tests.harness.process import BOT_TOKEN
 from tests.helpers import db_rows, free_port
@@ -154,6 +155,40 @@ async def test_discord_out_of_reach_is_one_json_line_saying_to_check_the_network
     said = str(critical(lines)["message"])
     assert said.startswith("Cannot start: cannot reach Discord (ClientConnectorError)")
     assert "network connection" in said
+    assert "exc_info" not in critical(lines)
+
+
+ELSEWHERE_GUILD_ID = 1200000000000000099  # a server the bot was never invited to
+
+
+async def test_a_guild_that_refuses_the_command_sync_is_one_json_line_naming_it(
+        fake: FakeDiscord, db: Path) -> None:
+    # Discord's answer when the bot is not in the server, or was invited without the
+    # applications.commands scope; the first server syncs, the second refuses.
+    fake.fail_next("PUT", rf"^/applications/\d+/guilds/{ELSEWHERE_GUILD_ID}/commands$",
+                   status=403, body={"message": "Missing Access", "code": 50001})
+    env = bot_process_env(fake, db, DISCORD_GUILD_IDS=f"{ids.GUILD_ID},{ELSEWHERE_GUILD_ID}")
+    status, lines = await failed_start(fake, env, db.parent)
+    assert status == 2
+    line = critical(lines)
+    said = str(line["message"])
+    assert said.startswith(f"Cannot start: Discord refused the commands for server "
+                           f"{ELSEWHERE_GUILD_ID} (403 Missing Access)")
+    assert "applications.commands" in said and "DISCORD_GUILD_IDS" in said
+    assert f"client_id={ids.APPLICATION_ID}&scope=bot+applications.commands" in said
+    assert str(ids.GUILD_ID) not in said  # the server that accepted them is not blamed
+    assert "exc_info" not in line
+    assert fake.commands[ids.GUILD_ID]  # synced before the refusal
+
+
+async def test_a_refused_global_command_sync_is_one_json_line(
+        fake: FakeDiscord, db: Path) -> None:
+    fake.fail_next("PUT", r"^/applications/\d+/commands$",
+                   status=403, body={"message": "Missing Access", "code": 50001})
+    status, lines = await failed_start(fake, bot_process_env(fake, db), db.parent)
+    assert status == 2
+    said = str(critical(lines)["message"])
+    assert said.startswith("Cannot start: Discord refused the commands (403 Missing Access)")
     assert "exc_info" not in critical(lines)
 
 

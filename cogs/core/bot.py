@@ -93,6 +93,15 @@ QUOTA_RECONCILE_INTERVAL = 180.0
 QUOTA_ORPHAN_AGE = 120.0
 
 
+class CommandSyncRefused(Exception):
+    """Discord refused (403) the bot's commands: for *guild_id*, or globally when None."""
+
+    def __init__(self, error: discord.Forbidden, guild_id: int | None = None) -> None:
+        super().__init__(error.status, error.text, guild_id)
+        self.error = error
+        self.guild_id = guild_id
+
+
 class IdeogramBot(commands.Bot):
     store: Store
     guild_settings: GuildSettingsCache
@@ -207,16 +216,24 @@ class IdeogramBot(commands.Bot):
         self.lag_monitor.start()
 
     async def sync_commands(self) -> None:
-        """Sync to the development guilds at once, or globally (which takes a while)."""
+        """Sync to the development guilds at once, or globally (which takes a while).
+
+        A refusal (403) is a :class:`CommandSyncRefused` naming the guild it came from."""
         if self.settings.DISCORD_GUILD_IDS:
             for guild_id in self.settings.DISCORD_GUILD_IDS:
                 guild = discord.Object(guild_id)
                 self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
+                try:
+                    await self.tree.sync(guild=guild)
+                except discord.Forbidden as exc:
+                    raise CommandSyncRefused(exc, guild_id) from exc
             log.info("Commands synced to %d development server(s)",
                      len(self.settings.DISCORD_GUILD_IDS))
         else:
-            await self.tree.sync()
+            try:
+                await self.tree.sync()
+            except discord.Forbidden as exc:
+                raise CommandSyncRefused(exc) from exc
             log.info("Commands synced globally (new commands can take up to an hour to show)")
 
     async def on_ready(self) -> None:

@@ -17,8 +17,9 @@ from discord.http import Route
 from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, Settings
 from bot.ops_server import OpsServer
 from bot.stop_signals import STOP_SIGNALS, early_stop_request
-from cogs.core.bot import IdeogramBot, create_bot
+from cogs.core.bot import CommandSyncRefused, IdeogramBot, create_bot
 from cogs.core.services import build_services
+from cogs.help import invite_url
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ async def _start(bot: IdeogramBot, settings: Settings, token: str) -> None:
             "DISCORD_TOKEN was refused by Discord: copy a fresh token from "
             "https://discord.com/developers/applications (Bot → Reset Token); "
             "see README.md, section 'Set-up'.") from None
+    except CommandSyncRefused as exc:
+        raise ConfigError(sync_refused_error(exc, bot.application_id)) from None
     except (aiohttp.ClientError, OSError, discord.DiscordServerError) as exc:
         if bot.stopping:
             return
@@ -86,6 +89,21 @@ def discord_unavailable_error(exc: BaseException) -> str:
             "connection and try again.")
 
 
+def sync_refused_error(exc: CommandSyncRefused, application_id: int | None) -> str:
+    """One line on a command sync Discord refused (403), naming the server it was for and
+    the invite link that gives the bot its commands there."""
+    why = f"{exc.error.status} {exc.error.text or exc.error.response.reason}"
+    if exc.guild_id is None:
+        return (f"Discord refused the commands ({why}): check the bot's application at "
+                "https://discord.com/developers/applications; see README.md, section "
+                "'Set-up'.")
+    invite = "" if application_id is None else f" ({invite_url(application_id)})"
+    return (f"Discord refused the commands for server {exc.guild_id} ({why}): the bot is "
+            "not in that server, or was invited without the applications.commands scope; "
+            f"invite it with the applications.commands scope{invite} or remove "
+            f"{exc.guild_id} from DISCORD_GUILD_IDS.")
+
+
 def ops_listen_error(settings: Settings, exc: OSError) -> str:
     """One line on why ``/healthz`` and ``/metrics`` cannot listen, naming what to change."""
     where = f"{settings.METRICS_HOST}:{settings.METRICS_PORT}"
@@ -101,8 +119,8 @@ def ops_listen_error(settings: Settings, exc: OSError) -> str:
 
 async def run_bot(settings: Settings, token: str) -> None:
     """Run until stopped (SIGTERM/SIGINT: see :meth:`IdeogramBot.close`). A refused token,
-    an unreachable or failing Discord or a busy metrics port is a :class:`ConfigError`
-    (one line for the owner), not a traceback."""
+    an unreachable or failing Discord, a refused command sync or a busy metrics port is a
+    :class:`ConfigError` (one line for the owner), not a traceback."""
     services = await build_services(settings)
     ops: OpsServer | None = None
     installed: list[signal.Signals] = []
