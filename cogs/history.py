@@ -106,10 +106,11 @@ def history_line(job: JobRecord) -> str:
     return f"{head}{tail}\n> {prompt_preview(job)}"
 
 
-def recall_view(job: JobRecord) -> discord.ui.View:
+def recall_view(job: JobRecord, *, image_attached: bool = True) -> discord.ui.View:
     """The job's buttons on a recalled copy, with Remove in place of Delete: Delete works
-    only on the job's own result message; Remove takes this copy away (the job stays)."""
-    view = job_view(job)
+    only on the job's own result message; Remove takes this copy away (the job stays).
+    ``image_attached`` False: the copy could not have the image (no Reframe)."""
+    view = job_view(job, image_attached=image_attached)
     for item in list(view.children):
         if isinstance(item, ReplyButton) and item.action == "delete":
             view.remove_item(item)
@@ -329,7 +330,7 @@ class HistoryCog(commands.Cog):
         # The recalled result is public: it speaks the server's language.
         with use_locale(interaction_public_locale(interaction)):
             content, embed, files = await self.recall(job, interaction.filesize_limit)
-            view = recall_view(job)
+            view = recall_view(job, image_attached=bool(files))
         await interaction.edit_original_response(content=content, embed=embed, view=view,
                                                  attachments=files)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,24 @@ async def test_an_image_over_the_limit_discord_applies_now_is_sent_as_a_link(
     message = fake.original_message(payload["token"])
     assert message is not None and not message["attachments"] and not message["embeds"]
     assert message["components"]  # its buttons still work
+
+
+def button_ids(message: dict[str, Any] | None) -> list[str]:
+    assert message is not None
+    return [c["custom_id"] for row in message["components"] for c in row["components"]]
+
+
+async def test_a_result_sent_as_text_with_a_link_has_no_reframe_button(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """Reframe starts from the image attached to the message; a link to the provider's
+    copy, which expires, is not one: the button would only ever refuse."""
+    payload = chat_input("ideogram", {"prompt": "a heron in the reeds"})
+    await dispatch(bot, payload)
+    fake.interaction(payload["token"]).attachment_size_limit = 1000
+    job = await wait_delivered(bot, user_id=ids.USER_ID)
+    assert "Here is a link instead" in reply_text(fake, payload["token"])
+    assert button_ids(fake.original_message(payload["token"])) == [
+        f"job:{job.id}:{action}" for action in ("reroll", "info", "delete", "remix")]
 
 
 async def test_no_attach_files_in_the_channel_after_the_token_sends_text_with_a_link(

@@ -225,6 +225,10 @@ async def test_job_recall_for_owner_and_moderator_not_others(
     [edit] = fake.edits_of_original(late["token"])
     assert not edit.files and "expired" in edit.json["content"]
     assert edit.json["embeds"][0]["description"] == "a paper crane"
+    # No Reframe on a copy without the image: it starts from the image attached.
+    custom_ids = [c["custom_id"] for row in edit.json["components"] for c in row["components"]]
+    assert custom_ids == [f"job:{job.id}:{a}" for a in ("reroll", "info", "remix")] + [
+        f"recall:{job.id}:remove"]
 
 
 async def test_a_recalled_copy_can_be_removed_also_once_the_job_was_deleted(

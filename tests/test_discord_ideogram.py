@@ -151,6 +151,9 @@ async def test_oversized_image_is_linked_not_attached(
     last = fake.edits_of_original(payload["token"])[-1]
     assert not last.files
     assert "upload limit" in last.json["content"] and job.result_urls[0] in last.json["content"]
+    # No Reframe: it starts from the image attached to the message, and there is none.
+    assert [c["custom_id"] for row in last.json["components"] for c in row["components"]] == [
+        f"job:{job.id}:{action}" for action in ("reroll", "info", "delete", "remix")]
 
 
 async def test_expired_token_falls_back_to_the_channel(

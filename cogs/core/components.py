@@ -98,22 +98,43 @@ class ReplyButton(
         await handler.handle(interaction, self.target_id, self.action)
 
 
-def buttons_for(job: JobRecord) -> list[str]:
+#: What acts on the image attached to the clicked message (Reframe sends it to the image
+#: service): of no use on a message that shows the image as a link only.
+NEEDS_ATTACHED_IMAGE: Final = frozenset({"reframe"})
+
+
+def buttons_for(job: JobRecord, *, image_attached: bool = True) -> list[str]:
+    """The buttons of ``job``'s message; ``image_attached`` False: the message shows no
+    image of its own (a link to the image service's copy, or none)."""
     if job.status in (JobStatus.PENDING, JobStatus.QUEUED):
         return ["cancel", "info"]
     if job.status is JobStatus.COMPLETED:
         remix = ["remix"] if job.model in REMIXABLE_MODELS else []
-        return ["reroll", "reframe", "info", "delete", *remix]
+        actions = ["reroll", "reframe", "info", "delete", *remix]
+        if not image_attached:
+            actions = [a for a in actions if a not in NEEDS_ATTACHED_IMAGE]
+        return actions
     if job.status is JobStatus.FAILED:
         return ["reroll", "info"]
     return ["info"]
 
 
-def job_view(job: JobRecord) -> discord.ui.View:
+def job_view(job: JobRecord, *, image_attached: bool = True) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for action in buttons_for(job):
+    for action in buttons_for(job, image_attached=image_attached):
         view.add_item(ReplyButton.for_job(job.id, action))
     return view
+
+
+def without_image_buttons(view: discord.ui.View) -> discord.ui.View:
+    """``view`` without the buttons that need the image attached to their message, for
+    the same message sent as text with links."""
+    kept = discord.ui.View(timeout=None)
+    for item in view.children:
+        if not (isinstance(item, ReplyButton) and not item.batch
+                and item.action in NEEDS_ATTACHED_IMAGE):
+            kept.add_item(item)
+    return kept
 
 
 def batch_view(jobs: list[JobRecord]) -> discord.ui.View:

@@ -27,6 +27,7 @@ import discord
 from bot.i18n import _
 from bot.jobs import JobRecord
 from bot.priority_slots import PrioritySlots
+from cogs.core.components import without_image_buttons
 from cogs.core.mentions import mention_only
 from cogs.core.rendering import link_target, truncate
 from cogs.core.reply_webhook import edit_reply, original_message_id, reply_webhook
@@ -150,7 +151,9 @@ class Outgoing:
 
     def without_image(self, refusal: discord.HTTPException | None) -> Outgoing:
         """The same message as text and buttons only, with why and links to the images
-        (``refusal`` None: Discord never answered its uploads in time)."""
+        (``refusal`` None: Discord never answered its uploads in time). Reframe is left
+        off: it starts from the image attached to the message, and the link's copy
+        expires."""
         content = self.content
         links = [(n, url) for n, url in enumerate(self.links, start=1) if url]
         if links:
@@ -171,7 +174,7 @@ class Outgoing:
                 content += "\n" + _("{problem} Here are links instead: {links}",
                                      problem=problem, links=" · ".join(
                                          f"[{n}]({link_target(url)})" for n, url in links))
-        return Outgoing(truncate(content, 2000), None, self.view)
+        return Outgoing(truncate(content, 2000), None, without_image_buttons(self.view))
 
 
 async def fetch_result_message(bot: IdeogramBot, job: JobRecord,

@@ -209,7 +209,8 @@ class ResultDelivery:
                 out = await self._final_message(job, reply, extra)
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
-                out = Outgoing(status_line(job), job_embed(job), job_view(job))
+                out = Outgoing(status_line(job), job_embed(job),
+                               job_view(job, image_attached=False))
             if out.image is not None:  # else the text has its link already, if any
                 out.links = result_links([job])
             sent = await self.sender.send_final(reply, job, out, what=f"job {job.short_id}")
@@ -239,9 +240,9 @@ class ResultDelivery:
                 size=format_number(len(image.data) / 1e6, digits=1),
                 limit=format_number(limit / 1e6, digits=0), url=link_target(url))
             image = None
-        if image is None:
+        if image is None:  # a link only: nothing attached for Reframe to start from
             return Outgoing(truncate(content, 2000), job_embed(job, footer_extra=extra),
-                             job_view(job))
+                            job_view(job, image_attached=False))
         filename = f"ideogram-{job.short_id}.{image.extension}"
         return Outgoing(content, job_embed(job, image_filename=filename, footer_extra=extra),
                          job_view(job), image=image.data, filename=filename)
