@@ -292,6 +292,43 @@ async def test_one_image_of_a_batch_leaves_the_shared_reply_alone(
     assert fake.calls("DELETE", rf"^/channels/{ids.CHANNEL_ID}/messages/{reply_id}$")
 
 
+async def test_an_image_a_moderator_posted_full_size_stays_the_requesters_to_delete(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    """Once retention has dropped the job, only the post says whose image it is: the
+    member who ran the command, not the moderator whose click made the post."""
+    payload = chat_input("ideogram", {"prompt": "two herons", "count": 2})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot, count=2)
+    grid = fake.original_message(payload["token"])
+    assert grid is not None
+    posts = []
+    for number in (1, 2):
+        click = component(f"batch:{jobs[0].batch_id}:{number}", message=grid,
+                          user_id=ids.MOD_USER_ID)
+        await dispatch(bot, click)
+        [post] = fake.followups(click["token"])
+        posts.append(fake.message(int(post.response["id"])) or {})
+    async with bot.store.transaction() as conn:
+        await conn.execute("DELETE FROM jobs")
+
+    def delete(post: dict[str, Any], user_id: int) -> dict[str, Any]:
+        [delete_id] = [c for c in custom_ids(post) if c.endswith(":delete")]
+        return component(delete_id, message=post, user_id=user_id)
+
+    first, second = posts
+    stranger = delete(first, ids.OTHER_USER_ID)
+    await dispatch(bot, stranger)
+    [refused] = fake.interaction_callbacks(stranger["id"])
+    assert refused["data"]["flags"] & 64 and "no longer kept" in refused["data"]["content"]
+    requester = delete(first, ids.USER_ID)
+    await dispatch(bot, requester)
+    assert fake.interaction_callbacks(requester["id"]) == [{"type": 6}]
+    await eventually(lambda: fake.message(first["id"]) is None, what="deleted")
+    moderator = delete(second, ids.MOD_USER_ID)  # moderators may, as for any result
+    await dispatch(bot, moderator)
+    await eventually(lambda: fake.message(second["id"]) is None, what="deleted")
+
+
 def test_a_batch_reply_is_found_through_any_of_its_jobs() -> None:
     from cogs.core.batch_delivery import _lead
 

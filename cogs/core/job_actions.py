@@ -182,15 +182,23 @@ class JobActions:
 
 
 def requester_of(message: discord.Message) -> int | None:
-    """Who a result message is for: the member whose command it answers, or the member a
-    result posted anew mentions first (``<@id> …``)."""
+    """Who a result message is for: the member its text names (every result does: "Done
+    for <@id>", "<@id> …" when posted anew, "Image 2 of 4 for <@id>" when a batch's image
+    was posted full size), else the member whose command it answers.
+
+    The text comes first: the interaction a message answers is not always the
+    requester's own. A batch's image posted full size answers the click on its number,
+    which may be a moderator's.
+    """
+    found = _USER_MENTION.search(message.content)
+    if found is not None:
+        return int(found[1])
     metadata = message.interaction_metadata
-    if metadata is not None:
-        return metadata.user.id
-    found = _LEADING_MENTION.match(message.content)
-    return int(found[1]) if found is not None else None
+    return metadata.user.id if metadata is not None else None
 
 
-_LEADING_MENTION: Final = re.compile(r"<@!?(\d+)>")
+#: A user mention; the first in a result's text is its requester (``status_line``, and
+#: the line of a batch's image posted full size, name nobody else).
+_USER_MENTION: Final = re.compile(r"<@!?(\d+)>")
 
 __all__ = ["JobActions", "requester_of"]
