@@ -84,10 +84,11 @@ async def test_a_notice_connection_gone_silent_is_found_again(
         pg_url: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     # POOL_CLOSE_SECONDS: what went into the silence stays stuck in the proxy, and the
-    # close does not wait for it.
+    # close does not wait for it. LISTEN_STABLE_SECONDS: the connection that goes silent
+    # has worked (not one dropped at once).
     shorter_waits(monkeypatch,
                   LISTEN_CHECK_SECONDS=0.3, LISTEN_CHECK_TIMEOUT=0.3, POOL_CLOSE_SECONDS=0.5,
-                  LISTEN_RETRY_SECONDS=0.2)
+                  LISTEN_RETRY_SECONDS=0.2, LISTEN_STABLE_SECONDS=0.0)
     proxy = Blackhole()
     seen: list[str | None] = []
 
@@ -144,9 +145,11 @@ async def test_a_start_that_cannot_listen_goes_on_and_reloads_later(
 async def test_an_outage_backs_off_and_says_so_once(
         pg_url: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
+    # LISTEN_STABLE_SECONDS: a connection that got to listen has stayed up long enough
+    # (one dropped at once is the next test's).
     shorter_waits(monkeypatch,
                   SUBSCRIBE_WAIT_SECONDS=0.1, LISTEN_RETRY_SECONDS=0.02,
-                  LISTEN_RETRY_MAX_SECONDS=0.16)
+                  LISTEN_RETRY_MAX_SECONDS=0.16, LISTEN_STABLE_SECONDS=0.0)
     caplog.set_level(logging.DEBUG, logger=notices.__name__)
     real_connect = asyncpg.connect
     refusing, attempts = True, 0
@@ -185,6 +188,69 @@ async def test_an_outage_backs_off_and_says_so_once(
                                 "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
         await eventually(lambda: len(retries()) >= 2, timeout=5, what="a new outage")
         assert retries()[:2] == [(logging.WARNING, 0.02), (logging.INFO, 0.04)]
+
+
+async def test_a_connection_that_drops_at_once_backs_off_and_says_so_once(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A notice connection that is made, then dropped at once (over and over: a proxy or
+    a server that ends it) is no better than none: the waits grow as for a PostgreSQL
+    away, with one warning for the run, until a connection stays up."""
+    shorter_waits(monkeypatch,
+                  SUBSCRIBE_WAIT_SECONDS=0.1, LISTEN_RETRY_SECONDS=0.02,
+                  LISTEN_RETRY_MAX_SECONDS=0.16, LISTEN_STABLE_SECONDS=1.0)
+    caplog.set_level(logging.DEBUG, logger=notices.__name__)
+    seen: list[str | None] = []
+
+    async def changed(key: str | None) -> None:
+        seen.append(key)
+
+    def retries() -> list[tuple[int, float]]:
+        """Each failed attempt's log level and the wait it announced."""
+        return [(r.levelno, cast(tuple[Any, ...], r.args)[-1]) for r in caplog.records
+                if r.name == notices.__name__ and "trying again in" in r.getMessage()]
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.name == notices.__name__ and r.levelno >= logging.WARNING]
+
+    async with await Store.open(pg_url) as store:
+        stop_dropping = asyncio.Event()
+
+        async def drop_every_listener() -> None:
+            while not stop_dropping.is_set():
+                await store_rows(store, "SELECT pg_terminate_backend(pid) FROM "
+                                        "pg_stat_activity WHERE query LIKE 'LISTEN%' AND "
+                                        "pid <> pg_backend_pid()")
+                await asyncio.sleep(0.005)
+
+        dropping = asyncio.create_task(drop_every_listener())
+        try:
+            await store.subscribe(GUILD_SETTINGS_TOPIC, changed)
+            await eventually(lambda: len(retries()) >= 6, timeout=10, what="six drops")
+        finally:
+            stop_dropping.set()
+            await dropping
+        # As for connections refused: one warning, a line each time the wait doubles,
+        # then quiet at the longest wait.
+        assert retries()[:6] == [(logging.WARNING, 0.02), (logging.INFO, 0.04),
+                                 (logging.INFO, 0.08), (logging.INFO, 0.16),
+                                 (logging.DEBUG, 0.16), (logging.DEBUG, 0.16)]
+        [warned] = warnings()
+        assert warned.startswith("Cannot listen for changes (connection lost ")
+        assert "s after it was made); trying again in" in warned
+        # Every connection made was told to reload: it may have missed changes.
+        assert None in seen
+        # Once one stays up, the run is over: it says so, and the next loss starts again
+        # from the shortest wait, with a warning of its own.
+        await eventually(lambda: any("stayed up" in r.getMessage() for r in caplog.records
+                                     if r.levelno == logging.INFO),
+                         timeout=10, what="a connection that stays up")
+        caplog.clear()
+        await store_rows(store, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        await eventually(lambda: warnings(), timeout=5, what="the loss noticed")
+        assert "was lost" in warnings()[0]
 
 
 @pytest.mark.parametrize("payload", ['{"topic": ["a"], "key": "1", "origin": "x"}',

@@ -3,8 +3,9 @@
 One connection of its own listens on :data:`~bot.store.postgres.sql.NOTICE_CHANNEL`; each
 notice names a topic, a key and the run of the process that made the change, which
 ignores its own. A connection that is lost, or goes silent, is replaced; while
-PostgreSQL stays away the attempts wait longer and longer, and once listening again every
-subscriber is told that anything may have changed (``callback(None)``).
+PostgreSQL stays away, or every connection is dropped soon after it was made, the
+attempts wait longer and longer, and once listening again every subscriber is told that
+anything may have changed (``callback(None)``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 #: fails doubles the wait, up to the most (a PostgreSQL outage), until one works.
 LISTEN_RETRY_SECONDS = 2.0
 LISTEN_RETRY_MAX_SECONDS = 60.0
+#: How long a notice connection must stay up to end a run of failed attempts: one lost
+#: sooner (a proxy or a server that ends it at once) counts as one more failed attempt, so
+#: the waits keep growing instead of starting again from the shortest.
+LISTEN_STABLE_SECONDS = 30.0
 #: How often the idle notice connection is asked whether it still works, and how long it
 #: may take to say so: a connection a NAT or a failover dropped silently sends nothing.
 LISTEN_CHECK_SECONDS = 30.0
@@ -83,40 +88,68 @@ class ChangeNotices:
             task.cancel()
 
     async def _listen_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         reconnecting = False
-        failures = 0  # attempts in a row that did not get to listen
+        # Attempts in a row that did not get to listen, or whose connection did not stay
+        # up LISTEN_STABLE_SECONDS; and whether the last of them was such a connection.
+        failures, dropped = 0, False
         delay = LISTEN_RETRY_SECONDS
+        settled = False  # the current connection has stayed up long enough
+
+        def stayed_up() -> None:
+            """The connection has stayed up long enough: the run of failures is over."""
+            nonlocal failures, dropped, delay, settled
+            if failures > 1 and dropped:  # its "listening again" was not said
+                log.info("The notice connection to PostgreSQL has stayed up %.0fs: "
+                         "listening for changes again", LISTEN_STABLE_SECONDS)
+            failures, dropped, delay, settled = 0, False, LISTEN_RETRY_SECONDS, True
+
         while True:
             lost = asyncio.Event()
             conn: asyncpg.Connection | None = None
+            failed: str | None = None  # why this attempt failed, if it did
+            settled = False
             try:
                 conn = await asyncpg.connect(self._url, timeout=self._connect_timeout)
                 conn.add_termination_listener(functools.partial(set_event, lost))
                 await conn.add_listener(sql.NOTICE_CHANNEL, self._on_notice)
                 self.listening.set()
-                failures, delay = 0, LISTEN_RETRY_SECONDS
                 if reconnecting:
-                    log.info("Listening for changes again: reloading cached settings")
+                    # Quiet while connections keep dropping: the failures' lines say so.
+                    log.log(logging.DEBUG if failures > 1 and dropped else logging.INFO,
+                            "Listening for changes again: reloading cached settings")
                     self._dispatch_all(None)
-                await self._while_alive(conn, lost)
-                log.warning("The notice connection to PostgreSQL was lost; reconnecting")
+                since = loop.time()
+                settle = loop.call_later(LISTEN_STABLE_SECONDS, stayed_up)
+                try:
+                    await self._while_alive(conn, lost)
+                finally:
+                    settle.cancel()
+                if settled:
+                    log.warning("The notice connection to PostgreSQL was lost; reconnecting")
+                else:  # no better than a connection refused
+                    failed = f"connection lost {loop.time() - since:.1f}s after it was made"
+                    dropped = True
             except (OSError, TimeoutError, asyncpg.PostgresError,
                     asyncpg.InterfaceError) as exc:
-                failures += 1
-                if failures == 1:
-                    log.warning("Cannot listen for changes (%s); trying again in %.0fs",
-                                type(exc).__name__, delay)
-                else:
-                    # While PostgreSQL stays away: a line each time the wait grows (a few
-                    # in all), none once it is at its longest.
-                    previous, delay = delay, min(delay * 2, LISTEN_RETRY_MAX_SECONDS)
-                    log.log(logging.INFO if delay > previous else logging.DEBUG,
-                            "Still cannot listen for changes (%s, %d attempts); trying "
-                            "again in %.0fs", type(exc).__name__, failures, delay)
+                failed, dropped = type(exc).__name__, False
             finally:
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.shield(conn.close(timeout=2))
+            if failed is not None:
+                failures += 1
+                if failures == 1:
+                    log.warning("Cannot listen for changes (%s); trying again in %.0fs",
+                                failed, delay)
+                else:
+                    # While PostgreSQL stays away, or drops every connection at once: a
+                    # line each time the wait grows (a few in all), none once it is at
+                    # its longest.
+                    previous, delay = delay, min(delay * 2, LISTEN_RETRY_MAX_SECONDS)
+                    log.log(logging.INFO if delay > previous else logging.DEBUG,
+                            "Still cannot listen for changes (%s, %d attempts); trying "
+                            "again in %.0fs", failed, failures, delay)
             reconnecting = True
             await asyncio.sleep(delay)
 
