@@ -16,23 +16,13 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.i18n import N_, _, use_locale
+from cogs.core.invite import INVITE_PERMISSION_NAMES, INVITE_PERMISSIONS, invite_url
 from cogs.core.languages import public_locale
-from cogs.core.permissions import PERMISSION_LABELS
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 log = logging.getLogger(__name__)
-
-#: What the bot needs in a channel to deliver results there after the interaction token is
-#: gone, fetch a past result for /job, and post to the moderation log (README, Set-up).
-INVITE_PERMISSION_NAMES: Final = {
-    name: PERMISSION_LABELS[name] for name in (
-        "view_channel", "send_messages", "embed_links", "attach_files",
-        "read_message_history", "send_messages_in_threads")
-}
-INVITE_PERMISSIONS: Final = discord.Permissions(**dict.fromkeys(INVITE_PERMISSION_NAMES, True))
-INVITE_SCOPES: Final = ("bot", "applications.commands")
 
 TEXT: Final[dict[str, str]] = {
     "title": N_("Ideogram images, right here"),
@@ -70,12 +60,6 @@ TEXT: Final[dict[str, str]] = {
     "invite_name": N_("Invite"),
     "invite": N_("[Add me to another server]({url})"),
 }
-
-
-def invite_url(application_id: int) -> str:
-    """The OAuth2 link that adds the bot with its commands and exactly its permissions."""
-    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS,
-                                   scopes=INVITE_SCOPES)
 
 
 def help_embed(application_id: int | None) -> discord.Embed:

@@ -21,8 +21,8 @@ from bot.localserver.app import LocalRunComfyServer
 from bot.ops_server import OpsServer
 from bot.tracker import TrackerConfig
 from cogs.core.bot import RESTARTING, IdeogramBot
+from cogs.core.invite import INVITE_PERMISSIONS
 from cogs.core.services import build_services
-from cogs.help import INVITE_PERMISSIONS
 from tests.harness import (
     FakeDiscord,
     InteractionRecord,

@@ -18,8 +18,8 @@ from bot.config import DEFAULT_DISCORD_API_BASE, ConfigError, Settings
 from bot.ops_server import OpsServer
 from bot.stop_signals import STOP_SIGNALS, early_stop_request
 from cogs.core.bot import CommandSyncRefused, IdeogramBot, create_bot
+from cogs.core.invite import invite_url
 from cogs.core.services import build_services
-from cogs.help import invite_url
 
 log = logging.getLogger(__name__)
 
