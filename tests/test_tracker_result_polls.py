@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bot import job_errors
@@ -36,26 +38,29 @@ class Noting(RunComfyClient):
         return result
 
 
-def noting(server: LocalRunComfyServer) -> Noting:
-    return Noting(token=TOKEN, base_url=server.base_url,
-                  retry=RetryPolicy(attempts=1, base_delay=0.01))
-
-
-def tracker_for(store: Store, client: RunComfyClient) -> JobTracker:
-    return JobTracker(store, {"local": client}, config=TrackerConfig(polling=FAST_POLLING))
+@contextlib.asynccontextmanager
+async def noted_tracker(store: Store, server: LocalRunComfyServer, *, queue: float,
+                        run: float) -> AsyncIterator[tuple[JobTracker, Noting, Recorder]]:
+    """A running tracker on the local server (jobs queued and run that long), its noting
+    client and a recorder of its events."""
+    server.state.config.queue_seconds = queue
+    server.state.config.run_seconds = run
+    async with Noting(token=TOKEN, base_url=server.base_url,
+                      retry=RetryPolicy(attempts=1, base_delay=0.01)) as client:
+        tracker = JobTracker(store, {"local": client},
+                             config=TrackerConfig(polling=FAST_POLLING))
+        recorder = Recorder(store)
+        tracker.add_listener(recorder)
+        async with tracker_running(tracker):
+            yield tracker, client, recorder
 
 
 async def test_a_running_job_is_asked_for_its_result_which_ends_it_in_one_call(
         store: Store, local_server: LocalRunComfyServer) -> None:
-    local_server.state.config.queue_seconds = 0.3
-    local_server.state.config.run_seconds = 0.8
-    async with noting(local_server) as client:
-        tracker = tracker_for(store, client)
-        recorder = Recorder(store)
-        tracker.add_listener(recorder)
-        async with tracker_running(tracker):
-            job = await tracker.submit(make_job("a harbour at dawn"))
-            final = await recorder.wait_terminal(job.id)
+    async with noted_tracker(store, local_server, queue=0.3, run=0.8) as (
+            tracker, client, recorder):
+        job = await tracker.submit(make_job("a harbour at dawn"))
+        final = await recorder.wait_terminal(job.id)
     assert final.status is JobStatus.COMPLETED and final.job.result_url is not None
     answers = client.answers
     started = answers.index(("status", RemoteState.RUNNING))
@@ -70,23 +75,18 @@ async def test_a_failed_result_poll_is_asked_again_and_a_nonsensical_one_ends_th
         store: Store, local_server: LocalRunComfyServer) -> None:
     """A result poll that fails (the server errs) is asked again, as a status poll is; one
     whose answer makes no sense is asked a few times in a row, then the job fails."""
-    local_server.state.config.queue_seconds = 0.1
-    local_server.state.config.run_seconds = 0.6
-    async with noting(local_server) as client:
-        tracker = tracker_for(store, client)
-        recorder = Recorder(store)
-        tracker.add_listener(recorder)
-        async with tracker_running(tracker):
-            local_server.state.faults.server_error(RESULT_FAILURES_MAX, kind="result")
-            survives = await tracker.submit(make_job("errors come and go"))
-            final = await recorder.wait_terminal(survives.id, limit=20)
-            assert final.status is JobStatus.COMPLETED, final.job.error
+    async with noted_tracker(store, local_server, queue=0.1, run=0.6) as (
+            tracker, client, recorder):
+        local_server.state.faults.server_error(RESULT_FAILURES_MAX, kind="result")
+        survives = await tracker.submit(make_job("errors come and go"))
+        final = await recorder.wait_terminal(survives.id, limit=20)
+        assert final.status is JobStatus.COMPLETED, final.job.error
 
-            doomed = await tracker.submit(make_job("answers make no sense"))
-            await eventually(lambda: ("status", RemoteState.RUNNING) in client.answers[-3:],
-                             what="the job running")
-            local_server.state.faults.malformed(100, kind="result")
-            final = await recorder.wait_terminal(doomed.id, limit=20)
+        doomed = await tracker.submit(make_job("answers make no sense"))
+        await eventually(lambda: ("status", RemoteState.RUNNING) in client.answers[-3:],
+                         what="the job running")
+        local_server.state.faults.malformed(100, kind="result")
+        final = await recorder.wait_terminal(doomed.id, limit=20)
     local_server.state.faults.clear()
     assert final.status is JobStatus.FAILED
     assert final.job.error == job_errors.from_provider(MalformedResponse("unreadable"))

@@ -204,7 +204,9 @@ async def test_time_limits(database_url: str, client: IdeogramClient,
     assert timed_out.job.error == TIMED_OUT_RUNNING
     assert never_ran.job.error == TIMED_OUT_QUEUED
     assert recorder.statuses(waiting.id) == [JobStatus.QUEUED, JobStatus.FAILED]
-    assert local_server.state.request_counts["generate"] == 1
+    # The waiting job was never sent, the slow one not twice. (Under load the slow one's
+    # run limit can pass before its request reaches the server: then none arrived.)
+    assert local_server.state.request_counts["generate"] <= 1
 
 
 async def test_provider_errors_end_the_job(database_url: str, client: IdeogramClient,
