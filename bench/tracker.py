@@ -226,7 +226,7 @@ async def _run_baseline(client: Any, n: int, deadline: float) -> dict[str, Any]:
                         heard[request_id] = time.monotonic()
                         ended += 1
                         return
-                elif status.state.terminal:
+                elif status.state in (RemoteState.FAILED, RemoteState.CANCELLED):
                     ended += 1
                     return
             except ProviderError:
@@ -445,7 +445,8 @@ def _parent(args: argparse.Namespace) -> None:
         "Notes: delay = time.monotonic() when the bot heard COMPLETED minus the server's "
         "completed_at_monotonic (CLOCK_MONOTONIC is shared across processes on Linux; "
         f"checked per job via the submit bracket and /proc/*/ns/time: "
-        f"{'ok' if clock_ok else 'FAILED'}). Other calls = submit + result (+ cancel/file). "
+        f"{'ok' if clock_ok else 'FAILED'}). Status+result calls = every call asking about "
+        "a job; other calls = submit (+ cancel/file). "
         f"Bot CPU = user+system seconds of the child from setup to the last completion "
         f"(imports excluded); RSS = ru_maxrss of the child. 'warm' = store seeded with "
         f"{SEED_JOBS} completed jobs of realistic durations; 'cold' = empty store. Baseline: "
