@@ -177,7 +177,7 @@ def _defer_first() -> None:
         await interaction.response.defer(thinking=True)
         return []
 
-    JobLauncher.launch = launch  # type: ignore[method-assign,assignment]  # the bench's stand-in
+    JobLauncher.launch = launch  # type: ignore[method-assign]  # the bench's stand-in
     JobLauncher._answer_and_hand_over = answer_only  # type: ignore[method-assign]  # the bench's stand-in
 
 

@@ -70,10 +70,10 @@ async def main() -> None:
             async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=timeout) as c:
                 return (await c.get(server.url + "/v1/requests/r-1/status")).content
 
-        async def with_deadline() -> object:
+        async def with_deadline() -> bytes:
             async with RunComfyClient(token="t", base_url=server.url, timeout=timeout,
                                       retry=RetryPolicy(attempts=1), call_deadline=2.0) as c:
-                return await c.status("r-1")
+                return repr(await c.status("r-1")).encode()
 
         for name, action in (("read timeout 1 s only (before)", read_timeout_only),
                              ("call deadline 2 s (now)", with_deadline)):

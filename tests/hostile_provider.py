@@ -25,7 +25,7 @@ def json_bomb(megabytes: int, head: bytes = b'{"status": "in_queue"') -> bytes:
     return b"".join(parts)
 
 
-def raw(body: bytes, status: int = 200, **headers: str) -> Handler:
+def raw(body: bytes, status: int = 200, /, **headers: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         return web.Response(body=body, status=status,
                             headers={"Content-Type": "application/json", **headers})

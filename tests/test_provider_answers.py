@@ -109,7 +109,7 @@ async def test_a_submit_refused_with_503_is_sent_again_but_a_502_is_not() -> Non
             runcomfy(server.url, retry=RetryPolicy(attempts=3, base_delay=0.01)) as client:
         assert (await client.submit(GENERATE, {"prompt": "x"})).request_id == "r-2"
     assert len(server.requests) == 2
-    async with HostileProvider(raw(b'{"detail": "bad gateway"}', status=502)) as server, \
+    async with HostileProvider(raw(b'{"detail": "bad gateway"}', 502)) as server, \
             runcomfy(server.url, retry=RetryPolicy(attempts=3, base_delay=0.01)) as client:
         with pytest.raises(errors.SubmitUncertain, match="HTTP 502"):
             await client.submit(GENERATE, {"prompt": "x"})
@@ -118,7 +118,7 @@ async def test_a_submit_refused_with_503_is_sent_again_but_a_502_is_not() -> Non
 
 async def test_a_submit_answered_404_points_the_owner_to_the_base_url() -> None:
     # e.g. RUNCOMFY_BASE_URL ending in /v1: nothing was taken, nothing "expired".
-    async with HostileProvider(raw(b'{"detail": "Not Found"}', status=404)) as server, \
+    async with HostileProvider(raw(b'{"detail": "Not Found"}', 404)) as server, \
             runcomfy(server.url) as client:
         with pytest.raises(errors.UnknownAddress) as info:
             await client.submit(GENERATE, {"prompt": "x"})
@@ -163,7 +163,7 @@ HOSTILE_BODIES: list[bytes] = [
 @pytest.mark.parametrize("body", HOSTILE_BODIES, ids=lambda b: repr(b[:24]))
 @pytest.mark.parametrize("status", [200, 400, 500])
 async def test_malformed_answers_are_provider_errors(body: bytes, status: int) -> None:
-    async with HostileProvider(raw(body, status=status)) as server, \
+    async with HostileProvider(raw(body, status)) as server, \
             runcomfy(server.url) as client, ideogram(server.url) as sync:
         for call in (client.status("r-1"), client.result("r-1"), client.cancel("r-1"),
                      client.submit(GENERATE, {"prompt": "x"}),
