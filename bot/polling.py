@@ -80,6 +80,9 @@ class PollState:
     last_queued_poll: float | None = None  # lower bound of the run's start
     running_seen_at: float | None = None
     failures: int = 0
+    #: Ask this job's status even while it runs: its result could not be read before it
+    #: was made (see :class:`bot.tracker.poller.Poller`).
+    status_polls_only: bool = False
     #: The job's row as the poller last read or wrote it; None: read it at the next poll.
     job: JobRecord | None = None
 

@@ -9,7 +9,7 @@ from typing import Any
 from bot import job_errors
 from bot.jobs import JobStatus
 from bot.localserver.app import LocalRunComfyServer
-from bot.providers.errors import MalformedResponse
+from bot.providers.errors import NoImageInResult
 from bot.providers.retry import RetryPolicy
 from bot.providers.runcomfy import RunComfyClient
 from bot.providers.types import RemoteState, RequestResult, RequestStatus
@@ -26,6 +26,8 @@ class Noting(RunComfyClient):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.answers: list[tuple[str, RemoteState]] = []
+        #: Completed results come without their image, as the client reads them.
+        self.images_missing = False
 
     async def status(self, request_id: str) -> RequestStatus:
         status = await super().status(request_id)
@@ -35,6 +37,8 @@ class Noting(RunComfyClient):
     async def result(self, request_id: str, *, include_cost: bool = True) -> RequestResult:
         result = await super().result(request_id, include_cost=include_cost)
         self.answers.append(("result", result.state))
+        if self.images_missing and result.state is RemoteState.COMPLETED:
+            raise NoImageInResult("completed result carried no image URL")
         return result
 
 
@@ -57,7 +61,7 @@ async def noted_tracker(store: Store, server: LocalRunComfyServer, *, queue: flo
 
 async def test_a_running_job_is_asked_for_its_result_which_ends_it_in_one_call(
         store: Store, local_server: LocalRunComfyServer) -> None:
-    async with noted_tracker(store, local_server, queue=0.3, run=0.8) as (
+    async with noted_tracker(store, local_server, queue=0.3, run=1.5) as (
             tracker, client, recorder):
         job = await tracker.submit(make_job("a harbour at dawn"))
         final = await recorder.wait_terminal(job.id)
@@ -71,23 +75,38 @@ async def test_a_running_job_is_asked_for_its_result_which_ends_it_in_one_call(
     assert len(answers) > started + 2  # it was asked while still running, too
 
 
-async def test_a_failed_result_poll_is_asked_again_and_a_nonsensical_one_ends_the_job(
+
+async def test_result_polls_that_fail_or_cannot_be_read_are_ridden_out(
         store: Store, local_server: LocalRunComfyServer) -> None:
-    """A result poll that fails (the server errs) is asked again, as a status poll is; one
-    whose answer makes no sense is asked a few times in a row, then the job fails."""
-    async with noted_tracker(store, local_server, queue=0.1, run=0.6) as (
+    """A result poll the server fails is asked again later, as a status poll is. One it
+    answers unreadably (a proxy's hiccup, or a result refused before the image is made)
+    turns the job to status polls: either way the job ends with its image."""
+    async with noted_tracker(store, local_server, queue=0.1, run=1.5) as (
             tracker, client, recorder):
         local_server.state.faults.server_error(RESULT_FAILURES_MAX, kind="result")
-        survives = await tracker.submit(make_job("errors come and go"))
-        final = await recorder.wait_terminal(survives.id, limit=20)
+        erring = await tracker.submit(make_job("errors come and go"))
+        final = await recorder.wait_terminal(erring.id, limit=20)
         assert final.status is JobStatus.COMPLETED, final.job.error
 
-        doomed = await tracker.submit(make_job("answers make no sense"))
-        await eventually(lambda: ("status", RemoteState.RUNNING) in client.answers[-3:],
+        unreadable = await tracker.submit(make_job("answers unreadable for a while"))
+        await eventually(lambda: JobStatus.RUNNING in recorder.statuses(unreadable.id),
                          what="the job running")
-        local_server.state.faults.malformed(100, kind="result")
-        final = await recorder.wait_terminal(doomed.id, limit=20)
-    local_server.state.faults.clear()
+        local_server.state.faults.malformed(RESULT_FAILURES_MAX, kind="result")
+        seen = len(client.answers)
+        await eventually(lambda: ("status", RemoteState.RUNNING) in client.answers[seen:],
+                         what="its status asked instead")
+        local_server.state.faults.clear()
+        final = await recorder.wait_terminal(unreadable.id, limit=20)
+    assert final.status is JobStatus.COMPLETED, final.job.error
+
+
+async def test_a_result_completed_without_an_image_ends_the_job_after_a_few_tries(
+        store: Store, local_server: LocalRunComfyServer) -> None:
+    async with noted_tracker(store, local_server, queue=0.1, run=0.3) as (
+            tracker, client, recorder):
+        client.images_missing = True
+        job = await tracker.submit(make_job("completed, yet no image"))
+        final = await recorder.wait_terminal(job.id, limit=20)
     assert final.status is JobStatus.FAILED
-    assert final.job.error == job_errors.from_provider(MalformedResponse("unreadable"))
-    assert local_server.state.request_counts["result"] >= RESULT_FAILURES_MAX
+    assert final.job.error == job_errors.from_provider(NoImageInResult("no image"))
+    assert client.answers.count(("result", RemoteState.COMPLETED)) == RESULT_FAILURES_MAX

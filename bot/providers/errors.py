@@ -158,6 +158,10 @@ class MalformedResponse(ProviderError):
     retryable = False  # an answer that made no sense is not asked for again
 
 
+class NoImageInResult(MalformedResponse):
+    """The provider says a request completed, but its result carries no usable image."""
+
+
 class SubmitUncertain(ProviderError):
     """The submit may have been accepted, or not.
 

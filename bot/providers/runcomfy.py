@@ -33,6 +33,7 @@ from bot.providers.errors import (
     CouldNotConnect,
     InsufficientBalance,
     MalformedResponse,
+    NoImageInResult,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -276,7 +277,7 @@ class RunComfyClient(ProviderHttpClient):
             state = parse_state(body.get("status"))
             urls = _image_urls(body.get("output"))
             if state is RemoteState.COMPLETED and not urls:
-                raise MalformedResponse("completed result carried no image URL")
+                raise NoImageInResult("completed result carried no image URL")
             return RequestResult(
                 request_id=request_id,
                 state=state,

@@ -21,7 +21,7 @@ from bot.jobs import JobRecord, JobStatus
 from bot.log_context import bind_job
 from bot.polling import PollState, error_delay, next_delay
 from bot.providers.base import Provider
-from bot.providers.errors import MalformedResponse, ProviderError, RateLimited, RequestNotFound
+from bot.providers.errors import NoImageInResult, ProviderError, RateLimited, RequestNotFound
 from bot.providers.types import (
     CancelOutcome,
     RemoteState,
@@ -286,14 +286,16 @@ class Poller:
         A queued job's status is asked for: it tells the place in the queue. A running job's
         result is asked for instead: until the image is made it answers with the state, as
         the status does, and once it is made it carries the image, so the end of a job costs
-        one call instead of two (a status, then its result).
+        one call instead of two (a status, then its result). Should that result be refused
+        or unreadable before the image is made, the job's status is asked from then on, as
+        for a queued job.
 
         None means the job is handled already: its next poll is scheduled, or it has ended.
         """
         tracker = self._tracker
         polling = tracker.config.polling
         assert job.request_id is not None
-        running = job.status is JobStatus.RUNNING
+        running = job.status is JobStatus.RUNNING and not state.status_polls_only
         report: RequestReport
         try:
             # A running job's poll is the call that can bring its image: it takes the result
@@ -311,14 +313,19 @@ class Poller:
                 self._schedule(job.id, tracker.now() + error_delay(
                     state.failures, None, polling))
             return None
-        except RequestNotFound as exc:
-            await tracker.finish(job, JobStatus.FAILED, error=job_errors.from_provider(exc))
-            return None
         except ProviderError as exc:
-            if running and isinstance(exc, MalformedResponse):
-                # A result that makes no sense (say, completed without an image) is not
-                # asked for forever: it counts as a failed result fetch.
+            if running and isinstance(exc, NoImageInResult):
+                # Completed, but with no image: not asked for forever; a failed result fetch.
                 await self._result_failed(job, exc)
+                return None
+            if running and not exc.retryable:
+                log.info("The result of running job %s could not be had (%s); asking its "
+                         "status instead", job.short_id, type(exc).__name__)
+                state.status_polls_only = True
+                return await self._ask(job, state, provider)
+            if isinstance(exc, RequestNotFound):
+                await tracker.finish(job, JobStatus.FAILED,
+                                     error=job_errors.from_provider(exc))
                 return None
             state.failures += 1
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
