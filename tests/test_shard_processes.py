@@ -42,12 +42,13 @@ CHANNEL_A, LOG_CHANNEL_A = ids.CHANNEL_ID + 100, ids.LOG_CHANNEL_ID + 100
 GUILD_B, CHANNEL_B = ids.GUILD_ID, ids.CHANNEL_ID
 LEASE_SECONDS = 3.0  # the keeper renews every second; a dead process's jobs move after
 #                     the lease, plus a third of it for another shard's process
-STATUS = re.compile(r"^/v1/requests/([^/]+)/status$")
+#: A poll: a queued job's status, or a running job's result.
+POLL = re.compile(r"^/v1/requests/([^/]+)/(?:status|result)$")
 
 
 @dataclass
 class RecordingProxy:
-    """Forwards everything to the provider and notes when each status poll came."""
+    """Forwards everything to the provider and notes when each poll came."""
 
     target: str
     polls: dict[str, list[float]] = field(default_factory=dict)
@@ -66,7 +67,7 @@ class RecordingProxy:
             await self.runner.cleanup()
 
     async def _forward(self, request: web.Request) -> web.Response:
-        match = STATUS.match(request.path)
+        match = POLL.match(request.path)
         if match:
             self.polls.setdefault(match.group(1), []).append(time.monotonic())
         headers = {k: v for k, v in request.headers.items()
@@ -178,6 +179,7 @@ async def test_jobs_split_by_shard_and_a_dead_processs_jobs_are_delivered_by_the
     assert len(provider.state.jobs) == 6, "nothing submitted twice"
     # The survivor polled the dead process's jobs only after it died.
     taken = set(processes[0].proxy.polls)
+    assert taken and all(processes[1].proxy.polls.get(r) for r in taken)
     for request_id in taken:
         assert all(t > killed_at for t in processes[1].proxy.polls.get(request_id, []))
         assert all(t < killed_at for t in processes[0].proxy.polls[request_id])
