@@ -129,15 +129,21 @@ class ChangeNotices:
                     log.warning("The notice connection to PostgreSQL was lost; reconnecting")
                 else:  # no better than a connection refused
                     failed = f"connection lost {loop.time() - since:.1f}s after it was made"
-                    dropped = True
             except (OSError, TimeoutError, asyncpg.PostgresError,
                     asyncpg.InterfaceError) as exc:
-                failed, dropped = type(exc).__name__, False
+                failed = type(exc).__name__
             finally:
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.shield(conn.close(timeout=2))
             if failed is not None:
+                made = conn is not None  # a connection was made, then lost or failed
+                if made and not dropped:
+                    # The first such loss after refused attempts (say, PostgreSQL came
+                    # back from an outage and failed over) is news: a run of its own,
+                    # warned of, from the shortest wait. Losses in a row make it grow.
+                    failures, delay = 0, LISTEN_RETRY_SECONDS
+                dropped = made
                 failures += 1
                 if failures == 1:
                     log.warning("Cannot listen for changes (%s); trying again in %.0fs",
