@@ -31,7 +31,7 @@ from cogs.core.checks import (
     require_owner_or_moderator,
 )
 from cogs.core.components import ReplyButton, job_view
-from cogs.core.errors import Refusal, reports_errors
+from cogs.core.errors import Refusal, defer_publicly, reports_errors
 from cogs.core.interaction_data import bot_of, is_image_attachment, selected_values
 from cogs.core.job_actions import GONE
 from cogs.core.languages import SpeaksReaderLocale, interaction_public_locale
@@ -326,7 +326,7 @@ class HistoryCog(commands.Cog):
                   short_id: app_commands.Range[str, 1, 32]) -> None:
         job = await self.find_job(interaction, short_id)
         await self.check_server_settings(interaction, job)
-        await interaction.response.defer(thinking=True)
+        await defer_publicly(interaction)
         # The recalled result is public: it speaks the server's language.
         with use_locale(interaction_public_locale(interaction)):
             content, embed, files = await self.recall(job, interaction.filesize_limit)

@@ -147,6 +147,15 @@ class LocalizedError(Exception):
         """The refusal in the reader's language."""
         return str(self._text)
 
+    @property
+    def translated_when_read(self) -> bool:
+        """Whether the text is translated each time it is shown.
+
+        True for a :class:`LazyText`: such a text can be shown in another language than
+        the one of the moment it was made in.
+        """
+        return isinstance(self._text, LazyText)
+
     def __str__(self) -> str:
         return self.message
 

@@ -1,5 +1,6 @@
-"""One error path: every failure becomes a short ephemeral message; unexpected ones get a
-reference id that is also logged, so an owner can find the traceback."""
+"""One error path: every failure becomes a short ephemeral message in the member's language
+(after a public deferral: the public reply says it in the server's language); unexpected
+ones get a reference id that is also logged, so an owner can find the traceback."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.i18n import N_, LocalizedError, _
+from bot.i18n import N_, LocalizedError, _, use_locale
 from bot.inputs import InvalidInput
 from bot.providers.errors import ProviderError
-from cogs.core.languages import enter_interaction_locale
+from cogs.core.languages import enter_interaction_locale, interaction_public_locale
 from cogs.core.mentions import mention_only
 from cogs.core.option_check import OptionRefused, check_options
 
@@ -35,6 +36,10 @@ ALREADY_ANSWERED = 40060
 MESSAGE_MAX: Final = 2000
 #: How long telling a member about an error may wait on Discord, all tries included.
 REPORT_DEADLINE_SECONDS: Final = 10.0
+#: The answer to an unexpected error, with the reference id that is also logged.
+UNEXPECTED: Final = N_("Something went wrong on the bot's side (ref `{ref}`). Please try again.")
+#: The ``interaction.extras`` key saying the reply is public (:func:`defer_publicly`).
+PUBLIC_REPLY: Final = "public_reply"
 
 
 class Refusal(LocalizedError, app_commands.AppCommandError):
@@ -43,22 +48,50 @@ class Refusal(LocalizedError, app_commands.AppCommandError):
     when it is shown."""
 
 
-async def reply_privately(interaction: discord.Interaction, content: str) -> None:
-    """Answer by response, else followup, else (token expired) in the channel.
+async def defer_publicly(interaction: discord.Interaction) -> Any:
+    """Answer with a public "thinking…" reply, the one a job's messages then edit. An error
+    reported after it edits that reply in the server's language (:func:`report_error`)."""
+    callback = await interaction.response.defer(thinking=True)
+    interaction.extras[PUBLIC_REPLY] = True
+    return callback
 
-    After a public "thinking…" deferral a followup would be public anyway (it replaces the
-    deferral), so the deferred reply itself is edited to carry the message. The channel is
-    used only when a reply already exists: an interaction that was never answered (Discord
-    no longer takes the answer: 10062, too late) gets nothing posted anywhere.
+
+def replies_publicly(interaction: discord.Interaction) -> bool:
+    """Whether the interaction's reply is a public deferral (:func:`defer_publicly`)."""
+    deferred = discord.InteractionResponseType.deferred_channel_message
+    return interaction.response.type is deferred and bool(interaction.extras.get(PUBLIC_REPLY))
+
+
+def _fit(content: str) -> str:
+    return content if len(content) <= MESSAGE_MAX else content[: MESSAGE_MAX - 1] + "…"
+
+
+async def reply_with_error(interaction: discord.Interaction, content: str, *,
+                           public: str | None = None) -> None:
+    """Tell the member ``content`` by response, else followup, else (token expired) in the
+    channel; what everyone sees (a public reply, a channel post) says ``public`` instead
+    (the same error in the server's language; default ``content``).
+
+    After a "thinking…" deferral a followup would take the deferral's visibility (it
+    replaces it), so the deferred reply itself is edited to carry the message: after a
+    public one (:func:`defer_publicly`) with ``public``, and ``content`` follows privately
+    when it says more or speaks another language. The channel is used only when a reply
+    already exists: an interaction that was never answered (Discord no longer takes the
+    answer: 10062, too late) gets nothing posted anywhere.
     """
-    content = content if len(content) <= MESSAGE_MAX else content[: MESSAGE_MAX - 1] + "…"
+    content = _fit(content)
+    public = content if public is None else _fit(public)
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(content, ephemeral=True)
             return
         if not interaction.is_expired():
             deferred = discord.InteractionResponseType.deferred_channel_message
-            if interaction.response.type is deferred:
+            if replies_publicly(interaction):
+                await interaction.edit_original_response(content=public, embed=None, view=None)
+                if content != public:
+                    await _follow_up_privately(interaction, content)
+            elif interaction.response.type is deferred:
                 await interaction.edit_original_response(content=content, embed=None, view=None)
             else:
                 await interaction.followup.send(content, ephemeral=True)
@@ -71,9 +104,19 @@ async def reply_privately(interaction: discord.Interaction, content: str) -> Non
     channel = interaction.channel
     if isinstance(channel, discord.abc.Messageable):
         await channel.send(
-            f"{interaction.user.mention} {content}",
+            f"{interaction.user.mention} {public}",
             allowed_mentions=mention_only(interaction.user.id),
         )
+
+
+async def _follow_up_privately(interaction: discord.Interaction, content: str) -> None:
+    """The member's own word after the public reply was edited: a refusal of it is only
+    logged (the reply already shows the error)."""
+    try:
+        await interaction.followup.send(content, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.info("Could not tell interaction %s's member privately: HTTP %s (code %s)",
+                 interaction.id, exc.status, exc.code)
 
 
 def message_for(error: BaseException) -> tuple[str, bool]:
@@ -94,6 +137,19 @@ def message_for(error: BaseException) -> tuple[str, bool]:
         # anyway, it gets a plain answer rather than "Something went wrong".
         return _("You can't use this here."), False
     return "", True
+
+
+def public_message_for(error: BaseException, ref: str | None = None) -> str:
+    """The error as everyone may see it, in the language of the moment: the words of
+    :func:`message_for` when they can be had in it, else a short line (the member is told
+    the reason privately); with ``ref``, the unexpected error of that reference."""
+    if ref is not None:
+        return _(UNEXPECTED, ref=ref)
+    inner = _unwrap(error)
+    if isinstance(inner, OptionRefused) or (isinstance(inner, LocalizedError)
+                                            and not inner.translated_when_read):
+        return _("That didn't work out: whoever asked has been told why, privately.")
+    return message_for(error)[0]
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -117,15 +173,19 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
                  interaction.id, getattr(_unwrap(error), "code", None))
         return
     text, unexpected = message_for(error)
+    ref = None
     if unexpected:
         ref = secrets.token_hex(3)
         log.error("Unexpected error (ref %s) in interaction %s", ref, interaction.id,
                   exc_info=(type(error), error, error.__traceback__))
-        text = _("Something went wrong on the bot's side (ref `{ref}`). Please try again.",
-                 ref=ref)
+        text = _(UNEXPECTED, ref=ref)
+    public = None
+    if interaction.guild_id is not None:  # a public reply or post speaks the server's language
+        with use_locale(interaction_public_locale(interaction)):
+            public = public_message_for(error, ref)
     try:
         async with asyncio.timeout(REPORT_DEADLINE_SECONDS):
-            await reply_privately(interaction, text)
+            await reply_with_error(interaction, text, public=public)
     except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
         # TimeoutError is an OSError: Discord did not answer within the deadline.
         log.warning("Could not tell user about an error in interaction %s (%s)",

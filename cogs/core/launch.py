@@ -53,7 +53,7 @@ from bot.providers.base import provider_kind
 from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
 from cogs.core.checks import guild_id_of
-from cogs.core.errors import ALREADY_ANSWERED, LATE_CODES, Refusal
+from cogs.core.errors import ALREADY_ANSWERED, LATE_CODES, Refusal, defer_publicly
 from cogs.core.languages import job_locale
 from cogs.core.rerun import rerun_inputs
 
@@ -203,7 +203,7 @@ class JobLauncher:
                                     jobs: list[JobRecord]) -> list[JobRecord]:
         first = jobs[0]
         try:
-            callback = await interaction.response.defer(thinking=True)
+            callback = await defer_publicly(interaction)
         except discord.HTTPException as exc:
             known, found = (await self._reply_found(first) if exc.code == ALREADY_ANSWERED
                             else (True, None))
