@@ -30,7 +30,7 @@ from bot.inputs import (
     random_seed,
 )
 from bot.presets import Preset, PromptOptions, apply_preset
-from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
+from cogs.core.choices import PALETTE_CHOICES, STYLE_CHOICES, AspectRatio
 from cogs.core.errors import Refusal
 from cogs.core.launch import MAX_BATCH
 from cogs.core.preset_lookup import preset_choices, require_preset
@@ -96,7 +96,7 @@ class IdeogramCog(commands.Cog):
         color_palette=locale_str("One of Ideogram's colour palettes, on servers using the "
                                  "ideogram provider (V_2 models)"),
     )
-    @app_commands.choices(style=STYLE_CHOICES)
+    @app_commands.choices(style=STYLE_CHOICES, color_palette=PALETTE_CHOICES)
     async def ideogram(
         self,
         interaction: discord.Interaction,
@@ -109,7 +109,7 @@ class IdeogramCog(commands.Cog):
         count: app_commands.Range[int, 1, MAX_BATCH] = 1,
         preset: app_commands.Range[str, 1, 100] | None = None,
         model: IdeogramModel | None = None,
-        color_palette: Palette | None = None,
+        color_palette: str | None = None,
     ) -> None:
         # Validated again in code: a client can send anything, whatever the options declare.
         chosen = self._preset(interaction, preset)

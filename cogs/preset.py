@@ -19,7 +19,7 @@ from bot.inputs import NEGATIVE_PROMPT_MAX, InvalidInput
 from bot.presets import MAX_PRESETS, NAME_MAX, PROMPT_SUFFIX_MAX, Preset, make_preset
 from bot.store import PresetLimitError
 from cogs.core.checks import guild_id_of, require_moderator
-from cogs.core.choices import STYLE_CHOICES, AspectRatio, Palette
+from cogs.core.choices import PALETTE_CHOICES, STYLE_CHOICES, AspectRatio
 from cogs.core.errors import Refusal
 from cogs.core.mentions import user_mention
 from cogs.core.preset_lookup import no_such_preset, preset_choices, require_preset
@@ -91,7 +91,7 @@ class PresetCog(commands.Cog):
         prompt_suffix=locale_str("Added to every prompt after a comma (up to 500 characters)"),
         color_palette=locale_str("A colour palette (servers using the ideogram provider)"),
     )
-    @app_commands.choices(style=STYLE_CHOICES)
+    @app_commands.choices(style=STYLE_CHOICES, color_palette=PALETTE_CHOICES)
     async def save(
         self,
         interaction: discord.Interaction,
@@ -101,7 +101,7 @@ class PresetCog(commands.Cog):
         magic_prompt: bool | None = None,
         negative_prompt: app_commands.Range[str, 1, NEGATIVE_PROMPT_MAX] | None = None,
         prompt_suffix: app_commands.Range[str, 1, PROMPT_SUFFIX_MAX] | None = None,
-        color_palette: Palette | None = None,
+        color_palette: str | None = None,
     ) -> None:
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)

@@ -10,7 +10,7 @@ today"). The policy itself lives in :mod:`bot.quota`; the launch path reserves t
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -35,6 +35,7 @@ from bot.quota import (
     format_value,
 )
 from cogs.core.checks import guild_id_of, is_moderator, require_moderator
+from cogs.core.choices import labelled_choices
 from cogs.core.errors import Refusal
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import discord_timestamp, truncate
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
 
 
-LimitName = Literal["user_daily", "guild_daily", "guild_monthly", "cooldown_seconds",
-                    "max_concurrent", "guild_monthly_budget"]
 Count = app_commands.Range[int, 0, MAX_COUNT]
 OTHERS_ONLY_FOR_MODERATORS = N_(
     "You can see only your own use. Moderators (Manage Server) can look up other members."
@@ -58,6 +57,8 @@ LIMIT_LABELS: dict[str, str] = {
     MAX_CONCURRENT: N_("Images in progress at once (per member)"),
     GUILD_MONTHLY_BUDGET: N_("Monthly budget"),
 }
+#: ``/quota clear limit:``'s choices: each limit's label, and its name.
+LIMIT_CHOICES = labelled_choices(LIMIT_LABELS)
 
 
 def describe_change(change: Change) -> str:
@@ -223,7 +224,8 @@ class QuotaCog(commands.Cog):
     @app_commands.describe(
         limit=locale_str("The limit to remove (it becomes unlimited)"),
         member=locale_str("With user_daily: remove only this member's own daily limit"))
-    async def clear(self, interaction: discord.Interaction, limit: LimitName,
+    @app_commands.choices(limit=LIMIT_CHOICES)
+    async def clear(self, interaction: discord.Interaction, limit: str,
                     member: discord.User | None = None) -> None:
         require_moderator(interaction)
         guild_id = guild_id_of(interaction)

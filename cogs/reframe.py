@@ -20,7 +20,7 @@ from bot.inputs import (
     ReframeInputs,
     random_seed,
 )
-from cogs.core.choices import RENDERING_SPEED_CHOICES, Palette
+from cogs.core.choices import PALETTE_CHOICES, RENDERING_SPEED_CHOICES
 from cogs.core.errors import Refusal, reports_errors
 from cogs.core.interaction_data import bot_of, selected_values
 from cogs.core.languages import SpeaksReaderLocale
@@ -202,7 +202,7 @@ class ReframeCog(commands.Cog):
         seed=locale_str("Same seed + same options = same image (default: random)"),
         color_palette=locale_str("One of Ideogram's colour palettes (default none)"),
     )
-    @app_commands.choices(rendering_speed=RENDERING_SPEED_CHOICES)
+    @app_commands.choices(rendering_speed=RENDERING_SPEED_CHOICES, color_palette=PALETTE_CHOICES)
     async def reframe(
         self,
         interaction: discord.Interaction,
@@ -210,7 +210,7 @@ class ReframeCog(commands.Cog):
         resolution: app_commands.Transform[str, ResolutionTransformer] = DEFAULT_RESOLUTION,
         rendering_speed: str = "BALANCED",
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
-        color_palette: Palette | None = None,
+        color_palette: str | None = None,
     ) -> None:
         url = check_attachment(image)
         inputs = ReframeInputs(

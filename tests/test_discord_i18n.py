@@ -83,6 +83,16 @@ def _nodes(node: Mapping[str, Any], path: str) -> Iterator[tuple[str, Mapping[st
         yield from _nodes(option, f"{path} {option['name']}")
 
 
+def _choice_name(catalog: Mapping[str, str], choice: Mapping[str, Any]) -> str:
+    """A choice's name as a catalog makes it: its translation, or for a labelled choice
+    ("Server per day (guild_daily)") the label's translation with the value kept."""
+    name, kept = choice["name"], f" ({choice['value']})"
+    if name in catalog:
+        return catalog[name]
+    assert name.endswith(kept), choice
+    return catalog[name.removesuffix(kept)] + kept
+
+
 def _translated(locale: str) -> dict[str, str]:
     with catalogs.po_path(locale).open("rb") as file:
         return {m.id: m.string for m in read_po(file) if m.id and isinstance(m.id, str)}
@@ -130,12 +140,29 @@ async def test_every_description_and_worded_choice_is_localized(
                 names = choice.get("name_localizations") or {}
                 for locale in TRANSLATED_LOCALES:
                     # A choice that reads the same (e.g. "anime") has no localization.
-                    expected = catalogs_by_locale[locale][choice["name"]]
+                    expected = _choice_name(catalogs_by_locale[locale], choice)
                     assert names.get(locale, choice["name"]) == expected, (path, choice)
     assert checked > 40
-    speeds = next(c for c in fake.commands[None] if c["name"] == "reframe")["options"][2]
+    commands = {c["name"]: c for c in fake.commands[None]}
+    speeds = commands["reframe"]["options"][2]
     assert [c["name_localizations"]["pt-BR"] for c in speeds["choices"]] == [
         "Turbo", "Equilibrado", "Qualidade"]
+    # Names and values: the values are what the command receives, unchanged.
+    clear = next(o for o in commands["quota"]["options"] if o["name"] == "clear")
+    limit = clear["options"][0]
+    assert [c["value"] for c in limit["choices"]] == [
+        "user_daily", "guild_daily", "guild_monthly", "cooldown_seconds", "max_concurrent",
+        "guild_monthly_budget"]
+    assert limit["choices"][0] == {
+        "name": "Per member per day (user_daily)", "value": "user_daily",
+        "name_localizations": {"pt-BR": "Por membro por dia (user_daily)",
+                               "it": "Per membro al giorno (user_daily)"}}
+    palette = next(o for o in commands["reframe"]["options"] if o["name"] == "color_palette")
+    assert [c["value"] for c in palette["choices"]] == [
+        "EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE"]
+    assert palette["choices"][0] == {
+        "name": "EMBER", "value": "EMBER",
+        "name_localizations": {"pt-BR": "EMBER (brasa)", "it": "EMBER (brace)"}}
 
 
 # --------------------------------------------------------------------------- ephemeral
