@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from typing import Final
 
-from bot.i18n import lazy, pgettext
+from bot.i18n import ENGLISH, ITALIAN, PORTUGUESE_BR, lazy, pgettext
 from bot.inputs import DEFAULT_RESOLUTION, RESOLUTIONS, InvalidInput, resolution_size
 
 MAX_SUGGESTIONS: Final = 25
 _RATIO = re.compile(r"^\s*(\d{1,4})\s*[:x×/]\s*(\d{1,4})\s*$")
-_WIDE_WORDS = ("wide", "landscape", "horizontal")
-_TALL_WORDS = ("tall", "portrait", "vertical")
-_SQUARE_WORDS = ("square",)
+
+#: The words that narrow the suggestions to one shape, in each language the bot speaks.
+#: Every language's words work for everyone, without regard to case or accents, and from
+#: their first :data:`SHAPE_PREFIX` letters on (autocomplete asks as the member types).
+SHAPE_WORDS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "wide": {ENGLISH: ("wide", "landscape", "horizontal"),
+             PORTUGUESE_BR: ("paisagem", "horizontal"),
+             ITALIAN: ("orizzontale", "paesaggio")},
+    "tall": {ENGLISH: ("tall", "portrait", "vertical"),
+             PORTUGUESE_BR: ("retrato", "vertical"),
+             ITALIAN: ("verticale", "ritratto")},
+    "square": {ENGLISH: ("square",),
+               PORTUGUESE_BR: ("quadrado", "quadrada"),
+               ITALIAN: ("quadrato", "quadrata")},
+}
+SHAPE_PREFIX: Final = 3
 
 #: Common choices for select menus: the default first, then a spread of shapes (≤ 25).
 COMMON_RESOLUTIONS: Final = (
@@ -44,25 +59,47 @@ def _ratio(resolution: str) -> float:
     return w / h
 
 
+def _plain(text: str) -> str:
+    """``text`` without case or accents: ``"Orizzontale"`` and ``"orizzontalé"`` alike."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def shape_of(word: str) -> str | None:
+    """The shape (a key of :data:`SHAPE_WORDS`) a typed word names, or None."""
+    word = _plain(word)
+    for shape, by_language in SHAPE_WORDS.items():
+        for known in (_plain(w) for words in by_language.values() for w in words):
+            if word == known or (len(word) >= SHAPE_PREFIX and known.startswith(word)):
+                return shape
+    return None
+
+
+#: How each shape narrows the pool.
+_NARROW: Final[dict[str, Callable[[list[str]], list[str]]]] = {
+    "wide": lambda pool: [r for r in pool if _ratio(r) > 1],
+    "tall": lambda pool: [r for r in pool if _ratio(r) < 1],
+    "square": lambda pool: sorted((r for r in pool if 0.85 <= _ratio(r) <= 1 / 0.85),
+                                  key=lambda r: abs(_ratio(r) - 1)),
+}
+
+
 def search(query: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
     """Resolutions matching ``query``, best first, at most ``limit`` (Discord allows 25)."""
     limit = min(limit, MAX_SUGGESTIONS)
-    q = query.strip().lower()
+    q = _plain(query.strip())
     if not q:
         others = [r for r in COMMON_RESOLUTIONS if r != DEFAULT_RESOLUTION]
         return [DEFAULT_RESOLUTION, *others][:limit]
     words = q.split()
+    shapes = {word: shape_of(word) for word in words}
     pool = list(RESOLUTIONS)
-    if any(w in _WIDE_WORDS for w in words):
-        pool = [r for r in pool if _ratio(r) > 1]
-    if any(w in _TALL_WORDS for w in words):
-        pool = [r for r in pool if _ratio(r) < 1]
-    if any(w in _SQUARE_WORDS for w in words):
-        pool = sorted((r for r in pool if 0.85 <= _ratio(r) <= 1 / 0.85),
-                      key=lambda r: abs(_ratio(r) - 1))
-    rest = " ".join(w for w in words if w not in (*_WIDE_WORDS, *_TALL_WORDS, *_SQUARE_WORDS))
+    for shape, narrow in _NARROW.items():
+        if shape in shapes.values():
+            pool = narrow(pool)
+    rest = " ".join(w for w in words if shapes[w] is None)
     if rest:
-        exact = [r for r in pool if rest in r.lower() or rest in label(r).lower()]
+        exact = [r for r in pool if rest in r.lower() or rest in _plain(label(r))]
         match = _RATIO.match(rest)
         if match and int(match[1]) and int(match[2]):
             target = int(match[1]) / int(match[2])
@@ -91,6 +128,7 @@ def parse(value: str) -> str:
         named = [r for r in RESOLUTIONS if r.endswith(f"({w}:{h})")]
         if len(named) == 1:
             return named[0]
+    # Translators: use your language's words of SHAPE_WORDS above.
     raise InvalidInput("resolution", lazy(
         "`{value}` is not a resolution I know: pick one of the suggestions (type 16:9, 1536, "
         "wide, tall or square to narrow them).", value=value[:40]))

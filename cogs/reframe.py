@@ -197,6 +197,7 @@ class ReframeCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         image=locale_str("PNG, JPEG or WebP, at most 50 MB"),
+        # Translators: use your language's words of bot/resolutions.py (SHAPE_WORDS).
         resolution=locale_str("New size (type 16:9, 1536, wide, tall or square to filter)"),
         rendering_speed=locale_str("TURBO is cheapest, QUALITY is best (default BALANCED)"),
         seed=locale_str("Same seed + same options = same image (default: random)"),
