@@ -119,7 +119,7 @@ async def queue_message(bot: IdeogramBot, guild_id: int, *, moderator: bool,
     lines += [queue_line(place, job, visible=visible(job))
               for place, job in enumerate(jobs[:MAX_LINES], start=1)]
     if len(jobs) > MAX_LINES:
-        lines.append(_("…and {n} more.", n=format_number(len(jobs) - MAX_LINES)))
+        lines.append(ngettext("…and {n} more.", "…and {n} more.", len(jobs) - MAX_LINES))
     embed.description = truncate("\n".join(lines), 4000)
     waiting = [(place, job) for place, job in enumerate(jobs, start=1)
                if bot.tracker.cancellable(job)]

@@ -10,7 +10,8 @@ import pytest
 from bot.inputs import RESOLUTIONS
 from bot.resolutions import search
 from cogs.core.bot import IdeogramBot
-from tests.harness import FakeDiscord, autocomplete, chat_input, dispatch
+from tests.harness import FakeDiscord, autocomplete, chat_input, dispatch, ids
+from tests.helpers import make_job, run_command
 from tests.test_discord_reframe import image_option
 
 
@@ -68,3 +69,28 @@ async def test_the_resolution_hint_names_the_local_words(fake: FakeDiscord,
     await dispatch(bot, refused)
     [callback] = fake.interaction_callbacks(refused["id"])
     assert "paisagem, retrato ou quadrado" in private_text(callback)
+
+
+async def test_lists_cut_short_count_the_rest_in_the_readers_plural(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    # Eleven other channels allowed: ten are named, "and 1 more".
+    for channel_id in range(ids.CHANNEL_ID + 100, ids.CHANNEL_ID + 111):
+        await bot.guild_settings.add_allowed_channel(ids.GUILD_ID, channel_id)
+    said = {locale: private_text(await run_command(fake, bot, "ideogram", {"prompt": "a fox"},
+                                                   locale=locale))
+            for locale in ("it", "pt-BR", "en-US")}
+    assert said["it"].endswith(f">, <#{ids.CHANNEL_ID + 109}> e un altro.")
+    assert said["pt-BR"].endswith(" e mais 1.")
+    assert said["en-US"].endswith(" and 1 more.")
+    await bot.guild_settings.add_allowed_channel(ids.GUILD_ID, ids.CHANNEL_ID + 111)
+    again = await run_command(fake, bot, "ideogram", {"prompt": "a fox"}, locale="it")
+    assert private_text(again).endswith(" e altri 2.")
+
+    # /queue shows 20 jobs, then the rest.
+    await bot.store.insert_jobs([make_job(f"fox {n}", guild_id=ids.GUILD_ID,
+                                          channel_id=ids.CHANNEL_ID, user_id=ids.USER_ID)
+                                 for n in range(21)])
+    queue = await run_command(fake, bot, "queue", locale="it")
+    assert queue["data"]["embeds"][0]["description"].endswith("\n…e un'altra.")
+    queue = await run_command(fake, bot, "queue", locale="pt-BR")
+    assert queue["data"]["embeds"][0]["description"].endswith("\n…e mais 1.")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 
 import discord
 
-from bot.i18n import N_, _
+from bot.i18n import N_, _, ngettext
 from bot.inputs import GENERATE_MODEL, IDEOGRAM_GENERATE_MODEL, REFRAME_MODEL
 from bot.jobs import JobRecord
 from bot.moderation import find_blocked
@@ -55,7 +55,7 @@ def channel_list(channel_ids: frozenset[int] | set[int]) -> str:
     more = len(ordered) - MAX_LISTED_CHANNELS
     if more <= 0:
         return shown
-    return _("{channels} and {more} more", channels=shown, more=more)
+    return ngettext("{channels} and {n} more", "{channels} and {n} more", more, channels=shown)
 
 
 def job_texts(job: JobRecord) -> list[str]:
