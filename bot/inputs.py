@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Self
 
-from bot.i18n import LazyText, LocalizedError, lazy
+from bot.i18n import LazyText, LocalizedError, LocalNumber, lazy
 
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
@@ -97,11 +97,13 @@ def random_seed() -> int:
 
 def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidInput("seed", lazy("Seed must be a whole number between 0 and "
-                                        "2147483647."))
+        raise InvalidInput("seed", lazy("Seed must be a whole number between {least} and "
+                                        "{most}.", least=LocalNumber(SEED_MIN),
+                                        most=LocalNumber(SEED_MAX)))
     if not SEED_MIN <= seed <= SEED_MAX:
-        raise InvalidInput("seed", lazy("Seed {seed} is out of range: use 0 to 2147483647.",
-                                        seed=seed))
+        raise InvalidInput("seed", lazy("Seed {seed} is out of range: use {least} to {most}.",
+                                        seed=seed, least=LocalNumber(SEED_MIN),
+                                        most=LocalNumber(SEED_MAX)))
     return seed
 
 
@@ -129,8 +131,9 @@ def _check_text(option: str, value: object, *, maximum: int, required: bool) -> 
         raise InvalidInput(option, lazy("The {option} cannot be empty.", option=option))
     if len(value) > maximum:
         raise InvalidInput(option, lazy("The {option} is {length} characters long; the limit "
-                                        "is {limit}.", option=option, length=len(value),
-                                        limit=maximum))
+                                        "is {limit}.", option=option,
+                                        length=LocalNumber(len(value)),
+                                        limit=LocalNumber(maximum)))
     return value
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from bot.i18n import LocalizedError, lazy
+from bot.i18n import LocalizedError, LocalNumber, lazy
 
 #: Longest phrase, most phrases per server, most phrases per add/remove command.
 MAX_PHRASE_LENGTH: Final = 100
@@ -49,15 +49,16 @@ def parse_phrases(text: str) -> list[str]:
                                       "text."))
         if len(phrase) > MAX_PHRASE_LENGTH:
             raise InvalidPhrases(lazy("A word or phrase is {length} characters long; the "
-                                      "limit is {limit}.", length=len(phrase),
-                                      limit=MAX_PHRASE_LENGTH))
+                                      "limit is {limit}.", length=LocalNumber(len(phrase)),
+                                      limit=LocalNumber(MAX_PHRASE_LENGTH)))
         if phrase not in phrases:
             phrases.append(phrase)
     if not phrases:
         raise InvalidPhrases(lazy("Give at least one word, e.g. `word one, some phrase`."))
     if len(phrases) > MAX_PHRASES_PER_CHANGE:
         raise InvalidPhrases(lazy("That is {count} words; change at most {limit} at a time.",
-                                  count=len(phrases), limit=MAX_PHRASES_PER_CHANGE))
+                                  count=LocalNumber(len(phrases)),
+                                  limit=LocalNumber(MAX_PHRASES_PER_CHANGE)))
     return phrases
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from bot.i18n import lazy
+from bot.i18n import LocalNumber, lazy
 from bot.inputs import (
     ASPECT_RATIOS,
     COLOR_PALETTES,
@@ -76,7 +76,7 @@ def clean_name(name: object) -> str:
     cleaned = " ".join(name.split())
     if not 1 <= len(cleaned) <= NAME_MAX:
         raise InvalidInput("name", lazy("A preset name has 1 to {most} characters.",
-                                        most=NAME_MAX))
+                                        most=LocalNumber(NAME_MAX)))
     if any(ord(c) < 32 or c == "\x7f" for c in cleaned):
         raise InvalidInput("name", lazy("A preset name can't contain control characters."))
     return cleaned
@@ -106,11 +106,11 @@ def make_preset(name: object, *, style: str | None = None, aspect_ratio: str | N
     if preset.negative_prompt is not None and len(preset.negative_prompt) > NEGATIVE_PROMPT_MAX:
         raise InvalidInput("negative_prompt", lazy(
             "The negative prompt has at most {most} characters.",
-            most=NEGATIVE_PROMPT_MAX))
+            most=LocalNumber(NEGATIVE_PROMPT_MAX)))
     if preset.prompt_suffix is not None and len(preset.prompt_suffix) > PROMPT_SUFFIX_MAX:
         raise InvalidInput("prompt_suffix", lazy(
             "The prompt suffix has at most {most} characters.",
-            most=PROMPT_SUFFIX_MAX))
+            most=LocalNumber(PROMPT_SUFFIX_MAX)))
     if not preset.options():
         raise InvalidInput("name", lazy("Give the preset at least one option to keep, e.g. "
                                         "`style` or `prompt_suffix`."))
@@ -155,8 +155,8 @@ def apply_preset(preset: Preset | None, *, prompt: str, style: str | None = None
         if len(prompt) > PROMPT_MAX:
             raise InvalidInput("prompt", lazy(
                 "With the preset's suffix your prompt is {length} characters; the limit is "
-                "{most}. Shorten it.", length=len(prompt),
-                most=PROMPT_MAX))
+                "{most}. Shorten it.", length=LocalNumber(len(prompt)),
+                most=LocalNumber(PROMPT_MAX)))
     return PromptOptions(
         prompt=prompt,
         style=_first(style, chosen.style, DEFAULT_STYLE),

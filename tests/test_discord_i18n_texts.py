@@ -94,3 +94,27 @@ async def test_lists_cut_short_count_the_rest_in_the_readers_plural(
     assert queue["data"]["embeds"][0]["description"].endswith("\n…e un'altra.")
     queue = await run_command(fake, bot, "queue", locale="pt-BR")
     assert queue["data"]["embeds"][0]["description"].endswith("\n…e mais 1.")
+
+
+async def test_numbers_in_refusals_are_written_the_readers_way(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    async def refusal(command: str, options: dict[str, Any], locale: str,
+                      **context: Any) -> str:
+        return private_text(await run_command(fake, bot, command, options, locale=locale,
+                                              **context))
+
+    saved = await refusal("preset", {"name": "long", "prompt_suffix": "s" * 500}, "en-US",
+                          subcommand="save", user_id=ids.MOD_USER_ID)
+    assert "Saved the preset" in saved
+    suffixed = await refusal("ideogram", {"prompt": "p" * 1515, "preset": "long"}, "pt-BR")
+    assert suffixed == ("Com o sufixo da predefinição, seu prompt tem 2.017 caracteres; o limite "
+                        "é 2.000. Encurte-o.")
+    too_long = await refusal("ideogram", {"prompt": "p" * 2500}, "it")
+    assert "2.500" in too_long and "2.000" in too_long, too_long
+    seed = await refusal("ideogram", {"prompt": "a fox", "seed": 3_000_000_000}, "pt-BR")
+    assert seed.endswith("use de 0 a 2.147.483.647."), seed
+    seed = await refusal("ideogram", {"prompt": "a fox", "seed": 3_000_000_000}, "en-US")
+    assert seed.endswith("use 0 to 2,147,483,647."), seed
+    phrase = await refusal("settings", {"words": "w" * 1000}, "it",
+                           subcommand="blocked-words-add", user_id=ids.MOD_USER_ID)
+    assert phrase == "Una parola o frase è lunga 1.000 caratteri; il limite è 100.", phrase

@@ -89,13 +89,13 @@ async def test_omitted_seed_is_random_sent_and_shown(fake: FakeDiscord, bot: Ide
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"prompt": "x" * 2001}, "limit is 2000"),
+        ({"prompt": "x" * 2001}, "limit is 2,000"),
         ({"prompt": "   "}, "cannot be empty"),
         ({"prompt": "ok", "seed": -1}, "out of range"),
         ({"prompt": "ok", "seed": 2147483648}, "out of range"),
         ({"prompt": "ok", "style": "photoreal"}, "not a valid style"),
         ({"prompt": "ok", "aspect_ratio": "5:4"}, "not a valid aspect_ratio"),
-        ({"prompt": "ok", "negative_prompt": "n" * 1001}, "limit is 1000"),
+        ({"prompt": "ok", "negative_prompt": "n" * 1001}, "limit is 1,000"),
     ],
 )
 async def test_invalid_options_are_refused_privately_before_anything(

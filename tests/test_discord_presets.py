@@ -144,7 +144,7 @@ async def test_a_suffix_past_the_prompt_limit_is_refused(
                                                          "prompt_suffix": "x" * 500})))
     payload = chat_input("ideogram", {"prompt": "y" * 1600, "preset": "long"})
     text = private_text(await answer(fake, bot, payload))
-    assert "2000" in text
+    assert "2,000" in text
     assert local_server.state.submit_count == 0
 
 

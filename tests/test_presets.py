@@ -24,7 +24,7 @@ def test_a_preset_fills_only_what_the_member_left_out() -> None:
 def test_the_suffix_counts_against_the_prompt_limit() -> None:
     kit = Preset(name="k", prompt_suffix="s" * 10)
     assert len(apply_preset(kit, prompt="p" * 1988).prompt) == 2000
-    with pytest.raises(InvalidInput, match="2000"):
+    with pytest.raises(InvalidInput, match="2,000"):
         apply_preset(kit, prompt="p" * 1989)
 
 
