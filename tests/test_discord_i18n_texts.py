@@ -10,8 +10,8 @@ import pytest
 from bot.inputs import RESOLUTIONS
 from bot.resolutions import search
 from cogs.core.bot import IdeogramBot
-from tests.harness import FakeDiscord, autocomplete, chat_input, dispatch, ids
-from tests.helpers import make_job, run_command
+from tests.harness import FakeDiscord, autocomplete, chat_input, component, dispatch, ids
+from tests.helpers import callback, make_job, run_command, wait_delivered
 from tests.test_discord_reframe import image_option
 
 
@@ -118,3 +118,17 @@ async def test_numbers_in_refusals_are_written_the_readers_way(
     phrase = await refusal("settings", {"words": "w" * 1000}, "it",
                            subcommand="blocked-words-add", user_id=ids.MOD_USER_ID)
     assert phrase == "Una parola o frase è lunga 1.000 caratteri; il limite è 100.", phrase
+
+
+async def test_info_shows_the_parameters_sent_as_json_whatever_the_language(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    payload = chat_input("ideogram", {"prompt": "a kite", "magic_prompt": False, "seed": 7},
+                         guild_locale="it")
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot)
+    info = component(f"job:{job.id}:info", message=fake.original_message(payload["token"]),
+                     locale="pt-BR")
+    await dispatch(bot, info)
+    lines = callback(fake, info)["data"]["embeds"][0]["description"].splitlines()
+    assert lines == ["**prompt**: a kite", "**style**: auto", "**aspect_ratio**: 1\\:1",
+                     "**expand_prompt**: false", "**seed**: 7"]

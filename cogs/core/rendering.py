@@ -213,7 +213,9 @@ def sent_parameters(job: JobRecord) -> dict[str, Any]:
 
 
 def _parameter(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+    """A parameter as it was sent (JSON: ``true``, ``null``, ``{"name": "EMBER"}``), text
+    as it is, unquoted."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def info_embed(job: JobRecord) -> discord.Embed:
