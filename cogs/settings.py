@@ -329,7 +329,7 @@ class SettingsCog(commands.Cog):
         guild_id = guild_id_of(interaction)
         chosen = None if language is None else supported_locale(language)
         if language is not None and (chosen is None or chosen != language):
-            raise Refusal(_("Choose {languages}.", languages=format_list(LOCALES)))
+            raise Refusal(_("Choose {languages}.", languages=format_list(LOCALES, style="or")))
         await self.bot.guild_settings.update(guild_id, language=chosen)
         name = LOCALE_NAMES[interaction_public_locale(interaction)]
         if chosen is None:

@@ -290,7 +290,7 @@ async def test_without_a_setting_the_servers_discord_language_is_used_and_kept(
         # A value Discord would never send (a client can send anything) is refused.
         odd = await run_command(fake, bot, "settings", {"language": "fr"},
                                 subcommand="language", user_id=ids.MOD_USER_ID)
-        assert private_text(odd) == "Choose en, pt-BR, and it."
+        assert private_text(odd) == "Choose en, pt-BR, or it."
 
 
 async def test_the_greeting_speaks_the_joined_servers_language(

@@ -132,3 +132,13 @@ async def test_info_shows_the_parameters_sent_as_json_whatever_the_language(
     lines = callback(fake, info)["data"]["embeds"][0]["description"].splitlines()
     assert lines == ["**prompt**: a kite", "**style**: auto", "**aspect_ratio**: 1\\:1",
                      "**expand_prompt**: false", "**seed**: 7"]
+
+
+async def test_a_choice_among_several_is_listed_with_or_in_the_readers_language(
+        fake: FakeDiscord, bot: IdeogramBot) -> None:
+    said = {locale: private_text(await run_command(fake, bot, "settings", {"language": "fr"},
+                                                   subcommand="language",
+                                                   user_id=ids.MOD_USER_ID, locale=locale))
+            for locale in ("pt-BR", "it", "en-US")}
+    assert said == {"pt-BR": "Escolha en, pt-BR ou it.", "it": "Scegli en, pt-BR o it.",
+                    "en-US": "Choose en, pt-BR, or it."}

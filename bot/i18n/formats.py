@@ -1,14 +1,14 @@
 """Numbers, money and lists written the reader's way.
 
 With Babel: ``1,234`` / ``1.234``, ``$0.08`` / ``US$ 0,08`` / ``0,08 USD``, ``A, B and C`` / ``A, B
-e C``.
+e C`` (or ``A, B or C`` / ``A, B ou C``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Final
+from typing import Final, Literal
 
 from babel.lists import format_list as babel_format_list
 from babel.numbers import format_currency, format_decimal
@@ -42,9 +42,13 @@ def format_cost(usd: int | float | Decimal, *, digits: int = 2) -> str:
                            currency_digits=False)
 
 
-def format_list(items: Sequence[str]) -> str:
-    """``A, B and C`` in the reader's language (``A, B e C``)."""
-    return babel_format_list(list(items), locale=babel_locale(current_locale()))
+#: How a list is joined: ``A, B and C`` (all of them) or ``A, B or C`` (one of them).
+ListStyle = Literal["standard", "or"]
+
+
+def format_list(items: Sequence[str], *, style: ListStyle = "standard") -> str:
+    """``A, B and C`` in the reader's language (``A, B e C``); ``A, B or C`` with ``style="or"``."""
+    return babel_format_list(list(items), style=style, locale=babel_locale(current_locale()))
 
 
 class LocalNumber:
