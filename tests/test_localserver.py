@@ -176,7 +176,7 @@ async def test_reframe_input_on_a_private_address_is_not_fetched(
                               rendering_speed="TURBO", seed=3)
     await poll(client, request_id)
     png = await client.get(f"{server.base_url}/files/{request_id}.png")
-    assert png.status_code == 200  # drawn as "input image unavailable"
+    assert png.status_code == 200  # drawn as a placeholder: a crossed-out frame
     assert png_of(png.content).convert("RGB").getpixel((512, 300)) != RED
     assert hits == []  # the guard refused the connection before it was made
 

@@ -207,3 +207,28 @@ def test_a_broken_source_becomes_the_placeholder() -> None:
     with Image.open(io.BytesIO(images.render_reframe(bytes(broken), (64, 48),
                                                      resolution="64:48"))) as picture:
         assert picture.size == (64, 48)
+
+
+def test_pictures_draw_the_prompt_numbers_and_symbols_but_no_words_of_their_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one who sees a picture may read any language: besides the prompt (or the new
+    resolution), only the model, the size, the seed and a crossed-out frame for a reframe
+    whose source is missing."""
+    written: list[str] = []
+    real_draw = CaptionFont.draw
+
+    def recording(font: CaptionFont, image: Image.Image, origin: Any, text: str,
+                  *args: Any) -> Any:
+        written.append(text)
+        return real_draw(font, image, origin, text, *args)
+
+    monkeypatch.setattr(CaptionFont, "draw", recording)
+    images.render_generate(f"un phare {ACCENTED}", (512, 384), seed=42, style="realistic")
+    assert written == [f"un phare {ACCENTED}", "ideogram-v2 · 512×384 · #42"]
+    written.clear()
+    size = (300, 200)
+    with Image.open(io.BytesIO(images.render_reframe(None, size, resolution="1152:864 (4:3)",
+                                                     seed=3))) as missing:
+        assert written == ["1152:864 (4:3)", "ideogram-v3 · #3"]
+        centre = missing.convert("L").crop((145, 95, 155, 105))  # where the cross meets
+        assert centre.getextrema()[1] > 200

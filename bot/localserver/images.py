@@ -4,7 +4,9 @@ The functions here are synchronous and CPU-bound: call them through
 ``asyncio.to_thread``, never on the event loop. The pictures are deterministic for a
 given set of inputs on a given machine (colours come from a CRC of the prompt and seed;
 characters the shipped font lacks are drawn with the system's fonts, see
-:mod:`.glyph_fonts`).
+:mod:`.glyph_fonts`). They hold no words of their own, only the prompt, the model,
+numbers and symbols, as whoever sees them may read any language: the result's footer
+says, in the server's language, that they come from the local preview provider.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from bot.localserver.glyph_fonts import default_fonts
 
 logger = logging.getLogger(__name__)
 
-FOOTER: Final = "local preview provider"
 #: Refuse to decode input images larger than this many pixels (decompression bombs).
 MAX_INPUT_PIXELS: Final = 40_000_000
 #: Most lines of wrapped text drawn on an image.
@@ -46,7 +47,7 @@ def _gradient(size: tuple[int, int], start: Color, end: Color) -> Image.Image:
 
 
 def _draw_caption(image: Image.Image, text: str, detail: str) -> None:
-    """Wrapped ``text``, a ``detail`` line and the footer on a dark band at the bottom."""
+    """Wrapped ``text`` and a ``detail`` line on a dark band at the bottom."""
     width, height = image.size
     big = max(12, min(width, height) // 22)
     small = max(10, big * 2 // 3)
@@ -54,7 +55,7 @@ def _draw_caption(image: Image.Image, text: str, detail: str) -> None:
     fonts = default_fonts()
     title, note = CaptionFont(fonts, big), CaptionFont(fonts, small)
     lines = wrap_lines(text, title.width, width - 2 * margin, MAX_TEXT_LINES)
-    band = len(lines) * (big + big // 3) + 2 * (small + small // 3) + 2 * margin
+    band = len(lines) * (big + big // 3) + (small + small // 3) + 2 * margin
     top = max(0, height - band)
     ImageDraw.Draw(image, "RGBA").rectangle((0, top, width, height), fill=(0, 0, 0, 150))
     y = top + margin
@@ -62,8 +63,18 @@ def _draw_caption(image: Image.Image, text: str, detail: str) -> None:
         title.draw(image, (margin, y), line, (255, 255, 255))
         y += big + big // 3
     note.draw(image, (margin, y), detail, (220, 220, 220))
-    y += small + small // 3
-    note.draw(image, (margin, y), FOOTER, (255, 210, 90))
+
+
+def _draw_missing_picture(image: Image.Image) -> None:
+    """Where a reframe's source would be, in the middle: an empty frame, crossed out."""
+    width, height = image.size
+    half = max(4, min(width, height) // 6)
+    box = (width // 2 - half, height // 2 - half, width // 2 + half, height // 2 + half)
+    line = max(2, half // 12)
+    draw = ImageDraw.Draw(image, "RGBA")
+    draw.rectangle(box, outline=(255, 255, 255, 230), width=line)
+    draw.line(box, fill=(255, 255, 255, 230), width=line)
+    draw.line((box[0], box[3], box[2], box[1]), fill=(255, 255, 255, 230), width=line)
 
 
 def _decorate(image: Image.Image, accent: Color, key: str) -> None:
@@ -89,13 +100,16 @@ def encode_png(image: Image.Image) -> bytes:
 def render_generate(
     prompt: str, size: tuple[int, int], *, seed: int = 0, style: str = "auto"
 ) -> bytes:
-    """The PNG of an ``ideogram-v2/generate`` job: gradient, shapes, the prompt, a footer."""
+    """The PNG of an ``ideogram-v2/generate`` job.
+
+    A gradient, shapes, the prompt, the size and the seed (not ``style``: a word).
+    """
     key = f"{seed}:{prompt}"
     start, end, accent = _palette(key)
     image = _gradient(size, start, end)
     _decorate(image, accent, key)
     width, height = size
-    _draw_caption(image, prompt, f"ideogram-v2 · {style} · {width}x{height} · seed {seed}")
+    _draw_caption(image, prompt, f"ideogram-v2 · {width}×{height} · #{seed}")
     return encode_png(image)
 
 
@@ -125,8 +139,8 @@ def render_reframe(
 ) -> bytes:
     """The PNG of an ``ideogram-v3/reframe`` job.
 
-    ``source`` scaled to fit and centred on a gradient, or a placeholder note when
-    ``source`` is missing or does not decode.
+    ``source`` scaled to fit and centred on a gradient, or a crossed-out frame when
+    ``source`` is missing or does not decode; the new resolution and the seed below.
     """
     key = f"{seed}:{resolution}"
     start, end, _accent = _palette(key)
@@ -135,8 +149,7 @@ def render_reframe(
     if picture is not None:
         fitted = ImageOps.contain(picture, size, Image.Resampling.BILINEAR)
         image.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
-        detail = f"ideogram-v3 · seed {seed}"
     else:
-        detail = f"ideogram-v3 · input image unavailable · seed {seed}"
-    _draw_caption(image, f"reframe {resolution}", detail)
+        _draw_missing_picture(image)
+    _draw_caption(image, resolution, f"ideogram-v3 · #{seed}")
     return encode_png(image)
