@@ -17,43 +17,38 @@ from typing import Final, Literal
 
 from discord.app_commands import Choice, locale_str
 
+from bot.i18n import N_
+
 #: Ideogram's aspect ratios (/ideogram's and a preset's ``aspect_ratio``).
 AspectRatio = Literal["3:1", "16:9", "16:10", "3:2", "4:3", "1:1", "3:4", "2:3", "10:16",
                       "9:16", "1:3"]
 
+def worded_choices(*names: str) -> list[Choice[str]]:
+    """One choice per name, its value the same word, its name in each member's language.
+    Mark each name with ``N_`` where it is written, for the catalogs."""
+    return [Choice(name=locale_str(name), value=name) for name in names]
+
+
 #: /ideogram's ``style`` (and a preset's): Ideogram's style types.
-STYLE_CHOICES: Final[list[Choice[str]]] = [
+STYLE_CHOICES: Final = worded_choices(
     # Translators: /ideogram style choices; "auto" lets Ideogram pick the style.
-    Choice(name=locale_str("auto"), value="auto"),
-    Choice(name=locale_str("general"), value="general"),
-    Choice(name=locale_str("realistic"), value="realistic"),
-    Choice(name=locale_str("design"), value="design"),
-    Choice(name=locale_str("render_3D"), value="render_3D"),
-    Choice(name=locale_str("anime"), value="anime"),
-]
+    N_("auto"), N_("general"), N_("realistic"), N_("design"), N_("render_3D"), N_("anime"),
+)
 
 #: /reframe's ``rendering_speed``.
-RENDERING_SPEED_CHOICES: Final[list[Choice[str]]] = [
+RENDERING_SPEED_CHOICES: Final = worded_choices(
     # Translators: /reframe rendering speeds, fastest and cheapest first.
-    Choice(name=locale_str("TURBO"), value="TURBO"),
-    Choice(name=locale_str("BALANCED"), value="BALANCED"),
-    Choice(name=locale_str("QUALITY"), value="QUALITY"),
-]
+    N_("TURBO"), N_("BALANCED"), N_("QUALITY"),
+)
 
 #: Ideogram's colour palette presets (``color_palette`` of /ideogram, /reframe and a
 #: preset): the value is Ideogram's name, sent as it is; the name keeps it recognisable.
-PALETTE_CHOICES: Final[list[Choice[str]]] = [
+PALETTE_CHOICES: Final = worded_choices(
     # Translators: Ideogram's colour palettes. Keep the name as it is and add its meaning
     # in brackets, e.g. "EMBER (ember)"; members may know the palettes by these names.
-    Choice(name=locale_str("EMBER"), value="EMBER"),
-    Choice(name=locale_str("FRESH"), value="FRESH"),
-    Choice(name=locale_str("JUNGLE"), value="JUNGLE"),
-    Choice(name=locale_str("MAGIC"), value="MAGIC"),
-    Choice(name=locale_str("MELON"), value="MELON"),
-    Choice(name=locale_str("MOSAIC"), value="MOSAIC"),
-    Choice(name=locale_str("PASTEL"), value="PASTEL"),
-    Choice(name=locale_str("ULTRAMARINE"), value="ULTRAMARINE"),
-]
+    N_("EMBER"), N_("FRESH"), N_("JUNGLE"), N_("MAGIC"), N_("MELON"), N_("MOSAIC"),
+    N_("PASTEL"), N_("ULTRAMARINE"),
+)
 
 #: Options whose choices are names, not words: they read the same in every language.
 LANGUAGE_NEUTRAL_OPTIONS: Final = frozenset({
