@@ -11,6 +11,7 @@ from bot.providers.runcomfy import RunComfyClient
 from bot.store import Store
 from bot.tracker import TIMED_OUT_QUEUED, JobTracker, TrackerConfig
 from bot.tracker.events import JobEvent
+from tests.harness import eventually
 from tests.helpers import FAST_POLLING, FAST_RETRY, TOKEN, Recorder, make_job
 
 
@@ -97,3 +98,37 @@ async def test_a_job_that_started_as_its_queue_time_ran_out_goes_on(
     finally:
         await starter
     assert final.status is JobStatus.COMPLETED and final.job.result_urls
+
+
+async def test_a_job_made_while_the_bot_was_away_past_its_run_limit_is_delivered(
+        database_url: str, local_server: LocalRunComfyServer) -> None:
+    """The bot stops while a job runs and is back only after the job's run limit: the
+    provider made the image meanwhile, so it is delivered, not failed as "timed out"."""
+    local_server.state.config.queue_seconds = 0.1
+    local_server.state.config.run_seconds = 0.5
+    config = TrackerConfig(polling=FAST_POLLING, run_timeout=0.6)
+    async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
+                              retry=FAST_RETRY) as client:
+        async with await Store.open(database_url) as store:
+            tracker = JobTracker(store, {"local": client}, config=config)
+            recorder = Recorder(store)
+            tracker.add_listener(recorder)
+            await tracker.start()
+            try:
+                job = await tracker.submit(make_job())
+                await eventually(lambda: JobStatus.RUNNING in recorder.statuses(job.id),
+                                 what="the job running")
+            finally:
+                await tracker.stop()
+        await asyncio.sleep(1.2)  # the provider makes the image; the run limit passes
+        async with await Store.open(database_url) as store:
+            tracker = JobTracker(store, {"local": client}, config=config)
+            recorder = Recorder(store)
+            tracker.add_listener(recorder)
+            await tracker.start()
+            try:
+                final = await recorder.wait_terminal(job.id, limit=10)
+            finally:
+                await tracker.stop()
+    assert final.status is JobStatus.COMPLETED and final.job.result_urls, final.job.error
+    assert local_server.state.submit_count == 1

@@ -189,7 +189,8 @@ class Poller:
         if limit_at is None or now <= limit_at:
             return False
         if job.status is not JobStatus.QUEUED:
-            await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
+            if not await self._last_look(job):
+                await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
             return True
         outcome = await self._cancel_at_limit(job)
         if outcome is CancelOutcome.NOT_CANCELLABLE:
@@ -207,6 +208,35 @@ class Poller:
                      job.short_id)
             return False
         await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
+        return True
+
+    async def _last_look(self, job: JobRecord) -> bool:
+        """Ask once whether the provider ended ``job``, past its run limit; end it so if so.
+
+        Say the bot was down meanwhile: an image made then is delivered (and charged), not
+        dropped behind a "timed out". False when the provider could not say, or the job
+        still runs there.
+        """
+        tracker = self._tracker
+        provider = tracker.provider(job.provider)
+        if job.request_id is None or not isinstance(provider, Provider):
+            return False
+        try:
+            async with asyncio.timeout(min(5.0, tracker.config.call_deadline)), \
+                    tracker.slot(job.provider, "result"):
+                result = await provider.result(job.request_id)
+        except (ProviderError, TimeoutError):
+            return False
+        if result.state is RemoteState.COMPLETED and result.image_urls:
+            log.info("Job %s was made past its time limit: delivering it", job.short_id)
+            await tracker.finish(job, JobStatus.COMPLETED, result_urls=list(result.image_urls),
+                                 cost=result.cost, started_at=job.started_at or tracker.now())
+        elif result.state is RemoteState.FAILED:
+            await tracker.finish(job, JobStatus.FAILED, error=job_errors.FAILED_REMOTELY)
+        elif result.state is RemoteState.CANCELLED:
+            await tracker.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED_REMOTELY)
+        else:
+            return False
         return True
 
     async def _cancel_at_limit(self, job: JobRecord) -> CancelOutcome | None:
