@@ -17,6 +17,8 @@ from bot.jobs import JobRecord, JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.tracker import adoption
 from cogs.core.bot import IdeogramBot
+from cogs.core.reply_sender import Outgoing
+from cogs.core.result_delivery import ResultDelivery
 from tests.harness import FakeDiscord, chat_input, dispatch, ids
 from tests.helpers import custom_ids, final_edit, queued_and_shown, wait_delivered
 
@@ -154,6 +156,19 @@ async def test_oversized_image_is_linked_not_attached(
     # No Reframe: it starts from the image attached to the message, and there is none.
     assert [c["custom_id"] for row in last.json["components"] for c in row["components"]] == [
         f"job:{job.id}:{action}" for action in ("reroll", "info", "delete", "remix")]
+
+
+async def test_a_result_that_cannot_be_prepared_still_links_its_image(
+        fake: FakeDiscord, bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*_args: object) -> Outgoing:
+        raise RuntimeError("a bug while preparing the result")
+
+    monkeypatch.setattr(ResultDelivery, "_final_message", broken)
+    payload = chat_input("ideogram", {"prompt": "unlucky"})
+    await dispatch(bot, payload)
+    job = await wait_delivered(bot, (await only_job(bot)).id)
+    last = fake.edits_of_original(payload["token"])[-1]
+    assert not last.files and job.result_urls[0] in last.json["content"]
 
 
 async def test_expired_token_falls_back_to_the_channel(

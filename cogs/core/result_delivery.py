@@ -29,7 +29,7 @@ from bot.i18n import _, format_number, use_locale
 from bot.images import FetchedImage, ImageFetchError, fetch_image
 from bot.jobs import JobRecord, JobStatus
 from bot.metrics import observe_delivery
-from bot.net import SafeFetcher
+from bot.net import FETCH_FAILED, SafeFetcher
 from bot.owned_tasks import OwnedTasks
 from bot.priority_slots import PrioritySlots
 from bot.tracker import JobEvent
@@ -209,7 +209,11 @@ class ResultDelivery:
                 out = await self._final_message(job, reply, extra)
             except Exception:
                 log.exception("Preparing the result of job %s failed", job.short_id)
-                out = Outgoing(status_line(job), job_embed(job),
+                content, url = status_line(job), job.result_url
+                if url is not None:  # the image, at least as a link
+                    content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
+                                        problem=_(FETCH_FAILED), url=link_target(url))
+                out = Outgoing(truncate(content, 2000), job_embed(job),
                                job_view(job, image_attached=False))
             if out.image is not None:  # else the text has its link already, if any
                 out.links = result_links([job])
