@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Self
 
-from bot.i18n import LazyText, LocalizedError, LocalNumber, lazy
+from bot.i18n import LazyText, LocalizedError, LocalList, LocalNumber, lazy
 
 GENERATE_MODEL: Final = "ideogram/ideogram-v2/generate"
 REFRAME_MODEL: Final = "ideogram/ideogram-v3/reframe"
@@ -143,7 +143,7 @@ def _check_choice(option: str, value: object, allowed: tuple[str, ...]) -> str:
         if len(allowed) <= 12:
             raise InvalidInput(option, lazy("`{value}` is not a valid {option}: use {allowed}.",
                                             value=value, option=option,
-                                            allowed=", ".join(allowed)))
+                                            allowed=LocalList(allowed, style="or")))
         raise InvalidInput(option, lazy("`{value}` is not a valid {option}: use one of the "
                                         "suggested values.", value=value, option=option))
     return str(value)

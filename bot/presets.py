@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from bot.i18n import LocalNumber, lazy
+from bot.i18n import LocalList, LocalNumber, lazy
 from bot.inputs import (
     ASPECT_RATIOS,
     COLOR_PALETTES,
@@ -94,7 +94,7 @@ def make_preset(name: object, *, style: str | None = None, aspect_ratio: str | N
         created_by=created_by, updated_at=updated_at)
     if style is not None and style not in STYLES:
         raise InvalidInput("style", lazy("`{style}` is not a style: use {styles}.",
-                                         style=style, styles=", ".join(STYLES)))
+                                         style=style, styles=LocalList(STYLES, style="or")))
     if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
         raise InvalidInput("aspect_ratio", lazy("`{value}` is not an aspect ratio.",
                                                 value=aspect_ratio))

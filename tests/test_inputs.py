@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from bot import inputs
+from bot.i18n import use_locale
 from bot.inputs import (
     ASPECT_RATIOS,
     COLOR_PALETTES,
@@ -172,3 +173,14 @@ def test_sizes() -> None:
     for resolution in RESOLUTIONS:
         w, h = inputs.resolution_size(resolution)
         assert resolution.startswith(f"{w}:{h} ")
+
+
+@pytest.mark.parametrize(("locale", "choices"), [
+    ("en", "TURBO, BALANCED, or QUALITY"), ("pt-BR", "TURBO, BALANCED ou QUALITY"),
+    ("it", "TURBO, BALANCED o QUALITY")])
+def test_a_refused_choice_lists_the_others_with_or_in_the_readers_language(
+        locale: str, choices: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        ReframeInputs(image_url="https://example.com/a.png", seed=1, rendering_speed="FAST")
+    with use_locale(locale):
+        assert str(refused.value).endswith(f": {'use' if locale != 'it' else 'usa'} {choices}.")

@@ -9,6 +9,7 @@ interaction on the Discord side); the catalogs are gettext files managed with Ba
 from bot.i18n.context import current_locale, set_locale, use_locale
 from bot.i18n.formats import (
     LocalCost,
+    LocalList,
     LocalNumber,
     format_cost,
     format_list,
@@ -49,6 +50,7 @@ __all__ = [
     "TRANSLATED_LOCALES",
     "LazyText",
     "LocalCost",
+    "LocalList",
     "LocalNumber",
     "LocalizedError",
     "_",

@@ -81,3 +81,20 @@ class LocalCost(LocalNumber):
 
     def __str__(self) -> str:
         return format_cost(self.value, digits=self.digits if self.digits is not None else 2)
+
+
+class LocalList:
+    """A list written the reader's way only when it is shown.
+
+    ``A, B or C`` / ``A, B ou C``: for a :class:`LazyText`'s parameters, as
+    :class:`LocalNumber` is for numbers.
+    """
+
+    __slots__ = ("items", "style")
+
+    def __init__(self, items: Sequence[str], *, style: ListStyle = "standard") -> None:
+        self.items = tuple(items)
+        self.style: ListStyle = style
+
+    def __str__(self) -> str:
+        return format_list(self.items, style=self.style)
