@@ -4,8 +4,10 @@ in theirs, privately (a refusal before any answer is private: tests/test_discord
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import discord
 import pytest
 
 from bot.localserver.app import LocalRunComfyServer
@@ -100,4 +102,58 @@ async def test_when_the_reply_cannot_be_edited_the_channel_post_speaks_the_serve
     await dispatch(bot, payload, raise_errors=False)
     post = await fake.wait_for(method="POST", path=rf"^/channels/{ids.CHANNEL_ID}/messages$")
     assert post.json["content"].startswith(f"<@{ids.USER_ID}> {ITALIAN_UNEXPECTED}")
+    [followup] = fake.followups(payload["token"])  # and the member's own words, privately
+    assert followup.json["flags"] & 64
+    assert followup.json["content"].startswith(PORTUGUESE_UNEXPECTED)
+
+
+async def test_a_member_who_cannot_be_told_privately_reads_their_words_publicly(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The public words say the member was told privately: never when they were not."""
+    first = chat_input("ideogram", {"prompt": "a lantern"}, guild_locale="it")
+    await dispatch(bot, first)
+    job = await wait_delivered(bot)
+    with_buttons = fake.original_message(first["token"])
+    broken_tracker(bot, monkeypatch, Refusal("Recusado em português."))
+    followups = rf"^/webhooks/{ids.APPLICATION_ID}/[^/]+$"
+
+    # The public reply says it, the private word is refused: the reply shows the words.
+    fake.fail_next("POST", followups, status=404, body={"code": 10015, "message": "?"})
+    reroll = component(f"job:{job.id}:reroll", message=with_buttons, locale="pt-BR",
+                       guild_locale="it")
+    await dispatch(bot, reroll, raise_errors=False)
+    assert fake.edits_of_original(reroll["token"])[-1].json["content"] == (
+        "Recusado em português.")
+
+    # The reply is gone too: the channel post carries them.
+    fake.fail_next("PATCH", r"/@original$", status=404)
+    fake.fail_next("POST", followups, status=404, body={"code": 10015, "message": "?"})
+    again = component(f"job:{job.id}:reroll", message=with_buttons, locale="pt-BR",
+                      guild_locale="it")
+    await dispatch(bot, again, raise_errors=False)
+    post = await fake.wait_for(method="POST", path=rf"^/channels/{ids.CHANNEL_ID}/messages$")
+    assert post.json["content"] == f"<@{ids.USER_ID}> Recusado em português."
+
+
+async def test_an_error_after_a_deferral_whose_answer_was_lost_edits_that_reply(
+        fake: FakeDiscord, bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord took the public deferral but its answer never came back (discord.py thinks
+    nothing was sent): an error then edits the reply Discord shows, not a second answer
+    Discord would refuse, which would leave the reply on "thinking…"."""
+    real_defer = discord.InteractionResponse.defer
+
+    async def defer_and_lose_the_answer(self: Any, **kwargs: Any) -> Any:
+        await real_defer(self, **kwargs)
+        self._response_type = None  # as discord.py leaves it when the call raised
+        lost = SimpleNamespace(status=400, reason="Bad Request")
+        raise discord.HTTPException(lost, {"code": 40060, "message": "already acknowledged"})
+
+    monkeypatch.setattr(discord.InteractionResponse, "defer", defer_and_lose_the_answer)
+    broken_tracker(bot, monkeypatch)
+    payload = chat_input("ideogram", {"prompt": "a fox"})
+    await dispatch(bot, payload, raise_errors=False)
+    assert fake.interaction_callbacks(payload["id"]) == [{"type": 5}]
+    [edit] = fake.edits_of_original(payload["token"])
+    assert edit.json["content"].startswith("Something went wrong on the bot's side")
 

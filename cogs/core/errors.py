@@ -57,9 +57,15 @@ async def defer_publicly(interaction: discord.Interaction) -> Any:
 
 
 def replies_publicly(interaction: discord.Interaction) -> bool:
-    """Whether the interaction's reply is a public deferral (:func:`defer_publicly`)."""
-    deferred = discord.InteractionResponseType.deferred_channel_message
-    return interaction.response.type is deferred and bool(interaction.extras.get(PUBLIC_REPLY))
+    """Whether the interaction's reply is a public deferral (:func:`defer_publicly`, or
+    :func:`mark_public_reply` when Discord took it but its answer was lost)."""
+    return bool(interaction.extras.get(PUBLIC_REPLY))
+
+
+def mark_public_reply(interaction: discord.Interaction) -> None:
+    """The public deferral reached Discord though discord.py never heard so (its answer was
+    lost, and Discord shows the reply): errors then edit that reply, as after any."""
+    interaction.extras[PUBLIC_REPLY] = True
 
 
 def _fit(content: str) -> str:
@@ -81,16 +87,19 @@ async def reply_with_error(interaction: discord.Interaction, content: str, *,
     """
     content = _fit(content)
     public = content if public is None else _fit(public)
+    answered = interaction.response.is_done() or replies_publicly(interaction)
     try:
-        if not interaction.response.is_done():
+        if not answered:
             await interaction.response.send_message(content, ephemeral=True)
             return
         if not interaction.is_expired():
             deferred = discord.InteractionResponseType.deferred_channel_message
             if replies_publicly(interaction):
                 await interaction.edit_original_response(content=public, embed=None, view=None)
-                if content != public:
-                    await _follow_up_privately(interaction, content)
+                if content != public and not await _follow_up_privately(interaction, content):
+                    # The public words say the member was told; they were not: the reply
+                    # carries their own words after all.
+                    await interaction.edit_original_response(content=content)
             elif interaction.response.type is deferred:
                 await interaction.edit_original_response(content=content, embed=None, view=None)
             else:
@@ -99,24 +108,30 @@ async def reply_with_error(interaction: discord.Interaction, content: str, *,
     except discord.HTTPException as exc:
         log.info("Could not answer interaction %s privately: HTTP %s (code %s)",
                  interaction.id, exc.status, exc.code)
-    if not interaction.response.is_done():
+    if not answered:
         return  # never answered: there is no reply to follow up on, and nothing is posted
+    # The reply is gone or its token has expired: the channel, in the server's words when
+    # the member has theirs privately (or they are the same), else in the member's own.
+    told = content == public or (not interaction.is_expired()
+                                 and await _follow_up_privately(interaction, content))
     channel = interaction.channel
     if isinstance(channel, discord.abc.Messageable):
         await channel.send(
-            f"{interaction.user.mention} {public}",
+            f"{interaction.user.mention} {public if told else content}",
             allowed_mentions=mention_only(interaction.user.id),
         )
 
 
-async def _follow_up_privately(interaction: discord.Interaction, content: str) -> None:
-    """The member's own word after the public reply was edited: a refusal of it is only
-    logged (the reply already shows the error)."""
+async def _follow_up_privately(interaction: discord.Interaction, content: str) -> bool:
+    """Tell the member ``content`` in a message only they see; whether Discord took it (a
+    refusal is only logged)."""
     try:
         await interaction.followup.send(content, ephemeral=True)
     except discord.HTTPException as exc:
         log.info("Could not tell interaction %s's member privately: HTTP %s (code %s)",
                  interaction.id, exc.status, exc.code)
+        return False
+    return True
 
 
 def message_for(error: BaseException) -> tuple[str, bool]:

@@ -53,7 +53,13 @@ from bot.providers.base import provider_kind
 from bot.quota import QuotaDenied
 from bot.tracker import NOT_ACKNOWLEDGED
 from cogs.core.checks import guild_id_of
-from cogs.core.errors import ALREADY_ANSWERED, LATE_CODES, Refusal, defer_publicly
+from cogs.core.errors import (
+    ALREADY_ANSWERED,
+    LATE_CODES,
+    Refusal,
+    defer_publicly,
+    mark_public_reply,
+)
 from cogs.core.languages import job_locale
 from cogs.core.rerun import rerun_inputs
 
@@ -216,6 +222,7 @@ class JobLauncher:
                         interaction.id, exc.status, exc.code, first.short_id)
                 await self._abandon(jobs)
                 return []
+            mark_public_reply(interaction)
             message_id: int | None = found
         except asyncio.CancelledError:
             await asyncio.shield(self._abandon(jobs))
@@ -227,6 +234,7 @@ class JobLauncher:
             if found is None:
                 await asyncio.shield(self._abandon(jobs))
                 raise
+            mark_public_reply(interaction)
             message_id = found
         else:
             message_id = getattr(callback, "message_id", None)
