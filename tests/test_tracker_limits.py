@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from bot.jobs import JobStatus
 from bot.localserver.app import LocalRunComfyServer
 from bot.providers.runcomfy import RunComfyClient
@@ -100,13 +102,16 @@ async def test_a_job_that_started_as_its_queue_time_ran_out_goes_on(
     assert final.status is JobStatus.COMPLETED and final.job.result_urls
 
 
+@pytest.mark.parametrize("results_busy_for", [0.0, 1.0])
 async def test_a_job_made_while_the_bot_was_away_past_its_run_limit_is_delivered(
-        database_url: str, local_server: LocalRunComfyServer) -> None:
+        database_url: str, local_server: LocalRunComfyServer, results_busy_for: float) -> None:
     """The bot stops while a job runs and is back only after the job's run limit: the
-    provider made the image meanwhile, so it is delivered, not failed as "timed out"."""
+    provider made the image meanwhile, so it is delivered, not failed as "timed out";
+    also when the provider cannot be asked at once (every result call slot is busy)."""
     local_server.state.config.queue_seconds = 0.1
     local_server.state.config.run_seconds = 0.5
-    config = TrackerConfig(polling=FAST_POLLING, run_timeout=0.6)
+    config = TrackerConfig(polling=FAST_POLLING, run_timeout=0.6, concurrency=1,
+                           call_deadline=0.5)
     async with RunComfyClient(token=TOKEN, base_url=local_server.base_url,
                               retry=FAST_RETRY) as client:
         async with await Store.open(database_url) as store:
@@ -125,6 +130,9 @@ async def test_a_job_made_while_the_bot_was_away_past_its_run_limit_is_delivered
             tracker = JobTracker(store, {"local": client}, config=config)
             recorder = Recorder(store)
             tracker.add_listener(recorder)
+            busy = tracker.slot("local", "result")
+            await busy.acquire()  # other jobs' calls hold every result slot for a while
+            asyncio.get_running_loop().call_later(results_busy_for, busy.release)
             await tracker.start()
             try:
                 final = await recorder.wait_terminal(job.id, limit=10)

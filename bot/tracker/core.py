@@ -66,7 +66,9 @@ class TrackerConfig:
     queue_timeout: float = 600.0
     run_timeout: float = 600.0
     #: Past the queue limit, how long a job whose cancel did not get through is still
-    #: watched (and the cancel tried again): the provider may yet make, and bill, it.
+    #: watched (and the cancel tried again): the provider may yet make, and bill, it. Past
+    #: the run limit, how long the provider is asked again when it could not say whether it
+    #: made the image (busy, or out of reach).
     cancel_grace: float = 300.0
     #: Most simultaneous calls per provider, for each of: submits, status polls, results.
     concurrency: int = 16

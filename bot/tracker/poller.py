@@ -189,7 +189,16 @@ class Poller:
         if limit_at is None or now <= limit_at:
             return False
         if job.status is not JobStatus.QUEUED:
-            if not await self._last_look(job):
+            ended = await self._last_look(job)
+            if ended is None and now <= limit_at + tracker.config.cancel_grace:
+                # The provider could not say (busy, say, after the bot was away): ask again.
+                state = self._states.get(job.id)
+                if state is not None:
+                    state.failures += 1
+                    self._schedule(job.id, tracker.now() + error_delay(
+                        state.failures, None, tracker.config.polling))
+                return True
+            if not ended:
                 await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_RUNNING)
             return True
         outcome = await self._cancel_at_limit(job)
@@ -210,12 +219,12 @@ class Poller:
         await tracker.finish(job, JobStatus.FAILED, error=job_errors.TIMED_OUT_QUEUED)
         return True
 
-    async def _last_look(self, job: JobRecord) -> bool:
+    async def _last_look(self, job: JobRecord) -> bool | None:
         """Ask once whether the provider ended ``job``, past its run limit; end it so if so.
 
         Say the bot was down meanwhile: an image made then is delivered (and charged), not
-        dropped behind a "timed out". False when the provider could not say, or the job
-        still runs there.
+        dropped behind a "timed out". True: ended; False: it still runs there (or nothing
+        there stands for it); None: the provider could not say.
         """
         tracker = self._tracker
         provider = tracker.provider(job.provider)
@@ -225,8 +234,10 @@ class Poller:
             async with asyncio.timeout(min(5.0, tracker.config.call_deadline)), \
                     tracker.slot(job.provider, "result"):
                 result = await provider.result(job.request_id)
-        except (ProviderError, TimeoutError):
-            return False
+        except TimeoutError:
+            return None
+        except ProviderError as exc:
+            return None if exc.retryable else False
         if result.state is RemoteState.COMPLETED and result.image_urls:
             log.info("Job %s was made past its time limit: delivering it", job.short_id)
             await tracker.finish(job, JobStatus.COMPLETED, result_urls=list(result.image_urls),
