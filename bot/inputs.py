@@ -96,14 +96,14 @@ def random_seed() -> int:
 
 
 def _check_seed(seed: object) -> int:
+    # The bounds in plain digits, as seeds are shown everywhere: a member may type them
+    # back into the seed option, which takes no thousands separators.
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidInput("seed", lazy("Seed must be a whole number between {least} and "
-                                        "{most}.", least=LocalNumber(SEED_MIN),
-                                        most=LocalNumber(SEED_MAX)))
+                                        "{most}.", least=SEED_MIN, most=SEED_MAX))
     if not SEED_MIN <= seed <= SEED_MAX:
         raise InvalidInput("seed", lazy("Seed {seed} is out of range: use {least} to {most}.",
-                                        seed=seed, least=LocalNumber(SEED_MIN),
-                                        most=LocalNumber(SEED_MAX)))
+                                        seed=seed, least=SEED_MIN, most=SEED_MAX))
     return seed
 
 
