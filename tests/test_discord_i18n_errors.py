@@ -4,6 +4,7 @@ in theirs, privately (a refusal before any answer is private: tests/test_discord
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +28,19 @@ def broken_tracker(bot: IdeogramBot, monkeypatch: pytest.MonkeyPatch,
         raise error or RuntimeError("the tracker is gone")
 
     monkeypatch.setattr(bot.tracker, "accept", broken)
+
+
+async def refused_rerolls(fake: FakeDiscord, bot: IdeogramBot,
+                          monkeypatch: pytest.MonkeyPatch) -> Callable[[], dict[str, Any]]:
+    """A result in an Italian server whose Reroll is refused, in words already written in
+    the clicking member's language (Portuguese); each call makes one such click."""
+    first = chat_input("ideogram", {"prompt": "a lantern"}, guild_locale="it")
+    await dispatch(bot, first)
+    job = await wait_delivered(bot)
+    with_buttons = fake.original_message(first["token"])
+    broken_tracker(bot, monkeypatch, Refusal("Recusado em português."))
+    return lambda: component(f"job:{job.id}:reroll", message=with_buttons, locale="pt-BR",
+                             guild_locale="it")
 
 
 def public_then_private(fake: FakeDiscord, payload: dict[str, Any]) -> tuple[str, str]:
@@ -61,14 +75,7 @@ async def test_an_error_after_a_public_answer_speaks_the_servers_language_there(
 async def test_a_refusal_worded_for_the_member_stays_private_after_a_public_reroll(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    first = chat_input("ideogram", {"prompt": "a lantern"}, guild_locale="it")
-    await dispatch(bot, first)
-    job = await wait_delivered(bot)
-    with_buttons = fake.original_message(first["token"])
-    # A refusal already written in the clicking member's language (Portuguese).
-    broken_tracker(bot, monkeypatch, Refusal("Recusado em português."))
-    reroll = component(f"job:{job.id}:reroll", message=with_buttons, locale="pt-BR",
-                       guild_locale="it")
+    reroll = (await refused_rerolls(fake, bot, monkeypatch))()
     await dispatch(bot, reroll, raise_errors=False)
     public, private = public_then_private(fake, reroll)
     assert public == ("Non è andata a buon fine: chi l'ha chiesto ne ha ricevuto il motivo, "
@@ -111,17 +118,12 @@ async def test_a_member_who_cannot_be_told_privately_reads_their_words_publicly(
         fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The public words say the member was told privately: never when they were not."""
-    first = chat_input("ideogram", {"prompt": "a lantern"}, guild_locale="it")
-    await dispatch(bot, first)
-    job = await wait_delivered(bot)
-    with_buttons = fake.original_message(first["token"])
-    broken_tracker(bot, monkeypatch, Refusal("Recusado em português."))
+    click = await refused_rerolls(fake, bot, monkeypatch)
     followups = rf"^/webhooks/{ids.APPLICATION_ID}/[^/]+$"
 
     # The public reply says it, the private word is refused: the reply shows the words.
     fake.fail_next("POST", followups, status=404, body={"code": 10015, "message": "?"})
-    reroll = component(f"job:{job.id}:reroll", message=with_buttons, locale="pt-BR",
-                       guild_locale="it")
+    reroll = click()
     await dispatch(bot, reroll, raise_errors=False)
     assert fake.edits_of_original(reroll["token"])[-1].json["content"] == (
         "Recusado em português.")
@@ -129,9 +131,7 @@ async def test_a_member_who_cannot_be_told_privately_reads_their_words_publicly(
     # The reply is gone too: the channel post carries them.
     fake.fail_next("PATCH", r"/@original$", status=404)
     fake.fail_next("POST", followups, status=404, body={"code": 10015, "message": "?"})
-    again = component(f"job:{job.id}:reroll", message=with_buttons, locale="pt-BR",
-                      guild_locale="it")
-    await dispatch(bot, again, raise_errors=False)
+    await dispatch(bot, click(), raise_errors=False)
     post = await fake.wait_for(method="POST", path=rf"^/channels/{ids.CHANNEL_ID}/messages$")
     assert post.json["content"] == f"<@{ids.USER_ID}> Recusado em português."
 
