@@ -425,3 +425,21 @@ def test_a_tile_without_a_picture_says_why() -> None:
     assert tile_label(made, None, **words) == "unavailable"
     assert tile_label(made.evolve(status=JobStatus.CANCELLED), None, **words) == "cancelled"
     assert tile_label(made.evolve(status=JobStatus.FAILED), None, **words) is None  # "failed"
+
+
+async def test_an_image_the_channel_will_not_take_full_size_is_posted_as_a_link(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "two foxes", "count": 2})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot, count=2)
+    fake.fail_next("POST", r"^/webhooks/", status=413, with_files=True,
+                   body={"code": 40005, "message": "Request entity too large"})
+    click = component(f"batch:{jobs[0].batch_id}:1", message=fake.original_message(
+        payload["token"]))
+    await dispatch(bot, click)
+    [post] = [f for f in fake.followups(click["token"]) if f.status == 200]
+    assert not post.files and not post.json.get("flags", 0) & 64  # public, as a full post
+    assert "over what this channel takes" in post.json["content"]
+    assert jobs[0].result_urls[0] in post.json["content"]
+    assert "reframe" not in str(post.json["components"])  # it needs the attached image
+    assert (await bot.store.get_job(jobs[0].id)).message_id == int(post.response["id"])

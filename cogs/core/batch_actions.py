@@ -4,7 +4,6 @@ usual buttons), Reroll all (a new batch, new seeds) and Cancel (whatever still w
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,12 @@ from cogs.core.job_actions import STILL_SENDING
 from cogs.core.languages import job_public_locale
 from cogs.core.mentions import user_mention
 from cogs.core.rendering import job_embed, user_text
-from cogs.core.reply_sender import UNANSWERED, fetch_result_message
+from cogs.core.reply_sender import (
+    UNANSWERED,
+    Outgoing,
+    fetch_result_message,
+    refused_for_good,
+)
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -118,15 +122,30 @@ class BatchActions:
         filename = f"ideogram-{job.short_id}.{image.extension}"
         # The post is public, like the batch's reply: it speaks the batch's language.
         with use_locale(job_public_locale(self._bot, job)):
-            message = await interaction.followup.send(
-                content=_("🖼️ Image {number} of {total} for {member}",
-                          number=format_number(number), total=format_number(total),
-                          member=user_mention(job.user_id)),
-                embed=job_embed(job, image_filename=filename), view=job_view(job),
-                file=discord.File(io.BytesIO(image.data), filename=filename),
-                allowed_mentions=discord.AllowedMentions.none(), wait=True)
+            post = Outgoing(
+                _("🖼️ Image {number} of {total} for {member}", number=format_number(number),
+                  total=format_number(total), member=user_mention(job.user_id)),
+                job_embed(job, image_filename=filename), job_view(job), image=image.data,
+                filename=filename, links=(job.result_urls[0],))
+            try:
+                message = await self._send_post(interaction, post)
+            except discord.HTTPException as exc:
+                if not refused_for_good(exc):
+                    raise
+                # The channel will not take the file (its upload limit, or no Attach
+                # Files): the same post as text, with a link to the image.
+                log.info("Image %d of batch %s went as a link: HTTP %s (code %s)", number,
+                         str(job.batch_id)[:8], exc.status, exc.code)
+                message = await self._send_post(interaction, post.without_image(exc))
         # This post is the image's own result now: its Delete, Reframe and Remix act on it.
         await self._bot.store.update_job(job.id, message_id=message.id)
+
+    @staticmethod
+    async def _send_post(interaction: discord.Interaction,
+                         post: Outgoing) -> discord.WebhookMessage:
+        return await interaction.followup.send(
+            content=post.content, embed=post.embed or discord.utils.MISSING, view=post.view,
+            files=post.files(), allowed_mentions=discord.AllowedMentions.none(), wait=True)
 
     async def _reroll_all(self, interaction: discord.Interaction,
                           jobs: list[JobRecord]) -> None:
