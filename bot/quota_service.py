@@ -90,7 +90,7 @@ def _with_what_fits(denial: QuotaDenied, snapshot: Snapshot, window: Window, now
         # The limit has said how many are left: only what to do remains to be said.
         return QuotaDenied(denial.kind, lazy(
             "{left} Use `/ideogram count:{count}`, or try again {when}", left=denial.left,
-            count=fits, when=relative(denial.retry_at)), denial.retry_at)
+            count=fits, when=relative(denial.retry_at)), denial.retry_at, left=denial.left)
     # The reason is the denial itself: shown (translated) when the sentence is.
     return QuotaDenied(denial.kind, lazy_ngettext(
         "{reason}. Only {n} more image fits now: use `/ideogram count:{count}`.",

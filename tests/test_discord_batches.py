@@ -443,3 +443,19 @@ async def test_an_image_the_channel_will_not_take_full_size_is_posted_as_a_link(
     assert jobs[0].result_urls[0] in post.json["content"]
     assert "reframe" not in str(post.json["components"])  # it needs the attached image
     assert (await bot.store.get_job(jobs[0].id)).message_id == int(post.response["id"])
+
+
+async def test_reroll_all_with_too_few_images_left_says_what_to_do_from_the_button(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer) -> None:
+    payload = chat_input("ideogram", {"prompt": "four foxes", "count": 4})
+    await dispatch(bot, payload)
+    jobs = await batch_delivered(bot, count=4)
+    await bot.quota_admin.set_limits(ids.GUILD_ID, ids.MOD_USER_ID, {"user_daily": 6})
+    click = component(f"batch:{jobs[0].batch_id}:rerollall",
+                      message=fake.original_message(payload["token"]))
+    await dispatch(bot, click)
+    [refusal] = fake.interaction_callbacks(click["id"])
+    assert refusal["data"]["flags"] & 64
+    assert refusal["data"]["content"].startswith(
+        "You have 2 images left today (your limit is 6). Reroll all makes 4 images: try "
+        "again <t:"), refusal

@@ -156,7 +156,7 @@ class BatchActions:
         first = shown[0]
         inputs = self._bot.launcher.rerun_inputs(interaction, first)
         await self._bot.launcher.launch(interaction, inputs, count=len(jobs),
-                                        preset=first.preset)
+                                        preset=first.preset, rerolling_batch=True)
 
     async def _cancel(self, interaction: discord.Interaction, jobs: list[JobRecord]) -> None:
         require_owner_or_moderator(interaction, jobs[0])

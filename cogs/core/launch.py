@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Final
 import discord
 
 from bot.config import ProviderName
-from bot.i18n import N_, _
+from bot.i18n import N_, _, format_number
 from bot.inputs import (
     IDEOGRAM_GENERATE_MODEL,
     REFRAME_MODEL,
@@ -50,7 +50,7 @@ from bot.jobs import TOKEN_LIFETIME_SECONDS, JobRecord, new_job_id
 from bot.log_context import bind_job
 from bot.metrics import count_quota_refusal
 from bot.providers.base import provider_kind
-from bot.quota import QuotaDenied
+from bot.quota import QuotaDenied, relative
 from bot.tracker import NOT_ACKNOWLEDGED
 from cogs.core.checks import guild_id_of
 from cogs.core.errors import (
@@ -176,10 +176,12 @@ class JobLauncher:
         return jobs
 
     async def launch(self, interaction: discord.Interaction, inputs: ModelInputs, *,
-                     count: int = 1, preset: str | None = None) -> list[JobRecord]:
+                     count: int = 1, preset: str | None = None,
+                     rerolling_batch: bool = False) -> list[JobRecord]:
         """Refuse privately, or defer publicly and hand the job (or the ``count`` jobs of a
         batch) to the tracker. Empty when Discord no longer took the answer (nothing is
-        kept, nothing is posted)."""
+        kept, nothing is posted). ``rerolling_batch``: a batch's Reroll all, whose refusal
+        for too few images left says so (the member did not choose the count)."""
         if self._bot.lag_monitor.busy:
             raise Refusal(_(BUSY))
         guild_id_of(interaction)
@@ -198,6 +200,11 @@ class JobLauncher:
                 log.info("Quota refused %d image(s) for user %s in guild %s: %s", len(jobs),
                          jobs[0].user_id, jobs[0].guild_id, exc.kind)
                 count_quota_refusal(exc.kind)
+                if rerolling_batch and exc.left is not None and exc.retry_at is not None:
+                    raise Refusal(_("{left} Reroll all makes {count} images: try again {when}, "
+                                    "or ask for fewer with `/ideogram count`.", left=exc.left,
+                                    count=format_number(count),
+                                    when=relative(exc.retry_at))) from None
                 raise Refusal(exc.message) from None
             return await self._answer_and_hand_over(interaction, jobs)
         finally:
