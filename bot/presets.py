@@ -79,6 +79,8 @@ def clean_name(name: object) -> str:
                                         most=LocalNumber(NAME_MAX)))
     if any(ord(c) < 32 or c == "\x7f" for c in cleaned):
         raise InvalidInput("name", lazy("A preset name can't contain control characters."))
+    if "`" in cleaned:  # the name is shown as code: `/ideogram preset:name`
+        raise InvalidInput("name", lazy("A preset name can't contain the backtick character."))
     return cleaned
 
 

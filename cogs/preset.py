@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.i18n import N_, _, ngettext
 from bot.inputs import NEGATIVE_PROMPT_MAX, InvalidInput
+from bot.moderation import find_blocked
 from bot.presets import MAX_PRESETS, NAME_MAX, PROMPT_SUFFIX_MAX, Preset, make_preset
 from bot.store import PresetLimitError
 from cogs.core.checks import guild_id_of, require_moderator
@@ -113,6 +114,14 @@ class PresetCog(commands.Cog):
                 updated_at=discord.utils.utcnow().timestamp())
         except InvalidInput as exc:
             raise Refusal(exc.message) from None
+        blocked = find_blocked((preset.prompt_suffix, preset.negative_prompt),
+                               self.bot.guild_settings.get(guild_id).blocked_words)
+        if blocked is not None:
+            # Every prompt the preset filled would be refused, and no member could tell why.
+            raise Refusal(_("The preset's text has “{phrase}”, which this server blocks: "
+                            "every prompt it fills would be refused. Change the text, or "
+                            "remove the phrase with `/settings blocked-words-remove` first.",
+                            phrase=user_text(blocked, 60)))
         if color_palette is not None and self._runcomfy_served(guild_id):
             raise Refusal(_("{option} isn't available here: this server's `/ideogram` runs on "
                             "RunComfy. Leave it out, or change `/settings provider` first.",

@@ -164,3 +164,18 @@ async def test_two_moderators_deleting_one_preset_at_once_delete_it_once(
     assert len(fake.calls("POST", log_posts)) - before == 1
     assert db_rows(db, "SELECT count(*) FROM settings_audit WHERE action = 'preset:delete'"
                    ) == [(1,)]
+
+
+async def test_a_preset_whose_text_the_server_blocks_or_whose_name_breaks_code_is_refused(
+        fake: FakeDiscord, bot: IdeogramBot, db: Path) -> None:
+    """Every prompt such a preset filled would be refused, and no member could tell why;
+    a backtick would break every message that shows the name as code."""
+    await bot.guild_settings.add_blocked_words(ids.GUILD_ID, ["teal"])
+    blocked = private_text(await answer(fake, bot, preset("save", {
+        "name": "Brand", "prompt_suffix": "flat vector, Teal"})))
+    assert "“teal”, which this server blocks" in blocked and "blocked-words-remove" in blocked
+    tick = private_text(await answer(fake, bot, preset("save", {"name": "a`b", "style": "anime"})))
+    assert "backtick" in tick
+    assert db_rows(db, "SELECT count(*) FROM presets") == [(0,)]
+    unknown = await answer(fake, bot, chat_input("ideogram", {"prompt": "p", "preset": "x`y"}))
+    assert "named `x'y`" in private_text(unknown)

@@ -26,8 +26,9 @@ def require_preset(settings: GuildSettingsCache, guild_id: int, name: str) -> Pr
 
 def no_such_preset(name: str) -> Refusal:
     """The refusal for a preset name the server does not have."""
+    # Shown as code: a backtick in what was typed would end it, so it becomes a quote.
     return Refusal(_("This server has no preset named `{name}`: see `/preset list`.",
-                     name=truncate(str(name), 40)))
+                     name=truncate(str(name).replace("`", "'"), 40)))
 
 
 def preset_choices(settings: GuildSettingsCache, interaction: discord.Interaction,
