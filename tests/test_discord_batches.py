@@ -202,8 +202,10 @@ async def test_one_of_four_fails_a_grey_tile_three_charged_one_given_back(
         assert isinstance(corner, tuple) and max(corner) - min(corner) < 12  # grey
 
 
-async def test_cancel_a_queued_batch(fake: FakeDiscord, bot: IdeogramBot,
-                                     local_server: LocalRunComfyServer, db: Path) -> None:
+async def test_a_moderator_cancels_a_queued_batch_and_the_log_counts_its_images(
+        fake: FakeDiscord, bot: IdeogramBot, local_server: LocalRunComfyServer,
+        db: Path) -> None:
+    await bot.guild_settings.update(ids.GUILD_ID, log_channel_id=ids.LOG_CHANNEL_ID)
     local_server.state.config.queue_seconds = 5.0
     payload = chat_input("ideogram", {"prompt": "slow boats", "count": 3})
     await dispatch(bot, payload)
@@ -215,9 +217,12 @@ async def test_cancel_a_queued_batch(fake: FakeDiscord, bot: IdeogramBot,
 
     message = await eventually(queued_with_cancel, timeout=5, what="a Cancel button")
     [cancel] = [i for i in custom_ids(message) if i.endswith(":cancel")]
-    click = component(cancel, message=message)
+    click = component(cancel, message=message, user_id=ids.MOD_USER_ID)
     await dispatch(bot, click)
     assert "Cancelled 3 of the 3 images" in fake.followups(click["token"])[-1].json["content"]
+    logged = await fake.wait_for(method="POST",
+                                 path=rf"^/channels/{ids.LOG_CHANNEL_ID}/messages$")
+    assert f"<@{ids.MOD_USER_ID}> cancelled 3 images of batch `" in logged.json["content"]
     jobs = await batch_delivered(bot, count=3)
     assert {j.status for j in jobs} == {JobStatus.CANCELLED}
     final = fake.edits_of_original(payload["token"])[-1]

@@ -186,4 +186,4 @@ class BatchActions:
                 "didn't answer).", left)
         await interaction.followup.send(text, ephemeral=True)
         if cancelled and interaction.user.id != jobs[0].user_id:
-            self._bot.job_actions.log_moderator_cancel(interaction, jobs[0])
+            self._bot.job_actions.log_moderator_cancel(interaction, jobs[0], cancelled)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 import discord
 
-from bot.i18n import N_, _
+from bot.i18n import N_, _, format_number
 from bot.jobs import JobRecord, JobStatus
 from bot.providers.errors import ProviderError
 from bot.providers.types import CancelOutcome
@@ -88,14 +88,25 @@ class JobActions:
         if outcome is CancelOutcome.CANCELLED and interaction.user.id != job.user_id:
             self.log_moderator_cancel(interaction, job)
 
-    def log_moderator_cancel(self, interaction: discord.Interaction, job: JobRecord) -> None:
-        """Tell the log channel that a moderator cancelled someone's job (in the background)."""
-        if job.guild_id is not None:
-            moderator = interaction.user.id
-            self._bot.mod_log.post_soon(job.guild_id, lambda: _(
-                "✖️ {moderator} cancelled job `{job}` of {member} (queued in {channel}).",
-                moderator=user_mention(moderator), job=job.short_id,
-                member=user_mention(job.user_id), channel=channel_mention(job.channel_id)))
+    def log_moderator_cancel(self, interaction: discord.Interaction, job: JobRecord,
+                             cancelled: int = 1) -> None:
+        """Tell the log channel that a moderator cancelled someone's job, or ``cancelled``
+        images of the batch ``job`` starts (in the background)."""
+        if job.guild_id is None:
+            return
+        moderator = interaction.user.id
+
+        def line() -> str:
+            names = {"moderator": user_mention(moderator), "job": job.short_id,
+                     "member": user_mention(job.user_id),
+                     "channel": channel_mention(job.channel_id)}
+            if cancelled > 1:
+                return _("✖️ {moderator} cancelled {count} images of batch `{job}` of {member} "
+                         "(queued in {channel}).", count=format_number(cancelled), **names)
+            return _("✖️ {moderator} cancelled job `{job}` of {member} (queued in {channel}).",
+                     **names)
+
+        self._bot.mod_log.post_soon(job.guild_id, line)
 
     async def _reroll(self, interaction: discord.Interaction, job: JobRecord) -> None:
         inputs = self._bot.launcher.rerun_inputs(interaction, job)
