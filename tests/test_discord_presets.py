@@ -179,3 +179,10 @@ async def test_a_preset_whose_text_the_server_blocks_or_whose_name_breaks_code_i
     assert db_rows(db, "SELECT count(*) FROM presets") == [(0,)]
     unknown = await answer(fake, bot, chat_input("ideogram", {"prompt": "p", "preset": "x`y"}))
     assert "named `x'y`" in private_text(unknown)
+
+    # A phrase blocked after the preset was saved: the refusal names the preset.
+    private_text(await answer(fake, bot, preset("save", {"name": "Sea",
+                                                          "prompt_suffix": "deep blue"})))
+    await bot.guild_settings.add_blocked_words(ids.GUILD_ID, ["deep blue"])
+    used = await answer(fake, bot, chat_input("ideogram", {"prompt": "a boat", "preset": "sea"}))
+    assert "The preset **Sea** has a word or phrase" in private_text(used)

@@ -21,7 +21,7 @@ from bot.jobs import JobRecord
 from bot.moderation import find_blocked
 from cogs.core.errors import Refusal
 from cogs.core.mentions import channel_mention, user_mention
-from cogs.core.rendering import truncate
+from cogs.core.rendering import truncate, user_text
 
 if TYPE_CHECKING:
     from cogs.core.bot import IdeogramBot
@@ -127,4 +127,16 @@ class ServerRules:
                      interaction.guild_id)
             self._bot.mod_log.post_soon(interaction.guild_id, lambda: blocked_log_line(
                 job, matched, command=used, member_id=member_id, channel_id=channel_id))
-            raise Refusal(_(RECALL_BLOCKED if recalled_by else BLOCKED_REFUSAL))
+            if recalled_by:
+                raise Refusal(_(RECALL_BLOCKED))
+            preset = (self._bot.guild_settings.preset(interaction.guild_id, job.preset)
+                      if job.preset else None)
+            if preset is not None and find_blocked(
+                    (preset.prompt_suffix, preset.negative_prompt), settings.blocked_words):
+                # A phrase blocked since the preset was saved: no rephrasing of the member's
+                # own prompt would help.
+                raise Refusal(_("The preset **{preset}** has a word or phrase this server "
+                                "doesn't allow. Leave the preset out, or ask a moderator to "
+                                "change it with `/preset save`.",
+                                preset=user_text(preset.name, 40)))
+            raise Refusal(_(BLOCKED_REFUSAL))
