@@ -87,6 +87,12 @@ def link_target(url: str) -> str:
     return _LINK_BREAKERS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
 
 
+def link_instead(problem: str, url: str) -> str:
+    """The line a result shown without its image carries: why, and a link to the image."""
+    return _("{problem} Here is a link instead: [open it]({url})", problem=problem,
+             url=link_target(url))
+
+
 def discord_timestamp(when: float, style: str = "R") -> str:
     """A Discord timestamp that every client renders (and keeps current) in its own zone."""
     return f"<t:{int(when)}:{style}>"

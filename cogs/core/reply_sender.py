@@ -29,7 +29,7 @@ from bot.jobs import JobRecord
 from bot.priority_slots import PrioritySlots
 from cogs.core.components import without_image_buttons
 from cogs.core.mentions import mention_only
-from cogs.core.rendering import link_target, truncate
+from cogs.core.rendering import link_instead, link_target, truncate
 from cogs.core.reply_webhook import edit_reply, original_message_id, reply_webhook
 
 if TYPE_CHECKING:
@@ -168,8 +168,7 @@ class Outgoing:
             else:
                 problem = _("Discord did not take the image here.")
             if len(self.links) == 1:
-                content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
-                                     problem=problem, url=link_target(links[0][1]))
+                content += "\n" + link_instead(problem, links[0][1])
             else:
                 content += "\n" + _("{problem} Here are links instead: {links}",
                                      problem=problem, links=" · ".join(

@@ -37,7 +37,7 @@ from cogs.core.batch_delivery import BatchDelivery
 from cogs.core.components import job_view
 from cogs.core.languages import job_public_locale
 from cogs.core.owed_deliveries import OwedDeliveries
-from cogs.core.rendering import job_embed, link_target, status_line, truncate
+from cogs.core.rendering import job_embed, link_instead, link_target, status_line, truncate
 from cogs.core.reply_sender import FinalSend, Outgoing, Reply, ReplySender, result_links
 from cogs.core.reply_webhook import original_message_id
 
@@ -211,8 +211,7 @@ class ResultDelivery:
                 log.exception("Preparing the result of job %s failed", job.short_id)
                 content, url = status_line(job), job.result_url
                 if url is not None:  # the image, at least as a link
-                    content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
-                                        problem=_(FETCH_FAILED), url=link_target(url))
+                    content += "\n" + link_instead(_(FETCH_FAILED), url)
                 out = Outgoing(truncate(content, 2000), job_embed(job),
                                job_view(job, image_attached=False))
             if out.image is not None:  # else the text has its link already, if any
@@ -235,8 +234,7 @@ class ResultDelivery:
         except ImageFetchError as exc:
             log.warning("Fetching the result of job %s failed: %s", job.short_id, exc)
             image = None
-            content += "\n" + _("{problem} Here is a link instead: [open it]({url})",
-                                problem=_(exc.user_message), url=link_target(url))
+            content += "\n" + link_instead(_(exc.user_message), url)
         if image is not None and len(image.data) > limit:
             content += "\n" + _(
                 "The image is {size} MB, over this server's {limit} MB upload limit, so here "
