@@ -242,13 +242,21 @@ class Poller:
             log.info("Job %s was made past its time limit: delivering it", job.short_id)
             await tracker.finish(job, JobStatus.COMPLETED, result_urls=list(result.image_urls),
                                  cost=result.cost, started_at=job.started_at or tracker.now())
-        elif result.state is RemoteState.FAILED:
+            return True
+        return await self._ended_remotely(job, result)
+
+    async def _ended_remotely(self, job: JobRecord, report: RequestReport) -> bool:
+        """End ``job`` as the provider failed or cancelled it; whether it had."""
+        tracker = self._tracker
+        if report.state is RemoteState.FAILED:
+            # The provider's own words go to the log only (they may carry anything).
+            log.info("Job %s failed at the provider", job.short_id)
             await tracker.finish(job, JobStatus.FAILED, error=job_errors.FAILED_REMOTELY)
-        elif result.state is RemoteState.CANCELLED:
+            return True
+        if report.state is RemoteState.CANCELLED:
             await tracker.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED_REMOTELY)
-        else:
-            return False
-        return True
+            return True
+        return False
 
     async def _cancel_at_limit(self, job: JobRecord) -> CancelOutcome | None:
         """Ask the provider to cancel a job past its queue limit.
@@ -393,13 +401,7 @@ class Poller:
             else:
                 await self._complete(job, state, provider)
             return
-        if report.state is RemoteState.FAILED:
-            # The provider's own words go to the log only (they may carry anything).
-            log.info("Job %s failed at the provider", job.short_id)
-            await tracker.finish(job, JobStatus.FAILED, error=job_errors.FAILED_REMOTELY)
-            return
-        if report.state is RemoteState.CANCELLED:
-            await tracker.finish(job, JobStatus.CANCELLED, error=job_errors.CANCELLED_REMOTELY)
+        if await self._ended_remotely(job, report):
             return
 
         if report.state is RemoteState.QUEUED and job.status is JobStatus.QUEUED:
