@@ -52,7 +52,7 @@ async def defer_publicly(interaction: discord.Interaction) -> Any:
     """Answer with a public "thinking…" reply, the one a job's messages then edit. An error
     reported after it edits that reply in the server's language (:func:`report_error`)."""
     callback = await interaction.response.defer(thinking=True)
-    interaction.extras[PUBLIC_REPLY] = True
+    mark_public_reply(interaction)
     return callback
 
 
