@@ -65,13 +65,17 @@ def _plain(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+#: Every shape word without case or accents, and its shape (made once, not per keystroke).
+_PLAIN_SHAPE_WORDS: Final = tuple((_plain(w), shape) for shape, by_language in SHAPE_WORDS.items()
+                                  for words in by_language.values() for w in words)
+
+
 def shape_of(word: str) -> str | None:
     """The shape (a key of :data:`SHAPE_WORDS`) a typed word names, or None."""
     word = _plain(word)
-    for shape, by_language in SHAPE_WORDS.items():
-        for known in (_plain(w) for words in by_language.values() for w in words):
-            if word == known or (len(word) >= SHAPE_PREFIX and known.startswith(word)):
-                return shape
+    for known, shape in _PLAIN_SHAPE_WORDS:
+        if word == known or (len(word) >= SHAPE_PREFIX and known.startswith(word)):
+            return shape
     return None
 
 
