@@ -52,6 +52,14 @@ class Preset:
         """Names are matched without regard to case (:func:`preset_key`)."""
         return preset_key(self.name)
 
+    @property
+    def texts(self) -> tuple[str | None, str | None]:
+        """What the preset writes into a job's prompts: its suffix and negative prompt.
+
+        The server's blocked words apply to these texts.
+        """
+        return self.prompt_suffix, self.negative_prompt
+
     def options(self) -> dict[str, object]:
         """The options this preset sets, by name (for /preset show and the log)."""
         return {name: value for name, value in (

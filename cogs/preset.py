@@ -114,8 +114,7 @@ class PresetCog(commands.Cog):
                 updated_at=discord.utils.utcnow().timestamp())
         except InvalidInput as exc:
             raise Refusal(exc.message) from None
-        blocked = find_blocked((preset.prompt_suffix, preset.negative_prompt),
-                               self.bot.guild_settings.get(guild_id).blocked_words)
+        blocked = find_blocked(preset.texts, self.bot.guild_settings.get(guild_id).blocked_words)
         if blocked is not None:
             # Every prompt the preset filled would be refused, and no member could tell why.
             raise Refusal(_("The preset's text has “{phrase}”, which this server blocks: "

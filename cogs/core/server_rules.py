@@ -131,8 +131,7 @@ class ServerRules:
                 raise Refusal(_(RECALL_BLOCKED))
             preset = (self._bot.guild_settings.preset(interaction.guild_id, job.preset)
                       if job.preset else None)
-            if preset is not None and find_blocked(
-                    (preset.prompt_suffix, preset.negative_prompt), settings.blocked_words):
+            if preset is not None and find_blocked(preset.texts, settings.blocked_words):
                 # A phrase blocked since the preset was saved: no rephrasing of the member's
                 # own prompt would help.
                 raise Refusal(_("The preset **{preset}** has a word or phrase this server "
